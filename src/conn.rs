@@ -1,0 +1,445 @@
+//! One connection's state and every timing rule, written once.
+//!
+//! [`Conn`] holds only what varies per connection (72 bytes); the rules read the shared
+//! [`Config`]. `HeartbeatMachine` pairs one `Config` with one `Conn`; a set of
+//! connections shares one `Config` among many `Conn`s and calls the same functions.
+//!
+//! # The rules
+//!
+//! While open and not paused there are at most three deadlines, all derived from four
+//! times (`last_in`, `last_out`, `ping_at`, the phase time), so none can go stale:
+//!
+//! | deadline | when | then |
+//! |---|---|---|
+//! | ping | `WhenIdle`: `min(last_in, last_out) + ping_interval`; `Fixed`: `ping_at + ping_interval` | `SendPing` (at most one per call) |
+//! | pong | a ping in flight: `max(ping_at, last_in) + pong_timeout` | `Close(PongTimeout)` |
+//! | idle | `idle_timeout` set: `last_in + idle_timeout` (never before a probe's `pong_timeout`) | `Close(IdleTimeout)` |
+//!
+//! A ping stays in flight until its pong, so at most one is ever outstanding. It is
+//! replaced early only when the peer is visibly alive (it sent something after the ping,
+//! within the last `ping_interval`) and the ping is `pong_timeout` old: then it is lost,
+//! not fatal, and the next ping may go. That keeps an outbound keepalive going to a peer
+//! that streams data but never answers pings, without stretching the dead-peer bound.
+//!
+//! A close deadline overdue by more than `min(pong_timeout, 1 s)` means the caller was not
+//! running (laptop sleep, a throttled tab, a stopped process): the peer's answer may be
+//! sitting unread. Instead of closing, the machine sends one probe ping and allows a fresh
+//! `pong_timeout`; a second overdue deadline in the same silence closes.
+
+use crate::backoff;
+use crate::config::{Config, PingPolicy, Role};
+use crate::event::{Action, Actions, CloseReason, Event, PingId};
+use crate::time::Instant;
+use core::time::Duration;
+
+const NS_PER_MS: u64 = 1_000_000;
+/// The largest lateness tolerated before a deadline counts as a clock jump.
+const JUMP_CAP_NS: u64 = 1_000_000_000;
+const NO_RTT: u32 = u32::MAX;
+
+const IN_FLIGHT: u8 = 1;
+const PROBING: u8 = 2;
+const PAUSED: u8 = 4;
+const SHUTDOWN: u8 = 8;
+
+/// Where a connection is in its life.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub(crate) enum Phase {
+    /// Waiting to connect (`phase_at` in the future: backoff) or connecting (`phase_at`
+    /// is when the attempt started).
+    Connecting,
+    /// Open since `phase_at`.
+    Open,
+    /// Close sent; forced at `phase_at`.
+    Closing,
+    /// Server: the connection is over.
+    Closed,
+    /// Shut down.
+    Stopped,
+    /// Client: `max_attempts` exhausted.
+    GaveUp,
+}
+
+/// The per-connection state. All times are nanoseconds of the caller's epoch.
+#[derive(Clone, Debug)]
+pub(crate) struct Conn {
+    /// The latest `now` seen: time never runs backwards inside.
+    now: u64,
+    last_in: u64,
+    last_out: u64,
+    /// When the last ping (or probe) was sent.
+    ping_at: u64,
+    /// Depends on the phase, see [`Phase`].
+    phase_at: u64,
+    ping_seq: u32,
+    /// Reconnect attempts since the last stable connection.
+    attempt: u32,
+    pongs: u32,
+    timeouts: u32,
+    reconnects: u32,
+    rtt_us: u32,
+    srtt_us: u32,
+    phase: Phase,
+    flags: u8,
+}
+
+impl Conn {
+    /// A connection about to be attempted (or already being accepted) at `now`.
+    pub(crate) fn new(now: Instant) -> Conn {
+        let t = now.as_nanos();
+        Conn {
+            now: t,
+            last_in: t,
+            last_out: t,
+            ping_at: t,
+            phase_at: t,
+            ping_seq: 0,
+            attempt: 0,
+            pongs: 0,
+            timeouts: 0,
+            reconnects: 0,
+            rtt_us: NO_RTT,
+            srtt_us: NO_RTT,
+            phase: Phase::Connecting,
+            flags: 0,
+        }
+    }
+
+    // ----- getters -----
+
+    pub(crate) fn phase(&self) -> Phase {
+        self.phase
+    }
+    pub(crate) fn now(&self) -> Instant {
+        Instant::from_nanos(self.now)
+    }
+    pub(crate) fn phase_at(&self) -> Instant {
+        Instant::from_nanos(self.phase_at)
+    }
+    pub(crate) fn is_paused(&self) -> bool {
+        self.has(PAUSED)
+    }
+    pub(crate) fn ping_in_flight(&self) -> Option<PingId> {
+        (self.phase == Phase::Open && self.has(IN_FLIGHT))
+            .then(|| PingId::new(u64::from(self.ping_seq)))
+    }
+    pub(crate) fn rtt(&self) -> Option<Duration> {
+        micros(self.rtt_us)
+    }
+    pub(crate) fn smoothed_rtt(&self) -> Option<Duration> {
+        micros(self.srtt_us)
+    }
+    pub(crate) fn counters(&self) -> [u32; 5] {
+        [
+            self.ping_seq,
+            self.pongs,
+            self.timeouts,
+            self.reconnects,
+            self.attempt,
+        ]
+    }
+
+    fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+
+    // ----- the entry point -----
+
+    /// Applies `event` at `now`, then runs every timer that is due.
+    pub(crate) fn handle(&mut self, cfg: &Config, now: Instant, event: Event) -> Actions {
+        let now = now.as_nanos().max(self.now);
+        self.now = now;
+        let mut out = Actions::new();
+        self.apply(cfg, now, event, &mut out);
+        self.run_timers(cfg, now, &mut out);
+        out
+    }
+
+    /// The earliest time at which `handle` has something to do, never before the latest
+    /// `now`; `None` when nothing will happen without an event.
+    pub(crate) fn next_deadline(&self, cfg: &Config) -> Option<Instant> {
+        let at = match self.phase {
+            Phase::Connecting if !self.has(PAUSED) => {
+                Some(add_ms(self.phase_at, cfg.connect_timeout_ms))
+            }
+            Phase::Open if !self.has(PAUSED) => {
+                let close = self.close_deadline(cfg).map(|(at, _)| at);
+                match (close, self.ping_due(cfg)) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
+            Phase::Closing => Some(self.phase_at),
+            _ => None,
+        };
+        at.map(|t| Instant::from_nanos(t.max(self.now)))
+    }
+
+    // ----- events -----
+
+    fn apply(&mut self, cfg: &Config, now: u64, event: Event, out: &mut Actions) {
+        let open = self.phase == Phase::Open;
+        match event {
+            Event::Tick => {}
+            Event::Connected => match self.phase {
+                Phase::Connecting | Phase::Open => self.open(now),
+                Phase::Closing if !self.has(SHUTDOWN) => self.open(now),
+                _ => {}
+            },
+            Event::ConnectFailed if self.phase == Phase::Connecting => self.lost(cfg, now, out),
+            Event::Disconnected => match self.phase {
+                Phase::Open => {
+                    self.leave_open(cfg, now);
+                    self.lost(cfg, now, out);
+                }
+                Phase::Closing => self.lost(cfg, now, out),
+                // A failed attempt; during the backoff wait, a late report of the old one.
+                Phase::Connecting if self.phase_at <= now => self.lost(cfg, now, out),
+                _ => {}
+            },
+            Event::PingReceived if open => {
+                self.last_in = now;
+                self.flags &= !PROBING;
+                out.push(Action::SendPong);
+            }
+            Event::PongReceived(id) if open => {
+                self.last_in = now;
+                self.flags &= !PROBING;
+                let current = PingId::new(u64::from(self.ping_seq));
+                if self.has(IN_FLIGHT) && id.map_or(true, |id| id == current) {
+                    self.flags &= !IN_FLIGHT;
+                    self.pongs = self.pongs.saturating_add(1);
+                    self.record_rtt(now - self.ping_at);
+                }
+            }
+            Event::DataReceived if open => {
+                self.last_in = now;
+                self.flags &= !PROBING;
+            }
+            Event::DataSent if open => self.last_out = now,
+            Event::Pause if self.is_live() => self.flags |= PAUSED,
+            Event::Resume if self.has(PAUSED) => {
+                self.flags &= !PAUSED;
+                match self.phase {
+                    Phase::Open => {
+                        self.flags &= !PROBING;
+                        self.probe(cfg, now, out);
+                    }
+                    Phase::Connecting => self.connect_now(now, out),
+                    _ => {}
+                }
+            }
+            Event::NetworkChanged if !self.has(PAUSED) => match self.phase {
+                Phase::Open if !self.has(PROBING) => self.probe(cfg, now, out),
+                // Only the backoff wait is cut short; an attempt in progress has its own
+                // timeout, and a flapping network must not become a connect storm.
+                Phase::Connecting if self.phase_at > now => self.connect_now(now, out),
+                _ => {}
+            },
+            Event::Shutdown => match self.phase {
+                Phase::Open => {
+                    self.flags |= SHUTDOWN;
+                    self.close(cfg, now, CloseReason::Shutdown, out);
+                }
+                Phase::Connecting => {
+                    out.push(Action::AbortConnect);
+                    self.phase = Phase::Stopped;
+                }
+                Phase::Closing => self.flags |= SHUTDOWN,
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    fn is_live(&self) -> bool {
+        matches!(self.phase, Phase::Connecting | Phase::Open | Phase::Closing)
+    }
+
+    /// A fresh connection: nothing of the previous one survives.
+    fn open(&mut self, now: u64) {
+        self.phase = Phase::Open;
+        self.phase_at = now;
+        self.last_in = now;
+        self.last_out = now;
+        self.ping_at = now;
+        self.flags &= !(IN_FLIGHT | PROBING);
+    }
+
+    /// Resume or a network change while not connected: connect now. A pending attempt is
+    /// brought forward, one in progress (begun before a pause) is restarted; neither
+    /// counts as a new attempt.
+    fn connect_now(&mut self, now: u64, out: &mut Actions) {
+        if self.phase_at <= now {
+            out.push(Action::AbortConnect);
+        }
+        out.push(Action::Reconnect {
+            after: Duration::ZERO,
+        });
+        self.phase_at = now;
+    }
+
+    // ----- timers -----
+
+    fn run_timers(&mut self, cfg: &Config, now: u64, out: &mut Actions) {
+        if self.has(PAUSED) && self.phase != Phase::Closing {
+            return;
+        }
+        match self.phase {
+            Phase::Connecting => {
+                if now >= add_ms(self.phase_at, cfg.connect_timeout_ms) {
+                    out.push(Action::AbortConnect);
+                    self.lost(cfg, now, out);
+                }
+            }
+            Phase::Open => {
+                if let Some((at, reason)) = self.close_deadline(cfg) {
+                    if at <= now {
+                        let late = now - at;
+                        let tolerance =
+                            (u64::from(cfg.pong_timeout_ms) * NS_PER_MS).min(JUMP_CAP_NS);
+                        if late > tolerance && !self.has(PROBING) {
+                            self.probe(cfg, now, out);
+                        } else {
+                            self.timeouts = self.timeouts.saturating_add(1);
+                            self.close(cfg, now, reason, out);
+                            return;
+                        }
+                    }
+                }
+                if self.ping_due(cfg).is_some_and(|at| at <= now) {
+                    self.send_ping(now, out);
+                }
+            }
+            Phase::Closing => {
+                if now >= self.phase_at {
+                    out.push(Action::ForceClose);
+                    self.lost(cfg, now, out);
+                }
+            }
+            Phase::Closed | Phase::Stopped | Phase::GaveUp => {}
+        }
+    }
+
+    /// The earliest close deadline while open, and its reason (pong first on a tie).
+    fn close_deadline(&self, cfg: &Config) -> Option<(u64, CloseReason)> {
+        let pt = u64::from(cfg.pong_timeout_ms);
+        let pong = self.has(IN_FLIGHT).then(|| {
+            (
+                add_ms(self.ping_at.max(self.last_in), cfg.pong_timeout_ms),
+                CloseReason::PongTimeout,
+            )
+        });
+        let idle = (cfg.idle_timeout_ms != 0).then(|| {
+            let mut at = add_ms(self.last_in, cfg.idle_timeout_ms);
+            if self.has(PROBING) {
+                at = at.max(self.ping_at.saturating_add(pt * NS_PER_MS));
+            }
+            (at, CloseReason::IdleTimeout)
+        });
+        match (pong, idle) {
+            (Some(p), Some(i)) => Some(if i.0 < p.0 { i } else { p }),
+            (p, i) => p.or(i),
+        }
+    }
+
+    /// When the next ping is due while open, if one may be sent at all.
+    fn ping_due(&self, cfg: &Config) -> Option<u64> {
+        let due = match cfg.policy {
+            PingPolicy::WhenIdle => add_ms(self.last_in.min(self.last_out), cfg.ping_interval_ms),
+            PingPolicy::Fixed => add_ms(self.ping_at, cfg.ping_interval_ms),
+            PingPolicy::Never => return None,
+        };
+        if !self.has(IN_FLIGHT) {
+            return Some(due);
+        }
+        // A ping in flight may be replaced only once it is pong_timeout old and the peer
+        // has spoken since it went out, within the last ping_interval.
+        if self.last_in > self.ping_at {
+            let at = due.max(add_ms(self.ping_at, cfg.pong_timeout_ms));
+            if at < add_ms(self.last_in, cfg.ping_interval_ms) {
+                return Some(at);
+            }
+        }
+        None
+    }
+
+    fn send_ping(&mut self, now: u64, out: &mut Actions) {
+        self.ping_seq = self.ping_seq.wrapping_add(1);
+        self.ping_at = now;
+        self.last_out = now;
+        self.flags |= IN_FLIGHT;
+        out.push(Action::SendPing(PingId::new(u64::from(self.ping_seq))));
+    }
+
+    /// One probe per silence: a ping now (unless one just went) and a fresh pong_timeout.
+    fn probe(&mut self, cfg: &Config, now: u64, out: &mut Actions) {
+        self.flags |= PROBING;
+        if cfg.policy == PingPolicy::Never {
+            self.ping_at = now; // no ping: only the grace
+        } else if !(self.has(IN_FLIGHT) && self.ping_at == now) {
+            self.send_ping(now, out);
+        }
+    }
+
+    fn record_rtt(&mut self, rtt_ns: u64) {
+        let us = u32::try_from(rtt_ns / 1_000)
+            .unwrap_or(NO_RTT - 1)
+            .min(NO_RTT - 1);
+        self.rtt_us = us;
+        self.srtt_us = if self.srtt_us == NO_RTT {
+            us
+        } else {
+            // RFC 6298: srtt = 7/8 srtt + 1/8 rtt; fits in u32 since both do.
+            ((7 * u64::from(self.srtt_us) + u64::from(us)) / 8) as u32
+        };
+    }
+
+    // ----- leaving a connection -----
+
+    fn close(&mut self, cfg: &Config, now: u64, reason: CloseReason, out: &mut Actions) {
+        self.leave_open(cfg, now);
+        self.phase = Phase::Closing;
+        self.phase_at = add_ms(now, cfg.close_timeout_ms);
+        self.flags &= !(IN_FLIGHT | PROBING);
+        out.push(Action::Close(reason));
+    }
+
+    /// A connection that stayed up `stable_after` ends the streak of attempts.
+    fn leave_open(&mut self, cfg: &Config, now: u64) {
+        if now >= add_ms(self.phase_at, cfg.stable_after_ms) {
+            self.attempt = 0;
+        }
+    }
+
+    /// The connection (or attempt) is gone: reconnect, give up, or finish.
+    fn lost(&mut self, cfg: &Config, now: u64, out: &mut Actions) {
+        self.flags &= !(IN_FLIGHT | PROBING);
+        if self.has(SHUTDOWN) {
+            self.phase = Phase::Stopped;
+        } else if cfg.role == Role::Server {
+            self.phase = Phase::Closed;
+        } else if self.attempt >= cfg.max_attempts {
+            self.phase = Phase::GaveUp;
+            out.push(Action::GiveUp);
+        } else {
+            self.attempt += 1;
+            self.reconnects = self.reconnects.saturating_add(1);
+            let entropy = now ^ u64::from(self.reconnects).rotate_left(32);
+            let after = backoff::delay_nanos(cfg, self.attempt, entropy);
+            self.phase = Phase::Connecting;
+            self.phase_at = now.saturating_add(after);
+            out.push(Action::Reconnect {
+                after: Duration::from_nanos(after),
+            });
+        }
+    }
+}
+
+fn add_ms(t: u64, ms: u32) -> u64 {
+    t.saturating_add(u64::from(ms) * NS_PER_MS)
+}
+
+fn micros(us: u32) -> Option<Duration> {
+    (us != NO_RTT).then(|| Duration::from_micros(u64::from(us)))
+}

@@ -1,0 +1,216 @@
+//! What goes into the machine ([`Event`]) and what comes out ([`Action`], [`Actions`]).
+
+use core::fmt;
+use core::time::Duration;
+
+/// The nonce carried by a ping and echoed by its pong.
+///
+/// On the wire it is 8 bytes, big-endian ([`PingId::to_bytes`]); a WebSocket codec puts
+/// them in the ping frame's payload, which RFC 6455 peers echo in their pong.
+///
+/// ```
+/// use keepalive::PingId;
+/// let id = PingId::new(7);
+/// assert_eq!(PingId::from_bytes(&id.to_bytes()), Some(id));
+/// assert_eq!(PingId::from_bytes(b"hello"), None); // not 8 bytes: not one of ours
+/// ```
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct PingId(u64);
+
+impl PingId {
+    /// A ping id from its number.
+    pub const fn new(n: u64) -> PingId {
+        PingId(n)
+    }
+
+    /// The number.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The 8-byte big-endian wire form.
+    pub const fn to_bytes(self) -> [u8; 8] {
+        self.0.to_be_bytes()
+    }
+
+    /// Reads the wire form; `None` unless `bytes` is exactly 8 bytes long.
+    pub fn from_bytes(bytes: &[u8]) -> Option<PingId> {
+        let arr: [u8; 8] = bytes.try_into().ok()?;
+        Some(PingId(u64::from_be_bytes(arr)))
+    }
+}
+
+impl fmt::Display for PingId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Something that happened, reported to [`HeartbeatMachine::handle`](crate::HeartbeatMachine::handle).
+///
+/// Report every inbound message (as `PingReceived`, `PongReceived` or `DataReceived`) and
+/// every outbound data message (`DataSent`): the machine uses them to prove the peer alive
+/// and to avoid pinging busy links.
+#[non_exhaustive]
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Event {
+    /// Nothing happened; the time passed. Call with this at [`next_deadline`](crate::HeartbeatMachine::next_deadline).
+    Tick,
+    /// The transport is open (TCP and any handshake done). A fresh connection starts here.
+    Connected,
+    /// A connection attempt failed.
+    ConnectFailed,
+    /// The transport closed: the peer closed, an I/O error, or our own close completed.
+    Disconnected,
+    /// The peer sent a ping (answer with the [`Action::SendPong`] that follows).
+    PingReceived,
+    /// The peer sent a pong. `Some(id)` when it echoed one of our ping ids; `None` for
+    /// pongs without a payload (application-level `{"type":"pong"}`), which acknowledge
+    /// the ping in flight.
+    PongReceived(Option<PingId>),
+    /// The peer sent anything else. Proves it alive, like a pong.
+    DataReceived,
+    /// We sent a data message. Keeps the outbound direction from counting as idle.
+    DataSent,
+    /// The application went to the background or the OS throttles it: stop pinging and
+    /// stop all deadlines (a close already under way still completes).
+    Pause,
+    /// Back in the foreground: probe the peer at once (or, when waiting to reconnect,
+    /// reconnect at once).
+    Resume,
+    /// The network path changed (Wi-Fi to cellular, new address): probe at once, or
+    /// reconnect at once when disconnected.
+    NetworkChanged,
+    /// Close for good: close with [`CloseReason::Shutdown`] and never reconnect.
+    Shutdown,
+}
+
+/// Why the machine closes a connection.
+#[non_exhaustive]
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub enum CloseReason {
+    /// A ping went unanswered, and the peer sent nothing else, for `pong_timeout`.
+    PongTimeout,
+    /// Nothing arrived from the peer for `idle_timeout`.
+    IdleTimeout,
+    /// The application asked for it ([`Event::Shutdown`]).
+    Shutdown,
+}
+
+impl CloseReason {
+    /// The WebSocket close code (RFC 6455): 1011 for timeouts, as Python `websockets`
+    /// and other peers use, 1000 (normal closure) for a shutdown.
+    pub const fn code(self) -> u16 {
+        match self {
+            CloseReason::PongTimeout | CloseReason::IdleTimeout => 1011,
+            CloseReason::Shutdown => 1000,
+        }
+    }
+
+    /// A short reason text, for a close frame or a log line.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::PongTimeout => "pong timeout",
+            CloseReason::IdleTimeout => "idle timeout",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Something the caller must do now.
+#[non_exhaustive]
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Action {
+    /// Send a ping carrying this id.
+    SendPing(PingId),
+    /// Send a pong answering the ping just received (echo its payload).
+    SendPong,
+    /// Start closing the connection (a WebSocket close frame with `reason.code()`), then
+    /// report [`Event::Disconnected`] when the transport is closed. Nothing more is sent
+    /// on this connection.
+    Close(CloseReason),
+    /// The close did not complete within `close_timeout`: drop the transport now. The
+    /// machine already counts the connection as gone; no `Disconnected` is needed.
+    ForceClose,
+    /// Start a new connection attempt `after` from now, then report [`Event::Connected`]
+    /// or [`Event::ConnectFailed`]. At most one reconnect is ever pending: a new
+    /// `Reconnect` replaces one not yet carried out.
+    Reconnect {
+        /// How long to wait before connecting.
+        after: Duration,
+    },
+    /// Abandon the connection attempt pending or in progress (connect timeout, shutdown,
+    /// or a network change). Counts as failed; no `ConnectFailed` is needed.
+    AbortConnect,
+    /// The client exhausted `max_attempts`: stop. The machine does nothing more.
+    GiveUp,
+}
+
+/// At most this many actions come out of one call; the transitions are built so that no
+/// call produces more (checked by the property tests and the fuzzer).
+const CAPACITY: usize = 4;
+
+/// The actions of one [`handle`](crate::HeartbeatMachine::handle) call, in the order to
+/// carry them out. A small fixed-size iterator: no allocation.
+#[must_use = "the actions must be carried out: a dropped SendPong or Close breaks the heartbeat"]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actions {
+    buf: [Action; CAPACITY],
+    start: u8,
+    end: u8,
+}
+
+impl Actions {
+    pub(crate) const fn new() -> Actions {
+        Actions {
+            buf: [Action::GiveUp; CAPACITY],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    pub(crate) fn push(&mut self, action: Action) {
+        let i = usize::from(self.end);
+        debug_assert!(i < CAPACITY, "more than {CAPACITY} actions in one call");
+        if let Some(slot) = self.buf.get_mut(i) {
+            *slot = action;
+            self.end += 1;
+        }
+    }
+
+    /// The actions not yet taken, as a slice.
+    pub fn as_slice(&self) -> &[Action] {
+        &self.buf[usize::from(self.start)..usize::from(self.end)]
+    }
+
+    /// Whether any action is left.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+}
+
+impl Iterator for Actions {
+    type Item = Action;
+    fn next(&mut self) -> Option<Action> {
+        let a = *self.buf.get(usize::from(self.start))?;
+        if self.start == self.end {
+            return None;
+        }
+        self.start += 1;
+        Some(a)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = usize::from(self.end - self.start);
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for Actions {}
+impl core::iter::FusedIterator for Actions {}

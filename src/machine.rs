@@ -1,0 +1,168 @@
+//! [`HeartbeatMachine`]: one connection's heartbeat, as a sans-IO state machine.
+
+use crate::config::Config;
+use crate::conn::{Conn, Phase};
+use crate::event::{Actions, Event, PingId};
+use crate::time::Instant;
+use core::time::Duration;
+
+/// One connection's heartbeat: keepalive pings, dead-peer detection and reconnect backoff.
+///
+/// The machine does no I/O and reads no clock. The caller owns the socket and one timer,
+/// and follows one contract:
+///
+/// 1. **Feed** every event with the current time: [`handle`](Self::handle)`(now, event)`.
+///    Inbound messages prove the peer alive; report them all.
+/// 2. **Carry out** the [`Action`](crate::Action)s it returns, in order, at once.
+/// 3. **Wake up** by [`next_deadline`](Self::next_deadline) and call
+///    `handle(now, Event::Tick)`. Waking earlier or more often is harmless; waking late
+///    delays detection by exactly that much (and a very late wake is treated as a clock
+///    jump: one probe ping instead of an instant close).
+///
+/// A new machine is *connecting*: report [`Event::Connected`] once the transport is open
+/// (a server does so right after accepting), or [`Event::ConnectFailed`].
+///
+/// ```
+/// use core::time::Duration;
+/// use keepalive::{Action, Config, Event, HeartbeatMachine, Instant};
+///
+/// let config = Config::client()
+///     .ping_interval(Duration::from_secs(20))
+///     .pong_timeout(Duration::from_secs(10))
+///     .build()?;
+/// let mut m = HeartbeatMachine::new(config, Instant::ZERO);
+/// assert!(m.handle(Instant::ZERO, Event::Connected).is_empty());
+///
+/// // Quiet for 20 s: the machine asks for a ping.
+/// assert_eq!(m.next_deadline(), Some(Instant::from_secs(20)));
+/// let ping = match m.handle(Instant::from_secs(20), Event::Tick).next() {
+///     Some(Action::SendPing(id)) => id,
+///     other => panic!("expected a ping, got {other:?}"),
+/// };
+/// // The pong comes back 40 ms later.
+/// let _ = m.handle(Instant::from_millis(20_040), Event::PongReceived(Some(ping)));
+/// assert_eq!(m.rtt(), Some(Duration::from_millis(40)));
+/// # Ok::<(), keepalive::ConfigError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct HeartbeatMachine {
+    config: Config,
+    conn: Conn,
+}
+
+/// Where the connection is in its life, as [`HeartbeatMachine::state`] reports it.
+#[non_exhaustive]
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub enum State {
+    /// Waiting `after` a [`Reconnect`](crate::Action::Reconnect) before connecting.
+    Backoff,
+    /// A connection attempt is under way (or, for a new machine, about to be).
+    Connecting,
+    /// Connected: pinging, answering, watching for silence.
+    Open,
+    /// A [`Close`](crate::Action::Close) was sent; waiting for the transport to close.
+    Closing,
+    /// Server role: the connection is over. Nothing more will happen.
+    Closed,
+    /// Shut down by [`Event::Shutdown`]. Nothing more will happen.
+    Stopped,
+    /// Client role: `max_attempts` reconnects failed. Nothing more will happen.
+    GaveUp,
+}
+
+impl State {
+    /// Whether the machine is finished (closed, stopped or gave up).
+    pub fn is_terminal(self) -> bool {
+        matches!(self, State::Closed | State::Stopped | State::GaveUp)
+    }
+}
+
+/// Counters and round-trip times, from [`HeartbeatMachine::stats`].
+#[non_exhaustive]
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Default)]
+pub struct Stats {
+    /// Pings sent, over all connections (counts modulo 2³²).
+    pub pings_sent: u32,
+    /// Pongs that acknowledged a ping in flight.
+    pub pongs_received: u32,
+    /// Connections closed for a pong or idle timeout.
+    pub timeouts: u32,
+    /// Reconnects asked for, over the machine's life.
+    pub reconnects: u32,
+    /// Reconnect attempts since the last stable connection.
+    pub attempt: u32,
+    /// The last measured round trip (ping to pong), to the microsecond.
+    pub rtt: Option<Duration>,
+    /// The smoothed round trip (RFC 6298: 7/8 old + 1/8 new).
+    pub smoothed_rtt: Option<Duration>,
+}
+
+impl HeartbeatMachine {
+    /// A machine for one connection about to be attempted (or being accepted) at `now`.
+    pub fn new(config: Config, now: Instant) -> HeartbeatMachine {
+        HeartbeatMachine {
+            config,
+            conn: Conn::new(now),
+        }
+    }
+
+    /// The single entry point: applies `event` at `now` and returns what to do. A `now`
+    /// earlier than one seen before counts as the latest seen. Never panics.
+    pub fn handle(&mut self, now: Instant, event: Event) -> Actions {
+        self.conn.handle(&self.config, now, event)
+    }
+
+    /// The latest time by which to call `handle(.., Event::Tick)`; `None` when nothing
+    /// will happen without an event (paused, or finished). Never before the latest `now`,
+    /// and after a `Tick` at it, always later.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.conn.next_deadline(&self.config)
+    }
+
+    /// The last measured round-trip time.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.conn.rtt()
+    }
+
+    /// Where the connection is in its life.
+    pub fn state(&self) -> State {
+        match self.conn.phase() {
+            Phase::Connecting if self.conn.phase_at() > self.conn.now() => State::Backoff,
+            Phase::Connecting => State::Connecting,
+            Phase::Open => State::Open,
+            Phase::Closing => State::Closing,
+            Phase::Closed => State::Closed,
+            Phase::Stopped => State::Stopped,
+            Phase::GaveUp => State::GaveUp,
+        }
+    }
+
+    /// Whether [`Event::Pause`] is in force.
+    pub fn is_paused(&self) -> bool {
+        self.conn.is_paused()
+    }
+
+    /// The ping awaiting its pong, if any.
+    pub fn ping_in_flight(&self) -> Option<PingId> {
+        self.conn.ping_in_flight()
+    }
+
+    /// Counters and round-trip times.
+    pub fn stats(&self) -> Stats {
+        let [pings_sent, pongs_received, timeouts, reconnects, attempt] = self.conn.counters();
+        Stats {
+            pings_sent,
+            pongs_received,
+            timeouts,
+            reconnects,
+            attempt,
+            rtt: self.conn.rtt(),
+            smoothed_rtt: self.conn.smoothed_rtt(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}

@@ -1,0 +1,409 @@
+//! The contract of DESIGN.md as executable checks, written once and used by the scenario
+//! runner, the virtual-clock pair, the property tests and the fuzzer.
+
+use super::text::{fmt_action, fmt_duration, fmt_event, fmt_instant};
+use crate::config::{Config, Role};
+use crate::event::{Action, CloseReason, Event, PingId};
+use crate::machine::{HeartbeatMachine, State};
+use crate::time::Instant;
+use alloc::format;
+use alloc::string::String;
+use core::fmt;
+use core::time::Duration;
+
+/// A broken invariant: which rule, and what happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The rule, in a few words.
+    pub rule: &'static str,
+    /// What the machine did.
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.rule, self.detail)
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Violation {}
+
+/// Watches one [`HeartbeatMachine`] call by call and checks every rule of the contract
+/// that can be judged from the outside:
+///
+/// - `next_deadline()` is never before the latest `now`, and after any call it is later
+///   than `now` (otherwise an adapter would spin), except at [`Instant::MAX`];
+/// - a finished machine does and schedules nothing;
+/// - pings and pongs go out only on an open connection: nothing after `Close`;
+/// - at most one ping is in flight: a new ping while one is unanswered is only a probe
+///   (resume, network change, clock jump) or replaces a ping the peer outlived;
+/// - no ping burst: pings are at least `min(ping_interval, pong_timeout)` apart, probes
+///   aside;
+/// - a live peer is never called dead: `Close(PongTimeout)` only `pong_timeout` after
+///   both the ping and the last inbound message, `Close(IdleTimeout)` only after
+///   `idle_timeout` of inbound silence;
+/// - a silent peer is caught in time: while open, the next deadline is within
+///   [`Config::dead_peer_bound`] of the last inbound message (or of the last probe), plus
+///   however late the caller has been;
+/// - a close that never completes is forced within `close_timeout`;
+/// - reconnect delays lie within `[backoff_initial, backoff_max]` (zero only when a
+///   resume or network change brings an attempt forward); a server never reconnects;
+///   nothing reconnects after `Shutdown`; at most `max_attempts` reconnects in a row
+///   without a connection that stayed up `stable_after`, and `GiveUp` exactly then.
+///
+/// ```
+/// use keepalive::{Config, Event, HeartbeatMachine, Instant, sim::Oracle};
+///
+/// let mut m = HeartbeatMachine::new(Config::client().seed(1).build()?, Instant::ZERO);
+/// let mut oracle = Oracle::new(&m);
+/// for (t, event) in [(0, Event::Connected), (20_000, Event::Tick), (45_000, Event::Tick)] {
+///     let now = Instant::from_millis(t);
+///     let actions: Vec<_> = m.handle(now, event).collect();
+///     oracle.check(now, event, &actions, &m)?;
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Oracle {
+    config: Config,
+    latest: Instant,
+    deadline: Option<Instant>,
+    state: State,
+    last_in: Instant,
+    probe_base: Instant,
+    slack: Duration,
+    in_flight: Option<(PingId, Instant)>,
+    last_ping: Option<Instant>,
+    conn_since: Instant,
+    close_at: Instant,
+    streak: u32,
+    shutdown: bool,
+}
+
+impl Oracle {
+    /// Starts watching a machine (new, or in any state).
+    pub fn new(machine: &HeartbeatMachine) -> Oracle {
+        let now = Instant::ZERO;
+        Oracle {
+            config: *machine.config(),
+            latest: now,
+            deadline: machine.next_deadline(),
+            state: machine.state(),
+            last_in: now,
+            probe_base: now,
+            slack: Duration::ZERO,
+            in_flight: None,
+            last_ping: None,
+            conn_since: now,
+            close_at: now,
+            streak: machine.stats().attempt,
+            shutdown: false,
+        }
+    }
+
+    /// Checks one call: `machine.handle(now, event)` returned `actions`, and `machine`
+    /// is the machine after it.
+    pub fn check(
+        &mut self,
+        now: Instant,
+        event: Event,
+        actions: &[Action],
+        machine: &HeartbeatMachine,
+    ) -> Result<(), Violation> {
+        let result = self.check_inner(now, event, actions, machine);
+        self.deadline = machine.next_deadline();
+        self.state = machine.state();
+        result.map_err(|(rule, why)| Violation {
+            rule,
+            detail: format!(
+                "{why} (at {} after `{}`, actions [{}], state {:?})",
+                fmt_instant(self.latest),
+                fmt_event(event),
+                actions
+                    .iter()
+                    .map(|a| fmt_action(*a))
+                    .collect::<alloc::vec::Vec<_>>()
+                    .join(", "),
+                machine.state()
+            ),
+        })
+    }
+
+    fn check_inner(
+        &mut self,
+        now: Instant,
+        event: Event,
+        actions: &[Action],
+        m: &HeartbeatMachine,
+    ) -> Result<(), (&'static str, String)> {
+        let cfg = self.config;
+        let pt = cfg.pong_timeout();
+        let before = self.state;
+        let late = self
+            .deadline
+            .map_or(Duration::ZERO, |d| now.max(self.latest) - d);
+        self.latest = self.latest.max(now);
+        let now = self.latest;
+        self.slack = self.slack.saturating_add(late);
+        let jumped = late > pt.min(Duration::from_secs(1));
+
+        if before.is_terminal() && !actions.is_empty() {
+            return Err(("a finished machine does nothing", "it acted".into()));
+        }
+        // What the event tells us about the peer.
+        if before == State::Open {
+            match event {
+                Event::PingReceived | Event::DataReceived | Event::PongReceived(_) => {
+                    self.last_in = now;
+                    self.slack = Duration::ZERO;
+                }
+                _ => {}
+            }
+            if let Event::PongReceived(id) = event {
+                if let Some((sent, _)) = self.in_flight {
+                    if id.map_or(true, |id| id == sent) {
+                        self.in_flight = None;
+                    }
+                }
+            }
+        }
+        if event == Event::Shutdown {
+            self.shutdown = true;
+        }
+        let probe_cause = jumped || matches!(event, Event::Resume | Event::NetworkChanged);
+        if probe_cause {
+            self.probe_base = now;
+            self.slack = Duration::ZERO;
+        }
+        if event == Event::Connected && m.state() == State::Open {
+            self.fresh_connection(now);
+        }
+        if event == Event::Disconnected && before == State::Open {
+            self.leave_open(now);
+        }
+
+        let mut open = before == State::Open || event == Event::Connected;
+        let mut pings = 0;
+        for a in actions {
+            match *a {
+                Action::SendPing(id) => {
+                    pings += 1;
+                    if !open || pings > 1 {
+                        return Err((
+                            "one ping per call, only while open",
+                            "a second or misplaced ping".into(),
+                        ));
+                    }
+                    if let Some((_, at)) = self.in_flight {
+                        let outlived = self.last_in > at && now >= at + pt;
+                        if !(probe_cause || outlived) {
+                            return Err((
+                                "one ping in flight",
+                                format!(
+                                    "ping {id} while the ping sent at {} is unanswered",
+                                    fmt_instant(at)
+                                ),
+                            ));
+                        }
+                    }
+                    if let Some(prev) = self.last_ping {
+                        let gap = cfg.ping_interval().min(pt);
+                        if now - prev < gap && !probe_cause {
+                            return Err((
+                                "no ping burst",
+                                format!(
+                                    "ping {id} only {} after the previous one",
+                                    fmt_duration(now - prev)
+                                ),
+                            ));
+                        }
+                    }
+                    self.in_flight = Some((id, now));
+                    self.last_ping = Some(now);
+                }
+                Action::SendPong => {
+                    if !open || event != Event::PingReceived {
+                        return Err((
+                            "a pong answers a ping on an open connection",
+                            "unasked pong".into(),
+                        ));
+                    }
+                }
+                Action::Close(reason) => {
+                    if !open {
+                        return Err((
+                            "close only an open connection",
+                            "close while not open".into(),
+                        ));
+                    }
+                    self.check_close(now, reason)?;
+                    self.leave_open(now);
+                    open = false;
+                    self.close_at = now;
+                }
+                Action::ForceClose => {
+                    if before != State::Closing {
+                        return Err((
+                            "force only a close under way",
+                            "force_close while not closing".into(),
+                        ));
+                    }
+                    if now < self.close_at + cfg.close_timeout() {
+                        return Err(("force only after close_timeout", "forced early".into()));
+                    }
+                }
+                Action::Reconnect { after } => {
+                    if cfg.role() == Role::Server || self.shutdown {
+                        return Err((
+                            "no reconnect for a server or after shutdown",
+                            "reconnect".into(),
+                        ));
+                    }
+                    if after.is_zero() {
+                        if !matches!(event, Event::Resume | Event::NetworkChanged) {
+                            return Err((
+                                "immediate reconnect only on resume or network change",
+                                "reconnect 0s".into(),
+                            ));
+                        }
+                    } else {
+                        if after < cfg.backoff_initial() || after > cfg.backoff_max() {
+                            return Err((
+                                "backoff within floor and cap",
+                                format!("reconnect after {}", fmt_duration(after)),
+                            ));
+                        }
+                        self.streak += 1;
+                        if cfg.max_attempts().is_some_and(|max| self.streak > max) {
+                            return Err((
+                                "at most max_attempts in a row",
+                                format!("attempt {}", self.streak),
+                            ));
+                        }
+                    }
+                }
+                Action::GiveUp => {
+                    if cfg.role() == Role::Server || Some(self.streak) != cfg.max_attempts() {
+                        return Err((
+                            "give up exactly after max_attempts",
+                            format!("gave up after {} attempts", self.streak),
+                        ));
+                    }
+                }
+                Action::AbortConnect => {
+                    if !matches!(before, State::Connecting | State::Backoff) {
+                        return Err((
+                            "abort only an attempt",
+                            "abort_connect while not connecting".into(),
+                        ));
+                    }
+                }
+            }
+        }
+
+        // The deadline handed out.
+        let after = m.state();
+        let deadline = m.next_deadline();
+        if after.is_terminal() && deadline.is_some() {
+            return Err((
+                "a finished machine schedules nothing",
+                "a deadline remains".into(),
+            ));
+        }
+        if after != State::Open && actions.iter().any(is_send) {
+            return Err((
+                "sends only while open",
+                "a ping or pong from a connection that is not open".into(),
+            ));
+        }
+        if let Some(d) = deadline {
+            if d < now || (d == now && now != Instant::MAX) {
+                return Err((
+                    "the deadline moves past now",
+                    format!("next deadline {}", fmt_instant(d)),
+                ));
+            }
+            if after == State::Open && !m.is_paused() {
+                let bound = cfg.dead_peer_bound();
+                let limit =
+                    (self.last_in + bound).max(self.probe_base + bound.max(pt)) + self.slack;
+                if d > limit {
+                    return Err((
+                        "a silent peer is caught within the bound",
+                        format!(
+                            "next deadline {} is past {}",
+                            fmt_instant(d),
+                            fmt_instant(limit)
+                        ),
+                    ));
+                }
+            }
+            if after == State::Closing && d > self.close_at + cfg.close_timeout() {
+                return Err((
+                    "a close is forced within close_timeout",
+                    format!("next deadline {}", fmt_instant(d)),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn fresh_connection(&mut self, now: Instant) {
+        self.last_in = now;
+        self.probe_base = now;
+        self.slack = Duration::ZERO;
+        self.in_flight = None;
+        self.last_ping = None;
+        self.conn_since = now;
+    }
+
+    fn check_close(&self, now: Instant, reason: CloseReason) -> Result<(), (&'static str, String)> {
+        let cfg = &self.config;
+        match reason {
+            CloseReason::PongTimeout => {
+                let Some((_, sent)) = self.in_flight else {
+                    return Err((
+                        "never call a live peer dead",
+                        "pong timeout with no ping in flight".into(),
+                    ));
+                };
+                if now < sent.max(self.last_in) + cfg.pong_timeout() {
+                    return Err((
+                        "never call a live peer dead",
+                        "pong timeout before pong_timeout passed".into(),
+                    ));
+                }
+            }
+            CloseReason::IdleTimeout => {
+                let idle = cfg.idle_timeout().unwrap_or(Duration::MAX);
+                if now < self.last_in + idle {
+                    return Err((
+                        "never call a live peer dead",
+                        "idle timeout before idle_timeout passed".into(),
+                    ));
+                }
+            }
+            CloseReason::Shutdown => {
+                if !self.shutdown {
+                    return Err((
+                        "close for shutdown only when asked",
+                        "unasked shutdown".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn leave_open(&mut self, now: Instant) {
+        if now >= self.conn_since + self.config.stable_after() {
+            self.streak = 0;
+        }
+        self.in_flight = None;
+    }
+}
+
+fn is_send(a: &Action) -> bool {
+    matches!(a, Action::SendPing(_) | Action::SendPong)
+}

@@ -1,0 +1,159 @@
+//! Replays every scenario under `tests/scenarios/` (one per field situation and one per
+//! semantic rule of DESIGN.md), and checks that malformed scenarios fail cleanly.
+
+use keepalive::sim::{replay, ErrorKind, Scenario};
+use std::path::Path;
+
+#[test]
+fn every_scenario_file_replays() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/scenarios exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "scn"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 30,
+        "expected the full scenario set, found {}",
+        files.len()
+    );
+    let mut failures = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).expect("readable scenario");
+        let name = path.file_name().unwrap().to_string_lossy();
+        match replay(&text) {
+            Ok(_) => println!("ok   {name}"),
+            Err(e) => failures.push(format!("{name}: {e}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} scenario(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn parse_error(text: &str) -> (usize, String) {
+    let e = Scenario::parse(text).expect_err("malformed scenario must not parse");
+    assert_eq!(e.kind, ErrorKind::Parse);
+    (e.line, e.message)
+}
+
+#[test]
+fn malformed_lines_are_errors_naming_the_line() {
+    let cases: &[(&str, usize, &str)] = &[
+        (
+            "config client\n0s connected\n5s pingg",
+            3,
+            "unknown event 'pingg'",
+        ),
+        ("config client\n\n# c\n5 tick", 4, "has no unit"),
+        ("config client\n0s tick -> send_pingg", 2, "unknown action"),
+        ("config client\n0s tick -> reconnect 2s..1s", 2, "is empty"),
+        (
+            "config client\n0s tick -> close because",
+            2,
+            "unknown close reason",
+        ),
+        (
+            "config client ping_interval=fast\n0s tick",
+            1,
+            "unknown unit 'fast'",
+        ),
+        (
+            "config client nonsense=1s\n0s tick",
+            1,
+            "unknown setting 'nonsense'",
+        ),
+        ("config robot\n0s tick", 1, "unknown role"),
+        ("0s tick", 1, "expected `config"),
+        ("config client\nconfig server\n0s tick", 2, "second config"),
+        ("config client\n0s pong_received x", 2, "not a ping id"),
+        ("config client\n0s tick extra", 2, "takes no argument"),
+        (
+            "config client\n0s tick\nexpect mood happy",
+            3,
+            "unknown expectation",
+        ),
+        (
+            "config client\n0s tick\nexpect state dancing",
+            3,
+            "unknown state",
+        ),
+        ("config client\n", 1, "no steps"),
+        ("", 1, "no `config"),
+        (
+            "config client\n0s tick\nexpect config_error ping_interval",
+            3,
+            "right after the config",
+        ),
+        ("config client\n99999999999999999999h tick", 2, "too large"),
+        ("config client\n+5x tick", 2, "unknown unit"),
+    ];
+    for (text, line, needle) in cases {
+        let (got_line, msg) = parse_error(text);
+        assert_eq!(got_line, *line, "{text:?}: {msg}");
+        assert!(
+            msg.contains(needle),
+            "{text:?}: message {msg:?} lacks {needle:?}"
+        );
+    }
+}
+
+#[test]
+fn mismatch_names_the_line_and_both_sides() {
+    let e = replay(
+        "config client ping_interval=20s pong_timeout=10s\n0s connected\n20s tick -> send_pong\n",
+    )
+    .expect_err("wrong expectation");
+    assert_eq!((e.line, e.kind), (3, ErrorKind::Mismatch));
+    assert!(
+        e.message.contains("expected send_pong, got send_ping 1"),
+        "{}",
+        e.message
+    );
+
+    let e = replay(
+        "config client ping_interval=20s pong_timeout=10s\n0s connected\nexpect deadline 21s\n",
+    )
+    .expect_err("wrong deadline");
+    assert_eq!(e.line, 3);
+    assert!(
+        e.message.contains("expected deadline 21s, got 20s"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn a_refused_config_is_reported_unless_expected() {
+    let e = replay("config client ping_interval=0s\n0s connected\n").expect_err("refused");
+    assert_eq!((e.line, e.kind), (1, ErrorKind::Config));
+    assert!(
+        e.message
+            .contains("ping_interval (0ns) must be from 1ms to 86400s"),
+        "{}",
+        e.message
+    );
+
+    let e = replay("config client\nexpect config_error ping_interval\n").expect_err("accepted");
+    assert!(e.message.contains("but it was accepted"), "{}", e.message);
+}
+
+#[test]
+fn relative_times_and_user_settings() {
+    // Users replay recorded situations against their own settings with run_with.
+    let s = Scenario::parse("config client\n0s connected\n+20s tick -> send_ping\n").unwrap();
+    let mine = keepalive::Config::client()
+        .ping_interval(keepalive::Duration::from_secs(20))
+        .build()
+        .unwrap();
+    s.run_with(mine).unwrap();
+    let slower = keepalive::Config::client()
+        .ping_interval(keepalive::Duration::from_secs(30))
+        .build()
+        .unwrap();
+    assert_eq!(s.run_with(slower).unwrap_err().kind, ErrorKind::Mismatch);
+}
