@@ -256,8 +256,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for ConfigError {}
+impl core::error::Error for ConfigError {}
 
 /// The shortest duration a setting may have.
 const MIN: Duration = Duration::from_millis(1);

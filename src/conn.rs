@@ -151,7 +151,12 @@ impl Conn {
         self.now = now;
         let mut out = Actions::new();
         self.apply(cfg, now, event, &mut out);
-        self.run_timers(cfg, now, &mut out);
+        // Deadlines armed by the event lie at least 1 ms ahead, except at Instant::MAX,
+        // where every deadline saturates to now: there, one transition per call, so a
+        // probe or a reconnect is never undone by its own deadline in the same call.
+        if now < u64::MAX || out.is_empty() {
+            self.run_timers(cfg, now, &mut out);
+        }
         out
     }
 
@@ -225,7 +230,7 @@ impl Conn {
                         self.flags &= !PROBING;
                         self.probe(cfg, now, out);
                     }
-                    Phase::Connecting => self.connect_now(now, out),
+                    Phase::Connecting => self.connect_now(cfg, now, out),
                     _ => {}
                 }
             }
@@ -233,7 +238,7 @@ impl Conn {
                 Phase::Open if !self.has(PROBING) => self.probe(cfg, now, out),
                 // Only the backoff wait is cut short; an attempt in progress has its own
                 // timeout, and a flapping network must not become a connect storm.
-                Phase::Connecting if self.phase_at > now => self.connect_now(now, out),
+                Phase::Connecting if self.phase_at > now => self.connect_now(cfg, now, out),
                 _ => {}
             },
             Event::Shutdown => match self.phase {
@@ -269,7 +274,12 @@ impl Conn {
     /// Resume or a network change while not connected: connect now. A pending attempt is
     /// brought forward, one in progress (begun before a pause) is restarted; neither
     /// counts as a new attempt.
-    fn connect_now(&mut self, now: u64, out: &mut Actions) {
+    fn connect_now(&mut self, cfg: &Config, now: u64, out: &mut Actions) {
+        if cfg.role == Role::Server {
+            // A server never connects out: its handshake just gets a fresh timeout.
+            self.phase_at = now;
+            return;
+        }
         if self.phase_at <= now {
             out.push(Action::AbortConnect);
         }

@@ -119,6 +119,11 @@ impl HeartbeatMachine {
         self.conn.next_deadline(&self.config)
     }
 
+    /// The latest `now` the machine has seen (it never goes back).
+    pub fn now(&self) -> Instant {
+        self.conn.now()
+    }
+
     /// The last measured round-trip time.
     pub fn rtt(&self) -> Option<Duration> {
         self.conn.rtt()

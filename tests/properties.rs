@@ -1,1 +1,310 @@
-//! placeholder
+//! Property tests: the invariants of DESIGN.md over random configurations and traces.
+//!
+//! A failing case prints the trace as scenario text (via `sim::Recorder`), ready to be
+//! saved under `tests/scenarios/` as a regression.
+
+use keepalive::sim::{Oracle, Pair, Recorder, Side};
+use keepalive::{
+    Action, CloseReason, Config, Duration, Event, HeartbeatMachine, Instant, Jitter, PingPolicy,
+};
+use proptest::prelude::*;
+
+const MS: u64 = 1_000_000;
+
+/// Any configuration the builder accepts, edges included.
+fn config() -> impl Strategy<Value = Config> {
+    config_with(any::<bool>(), 0u8..3)
+}
+
+/// A client configuration that pings.
+fn pinging_client() -> impl Strategy<Value = Config> {
+    config_with(Just(false), 0u8..2)
+}
+
+fn config_with(
+    server: impl Strategy<Value = bool>,
+    policy: impl Strategy<Value = u8>,
+) -> impl Strategy<Value = Config> {
+    let dur = || prop_oneof![1u64..=50, 1u64..=120_000, Just(86_400_000u64)];
+    let timing = (server, dur(), dur(), proptest::option::of(dur()), policy);
+    let backoff = (
+        dur(),
+        dur(),
+        16u8..=240,
+        0u8..3,
+        proptest::option::of(0u32..6),
+    );
+    let rest = (dur(), dur(), dur(), any::<u64>());
+    (timing, backoff, rest).prop_filter_map("refused config", |(t, b, r)| {
+        let (server, interval, pong, idle, policy) = t;
+        let (initial, max, mult, jitter, attempts) = b;
+        let (stable, close, connect, seed) = r;
+        let ms = Duration::from_millis;
+        let mut builder = if server {
+            Config::server()
+        } else {
+            Config::client()
+        }
+        .ping_interval(ms(interval))
+        .pong_timeout(ms(pong))
+        .ping_policy(
+            [PingPolicy::WhenIdle, PingPolicy::Fixed, PingPolicy::Never][usize::from(policy)],
+        )
+        .backoff_initial(ms(initial.min(max)))
+        .backoff_max(ms(max.max(initial)))
+        .backoff_multiplier(f32::from(mult) / 16.0)
+        .jitter([Jitter::None, Jitter::Full, Jitter::Equal][usize::from(jitter)])
+        .stable_after(ms(stable))
+        .close_timeout(ms(close))
+        .connect_timeout(ms(connect))
+        .seed(seed);
+        if let Some(i) = idle {
+            builder = builder.idle_timeout(ms(i));
+        }
+        if let Some(n) = attempts {
+            builder = builder.max_attempts(n);
+        }
+        builder.build().ok()
+    })
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Forward(u64),
+    Back(u64),
+    ToMax,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        8 => (0u64..2_000 * MS).prop_map(Step::Forward),
+        4 => (0u64..200_000 * MS).prop_map(Step::Forward),
+        1 => (0u64..86_400_000 * MS).prop_map(Step::Forward),
+        1 => (0u64..10_000 * MS).prop_map(Step::Back),
+        1 => Just(Step::ToMax),
+    ]
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        6 => Just(Event::Tick),
+        2 => Just(Event::Connected),
+        1 => Just(Event::ConnectFailed),
+        1 => Just(Event::Disconnected),
+        2 => Just(Event::PingReceived),
+        2 => proptest::option::of(0u64..6).prop_map(|id| Event::PongReceived(id.map(keepalive::PingId::new))),
+        2 => Just(Event::DataReceived),
+        2 => Just(Event::DataSent),
+        1 => Just(Event::Pause),
+        1 => Just(Event::Resume),
+        1 => Just(Event::NetworkChanged),
+        1 => Just(Event::Shutdown),
+    ]
+}
+
+/// Runs a trace under the oracle; on a violation, fails with the trace as a scenario.
+fn run_trace(
+    config: Config,
+    start: u64,
+    trace: &[(Step, Event)],
+    tick_at_deadline: bool,
+) -> Result<(), TestCaseError> {
+    let mut t = Instant::from_nanos(start);
+    let mut rec = Recorder::new(config, t);
+    let mut oracle = Oracle::new(rec.machine());
+    for &(s, e) in trace {
+        t = match s {
+            Step::Forward(d) => t + Duration::from_nanos(d),
+            Step::Back(d) => t - Duration::from_nanos(d),
+            Step::ToMax => Instant::MAX,
+        };
+        // Half the time, behave like a punctual adapter: never sleep past the deadline.
+        if tick_at_deadline {
+            if let Some(d) = rec.machine().next_deadline() {
+                t = t.min(d);
+            }
+        }
+        let actions = rec.handle(t, e);
+        if let Err(v) = oracle.check(t, e, &actions, rec.machine()) {
+            return Err(TestCaseError::fail(format!(
+                "{v}\n--- trace as a scenario ---\n{}",
+                rec.scenario()
+            )));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Every rule the oracle knows holds on any trace: time backwards, huge jumps,
+    /// `u64::MAX` instants, events in any state.
+    #[test]
+    fn random_traces_keep_every_invariant(
+        config in config(),
+        start in prop_oneof![Just(0u64), any::<u64>(), Just(u64::MAX - 5_000 * MS)],
+        trace in proptest::collection::vec((step(), event()), 1..80),
+        punctual in any::<bool>(),
+    ) {
+        run_trace(config, start, &trace, punctual)?;
+    }
+}
+
+/// A peer that answers pings after `delay` and sends data at `data` times until `dies`,
+/// then falls silent without a FIN. Returns the close (time, reason) and the last time
+/// anything arrived.
+fn silent_peer(
+    config: Config,
+    delays: &[u64],
+    data: &[u64],
+    dies: Instant,
+) -> (Option<(Instant, CloseReason)>, Instant) {
+    let mut m = HeartbeatMachine::new(config, Instant::ZERO);
+    let mut oracle = Oracle::new(&m);
+    let mut inbox: Vec<(Instant, Event)> = data
+        .iter()
+        .map(|&t| (Instant::from_nanos(t), Event::DataReceived))
+        .collect();
+    let mut feed = |m: &mut HeartbeatMachine,
+                    t: Instant,
+                    e: Event,
+                    inbox: &mut Vec<(Instant, Event)>,
+                    last_in: &mut Instant| {
+        if matches!(e, Event::DataReceived | Event::PongReceived(_)) {
+            *last_in = t;
+        }
+        let actions: Vec<Action> = m.handle(t, e).collect();
+        oracle.check(t, e, &actions, m).unwrap();
+        let mut closed = None;
+        for a in actions {
+            match a {
+                Action::SendPing(id) => {
+                    let d = delays[id.get() as usize % delays.len()];
+                    inbox.push((t + Duration::from_nanos(d), Event::PongReceived(Some(id))));
+                }
+                Action::Close(r) => closed = Some((t, r)),
+                _ => {}
+            }
+        }
+        closed
+    };
+    let mut last_in = Instant::ZERO;
+    feed(
+        &mut m,
+        Instant::ZERO,
+        Event::Connected,
+        &mut inbox,
+        &mut last_in,
+    );
+    for _ in 0..100_000 {
+        inbox.retain(|(t, _)| *t < dies); // dead peers send nothing
+        inbox.sort_by_key(|(t, _)| *t);
+        let deadline = m.next_deadline();
+        let next_in = inbox.first().map(|(t, _)| *t);
+        let (t, e) = match (deadline, next_in) {
+            (Some(d), Some(i)) if i <= d => inbox.remove(0),
+            (Some(d), _) => (d, Event::Tick),
+            (None, Some(_)) => inbox.remove(0),
+            (None, None) => return (None, last_in),
+        };
+        if let Some(c) = feed(&mut m, t, e, &mut inbox, &mut last_in) {
+            return (Some(c), last_in);
+        }
+    }
+    (None, last_in)
+}
+
+/// `thousandths` of `cycle`, without overflow.
+fn scale(thousandths: u64, cycle: u64) -> u64 {
+    u64::try_from(u128::from(thousandths) * u128::from(cycle) / 1_000).unwrap_or(u64::MAX)
+}
+
+fn pinging_config() -> impl Strategy<Value = Config> {
+    config_with(any::<bool>(), 0u8..2)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// A peer that goes silent without closing is closed within
+    /// last_inbound + ping_interval + pong_timeout (or idle_timeout), by an adapter that
+    /// wakes at each deadline.
+    #[test]
+    fn a_silent_peer_is_closed_within_the_bound(
+        config in config(),
+        delays in proptest::collection::vec(0u64..1_000, 1..8),
+        data in proptest::collection::vec(0u64..50_000, 0..20),
+        dies in 0u64..50_000,
+    ) {
+        let pt = config.pong_timeout().as_nanos() as u64;
+        // Data and death within the first 50 heartbeat cycles.
+        let cycle = (config.ping_interval() + config.pong_timeout()).as_nanos() as u64;
+        let data: Vec<u64> = data.iter().map(|&d| scale(d, cycle)).collect();
+        let dies = scale(dies, cycle);
+        // Answers arrive well within pong_timeout while the peer lives.
+        let delays: Vec<u64> = delays.iter().map(|&d| scale(d, pt) / 2).collect();
+        let (close, last_in) = silent_peer(config, &delays, &data, Instant::from_nanos(dies));
+        let (at, _) = close.expect("a silent peer must be closed");
+        prop_assert!(at <= last_in + config.dead_peer_bound(),
+            "closed at {at:?}, last inbound {last_in:?}, bound {:?}", config.dead_peer_bound());
+    }
+
+    /// A peer that answers every ping within pong_timeout is never closed, whatever the
+    /// traffic, over hundreds of ping cycles.
+    #[test]
+    fn a_peer_that_answers_in_time_is_never_closed(
+        config in pinging_config(),
+        delays in proptest::collection::vec(0u64..1_000, 1..8),
+        data in proptest::collection::vec(0u64..300_000, 0..20),
+    ) {
+        let pt = config.pong_timeout().as_nanos() as u64;
+        let cycle = (config.ping_interval() + config.pong_timeout()).as_nanos() as u64;
+        let data: Vec<u64> = data.iter().map(|&d| scale(d, cycle)).collect();
+        // Up to 99.9% of pong_timeout: late, but in time.
+        let delays: Vec<u64> = delays.iter().map(|&d| scale(d, pt)).collect();
+        let horizon = Instant::from_nanos(cycle.saturating_mul(300));
+        let (close, _) = silent_peer(config, &delays, &data, horizon);
+        if let Some((at, r)) = close {
+            prop_assert!(at >= horizon, "closed a live peer at {at:?} for {r:?}");
+        }
+    }
+
+    /// After a stall of any length, at most one ping goes out, and another call at the
+    /// same instant sends none.
+    #[test]
+    fn no_ping_burst_after_a_stall(config in pinging_config(), stall in 1u64..1_000_000) {
+        let mut m = HeartbeatMachine::new(config, Instant::ZERO);
+        let _ = m.handle(Instant::ZERO, Event::Connected);
+        let t = Instant::ZERO + config.ping_interval() * 1 + Duration::from_secs(stall);
+        let first: Vec<Action> = m.handle(t, Event::Tick).collect();
+        let pings = first.iter().filter(|a| matches!(a, Action::SendPing(_))).count();
+        prop_assert!(pings <= 1, "{first:?}");
+        let again: Vec<Action> = m.handle(t, Event::Tick).collect();
+        prop_assert!(!again.iter().any(|a| matches!(a, Action::SendPing(_))), "{again:?}");
+    }
+
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// On a simulated link with latency below pong_timeout / 2 and steady traffic, both
+    /// ends run a simulated day without a close; the oracle checks every call.
+    #[test]
+    fn a_healthy_link_never_closes(
+        client in pinging_client(),
+        latency_frac in 0u64..500,
+        traffic_ms in proptest::option::of(10_000u64..120_000),
+    ) {
+        let server = Config::server().ping_interval(Duration::from_secs(25)).pong_timeout(Duration::from_secs(20)).build().unwrap();
+        let pt = client.pong_timeout().min(server.pong_timeout());
+        let latency = pt * latency_frac as u32 / 1_000;
+        let mut pair = Pair::new(client, server).latency(latency);
+        pair.set_traffic(Side::Server, traffic_ms.map(Duration::from_millis));
+        // Enough virtual time for many cycles, bounded in steps for tiny intervals.
+        let horizon = (client.ping_interval() + client.pong_timeout()) * 200;
+        pair.run_for(horizon.min(Duration::from_secs(6 * 3600))).map_err(|v| TestCaseError::fail(v.to_string()))?;
+        prop_assert!(pair.closes().is_empty(), "{:?}", pair.closes());
+    }
+}

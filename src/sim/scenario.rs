@@ -52,8 +52,7 @@ impl fmt::Display for ScenarioError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for ScenarioError {}
+impl core::error::Error for ScenarioError {}
 
 #[derive(Clone, Debug)]
 enum Check {
@@ -101,7 +100,8 @@ enum Line {
 ///   the configuration, naming that setting. Such a scenario has no steps.
 /// - A step is `<time> <event> [-> action, action, …]`. The time is absolute (`30s`,
 ///   `1.5s`, `150ms`, `max` for the last instant) or relative to the previous step
-///   (`+5s`); the machine is created at the first step's time. A step without `->`
+///   (`+5s`); the machine is created at the first step's time, or at the time of a
+///   `start <time>` line before the first step. A step without `->`
 ///   expects no action at all. Events: `tick`, `connected`, `connect_failed`,
 ///   `disconnected`, `ping_received`, `pong_received [id]`, `data_received`,
 ///   `data_sent`, `pause`, `resume`, `network_changed`, `shutdown`. Actions:
@@ -117,6 +117,7 @@ enum Line {
 #[derive(Clone, Debug)]
 pub struct Scenario {
     config: Result<Config, ConfigError>,
+    start: Option<Instant>,
     config_line: usize,
     expect_error: Option<Setting>,
     lines: Vec<(usize, Line)>,
@@ -129,6 +130,7 @@ impl Scenario {
         let mut expect_error = None;
         let mut lines = Vec::new();
         let mut last = None::<Instant>;
+        let mut start = None::<Instant>;
         for (i, raw) in text.lines().enumerate() {
             let n = i + 1;
             let err = |message: String| ScenarioError {
@@ -163,6 +165,14 @@ impl Scenario {
                 }
                 ["expect", rest @ ..] => {
                     lines.push((n, Line::Expect(parse_check(rest).map_err(err)?)))
+                }
+                ["start", t] => {
+                    if start.is_some() || !lines.is_empty() {
+                        return Err(err(
+                            "`start <time>` comes once, before the first step".into()
+                        ));
+                    }
+                    start = Some(parse_instant(t).map_err(err)?);
                 }
                 [time, ..] => {
                     if expect_error.is_some() {
@@ -208,6 +218,7 @@ impl Scenario {
         }
         Ok(Scenario {
             config: config.build(),
+            start,
             config_line,
             expect_error,
             lines,
@@ -245,14 +256,11 @@ impl Scenario {
     /// Replays the steps with another configuration (the scenario's expectations still
     /// apply): for checking your own settings against a recorded situation.
     pub fn run_with(&self, config: Config) -> Result<HeartbeatMachine, ScenarioError> {
-        let start = self
-            .lines
-            .iter()
-            .find_map(|(_, l)| match l {
-                Line::Step { at, .. } => Some(*at),
-                Line::Expect(_) => None,
-            })
-            .unwrap_or(Instant::ZERO);
+        let first_step = self.lines.iter().find_map(|(_, l)| match l {
+            Line::Step { at, .. } => Some(*at),
+            Line::Expect(_) => None,
+        });
+        let start = self.start.or(first_step).unwrap_or(Instant::ZERO);
         let mut m = HeartbeatMachine::new(config, start);
         let mut oracle = Oracle::new(&m);
         for (n, line) in &self.lines {
@@ -544,7 +552,7 @@ impl Recorder {
     pub fn new(config: Config, now: Instant) -> Recorder {
         Recorder {
             machine: HeartbeatMachine::new(config, now),
-            text: format!("{}\n", fmt_config(&config)),
+            text: format!("{}\nstart {}\n", fmt_config(&config), fmt_instant(now)),
         }
     }
 
