@@ -1,8 +1,10 @@
 //! One connection's state and every timing rule, written once.
 //!
-//! [`Conn`] holds only what varies per connection (72 bytes); the rules read the shared
-//! [`Config`]. `HeartbeatMachine` pairs one `Config` with one `Conn`; a set of
-//! connections shares one `Config` among many `Conn`s and calls the same functions.
+//! [`Conn`] holds only what varies per connection (48 bytes); the rules read the shared
+//! [`Config`], and the caller keeps the clock (the latest `now`) and the statistics
+//! (through [`Observer`]). `HeartbeatMachine` pairs one `Config` with one `Conn`;
+//! `HeartbeatSet` shares one `Config` and one clock among many `Conn`s. Both call the
+//! same functions.
 //!
 //! # The rules
 //!
@@ -29,13 +31,13 @@
 use crate::backoff;
 use crate::config::{Config, PingPolicy, Role};
 use crate::event::{Action, Actions, CloseReason, Event, PingId};
+use crate::machine::State;
 use crate::time::Instant;
 use core::time::Duration;
 
 const NS_PER_MS: u64 = 1_000_000;
 /// The largest lateness tolerated before a deadline counts as a clock jump.
 const JUMP_CAP_NS: u64 = 1_000_000_000;
-const NO_RTT: u32 = u32::MAX;
 
 const IN_FLIGHT: u8 = 1;
 const PROBING: u8 = 2;
@@ -60,11 +62,19 @@ pub(crate) enum Phase {
     GaveUp,
 }
 
+/// What the rules report for statistics; the caller decides what to keep.
+pub(crate) trait Observer {
+    /// A pong acknowledged the ping in flight after `rtt_ns`.
+    fn pong(&mut self, rtt_ns: u64);
+    /// A connection closed for a pong or idle timeout.
+    fn timeout(&mut self);
+    /// A reconnect was asked for.
+    fn reconnect(&mut self);
+}
+
 /// The per-connection state. All times are nanoseconds of the caller's epoch.
 #[derive(Clone, Debug)]
 pub(crate) struct Conn {
-    /// The latest `now` seen: time never runs backwards inside.
-    now: u64,
     last_in: u64,
     last_out: u64,
     /// When the last ping (or probe) was sent.
@@ -74,11 +84,6 @@ pub(crate) struct Conn {
     ping_seq: u32,
     /// Reconnect attempts since the last stable connection.
     attempt: u32,
-    pongs: u32,
-    timeouts: u32,
-    reconnects: u32,
-    rtt_us: u32,
-    srtt_us: u32,
     phase: Phase,
     flags: u8,
 }
@@ -88,18 +93,12 @@ impl Conn {
     pub(crate) fn new(now: Instant) -> Conn {
         let t = now.as_nanos();
         Conn {
-            now: t,
             last_in: t,
             last_out: t,
             ping_at: t,
             phase_at: t,
             ping_seq: 0,
             attempt: 0,
-            pongs: 0,
-            timeouts: 0,
-            reconnects: 0,
-            rtt_us: NO_RTT,
-            srtt_us: NO_RTT,
             phase: Phase::Connecting,
             flags: 0,
         }
@@ -107,14 +106,17 @@ impl Conn {
 
     // ----- getters -----
 
-    pub(crate) fn phase(&self) -> Phase {
-        self.phase
-    }
-    pub(crate) fn now(&self) -> Instant {
-        Instant::from_nanos(self.now)
-    }
-    pub(crate) fn phase_at(&self) -> Instant {
-        Instant::from_nanos(self.phase_at)
+    /// The public state at `now`.
+    pub(crate) fn state(&self, now: u64) -> State {
+        match self.phase {
+            Phase::Connecting if self.phase_at > now => State::Backoff,
+            Phase::Connecting => State::Connecting,
+            Phase::Open => State::Open,
+            Phase::Closing => State::Closing,
+            Phase::Closed => State::Closed,
+            Phase::Stopped => State::Stopped,
+            Phase::GaveUp => State::GaveUp,
+        }
     }
     pub(crate) fn is_paused(&self) -> bool {
         self.has(PAUSED)
@@ -123,20 +125,11 @@ impl Conn {
         (self.phase == Phase::Open && self.has(IN_FLIGHT))
             .then(|| PingId::new(u64::from(self.ping_seq)))
     }
-    pub(crate) fn rtt(&self) -> Option<Duration> {
-        micros(self.rtt_us)
+    pub(crate) fn pings_sent(&self) -> u32 {
+        self.ping_seq
     }
-    pub(crate) fn smoothed_rtt(&self) -> Option<Duration> {
-        micros(self.srtt_us)
-    }
-    pub(crate) fn counters(&self) -> [u32; 5] {
-        [
-            self.ping_seq,
-            self.pongs,
-            self.timeouts,
-            self.reconnects,
-            self.attempt,
-        ]
+    pub(crate) fn attempt(&self) -> u32 {
+        self.attempt
     }
 
     fn has(&self, f: u8) -> bool {
@@ -145,25 +138,37 @@ impl Conn {
 
     // ----- the entry point -----
 
-    /// Applies `event` at `now`, then runs every timer that is due.
-    pub(crate) fn handle(&mut self, cfg: &Config, now: Instant, event: Event) -> Actions {
-        let now = now.as_nanos().max(self.now);
-        self.now = now;
+    /// Applies `event` at `now`, then runs every timer that is due. The caller keeps
+    /// time monotonic: `now` is the latest time it has seen.
+    pub(crate) fn handle(
+        &mut self,
+        cfg: &Config,
+        now: u64,
+        event: Event,
+        obs: &mut impl Observer,
+    ) -> Actions {
         let mut out = Actions::new();
-        self.apply(cfg, now, event, &mut out);
+        self.apply(cfg, now, event, &mut out, obs);
         // Deadlines armed by the event lie at least 1 ms ahead, except at Instant::MAX,
         // where every deadline saturates to now: there, one transition per call, so a
         // probe or a reconnect is never undone by its own deadline in the same call.
         if now < u64::MAX || out.is_empty() {
-            self.run_timers(cfg, now, &mut out);
+            self.run_timers(cfg, now, &mut out, obs);
         }
         out
     }
 
-    /// The earliest time at which `handle` has something to do, never before the latest
-    /// `now`; `None` when nothing will happen without an event.
-    pub(crate) fn next_deadline(&self, cfg: &Config) -> Option<Instant> {
-        let at = match self.phase {
+    /// The earliest time at which `handle` has something to do, never before `now` (the
+    /// latest time seen); `None` when nothing will happen without an event.
+    pub(crate) fn next_deadline(&self, cfg: &Config, now: u64) -> Option<u64> {
+        self.deadline(cfg).map(|t| t.max(now))
+    }
+
+    /// The deadline as the rules compute it, which may lie before the latest `now` (a
+    /// caller that is late). Right after any `handle` it lies after that call's `now`,
+    /// except at `Instant::MAX`.
+    pub(crate) fn deadline(&self, cfg: &Config) -> Option<u64> {
+        match self.phase {
             Phase::Connecting if !self.has(PAUSED) => {
                 Some(add_ms(self.phase_at, cfg.connect_timeout_ms))
             }
@@ -176,13 +181,19 @@ impl Conn {
             }
             Phase::Closing => Some(self.phase_at),
             _ => None,
-        };
-        at.map(|t| Instant::from_nanos(t.max(self.now)))
+        }
     }
 
     // ----- events -----
 
-    fn apply(&mut self, cfg: &Config, now: u64, event: Event, out: &mut Actions) {
+    fn apply(
+        &mut self,
+        cfg: &Config,
+        now: u64,
+        event: Event,
+        out: &mut Actions,
+        obs: &mut impl Observer,
+    ) {
         let open = self.phase == Phase::Open;
         match event {
             Event::Tick => {}
@@ -191,15 +202,17 @@ impl Conn {
                 Phase::Closing if !self.has(SHUTDOWN) => self.open(now),
                 _ => {}
             },
-            Event::ConnectFailed if self.phase == Phase::Connecting => self.lost(cfg, now, out),
+            Event::ConnectFailed if self.phase == Phase::Connecting => {
+                self.lost(cfg, now, out, obs)
+            }
             Event::Disconnected => match self.phase {
                 Phase::Open => {
                     self.leave_open(cfg, now);
-                    self.lost(cfg, now, out);
+                    self.lost(cfg, now, out, obs);
                 }
-                Phase::Closing => self.lost(cfg, now, out),
+                Phase::Closing => self.lost(cfg, now, out, obs),
                 // A failed attempt; during the backoff wait, a late report of the old one.
-                Phase::Connecting if self.phase_at <= now => self.lost(cfg, now, out),
+                Phase::Connecting if self.phase_at <= now => self.lost(cfg, now, out, obs),
                 _ => {}
             },
             Event::PingReceived if open => {
@@ -213,8 +226,7 @@ impl Conn {
                 let current = PingId::new(u64::from(self.ping_seq));
                 if self.has(IN_FLIGHT) && id.map_or(true, |id| id == current) {
                     self.flags &= !IN_FLIGHT;
-                    self.pongs = self.pongs.saturating_add(1);
-                    self.record_rtt(now - self.ping_at);
+                    obs.pong(now - self.ping_at);
                 }
             }
             Event::DataReceived if open => {
@@ -291,7 +303,7 @@ impl Conn {
 
     // ----- timers -----
 
-    fn run_timers(&mut self, cfg: &Config, now: u64, out: &mut Actions) {
+    fn run_timers(&mut self, cfg: &Config, now: u64, out: &mut Actions, obs: &mut impl Observer) {
         if self.has(PAUSED) && self.phase != Phase::Closing {
             return;
         }
@@ -299,7 +311,7 @@ impl Conn {
             Phase::Connecting => {
                 if now >= add_ms(self.phase_at, cfg.connect_timeout_ms) {
                     out.push(Action::AbortConnect);
-                    self.lost(cfg, now, out);
+                    self.lost(cfg, now, out, obs);
                 }
             }
             Phase::Open => {
@@ -311,7 +323,7 @@ impl Conn {
                         if late > tolerance && !self.has(PROBING) {
                             self.probe(cfg, now, out);
                         } else {
-                            self.timeouts = self.timeouts.saturating_add(1);
+                            obs.timeout();
                             self.close(cfg, now, reason, out);
                             return;
                         }
@@ -324,7 +336,7 @@ impl Conn {
             Phase::Closing => {
                 if now >= self.phase_at {
                     out.push(Action::ForceClose);
-                    self.lost(cfg, now, out);
+                    self.lost(cfg, now, out, obs);
                 }
             }
             Phase::Closed | Phase::Stopped | Phase::GaveUp => {}
@@ -392,19 +404,6 @@ impl Conn {
         }
     }
 
-    fn record_rtt(&mut self, rtt_ns: u64) {
-        let us = u32::try_from(rtt_ns / 1_000)
-            .unwrap_or(NO_RTT - 1)
-            .min(NO_RTT - 1);
-        self.rtt_us = us;
-        self.srtt_us = if self.srtt_us == NO_RTT {
-            us
-        } else {
-            // RFC 6298: srtt = 7/8 srtt + 1/8 rtt; fits in u32 since both do.
-            ((7 * u64::from(self.srtt_us) + u64::from(us)) / 8) as u32
-        };
-    }
-
     // ----- leaving a connection -----
 
     fn close(&mut self, cfg: &Config, now: u64, reason: CloseReason, out: &mut Actions) {
@@ -423,7 +422,7 @@ impl Conn {
     }
 
     /// The connection (or attempt) is gone: reconnect, give up, or finish.
-    fn lost(&mut self, cfg: &Config, now: u64, out: &mut Actions) {
+    fn lost(&mut self, cfg: &Config, now: u64, out: &mut Actions, obs: &mut impl Observer) {
         self.flags &= !(IN_FLIGHT | PROBING);
         if self.has(SHUTDOWN) {
             self.phase = Phase::Stopped;
@@ -434,8 +433,9 @@ impl Conn {
             out.push(Action::GiveUp);
         } else {
             self.attempt += 1;
-            self.reconnects = self.reconnects.saturating_add(1);
-            let entropy = now ^ u64::from(self.reconnects).rotate_left(32);
+            obs.reconnect();
+            // Time and ping count vary per connection and per draw; a replay repeats them.
+            let entropy = now ^ u64::from(self.ping_seq).rotate_left(32);
             let after = backoff::delay_nanos(cfg, self.attempt, entropy);
             self.phase = Phase::Connecting;
             self.phase_at = now.saturating_add(after);
@@ -448,8 +448,4 @@ impl Conn {
 
 fn add_ms(t: u64, ms: u32) -> u64 {
     t.saturating_add(u64::from(ms) * NS_PER_MS)
-}
-
-fn micros(us: u32) -> Option<Duration> {
-    (us != NO_RTT).then(|| Duration::from_micros(u64::from(us)))
 }

@@ -14,12 +14,16 @@ mod event;
 mod machine;
 mod time;
 
+#[cfg(feature = "alloc")]
+mod set;
 #[cfg(feature = "sim")]
 pub mod sim;
 
 pub use config::{Config, ConfigBuilder, ConfigError, Jitter, PingPolicy, Role, Setting};
 pub use event::{Action, Actions, CloseReason, Event, PingId};
 pub use machine::{HeartbeatMachine, State, Stats};
+#[cfg(feature = "alloc")]
+pub use set::{HeartbeatSet, KeyExists, UnknownKey};
 #[cfg(feature = "std")]
 pub use time::Clock;
 pub use time::Instant;

@@ -1,7 +1,7 @@
 //! [`HeartbeatMachine`]: one connection's heartbeat, as a sans-IO state machine.
 
 use crate::config::Config;
-use crate::conn::{Conn, Phase};
+use crate::conn::{Conn, Observer};
 use crate::event::{Actions, Event, PingId};
 use crate::time::Instant;
 use core::time::Duration;
@@ -48,6 +48,68 @@ use core::time::Duration;
 pub struct HeartbeatMachine {
     config: Config,
     conn: Conn,
+    /// The latest `now` seen: time never runs backwards inside.
+    now: u64,
+    counters: Counters,
+}
+
+const NO_RTT: u32 = u32::MAX;
+
+/// Statistics kept beside the per-connection state; also a set's totals.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Counters {
+    pongs: u32,
+    timeouts: u32,
+    reconnects: u32,
+    rtt_us: u32,
+    srtt_us: u32,
+}
+
+impl Counters {
+    pub(crate) const fn new() -> Counters {
+        Counters {
+            pongs: 0,
+            timeouts: 0,
+            reconnects: 0,
+            rtt_us: NO_RTT,
+            srtt_us: NO_RTT,
+        }
+    }
+
+    pub(crate) fn stats(&self, pings_sent: u32, attempt: u32) -> Stats {
+        let micros = |us: u32| (us != NO_RTT).then(|| Duration::from_micros(u64::from(us)));
+        Stats {
+            pings_sent,
+            pongs_received: self.pongs,
+            timeouts: self.timeouts,
+            reconnects: self.reconnects,
+            attempt,
+            rtt: micros(self.rtt_us),
+            smoothed_rtt: micros(self.srtt_us),
+        }
+    }
+}
+
+impl Observer for Counters {
+    fn pong(&mut self, rtt_ns: u64) {
+        self.pongs = self.pongs.saturating_add(1);
+        let us = u32::try_from(rtt_ns / 1_000)
+            .unwrap_or(NO_RTT - 1)
+            .min(NO_RTT - 1);
+        self.rtt_us = us;
+        self.srtt_us = if self.srtt_us == NO_RTT {
+            us
+        } else {
+            // RFC 6298: srtt = 7/8 srtt + 1/8 rtt; fits in u32 since both do.
+            ((7 * u64::from(self.srtt_us) + u64::from(us)) / 8) as u32
+        };
+    }
+    fn timeout(&mut self) {
+        self.timeouts = self.timeouts.saturating_add(1);
+    }
+    fn reconnect(&mut self) {
+        self.reconnects = self.reconnects.saturating_add(1);
+    }
 }
 
 /// Where the connection is in its life, as [`HeartbeatMachine::state`] reports it.
@@ -103,43 +165,41 @@ impl HeartbeatMachine {
         HeartbeatMachine {
             config,
             conn: Conn::new(now),
+            now: now.as_nanos(),
+            counters: Counters::new(),
         }
     }
 
     /// The single entry point: applies `event` at `now` and returns what to do. A `now`
     /// earlier than one seen before counts as the latest seen. Never panics.
     pub fn handle(&mut self, now: Instant, event: Event) -> Actions {
-        self.conn.handle(&self.config, now, event)
+        self.now = self.now.max(now.as_nanos());
+        self.conn
+            .handle(&self.config, self.now, event, &mut self.counters)
     }
 
     /// The latest time by which to call `handle(.., Event::Tick)`; `None` when nothing
     /// will happen without an event (paused, or finished). Never before the latest `now`,
     /// and after a `Tick` at it, always later.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.conn.next_deadline(&self.config)
+        self.conn
+            .next_deadline(&self.config, self.now)
+            .map(Instant::from_nanos)
     }
 
     /// The latest `now` the machine has seen (it never goes back).
     pub fn now(&self) -> Instant {
-        self.conn.now()
+        Instant::from_nanos(self.now)
     }
 
     /// The last measured round-trip time.
     pub fn rtt(&self) -> Option<Duration> {
-        self.conn.rtt()
+        self.stats().rtt
     }
 
     /// Where the connection is in its life.
     pub fn state(&self) -> State {
-        match self.conn.phase() {
-            Phase::Connecting if self.conn.phase_at() > self.conn.now() => State::Backoff,
-            Phase::Connecting => State::Connecting,
-            Phase::Open => State::Open,
-            Phase::Closing => State::Closing,
-            Phase::Closed => State::Closed,
-            Phase::Stopped => State::Stopped,
-            Phase::GaveUp => State::GaveUp,
-        }
+        self.conn.state(self.now)
     }
 
     /// Whether [`Event::Pause`] is in force.
@@ -154,16 +214,8 @@ impl HeartbeatMachine {
 
     /// Counters and round-trip times.
     pub fn stats(&self) -> Stats {
-        let [pings_sent, pongs_received, timeouts, reconnects, attempt] = self.conn.counters();
-        Stats {
-            pings_sent,
-            pongs_received,
-            timeouts,
-            reconnects,
-            attempt,
-            rtt: self.conn.rtt(),
-            smoothed_rtt: self.conn.smoothed_rtt(),
-        }
+        self.counters
+            .stats(self.conn.pings_sent(), self.conn.attempt())
     }
 
     /// The configuration.

@@ -230,6 +230,27 @@ impl Scenario {
         self.config
     }
 
+    /// When the machine is created: the `start` line, else the first step's time.
+    pub fn start(&self) -> Instant {
+        let first_step = self.lines.iter().find_map(|(_, l)| match l {
+            Line::Step { at, .. } => Some(*at),
+            Line::Expect(_) => None,
+        });
+        self.start.or(first_step).unwrap_or(Instant::ZERO)
+    }
+
+    /// The `(time, event)` of every step, in order (for tools that convert scenarios,
+    /// such as the fuzzer's seed corpus).
+    pub fn steps(&self) -> Vec<(Instant, Event)> {
+        self.lines
+            .iter()
+            .filter_map(|(_, l)| match l {
+                Line::Step { at, event, .. } => Some((*at, *event)),
+                Line::Expect(_) => None,
+            })
+            .collect()
+    }
+
     /// Replays the scenario with its own configuration; returns the machine at the end,
     /// or `None` for a scenario whose point is that the configuration is refused.
     pub fn run(&self) -> Result<Option<HeartbeatMachine>, ScenarioError> {
@@ -256,12 +277,7 @@ impl Scenario {
     /// Replays the steps with another configuration (the scenario's expectations still
     /// apply): for checking your own settings against a recorded situation.
     pub fn run_with(&self, config: Config) -> Result<HeartbeatMachine, ScenarioError> {
-        let first_step = self.lines.iter().find_map(|(_, l)| match l {
-            Line::Step { at, .. } => Some(*at),
-            Line::Expect(_) => None,
-        });
-        let start = self.start.or(first_step).unwrap_or(Instant::ZERO);
-        let mut m = HeartbeatMachine::new(config, start);
+        let mut m = HeartbeatMachine::new(config, self.start());
         let mut oracle = Oracle::new(&m);
         for (n, line) in &self.lines {
             let fail = |kind, message| ScenarioError {

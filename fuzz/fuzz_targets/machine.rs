@@ -1,0 +1,11 @@
+//! Any accepted config, any trace (time backwards, huge jumps, u64::MAX instants):
+//! every rule of the contract holds (see `keepalive::sim::Oracle`).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Some(input) = keepalive_fuzz::decode(data) {
+        keepalive_fuzz::check_trace(input.config, input.start, &input.steps);
+    }
+});

@@ -1,0 +1,33 @@
+//! Writes the seed corpora under `fuzz/corpus/` from `tests/scenarios/*.scn`:
+//! the scenario texts for `scenario`, their traces in the byte format for `machine`.
+//! Run from `fuzz/`: `cargo run --bin seed-corpus`.
+
+use keepalive::sim::Scenario;
+use std::fs;
+use std::path::Path;
+
+fn main() -> std::io::Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scenarios = root.join("../tests/scenarios");
+    for target in ["machine", "scenario", "config"] {
+        fs::create_dir_all(root.join("corpus").join(target))?;
+    }
+    let mut n = 0;
+    let mut paths: Vec<_> = fs::read_dir(&scenarios)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    paths.sort();
+    for path in paths {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = fs::read_to_string(&path)?;
+        fs::write(root.join("corpus/scenario").join(&name), &text)?;
+        let s = Scenario::parse(&text).expect("the repo's scenarios parse");
+        if let Ok(config) = s.config() {
+            let bytes = keepalive_fuzz::encode(&config, s.start(), &s.steps());
+            let back = keepalive_fuzz::decode(&bytes).expect("an encoded config decodes");
+            assert_eq!(back.steps.len(), s.steps().len(), "{name}");
+            fs::write(root.join("corpus/machine").join(&name), bytes)?;
+        }
+        n += 1;
+    }
+    println!("seeded the corpora from {n} scenarios");
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! Shared by the fuzz targets: a compact byte format for `(config, trace)` inputs, its
+//! encoder (for seeding the corpus from `tests/scenarios/`), and the one check every
+//! trace goes through: `keepalive::sim::Oracle`, the same oracle the property tests use.
+
+use keepalive::sim::{Oracle, Recorder};
+use keepalive::{Config, Duration, Event, Instant, Jitter, PingId, PingPolicy, Role};
+
+/// A fuzz input, decoded.
+#[derive(Debug)]
+pub struct Input {
+    /// The configuration (already accepted by `build`).
+    pub config: Config,
+    /// When the machine is created.
+    pub start: Instant,
+    /// The calls: time and event.
+    pub steps: Vec<(Instant, Event)>,
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+}
+
+impl Reader<'_> {
+    fn u8(&mut self) -> u8 {
+        match self.data.split_first() {
+            Some((b, rest)) => {
+                self.data = rest;
+                *b
+            }
+            None => 0,
+        }
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
+    }
+    fn u64(&mut self) -> u64 {
+        u64::from(self.u32()) | (u64::from(self.u32()) << 32)
+    }
+}
+
+const EVENTS: [Event; 12] = [
+    Event::Tick,
+    Event::Connected,
+    Event::ConnectFailed,
+    Event::Disconnected,
+    Event::PingReceived,
+    Event::PongReceived(None),
+    Event::DataReceived,
+    Event::DataSent,
+    Event::Pause,
+    Event::Resume,
+    Event::NetworkChanged,
+    Event::Shutdown,
+];
+
+/// Decodes bytes into an input; `None` when the config is refused (a valid outcome).
+///
+/// Layout: a flags byte, nine little-endian `u32` millisecond durations, the multiplier
+/// in sixteenths, `max_attempts`, the seed and the start instant, then 6-byte steps:
+/// event, time-step kind, `u32` amount.
+pub fn decode(data: &[u8]) -> Option<Input> {
+    let mut r = Reader { data };
+    let flags = r.u8();
+    let ms = |v: u32| Duration::from_millis(u64::from(v));
+    let mut d = [0u32; 9];
+    for v in &mut d {
+        *v = r.u32();
+    }
+    let mult = r.u8();
+    let attempts = r.u8();
+    let seed = r.u64();
+    let start = Instant::from_nanos(r.u64());
+    let mut b = if flags & 1 == 0 { Config::client() } else { Config::server() }
+        .ping_policy([PingPolicy::WhenIdle, PingPolicy::Fixed, PingPolicy::Never, PingPolicy::WhenIdle][usize::from(flags >> 1 & 3)])
+        .jitter([Jitter::None, Jitter::Full, Jitter::Equal, Jitter::Equal][usize::from(flags >> 3 & 3)])
+        .ping_interval(ms(d[0]))
+        .pong_timeout(ms(d[1]))
+        .backoff_initial(ms(d[3]))
+        .backoff_max(ms(d[4]))
+        .stable_after(ms(d[5]))
+        .close_timeout(ms(d[6]))
+        .connect_timeout(ms(d[7]))
+        .backoff_multiplier(f32::from(mult) / 16.0)
+        .seed(seed);
+    if flags & 32 != 0 {
+        b = b.idle_timeout(ms(d[2]));
+    }
+    if flags & 64 != 0 {
+        b = b.max_attempts(u32::from(attempts));
+    }
+    if flags & 128 != 0 {
+        b = b.path_idle_limit(ms(d[8]));
+    }
+    let config = b.build().ok()?;
+    let mut steps = Vec::new();
+    let mut t = start;
+    while !r.data.is_empty() && steps.len() < 4096 {
+        let e = r.u8();
+        let kind = r.u8();
+        let amount = u64::from(r.u32());
+        let event = match EVENTS[usize::from(e & 15) % EVENTS.len()] {
+            Event::PongReceived(_) if e >> 4 != 0 => Event::PongReceived(Some(PingId::new(u64::from(e >> 4) - 1))),
+            ev => ev,
+        };
+        t = match kind % 5 {
+            0 => t + Duration::from_micros(amount),
+            1 => t + Duration::from_millis(amount),
+            2 => t - Duration::from_micros(amount),
+            3 => Instant::MAX,
+            _ => Instant::from_nanos(amount << 32),
+        };
+        steps.push((t, event));
+    }
+    Some(Input { config, start, steps })
+}
+
+/// Encodes an input (the inverse of [`decode`], to the microsecond), for seed corpora.
+pub fn encode(config: &Config, start: Instant, steps: &[(Instant, Event)]) -> Vec<u8> {
+    let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+    let policy = match config.ping_policy() {
+        PingPolicy::Fixed => 1,
+        PingPolicy::Never => 2,
+        _ => 0,
+    };
+    let jitter = match config.jitter() {
+        Jitter::None => 0,
+        Jitter::Full => 1,
+        _ => 2,
+    };
+    let mut flags = u8::from(config.role() == Role::Server) | policy << 1 | jitter << 3;
+    if config.idle_timeout().is_some() {
+        flags |= 32;
+    }
+    if config.max_attempts().is_some() {
+        flags |= 64;
+    }
+    let mut out = vec![flags];
+    let durations = [
+        config.ping_interval(),
+        config.pong_timeout(),
+        config.idle_timeout().unwrap_or(Duration::ZERO),
+        config.backoff_initial(),
+        config.backoff_max(),
+        config.stable_after(),
+        config.close_timeout(),
+        config.connect_timeout(),
+        Duration::ZERO,
+    ];
+    for d in durations {
+        out.extend(ms(d).to_le_bytes());
+    }
+    out.push((config.backoff_multiplier() * 16.0) as u8);
+    out.push(config.max_attempts().map_or(0, |n| n.min(255) as u8));
+    out.extend(config.seed().to_le_bytes());
+    out.extend(start.as_nanos().to_le_bytes());
+    let mut prev = start;
+    for &(t, e) in steps {
+        let code = match e {
+            Event::PongReceived(Some(id)) => 5 | (((id.get() + 1).min(15) as u8) << 4),
+            e => EVENTS.iter().position(|x| *x == e).unwrap_or(0) as u8,
+        };
+        let (kind, amount) = if t == Instant::MAX {
+            (3u8, 0u64)
+        } else if t < prev {
+            (2, (prev - t).as_micros() as u64)
+        } else if (t - prev).as_micros() < u128::from(u32::MAX) {
+            (0, (t - prev).as_micros() as u64)
+        } else {
+            (1, (t - prev).as_millis() as u64)
+        };
+        out.push(code);
+        out.push(kind);
+        out.extend(u32::try_from(amount).unwrap_or(u32::MAX).to_le_bytes());
+        prev = t;
+    }
+    out
+}
+
+/// Replays a trace under the oracle; panics (a fuzzer finding) on any broken rule, with
+/// the trace as scenario text to save under `tests/scenarios/`.
+pub fn check_trace(config: Config, start: Instant, steps: &[(Instant, Event)]) {
+    let mut rec = Recorder::new(config, start);
+    let mut oracle = Oracle::new(rec.machine());
+    for &(t, e) in steps {
+        let actions = rec.handle(t, e);
+        if let Err(v) = oracle.check(t, e, &actions, rec.machine()) {
+            panic!("{v}\n--- as a scenario ---\n{}", rec.scenario());
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Key → slab id: open addressing with linear probing over `u32` ids, the keys living
+//! in the slab. About 4–8 bytes per connection, where a `HashMap<K, u32>` needs 20–36.
+//!
+//! Keys are hashed with a seeded multiply-rotate hash (no_std, no dependencies). It is
+//! not built to resist keys chosen by an attacker: keys are the server's own connection
+//! ids, not the peer's.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::hash::{Hash, Hasher};
+
+const EMPTY: u32 = u32::MAX;
+
+/// Reads the key stored under a slab id.
+pub(crate) trait Keys<K> {
+    fn key(&self, id: u32) -> &K;
+}
+
+struct MixHasher(u64);
+
+impl Hasher for MixHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(u64::from(x));
+    }
+    fn write_usize(&mut self, x: usize) {
+        self.write_u64(x as u64);
+    }
+    fn finish(&self) -> u64 {
+        crate::backoff::mix(self.0)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Index {
+    table: Vec<u32>,
+    len: usize,
+    seed: u64,
+}
+
+impl Index {
+    pub(crate) fn new(seed: u64) -> Index {
+        Index {
+            table: Vec::new(),
+            len: 0,
+            seed,
+        }
+    }
+
+    fn home<K: Hash>(&self, key: &K) -> usize {
+        let mut h = MixHasher(self.seed);
+        key.hash(&mut h);
+        (h.finish() as usize) & self.mask()
+    }
+
+    fn mask(&self) -> usize {
+        self.table.len().wrapping_sub(1)
+    }
+
+    /// The table position and slab id of `key`.
+    pub(crate) fn find<K: Hash + Eq>(&self, keys: &impl Keys<K>, key: &K) -> Option<(usize, u32)> {
+        if self.table.is_empty() {
+            return None;
+        }
+        let mut pos = self.home(key);
+        loop {
+            let id = self.table[pos];
+            if id == EMPTY {
+                return None;
+            }
+            if keys.key(id) == key {
+                return Some((pos, id));
+            }
+            pos = (pos + 1) & self.mask();
+        }
+    }
+
+    /// Files `id` under its key, which must not be in the index yet.
+    pub(crate) fn insert<K: Hash + Eq>(&mut self, keys: &impl Keys<K>, id: u32) {
+        // Keep the load at or under 7/8, so probes stay short.
+        if (self.len + 1) * 8 > self.table.len() * 7 {
+            let size = (self.table.len() * 2).max(16);
+            let old = core::mem::replace(&mut self.table, vec![EMPTY; size]);
+            for other in old.into_iter().filter(|&i| i != EMPTY) {
+                self.place(keys, other);
+            }
+        }
+        self.place(keys, id);
+        self.len += 1;
+    }
+
+    fn place<K: Hash + Eq>(&mut self, keys: &impl Keys<K>, id: u32) {
+        let mut pos = self.home(keys.key(id));
+        while self.table[pos] != EMPTY {
+            pos = (pos + 1) & self.mask();
+        }
+        self.table[pos] = id;
+    }
+
+    /// Removes the entry at table position `pos` (from [`find`](Self::find)), shifting
+    /// later entries of the probe run back so that no tombstones accumulate.
+    pub(crate) fn remove_at<K: Hash + Eq>(&mut self, keys: &impl Keys<K>, mut pos: usize) {
+        let mask = self.mask();
+        self.table[pos] = EMPTY;
+        self.len -= 1;
+        let mut next = (pos + 1) & mask;
+        while self.table[next] != EMPTY {
+            let home = self.home(keys.key(self.table[next]));
+            // Move back if `pos` lies cyclically within [home, next).
+            if (next.wrapping_sub(home) & mask) >= (next.wrapping_sub(pos) & mask) {
+                self.table[pos] = self.table[next];
+                self.table[next] = EMPTY;
+                pos = next;
+            }
+            next = (next + 1) & mask;
+        }
+    }
+
+    /// Bytes held, for the memory measurements.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.table.capacity() * core::mem::size_of::<u32>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Slab(Vec<u64>);
+    impl Keys<u64> for Slab {
+        fn key(&self, id: u32) -> &u64 {
+            &self.0[id as usize]
+        }
+    }
+
+    #[test]
+    fn finds_what_is_inserted_and_forgets_what_is_removed() {
+        let slab = Slab((0..5_000u64).map(|i| i.wrapping_mul(0x9e37_79b9)).collect());
+        let mut ix = Index::new(1);
+        for id in 0..5_000 {
+            ix.insert(&slab, id);
+        }
+        for id in (0..5_000).step_by(3) {
+            let (pos, found) = ix.find(&slab, &slab.0[id as usize]).unwrap();
+            assert_eq!(found, id);
+            ix.remove_at(&slab, pos);
+        }
+        for id in 0..5_000u32 {
+            let found = ix.find(&slab, &slab.0[id as usize]).map(|(_, i)| i);
+            assert_eq!(found, (id % 3 != 0).then_some(id), "id {id}");
+        }
+        assert_eq!(ix.len, 5_000 - 1_667);
+    }
+}

@@ -1,0 +1,329 @@
+//! [`HeartbeatSet`]: many connections, one shared [`Config`], one deadline queue
+//! (feature `alloc`).
+
+mod index;
+mod wheel;
+
+use crate::config::Config;
+use crate::conn::Conn;
+use crate::event::{Action, Actions, Event, PingId};
+use crate::machine::{Counters, State, Stats};
+use crate::time::Instant;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::fmt;
+use core::hash::Hash;
+use index::{Index, Keys};
+use wheel::{Link, Wheel};
+
+const NS_PER_MS: u64 = 1_000_000;
+
+/// The key passed to [`HeartbeatSet::insert`] is already in the set.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub struct KeyExists;
+
+impl fmt::Display for KeyExists {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a connection with this key is already in the set; remove it first")
+    }
+}
+
+impl core::error::Error for KeyExists {}
+
+/// No connection with this key is in the set.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub struct UnknownKey;
+
+impl fmt::Display for UnknownKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no connection with this key is in the set; insert it first")
+    }
+}
+
+impl core::error::Error for UnknownKey {}
+
+type Entry<K> = Option<(Conn, K)>;
+
+struct Slab<'a, K>(&'a [Entry<K>]);
+
+impl<K> Keys<K> for Slab<'_, K> {
+    fn key(&self, id: u32) -> &K {
+        match &self.0[id as usize] {
+            Some((_, k)) => k,
+            None => unreachable!("the index holds only live ids"),
+        }
+    }
+}
+
+/// Heartbeats for many connections on one event loop: one shared [`Config`], a compact
+/// state per connection (about 80 bytes of heap at a million connections, index and
+/// timer included), and one hierarchical timing wheel, so a check with nothing due costs
+/// the same for ten connections or ten million.
+///
+/// The rules are exactly [`HeartbeatMachine`](crate::HeartbeatMachine)'s (the same code
+/// runs both), with two differences of bookkeeping: the set has one clock (a `now` earlier
+/// than any the set has seen counts as the latest), and it keeps deadlines to the
+/// millisecond, rounded up: a connection is handed out by the first [`poll`](Self::poll)
+/// in the millisecond after its deadline (or later), never before its deadline.
+///
+/// The run loop: feed each connection's events with [`handle`](Self::handle), and at
+/// [`next_deadline`](Self::next_deadline) drain [`poll`](Self::poll).
+///
+/// ```
+/// use keepalive::{Action, Config, Duration, Event, HeartbeatSet, Instant, PingPolicy};
+///
+/// // A server whose clients ping every 30 s; close after 70 s without one.
+/// let config = Config::server().ping_policy(PingPolicy::Never).idle_timeout(Duration::from_secs(70)).build()?;
+/// let mut set = HeartbeatSet::new(config);
+/// for fd in 0..1_000u64 {
+///     set.insert(fd, Instant::ZERO)?;
+/// }
+/// for fd in 0..999 {
+///     let _ = set.handle(Instant::from_secs(30), &fd, Event::PingReceived)?; // SendPong
+/// }
+/// // Connection 999 went quiet. Nothing is due before its idle deadline:
+/// // (The timer wheel may wake the loop a little early, never late.)
+/// assert!(set.next_deadline() <= Some(Instant::from_secs(70)));
+/// assert_eq!(set.poll(Instant::from_secs(69)), None);
+/// assert_eq!(set.poll(Instant::from_secs(70)), Some((999, Action::Close(keepalive::CloseReason::IdleTimeout))));
+/// assert_eq!(set.poll(Instant::from_secs(70)), None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct HeartbeatSet<K> {
+    config: Config,
+    slab: Vec<Entry<K>>,
+    links: Vec<Link>,
+    free: Vec<u32>,
+    index: Index,
+    wheel: Wheel,
+    /// The latest `now` seen, in nanoseconds.
+    now: u64,
+    /// Ids handed out by the wheel, not yet looked at.
+    due: Vec<u32>,
+    /// Actions produced by `poll` but not yet returned.
+    ready: VecDeque<(u32, Action)>,
+    counters: Counters,
+    pings_sent: u32,
+}
+
+impl<K: fmt::Debug> fmt::Debug for HeartbeatSet<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeartbeatSet")
+            .field("config", &self.config)
+            .field("len", &(self.slab.len() - self.free.len()))
+            .field("now", &Instant::from_nanos(self.now))
+            .finish_non_exhaustive()
+    }
+}
+
+fn ceil_ms(ns: u64) -> u64 {
+    ns.div_ceil(NS_PER_MS)
+}
+
+impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
+    /// An empty set; every connection will use `config`.
+    pub fn new(config: Config) -> HeartbeatSet<K> {
+        HeartbeatSet {
+            config,
+            slab: Vec::new(),
+            links: Vec::new(),
+            free: Vec::new(),
+            index: Index::new(config.seed),
+            wheel: Wheel::new(0),
+            now: 0,
+            due: Vec::new(),
+            ready: VecDeque::new(),
+            counters: Counters::new(),
+            pings_sent: 0,
+        }
+    }
+
+    /// An empty set with room for `n` connections before it allocates again.
+    pub fn with_capacity(config: Config, n: usize) -> HeartbeatSet<K> {
+        let mut set = HeartbeatSet::new(config);
+        set.slab.reserve_exact(n);
+        set.links.reserve_exact(n);
+        set
+    }
+
+    /// Adds a connection, open from `now` (as if a machine got [`Event::Connected`]).
+    pub fn insert(&mut self, key: K, now: Instant) -> Result<(), KeyExists> {
+        if self.index.find(&Slab(&self.slab), &key).is_some() {
+            return Err(KeyExists);
+        }
+        let now = self.clock(now);
+        let mut conn = Conn::new(Instant::from_nanos(now));
+        // Opening has no actions, except at Instant::MAX where the first ping is due at
+        // once: those wait in `ready` for poll, never dropped.
+        let opened = conn.handle(&self.config, now, Event::Connected, &mut self.counters);
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slab[id as usize] = Some((conn, key));
+                id
+            }
+            None => {
+                self.slab.push(Some((conn, key)));
+                self.links.push(Link::new());
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.index.insert(&Slab(&self.slab), id);
+        self.schedule(id);
+        self.ready.extend(opened.map(|a| (id, a)));
+        Ok(())
+    }
+
+    /// Removes a connection (when its socket is gone). Returns whether it was there.
+    pub fn remove(&mut self, key: &K) -> bool {
+        let Some((pos, id)) = self.index.find(&Slab(&self.slab), key) else {
+            return false;
+        };
+        self.index.remove_at(&Slab(&self.slab), pos);
+        self.wheel.remove(&mut self.links, id);
+        self.slab[id as usize] = None;
+        self.ready.retain(|(i, _)| *i != id);
+        self.free.push(id);
+        true
+    }
+
+    /// Applies `event` to one connection at `now` and returns what to do, exactly as
+    /// [`HeartbeatMachine::handle`](crate::HeartbeatMachine::handle).
+    pub fn handle(&mut self, now: Instant, key: &K, event: Event) -> Result<Actions, UnknownKey> {
+        let (_, id) = self.index.find(&Slab(&self.slab), key).ok_or(UnknownKey)?;
+        let now = self.clock(now);
+        Ok(self.run(id, now, event))
+    }
+
+    /// The next action of a connection whose deadline has passed, if any. Call it until
+    /// it returns `None` at each [`next_deadline`](Self::next_deadline) (or more often:
+    /// a check with nothing due is cheap).
+    pub fn poll(&mut self, now: Instant) -> Option<(K, Action)> {
+        let now = self.clock(now);
+        loop {
+            if let Some((id, action)) = self.ready.pop_front() {
+                if let Some((_, key)) = &self.slab[id as usize] {
+                    return Some((key.clone(), action));
+                }
+                continue;
+            }
+            if self.due.is_empty() {
+                self.wheel
+                    .advance(&mut self.links, now / NS_PER_MS, &mut self.due);
+                if self.due.is_empty() {
+                    return None;
+                }
+            }
+            while let Some(id) = self.due.pop() {
+                let Some((conn, _)) = &self.slab[id as usize] else {
+                    continue; // removed meanwhile
+                };
+                match conn.deadline(&self.config) {
+                    // Due by the rule the wheel files by: its millisecond has come.
+                    Some(d) if ceil_ms(d) <= now / NS_PER_MS => {
+                        let actions = self.run(id, now, Event::Tick);
+                        self.ready.extend(actions.map(|a| (id, a)));
+                        if !self.ready.is_empty() {
+                            break;
+                        }
+                    }
+                    // Not due yet (a cascade, or an earlier deadline moved): file again.
+                    _ => self.schedule(id),
+                }
+            }
+        }
+    }
+
+    /// The time of the next [`poll`](Self::poll) with something to do, never before the
+    /// latest `now`. It may be a little early (a timer wheel re-files far deadlines on
+    /// the way), never late.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if !self.ready.is_empty() || !self.due.is_empty() {
+            return Some(Instant::from_nanos(self.now));
+        }
+        self.wheel
+            .next_expiration()
+            .map(|ms| Instant::from_nanos(ms.saturating_mul(NS_PER_MS).max(self.now)))
+    }
+
+    /// How many connections are in the set.
+    pub fn len(&self) -> usize {
+        self.slab.len() - self.free.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `key` is in the set.
+    pub fn contains(&self, key: &K) -> bool {
+        self.index.find(&Slab(&self.slab), key).is_some()
+    }
+
+    /// One connection's state.
+    pub fn state(&self, key: &K) -> Option<State> {
+        self.conn(key).map(|c| c.state(self.now))
+    }
+
+    /// One connection's ping awaiting its pong.
+    pub fn ping_in_flight(&self, key: &K) -> Option<PingId> {
+        self.conn(key).and_then(Conn::ping_in_flight)
+    }
+
+    /// Totals over every connection the set has held (`attempt` is always 0; the last
+    /// RTT is the last one measured on any connection).
+    pub fn stats(&self) -> Stats {
+        self.counters.stats(self.pings_sent, 0)
+    }
+
+    /// The shared configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Heap bytes held: slab, timer links, index and free list (for measurements).
+    pub fn heap_bytes(&self) -> usize {
+        self.slab.capacity() * core::mem::size_of::<Entry<K>>()
+            + self.links.capacity() * core::mem::size_of::<Link>()
+            + self.free.capacity() * core::mem::size_of::<u32>()
+            + self.index.heap_bytes()
+            + self.due.capacity() * core::mem::size_of::<u32>()
+            + self.ready.capacity() * core::mem::size_of::<(u32, Action)>()
+    }
+
+    fn conn(&self, key: &K) -> Option<&Conn> {
+        let (_, id) = self.index.find(&Slab(&self.slab), key)?;
+        self.slab[id as usize].as_ref().map(|(c, _)| c)
+    }
+
+    fn clock(&mut self, now: Instant) -> u64 {
+        self.now = self.now.max(now.as_nanos());
+        self.now
+    }
+
+    /// Runs one connection's rules, counts, and files its new deadline.
+    fn run(&mut self, id: u32, now: u64, event: Event) -> Actions {
+        let Some((conn, _)) = self.slab[id as usize].as_mut() else {
+            return Actions::new();
+        };
+        let actions = conn.handle(&self.config, now, event, &mut self.counters);
+        let pings = actions
+            .as_slice()
+            .iter()
+            .filter(|a| matches!(a, Action::SendPing(_)))
+            .count();
+        self.pings_sent = self.pings_sent.wrapping_add(pings as u32);
+        self.schedule(id);
+        actions
+    }
+
+    /// Files a connection in the wheel at its deadline (or takes it out if it has none).
+    fn schedule(&mut self, id: u32) {
+        self.wheel.remove(&mut self.links, id);
+        if let Some((conn, _)) = &self.slab[id as usize] {
+            if let Some(d) = conn.deadline(&self.config) {
+                self.wheel.insert(&mut self.links, id, ceil_ms(d));
+            }
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! A hierarchical timing wheel over slab ids, in the style of tokio's and the Linux
+//! kernel's: 6 levels of 64 slots, 1 ms per level-0 slot, covering about 2 years.
+//!
+//! Each id sits in at most one slot list, linked through [`Link`]s (12 bytes per id), so
+//! inserting, removing and moving an id are O(1). Occupancy bitmaps make the next
+//! expiration O(1) to find, so a check with nothing due costs the same at any size.
+
+use alloc::vec::Vec;
+
+const LEVELS: usize = 6;
+const SLOTS: u64 = 64;
+const BITS: u32 = 6;
+/// The farthest point the wheel files directly, relative to `elapsed`: half the top
+/// level's span, so that an id is never filed in the current slot of its level (it
+/// would come straight back). A later time is filed here and re-filed when reached.
+const MAX_SPAN: u64 = 1 << (BITS * LEVELS as u32 - 1);
+pub(crate) const NIL: u32 = u32::MAX;
+const UNLINKED: u16 = u16::MAX;
+
+/// An id's place in the wheel.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Link {
+    prev: u32,
+    next: u32,
+    /// `level * 64 + slot`, or `UNLINKED`.
+    bucket: u16,
+}
+
+impl Link {
+    pub(crate) const fn new() -> Link {
+        Link {
+            prev: NIL,
+            next: NIL,
+            bucket: UNLINKED,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Wheel {
+    /// Milliseconds processed so far: everything due at or before it has been taken.
+    elapsed: u64,
+    heads: [[u32; SLOTS as usize]; LEVELS],
+    occupied: [u64; LEVELS],
+}
+
+fn level_for(elapsed: u64, when: u64) -> usize {
+    let masked = (elapsed ^ when) | (SLOTS - 1);
+    let significant = 63 - masked.leading_zeros();
+    ((significant / BITS) as usize).min(LEVELS - 1)
+}
+
+impl Wheel {
+    pub(crate) fn new(elapsed: u64) -> Wheel {
+        Wheel {
+            elapsed,
+            heads: [[NIL; SLOTS as usize]; LEVELS],
+            occupied: [0; LEVELS],
+        }
+    }
+
+    /// Files `id` to expire at `when` (ms); a time already past expires at the next poll.
+    pub(crate) fn insert(&mut self, links: &mut [Link], id: u32, when: u64) {
+        let when = when.clamp(self.elapsed, self.elapsed.saturating_add(MAX_SPAN));
+        let level = level_for(self.elapsed, when);
+        let slot = (when >> (level as u32 * BITS)) % SLOTS;
+        let head = &mut self.heads[level][slot as usize];
+        if *head != NIL {
+            links[*head as usize].prev = id;
+        }
+        links[id as usize] = Link {
+            prev: NIL,
+            next: *head,
+            bucket: (level as u64 * SLOTS + slot) as u16,
+        };
+        *head = id;
+        self.occupied[level] |= 1 << slot;
+    }
+
+    /// Takes `id` out of the wheel (a no-op if it is not in).
+    pub(crate) fn remove(&mut self, links: &mut [Link], id: u32) {
+        let Link { prev, next, bucket } = links[id as usize];
+        if bucket == UNLINKED {
+            return;
+        }
+        let (level, slot) = (
+            usize::from(bucket) / SLOTS as usize,
+            usize::from(bucket) % SLOTS as usize,
+        );
+        if prev == NIL {
+            self.heads[level][slot] = next;
+            if next == NIL {
+                self.occupied[level] &= !(1 << slot);
+            }
+        } else {
+            links[prev as usize].next = next;
+        }
+        if next != NIL {
+            links[next as usize].prev = prev;
+        }
+        links[id as usize] = Link::new();
+    }
+
+    /// The start (ms) of the earliest occupied slot, and where it is. The lowest occupied
+    /// level always expires first: its slots lie in the current block of the next level.
+    fn next_slot(&self) -> Option<(u64, usize, usize)> {
+        for level in 0..LEVELS {
+            let bits = self.occupied[level];
+            if bits == 0 {
+                continue;
+            }
+            let shift = level as u32 * BITS;
+            let pos = (self.elapsed >> shift) % SLOTS;
+            let slot = (pos + u64::from(bits.rotate_right(pos as u32).trailing_zeros())) % SLOTS;
+            let range = 1u64 << (shift + BITS);
+            let mut start = (self.elapsed & !(range - 1)).saturating_add(slot << shift);
+            if slot < pos {
+                start = start.saturating_add(range);
+            }
+            return Some((start.max(self.elapsed), level, slot as usize));
+        }
+        None
+    }
+
+    /// When the wheel next has something to hand out (a lower bound: a higher-level slot
+    /// is re-filed when reached, which costs a call but never lateness).
+    pub(crate) fn next_expiration(&self) -> Option<u64> {
+        self.next_slot().map(|(at, _, _)| at)
+    }
+
+    /// Advances to `now` (ms), moving the ids of every slot reached into `due`. Ids from
+    /// a higher level may not be due yet (the wheel keeps no exact times): the caller
+    /// asks each connection and files it again. Each id climbs down at most 6 times.
+    pub(crate) fn advance(&mut self, links: &mut [Link], now: u64, due: &mut Vec<u32>) {
+        while let Some((at, level, slot)) = self.next_slot() {
+            if at > now {
+                break;
+            }
+            self.elapsed = at;
+            let mut id = core::mem::replace(&mut self.heads[level][slot], NIL);
+            self.occupied[level] &= !(1 << slot);
+            while id != NIL {
+                let next = links[id as usize].next;
+                links[id as usize] = Link::new();
+                due.push(id);
+                id = next;
+            }
+        }
+        self.elapsed = self.elapsed.max(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn ids_come_out_no_earlier_than_filed_and_in_order_of_slots() {
+        let mut links = vec![Link::new(); 1000];
+        let mut w = Wheel::new(0);
+        let times: Vec<u64> = (0..1000u64).map(|i| (i * 7919) % 200_000 + 1).collect();
+        for (id, &t) in times.iter().enumerate() {
+            w.insert(&mut links, id as u32, t);
+        }
+        let mut seen = vec![false; 1000];
+        let mut due = Vec::new();
+        let mut now = 0;
+        while let Some(next) = w.next_expiration() {
+            assert!(next >= now);
+            now = next;
+            due.clear();
+            w.advance(&mut links, now, &mut due);
+            for &id in &due {
+                let t = times[id as usize];
+                if t > now {
+                    w.insert(&mut links, id, t); // a cascade: file again
+                } else {
+                    assert!(!seen[id as usize]);
+                    assert!(
+                        t <= now && now - t < 1 + 1,
+                        "id {id} due {t} handed out at {now}"
+                    );
+                    seen[id as usize] = true;
+                }
+            }
+        }
+        assert!(seen.iter().all(|s| *s));
+    }
+
+    #[test]
+    fn remove_unlinks_anywhere_in_a_list() {
+        let mut links = vec![Link::new(); 3];
+        let mut w = Wheel::new(0);
+        for id in 0..3 {
+            w.insert(&mut links, id, 10);
+        }
+        w.remove(&mut links, 1);
+        w.remove(&mut links, 1); // twice is harmless
+        let mut due = Vec::new();
+        w.advance(&mut links, 10, &mut due);
+        due.sort();
+        assert_eq!(due, [0, 2]);
+        assert_eq!(w.next_expiration(), None);
+    }
+
+    #[test]
+    fn far_future_and_past_times_are_clamped() {
+        let mut links = vec![Link::new(); 2];
+        let mut w = Wheel::new(1_000);
+        w.insert(&mut links, 0, u64::MAX);
+        w.insert(&mut links, 1, 5); // already past: due at once
+        assert_eq!(w.next_expiration(), Some(1_000));
+        let mut due = Vec::new();
+        w.advance(&mut links, 1_000, &mut due);
+        assert_eq!(due, [1]);
+        assert!(w.next_expiration().is_some_and(|t| t > 1_000));
+    }
+}

@@ -1,0 +1,162 @@
+//! HeartbeatSet: exactly the semantics of one HeartbeatMachine per key (checked by
+//! `sim::SetCheck` over random operations), and its memory and size.
+
+use keepalive::sim::{SetCheck, SetOp};
+use keepalive::{Action, Config, Duration, Event, HeartbeatSet, Instant, PingPolicy};
+use proptest::prelude::*;
+
+fn config() -> impl Strategy<Value = Config> {
+    (
+        any::<bool>(),
+        1u64..5_000,
+        1u64..5_000,
+        0u8..3,
+        proptest::option::of(0u32..4),
+        any::<u64>(),
+    )
+        .prop_filter_map(
+            "refused",
+            |(server, interval, pong, policy, attempts, seed)| {
+                let ms = Duration::from_millis;
+                let mut b = if server {
+                    Config::server()
+                } else {
+                    Config::client()
+                }
+                .ping_interval(ms(interval))
+                .pong_timeout(ms(pong))
+                .backoff_initial(ms(100))
+                .backoff_max(ms(2_000))
+                .close_timeout(ms(500))
+                .connect_timeout(ms(700))
+                .stable_after(ms(3_000))
+                .seed(seed);
+                if policy == 2 {
+                    b = b
+                        .ping_policy(PingPolicy::Never)
+                        .idle_timeout(ms(interval + pong));
+                } else if policy == 1 {
+                    b = b.ping_policy(PingPolicy::Fixed);
+                }
+                if let Some(n) = attempts {
+                    b = b.max_attempts(n);
+                }
+                b.build().ok()
+            },
+        )
+}
+
+fn op() -> impl Strategy<Value = SetOp<u8>> {
+    let key = 0u8..6;
+    let event = prop_oneof![
+        Just(Event::Tick),
+        Just(Event::Connected),
+        Just(Event::ConnectFailed),
+        Just(Event::Disconnected),
+        Just(Event::PingReceived),
+        Just(Event::PongReceived(None)),
+        Just(Event::DataReceived),
+        Just(Event::DataSent),
+        Just(Event::Pause),
+        Just(Event::Resume),
+        Just(Event::NetworkChanged),
+        Just(Event::Shutdown),
+    ];
+    prop_oneof![
+        2 => key.clone().prop_map(SetOp::Insert),
+        1 => key.clone().prop_map(SetOp::Remove),
+        4 => (key, event).prop_map(|(k, e)| SetOp::Handle(k, e)),
+        4 => Just(SetOp::Poll),
+    ]
+}
+
+fn time_step() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        0u64..10,
+        0u64..3_000_000_000,
+        0u64..100_000_000_000,
+        Just(u64::MAX / 2)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_set_agrees_with_one_machine_per_key(
+        config in config(),
+        start in prop_oneof![Just(0u64), 0u64..1_000_000_000_000, Just(u64::MAX - 10_000_000_000)],
+        ops in proptest::collection::vec((time_step(), op()), 1..120),
+    ) {
+        let mut check = SetCheck::new(config);
+        let mut t = Instant::from_nanos(start);
+        for (dt, op) in ops {
+            t = t + Duration::from_nanos(dt);
+            check.apply(t, op.clone()).map_err(|v| TestCaseError::fail(format!("{v} (op {op:?})")))?;
+        }
+    }
+}
+
+#[test]
+fn a_set_pings_and_closes_like_a_machine_at_scale() {
+    let config = Config::server()
+        .ping_interval(Duration::from_secs(20))
+        .pong_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut set = HeartbeatSet::with_capacity(config, 10_000);
+    for k in 0..10_000u64 {
+        // Spread the starts over one interval, as real connections arrive.
+        set.insert(k, Instant::from_millis(k * 2)).unwrap();
+    }
+    let mut pings = 0;
+    let mut closes = 0;
+    let mut t = Instant::from_secs(0);
+    while t < Instant::from_secs(60) {
+        t = t + Duration::from_millis(10);
+        while let Some((k, action)) = set.poll(t) {
+            match action {
+                Action::SendPing(_) if k % 100 != 0 => {
+                    // Everyone but every hundredth peer answers at once.
+                    pings += 1;
+                    let _ = set.handle(t, &k, Event::PongReceived(None)).unwrap();
+                }
+                Action::SendPing(_) => pings += 1,
+                Action::Close(_) => closes += 1,
+                // Nobody confirms the close: it is forced after close_timeout.
+                Action::ForceClose => assert!(set.remove(&k)),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert_eq!(closes, 100, "the silent hundredth closes, nobody else");
+    // Two pings each in a minute; the silent hundredth pinged once, then closed.
+    assert_eq!(pings, 9_900 * 2 + 100);
+    assert_eq!(set.stats().timeouts, 100);
+}
+
+#[test]
+fn duplicate_and_unknown_keys_are_typed_errors() {
+    let mut set = HeartbeatSet::new(Config::server().build().unwrap());
+    set.insert("a", Instant::ZERO).unwrap();
+    let e = set.insert("a", Instant::ZERO).unwrap_err();
+    assert!(e.to_string().contains("remove it first"));
+    let e = set.handle(Instant::ZERO, &"b", Event::Tick).unwrap_err();
+    assert!(e.to_string().contains("insert it first"));
+    assert!(set.remove(&"a"));
+    assert!(!set.remove(&"a"));
+    assert!(set.is_empty());
+}
+
+#[test]
+fn heap_per_connection_stays_under_96_bytes_at_a_million() {
+    let config = Config::server().build().unwrap();
+    let n = 1_000_000u64;
+    let mut set = HeartbeatSet::new(config);
+    for k in 0..n {
+        set.insert(k, Instant::from_millis(k % 20_000)).unwrap();
+    }
+    let per = set.heap_bytes() as f64 / n as f64;
+    println!("HeartbeatSet<u64>: {per:.1} heap bytes per connection at 1M");
+    assert!(per <= 96.0, "{per:.1} bytes per connection");
+}
