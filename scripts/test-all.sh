@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of keepalive, from a fresh clone, and stops at the first failure.
-# CI (.ci/run) runs exactly this script.
+# CI (.ci/run) runs exactly this script. It installs what it needs (cargo-fuzz) and
+# fails loudly if something cannot be had (the nightly toolchain for the fuzz smoke run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,11 +18,38 @@ step cargo fmt --all --check
 step cargo clippy --all-targets --all-features -- -D warnings
 # Everything, doc tests and the README's run loop included.
 step cargo test --all-features
-# The no_std core alone, and sim on alloc without std.
+# The no_std core alone; the set on alloc without std; sim on alloc without std.
 step cargo test --no-default-features
 step cargo build --no-default-features
+step cargo build --no-default-features --features alloc
 step cargo build --no-default-features --features sim
 step cargo doc --no-deps --all-features
+# Benchmarks compile (they run with `cargo bench`, see BENCHMARKS.md).
+step cargo bench --all-features --no-run
+
+# Fuzzing: the seed corpora match tests/scenarios, then each target runs 30 s.
+if ! cargo +nightly --version >/dev/null 2>&1; then
+    echo "error: the fuzz smoke run needs a nightly toolchain (cargo +nightly); none is installed" >&2
+    exit 1
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    step cargo install cargo-fuzz --locked
+fi
+(cd fuzz && step cargo run --quiet --bin seed-corpus)
+if [ -n "$(git status --porcelain -- fuzz/corpus)" ]; then
+    git status --short -- fuzz/corpus >&2
+    echo "error: fuzz/corpus does not match tests/scenarios: run (cd fuzz && cargo run --bin seed-corpus) and commit" >&2
+    exit 1
+fi
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
+for target in machine config scenario set; do
+    work="$(mktemp -d)"
+    dict=()
+    if [ "$target" = scenario ]; then dict=(-dict=scenario.dict); fi
+    (cd fuzz && step cargo +nightly fuzz run -O -a "$target" "$work" "corpus/$target" -- \
+        -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 "${dict[@]}")
+    rm -rf "$work"
+done
 
 echo
 echo "==> all checks passed"

@@ -198,12 +198,12 @@ impl Actions {
 impl Iterator for Actions {
     type Item = Action;
     fn next(&mut self) -> Option<Action> {
-        let a = *self.buf.get(usize::from(self.start))?;
         if self.start == self.end {
             return None;
         }
+        let a = self.buf.get(usize::from(self.start)).copied();
         self.start += 1;
-        Some(a)
+        a
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

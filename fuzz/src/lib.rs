@@ -2,7 +2,7 @@
 //! encoder (for seeding the corpus from `tests/scenarios/`), and the one check every
 //! trace goes through: `keepalive::sim::Oracle`, the same oracle the property tests use.
 
-use keepalive::sim::{Oracle, Recorder};
+use keepalive::sim::{Oracle, Recorder, SetCheck, SetOp};
 use keepalive::{Config, Duration, Event, Instant, Jitter, PingId, PingPolicy, Role};
 
 /// A fuzz input, decoded.
@@ -60,6 +60,71 @@ const EVENTS: [Event; 12] = [
 /// event, time-step kind, `u32` amount.
 pub fn decode(data: &[u8]) -> Option<Input> {
     let mut r = Reader { data };
+    let (config, start) = decode_config(&mut r)?;
+    let mut steps = Vec::new();
+    let mut t = start;
+    while !r.data.is_empty() && steps.len() < 4096 {
+        let e = r.u8();
+        let kind = r.u8();
+        let amount = r.u32();
+        t = step_time(t, kind, amount);
+        steps.push((t, event(e)));
+    }
+    Some(Input { config, start, steps })
+}
+
+fn event(e: u8) -> Event {
+    match EVENTS[usize::from(e & 15) % EVENTS.len()] {
+        Event::PongReceived(_) if e >> 4 != 0 => Event::PongReceived(Some(PingId::new(u64::from(e >> 4) - 1))),
+        ev => ev,
+    }
+}
+
+fn step_time(t: Instant, kind: u8, amount: u32) -> Instant {
+    let amount = u64::from(amount);
+    match kind % 5 {
+        0 => t + Duration::from_micros(amount),
+        1 => t + Duration::from_millis(amount),
+        2 => t - Duration::from_micros(amount),
+        3 => Instant::MAX,
+        _ => Instant::from_nanos(amount << 32),
+    }
+}
+
+/// The set target's input: the same config prefix, then 6-byte operations: an op/key
+/// byte, an event byte, a `u32` time step in microseconds (forward; the set's clock).
+pub fn decode_set(data: &[u8]) -> Option<(Config, Instant, Vec<(Instant, SetOp<u8>)>)> {
+    let mut r = Reader { data };
+    let (config, start) = decode_config(&mut r)?;
+    let mut ops = Vec::new();
+    let mut t = start;
+    while !r.data.is_empty() && ops.len() < 2048 {
+        let op = r.u8();
+        let e = r.u8();
+        t = step_time(t, r.u8() % 2, r.u32());
+        let key = op >> 2 & 7;
+        let op = match op & 3 {
+            0 => SetOp::Insert(key),
+            1 => SetOp::Remove(key),
+            2 => SetOp::Handle(key, event(e)),
+            _ => SetOp::Poll,
+        };
+        ops.push((t, op));
+    }
+    Some((config, start, ops))
+}
+
+/// Runs set operations beside one machine per key; panics on any disagreement.
+pub fn check_set(config: Config, ops: &[(Instant, SetOp<u8>)]) {
+    let mut check = SetCheck::new(config);
+    for (i, (t, op)) in ops.iter().enumerate() {
+        if let Err(v) = check.apply(*t, op.clone()) {
+            panic!("{v}\n--- operations up to the break ---\n{:#?}", &ops[..=i]);
+        }
+    }
+}
+
+fn decode_config(r: &mut Reader<'_>) -> Option<(Config, Instant)> {
     let flags = r.u8();
     let ms = |v: u32| Duration::from_millis(u64::from(v));
     let mut d = [0u32; 9];
@@ -92,26 +157,7 @@ pub fn decode(data: &[u8]) -> Option<Input> {
         b = b.path_idle_limit(ms(d[8]));
     }
     let config = b.build().ok()?;
-    let mut steps = Vec::new();
-    let mut t = start;
-    while !r.data.is_empty() && steps.len() < 4096 {
-        let e = r.u8();
-        let kind = r.u8();
-        let amount = u64::from(r.u32());
-        let event = match EVENTS[usize::from(e & 15) % EVENTS.len()] {
-            Event::PongReceived(_) if e >> 4 != 0 => Event::PongReceived(Some(PingId::new(u64::from(e >> 4) - 1))),
-            ev => ev,
-        };
-        t = match kind % 5 {
-            0 => t + Duration::from_micros(amount),
-            1 => t + Duration::from_millis(amount),
-            2 => t - Duration::from_micros(amount),
-            3 => Instant::MAX,
-            _ => Instant::from_nanos(amount << 32),
-        };
-        steps.push((t, event));
-    }
-    Some(Input { config, start, steps })
+    Some((config, start))
 }
 
 /// Encodes an input (the inverse of [`decode`], to the microsecond), for seed corpora.

@@ -9,7 +9,7 @@ use std::path::Path;
 fn main() -> std::io::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let scenarios = root.join("../tests/scenarios");
-    for target in ["machine", "scenario", "config"] {
+    for target in ["machine", "scenario", "config", "set"] {
         fs::create_dir_all(root.join("corpus").join(target))?;
     }
     let mut n = 0;
@@ -24,7 +24,9 @@ fn main() -> std::io::Result<()> {
             let bytes = keepalive_fuzz::encode(&config, s.start(), &s.steps());
             let back = keepalive_fuzz::decode(&bytes).expect("an encoded config decodes");
             assert_eq!(back.steps.len(), s.steps().len(), "{name}");
-            fs::write(root.join("corpus/machine").join(&name), bytes)?;
+            fs::write(root.join("corpus/machine").join(&name), &bytes)?;
+            // The set reads the same config, then its steps as operations on a few keys.
+            fs::write(root.join("corpus/set").join(&name), &bytes)?;
         }
         n += 1;
     }

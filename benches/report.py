@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Reads criterion's results (target/criterion) and the set bench's extra figures, prints
+the ratios BENCHMARKS.md reports, checks the goals, and draws benches/set.svg.
+
+Run after: cargo bench --all-features
+Usage:     python3 benches/report.py [--check]   (--check: exit 1 if a goal is missed)
+No third-party packages: the plot is written as plain SVG.
+"""
+import json
+import math
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CRIT = ROOT / "target" / "criterion"
+
+
+def mean_ns(*parts):
+    path = CRIT.joinpath(*parts, "new", "estimates.json")
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())["mean"]["point_estimate"]
+
+
+def fmt_ns(ns):
+    if ns is None:
+        return "n/a"
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.3g} {unit}"
+    return f"{ns:.3g} ns"
+
+
+def main():
+    check = "--check" in sys.argv
+    goals = []
+    out = []
+
+    machine = mean_ns("per_event", "machine_handle_next_deadline")
+    now = mean_ns("per_event", "std_instant_now")
+    out.append("## Per event: `handle()` + `next_deadline()` vs `std::time::Instant::now()`\n")
+    out.append("| what | time | ratio to `Instant::now()` |\n|---|---|---|")
+    if machine and now:
+        out.append(f"| machine `handle` + `next_deadline` | {fmt_ns(machine)} | **{machine / now:.2f}×** |")
+        out.append(f"| `std::time::Instant::now()` | {fmt_ns(now)} | 1× |")
+        goals.append(("machine per event ≤ 0.25× Instant::now()", machine / now <= 0.25, f"{machine / now:.2f}×"))
+    out.append("")
+
+    extra_path = CRIT / "set-extra.json"
+    extra = json.loads(extra_path.read_text()) if extra_path.exists() else {"runs": [], "heap": {}}
+    runs = {(r["workload"], r["impl"], r["n"], r["precision"]): r for r in extra["runs"]}
+    series = {}
+    for workload, title in (
+        ("A_client_heartbeats", "Workload A — the seeds' server: clients heartbeat every 30 s, idle close at 70 s, 1 % silent"),
+        ("B_server_pings", "Workload B — the server pings every 20 s, peers answer; half the deadlines expire"),
+    ):
+        out.append(f"## {title}\n")
+        out.append("CPU for 10 s of simulated time, timer checks only (criterion mean); events: the "
+                   "bookkeeping of inbound messages, the same for both up to a constant.\n")
+        out.append("| connections | precision | HeartbeatSet checks | map scan checks | **scan / set** | "
+                   "expired | set ns / expired | set events | map events |")
+        out.append("|---|---|---|---|---|---|---|---|---|")
+        for precision in ("10ms", "1s"):
+            for n in (10_000, 100_000, 1_000_000):
+                s = mean_ns(workload, f"set_{precision}", str(n))
+                m = mean_ns(workload, f"map_scan_{precision}", str(n))
+                if s is None or m is None:
+                    continue
+                r = runs.get((workload, "set", n, precision), {})
+                rm = runs.get((workload, "map_scan", n, precision), {})
+                expired = r.get("expired", 0)
+                per = s / expired if expired else None
+                series.setdefault((workload, precision), []).append((n, s, m))
+                out.append(
+                    f"| {n:,} | {precision} | {fmt_ns(s)} | {fmt_ns(m)} | **{m / s:,.1f}×** | {expired:,} | "
+                    f"{'n/a' if per is None else f'{per:.0f}'} | {fmt_ns(r.get('event_ns'))} | {fmt_ns(rm.get('event_ns'))} |"
+                )
+                if n == 1_000_000 and precision == "10ms":
+                    if workload == "A_client_heartbeats":
+                        goals.append(("≥ 200× less check CPU than the map scan at 1M, 10 ms", m / s >= 200, f"{m / s:,.0f}×"))
+                    if per is not None:
+                        goals.append((f"≤ 100 ns per expired deadline at 1M ({workload})", per <= 100, f"{per:.0f} ns"))
+        out.append("")
+
+    heap = extra.get("heap", {})
+    if heap:
+        out.append("## Memory\n")
+        out.append(f"Heap bytes per connection at {heap['n']:,} connections (counting allocator): "
+                   f"HeartbeatSet<u64> **{heap['set_bytes_per_conn']} B** (state, key, timer links, index), "
+                   f"a bare `HashMap<u64, u64>` of last-heartbeat times {heap['map_bytes_per_conn']} B.\n")
+        goals.append(("≤ 96 heap bytes per connection at 1M", heap["set_bytes_per_conn"] <= 96, f"{heap['set_bytes_per_conn']} B"))
+
+    out.append("## Goals\n")
+    out.append("| goal | met | measured |\n|---|---|---|")
+    for name, ok, value in goals:
+        out.append(f"| {name} | {'yes' if ok else '**no**'} | {value} |")
+    text = "\n".join(out) + "\n"
+    (ROOT / "benches" / "results.md").write_text(text)
+    print(text)
+    if series:
+        draw(series, ROOT / "benches" / "set.svg")
+        print("wrote benches/set.svg and benches/results.md")
+    if check and not all(ok for _, ok, _ in goals):
+        sys.exit(1)
+
+
+def draw(series, path):
+    """A log-log plot of check CPU against connections: set and map scan, both precisions."""
+    W, H, L, R, T, B = 720, 440, 80, 230, 40, 60
+    pts = [v for s in series.values() for (n, a, b) in s for v in (a, b)]
+    ymin, ymax = 10 ** math.floor(math.log10(min(pts))), 10 ** math.ceil(math.log10(max(pts)))
+    xmin, xmax = 5_000, 2_000_000
+
+    def x(n):
+        return L + (math.log10(n) - math.log10(xmin)) / (math.log10(xmax) - math.log10(xmin)) * (W - L - R)
+
+    def y(v):
+        return T + (1 - (math.log10(v) - math.log10(ymin)) / (math.log10(ymax) - math.log10(ymin))) * (H - T - B)
+
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{W}" height="{H}" fill="white"/>',
+           f'<text x="{W / 2 - 80}" y="20" font-size="14">CPU for 10 s of timer checks</text>']
+    e = ymin
+    while e <= ymax:
+        svg.append(f'<line x1="{L}" x2="{W - R}" y1="{y(e):.1f}" y2="{y(e):.1f}" stroke="#ddd"/>')
+        svg.append(f'<text x="{L - 8}" y="{y(e) + 4:.1f}" text-anchor="end">{fmt_ns(e)}</text>')
+        e *= 10
+    for n in (10_000, 100_000, 1_000_000):
+        svg.append(f'<line x1="{x(n):.1f}" x2="{x(n):.1f}" y1="{T}" y2="{H - B}" stroke="#ddd"/>')
+        svg.append(f'<text x="{x(n):.1f}" y="{H - B + 18}" text-anchor="middle">{n:,}</text>')
+    svg.append(f'<text x="{(L + W - R) / 2:.0f}" y="{H - 15}" text-anchor="middle">connections</text>')
+    colors = {"set": "#1f77b4", "map": "#d62728"}
+    dashes = {"10ms": "", "1s": 'stroke-dasharray="6,4"'}
+    ly = T + 10
+    for (workload, precision), rows in sorted(series.items()):
+        rows.sort()
+        for idx, who in ((1, "set"), (2, "map")):
+            d = " ".join(f"{'M' if i == 0 else 'L'}{x(r[0]):.1f},{y(r[idx]):.1f}" for i, r in enumerate(rows))
+            width = 2.5 if workload.startswith("A") else 1.2
+            svg.append(f'<path d="{d}" fill="none" stroke="{colors[who]}" stroke-width="{width}" {dashes[precision]}/>')
+            label = f"{'HeartbeatSet' if who == 'set' else 'map scan'}, {precision}, {workload[0]}"
+            svg.append(f'<line x1="{W - R + 15}" x2="{W - R + 45}" y1="{ly}" y2="{ly}" stroke="{colors[who]}" stroke-width="{width}" {dashes[precision]}/>')
+            svg.append(f'<text x="{W - R + 50}" y="{ly + 4}">{label}</text>')
+            ly += 18
+    svg.append(f'<text x="{W - R + 15}" y="{ly + 14}" fill="#555">A: clients heartbeat (thick)</text>')
+    svg.append(f'<text x="{W - R + 15}" y="{ly + 30}" fill="#555">B: server pings (thin)</text>')
+    svg.append("</svg>")
+    path.write_text("\n".join(svg) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,304 @@
+//! HeartbeatSet against the seeds' pattern (a hash map of last-heartbeat times scanned at
+//! every check), over 10 s of simulated time at 10k, 100k and 1M connections, checked
+//! every 10 ms and every 1 s. Criterion times the checks (the timer side, which is what
+//! differs); one extra pass per case writes event CPU, expirations and heap bytes to
+//! `target/criterion/set-extra.json`. `python3 benches/report.py` prints the ratios,
+//! writes the plot and BENCHMARKS.md's tables.
+//!
+//! Workload A, the seeds' server: clients heartbeat every 30 s; the server closes a client
+//! after 70 s of silence; 1 % of clients went silent and expire in the window.
+//! Workload B, server pings: the server pings a connection quiet for 20 s and the peer
+//! answers at once; half the connections' deadlines expire in the window.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use keepalive::{Action, Config, Duration, Event, HeartbeatSet, Instant, PingPolicy};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant as Wall;
+
+/// Counts live heap bytes, to measure memory per connection. The library forbids unsafe
+/// code; a global allocator cannot be written without it, so it lives here, in the bench.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+const T0: u64 = 100_000; // ms: the window starts here
+const WINDOW: u64 = 10_000; // ms of simulated time
+
+#[derive(Copy, Clone, Debug, PartialEq)]
+enum Workload {
+    ClientHeartbeats,
+    ServerPings,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::ClientHeartbeats => "A_client_heartbeats",
+            Workload::ServerPings => "B_server_pings",
+        }
+    }
+    fn config(self) -> Config {
+        let s = Duration::from_secs;
+        match self {
+            Workload::ClientHeartbeats => Config::server()
+                .ping_policy(PingPolicy::Never)
+                .idle_timeout(s(70)),
+            Workload::ServerPings => Config::server().ping_interval(s(20)).pong_timeout(s(20)),
+        }
+        .seed(1)
+        .build()
+        .unwrap()
+    }
+    /// Each connection's last inbound time (ms) when the window opens, in time order.
+    fn starts(self, n: u64) -> Vec<(u64, u64)> {
+        let mut v: Vec<(u64, u64)> = (0..n)
+            .map(|k| {
+                let spread = (k * 7_919) % n; // a fixed shuffle of the keys over time
+                let t = match self {
+                    // 1 % silent since 60–70 s before T0; the rest heard 0–30 s ago.
+                    Workload::ClientHeartbeats if k % 100 == 0 => T0 - 70_000 + spread * 10_000 / n,
+                    Workload::ClientHeartbeats => T0 - 30_000 + spread * 30_000 / n,
+                    Workload::ServerPings => T0 - 20_000 + spread * 20_000 / n,
+                };
+                (t, k)
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    }
+    /// Heartbeats arriving in the window (workload A): healthy clients, 30 s after the last.
+    fn events(self, starts: &[(u64, u64)]) -> Vec<(u64, u64)> {
+        let mut v: Vec<(u64, u64)> = match self {
+            Workload::ClientHeartbeats => starts
+                .iter()
+                .filter(|(_, k)| k % 100 != 0)
+                .map(|&(t, k)| (t + 30_000, k))
+                .filter(|(t, _)| *t < T0 + WINDOW)
+                .collect(),
+            Workload::ServerPings => Vec::new(),
+        };
+        v.sort_unstable();
+        v
+    }
+}
+
+#[derive(Default, Debug)]
+struct Run {
+    checks: std::time::Duration,
+    events: std::time::Duration,
+    expired: u64,
+}
+
+fn at(ms: u64) -> Instant {
+    Instant::from_millis(ms)
+}
+
+fn run_set(w: Workload, starts: &[(u64, u64)], events: &[(u64, u64)], step: u64) -> Run {
+    let mut set = HeartbeatSet::with_capacity(w.config(), starts.len());
+    for &(t, k) in starts {
+        set.insert(k, at(t)).unwrap();
+    }
+    let mut r = Run::default();
+    let mut e = 0;
+    let mut now = T0;
+    while now < T0 + WINDOW {
+        now += step;
+        let t = Wall::now();
+        while e < events.len() && events[e].0 <= now {
+            let _ = set
+                .handle(at(events[e].0), &events[e].1, Event::PingReceived)
+                .unwrap();
+            e += 1;
+        }
+        r.events += t.elapsed();
+        let t = Wall::now();
+        let mut pongs = Vec::new();
+        while let Some((k, a)) = set.poll(at(now)) {
+            r.expired += 1;
+            match a {
+                Action::SendPing(_) => pongs.push(k),
+                Action::Close(_) => {
+                    set.remove(&k);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        r.checks += t.elapsed();
+        let t = Wall::now();
+        for k in pongs {
+            let _ = set.handle(at(now), &k, Event::PongReceived(None)).unwrap();
+        }
+        r.events += t.elapsed();
+    }
+    black_box(&set);
+    r
+}
+
+/// The seeds' pattern: last-heartbeat times in a map, every entry looked at on each check.
+#[derive(Clone, Copy)]
+struct Naive {
+    last_in: u64,
+    ping_at: Option<u64>,
+}
+
+fn run_naive(w: Workload, starts: &[(u64, u64)], events: &[(u64, u64)], step: u64) -> Run {
+    let cfg = w.config();
+    let (interval, pong, idle) = (
+        cfg.ping_interval().as_millis() as u64,
+        cfg.pong_timeout().as_millis() as u64,
+        cfg.idle_timeout().map(|d| d.as_millis() as u64),
+    );
+    let mut map: HashMap<u64, Naive> = HashMap::with_capacity(starts.len());
+    for &(t, k) in starts {
+        map.insert(
+            k,
+            Naive {
+                last_in: t,
+                ping_at: None,
+            },
+        );
+    }
+    let mut r = Run::default();
+    let mut e = 0;
+    let mut now = T0;
+    let mut closed = Vec::new();
+    while now < T0 + WINDOW {
+        now += step;
+        let t = Wall::now();
+        while e < events.len() && events[e].0 <= now {
+            if let Some(c) = map.get_mut(&events[e].1) {
+                c.last_in = events[e].0;
+            }
+            e += 1;
+        }
+        r.events += t.elapsed();
+        let t = Wall::now();
+        for (k, c) in map.iter_mut() {
+            match (idle, c.ping_at) {
+                (Some(idle), _) if now - c.last_in >= idle => closed.push(*k),
+                (None, Some(p)) if now - p.max(c.last_in) >= pong => closed.push(*k),
+                (None, None) if now - c.last_in >= interval => {
+                    c.ping_at = Some(now);
+                    r.expired += 1;
+                    // The peer answers at once (as in run_set).
+                    c.last_in = now;
+                    c.ping_at = None;
+                }
+                _ => {}
+            }
+        }
+        r.expired += closed.len() as u64;
+        for k in closed.drain(..) {
+            map.remove(&k);
+        }
+        r.checks += t.elapsed();
+    }
+    black_box(&map);
+    r
+}
+
+fn heap_per_connection(n: u64) -> (f64, f64) {
+    let w = Workload::ClientHeartbeats;
+    let starts = w.starts(n);
+    let before = LIVE.load(Ordering::Relaxed);
+    let mut set = HeartbeatSet::new(w.config());
+    for &(t, k) in &starts {
+        set.insert(k, at(t)).unwrap();
+    }
+    let set_bytes = LIVE.load(Ordering::Relaxed) - before;
+    drop(set);
+    let before = LIVE.load(Ordering::Relaxed);
+    let mut map: HashMap<u64, u64> = HashMap::new();
+    for &(t, k) in &starts {
+        map.insert(k, t);
+    }
+    let map_bytes = LIVE.load(Ordering::Relaxed) - before;
+    drop(map);
+    (set_bytes as f64 / n as f64, map_bytes as f64 / n as f64)
+}
+
+fn sizes() -> Vec<u64> {
+    match std::env::var("KEEPALIVE_BENCH_SIZES") {
+        Ok(s) => s.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
+        Err(_) => vec![10_000, 100_000, 1_000_000],
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut extra = Vec::new();
+    for w in [Workload::ClientHeartbeats, Workload::ServerPings] {
+        let mut g = c.benchmark_group(w.name());
+        g.sample_size(10)
+            .warm_up_time(std::time::Duration::from_millis(500));
+        for n in sizes() {
+            let starts = w.starts(n);
+            let events = w.events(&starts);
+            for (label, step) in [("10ms", 10u64), ("1s", 1_000)] {
+                for (imp, f) in [
+                    ("set", run_set as fn(_, _, _, _) -> Run),
+                    ("map_scan", run_naive),
+                ] {
+                    let id = BenchmarkId::new(format!("{imp}/{label}"), n);
+                    g.bench_with_input(id, &n, |b, _| {
+                        b.iter_custom(|iters| {
+                            (0..iters)
+                                .map(|_| f(w, &starts, &events, step).checks)
+                                .sum()
+                        });
+                    });
+                    // Best of 3: a single pass is at the mercy of the scheduler.
+                    let r = (0..3)
+                        .map(|_| f(w, &starts, &events, step))
+                        .min_by_key(|r| r.events + r.checks)
+                        .unwrap_or_default();
+                    extra.push(format!(
+                        "{{\"workload\":\"{}\",\"impl\":\"{imp}\",\"n\":{n},\"precision\":\"{label}\",\"expired\":{},\"event_ns\":{},\"check_ns\":{}}}",
+                        w.name(),
+                        r.expired,
+                        r.events.as_nanos(),
+                        r.checks.as_nanos()
+                    ));
+                }
+            }
+        }
+        g.finish();
+    }
+    let n = *sizes().iter().max().unwrap_or(&1_000_000);
+    let (set_b, map_b) = heap_per_connection(n);
+    println!(
+        "heap per connection at {n}: HeartbeatSet {set_b:.1} B, HashMap<u64,u64> {map_b:.1} B"
+    );
+    assert!(
+        set_b <= 96.0 || n < 1_000_000,
+        "HeartbeatSet uses {set_b:.1} B per connection"
+    );
+    let json = format!(
+        "{{\"heap\":{{\"n\":{n},\"set_bytes_per_conn\":{set_b:.1},\"map_bytes_per_conn\":{map_b:.1}}},\"runs\":[{}]}}\n",
+        extra.join(",")
+    );
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/criterion");
+    let _ = std::fs::create_dir_all(&dir);
+    std::fs::write(dir.join("set-extra.json"), json).expect("write set-extra.json");
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

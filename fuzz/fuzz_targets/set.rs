@@ -1,0 +1,11 @@
+//! Arbitrary operations on a HeartbeatSet, compared call by call with one
+//! HeartbeatMachine per key (keepalive::sim::SetCheck), each under the oracle.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Some((config, _start, ops)) = keepalive_fuzz::decode_set(data) {
+        keepalive_fuzz::check_set(config, &ops);
+    }
+});
