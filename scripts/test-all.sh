@@ -46,7 +46,10 @@ for target in machine config scenario set; do
     work="$(mktemp -d)"
     dict=()
     if [ "$target" = scenario ]; then dict=(-dict=scenario.dict); fi
-    (cd fuzz && step cargo +nightly fuzz run -O -a "$target" "$work" "corpus/$target" -- \
+    # Past findings (fuzz/regressions/<target>) replay first, with the seeds.
+    seeds=("corpus/$target")
+    if [ -d "fuzz/regressions/$target" ]; then seeds+=("regressions/$target"); fi
+    (cd fuzz && step cargo +nightly fuzz run -O -a "$target" "$work" "${seeds[@]}" -- \
         -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 "${dict[@]}")
     rm -rf "$work"
 done

@@ -1,4 +1,11 @@
-#![doc = include_str!("../README.md")]
+// The README is the crate's documentation, and its examples are doc tests. They use
+// `HeartbeatSet` (feature `alloc`), so they are compiled when `std` (which brings
+// `alloc`) is on; without it a short pointer stands in.
+#![cfg_attr(feature = "std", doc = include_str!("../README.md"))]
+#![cfg_attr(
+    not(feature = "std"),
+    doc = "A sans-IO heartbeat state machine: see `HeartbeatMachine`, and README.md for the guide."
+)]
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]

@@ -170,10 +170,32 @@ fn config_errors_name_the_setting_the_value_and_a_fix() {
     for (builder, setting, needles) in cases {
         let (e, s) = err(builder);
         assert_eq!(e.setting(), setting, "{s}");
+        // Every message is "<what is wrong>; <what to do>", and names its setting.
+        assert!(
+            s.split_once("; ").is_some_and(|(_, fix)| !fix.is_empty()),
+            "{s}"
+        );
+        assert!(s.contains(setting.name()), "{s}");
         for n in needles {
             assert!(s.contains(n), "{s:?} lacks {n:?}");
         }
     }
+}
+
+/// Fuzzer finding (config target): a long `backoff_initial` over a short `backoff_max`.
+/// The message offered its fix in words the target did not expect; the rule is now one
+/// shape for every message, checked here and in the target.
+#[test]
+fn regression_backoff_inverted_with_a_long_initial_offers_a_fix() {
+    let (e, s) = err(Config::client()
+        .backoff_initial(Duration::from_secs(65_535))
+        .backoff_max(Duration::from_secs(30)));
+    assert_eq!(e.setting(), Setting::BackoffInitial);
+    assert_eq!(
+        s,
+        "backoff_initial (65535s) must not exceed backoff_max (30s); lower backoff_initial or \
+         raise backoff_max to at least 65535s"
+    );
 }
 
 #[test]
