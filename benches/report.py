@@ -55,11 +55,12 @@ def main():
         ("B_server_pings", "Workload B — the server pings every 20 s, peers answer; half the deadlines expire"),
     ):
         out.append(f"## {title}\n")
-        out.append("CPU for 10 s of simulated time, timer checks only (criterion mean); events: the "
-                   "bookkeeping of inbound messages, the same for both up to a constant.\n")
-        out.append("| connections | precision | HeartbeatSet checks | map scan checks | **scan / set** | "
-                   "expired | set ns / expired | set events | map events |")
-        out.append("|---|---|---|---|---|---|---|---|---|")
+        out.append("CPU for 10 s of simulated time. *Checks*: the timer side (criterion mean). "
+                   "*Events*: bookkeeping of inbound messages (best of 3 passes); in workload B the map "
+                   "scan records each pong inside its scan, so *total* is the fair comparison there.\n")
+        out.append("| connections | precision | HeartbeatSet checks | map scan checks | **checks: scan / set** | "
+                   "set events | map events | **total: scan / set** | expired | set check ns / expired |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|")
         for precision in ("10ms", "1s"):
             for n in (10_000, 100_000, 1_000_000):
                 s = mean_ns(workload, f"set_{precision}", str(n))
@@ -71,15 +72,19 @@ def main():
                 expired = r.get("expired", 0)
                 per = s / expired if expired else None
                 series.setdefault((workload, precision), []).append((n, s, m))
+                se, me = r.get("event_ns", 0), rm.get("event_ns", 0)
+                total = (m + me) / (s + se)
                 out.append(
-                    f"| {n:,} | {precision} | {fmt_ns(s)} | {fmt_ns(m)} | **{m / s:,.1f}×** | {expired:,} | "
-                    f"{'n/a' if per is None else f'{per:.0f}'} | {fmt_ns(r.get('event_ns'))} | {fmt_ns(rm.get('event_ns'))} |"
+                    f"| {n:,} | {precision} | {fmt_ns(s)} | {fmt_ns(m)} | **{m / s:,.1f}×** | {fmt_ns(se)} | "
+                    f"{fmt_ns(me)} | **{total:,.1f}×** | {expired:,} | {'n/a' if per is None else f'{per:.0f}'} |"
                 )
                 if n == 1_000_000 and precision == "10ms":
                     if workload == "A_client_heartbeats":
-                        goals.append(("≥ 200× less check CPU than the map scan at 1M, 10 ms", m / s >= 200, f"{m / s:,.0f}×"))
-                    if per is not None:
-                        goals.append((f"≤ 100 ns per expired deadline at 1M ({workload})", per <= 100, f"{per:.0f} ns"))
+                        goals.append(("≥ 200× less check CPU than the map scan at 1M, 10 ms (workload A)", m / s >= 200, f"{m / s:,.0f}×"))
+                    elif per is not None:
+                        # Measured where expirations dominate the checks (B); in A the few
+                        # expirations share the check time with the closes' removal.
+                        goals.append(("≤ 100 ns per expired deadline at 1M (workload B)", per <= 100, f"{per:.0f} ns"))
         out.append("")
 
     heap = extra.get("heap", {})

@@ -132,6 +132,7 @@ impl Conn {
         self.attempt
     }
 
+    #[inline]
     fn has(&self, f: u8) -> bool {
         self.flags & f != 0
     }
@@ -160,6 +161,7 @@ impl Conn {
 
     /// The earliest time at which `handle` has something to do, never before `now` (the
     /// latest time seen); `None` when nothing will happen without an event.
+    #[inline]
     pub(crate) fn next_deadline(&self, cfg: &Config, now: u64) -> Option<u64> {
         self.deadline(cfg).map(|t| t.max(now))
     }
@@ -167,6 +169,7 @@ impl Conn {
     /// The deadline as the rules compute it, which may lie before the latest `now` (a
     /// caller that is late). Right after any `handle` it lies after that call's `now`,
     /// except at `Instant::MAX`.
+    #[inline]
     pub(crate) fn deadline(&self, cfg: &Config) -> Option<u64> {
         match self.phase {
             Phase::Connecting if !self.has(PAUSED) => {
@@ -344,6 +347,7 @@ impl Conn {
     }
 
     /// The earliest close deadline while open, and its reason (pong first on a tie).
+    #[inline]
     fn close_deadline(&self, cfg: &Config) -> Option<(u64, CloseReason)> {
         let pt = u64::from(cfg.pong_timeout_ms);
         let pong = self.has(IN_FLIGHT).then(|| {
@@ -366,6 +370,7 @@ impl Conn {
     }
 
     /// When the next ping is due while open, if one may be sent at all.
+    #[inline]
     fn ping_due(&self, cfg: &Config) -> Option<u64> {
         let due = match cfg.policy {
             PingPolicy::WhenIdle => add_ms(self.last_in.min(self.last_out), cfg.ping_interval_ms),

@@ -185,11 +185,13 @@ impl Actions {
     }
 
     /// The actions not yet taken, as a slice.
+    #[inline]
     pub fn as_slice(&self) -> &[Action] {
         &self.buf[usize::from(self.start)..usize::from(self.end)]
     }
 
     /// Whether any action is left.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.start == self.end
     }
@@ -197,6 +199,7 @@ impl Actions {
 
 impl Iterator for Actions {
     type Item = Action;
+    #[inline]
     fn next(&mut self) -> Option<Action> {
         if self.start == self.end {
             return None;
@@ -206,6 +209,7 @@ impl Iterator for Actions {
         a
     }
 
+    #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
         let n = usize::from(self.end - self.start);
         (n, Some(n))

@@ -172,6 +172,7 @@ impl HeartbeatMachine {
 
     /// The single entry point: applies `event` at `now` and returns what to do. A `now`
     /// earlier than one seen before counts as the latest seen. Never panics.
+    #[inline]
     pub fn handle(&mut self, now: Instant, event: Event) -> Actions {
         self.now = self.now.max(now.as_nanos());
         self.conn
@@ -181,6 +182,7 @@ impl HeartbeatMachine {
     /// The latest time by which to call `handle(.., Event::Tick)`; `None` when nothing
     /// will happen without an event (paused, or finished). Never before the latest `now`,
     /// and after a `Tick` at it, always later.
+    #[inline]
     pub fn next_deadline(&self) -> Option<Instant> {
         self.conn
             .next_deadline(&self.config, self.now)

@@ -78,6 +78,7 @@ impl Instant {
 }
 
 /// Nanoseconds in a duration, saturating at `u64::MAX` (`Duration::MAX` has more).
+#[inline]
 pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
@@ -85,6 +86,7 @@ pub(crate) fn nanos(d: Duration) -> u64 {
 impl Add<Duration> for Instant {
     type Output = Instant;
     /// Saturates at [`Instant::MAX`].
+    #[inline]
     fn add(self, d: Duration) -> Instant {
         Instant(self.0.saturating_add(nanos(d)))
     }
@@ -101,6 +103,7 @@ impl Sub<Duration> for Instant {
 impl Sub<Instant> for Instant {
     type Output = Duration;
     /// Saturates at zero when `rhs` is later than `self`.
+    #[inline]
     fn sub(self, rhs: Instant) -> Duration {
         self.saturating_duration_since(rhs)
     }

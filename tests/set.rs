@@ -135,6 +135,23 @@ fn a_set_pings_and_closes_like_a_machine_at_scale() {
     assert_eq!(set.stats().timeouts, 100);
 }
 
+/// Regression (found by the_set_agrees_with_one_machine_per_key): a deadline already
+/// past, clamped to a `now` inside the same millisecond, slipped to the next one.
+#[test]
+fn regression_a_passed_deadline_is_handed_out_in_its_millisecond() {
+    let ms = Duration::from_millis;
+    let config = Config::client()
+        .ping_interval(ms(1))
+        .pong_timeout(ms(1))
+        .build()
+        .unwrap();
+    let mut set = HeartbeatSet::new(config);
+    set.insert(0u8, Instant::ZERO).unwrap();
+    assert_eq!(set.poll(Instant::ZERO), None);
+    let got = set.poll(Instant::from_nanos(1_000_001));
+    assert!(matches!(got, Some((0, Action::SendPing(_)))), "{got:?}");
+}
+
 #[test]
 fn duplicate_and_unknown_keys_are_typed_errors() {
     let mut set = HeartbeatSet::new(Config::server().build().unwrap());

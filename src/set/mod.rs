@@ -197,6 +197,7 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
     /// The next action of a connection whose deadline has passed, if any. Call it until
     /// it returns `None` at each [`next_deadline`](Self::next_deadline) (or more often:
     /// a check with nothing due is cheap).
+    #[must_use = "the action must be carried out: a dropped SendPing or Close breaks the heartbeat"]
     pub fn poll(&mut self, now: Instant) -> Option<(K, Action)> {
         let now = self.clock(now);
         loop {
@@ -319,11 +320,12 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
 
     /// Files a connection in the wheel at its deadline (or takes it out if it has none).
     fn schedule(&mut self, id: u32) {
-        self.wheel.remove(&mut self.links, id);
-        if let Some((conn, _)) = &self.slab[id as usize] {
-            if let Some(d) = conn.deadline(&self.config) {
-                self.wheel.insert(&mut self.links, id, ceil_ms(d));
-            }
+        match self.slab[id as usize]
+            .as_ref()
+            .and_then(|(c, _)| c.deadline(&self.config))
+        {
+            Some(d) => self.wheel.file(&mut self.links, id, ceil_ms(d)),
+            None => self.wheel.remove(&mut self.links, id),
         }
     }
 }

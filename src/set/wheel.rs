@@ -59,11 +59,38 @@ impl Wheel {
         }
     }
 
-    /// Files `id` to expire at `when` (ms); a time already past expires at the next poll.
-    pub(crate) fn insert(&mut self, links: &mut [Link], id: u32, when: u64) {
+    /// The bucket (`level * 64 + slot`) that `when` (ms) files into now.
+    fn bucket_for(&self, when: u64) -> u16 {
         let when = when.clamp(self.elapsed, self.elapsed.saturating_add(MAX_SPAN));
         let level = level_for(self.elapsed, when);
         let slot = (when >> (level as u32 * BITS)) % SLOTS;
+        (level as u64 * SLOTS + slot) as u16
+    }
+
+    /// Files `id` to expire at `when` (ms), moving it if it is filed elsewhere. An id that
+    /// stays in its bucket is not touched: most deadline changes stay within a slot, and
+    /// the slot's start is all the wheel promises (never after the deadline).
+    pub(crate) fn file(&mut self, links: &mut [Link], id: u32, when: u64) {
+        let bucket = self.bucket_for(when);
+        if links[id as usize].bucket == bucket {
+            return;
+        }
+        self.remove(links, id);
+        self.link(links, id, bucket);
+    }
+
+    /// Files `id` to expire at `when` (ms); a time already past expires at the next poll.
+    #[cfg(test)]
+    pub(crate) fn insert(&mut self, links: &mut [Link], id: u32, when: u64) {
+        let bucket = self.bucket_for(when);
+        self.link(links, id, bucket);
+    }
+
+    fn link(&mut self, links: &mut [Link], id: u32, bucket: u16) {
+        let (level, slot) = (
+            usize::from(bucket) / SLOTS as usize,
+            u64::from(bucket) % SLOTS,
+        );
         let head = &mut self.heads[level][slot as usize];
         if *head != NIL {
             links[*head as usize].prev = id;
@@ -71,7 +98,7 @@ impl Wheel {
         links[id as usize] = Link {
             prev: NIL,
             next: *head,
-            bucket: (level as u64 * SLOTS + slot) as u16,
+            bucket,
         };
         *head = id;
         self.occupied[level] |= 1 << slot;
