@@ -41,20 +41,30 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let (trace, pass) = trace();
-    let mut g = c.benchmark_group("per_event");
-    g.bench_function("machine_handle_next_deadline", |b| {
-        let mut m = HeartbeatMachine::new(config, Instant::ZERO);
-        let _ = m.handle(Instant::ZERO, Event::Connected);
-        let mut base = 0u64;
-        let mut i = 0usize;
-        b.iter(|| {
+    // Steps through the trace forever, times always increasing.
+    let stepper = || {
+        let (trace, mut base, mut i) = (trace.clone(), 0u64, 0usize);
+        move || {
             let (at, e) = trace[i & 1023];
             i += 1;
             if i & 1023 == 0 {
                 base += pass;
             }
+            (Instant::from_nanos(base + at), e)
+        }
+    };
+    let open = || {
+        let mut m = HeartbeatMachine::new(config, Instant::ZERO);
+        let _ = m.handle(Instant::ZERO, Event::Connected);
+        m
+    };
+    let mut g = c.benchmark_group("per_event");
+    g.bench_function("machine_handle_next_deadline", |b| {
+        let (mut m, mut next) = (open(), stepper());
+        b.iter(|| {
+            let (now, e) = next();
             let mut sent = 0;
-            for a in m.handle(black_box(Instant::from_nanos(base + at)), black_box(e)) {
+            for a in m.handle(black_box(now), black_box(e)) {
                 sent += matches!(a, Action::SendPing(_)) as u32;
             }
             black_box((sent, m.next_deadline()))
@@ -67,23 +77,14 @@ fn bench(c: &mut Criterion) {
     });
     // The two halves, for finding where the time goes.
     g.bench_function("handle_only", |b| {
-        let mut m = HeartbeatMachine::new(config, Instant::ZERO);
-        let _ = m.handle(Instant::ZERO, Event::Connected);
-        let mut base = 0u64;
-        let mut i = 0usize;
+        let (mut m, mut next) = (open(), stepper());
         b.iter(|| {
-            let (at, e) = trace[i & 1023];
-            i += 1;
-            if i & 1023 == 0 {
-                base += pass;
-            }
-            let a = m.handle(black_box(Instant::from_nanos(base + at)), black_box(e));
-            black_box(a.len())
+            let (now, e) = next();
+            black_box(m.handle(black_box(now), black_box(e)).len())
         });
     });
     g.bench_function("deadline_only", |b| {
-        let mut m = HeartbeatMachine::new(config, Instant::ZERO);
-        let _ = m.handle(Instant::ZERO, Event::Connected);
+        let mut m = open();
         let _ = m.handle(Instant::from_millis(500), Event::DataReceived);
         b.iter(|| black_box(black_box(&m).next_deadline()));
     });
