@@ -9,8 +9,14 @@ use std::path::Path;
 fn main() -> std::io::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let scenarios = root.join("../tests/scenarios");
+    // The committed seeds are exactly what this writes: clear the old ones first (a fuzz
+    // run pointed at these folders by mistake would otherwise leave its finds here).
     for target in ["machine", "scenario", "config", "set"] {
-        fs::create_dir_all(root.join("corpus").join(target))?;
+        let dir = root.join("corpus").join(target);
+        if dir.exists() {
+            fs::remove_dir_all(&dir)?;
+        }
+        fs::create_dir_all(&dir)?;
     }
     let mut n = 0;
     let mut paths: Vec<_> = fs::read_dir(&scenarios)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
