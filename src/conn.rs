@@ -32,10 +32,9 @@ use crate::backoff;
 use crate::config::{Config, PingPolicy, Role};
 use crate::event::{Action, Actions, CloseReason, Event, PingId};
 use crate::machine::State;
-use crate::time::Instant;
+use crate::time::{Instant, NS_PER_MS};
 use core::time::Duration;
 
-const NS_PER_MS: u64 = 1_000_000;
 /// The largest lateness tolerated before a deadline counts as a clock jump.
 const JUMP_CAP_NS: u64 = 1_000_000_000;
 
@@ -349,7 +348,6 @@ impl Conn {
     /// The earliest close deadline while open, and its reason (pong first on a tie).
     #[inline]
     fn close_deadline(&self, cfg: &Config) -> Option<(u64, CloseReason)> {
-        let pt = u64::from(cfg.pong_timeout_ms);
         let pong = self.has(IN_FLIGHT).then(|| {
             (
                 add_ms(self.ping_at.max(self.last_in), cfg.pong_timeout_ms),
@@ -359,7 +357,7 @@ impl Conn {
         let idle = (cfg.idle_timeout_ms != 0).then(|| {
             let mut at = add_ms(self.last_in, cfg.idle_timeout_ms);
             if self.has(PROBING) {
-                at = at.max(self.ping_at.saturating_add(pt * NS_PER_MS));
+                at = at.max(add_ms(self.ping_at, cfg.pong_timeout_ms));
             }
             (at, CloseReason::IdleTimeout)
         });

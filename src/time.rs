@@ -77,6 +77,9 @@ impl Instant {
     }
 }
 
+/// Nanoseconds per millisecond, the grain of settings and of `HeartbeatSet`'s timer.
+pub(crate) const NS_PER_MS: u64 = 1_000_000;
+
 /// Nanoseconds in a duration, saturating at `u64::MAX` (`Duration::MAX` has more).
 #[inline]
 pub(crate) fn nanos(d: Duration) -> u64 {

@@ -91,8 +91,9 @@ fn step_time(t: Instant, kind: u8, amount: u32) -> Instant {
     }
 }
 
-/// The set target's input: the same config prefix, then 6-byte operations: an op/key
-/// byte, an event byte, a `u32` time step in microseconds (forward; the set's clock).
+/// The set target's input: the same config prefix, then 7-byte operations: an op/key
+/// byte, an event byte, a time-step kind byte (microseconds or milliseconds, forward
+/// only: the set has one clock) and a `u32` amount.
 pub fn decode_set(data: &[u8]) -> Option<(Config, Instant, Vec<(Instant, SetOp<u8>)>)> {
     let mut r = Reader { data };
     let (config, start) = decode_config(&mut r)?;

@@ -8,15 +8,13 @@ use crate::config::Config;
 use crate::conn::Conn;
 use crate::event::{Action, Actions, Event, PingId};
 use crate::machine::{Counters, State, Stats};
-use crate::time::Instant;
+use crate::time::{Instant, NS_PER_MS};
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::fmt;
 use core::hash::Hash;
 use index::{Index, Keys};
 use wheel::{Link, Wheel};
-
-const NS_PER_MS: u64 = 1_000_000;
 
 /// The key passed to [`HeartbeatSet::insert`] is already in the set.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -120,6 +118,16 @@ fn ceil_ms(ns: u64) -> u64 {
     ns.div_ceil(NS_PER_MS)
 }
 
+/// The set's rule: a deadline is due once its millisecond (rounded up) has come.
+pub(crate) fn due(deadline_ns: u64, now_ns: u64) -> bool {
+    ceil_ms(deadline_ns) <= now_ns / NS_PER_MS
+}
+
+/// When the set's wheel wakes for a deadline: the start of its millisecond, rounded up.
+pub(crate) fn wake_at(deadline_ns: u64) -> u64 {
+    ceil_ms(deadline_ns).saturating_mul(NS_PER_MS)
+}
+
 impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
     /// An empty set; every connection will use `config`.
     pub fn new(config: Config) -> HeartbeatSet<K> {
@@ -220,7 +228,7 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
                 };
                 match conn.deadline(&self.config) {
                     // Due by the rule the wheel files by: its millisecond has come.
-                    Some(d) if ceil_ms(d) <= now / NS_PER_MS => {
+                    Some(d) if due(d, now) => {
                         let actions = self.run(id, now, Event::Tick);
                         self.ready.extend(actions.map(|a| (id, a)));
                         if !self.ready.is_empty() {

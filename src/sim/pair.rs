@@ -108,20 +108,21 @@ pub struct Pair {
     next_data: [Option<Instant>; 2],
     rng: u64,
     log: Vec<Record>,
+    /// A violation found in `new`, returned by the first call that can report it.
+    held: Option<Violation>,
 }
 
 impl Pair {
     /// A client and a server, connected at time zero, 10 ms apart.
     pub fn new(client: Config, server: Config) -> Pair {
-        let mut c = HeartbeatMachine::new(client, Instant::ZERO);
-        let mut s = HeartbeatMachine::new(server, Instant::ZERO);
-        let oracles = [Oracle::new(&c), Oracle::new(&s)];
+        let c = HeartbeatMachine::new(client, Instant::ZERO);
+        let oracle = Oracle::new(&c);
         let mut pair = Pair {
             now: Instant::ZERO,
-            client: c.clone(),
+            client: c,
             server: None,
             server_config: server,
-            oracles,
+            oracles: [oracle.clone(), oracle],
             latency: Duration::from_millis(10),
             loss_per_million: 0,
             cut: false,
@@ -136,14 +137,14 @@ impl Pair {
             next_data: [None; 2],
             rng: client.seed() ^ 0x5eed,
             log: Vec::new(),
+            held: None,
         };
-        // Both ends are open from the start; oracles see the Connected events.
-        let ca: Vec<Action> = c.handle(Instant::ZERO, Event::Connected).collect();
-        let sa: Vec<Action> = s.handle(Instant::ZERO, Event::Connected).collect();
-        let _ = pair.oracles[0].check(Instant::ZERO, Event::Connected, &ca, &c);
-        let _ = pair.oracles[1].check(Instant::ZERO, Event::Connected, &sa, &s);
-        pair.client = c;
-        pair.server = Some(s);
+        // Both ends are open from the start. A broken rule here is reported by the first
+        // call that returns a result.
+        let opened = pair
+            .feed(Side::Client, Event::Connected)
+            .and_then(|()| pair.accept(0));
+        pair.held = opened.err();
         pair
     }
 
@@ -311,6 +312,9 @@ impl Pair {
 
     /// Carries out everything due at `self.now`.
     fn process(&mut self) -> Result<(), Violation> {
+        if let Some(v) = self.held.take() {
+            return Err(v);
+        }
         let now = self.now;
         // Deliveries, in time order (stable for equal times: the queue is FIFO).
         loop {
@@ -362,13 +366,7 @@ impl Pair {
                     self.send(Side::Server, Msg::Refused);
                     return Ok(());
                 }
-                // A new connection: the server machine of an older one is dropped here.
-                self.server_conn = p.conn;
-                let m = HeartbeatMachine::new(self.server_config, self.now);
-                self.oracles[Side::Server.ix()] = Oracle::new(&m);
-                self.server = Some(m);
-                self.last_ping = [None; 2];
-                self.feed(Side::Server, Event::Connected)?;
+                self.accept(p.conn)?;
                 self.send(Side::Server, Msg::Open);
                 Ok(())
             }
@@ -389,6 +387,17 @@ impl Pair {
         }
     }
 
+    /// Connection `conn` reaches the server: a fresh server machine (and oracle) serves
+    /// it; the server machine of an older connection is dropped here.
+    fn accept(&mut self, conn: u32) -> Result<(), Violation> {
+        self.server_conn = conn;
+        let m = HeartbeatMachine::new(self.server_config, self.now);
+        self.oracles[Side::Server.ix()] = Oracle::new(&m);
+        self.server = Some(m);
+        self.last_ping = [None; 2];
+        self.feed(Side::Server, Event::Connected)
+    }
+
     fn connect(&mut self) {
         self.conn = self.conn.wrapping_add(1);
         self.send(Side::Client, Msg::Open);
@@ -396,6 +405,9 @@ impl Pair {
 
     /// Sends an event to one end and carries out its actions.
     fn feed(&mut self, side: Side, event: Event) -> Result<(), Violation> {
+        if let Some(v) = self.held.take() {
+            return Err(v);
+        }
         let now = self.now;
         let machine = match side {
             Side::Client => &mut self.client,

@@ -7,7 +7,7 @@ use super::text::{
 };
 use crate::config::{Config, ConfigBuilder, ConfigError, Jitter, PingPolicy, Role, Setting};
 use crate::event::{Action, Event, PingId};
-use crate::machine::{HeartbeatMachine, State};
+use crate::machine::{HeartbeatMachine, State, Stats};
 use crate::time::Instant;
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -60,7 +60,8 @@ enum Check {
     State(State),
     Rtt(Option<Duration>),
     InFlight(Option<PingId>),
-    Stat(&'static str, u32),
+    /// A counter from [`STATS`], by its index there, and the expected count.
+    Stat(usize, u32),
 }
 
 #[derive(Clone, Debug)]
@@ -357,15 +358,9 @@ fn check_machine(m: &HeartbeatMachine, check: &Check) -> Result<(), String> {
             p.map(|p| p.to_string()),
             m.ping_in_flight().map(|p| p.to_string()),
         ),
-        Check::Stat(name, n) => {
-            let got = match name {
-                "pings_sent" => stats.pings_sent,
-                "pongs_received" => stats.pongs_received,
-                "timeouts" => stats.timeouts,
-                "reconnects" => stats.reconnects,
-                _ => stats.attempt,
-            };
-            (name, Some(n.to_string()), Some(got.to_string()))
+        Check::Stat(i, n) => {
+            let (name, read) = STATS[i];
+            (name, Some(n.to_string()), Some(read(&stats).to_string()))
         }
     };
     if want == got {
@@ -375,6 +370,18 @@ fn check_machine(m: &HeartbeatMachine, check: &Check) -> Result<(), String> {
         Err(format!("expected {what} {}, got {}", show(want), show(got)))
     }
 }
+
+/// Reads one counter from the machine's statistics.
+type Counter = fn(&Stats) -> u32;
+
+/// The counters a scenario can expect, by name.
+const STATS: [(&str, Counter); 5] = [
+    ("pings_sent", |s| s.pings_sent),
+    ("pongs_received", |s| s.pongs_received),
+    ("timeouts", |s| s.timeouts),
+    ("reconnects", |s| s.reconnects),
+    ("attempt", |s| s.attempt),
+];
 
 const STATES: [(&str, State); 7] = [
     ("backoff", State::Backoff),
@@ -394,6 +401,13 @@ fn state_name(s: State) -> &'static str {
 }
 
 fn parse_check(words: &[&str]) -> Result<Check, String> {
+    let unknown = || {
+        format!(
+            "unknown expectation '{}'; use deadline, state, rtt, in_flight, pings_sent, \
+             pongs_received, timeouts, reconnects, attempt or config_error",
+            words.join(" ")
+        )
+    };
     let none_or = |s: &str| (s != "none").then_some(());
     Ok(match words {
         ["deadline", t] => Check::Deadline(match none_or(t) {
@@ -415,20 +429,11 @@ fn parse_check(words: &[&str]) -> Result<Check, String> {
             None => None,
             Some(()) => Some(PingId::new(p.parse().map_err(|_| format!("'{p}' is not a ping id"))?)),
         }),
-        [name @ ("pings_sent" | "pongs_received" | "timeouts" | "reconnects" | "attempt"), n] => {
-            let name = ["pings_sent", "pongs_received", "timeouts", "reconnects", "attempt"]
-                .into_iter()
-                .find(|k| k == name)
-                .unwrap_or("attempt");
-            Check::Stat(name, n.parse().map_err(|_| format!("'{n}' is not a count"))?)
-        }
-        _ => {
-            return Err(format!(
-                "unknown expectation '{}'; use deadline, state, rtt, in_flight, pings_sent, \
-                 pongs_received, timeouts, reconnects, attempt or config_error",
-                words.join(" ")
-            ))
-        }
+        [name, n] => match STATS.iter().position(|(k, _)| k == name) {
+            Some(i) => Check::Stat(i, n.parse().map_err(|_| format!("'{n}' is not a count"))?),
+            None => return Err(unknown()),
+        },
+        _ => return Err(unknown()),
     })
 }
 

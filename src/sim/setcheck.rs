@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::event::{Action, Event};
 use crate::machine::{HeartbeatMachine, State};
 use crate::set::HeartbeatSet;
-use crate::time::Instant;
+use crate::time::{Instant, NS_PER_MS};
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::vec::Vec;
@@ -46,11 +46,8 @@ pub struct SetCheck<K> {
     now: Instant,
 }
 
-const MS: u64 = 1_000_000;
-
-/// The set's rule: a deadline is due once its millisecond (rounded up) has come.
 fn due_by(deadline: Instant, now: Instant) -> bool {
-    deadline.as_nanos().div_ceil(MS) <= now.as_nanos() / MS
+    crate::set::due(deadline.as_nanos(), now.as_nanos())
 }
 
 impl<K: Ord + Hash + Clone + Debug> SetCheck<K> {
@@ -75,7 +72,7 @@ impl<K: Ord + Hash + Clone + Debug> SetCheck<K> {
         // The set has one clock; each reference machine is fed the same times.
         self.now = self.now.max(now);
         let now = self.now;
-        if now.as_nanos() / MS == u64::MAX / MS {
+        if now.as_nanos() / NS_PER_MS == u64::MAX / NS_PER_MS {
             self.saturated(now, op);
             return Ok(());
         }
@@ -178,7 +175,7 @@ impl<K: Ord + Hash + Clone + Debug> SetCheck<K> {
                 );
             }
             if let Some(d) = *deadline {
-                let tick = Instant::from_nanos(d.as_nanos().div_ceil(MS).saturating_mul(MS));
+                let tick = Instant::from_nanos(crate::set::wake_at(d.as_nanos()));
                 earliest = Some(earliest.map_or(tick, |e| e.min(tick)));
             }
         }
