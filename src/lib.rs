@@ -15,8 +15,11 @@
 extern crate alloc;
 
 mod backoff;
+pub mod codec;
 mod config;
 mod conn;
+#[cfg(feature = "driver")]
+pub mod driver;
 mod event;
 mod machine;
 mod time;
@@ -25,6 +28,15 @@ mod time;
 mod set;
 #[cfg(feature = "sim")]
 pub mod sim;
+
+#[cfg(feature = "async-io")]
+pub mod async_io;
+#[cfg(feature = "async-std")]
+pub mod async_std;
+#[cfg(feature = "smol")]
+pub mod smol;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use config::{Config, ConfigBuilder, ConfigError, Jitter, PingPolicy, Role, Setting};
 pub use event::{Action, Actions, CloseReason, Event, PingId};

@@ -1,0 +1,399 @@
+//! The driver and the reconnecting client on tokio, over real loopback WebSockets.
+//!
+//! Intervals are 100 ms or more and every bound carries generous slack (the rule:
+//! no flakes on a loaded 2-core machine); each test is capped by a timeout.
+
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use keepalive::codec::{TextCodec, WsCodec};
+use keepalive::driver::{Cause, Client, ConnectError, SendError, SessionEvent};
+use keepalive::tokio::{Heartbeat, Tokio};
+use keepalive::{Config, Duration};
+use std::time::Instant;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{sleep, timeout};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+type Ws = WebSocketStream<TcpStream>;
+type WsClient = Client<Message>;
+
+const INTERVAL: Duration = Duration::from_millis(100);
+const PONG: Duration = Duration::from_millis(200);
+/// Scheduling slack on top of every real-time bound.
+const SLACK: Duration = Duration::from_millis(700);
+/// No test waits longer than this for one event.
+const EVENT_WAIT: Duration = Duration::from_secs(10);
+
+fn config() -> Config {
+    Config::client()
+        .ping_interval(INTERVAL)
+        .pong_timeout(PONG)
+        .backoff_initial(Duration::from_millis(100))
+        .backoff_max(Duration::from_millis(400))
+        .connect_timeout(Duration::from_millis(300))
+        .close_timeout(Duration::from_millis(500))
+        .seed(7)
+        .build()
+        .expect("valid test config")
+}
+
+async fn listener() -> (TcpListener, String) {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let url = format!("ws://{}", l.local_addr().expect("addr"));
+    (l, url)
+}
+
+async fn accept(l: &TcpListener) -> Ws {
+    let (tcp, _) = l.accept().await.expect("accept");
+    tokio_tungstenite::accept_async(tcp).await.expect("handshake")
+}
+
+fn client(url: &str, config: Config) -> WsClient {
+    let url = url.to_string();
+    Client::spawn::<Tokio, _, _, _, _, _>(config, WsCodec, move || {
+        let url = url.clone();
+        async move { tokio_tungstenite::connect_async(url).await.map(|(ws, _)| ws) }
+    })
+}
+
+async fn next(c: &mut WsClient) -> SessionEvent<Message> {
+    timeout(EVENT_WAIT, c.next())
+        .await
+        .expect("an event within 10 s")
+        .expect("the client is still running")
+}
+
+/// The next event that is not heartbeat traffic.
+async fn next_life(c: &mut WsClient) -> SessionEvent<Message> {
+    loop {
+        match next(c).await {
+            SessionEvent::PingSent(_) | SessionEvent::Pong { .. } => continue,
+            other => return other,
+        }
+    }
+}
+
+/// A peer that answers pings (tungstenite does) and echoes data, until the socket ends.
+async fn echo(mut ws: Ws) {
+    while let Some(Ok(m)) = ws.next().await {
+        if m.is_text() || m.is_binary() {
+            if ws.send(m).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn pings_are_answered_with_a_plausible_rtt_over_many_intervals() {
+    let (l, url) = listener().await;
+    tokio::spawn(async move { echo(accept(&l).await).await });
+    let mut c = client(&url, config());
+    assert_eq!(next(&mut c).await, SessionEvent::Connected);
+    let started = Instant::now();
+    let mut pongs = 0;
+    while pongs < 5 {
+        match next(&mut c).await {
+            SessionEvent::PingSent(_) => {}
+            SessionEvent::Pong { rtt } => {
+                assert!(rtt < Duration::from_millis(500), "loopback rtt {rtt:?}");
+                pongs += 1;
+            }
+            other => panic!("healthy link, got {other:?}"),
+        }
+    }
+    // Five idle intervals: one ping each (hyper #2310 sent only the first).
+    let took = started.elapsed();
+    assert!(took >= INTERVAL * 4, "five pings in {took:?}: a burst");
+    println!("5 pings answered in {took:?} (interval {INTERVAL:?})");
+}
+
+#[tokio::test]
+async fn a_silent_peer_is_closed_within_interval_plus_timeout_then_backoff() {
+    let (l, url) = listener().await;
+    tokio::spawn(async move {
+        let ws = accept(&l).await;
+        // Frozen: the socket stays open, nothing is read or answered.
+        sleep(Duration::from_secs(30)).await;
+        drop(ws);
+    });
+    let mut c = client(&url, config());
+    assert_eq!(next(&mut c).await, SessionEvent::Connected);
+    let connected = Instant::now();
+    let closed = next_life(&mut c).await;
+    let took = connected.elapsed();
+    assert_eq!(
+        closed,
+        SessionEvent::Closed { cause: Cause::PongTimeout, code: Some(1011), error: None }
+    );
+    assert!(took >= PONG, "closed after {took:?}: before the pong timeout");
+    assert!(took <= INTERVAL + PONG + SLACK, "closed after {took:?}");
+    assert!(matches!(next_life(&mut c).await, SessionEvent::Reconnecting { after } if after >= Duration::from_millis(100)));
+    println!("silent peer closed after {took:?} (bound {:?})", INTERVAL + PONG);
+}
+
+#[tokio::test]
+async fn a_handshake_that_never_completes_times_out_then_backs_off() {
+    let (l, url) = listener().await;
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let (tcp, _) = l.accept().await.expect("accept");
+            held.push(tcp); // accepted, never answered
+        }
+    });
+    let mut c = client(&url, config());
+    let started = Instant::now();
+    assert_eq!(next(&mut c).await, SessionEvent::ConnectFailed(ConnectError::TimedOut));
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(300) && took <= Duration::from_millis(300) + SLACK, "{took:?}");
+    let SessionEvent::Reconnecting { after: first } = next(&mut c).await else { panic!("no backoff") };
+    assert_eq!(next(&mut c).await, SessionEvent::ConnectFailed(ConnectError::TimedOut));
+    let SessionEvent::Reconnecting { after: second } = next(&mut c).await else { panic!("no backoff") };
+    assert!(first >= Duration::from_millis(100) && second > first, "{first:?} then {second:?}");
+    c.shutdown();
+    assert_eq!(timeout(EVENT_WAIT, c.next()).await.expect("ends"), None);
+}
+
+#[tokio::test]
+async fn a_server_restart_is_followed_by_a_reconnect() {
+    let (l, url) = listener().await;
+    let addr = l.local_addr().expect("addr");
+    let first = tokio::spawn(async move {
+        let ws = accept(&l).await;
+        sleep(Duration::from_millis(300)).await;
+        drop(ws); // the server goes away: no close frame
+        drop(l);
+    });
+    let mut c = client(&url, config());
+    assert_eq!(next(&mut c).await, SessionEvent::Connected);
+    first.await.expect("first server");
+    match next_life(&mut c).await {
+        SessionEvent::Closed { cause: Cause::PeerClosed | Cause::Error, .. } => {}
+        other => panic!("expected the close, got {other:?}"),
+    }
+    // Down for a while: refused attempts back off.
+    sleep(Duration::from_millis(400)).await;
+    let l = TcpListener::bind(addr).await.expect("rebind the same port");
+    tokio::spawn(async move { echo(accept(&l).await).await });
+    loop {
+        match next_life(&mut c).await {
+            SessionEvent::Connected => break,
+            SessionEvent::Reconnecting { .. } | SessionEvent::ConnectFailed(_) => {}
+            other => panic!("while reconnecting: {other:?}"),
+        }
+    }
+    c.send(Message::text("back")).await.expect("sent on the new connection");
+    assert_eq!(next_life(&mut c).await, SessionEvent::Message(Message::text("back")));
+}
+
+#[tokio::test]
+async fn shutdown_sends_1000_and_ends_the_stream() {
+    let (l, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let mut ws = accept(&l).await;
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Close(frame) = m {
+                return frame.map(|f| f.code);
+            }
+        }
+        None
+    });
+    let mut c = client(&url, config());
+    assert_eq!(next(&mut c).await, SessionEvent::Connected);
+    c.shutdown();
+    assert_eq!(
+        next_life(&mut c).await,
+        SessionEvent::Closed { cause: Cause::Shutdown, code: Some(1000), error: None }
+    );
+    assert_eq!(timeout(EVENT_WAIT, c.next()).await.expect("ends"), None);
+    assert_eq!(server.await.expect("server"), Some(CloseCode::Normal));
+    assert!(matches!(c.send(Message::text("late")).await, Err(SendError::Stopped(_))));
+}
+
+#[tokio::test]
+async fn a_send_while_disconnected_fails_and_returns_the_message() {
+    let (l, url) = listener().await;
+    drop(l); // nothing listens: every attempt is refused
+    let mut c = client(&url, config());
+    assert!(matches!(next(&mut c).await, SessionEvent::ConnectFailed(ConnectError::Failed(_))));
+    match c.send(Message::text("hello")).await {
+        Err(SendError::NotConnected(m)) => assert_eq!(m, Message::text("hello")),
+        other => panic!("expected NotConnected, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_healthy_link_loses_reorders_and_duplicates_nothing() {
+    let (l, url) = listener().await;
+    tokio::spawn(async move { echo(accept(&l).await).await });
+    let mut c = client(&url, config());
+    assert_eq!(next(&mut c).await, SessionEvent::Connected);
+    const N: usize = 2_000;
+    let mut got = Vec::new();
+    for i in 0..N {
+        c.send(Message::text(i.to_string())).await.expect("healthy link");
+        // Read as we go, so the echo never waits on a full buffer.
+        while let Some(Some(event)) = c.next().now_or_never() {
+            if let SessionEvent::Message(m) = event {
+                got.push(m.into_text().expect("text").to_string());
+            }
+        }
+    }
+    while got.len() < N {
+        if let SessionEvent::Message(m) = next_life(&mut c).await {
+            got.push(m.into_text().expect("text").to_string());
+        }
+    }
+    let want: Vec<String> = (0..N).map(|i| i.to_string()).collect();
+    assert_eq!(got, want);
+}
+
+/// A slow consumer and a large message: the application does not read for several
+/// dead-peer bounds while a healthy server keeps sending; nothing times out and every
+/// message arrives, in order.
+#[tokio::test]
+async fn a_slow_consumer_and_a_large_message_cause_no_false_timeout() {
+    let (l, url) = listener().await;
+    const BIG: usize = 8 << 20;
+    tokio::spawn(async move {
+        let mut ws = accept(&l).await;
+        ws.send(Message::binary(vec![7u8; BIG])).await.expect("big");
+        for i in 0..300 {
+            ws.send(Message::text(i.to_string())).await.expect("small");
+        }
+        echo(ws).await; // and keeps answering pings
+    });
+    let mut c = client(&url, config());
+    assert_eq!(next(&mut c).await, SessionEvent::Connected);
+    // Busy for three dead-peer bounds (the buffer of 64 events fills meanwhile).
+    sleep((INTERVAL + PONG) * 3).await;
+    let mut texts = 0;
+    let mut big = false;
+    while texts < 300 {
+        match next(&mut c).await {
+            SessionEvent::Message(Message::Binary(b)) => {
+                assert_eq!(b.len(), BIG);
+                big = true;
+            }
+            SessionEvent::Message(m) => {
+                assert_eq!(m.into_text().expect("text").as_str(), texts.to_string());
+                texts += 1;
+            }
+            SessionEvent::PingSent(_) | SessionEvent::Pong { .. } => {}
+            other => panic!("no close expected, got {other:?}"),
+        }
+    }
+    assert!(big);
+    // Still healthy afterwards: heartbeats keep flowing.
+    loop {
+        match next(&mut c).await {
+            SessionEvent::Pong { .. } => break,
+            SessionEvent::PingSent(_) => {}
+            other => panic!("after catching up: {other:?}"),
+        }
+    }
+}
+
+/// The in-task driver, unpolled for several bounds while the peer keeps answering: when
+/// it is polled again it reads the peer's traffic before any deadline.
+#[tokio::test]
+async fn an_unpolled_heartbeat_does_not_call_a_live_peer_dead() {
+    let (l, url) = listener().await;
+    tokio::spawn(async move {
+        let mut ws = accept(&l).await;
+        for i in 0..20 {
+            ws.send(Message::text(i.to_string())).await.expect("send");
+            sleep(Duration::from_millis(50)).await;
+        }
+        echo(ws).await;
+    });
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+    let mut hb: Heartbeat<_, _> = Heartbeat::new(ws, WsCodec, config());
+    let first = timeout(EVENT_WAIT, hb.next()).await.expect("first").expect("open").expect("data");
+    assert_eq!(first, Message::text("0"));
+    sleep((INTERVAL + PONG) * 3).await; // the application is busy; nobody polls
+    for i in 1..20 {
+        let m = timeout(EVENT_WAIT, hb.next()).await.expect("message").expect("open");
+        assert_eq!(m.expect("no timeout"), Message::text(i.to_string()));
+    }
+    // And it goes on pinging: the next second passes without an end.
+    assert!(timeout(Duration::from_secs(1), hb.next()).await.is_err(), "the connection ended");
+    assert!(hb.machine().stats().pongs_received >= 1);
+}
+
+/// Our server-role driver closes a client that went silent, with 1011.
+#[tokio::test]
+async fn the_server_closes_a_silent_client_with_1011() {
+    let (l, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let config = Config::server()
+            .ping_interval(INTERVAL)
+            .pong_timeout(PONG)
+            .build()
+            .expect("config");
+        let mut hb: Heartbeat<_, _> = Heartbeat::new(accept(&l).await, WsCodec, config);
+        let started = Instant::now();
+        let end = loop {
+            match hb.next().await {
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => break e,
+                None => panic!("ended without a cause"),
+            }
+        };
+        (end.cause(), end.code(), started.elapsed())
+    });
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+    // The client holds the socket and never reads: no pong comes back.
+    let (cause, code, took) = timeout(EVENT_WAIT, server).await.expect("in time").expect("server");
+    drop(ws);
+    assert_eq!((cause, code), (Cause::PongTimeout, Some(1011)));
+    assert!(took >= PONG && took <= INTERVAL + PONG + SLACK, "{took:?}");
+}
+
+/// Application-level heartbeats over WebSocket text frames, ours on both sides.
+#[tokio::test]
+async fn the_text_heartbeat_keeps_a_quiet_link_alive() {
+    let (l, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let config = Config::server()
+            .ping_policy(keepalive::PingPolicy::Never)
+            .idle_timeout(Duration::from_millis(600))
+            .build()
+            .expect("config");
+        let mut hb: Heartbeat<_, _> = Heartbeat::new(accept(&l).await, TextCodec::default(), config);
+        let mut pings_answered = 0;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(1_500) {
+            match timeout(Duration::from_millis(100), hb.next()).await {
+                Ok(Some(Ok(m))) => panic!("no data was sent, got {m:?}"),
+                Ok(Some(Err(e))) => panic!("the server closed a live client: {e}"),
+                Ok(None) => panic!("ended"),
+                Err(_) => pings_answered = hb.machine().stats().pongs_received.max(pings_answered),
+            }
+        }
+        hb.close().await.expect("close");
+    });
+    let url2 = url.clone();
+    let mut c = Client::spawn::<Tokio, _, _, _, _, _>(config(), TextCodec::default(), move || {
+        let url = url2.clone();
+        async move { tokio_tungstenite::connect_async(url).await.map(|(ws, _)| ws) }
+    });
+    assert_eq!(next(&mut c).await, SessionEvent::Connected);
+    let mut pongs = 0;
+    loop {
+        match next(&mut c).await {
+            SessionEvent::Pong { .. } => pongs += 1,
+            SessionEvent::PingSent(_) => {}
+            SessionEvent::Closed { cause, code, .. } => {
+                assert_eq!((cause, code), (Cause::PeerClosed, Some(1000)));
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(pongs >= 5, "only {pongs} text pongs in 1.5 s at 100 ms");
+    server.await.expect("server");
+}
+
