@@ -1,0 +1,239 @@
+//! The same driver on async-io's timers: smol and async-std, over real loopback
+//! WebSockets (async-tungstenite). One macro writes the tests once per runtime.
+//!
+//! Intervals are 100 ms or more with generous slack; every wait is capped.
+
+use futures_util::StreamExt;
+use keepalive::codec::WsCodec;
+use keepalive::driver::{Cause, Client, ConnectError, SessionEvent};
+use keepalive::{Config, Duration};
+use std::time::Instant;
+
+const INTERVAL: Duration = Duration::from_millis(100);
+const PONG: Duration = Duration::from_millis(200);
+const SLACK: Duration = Duration::from_millis(700);
+const EVENT_WAIT: Duration = Duration::from_secs(10);
+
+fn config() -> Config {
+    Config::client()
+        .ping_interval(INTERVAL)
+        .pong_timeout(PONG)
+        .backoff_initial(Duration::from_millis(100))
+        .backoff_max(Duration::from_millis(400))
+        .connect_timeout(Duration::from_millis(300))
+        .close_timeout(Duration::from_millis(500))
+        .seed(11)
+        .build()
+        .expect("valid test config")
+}
+
+macro_rules! runtime_tests {
+    ($name:ident, $runtime:ty, $block_on:path, $net:ident, $connect:path, $sleep:path) => {
+        mod $name {
+            use super::*;
+            use async_tungstenite::tungstenite::Message;
+            use $net::{TcpListener, TcpStream};
+
+            type Ws = async_tungstenite::WebSocketStream<TcpStream>;
+
+            async fn listener() -> (TcpListener, String) {
+                let l = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+                let url = format!("ws://{}", l.local_addr().expect("addr"));
+                (l, url)
+            }
+
+            async fn accept(l: &TcpListener) -> Ws {
+                let (tcp, _) = l.accept().await.expect("accept");
+                async_tungstenite::accept_async(tcp).await.expect("handshake")
+            }
+
+            fn client(url: &str) -> Client<Message> {
+                let url = url.to_string();
+                Client::spawn::<$runtime, _, _, _, _, _>(config(), WsCodec, move || {
+                    let url = url.clone();
+                    async move { $connect(url).await.map(|(ws, _)| ws) }
+                })
+            }
+
+            async fn next(c: &mut Client<Message>) -> SessionEvent<Message> {
+                let started = Instant::now();
+                let event = futures_util::future::select(
+                    c.next(),
+                    Box::pin($sleep(EVENT_WAIT)),
+                )
+                .await;
+                match event {
+                    futures_util::future::Either::Left((Some(e), _)) => e,
+                    futures_util::future::Either::Left((None, _)) => panic!("the client ended"),
+                    futures_util::future::Either::Right(_) => {
+                        panic!("no event within {:?}", started.elapsed())
+                    }
+                }
+            }
+
+            async fn next_life(c: &mut Client<Message>) -> SessionEvent<Message> {
+                loop {
+                    match next(c).await {
+                        SessionEvent::PingSent(_) | SessionEvent::Pong { .. } => continue,
+                        other => return other,
+                    }
+                }
+            }
+
+            fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(f: F) {
+                <$runtime as keepalive::driver::Runtime>::spawn(f);
+            }
+
+            #[test]
+            fn pings_are_answered_with_a_plausible_rtt() {
+                $block_on(async {
+                    let (l, url) = listener().await;
+                    spawn(async move {
+                        let mut ws = accept(&l).await;
+                        while let Some(Ok(_)) = ws.next().await {}
+                    });
+                    let mut c = client(&url);
+                    assert_eq!(next(&mut c).await, SessionEvent::Connected);
+                    let mut pongs = 0;
+                    while pongs < 4 {
+                        match next(&mut c).await {
+                            SessionEvent::PingSent(_) => {}
+                            SessionEvent::Pong { rtt } => {
+                                assert!(rtt < Duration::from_millis(500), "{rtt:?}");
+                                pongs += 1;
+                            }
+                            other => panic!("healthy link, got {other:?}"),
+                        }
+                    }
+                })
+            }
+
+            #[test]
+            fn a_silent_peer_is_closed_within_the_bound() {
+                $block_on(async {
+                    let (l, url) = listener().await;
+                    spawn(async move {
+                        let ws = accept(&l).await;
+                        $sleep(Duration::from_secs(30)).await; // frozen, socket open
+                        drop(ws);
+                    });
+                    let mut c = client(&url);
+                    assert_eq!(next(&mut c).await, SessionEvent::Connected);
+                    let connected = Instant::now();
+                    assert_eq!(
+                        next_life(&mut c).await,
+                        SessionEvent::Closed { cause: Cause::PongTimeout, code: Some(1011), error: None }
+                    );
+                    let took = connected.elapsed();
+                    assert!(took >= PONG && took <= INTERVAL + PONG + SLACK, "{took:?}");
+                    assert!(matches!(next_life(&mut c).await, SessionEvent::Reconnecting { .. }));
+                })
+            }
+
+            #[test]
+            fn a_stalled_handshake_times_out_then_backs_off() {
+                $block_on(async {
+                    let (l, url) = listener().await;
+                    spawn(async move {
+                        let mut held = Vec::new();
+                        while let Ok((tcp, _)) = l.accept().await {
+                            held.push(tcp);
+                        }
+                    });
+                    let mut c = client(&url);
+                    let started = Instant::now();
+                    assert_eq!(next(&mut c).await, SessionEvent::ConnectFailed(ConnectError::TimedOut));
+                    let took = started.elapsed();
+                    assert!(took <= Duration::from_millis(300) + SLACK, "{took:?}");
+                    assert!(matches!(next(&mut c).await, SessionEvent::Reconnecting { .. }));
+                })
+            }
+
+            #[test]
+            fn a_restarted_server_is_reconnected_and_shutdown_sends_1000() {
+                $block_on(async {
+                    let (l, url) = listener().await;
+                    let addr = l.local_addr().expect("addr");
+                    spawn(async move {
+                        let ws = accept(&l).await;
+                        $sleep(Duration::from_millis(300)).await;
+                        drop(ws);
+                        drop(l);
+                    });
+                    let mut c = client(&url);
+                    assert_eq!(next(&mut c).await, SessionEvent::Connected);
+                    assert!(matches!(next_life(&mut c).await, SessionEvent::Closed { .. }));
+                    $sleep(Duration::from_millis(300)).await;
+                    let l = TcpListener::bind(addr).await.expect("rebind");
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    spawn(async move {
+                        let mut ws = accept(&l).await;
+                        while let Some(Ok(m)) = ws.next().await {
+                            match m {
+                                Message::Close(f) => {
+                                    let _ = tx.send(f.map(|f| u16::from(f.code)));
+                                    break;
+                                }
+                                Message::Text(_) => {
+                                    if ws.send(m).await.is_err() {
+                                        break;
+                                    }
+                                }
+                                _ => {}
+                            }
+                        }
+                    });
+                    loop {
+                        match next_life(&mut c).await {
+                            SessionEvent::Connected => break,
+                            SessionEvent::Reconnecting { .. } | SessionEvent::ConnectFailed(_) => {}
+                            other => panic!("{other:?}"),
+                        }
+                    }
+                    c.send(Message::text("back")).await.expect("sent");
+                    assert_eq!(next_life(&mut c).await, SessionEvent::Message(Message::text("back")));
+                    c.shutdown();
+                    assert_eq!(
+                        next_life(&mut c).await,
+                        SessionEvent::Closed { cause: Cause::Shutdown, code: Some(1000), error: None }
+                    );
+                    assert_eq!(rx.recv_timeout(EVENT_WAIT), Ok(Some(1000)));
+                })
+            }
+        }
+    };
+}
+
+runtime_tests!(
+    smol_runtime,
+    keepalive::smol::Smol,
+    smol::block_on,
+    smol_net,
+    async_tungstenite::smol::connect_async,
+    smol_sleep
+);
+
+// async-std is deprecated upstream (for smol); users still ask for it, so it is tested.
+#[allow(deprecated)]
+mod async_std_tests {
+    use super::*;
+    runtime_tests!(
+    async_std_runtime,
+    keepalive::async_std::AsyncStd,
+    async_std::task::block_on,
+    async_std_net,
+    async_tungstenite::async_std::connect_async,
+    async_std::task::sleep
+);
+}
+
+pub(crate) mod smol_net {
+    pub use smol::net::{TcpListener, TcpStream};
+}
+pub(crate) mod async_std_net {
+    pub use async_std::net::{TcpListener, TcpStream};
+}
+
+async fn smol_sleep(d: Duration) {
+    smol::Timer::after(d).await;
+}
