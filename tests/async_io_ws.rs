@@ -37,14 +37,18 @@ macro_rules! runtime_tests {
             type Ws = async_tungstenite::WebSocketStream<TcpStream>;
 
             async fn listener() -> (TcpListener, String) {
-                let l = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+                let l = TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind loopback");
                 let url = format!("ws://{}", l.local_addr().expect("addr"));
                 (l, url)
             }
 
             async fn accept(l: &TcpListener) -> Ws {
                 let (tcp, _) = l.accept().await.expect("accept");
-                async_tungstenite::accept_async(tcp).await.expect("handshake")
+                async_tungstenite::accept_async(tcp)
+                    .await
+                    .expect("handshake")
             }
 
             fn client(url: &str) -> Client<Message> {
@@ -57,11 +61,8 @@ macro_rules! runtime_tests {
 
             async fn next(c: &mut Client<Message>) -> SessionEvent<Message> {
                 let started = Instant::now();
-                let event = futures_util::future::select(
-                    c.next(),
-                    Box::pin($sleep(EVENT_WAIT)),
-                )
-                .await;
+                let event =
+                    futures_util::future::select(c.next(), Box::pin($sleep(EVENT_WAIT))).await;
                 match event {
                     futures_util::future::Either::Left((Some(e), _)) => e,
                     futures_util::future::Either::Left((None, _)) => panic!("the client ended"),
@@ -122,11 +123,18 @@ macro_rules! runtime_tests {
                     let connected = Instant::now();
                     assert_eq!(
                         next_life(&mut c).await,
-                        SessionEvent::Closed { cause: Cause::PongTimeout, code: Some(1011), error: None }
+                        SessionEvent::Closed {
+                            cause: Cause::PongTimeout,
+                            code: Some(1011),
+                            error: None
+                        }
                     );
                     let took = connected.elapsed();
                     assert!(took >= PONG && took <= INTERVAL + PONG + SLACK, "{took:?}");
-                    assert!(matches!(next_life(&mut c).await, SessionEvent::Reconnecting { .. }));
+                    assert!(matches!(
+                        next_life(&mut c).await,
+                        SessionEvent::Reconnecting { .. }
+                    ));
                 })
             }
 
@@ -142,10 +150,16 @@ macro_rules! runtime_tests {
                     });
                     let mut c = client(&url);
                     let started = Instant::now();
-                    assert_eq!(next(&mut c).await, SessionEvent::ConnectFailed(ConnectError::TimedOut));
+                    assert_eq!(
+                        next(&mut c).await,
+                        SessionEvent::ConnectFailed(ConnectError::TimedOut)
+                    );
                     let took = started.elapsed();
                     assert!(took <= Duration::from_millis(300) + SLACK, "{took:?}");
-                    assert!(matches!(next(&mut c).await, SessionEvent::Reconnecting { .. }));
+                    assert!(matches!(
+                        next(&mut c).await,
+                        SessionEvent::Reconnecting { .. }
+                    ));
                 })
             }
 
@@ -155,14 +169,22 @@ macro_rules! runtime_tests {
                     let (l, url) = listener().await;
                     let addr = l.local_addr().expect("addr");
                     spawn(async move {
-                        let ws = accept(&l).await;
-                        $sleep(Duration::from_millis(300)).await;
+                        let mut ws = accept(&l).await;
+                        // Healthy for a while (reading answers pings), then gone.
+                        let _ = futures_util::future::select(
+                            Box::pin(async { while let Some(Ok(_)) = ws.next().await {} }),
+                            Box::pin($sleep(Duration::from_millis(300))),
+                        )
+                        .await;
                         drop(ws);
                         drop(l);
                     });
                     let mut c = client(&url);
                     assert_eq!(next(&mut c).await, SessionEvent::Connected);
-                    assert!(matches!(next_life(&mut c).await, SessionEvent::Closed { .. }));
+                    assert!(matches!(
+                        next_life(&mut c).await,
+                        SessionEvent::Closed { .. }
+                    ));
                     $sleep(Duration::from_millis(300)).await;
                     let l = TcpListener::bind(addr).await.expect("rebind");
                     let (tx, rx) = std::sync::mpsc::channel();
@@ -174,11 +196,7 @@ macro_rules! runtime_tests {
                                     let _ = tx.send(f.map(|f| u16::from(f.code)));
                                     break;
                                 }
-                                Message::Text(_) => {
-                                    if ws.send(m).await.is_err() {
-                                        break;
-                                    }
-                                }
+                                Message::Text(_) if ws.send(m).await.is_err() => break,
                                 _ => {}
                             }
                         }
@@ -191,11 +209,18 @@ macro_rules! runtime_tests {
                         }
                     }
                     c.send(Message::text("back")).await.expect("sent");
-                    assert_eq!(next_life(&mut c).await, SessionEvent::Message(Message::text("back")));
+                    assert_eq!(
+                        next_life(&mut c).await,
+                        SessionEvent::Message(Message::text("back"))
+                    );
                     c.shutdown();
                     assert_eq!(
                         next_life(&mut c).await,
-                        SessionEvent::Closed { cause: Cause::Shutdown, code: Some(1000), error: None }
+                        SessionEvent::Closed {
+                            cause: Cause::Shutdown,
+                            code: Some(1000),
+                            error: None
+                        }
                     );
                     assert_eq!(rx.recv_timeout(EVENT_WAIT), Ok(Some(1000)));
                 })
@@ -218,13 +243,13 @@ runtime_tests!(
 mod async_std_tests {
     use super::*;
     runtime_tests!(
-    async_std_runtime,
-    keepalive::async_std::AsyncStd,
-    async_std::task::block_on,
-    async_std_net,
-    async_tungstenite::async_std::connect_async,
-    async_std::task::sleep
-);
+        async_std_runtime,
+        keepalive::async_std::AsyncStd,
+        async_std::task::block_on,
+        async_std_net,
+        async_tungstenite::async_std::connect_async,
+        async_std::task::sleep
+    );
 }
 
 pub(crate) mod smol_net {

@@ -39,21 +39,29 @@ fn config() -> Config {
 }
 
 async fn listener() -> (TcpListener, String) {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let l = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
     let url = format!("ws://{}", l.local_addr().expect("addr"));
     (l, url)
 }
 
 async fn accept(l: &TcpListener) -> Ws {
     let (tcp, _) = l.accept().await.expect("accept");
-    tokio_tungstenite::accept_async(tcp).await.expect("handshake")
+    tokio_tungstenite::accept_async(tcp)
+        .await
+        .expect("handshake")
 }
 
 fn client(url: &str, config: Config) -> WsClient {
     let url = url.to_string();
     Client::spawn::<Tokio, _, _, _, _, _>(config, WsCodec, move || {
         let url = url.clone();
-        async move { tokio_tungstenite::connect_async(url).await.map(|(ws, _)| ws) }
+        async move {
+            tokio_tungstenite::connect_async(url)
+                .await
+                .map(|(ws, _)| ws)
+        }
     })
 }
 
@@ -77,10 +85,8 @@ async fn next_life(c: &mut WsClient) -> SessionEvent<Message> {
 /// A peer that answers pings (tungstenite does) and echoes data, until the socket ends.
 async fn echo(mut ws: Ws) {
     while let Some(Ok(m)) = ws.next().await {
-        if m.is_text() || m.is_binary() {
-            if ws.send(m).await.is_err() {
-                return;
-            }
+        if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
+            return;
         }
     }
 }
@@ -125,12 +131,24 @@ async fn a_silent_peer_is_closed_within_interval_plus_timeout_then_backoff() {
     let took = connected.elapsed();
     assert_eq!(
         closed,
-        SessionEvent::Closed { cause: Cause::PongTimeout, code: Some(1011), error: None }
+        SessionEvent::Closed {
+            cause: Cause::PongTimeout,
+            code: Some(1011),
+            error: None
+        }
     );
-    assert!(took >= PONG, "closed after {took:?}: before the pong timeout");
+    assert!(
+        took >= PONG,
+        "closed after {took:?}: before the pong timeout"
+    );
     assert!(took <= INTERVAL + PONG + SLACK, "closed after {took:?}");
-    assert!(matches!(next_life(&mut c).await, SessionEvent::Reconnecting { after } if after >= Duration::from_millis(100)));
-    println!("silent peer closed after {took:?} (bound {:?})", INTERVAL + PONG);
+    assert!(
+        matches!(next_life(&mut c).await, SessionEvent::Reconnecting { after } if after >= Duration::from_millis(100))
+    );
+    println!(
+        "silent peer closed after {took:?} (bound {:?})",
+        INTERVAL + PONG
+    );
 }
 
 #[tokio::test]
@@ -145,13 +163,29 @@ async fn a_handshake_that_never_completes_times_out_then_backs_off() {
     });
     let mut c = client(&url, config());
     let started = Instant::now();
-    assert_eq!(next(&mut c).await, SessionEvent::ConnectFailed(ConnectError::TimedOut));
+    assert_eq!(
+        next(&mut c).await,
+        SessionEvent::ConnectFailed(ConnectError::TimedOut)
+    );
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(300) && took <= Duration::from_millis(300) + SLACK, "{took:?}");
-    let SessionEvent::Reconnecting { after: first } = next(&mut c).await else { panic!("no backoff") };
-    assert_eq!(next(&mut c).await, SessionEvent::ConnectFailed(ConnectError::TimedOut));
-    let SessionEvent::Reconnecting { after: second } = next(&mut c).await else { panic!("no backoff") };
-    assert!(first >= Duration::from_millis(100) && second > first, "{first:?} then {second:?}");
+    assert!(
+        took >= Duration::from_millis(300) && took <= Duration::from_millis(300) + SLACK,
+        "{took:?}"
+    );
+    let SessionEvent::Reconnecting { after: first } = next(&mut c).await else {
+        panic!("no backoff")
+    };
+    assert_eq!(
+        next(&mut c).await,
+        SessionEvent::ConnectFailed(ConnectError::TimedOut)
+    );
+    let SessionEvent::Reconnecting { after: second } = next(&mut c).await else {
+        panic!("no backoff")
+    };
+    assert!(
+        first >= Duration::from_millis(100) && second > first,
+        "{first:?} then {second:?}"
+    );
     c.shutdown();
     assert_eq!(timeout(EVENT_WAIT, c.next()).await.expect("ends"), None);
 }
@@ -162,15 +196,18 @@ async fn a_server_restart_is_followed_by_a_reconnect() {
     let addr = l.local_addr().expect("addr");
     let first = tokio::spawn(async move {
         let ws = accept(&l).await;
-        sleep(Duration::from_millis(300)).await;
-        drop(ws); // the server goes away: no close frame
+        // Healthy for a while, then the server goes away: no close frame.
+        let _ = timeout(Duration::from_millis(300), echo(ws)).await;
         drop(l);
     });
     let mut c = client(&url, config());
     assert_eq!(next(&mut c).await, SessionEvent::Connected);
     first.await.expect("first server");
     match next_life(&mut c).await {
-        SessionEvent::Closed { cause: Cause::PeerClosed | Cause::Error, .. } => {}
+        SessionEvent::Closed {
+            cause: Cause::PeerClosed | Cause::Error,
+            ..
+        } => {}
         other => panic!("expected the close, got {other:?}"),
     }
     // Down for a while: refused attempts back off.
@@ -184,8 +221,13 @@ async fn a_server_restart_is_followed_by_a_reconnect() {
             other => panic!("while reconnecting: {other:?}"),
         }
     }
-    c.send(Message::text("back")).await.expect("sent on the new connection");
-    assert_eq!(next_life(&mut c).await, SessionEvent::Message(Message::text("back")));
+    c.send(Message::text("back"))
+        .await
+        .expect("sent on the new connection");
+    assert_eq!(
+        next_life(&mut c).await,
+        SessionEvent::Message(Message::text("back"))
+    );
 }
 
 #[tokio::test]
@@ -205,11 +247,18 @@ async fn shutdown_sends_1000_and_ends_the_stream() {
     c.shutdown();
     assert_eq!(
         next_life(&mut c).await,
-        SessionEvent::Closed { cause: Cause::Shutdown, code: Some(1000), error: None }
+        SessionEvent::Closed {
+            cause: Cause::Shutdown,
+            code: Some(1000),
+            error: None
+        }
     );
     assert_eq!(timeout(EVENT_WAIT, c.next()).await.expect("ends"), None);
     assert_eq!(server.await.expect("server"), Some(CloseCode::Normal));
-    assert!(matches!(c.send(Message::text("late")).await, Err(SendError::Stopped(_))));
+    assert!(matches!(
+        c.send(Message::text("late")).await,
+        Err(SendError::Stopped(_))
+    ));
 }
 
 #[tokio::test]
@@ -217,7 +266,10 @@ async fn a_send_while_disconnected_fails_and_returns_the_message() {
     let (l, url) = listener().await;
     drop(l); // nothing listens: every attempt is refused
     let mut c = client(&url, config());
-    assert!(matches!(next(&mut c).await, SessionEvent::ConnectFailed(ConnectError::Failed(_))));
+    assert!(matches!(
+        next(&mut c).await,
+        SessionEvent::ConnectFailed(ConnectError::Failed(_))
+    ));
     match c.send(Message::text("hello")).await {
         Err(SendError::NotConnected(m)) => assert_eq!(m, Message::text("hello")),
         other => panic!("expected NotConnected, got {other:?}"),
@@ -233,7 +285,9 @@ async fn a_healthy_link_loses_reorders_and_duplicates_nothing() {
     const N: usize = 2_000;
     let mut got = Vec::new();
     for i in 0..N {
-        c.send(Message::text(i.to_string())).await.expect("healthy link");
+        c.send(Message::text(i.to_string()))
+            .await
+            .expect("healthy link");
         // Read as we go, so the echo never waits on a full buffer.
         while let Some(Some(event)) = c.next().now_or_never() {
             if let SessionEvent::Message(m) = event {
@@ -309,17 +363,29 @@ async fn an_unpolled_heartbeat_does_not_call_a_live_peer_dead() {
         }
         echo(ws).await;
     });
-    let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
     let mut hb: Heartbeat<_, _> = Heartbeat::new(ws, WsCodec, config());
-    let first = timeout(EVENT_WAIT, hb.next()).await.expect("first").expect("open").expect("data");
+    let first = timeout(EVENT_WAIT, hb.next())
+        .await
+        .expect("first")
+        .expect("open")
+        .expect("data");
     assert_eq!(first, Message::text("0"));
     sleep((INTERVAL + PONG) * 3).await; // the application is busy; nobody polls
     for i in 1..20 {
-        let m = timeout(EVENT_WAIT, hb.next()).await.expect("message").expect("open");
+        let m = timeout(EVENT_WAIT, hb.next())
+            .await
+            .expect("message")
+            .expect("open");
         assert_eq!(m.expect("no timeout"), Message::text(i.to_string()));
     }
     // And it goes on pinging: the next second passes without an end.
-    assert!(timeout(Duration::from_secs(1), hb.next()).await.is_err(), "the connection ended");
+    assert!(
+        timeout(Duration::from_secs(1), hb.next()).await.is_err(),
+        "the connection ended"
+    );
     assert!(hb.machine().stats().pongs_received >= 1);
 }
 
@@ -344,9 +410,14 @@ async fn the_server_closes_a_silent_client_with_1011() {
         };
         (end.cause(), end.code(), started.elapsed())
     });
-    let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
     // The client holds the socket and never reads: no pong comes back.
-    let (cause, code, took) = timeout(EVENT_WAIT, server).await.expect("in time").expect("server");
+    let (cause, code, took) = timeout(EVENT_WAIT, server)
+        .await
+        .expect("in time")
+        .expect("server");
     drop(ws);
     assert_eq!((cause, code), (Cause::PongTimeout, Some(1011)));
     assert!(took >= PONG && took <= INTERVAL + PONG + SLACK, "{took:?}");
@@ -362,7 +433,8 @@ async fn the_text_heartbeat_keeps_a_quiet_link_alive() {
             .idle_timeout(Duration::from_millis(600))
             .build()
             .expect("config");
-        let mut hb: Heartbeat<_, _> = Heartbeat::new(accept(&l).await, TextCodec::default(), config);
+        let mut hb: Heartbeat<_, _> =
+            Heartbeat::new(accept(&l).await, TextCodec::default(), config);
         let mut pings_answered = 0;
         let started = Instant::now();
         while started.elapsed() < Duration::from_millis(1_500) {
@@ -378,7 +450,11 @@ async fn the_text_heartbeat_keeps_a_quiet_link_alive() {
     let url2 = url.clone();
     let mut c = Client::spawn::<Tokio, _, _, _, _, _>(config(), TextCodec::default(), move || {
         let url = url2.clone();
-        async move { tokio_tungstenite::connect_async(url).await.map(|(ws, _)| ws) }
+        async move {
+            tokio_tungstenite::connect_async(url)
+                .await
+                .map(|(ws, _)| ws)
+        }
     });
     assert_eq!(next(&mut c).await, SessionEvent::Connected);
     let mut pongs = 0;
@@ -396,4 +472,3 @@ async fn the_text_heartbeat_keeps_a_quiet_link_alive() {
     assert!(pongs >= 5, "only {pongs} text pongs in 1.5 s at 100 ms");
     server.await.expect("server");
 }
-

@@ -112,9 +112,9 @@ impl<M> fmt::Debug for SendError<M> {
 impl<M> fmt::Display for SendError<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SendError::NotConnected(_) => {
-                f.write_str("not sent: no connection is open; send again after the next Connected event")
-            }
+            SendError::NotConnected(_) => f.write_str(
+                "not sent: no connection is open; send again after the next Connected event",
+            ),
             SendError::Stopped(_) => f.write_str("not sent: the client has stopped"),
             SendError::Unconfirmed(c) => write!(
                 f,
@@ -143,7 +143,9 @@ struct Shared<M> {
 
 fn lock<M>(shared: &Mutex<Shared<M>>) -> MutexGuard<'_, Shared<M>> {
     // A panic elsewhere while holding the lock leaves plain data: keep going.
-    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<M> Shared<M> {
@@ -253,7 +255,8 @@ impl<M> Client<M> {
         Fut: Future<Output = Result<S, CE>> + Send + 'static,
         CE: fmt::Display,
     {
-        let (client, task) = Client::new::<S, C, R::Timer, F, Fut, CE>(config, codec, connect, DEFAULT_CAPACITY);
+        let (client, task) =
+            Client::new::<S, C, R::Timer, F, Fut, CE>(config, codec, connect, DEFAULT_CAPACITY);
         R::spawn(task);
         client
     }
@@ -315,7 +318,9 @@ pub struct SendFuture<'a, M> {
 
 impl<M> fmt::Debug for SendFuture<'_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SendFuture").field("placed", &self.placed).finish()
+        f.debug_struct("SendFuture")
+            .field("placed", &self.placed)
+            .finish()
     }
 }
 
@@ -495,7 +500,11 @@ where
         let Link::Open(hb) = &mut self.link else {
             let mut s = lock(&self.shared);
             if let Some(m) = s.outbox.take() {
-                let e = if self.stopping { SendError::Stopped(m) } else { SendError::NotConnected(m) };
+                let e = if self.stopping {
+                    SendError::Stopped(m)
+                } else {
+                    SendError::NotConnected(m)
+                };
                 s.settle(Err(e));
             }
             return;
@@ -527,7 +536,8 @@ where
             match hb.poll_flush(cx) {
                 Poll::Ready(result) => {
                     self.sending = false;
-                    lock(&self.shared).settle(result.map_err(|e| SendError::Unconfirmed(e.cause())));
+                    lock(&self.shared)
+                        .settle(result.map_err(|e| SendError::Unconfirmed(e.cause())));
                 }
                 Poll::Pending => {}
             }
@@ -562,14 +572,21 @@ where
                 };
                 match result {
                     Ok(transport) => {
-                        let hb = Heartbeat::with_machine(transport, self.codec.clone(), machine, self.clock);
+                        let hb = Heartbeat::with_machine(
+                            transport,
+                            self.codec.clone(),
+                            machine,
+                            self.clock,
+                        );
                         self.link = Link::Open(hb);
                         self.push(SessionEvent::Connected);
                     }
                     Err(e) => {
                         let actions = machine.handle(now, Event::ConnectFailed);
                         self.machine = Some(machine);
-                        self.push(SessionEvent::ConnectFailed(ConnectError::Failed(e.to_string())));
+                        self.push(SessionEvent::ConnectFailed(ConnectError::Failed(
+                            e.to_string(),
+                        )));
                         self.follow(now, actions);
                     }
                 }
@@ -627,7 +644,9 @@ where
         self.link = Link::Done;
         for action in actions {
             match action {
-                Action::AbortConnect => self.push(SessionEvent::ConnectFailed(ConnectError::TimedOut)),
+                Action::AbortConnect => {
+                    self.push(SessionEvent::ConnectFailed(ConnectError::TimedOut))
+                }
                 Action::Reconnect { after } => self.reconnect_after(now, after),
                 Action::GiveUp => self.push(SessionEvent::GaveUp),
                 _ => {}

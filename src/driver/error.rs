@@ -103,12 +103,22 @@ impl<E> Error<E> {
 impl<E: fmt::Display> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.cause, self.code, &self.source) {
-            (Cause::PeerClosed, Some(code), _) => write!(f, "the peer closed the connection (code {code})"),
-            (Cause::PeerClosed, None, _) => f.write_str("the peer closed the connection without a close frame"),
+            (Cause::PeerClosed, Some(code), _) => {
+                write!(f, "the peer closed the connection (code {code})")
+            }
+            (Cause::PeerClosed, None, _) => {
+                f.write_str("the peer closed the connection without a close frame")
+            }
             (Cause::Error, _, Some(e)) => write!(f, "the transport failed: {e}"),
             (Cause::Error, _, None) => f.write_str("the transport failed"),
-            (cause, Some(code), _) => write!(f, "connection closed: {} (sent close code {code})", cause.as_str().replace('_', " ")),
-            (cause, None, _) => write!(f, "connection closed: {}", cause.as_str().replace('_', " ")),
+            (cause, Some(code), _) => write!(
+                f,
+                "connection closed: {} (sent close code {code})",
+                cause.as_str().replace('_', " ")
+            ),
+            (cause, None, _) => {
+                write!(f, "connection closed: {}", cause.as_str().replace('_', " "))
+            }
         }
     }
 }

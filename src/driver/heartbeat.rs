@@ -3,7 +3,9 @@
 use super::error::{Cause, Error};
 use super::Timer;
 use crate::codec::{HeartbeatCodec, Inbound};
-use crate::{Action, Actions, Clock, CloseReason, Config, Event, HeartbeatMachine, Instant, PingId};
+use crate::{
+    Action, Actions, Clock, CloseReason, Config, Event, HeartbeatMachine, Instant, PingId,
+};
 use core::fmt;
 use core::pin::Pin;
 use core::task::{Context, Poll};
@@ -127,19 +129,30 @@ where
     /// `Config::server()` on the accepting side).
     pub fn new(transport: S, codec: C, config: Config) -> Self {
         let clock = Clock::new();
-        Heartbeat::with_machine(transport, codec, HeartbeatMachine::new(config, clock.now()), clock)
+        Heartbeat::with_machine(
+            transport,
+            codec,
+            HeartbeatMachine::new(config, clock.now()),
+            clock,
+        )
     }
 
     /// Drives `transport`, which is open now, with an existing `machine` (reported
     /// [`Event::Connected`] here) whose times come from `clock`. A reconnecting client
     /// passes the same machine from connection to connection, so the backoff carries on.
-    pub fn with_machine(transport: S, codec: C, mut machine: HeartbeatMachine, clock: Clock) -> Self {
+    pub fn with_machine(
+        transport: S,
+        codec: C,
+        mut machine: HeartbeatMachine,
+        clock: Clock,
+    ) -> Self {
+        let actions = machine.handle(clock.now(), Event::Connected);
         let mut hb = Heartbeat {
             transport: Some(transport),
             codec,
             timer: T::default(),
             armed: None,
-            machine: HeartbeatMachine::new(machine.config().clone(), Instant::ZERO),
+            machine,
             clock,
             pong: None,
             ping: None,
@@ -150,8 +163,6 @@ where
             end: None,
             follow_up: None,
         };
-        let actions = machine.handle(clock.now(), Event::Connected);
-        hb.machine = machine;
         hb.apply(actions, None);
         hb
     }
@@ -480,7 +491,9 @@ where
         }
         if let Err(e) = this.poll_control(cx) {
             this.failed(e);
-            return Poll::Ready(Err(this.refused().unwrap_or_else(|| Error::new(Cause::Error, None, None))));
+            return Poll::Ready(Err(this
+                .refused()
+                .unwrap_or_else(|| Error::new(Cause::Error, None, None))));
         }
         if this.pong.is_some() || this.ping.is_some() {
             return Poll::Pending; // the sink wakes us when it has room
@@ -492,7 +505,9 @@ where
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
             Poll::Ready(Err(e)) => {
                 this.failed(e);
-                Poll::Ready(Err(this.refused().unwrap_or_else(|| Error::new(Cause::Error, None, None))))
+                Poll::Ready(Err(this
+                    .refused()
+                    .unwrap_or_else(|| Error::new(Cause::Error, None, None))))
             }
             Poll::Pending => Poll::Pending,
         }
@@ -508,7 +523,9 @@ where
         };
         if let Err(e) = Pin::new(t).start_send(item) {
             this.failed(e);
-            return Err(this.refused().unwrap_or_else(|| Error::new(Cause::Error, None, None)));
+            return Err(this
+                .refused()
+                .unwrap_or_else(|| Error::new(Cause::Error, None, None)));
         }
         let actions = this.machine.handle(this.clock.now(), Event::DataSent);
         this.apply(actions, None);
@@ -524,13 +541,17 @@ where
             this.failed(e);
         }
         let Some(t) = this.transport.as_mut() else {
-            return Poll::Ready(Err(this.refused().unwrap_or_else(|| Error::new(Cause::Error, None, None))));
+            return Poll::Ready(Err(this
+                .refused()
+                .unwrap_or_else(|| Error::new(Cause::Error, None, None))));
         };
         match Pin::new(t).poll_flush(cx) {
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
             Poll::Ready(Err(e)) => {
                 this.failed(e);
-                Poll::Ready(Err(this.refused().unwrap_or_else(|| Error::new(Cause::Error, None, None))))
+                Poll::Ready(Err(this
+                    .refused()
+                    .unwrap_or_else(|| Error::new(Cause::Error, None, None))))
             }
             Poll::Pending => Poll::Pending,
         }

@@ -8,7 +8,9 @@ mod client;
 mod error;
 mod heartbeat;
 
-pub use client::{Client, ClientTask, ConnectError, SendError, SendFuture, SessionEvent, DEFAULT_CAPACITY};
+pub use client::{
+    Client, ClientTask, ConnectError, SendError, SendFuture, SessionEvent, DEFAULT_CAPACITY,
+};
 pub use error::{Cause, Error};
 pub use heartbeat::{Heartbeat, Update};
 

@@ -1,0 +1,64 @@
+//! Helpers shared by the examples: JSON string escaping and millisecond flags.
+#![allow(dead_code)] // each example uses what it needs
+
+use std::fmt::Write;
+
+/// `s` as a JSON string literal, quotes included.
+pub fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Reads `--name value` pairs; `known` lists the names allowed.
+pub fn parse_flags(
+    args: impl Iterator<Item = String>,
+    known: &[&str],
+) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    let mut args = args.peekable();
+    while let Some(flag) = args.next() {
+        let name = flag
+            .strip_prefix("--")
+            .ok_or_else(|| format!("unexpected argument {flag:?}; flags look like --name value"))?;
+        let (name, value) = match name.split_once('=') {
+            Some((n, v)) => (n.to_string(), v.to_string()),
+            None => {
+                let v = args
+                    .next()
+                    .ok_or_else(|| format!("--{name} needs a value"))?;
+                (name.to_string(), v)
+            }
+        };
+        if !known.contains(&name.as_str()) {
+            return Err(format!(
+                "unknown flag --{name}; known: --{}",
+                known.join(", --")
+            ));
+        }
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+/// A number of milliseconds from a flag's value.
+pub fn millis(name: &str, value: &str) -> Result<std::time::Duration, String> {
+    value
+        .parse::<u64>()
+        .map(std::time::Duration::from_millis)
+        .map_err(|_| format!("--{name} takes whole milliseconds, like 500; got {value:?}"))
+}

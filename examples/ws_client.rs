@@ -1,0 +1,157 @@
+//! A wscat-like WebSocket client that shows a connection's heartbeat life, one JSON object
+//! per line on stdout. Lines typed on stdin are sent as text messages; Ctrl-C closes with
+//! code 1000 and exits 0.
+//!
+//! ```text
+//! cargo run --example ws_client --features tokio,tungstenite -- --url ws://127.0.0.1:9001
+//! {"t_ms":3,"event":"connected"}
+//! {"t_ms":20004,"event":"ping_sent","id":1}
+//! {"t_ms":20005,"event":"pong","rtt_ms":0.4}
+//! ```
+//!
+//! Flags (milliseconds): `--url` (required), `--ping-interval-ms`, `--pong-timeout-ms`,
+//! `--backoff-initial-ms`, `--backoff-max-ms`, `--max-attempts`, `--connect-timeout-ms`.
+//! Events: `connected`, `ping_sent` (`id`), `pong` (`rtt_ms`), `message` (`text`, or
+//! `binary_len`), `closed` (`reason`: pong_timeout | idle_timeout | shutdown | peer_closed
+//! | error; `code`; `error` when there is one, a failed connect included), `reconnecting`
+//! (`after_ms`), `gave_up`, and `send_failed` (`text`, `error`) for a line that could not
+//! be sent (while disconnected, say): nothing typed is dropped in silence.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use futures_util::StreamExt;
+use keepalive::codec::WsCodec;
+use keepalive::driver::{Client, SessionEvent};
+use keepalive::tokio::Tokio;
+use keepalive::Config;
+use std::process::ExitCode;
+use std::time::Instant;
+use support::{json_str, millis, parse_flags};
+use tokio::io::AsyncBufReadExt;
+use tokio_tungstenite::tungstenite::Message;
+
+const FLAGS: &[&str] = &[
+    "url",
+    "ping-interval-ms",
+    "pong-timeout-ms",
+    "backoff-initial-ms",
+    "backoff-max-ms",
+    "max-attempts",
+    "connect-timeout-ms",
+];
+
+fn setup() -> Result<(String, Config), String> {
+    let mut url = None;
+    let mut b = Config::client();
+    for (name, value) in parse_flags(std::env::args().skip(1), FLAGS)? {
+        b = match name.as_str() {
+            "url" => {
+                url = Some(value);
+                b
+            }
+            "ping-interval-ms" => b.ping_interval(millis(&name, &value)?),
+            "pong-timeout-ms" => b.pong_timeout(millis(&name, &value)?),
+            "backoff-initial-ms" => b.backoff_initial(millis(&name, &value)?),
+            "backoff-max-ms" => b.backoff_max(millis(&name, &value)?),
+            "connect-timeout-ms" => b.connect_timeout(millis(&name, &value)?),
+            "max-attempts" => b.max_attempts(
+                value
+                    .parse()
+                    .map_err(|_| format!("--max-attempts takes a whole number; got {value:?}"))?,
+            ),
+            _ => b,
+        };
+    }
+    let url = url.ok_or("--url is required, like --url ws://127.0.0.1:9001")?;
+    let config = b.build().map_err(|e| e.to_string())?;
+    Ok((url, config))
+}
+
+fn line(start: Instant, event: SessionEvent<Message>) -> Option<String> {
+    let t = start.elapsed().as_millis();
+    let body = match event {
+        SessionEvent::Connected => r#""event":"connected""#.to_string(),
+        SessionEvent::PingSent(id) => format!(r#""event":"ping_sent","id":{id}"#),
+        SessionEvent::Pong { rtt } => {
+            format!(r#""event":"pong","rtt_ms":{:.3}"#, rtt.as_secs_f64() * 1e3)
+        }
+        SessionEvent::Message(Message::Text(text)) => {
+            format!(r#""event":"message","text":{}"#, json_str(&text))
+        }
+        SessionEvent::Message(Message::Binary(b)) => {
+            format!(r#""event":"message","binary_len":{}"#, b.len())
+        }
+        SessionEvent::Message(_) => return None,
+        SessionEvent::Closed { cause, code, error } => {
+            let code = code.map_or("null".to_string(), |c| c.to_string());
+            let error = error.map_or(String::new(), |e| format!(r#","error":{}"#, json_str(&e)));
+            format!(r#""event":"closed","reason":"{cause}","code":{code}{error}"#)
+        }
+        SessionEvent::ConnectFailed(e) => format!(
+            r#""event":"closed","reason":"error","code":null,"error":{}"#,
+            json_str(&e.to_string())
+        ),
+        SessionEvent::Reconnecting { after } => {
+            format!(r#""event":"reconnecting","after_ms":{}"#, after.as_millis())
+        }
+        SessionEvent::GaveUp => r#""event":"gave_up""#.to_string(),
+        _ => return None,
+    };
+    Some(format!(r#"{{"t_ms":{t},{body}}}"#))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let (url, config) = match setup() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ws_client: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let start = Instant::now();
+    let mut client = Client::spawn::<Tokio, _, _, _, _, _>(config, WsCodec, move || {
+        let url = url.clone();
+        async move {
+            tokio_tungstenite::connect_async(url)
+                .await
+                .map(|(ws, _)| ws)
+        }
+    });
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin_open = true;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            event = client.next() => match event {
+                Some(event) => {
+                    if let Some(l) = line(start, event) {
+                        println!("{l}");
+                    }
+                }
+                None => break,
+            },
+            typed = stdin.next_line(), if stdin_open && !stopping => match typed {
+                Ok(Some(text)) => {
+                    if let Err(e) = client.send(Message::text(text.clone())).await {
+                        println!(
+                            r#"{{"t_ms":{},"event":"send_failed","text":{},"error":{}}}"#,
+                            start.elapsed().as_millis(),
+                            json_str(&text),
+                            json_str(&e.to_string())
+                        );
+                    }
+                }
+                _ => stdin_open = false,
+            },
+            _ = &mut ctrl_c, if !stopping => {
+                stopping = true;
+                client.shutdown(); // closes with 1000; the stream ends after "closed"
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
