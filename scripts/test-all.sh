@@ -23,9 +23,16 @@ step cargo test --no-default-features
 step cargo build --no-default-features
 step cargo build --no-default-features --features alloc
 step cargo build --no-default-features --features sim
+# Each runtime and codec feature on its own (a cfg mistake shows only there).
+for f in driver tokio async-io smol async-std tungstenite; do
+    step cargo check --no-default-features --features "$f"
+done
 step cargo doc --no-deps --all-features
 # Benchmarks compile (they run with `cargo bench`, see BENCHMARKS.md).
 step cargo bench --all-features --no-run
+
+# The README's "see it work" command: it fails unless the frozen server is detected in time.
+step cargo run --quiet --example demo --features tokio,tungstenite
 
 # Fuzzing: the seed corpora match tests/scenarios, then each target runs 30 s.
 if ! cargo +nightly --version >/dev/null 2>&1; then
@@ -42,12 +49,13 @@ if [ -n "$(git status --porcelain -- fuzz/corpus)" ]; then
     exit 1
 fi
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
-for target in machine config scenario set; do
+for target in machine config scenario set codec; do
     work="$(mktemp -d)"
     dict=()
     if [ "$target" = scenario ]; then dict=(-dict=scenario.dict); fi
     # Past findings (fuzz/regressions/<target>) replay first, with the seeds.
-    seeds=("corpus/$target")
+    seeds=()
+    if [ -d "fuzz/corpus/$target" ]; then seeds+=("corpus/$target"); fi
     if [ -d "fuzz/regressions/$target" ]; then seeds+=("regressions/$target"); fi
     (cd fuzz && step cargo +nightly fuzz run -O -a "$target" "$work" "${seeds[@]}" -- \
         -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 "${dict[@]}")

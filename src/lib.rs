@@ -1,9 +1,13 @@
 // The README is the crate's documentation, and its examples are doc tests. They use
-// `HeartbeatSet` (feature `alloc`), so they are compiled when `std` (which brings
-// `alloc`) is on; without it a short pointer stands in.
-#![cfg_attr(feature = "std", doc = include_str!("../README.md"))]
+// `HeartbeatSet` and the tokio, smol and tungstenite adapters, so they are compiled when
+// those features are on (`--all-features`, as docs.rs builds); otherwise a short pointer
+// stands in.
 #![cfg_attr(
-    not(feature = "std"),
+    all(feature = "tokio", feature = "smol", feature = "tungstenite"),
+    doc = include_str!("../README.md")
+)]
+#![cfg_attr(
+    not(all(feature = "tokio", feature = "smol", feature = "tungstenite")),
     doc = "A sans-IO heartbeat state machine: see `HeartbeatMachine`, and README.md for the guide."
 )]
 #![cfg_attr(not(feature = "std"), no_std)]

@@ -24,37 +24,82 @@ fn dur((secs, nanos): (u64, u32)) -> Duration {
 }
 
 fuzz_target!(|i: Inputs| {
-    let mut b = if i.server { Config::server() } else { Config::client() }
-        .ping_policy([PingPolicy::WhenIdle, PingPolicy::Fixed, PingPolicy::Never][usize::from(i.policy % 3)])
-        .jitter([Jitter::None, Jitter::Full, Jitter::Equal][usize::from(i.jitter % 3)])
-        .backoff_multiplier(i.multiplier)
-        .seed(i.seed);
+    let mut b = if i.server {
+        Config::server()
+    } else {
+        Config::client()
+    }
+    .ping_policy(
+        [PingPolicy::WhenIdle, PingPolicy::Fixed, PingPolicy::Never][usize::from(i.policy % 3)],
+    )
+    .jitter([Jitter::None, Jitter::Full, Jitter::Equal][usize::from(i.jitter % 3)])
+    .backoff_multiplier(i.multiplier)
+    .seed(i.seed);
     let d = i.durations.map(|d| d.map(dur));
-    if let Some(x) = d[0] { b = b.ping_interval(x) }
-    if let Some(x) = d[1] { b = b.pong_timeout(x) }
-    if let Some(x) = d[2] { b = b.idle_timeout(x) }
-    if let Some(x) = d[3] { b = b.backoff_initial(x) }
-    if let Some(x) = d[4] { b = b.backoff_max(x) }
-    if let Some(x) = d[5] { b = b.stable_after(x) }
-    if let Some(x) = d[6] { b = b.close_timeout(x) }
-    if let Some(x) = d[7] { b = b.connect_timeout(x) }
-    if let Some(x) = d[8] { b = b.path_idle_limit(x) }
-    if let Some(n) = i.max_attempts { b = b.max_attempts(n) }
+    if let Some(x) = d[0] {
+        b = b.ping_interval(x)
+    }
+    if let Some(x) = d[1] {
+        b = b.pong_timeout(x)
+    }
+    if let Some(x) = d[2] {
+        b = b.idle_timeout(x)
+    }
+    if let Some(x) = d[3] {
+        b = b.backoff_initial(x)
+    }
+    if let Some(x) = d[4] {
+        b = b.backoff_max(x)
+    }
+    if let Some(x) = d[5] {
+        b = b.stable_after(x)
+    }
+    if let Some(x) = d[6] {
+        b = b.close_timeout(x)
+    }
+    if let Some(x) = d[7] {
+        b = b.connect_timeout(x)
+    }
+    if let Some(x) = d[8] {
+        b = b.path_idle_limit(x)
+    }
+    if let Some(n) = i.max_attempts {
+        b = b.max_attempts(n)
+    }
     match b.build() {
         Err(e) => {
             let msg = e.to_string();
-            assert!(msg.contains(e.setting().name()), "error does not name its setting: {msg}");
+            assert!(
+                msg.contains(e.setting().name()),
+                "error does not name its setting: {msg}"
+            );
             // Every message is "<what is wrong>; <what to do>".
-            assert!(msg.split_once("; ").is_some_and(|(_, fix)| !fix.is_empty()), "no fix offered: {msg}");
+            assert!(
+                msg.split_once("; ").is_some_and(|(_, fix)| !fix.is_empty()),
+                "no fix offered: {msg}"
+            );
         }
         Ok(config) => {
-            let events = [Event::Tick, Event::Connected, Event::PingReceived, Event::PongReceived(None),
-                          Event::DataReceived, Event::Disconnected, Event::ConnectFailed, Event::Resume];
+            let events = [
+                Event::Tick,
+                Event::Connected,
+                Event::PingReceived,
+                Event::PongReceived(None),
+                Event::DataReceived,
+                Event::Disconnected,
+                Event::ConnectFailed,
+                Event::Resume,
+            ];
             let mut t = Instant::ZERO;
-            let steps: Vec<_> = i.trace.iter().take(64).map(|&(dt, e)| {
-                t = t + Duration::from_millis(u64::from(dt));
-                (t, events[usize::from(e) % events.len()])
-            }).collect();
+            let steps: Vec<_> = i
+                .trace
+                .iter()
+                .take(64)
+                .map(|&(dt, e)| {
+                    t = t + Duration::from_millis(u64::from(dt));
+                    (t, events[usize::from(e) % events.len()])
+                })
+                .collect();
             keepalive_fuzz::check_trace(config, Instant::ZERO, &steps);
         }
     }

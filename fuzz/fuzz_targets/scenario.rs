@@ -7,16 +7,27 @@ use keepalive::sim::{ErrorKind, Scenario};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     match Scenario::parse(text) {
         Err(e) => {
             assert_eq!(e.kind, ErrorKind::Parse);
-            assert!(e.line >= 1 && e.line <= text.lines().count().max(1), "line {} of {}", e.line, text.lines().count());
+            assert!(
+                e.line >= 1 && e.line <= text.lines().count().max(1),
+                "line {} of {}",
+                e.line,
+                text.lines().count()
+            );
             assert!(!e.message.is_empty());
         }
         Ok(s) => {
             if let Err(e) = s.run() {
-                assert_ne!(e.kind, ErrorKind::Invariant, "{e}\n--- scenario ---\n{text}");
+                assert_ne!(
+                    e.kind,
+                    ErrorKind::Invariant,
+                    "{e}\n--- scenario ---\n{text}"
+                );
             }
         }
     }

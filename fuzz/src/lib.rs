@@ -70,12 +70,18 @@ pub fn decode(data: &[u8]) -> Option<Input> {
         t = step_time(t, kind, amount);
         steps.push((t, event(e)));
     }
-    Some(Input { config, start, steps })
+    Some(Input {
+        config,
+        start,
+        steps,
+    })
 }
 
 fn event(e: u8) -> Event {
     match EVENTS[usize::from(e & 15) % EVENTS.len()] {
-        Event::PongReceived(_) if e >> 4 != 0 => Event::PongReceived(Some(PingId::new(u64::from(e >> 4) - 1))),
+        Event::PongReceived(_) if e >> 4 != 0 => {
+            Event::PongReceived(Some(PingId::new(u64::from(e >> 4) - 1)))
+        }
         ev => ev,
     }
 }
@@ -136,18 +142,29 @@ fn decode_config(r: &mut Reader<'_>) -> Option<(Config, Instant)> {
     let attempts = r.u8();
     let seed = r.u64();
     let start = Instant::from_nanos(r.u64());
-    let mut b = if flags & 1 == 0 { Config::client() } else { Config::server() }
-        .ping_policy([PingPolicy::WhenIdle, PingPolicy::Fixed, PingPolicy::Never, PingPolicy::WhenIdle][usize::from(flags >> 1 & 3)])
-        .jitter([Jitter::None, Jitter::Full, Jitter::Equal, Jitter::Equal][usize::from(flags >> 3 & 3)])
-        .ping_interval(ms(d[0]))
-        .pong_timeout(ms(d[1]))
-        .backoff_initial(ms(d[3]))
-        .backoff_max(ms(d[4]))
-        .stable_after(ms(d[5]))
-        .close_timeout(ms(d[6]))
-        .connect_timeout(ms(d[7]))
-        .backoff_multiplier(f32::from(mult) / 16.0)
-        .seed(seed);
+    let mut b = if flags & 1 == 0 {
+        Config::client()
+    } else {
+        Config::server()
+    }
+    .ping_policy(
+        [
+            PingPolicy::WhenIdle,
+            PingPolicy::Fixed,
+            PingPolicy::Never,
+            PingPolicy::WhenIdle,
+        ][usize::from(flags >> 1 & 3)],
+    )
+    .jitter([Jitter::None, Jitter::Full, Jitter::Equal, Jitter::Equal][usize::from(flags >> 3 & 3)])
+    .ping_interval(ms(d[0]))
+    .pong_timeout(ms(d[1]))
+    .backoff_initial(ms(d[3]))
+    .backoff_max(ms(d[4]))
+    .stable_after(ms(d[5]))
+    .close_timeout(ms(d[6]))
+    .connect_timeout(ms(d[7]))
+    .backoff_multiplier(f32::from(mult) / 16.0)
+    .seed(seed);
     if flags & 32 != 0 {
         b = b.idle_timeout(ms(d[2]));
     }

@@ -19,7 +19,9 @@ fn main() -> std::io::Result<()> {
         fs::create_dir_all(&dir)?;
     }
     let mut n = 0;
-    let mut paths: Vec<_> = fs::read_dir(&scenarios)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    let mut paths: Vec<_> = fs::read_dir(&scenarios)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
     paths.sort();
     for path in paths {
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
