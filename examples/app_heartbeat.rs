@@ -137,7 +137,8 @@ fn client(url: String, interval: Duration) -> Result<Client<Message>, String> {
         .backoff_max(Duration::from_secs(5))
         .build()
         .map_err(|e| e.to_string())?;
-    Ok(Client::spawn::<Tokio, _, _, _, _, _>(
+    Ok(Client::spawn(
+        Tokio,
         config,
         TextCodec::default(),
         move || {

@@ -86,7 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     say(start, "client", format!(
         "ping every {PING_INTERVAL:?} when idle, pong timeout {PONG_TIMEOUT:?}: a dead server is found within {bound:?}"
     ));
-    let mut client = Client::spawn::<Tokio, _, _, _, _, _>(config, WsCodec, move || {
+    let mut client = Client::spawn(Tokio, config, WsCodec, move || {
         let url = url.clone();
         async move {
             tokio_tungstenite::connect_async(url)

@@ -111,7 +111,7 @@ async fn main() -> ExitCode {
         }
     };
     let start = Instant::now();
-    let mut client = Client::spawn::<Tokio, _, _, _, _, _>(config, WsCodec, move || {
+    let mut client = Client::spawn(Tokio, config, WsCodec, move || {
         let url = url.clone();
         async move {
             tokio_tungstenite::connect_async(url)

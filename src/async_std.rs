@@ -12,7 +12,7 @@ pub struct AsyncStd;
 
 impl Runtime for AsyncStd {
     type Timer = AsyncIoTimer;
-    fn spawn<F: Future<Output = ()> + Send + 'static>(task: F) {
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
         drop(::async_std::task::spawn(task));
     }
 }

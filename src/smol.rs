@@ -11,7 +11,7 @@ pub struct Smol;
 
 impl Runtime for Smol {
     type Timer = AsyncIoTimer;
-    fn spawn<F: Future<Output = ()> + Send + 'static>(task: F) {
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
         ::smol::spawn(task).detach();
     }
 }

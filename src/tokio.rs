@@ -17,7 +17,7 @@ pub struct Tokio;
 
 impl Runtime for Tokio {
     type Timer = TokioTimer;
-    fn spawn<F: Future<Output = ()> + Send + 'static>(task: F) {
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
         drop(::tokio::spawn(task));
     }
 }

@@ -53,7 +53,7 @@ macro_rules! runtime_tests {
 
             fn client(url: &str) -> Client<Message> {
                 let url = url.to_string();
-                Client::spawn::<$runtime, _, _, _, _, _>(config(), WsCodec, move || {
+                Client::spawn(<$runtime>::default(), config(), WsCodec, move || {
                     let url = url.clone();
                     async move { $connect(url).await.map(|(ws, _)| ws) }
                 })
@@ -82,7 +82,7 @@ macro_rules! runtime_tests {
             }
 
             fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(f: F) {
-                <$runtime as keepalive::driver::Runtime>::spawn(f);
+                keepalive::driver::Runtime::spawn(&<$runtime>::default(), f);
             }
 
             #[test]

@@ -55,7 +55,7 @@ async fn accept(l: &TcpListener) -> Ws {
 
 fn client(url: &str, config: Config) -> WsClient {
     let url = url.to_string();
-    Client::spawn::<Tokio, _, _, _, _, _>(config, WsCodec, move || {
+    Client::spawn(Tokio, config, WsCodec, move || {
         let url = url.clone();
         async move {
             tokio_tungstenite::connect_async(url)
@@ -448,7 +448,7 @@ async fn the_text_heartbeat_keeps_a_quiet_link_alive() {
         hb.close().await.expect("close");
     });
     let url2 = url.clone();
-    let mut c = Client::spawn::<Tokio, _, _, _, _, _>(config(), TextCodec::default(), move || {
+    let mut c = Client::spawn(Tokio, config(), TextCodec::default(), move || {
         let url = url2.clone();
         async move {
             tokio_tungstenite::connect_async(url)

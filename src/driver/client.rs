@@ -242,9 +242,10 @@ impl<M> Client<M> {
         (Client { shared }, task)
     }
 
-    /// Creates the client and spawns its task on runtime `R` (for example
-    /// `keepalive::tokio::Tokio`), buffering [`DEFAULT_CAPACITY`] events.
-    pub fn spawn<R, S, C, F, Fut, CE>(config: Config, codec: C, connect: F) -> Client<M>
+    /// Creates the client and spawns its task on `runtime` (for example
+    /// `keepalive::tokio::Tokio`), buffering [`DEFAULT_CAPACITY`] events. The first
+    /// attempt starts at once.
+    pub fn spawn<R, S, C, F, Fut, CE>(runtime: R, config: Config, codec: C, connect: F) -> Client<M>
     where
         R: Runtime,
         M: Send + 'static,
@@ -257,7 +258,7 @@ impl<M> Client<M> {
     {
         let (client, task) =
             Client::new::<S, C, R::Timer, F, Fut, CE>(config, codec, connect, DEFAULT_CAPACITY);
-        R::spawn(task);
+        runtime.spawn(task);
         client
     }
 

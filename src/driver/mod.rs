@@ -34,5 +34,5 @@ pub trait Runtime {
     /// The runtime's timer.
     type Timer: Timer + Send + 'static;
     /// Runs `task` in the background until it finishes.
-    fn spawn<F: core::future::Future<Output = ()> + Send + 'static>(task: F);
+    fn spawn<F: core::future::Future<Output = ()> + Send + 'static>(&self, task: F);
 }
