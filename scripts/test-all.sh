@@ -15,6 +15,8 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export RUSTDOCFLAGS="-D warnings"
 
 step cargo fmt --all --check
+# The interop peers (Python websockets, Node ws, Chromium), pinned; fails if one cannot be had.
+step ./scripts/install-peers.sh
 step cargo clippy --all-targets --all-features -- -D warnings
 # Everything, doc tests and the README's run loop included.
 step cargo test --all-features

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the interop peers of tests/interop.rs, at pinned versions, and fails loudly
+# if one cannot be had: Python `websockets` (pip, in target/interop/venv), Node `ws`
+# (npm ci, in tests/interop/node_modules) and Debian's `chromium` (apt-get).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "==> Python websockets (tests/interop/requirements.txt)"
+if [ ! -x target/interop/venv/bin/python ]; then
+    python3 -m venv target/interop/venv
+fi
+target/interop/venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
+target/interop/venv/bin/python -c 'import websockets; print("websockets", websockets.__version__)'
+
+echo "==> Node ws (tests/interop/package-lock.json)"
+(cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
+node -e 'console.log("ws", require("./tests/interop/node_modules/ws/package.json").version)'
+
+echo "==> Chromium (Debian package)"
+if ! command -v chromium >/dev/null 2>&1; then
+    sudo=()
+    if [ "$(id -u)" != 0 ]; then sudo=(sudo); fi
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium
+fi
+chromium --version

@@ -1,0 +1,653 @@
+//! Interop against peers no one here wrote: Python `websockets`, Node `ws` and headless
+//! Chromium. `scripts/install-peers.sh` installs them at pinned versions (the test command
+//! runs it first); a missing peer fails these tests with a message saying so, never a
+//! skip. Each test prints what it checked.
+//!
+//! Timing: intervals of 100–200 ms, bounds checked with generous slack.
+
+use futures_util::{SinkExt, StreamExt};
+use keepalive::codec::{HeartbeatCodec, TextCodec, WsCodec};
+use keepalive::driver::{Cause, Client, SessionEvent, Update};
+use keepalive::tokio::{Heartbeat, Tokio};
+use keepalive::{Config, Duration, PingPolicy};
+use std::future::poll_fn;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Instant;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::net::TcpListener;
+use tokio::process::{Child, ChildStdout, Command};
+use tokio::sync::watch;
+use tokio::time::{sleep, timeout};
+use tokio_tungstenite::tungstenite::Message;
+
+const SLACK: Duration = Duration::from_millis(800);
+const WAIT: Duration = Duration::from_secs(15);
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn need(path: PathBuf, what: &str) -> PathBuf {
+    assert!(
+        path.exists(),
+        "{what} is not installed ({} missing): run scripts/install-peers.sh (the test command does)",
+        path.display()
+    );
+    path
+}
+
+fn python() -> PathBuf {
+    match std::env::var_os("KEEPALIVE_INTEROP_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => need(
+            root().join("target/interop/venv/bin/python"),
+            "Python websockets",
+        ),
+    }
+}
+
+/// A peer process whose stdout is one JSON object per line.
+struct Peer {
+    name: &'static str,
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+    seen: Vec<String>,
+}
+
+impl Peer {
+    fn spawn(name: &'static str, program: PathBuf, args: &[&str]) -> Peer {
+        // Chromium's stderr is start-up noise (no D-Bus in a sandbox); the others' is news.
+        let stderr = if name == "chromium" {
+            Stdio::null()
+        } else {
+            Stdio::inherit()
+        };
+        let mut child = Command::new(&program)
+            .args(args)
+            .current_dir(root().join("tests/interop"))
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            // Its own process group, so that a signal reaches every process it starts
+            // (Chromium's renderers), and none outlives the test.
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} ({}): {e}", program.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        Peer {
+            name,
+            child,
+            lines: BufReader::new(stdout).lines(),
+            seen: Vec::new(),
+        }
+    }
+
+    fn python(args: &[&str]) -> Peer {
+        let mut all = vec!["py_peer.py"];
+        all.extend_from_slice(args);
+        Peer::spawn("python websockets", python(), &all)
+    }
+
+    fn node(args: &[&str]) -> Peer {
+        need(root().join("tests/interop/node_modules/ws"), "Node ws");
+        let mut all = vec!["node_peer.js"];
+        all.extend_from_slice(args);
+        Peer::spawn("node ws", PathBuf::from("node"), &all)
+    }
+
+    /// The next line with `"event":"<event>"`, within `within`.
+    async fn expect(&mut self, event: &str, within: Duration) -> String {
+        let needle = format!(r#""event":"{event}""#);
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.lines.next_line()).await {
+                Ok(Ok(Some(line))) => {
+                    self.seen.push(line.clone());
+                    if line.contains(&needle) {
+                        return line;
+                    }
+                }
+                Ok(_) => panic!(
+                    "{} ended before {event:?}; it printed {:#?}",
+                    self.name, self.seen
+                ),
+                Err(_) => panic!(
+                    "{} sent no {event:?} within {within:?}; it printed {:#?}",
+                    self.name, self.seen
+                ),
+            }
+        }
+    }
+
+    /// Sends `sig` to the peer's whole process group.
+    fn signal(&self, sig: &str) {
+        let group = format!("-{}", self.child.id().expect("running"));
+        let ok = std::process::Command::new("kill")
+            .args([sig, "--", &group])
+            .status()
+            .map(|s| s.success());
+        assert_eq!(ok.ok(), Some(true), "kill {sig} -- {group}");
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// A number or `null` field of a peer's JSON line.
+fn field(line: &str, name: &str) -> Option<i64> {
+    let start = line.find(&format!(r#""{name}":"#))? + name.len() + 3;
+    let rest = &line[start..];
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    rest[..end].trim().parse().ok()
+}
+
+fn client_config(interval_ms: u64, pong_ms: u64) -> Config {
+    Config::client()
+        .ping_interval(Duration::from_millis(interval_ms))
+        .pong_timeout(Duration::from_millis(pong_ms))
+        .backoff_initial(Duration::from_millis(200))
+        .seed(3)
+        .build()
+        .expect("test config")
+}
+
+fn our_client<C>(url: String, codec: C, config: Config) -> Client<Message>
+where
+    C: HeartbeatCodec<Message = Message> + Clone + Send + 'static,
+{
+    Client::spawn(Tokio, config, codec, move || {
+        let url = url.clone();
+        async move {
+            tokio_tungstenite::connect_async(url)
+                .await
+                .map(|(ws, _)| ws)
+        }
+    })
+}
+
+async fn next(c: &mut Client<Message>) -> SessionEvent<Message> {
+    timeout(WAIT, c.next())
+        .await
+        .expect("an event in time")
+        .expect("client running")
+}
+
+/// Runs the client for `d`; returns the pongs seen. Any close fails the test.
+async fn healthy_for(c: &mut Client<Message>, d: Duration) -> u32 {
+    let until = tokio::time::Instant::now() + d;
+    let mut pongs = 0;
+    loop {
+        tokio::select! {
+            e = c.next() => match e {
+                Some(SessionEvent::Pong { .. }) => pongs += 1,
+                Some(SessionEvent::PingSent(_) | SessionEvent::Message(_)) => {}
+                other => panic!("a healthy peer, yet: {other:?}"),
+            },
+            _ = tokio::time::sleep_until(until) => return pongs,
+        }
+    }
+}
+
+/// How one connection to our server ended.
+#[derive(Debug)]
+struct Served {
+    cause: Cause,
+    code: Option<u16>,
+    pongs_received: u32,
+    texts: Vec<String>,
+    lived: Duration,
+}
+
+/// Serves one connection with our driver: echoes data (recording texts), freezes
+/// (stops polling, socket open) while `frozen` says so, closes with 1000 on `stop`.
+async fn our_server<C>(
+    codec: C,
+    config: Config,
+    frozen: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
+) -> (String, tokio::task::JoinHandle<Served>)
+where
+    C: HeartbeatCodec<Message = Message> + Send + 'static,
+{
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("ws://{}", l.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let (mut frozen, mut stop) = (frozen, stop);
+        let (tcp, _) = l.accept().await.expect("accept");
+        let ws = tokio_tungstenite::accept_async(tcp)
+            .await
+            .expect("handshake");
+        let started = Instant::now();
+        let mut hb: Heartbeat<_, _> = Heartbeat::new(ws, codec, config);
+        let mut texts = Vec::new();
+        loop {
+            if *frozen.borrow() {
+                let _ = frozen.wait_for(|f| !*f).await;
+            }
+            tokio::select! {
+                u = poll_fn(|cx| hb.poll_update(cx)) => match u {
+                    Some(Ok(Update::Message(m))) => {
+                        if let Message::Text(t) = &m {
+                            texts.push(t.to_string());
+                        }
+                        let _ = hb.send(m).await;
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(end)) => {
+                        return Served {
+                            cause: end.cause(),
+                            code: end.code(),
+                            pongs_received: hb.machine().stats().pongs_received,
+                            texts,
+                            lived: started.elapsed(),
+                        }
+                    }
+                    None => panic!("ended without a cause"),
+                },
+                _ = frozen.changed() => {}
+                Ok(()) = stop.changed() => { let _ = hb.close().await; }
+            }
+        }
+    });
+    (url, task)
+}
+
+fn switches() -> (
+    watch::Sender<bool>,
+    watch::Receiver<bool>,
+    watch::Sender<bool>,
+    watch::Receiver<bool>,
+) {
+    let (ft, fr) = watch::channel(false);
+    let (st, sr) = watch::channel(false);
+    (ft, fr, st, sr)
+}
+
+// ---------------------------------------------------------------- Python websockets
+
+async fn our_client_against_python_server(keepalive: bool) {
+    let interval = if keepalive { "0.2" } else { "0" };
+    let mut py = Peer::python(&[
+        "server",
+        "--ping-interval",
+        interval,
+        "--ping-timeout",
+        "0.4",
+    ]);
+    let port = field(&py.expect("listening", WAIT).await, "port").expect("port");
+    let mut c = our_client(
+        format!("ws://127.0.0.1:{port}"),
+        WsCodec,
+        client_config(150, 300),
+    );
+    assert_eq!(next(&mut c).await, SessionEvent::Connected);
+    c.send(Message::text("hello python")).await.expect("sent");
+    let pongs = healthy_for(&mut c, Duration::from_secs(2)).await;
+    assert!(pongs >= 8, "only {pongs} pongs in 2 s at 150 ms");
+    c.shutdown();
+    loop {
+        match next(&mut c).await {
+            SessionEvent::Closed { cause, code, .. } => {
+                assert_eq!((cause, code), (Cause::Shutdown, Some(1000)));
+                break;
+            }
+            SessionEvent::Message(m) => assert_eq!(m, Message::text("hello python")),
+            _ => {}
+        }
+    }
+    let closed = py.expect("closed", WAIT).await;
+    assert_eq!(field(&closed, "rcvd"), Some(1000), "{closed}");
+    println!(
+        "python server (keepalive {}): {pongs} pongs over 2 s, echo ok, it saw our close code 1000",
+        if keepalive {
+            "on, 0.2 s / 0.4 s"
+        } else {
+            "off"
+        }
+    );
+}
+
+#[tokio::test]
+async fn python_server_with_its_keepalive_on() {
+    our_client_against_python_server(true).await;
+}
+
+#[tokio::test]
+async fn python_server_with_its_keepalive_off() {
+    our_client_against_python_server(false).await;
+}
+
+#[tokio::test]
+async fn python_client_against_our_server() {
+    let (_f, fr, _s, sr) = switches();
+    let config = Config::server()
+        .ping_interval(Duration::from_millis(150))
+        .pong_timeout(Duration::from_millis(300))
+        .build()
+        .expect("config");
+    let (url, served) = our_server(WsCodec, config, fr, sr).await;
+    let mut py = Peer::python(&[
+        "client",
+        "--url",
+        &url,
+        "--ping-interval",
+        "0.2",
+        "--ping-timeout",
+        "0.4",
+        "--run-s",
+        "2",
+    ]);
+    py.expect("connected", WAIT).await;
+    py.expect("done", WAIT).await; // two seconds without its keepalive failing
+    let served = timeout(WAIT, served)
+        .await
+        .expect("in time")
+        .expect("server");
+    assert_eq!(
+        (served.cause, served.code),
+        (Cause::PeerClosed, Some(1000)),
+        "{served:?}"
+    );
+    assert!(served.pongs_received >= 8, "{served:?}");
+    println!(
+        "python client (ping 0.2 s, timeout 0.4 s) stayed up {:?} against our server; it answered {} of our pings; we saw its close 1000",
+        served.lived, served.pongs_received
+    );
+}
+
+#[tokio::test]
+async fn a_frozen_python_server_is_detected_and_sees_1011() {
+    let mut py = Peer::python(&["server", "--ping-interval", "0"]);
+    let port = field(&py.expect("listening", WAIT).await, "port").expect("port");
+    let (interval, pong) = (Duration::from_millis(150), Duration::from_millis(300));
+    let mut c = our_client(
+        format!("ws://127.0.0.1:{port}"),
+        WsCodec,
+        client_config(150, 300),
+    );
+    assert_eq!(next(&mut c).await, SessionEvent::Connected);
+    healthy_for(&mut c, Duration::from_millis(500)).await;
+    py.signal("-STOP"); // socket open, nothing answers
+    let frozen = Instant::now();
+    loop {
+        match next(&mut c).await {
+            SessionEvent::Closed { cause, code, .. } => {
+                assert_eq!((cause, code), (Cause::PongTimeout, Some(1011)));
+                break;
+            }
+            SessionEvent::PingSent(_) | SessionEvent::Pong { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    let took = frozen.elapsed();
+    assert!(took <= interval + pong + SLACK, "detected after {took:?}");
+    c.shutdown();
+    py.signal("-CONT");
+    let closed = py.expect("closed", WAIT).await;
+    assert_eq!(field(&closed, "rcvd"), Some(1011), "{closed}");
+    println!(
+        "SIGSTOPped python server: detected after {took:?} (bound {:?}); it read our close 1011",
+        interval + pong
+    );
+}
+
+#[tokio::test]
+async fn python_detects_our_frozen_server_within_its_bound() {
+    let (freeze, fr, _s, sr) = switches();
+    let (url, _served) =
+        our_server(WsCodec, Config::server().build().expect("config"), fr, sr).await;
+    let mut py = Peer::python(&[
+        "client",
+        "--url",
+        &url,
+        "--ping-interval",
+        "0.2",
+        "--ping-timeout",
+        "0.4",
+        "--run-s",
+        "30",
+    ]);
+    py.expect("connected", WAIT).await;
+    sleep(Duration::from_millis(500)).await;
+    freeze.send(true).expect("freeze");
+    let frozen = Instant::now();
+    let closed = py.expect("closed", WAIT).await;
+    let took = frozen.elapsed();
+    assert_eq!(field(&closed, "sent"), Some(1011), "{closed}");
+    // Its bound: ping_interval + ping_timeout, then close_timeout for the close handshake
+    // our frozen server cannot complete.
+    assert!(
+        took <= Duration::from_millis(200 + 400 + 300) + SLACK,
+        "python took {took:?}"
+    );
+    println!("our frozen server: python's keepalive (0.2 s + 0.4 s, close_timeout 0.3 s) closed after {took:?} with 1011");
+}
+
+#[tokio::test]
+async fn the_app_heartbeat_against_a_python_server() {
+    let mut py = Peer::python(&["server", "--ping-interval", "0", "--mode", "app"]);
+    let port = field(&py.expect("listening", WAIT).await, "port").expect("port");
+    let mut c = our_client(
+        format!("ws://127.0.0.1:{port}"),
+        TextCodec::default(),
+        client_config(100, 300),
+    );
+    assert_eq!(next(&mut c).await, SessionEvent::Connected);
+    let pongs = healthy_for(&mut c, Duration::from_secs(2)).await;
+    assert!(
+        pongs >= 10,
+        "only {pongs} {{\"type\": \"pong\"}} answers in 2 s at 100 ms"
+    );
+    println!("app-level heartbeat: python answered {pongs} pings with json.dumps' {{\"type\": \"pong\"}}");
+}
+
+// ---------------------------------------------------------------- Node ws
+
+#[tokio::test]
+async fn node_heartbeat_server_keeps_our_client() {
+    let mut node = Peer::node(&["server", "--interval", "100"]);
+    let port = field(&node.expect("listening", WAIT).await, "port").expect("port");
+    let mut c = our_client(
+        format!("ws://127.0.0.1:{port}"),
+        WsCodec,
+        client_config(1000, 1000),
+    );
+    assert_eq!(next(&mut c).await, SessionEvent::Connected);
+    healthy_for(&mut c, Duration::from_secs(2)).await;
+    c.shutdown();
+    let closed = node.expect("closed", WAIT).await;
+    assert_eq!(field(&closed, "code"), Some(1000), "{closed}");
+    let pongs = field(&closed, "pongs").unwrap_or(0);
+    assert!(pongs >= 12, "answered only {pongs} of ~20 pings: {closed}");
+    assert!(
+        !node.seen.iter().any(|l| l.contains("terminated")),
+        "{:#?}",
+        node.seen
+    );
+    println!("node ws README heartbeat (100 ms): we answered {pongs} pings over 2 s, never terminated; it saw 1000");
+}
+
+#[tokio::test]
+async fn node_client_against_our_server() {
+    let (_f, fr, stop, sr) = switches();
+    let config = Config::server()
+        .ping_interval(Duration::from_millis(100))
+        .pong_timeout(Duration::from_millis(300))
+        .build()
+        .expect("config");
+    let (url, served) = our_server(WsCodec, config, fr, sr).await;
+    let mut node = Peer::node(&["client", "--url", &url, "--run-ms", "2000"]);
+    node.expect("connected", WAIT).await;
+    let alive = node.expect("alive", WAIT).await;
+    stop.send(true).expect("stop");
+    let closed = node.expect("closed", WAIT).await;
+    assert_eq!(field(&closed, "code"), Some(1000), "{closed}");
+    let served = timeout(WAIT, served)
+        .await
+        .expect("in time")
+        .expect("server");
+    assert_eq!(served.cause, Cause::Shutdown);
+    assert!(served.pongs_received >= 12, "{served:?}");
+    println!(
+        "node ws client: {} pings seen in 2 s, {} pongs back to us, it saw our close 1000",
+        field(&alive, "pings").unwrap_or(0),
+        served.pongs_received
+    );
+}
+
+// ---------------------------------------------------------------- Chromium
+
+struct Browser(Peer);
+
+impl Browser {
+    fn open(url: &str, mode: &str) -> Browser {
+        let chromium = need(PathBuf::from("/usr/bin/chromium"), "Debian chromium");
+        let profile = tempdir();
+        let page = format!(
+            "file://{}?url={url}&mode={mode}&interval=100",
+            root().join("tests/interop/page.html").display()
+        );
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--allow-file-access-from-files",
+            &format!("--user-data-dir={}", profile.display()),
+            &page,
+        ];
+        Browser(Peer::spawn("chromium", chromium, &args))
+    }
+}
+
+fn tempdir() -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "keepalive-chromium-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("profile dir");
+    dir
+}
+
+#[tokio::test]
+async fn a_browser_answers_our_ping_frames_across_many_intervals() {
+    let (_f, fr, stop, sr) = switches();
+    let config = Config::server()
+        .ping_interval(Duration::from_millis(100))
+        .pong_timeout(Duration::from_millis(400))
+        .build()
+        .expect("config");
+    let (url, served) = our_server(WsCodec, config, fr, sr).await;
+    let _browser = Browser::open(&url, "frames");
+    sleep(Duration::from_secs(4)).await; // browser start-up, then many intervals
+    stop.send(true).expect("stop");
+    let served = timeout(WAIT, served)
+        .await
+        .expect("in time")
+        .expect("server");
+    assert_eq!(served.cause, Cause::Shutdown, "{served:?}");
+    assert!(served.pongs_received >= 10, "{served:?}");
+    println!(
+        "chromium answered {} ping frames over {:?}; no timeout",
+        served.pongs_received, served.lived
+    );
+}
+
+#[tokio::test]
+async fn a_browser_page_with_the_text_heartbeat_and_closing_it() {
+    let (_f, fr, _s, sr) = switches();
+    let idle = Duration::from_millis(500);
+    let config = Config::server()
+        .ping_policy(PingPolicy::Never)
+        .idle_timeout(idle)
+        .build()
+        .expect("config");
+    let (url, served) = our_server(TextCodec::default(), config, fr, sr).await;
+    let browser = Browser::open(&url, "text");
+    // Let it ping for a while, then freeze the whole browser: the page stops pinging.
+    let t0 = Instant::now();
+    let reports = loop {
+        sleep(Duration::from_millis(200)).await;
+        if served.is_finished() || t0.elapsed() > Duration::from_secs(8) {
+            break 0;
+        }
+        if t0.elapsed() > Duration::from_secs(3) {
+            break 1;
+        }
+    };
+    assert_eq!(reports, 1, "the server ended early: {:?}", served.await);
+    browser.0.signal("-STOP");
+    let frozen = Instant::now();
+    let served = timeout(WAIT, served)
+        .await
+        .expect("in time")
+        .expect("server");
+    let took = frozen.elapsed();
+    browser.0.signal("-CONT");
+    assert_eq!(
+        (served.cause, served.code),
+        (Cause::IdleTimeout, Some(1011)),
+        "{served:?}"
+    );
+    assert!(took <= idle + SLACK, "closed {took:?} after the page froze");
+    let last_report = served
+        .texts
+        .iter()
+        .rev()
+        .find(|t| t.contains("report"))
+        .cloned()
+        .unwrap_or_default();
+    let pongs = field(&last_report, "pongs").unwrap_or(0);
+    assert!(
+        pongs >= 10,
+        "the page counted only {pongs} pongs: {:?}",
+        served.texts
+    );
+    println!(
+        "chromium page pinging {{\"type\":\"ping\"}} every 100 ms: {pongs}+ pongs; frozen page closed after {took:?} (idle_timeout {idle:?})"
+    );
+}
+
+#[tokio::test]
+async fn closing_the_browser_is_detected_within_idle_timeout() {
+    let (_f, fr, _s, sr) = switches();
+    let idle = Duration::from_millis(500);
+    let config = Config::server()
+        .ping_policy(PingPolicy::Never)
+        .idle_timeout(idle)
+        .build()
+        .expect("config");
+    let (url, served) = our_server(TextCodec::default(), config, fr, sr).await;
+    let mut browser = Browser::open(&url, "text");
+    sleep(Duration::from_secs(3)).await;
+    assert!(!served.is_finished(), "ended early: {:?}", served.await);
+    browser.0.signal("-KILL");
+    let _ = browser.0.child.wait().await;
+    let closed = Instant::now();
+    let served = timeout(WAIT, served)
+        .await
+        .expect("in time")
+        .expect("server");
+    let took = closed.elapsed();
+    assert!(took <= idle + SLACK, "{took:?}");
+    println!(
+        "chromium killed: our server saw {:?} after {took:?} (idle_timeout {idle:?})",
+        served.cause
+    );
+}

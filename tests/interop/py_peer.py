@@ -1,0 +1,107 @@
+"""Python `websockets` peers for tests/interop.rs: a server and a client.
+
+Prints one compact JSON object per line on stdout (flushed), so the Rust side can follow:
+  {"event":"listening","port":P}                       (server)
+  {"event":"connected"}
+  {"event":"message","text":...}
+  {"event":"closed","rcvd":code|null,"sent":code|null,"error":bool}
+  {"event":"done"}                                      (client finished its run normally)
+
+Usage:
+  py_peer.py server [--ping-interval S] [--ping-timeout S] [--close-timeout S] [--mode echo|app]
+  py_peer.py client --url URL [--ping-interval S] [--ping-timeout S] [--close-timeout S] [--run-s S]
+A --ping-interval of 0 turns websockets' keepalive off.
+"""
+import argparse
+import asyncio
+import json
+import sys
+import time
+
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
+
+START = time.monotonic()
+
+
+def emit(**fields):
+    fields["t_ms"] = int((time.monotonic() - START) * 1000)
+    print(json.dumps(fields, separators=(",", ":")), flush=True)
+
+
+def closed(ws, error):
+    rcvd = ws.protocol.close_rcvd.code if ws.protocol.close_rcvd else None
+    sent = ws.protocol.close_sent.code if ws.protocol.close_sent else None
+    emit(event="closed", rcvd=rcvd, sent=sent, error=error)
+
+
+async def server(args):
+    async def handler(ws):
+        emit(event="connected")
+        error = False
+        try:
+            async for message in ws:
+                if args.mode == "app":
+                    try:
+                        kind = json.loads(message).get("type")
+                    except (ValueError, AttributeError):
+                        kind = None
+                    if kind == "ping":
+                        # json.dumps spaces it: {"type": "pong"}, as Python peers do.
+                        await ws.send(json.dumps({"type": "pong"}))
+                        continue
+                emit(event="message", text=message if isinstance(message, str) else None)
+                await ws.send(message)
+        except ConnectionClosed:
+            error = True
+        closed(ws, error)
+
+    interval = args.ping_interval or None
+    async with serve(handler, "127.0.0.1", 0, ping_interval=interval,
+                     ping_timeout=args.ping_timeout if interval else None,
+                     close_timeout=args.close_timeout) as srv:
+        port = srv.sockets[0].getsockname()[1]
+        emit(event="listening", port=port)
+        await asyncio.Future()
+
+
+async def client(args):
+    interval = args.ping_interval or None
+    async with connect(args.url, ping_interval=interval,
+                       ping_timeout=args.ping_timeout if interval else None,
+                       close_timeout=args.close_timeout) as ws:
+        emit(event="connected")
+        error = False
+        try:
+            async with asyncio.timeout(args.run_s):
+                async for message in ws:
+                    emit(event="message", text=message if isinstance(message, str) else None)
+        except TimeoutError:
+            await ws.close(1000)
+            closed(ws, False)
+            emit(event="done")
+            return
+        except ConnectionClosed:
+            error = True
+        closed(ws, error)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("role", choices=["server", "client"])
+    p.add_argument("--url")
+    p.add_argument("--ping-interval", type=float, default=0.2)
+    p.add_argument("--ping-timeout", type=float, default=0.4)
+    p.add_argument("--mode", choices=["echo", "app"], default="echo")
+    p.add_argument("--run-s", type=float, default=2.0)
+    p.add_argument("--close-timeout", type=float, default=0.3)
+    args = p.parse_args()
+    asyncio.run(server(args) if args.role == "server" else client(args))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(0)
