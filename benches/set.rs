@@ -12,33 +12,14 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use keepalive::{Action, Config, Duration, Event, HeartbeatSet, Instant, PingPolicy};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant as Wall;
 
-/// Counts live heap bytes, to measure memory per connection. The library forbids unsafe
-/// code; a global allocator cannot be written without it, so it lives here, in the bench.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
+#[path = "support/counting.rs"]
+mod counting;
+use counting::LIVE;
 
 const T0: u64 = 100_000; // ms: the window starts here
 const WINDOW: u64 = 10_000; // ms of simulated time

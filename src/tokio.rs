@@ -1,4 +1,4 @@
-//! The tokio runtime (feature `tokio`): a timer and spawning for the [`driver`](crate::driver).
+//! The tokio runtime (feature `tokio`): a timer and spawning for the [`driver`].
 //!
 //! Everything here must run inside a tokio runtime (with its time driver enabled), as
 //! every tokio timer must.

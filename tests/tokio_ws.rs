@@ -472,3 +472,46 @@ async fn the_text_heartbeat_keeps_a_quiet_link_alive() {
     assert!(pongs >= 5, "only {pongs} text pongs in 1.5 s at 100 ms");
     server.await.expect("server");
 }
+
+/// A peer that floods us: the transport always has another message ready, so the driver
+/// never waits; its outbound direction is still idle, and keepalive pings must still go
+/// out every interval (WhenIdle tracks the directions separately).
+#[tokio::test]
+async fn a_flooding_peer_still_gets_our_keepalive_pings() {
+    let (l, url) = listener().await;
+    let server = tokio::spawn(async move {
+        let (mut tx, mut rx) = accept(&l).await.split();
+        let pings = tokio::spawn(async move {
+            let mut pings = 0;
+            while let Some(Ok(m)) = rx.next().await {
+                if m.is_ping() {
+                    pings += 1;
+                }
+            }
+            pings
+        });
+        let started = Instant::now();
+        let payload = Message::text("x".repeat(64));
+        while started.elapsed() < Duration::from_millis(1_500) {
+            for _ in 0..100 {
+                if tx.feed(payload.clone()).await.is_err() {
+                    break;
+                }
+            }
+            let _ = tx.flush().await;
+        }
+        let _ = tx.close().await;
+        timeout(EVENT_WAIT, pings).await.expect("reader ends").expect("reader")
+    });
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+    let mut hb: Heartbeat<_, _> = Heartbeat::new(ws, WsCodec, config());
+    let mut received = 0u64;
+    while let Some(Ok(_)) = timeout(EVENT_WAIT, hb.next()).await.expect("in time") {
+        received += 1;
+    }
+    let pings = server.await.expect("server");
+    // 1.5 s at a 100 ms interval: about 14. (The driver polls its timer on every pass;
+    // it does not rely on the runtime's cooperative budget to make the transport run dry.)
+    assert!(pings >= 7, "{pings} pings during a flood of {received} messages");
+    println!("flood of {received} messages in 1.5 s: {pings} keepalive pings went out");
+}

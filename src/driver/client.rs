@@ -369,6 +369,9 @@ impl<M> Drop for SendFuture<'_, M> {
     }
 }
 
+// `Open` is the state a client spends its life in, and the task lives on the heap
+// (spawned) anyway: boxing it would add an allocation per connection for nothing.
+#[allow(clippy::large_enum_variant)]
 enum Link<S, C, T, Fut>
 where
     C: HeartbeatCodec,

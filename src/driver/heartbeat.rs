@@ -93,6 +93,11 @@ where
     ping: Option<C::Message>,
     close: Option<C::Message>,
     unflushed: bool,
+    /// Data arrived / was sent since the machine last heard of it.
+    traffic_in: bool,
+    traffic_out: bool,
+    /// The timer fired; the tick waits until what was read is reported.
+    timer_fired: bool,
     phase: Phase,
     ping_note: Option<PingId>,
     end: Option<Error<S::Error>>,
@@ -158,6 +163,9 @@ where
             ping: None,
             close: None,
             unflushed: false,
+            traffic_in: false,
+            traffic_out: false,
+            timer_fired: false,
             phase: Phase::Open,
             ping_note: None,
             end: None,
@@ -221,7 +229,19 @@ where
                     continue;
                 }
             }
-            // 2. Everything the peer sent, before any deadline: it proves the peer alive.
+            // 2. The timer, without reading the clock: a continuous stream of messages
+            //    must not keep our keepalive pings from going out.
+            if !self.timer_fired && self.armed.is_some() && self.timer.poll_expired(cx).is_ready() {
+                self.timer_fired = true;
+                self.armed = None;
+            }
+            // Fired, and the peer spoke since the last report: that counts first
+            // (liveness before deadlines), then the deadline.
+            if self.timer_fired && self.traffic_in {
+                self.tick(self.clock.now());
+                continue;
+            }
+            // 3. Everything the peer sent, before any deadline: it proves the peer alive.
             let Some(transport) = self.transport.as_mut() else {
                 self.finish(true, None);
                 continue;
@@ -248,7 +268,7 @@ where
                 }
                 Poll::Pending => {}
             }
-            // 3. The deadline, checked against the clock before trusting the timer.
+            // 4. Nothing more to read: the deadline, against the clock before the timer.
             match self.poll_deadline(cx) {
                 Poll::Ready(()) => continue,
                 Poll::Pending => return Poll::Pending,
@@ -256,13 +276,43 @@ where
         }
     }
 
-    fn now(&self) -> Instant {
-        self.clock.now()
+    /// Reports the traffic seen since the last clock read, at `now`. Data messages are
+    /// not timed one by one (a clock read costs more than the rest of the per-message
+    /// work): they are reported at the next read, which comes before any deadline is
+    /// checked and at least once per burst, so a deadline never sees stale liveness.
+    fn report_traffic(&mut self, now: Instant) {
+        if self.traffic_in {
+            self.traffic_in = false;
+            let actions = self.machine.handle(now, Event::DataReceived);
+            self.apply(actions, None);
+        }
+        if self.traffic_out {
+            self.traffic_out = false;
+            let actions = self.machine.handle(now, Event::DataSent);
+            self.apply(actions, None);
+        }
+    }
+
+    /// The timer fired (or the deadline passed): report the traffic, then tick.
+    fn tick(&mut self, now: Instant) {
+        self.timer_fired = false;
+        self.report_traffic(now);
+        let actions = self.machine.handle(now, Event::Tick);
+        self.apply(actions, None);
     }
 
     fn inbound(&mut self, message: M, cx: &mut Context<'_>) -> Option<Update<M>> {
-        let now = self.now();
-        match self.codec.classify(&message) {
+        let kind = self.codec.classify(&message);
+        if kind == Inbound::Data {
+            self.traffic_in = true;
+            return match self.phase {
+                Phase::Closing { linger: true, .. } => None,
+                _ => Some(Update::Message(message)),
+            };
+        }
+        let now = self.clock.now();
+        self.report_traffic(now);
+        match kind {
             Inbound::Ping => {
                 let actions = self.machine.handle(now, Event::PingReceived);
                 // Transports that answer pings themselves (tungstenite) send on a flush.
@@ -280,14 +330,6 @@ where
                     rtt: stats.rtt.unwrap_or_default(),
                 })
             }
-            Inbound::Data => {
-                let actions = self.machine.handle(now, Event::DataReceived);
-                self.apply(actions, None);
-                match self.phase {
-                    Phase::Closing { linger: true, .. } => None,
-                    _ => Some(Update::Message(message)),
-                }
-            }
             Inbound::Close(code) => {
                 // Let the transport send its answer if it queued one, then we are done.
                 if let Some(t) = self.transport.as_mut() {
@@ -296,6 +338,7 @@ where
                 self.finish(true, Some(code));
                 None
             }
+            Inbound::Data => None, // handled above
         }
     }
 
@@ -362,7 +405,9 @@ where
 
     fn end_with(&mut self, disconnected: bool, end: Error<E>) {
         if disconnected {
-            let actions = self.machine.handle(self.now(), Event::Disconnected);
+            let now = self.clock.now();
+            self.report_traffic(now);
+            let actions = self.machine.handle(now, Event::Disconnected);
             self.apply(actions, None);
         }
         self.phase = Phase::Ended {
@@ -411,15 +456,18 @@ where
     /// Ticks the machine if its deadline has passed; otherwise arms the timer (only if
     /// the deadline changed) and waits on it.
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let now = self.clock.now();
+        self.report_traffic(now);
         let Some(deadline) = self.machine.next_deadline() else {
             self.armed = None;
+            self.timer_fired = false;
             return Poll::Pending;
         };
-        let now = self.now();
-        if now >= deadline {
-            let actions = self.machine.handle(now, Event::Tick);
-            self.apply(actions, None);
-            return Poll::Ready(());
+        if now >= deadline || self.timer_fired {
+            self.tick(now);
+            if now >= deadline {
+                return Poll::Ready(());
+            }
         }
         if self.armed != Some(deadline) {
             self.timer.reset(self.clock.to_std(deadline));
@@ -438,7 +486,9 @@ where
     /// Starts a clean close (code 1000); the stream ends when it completes.
     pub(crate) fn shut_down(&mut self) {
         if self.phase == Phase::Open {
-            let actions = self.machine.handle(self.clock.now(), Event::Shutdown);
+            let now = self.clock.now();
+            self.report_traffic(now);
+            let actions = self.machine.handle(now, Event::Shutdown);
             self.apply(actions, None);
         }
     }
@@ -527,8 +577,7 @@ where
                 .refused()
                 .unwrap_or_else(|| Error::new(Cause::Error, None, None)));
         }
-        let actions = this.machine.handle(this.clock.now(), Event::DataSent);
-        this.apply(actions, None);
+        this.traffic_out = true; // reported at the next clock read (a flush at the latest)
         Ok(())
     }
 
