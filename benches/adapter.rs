@@ -106,7 +106,9 @@ fn throughput(c: &mut Criterion) {
 /// the machine's speed hits both alike: the median of per-pair ratios.
 fn paired<A, B, E>(rt: &Runtime, bare: &mut A, driven: &mut B, msg: &Message) -> f64
 where
-    A: futures_util::Sink<Message, Error = E> + futures_util::Stream<Item = Result<Message, E>> + Unpin,
+    A: futures_util::Sink<Message, Error = E>
+        + futures_util::Stream<Item = Result<Message, E>>
+        + Unpin,
     B: futures_util::Sink<Message, Error = keepalive::driver::Error<E>>
         + futures_util::Stream<Item = Result<Message, keepalive::driver::Error<E>>>
         + Unpin,

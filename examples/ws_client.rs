@@ -28,7 +28,6 @@ use keepalive::Config;
 use std::process::ExitCode;
 use std::time::Instant;
 use support::{json_str, millis, parse_flags};
-use tokio::io::AsyncBufReadExt;
 use tokio_tungstenite::tungstenite::Message;
 
 const FLAGS: &[&str] = &[
@@ -119,7 +118,17 @@ async fn main() -> ExitCode {
                 .map(|(ws, _)| ws)
         }
     });
-    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    // Stdin from a plain thread: tokio's stdin would hold up the runtime's shutdown
+    // while a read is blocked on an open terminal or pipe.
+    let (typed_tx, mut typed) = tokio::sync::mpsc::channel::<String>(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if typed_tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
     let mut stdin_open = true;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -134,8 +143,8 @@ async fn main() -> ExitCode {
                 }
                 None => break,
             },
-            typed = stdin.next_line(), if stdin_open && !stopping => match typed {
-                Ok(Some(text)) => {
+            line = typed.recv(), if stdin_open && !stopping => match line {
+                Some(text) => {
                     if let Err(e) = client.send(Message::text(text.clone())).await {
                         println!(
                             r#"{{"t_ms":{},"event":"send_failed","text":{},"error":{}}}"#,
@@ -145,7 +154,7 @@ async fn main() -> ExitCode {
                         );
                     }
                 }
-                _ => stdin_open = false,
+                None => stdin_open = false,
             },
             _ = &mut ctrl_c, if !stopping => {
                 stopping = true;

@@ -16,7 +16,7 @@ use std::process::Stdio;
 use std::time::Instant;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::net::TcpListener;
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::watch;
 use tokio::time::{sleep, timeout};
 use tokio_tungstenite::tungstenite::Message;
@@ -51,6 +51,7 @@ fn python() -> PathBuf {
 struct Peer {
     name: &'static str,
     child: Child,
+    stdin: Option<ChildStdin>,
     lines: Lines<BufReader<ChildStdout>>,
     seen: Vec<String>,
 }
@@ -66,6 +67,7 @@ impl Peer {
         let mut child = Command::new(&program)
             .args(args)
             .current_dir(root().join("tests/interop"))
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)
             // Its own process group, so that a signal reaches every process it starts
@@ -75,9 +77,11 @@ impl Peer {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name} ({}): {e}", program.display()));
         let stdout = child.stdout.take().expect("piped stdout");
+        let stdin = child.stdin.take();
         Peer {
             name,
             child,
+            stdin,
             lines: BufReader::new(stdout).lines(),
             seen: Vec::new(),
         }
@@ -650,4 +654,96 @@ async fn closing_the_browser_is_detected_within_idle_timeout() {
         "chromium killed: our server saw {:?} after {took:?} (idle_timeout {idle:?})",
         served.cause
     );
+}
+
+// ---------------------------------------------------------------- ws_client, the tool
+
+/// The `ws_client` example against a server it has never seen (Python's): its JSON
+/// lines, a typed line echoed, a frozen server detected, and SIGINT closing with 1000.
+#[tokio::test]
+async fn the_ws_client_tool_against_a_python_server() {
+    // Build it (cargo test builds examples, but not when run for one test target).
+    let built = std::process::Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "--example",
+            "ws_client",
+            "--features",
+            "tokio,tungstenite",
+        ])
+        .current_dir(root())
+        .status()
+        .expect("run cargo");
+    assert!(built.success(), "cargo build --example ws_client failed");
+    let exe = std::env::current_exe().expect("test binary");
+    let tool = need(
+        exe.parent()
+            .and_then(|deps| deps.parent())
+            .expect("target dir")
+            .join("examples/ws_client"),
+        "the ws_client example",
+    );
+    let mut py = Peer::python(&["server", "--ping-interval", "0"]);
+    let port = field(&py.expect("listening", WAIT).await, "port").expect("port");
+    let url = format!("ws://127.0.0.1:{port}");
+    let mut tool = Peer::spawn(
+        "ws_client",
+        tool,
+        &[
+            "--url",
+            &url,
+            "--ping-interval-ms",
+            "150",
+            "--pong-timeout-ms",
+            "300",
+            "--backoff-initial-ms",
+            "200",
+        ],
+    );
+    let mut stdin = tool.stdin.take().expect("stdin");
+    tool.expect("connected", WAIT).await;
+    tool.expect("ping_sent", WAIT).await;
+    let pong = tool.expect("pong", WAIT).await;
+    assert!(pong.contains(r#""rtt_ms":"#), "{pong}");
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, b"hello from stdin\n")
+        .await
+        .expect("type a line");
+    let echoed = tool.expect("message", WAIT).await;
+    assert!(echoed.contains(r#""text":"hello from stdin""#), "{echoed}");
+    py.signal("-STOP");
+    let closed = tool.expect("closed", WAIT).await;
+    assert!(
+        closed.contains(r#""reason":"pong_timeout","code":1011"#),
+        "{closed}"
+    );
+    let reconnecting = tool.expect("reconnecting", WAIT).await;
+    assert!(reconnecting.contains(r#""after_ms":"#), "{reconnecting}");
+    py.signal("-CONT");
+    tool.expect("connected", WAIT).await;
+    tool.signal("-INT");
+    let closed = tool.expect("closed", WAIT).await;
+    assert!(
+        closed.contains(r#""reason":"shutdown","code":1000"#),
+        "{closed}"
+    );
+    assert!(
+        tool.seen.iter().all(|l| l.starts_with(r#"{"t_ms":"#)),
+        "{:#?}",
+        tool.seen
+    );
+    let status = timeout(WAIT, tool.child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(status.success(), "ws_client exited with {status}");
+    // Python saw the 1011 on the first connection, then the 1000.
+    let first = py.expect("closed", WAIT).await;
+    let second = py.expect("closed", WAIT).await;
+    assert_eq!(
+        (field(&first, "rcvd"), field(&second, "rcvd")),
+        (Some(1011), Some(1000)),
+        "{first} {second}"
+    );
+    println!("ws_client against python: JSON lines, stdin echoed, frozen server closed with 1011 and reconnected, SIGINT closed with 1000 and exit 0");
 }

@@ -501,9 +501,14 @@ async fn a_flooding_peer_still_gets_our_keepalive_pings() {
             let _ = tx.flush().await;
         }
         let _ = tx.close().await;
-        timeout(EVENT_WAIT, pings).await.expect("reader ends").expect("reader")
+        timeout(EVENT_WAIT, pings)
+            .await
+            .expect("reader ends")
+            .expect("reader")
     });
-    let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
     let mut hb: Heartbeat<_, _> = Heartbeat::new(ws, WsCodec, config());
     let mut received = 0u64;
     while let Some(Ok(_)) = timeout(EVENT_WAIT, hb.next()).await.expect("in time") {
@@ -512,6 +517,9 @@ async fn a_flooding_peer_still_gets_our_keepalive_pings() {
     let pings = server.await.expect("server");
     // 1.5 s at a 100 ms interval: about 14. (The driver polls its timer on every pass;
     // it does not rely on the runtime's cooperative budget to make the transport run dry.)
-    assert!(pings >= 7, "{pings} pings during a flood of {received} messages");
+    assert!(
+        pings >= 7,
+        "{pings} pings during a flood of {received} messages"
+    );
     println!("flood of {received} messages in 1.5 s: {pings} keepalive pings went out");
 }
