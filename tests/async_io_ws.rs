@@ -6,26 +6,11 @@
 use futures_util::StreamExt;
 use keepalive::codec::WsCodec;
 use keepalive::driver::{Cause, Client, ConnectError, SessionEvent};
-use keepalive::{Config, Duration};
+use keepalive::Duration;
 use std::time::Instant;
 
-const INTERVAL: Duration = Duration::from_millis(100);
-const PONG: Duration = Duration::from_millis(200);
-const SLACK: Duration = Duration::from_millis(700);
-const EVENT_WAIT: Duration = Duration::from_secs(10);
-
-fn config() -> Config {
-    Config::client()
-        .ping_interval(INTERVAL)
-        .pong_timeout(PONG)
-        .backoff_initial(Duration::from_millis(100))
-        .backoff_max(Duration::from_millis(400))
-        .connect_timeout(Duration::from_millis(300))
-        .close_timeout(Duration::from_millis(500))
-        .seed(11)
-        .build()
-        .expect("valid test config")
-}
+mod support;
+use support::{config, EVENT_WAIT, INTERVAL, PONG, SLACK};
 
 macro_rules! runtime_tests {
     ($name:ident, $runtime:ty, $block_on:path, $net:ident, $connect:path, $sleep:path) => {

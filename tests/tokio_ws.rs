@@ -18,25 +18,8 @@ use tokio_tungstenite::WebSocketStream;
 type Ws = WebSocketStream<TcpStream>;
 type WsClient = Client<Message>;
 
-const INTERVAL: Duration = Duration::from_millis(100);
-const PONG: Duration = Duration::from_millis(200);
-/// Scheduling slack on top of every real-time bound.
-const SLACK: Duration = Duration::from_millis(700);
-/// No test waits longer than this for one event.
-const EVENT_WAIT: Duration = Duration::from_secs(10);
-
-fn config() -> Config {
-    Config::client()
-        .ping_interval(INTERVAL)
-        .pong_timeout(PONG)
-        .backoff_initial(Duration::from_millis(100))
-        .backoff_max(Duration::from_millis(400))
-        .connect_timeout(Duration::from_millis(300))
-        .close_timeout(Duration::from_millis(500))
-        .seed(7)
-        .build()
-        .expect("valid test config")
-}
+mod support;
+use support::{config, EVENT_WAIT, INTERVAL, PONG, SLACK};
 
 async fn listener() -> (TcpListener, String) {
     let l = TcpListener::bind("127.0.0.1:0")
@@ -522,4 +505,80 @@ async fn a_flooding_peer_still_gets_our_keepalive_pings() {
         "{pings} pings during a flood of {received} messages"
     );
     println!("flood of {received} messages in 1.5 s: {pings} keepalive pings went out");
+}
+
+/// Pause: no pings and no deadlines (a frozen peer is not closed while we are in the
+/// background); resume: one probe at once, and the frozen peer is then found within a
+/// pong timeout.
+#[tokio::test]
+async fn pause_holds_the_heartbeat_and_resume_probes_at_once() {
+    use keepalive::driver::Update;
+    use std::future::poll_fn;
+    let (l, url) = listener().await;
+    tokio::spawn(async move {
+        let ws = accept(&l).await;
+        sleep(Duration::from_secs(30)).await; // frozen: never reads, never answers
+        drop(ws);
+    });
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
+    let mut hb: Heartbeat<_, _> = Heartbeat::new(ws, WsCodec, config());
+    hb.pause();
+    let quiet = timeout((INTERVAL + PONG) * 3, poll_fn(|cx| hb.poll_update(cx))).await;
+    assert!(quiet.is_err(), "paused, yet: {quiet:?}");
+    hb.resume();
+    let resumed = Instant::now();
+    let first = timeout(EVENT_WAIT, poll_fn(|cx| hb.poll_update(cx)))
+        .await
+        .expect("in time");
+    assert!(matches!(first, Some(Ok(Update::PingSent(_)))), "{first:?}");
+    assert!(
+        resumed.elapsed() < Duration::from_millis(50),
+        "the probe waited {:?}",
+        resumed.elapsed()
+    );
+    let end = timeout(EVENT_WAIT, poll_fn(|cx| hb.poll_update(cx)))
+        .await
+        .expect("in time");
+    match end {
+        Some(Err(e)) => assert_eq!((e.cause(), e.code()), (Cause::PongTimeout, Some(1011))),
+        other => panic!("{other:?}"),
+    }
+    let took = resumed.elapsed();
+    assert!(took >= PONG && took <= PONG + SLACK, "{took:?}");
+}
+
+/// The client, paused while waiting to reconnect, makes no attempt; resume reconnects at
+/// once.
+#[tokio::test]
+async fn a_paused_client_waits_and_resume_reconnects_at_once() {
+    let (l, url) = listener().await;
+    let addr = l.local_addr().expect("addr");
+    drop(l); // down: the first attempt is refused
+    let mut c = client(&url, config());
+    assert!(matches!(
+        next(&mut c).await,
+        SessionEvent::ConnectFailed(ConnectError::Failed(_))
+    ));
+    assert!(matches!(
+        next(&mut c).await,
+        SessionEvent::Reconnecting { .. }
+    ));
+    c.pause();
+    let l = TcpListener::bind(addr).await.expect("rebind");
+    tokio::spawn(async move { echo(accept(&l).await).await });
+    // The backoff (100-200 ms) passes: no attempt while paused.
+    assert!(
+        timeout(Duration::from_millis(800), c.next()).await.is_err(),
+        "attempted while paused"
+    );
+    let resumed = Instant::now();
+    c.resume();
+    assert_eq!(next(&mut c).await, SessionEvent::Connected);
+    assert!(
+        resumed.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        resumed.elapsed()
+    );
 }

@@ -133,6 +133,8 @@ struct Shared<M> {
     /// A message the application wants sent, and then the outcome.
     outbox: Option<M>,
     outcome: Option<Result<(), SendError<M>>>,
+    /// Pause, Resume, NetworkChanged from the application, not yet applied.
+    signals: VecDeque<Event>,
     shutdown: bool,
     /// The application dropped its handle: events go nowhere.
     detached: bool,
@@ -220,6 +222,7 @@ impl<M> Client<M> {
             capacity: capacity.max(1),
             outbox: None,
             outcome: None,
+            signals: VecDeque::new(),
             shutdown: false,
             detached: false,
             finished: false,
@@ -238,6 +241,7 @@ impl<M> Client<M> {
             armed: None,
             sending: false,
             stopping: false,
+            paused: false,
         };
         (Client { shared }, task)
     }
@@ -271,6 +275,34 @@ impl<M> Client<M> {
             message: Some(message),
             placed: false,
         }
+    }
+
+    /// The application goes to the background: no pings, no deadlines, and no new
+    /// connection attempts until [`resume`](Client::resume).
+    pub fn pause(&self) {
+        self.signal(Event::Pause);
+    }
+
+    /// Back from a pause: an open connection is probed at once; a client waiting to
+    /// reconnect reconnects at once.
+    pub fn resume(&self) {
+        self.signal(Event::Resume);
+    }
+
+    /// The network path changed: an open connection is probed at once; a client waiting
+    /// to reconnect reconnects at once.
+    pub fn network_changed(&self) {
+        self.signal(Event::NetworkChanged);
+    }
+
+    fn signal(&self, event: Event) {
+        let mut s = lock(&self.shared);
+        // Only the last few matter; a flood of signals must not grow without bound.
+        if s.signals.len() >= 8 {
+            s.signals.pop_front();
+        }
+        s.signals.push_back(event);
+        s.wake_task();
     }
 
     /// Closes the connection with code 1000 and stops; the stream then yields the last
@@ -407,6 +439,7 @@ where
     /// A message of the application's is in the sink, not yet flushed.
     sending: bool,
     stopping: bool,
+    paused: bool,
 }
 
 impl<S, C, T, F, Fut> fmt::Debug for ClientTask<S, C, T, F, Fut>
@@ -440,11 +473,19 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         loop {
-            let (shutdown, full) = {
+            let (shutdown, full, signals) = {
                 let mut s = lock(&this.shared);
                 s.task = Some(cx.waker().clone());
-                (s.shutdown, !s.detached && s.events.len() >= s.capacity)
+                let signals = core::mem::take(&mut s.signals);
+                (
+                    s.shutdown,
+                    !s.detached && s.events.len() >= s.capacity,
+                    signals,
+                )
             };
+            for event in signals {
+                this.apply_signal(event);
+            }
             if shutdown && !this.stopping {
                 this.stopping = true;
                 this.shut_down();
@@ -495,6 +536,34 @@ where
                     let _ = m.handle(self.clock.now(), Event::Shutdown);
                 }
                 self.link = Link::Done;
+            }
+        }
+    }
+
+    /// Pause, Resume or NetworkChanged, from the application.
+    fn apply_signal(&mut self, event: Event) {
+        let now = self.clock.now();
+        match event {
+            Event::Pause => self.paused = true,
+            Event::Resume => self.paused = false,
+            _ => {}
+        }
+        if let Link::Open(hb) = &mut self.link {
+            match event {
+                Event::Pause => hb.pause(),
+                Event::Resume => hb.resume(),
+                _ => hb.network_changed(),
+            }
+            return;
+        }
+        let Some(machine) = self.machine.as_mut() else {
+            return;
+        };
+        for action in machine.handle(now, event) {
+            // Resume or a network change while not connected: connect now (an attempt
+            // begun before a pause starts over). Not counted as an attempt.
+            if let Action::Reconnect { after } = action {
+                self.link = Link::Wait(now + after);
             }
         }
     }
@@ -557,6 +626,7 @@ where
                 self.link = Link::Connecting(Box::pin((self.connect)()));
                 Poll::Ready(true)
             }
+            Link::Wait(_) if self.paused => Poll::Pending, // resume wakes us
             Link::Wait(until) => {
                 let until = *until;
                 if now >= until {

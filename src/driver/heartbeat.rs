@@ -483,6 +483,33 @@ where
         }
     }
 
+    /// The application goes to the background (or the OS throttles it): no pings, no
+    /// deadlines, until [`resume`](Self::resume). A close under way still completes.
+    pub fn pause(&mut self) {
+        self.notify(Event::Pause);
+    }
+
+    /// Back from a pause: the peer is probed at once (one ping, a fresh
+    /// `pong_timeout`). The ping goes out on the next poll.
+    pub fn resume(&mut self) {
+        self.notify(Event::Resume);
+    }
+
+    /// The network path changed (Wi-Fi to cellular, a new address): the peer is probed at
+    /// once, on the next poll.
+    pub fn network_changed(&mut self) {
+        self.notify(Event::NetworkChanged);
+    }
+
+    fn notify(&mut self, event: Event) {
+        if self.phase == Phase::Open {
+            let now = self.clock.now();
+            self.report_traffic(now);
+            let actions = self.machine.handle(now, event);
+            self.apply(actions, None);
+        }
+    }
+
     /// Starts a clean close (code 1000); the stream ends when it completes.
     pub(crate) fn shut_down(&mut self) {
         if self.phase == Phase::Open {
@@ -501,6 +528,25 @@ where
                 Some(Error::new(cause, code, None))
             }
         }
+    }
+
+    /// A sink operation's outcome: a transport error ends the connection, and the send
+    /// fails with the cause (the error itself goes to the stream's final item).
+    fn sink_outcome(&mut self, outcome: Poll<Result<(), E>>) -> Poll<Result<(), Error<E>>> {
+        match outcome {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Ready(Err(e)) => {
+                self.failed(e);
+                Poll::Ready(Err(self.gone()))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// The error for a send on a connection that is closing or over.
+    fn gone(&self) -> Error<E> {
+        self.refused()
+            .unwrap_or_else(|| Error::new(Cause::Error, None, None))
     }
 }
 
@@ -539,27 +585,19 @@ where
         if let Some(e) = this.refused() {
             return Poll::Ready(Err(e));
         }
+        // Our pings and pongs go before the application's next message.
         if let Err(e) = this.poll_control(cx) {
-            this.failed(e);
-            return Poll::Ready(Err(this
-                .refused()
-                .unwrap_or_else(|| Error::new(Cause::Error, None, None))));
+            return this.sink_outcome(Poll::Ready(Err(e)));
         }
         if this.pong.is_some() || this.ping.is_some() {
             return Poll::Pending; // the sink wakes us when it has room
         }
-        let Some(t) = this.transport.as_mut() else {
-            return Poll::Ready(Err(Error::new(Cause::Error, None, None)));
-        };
-        match Pin::new(t).poll_ready(cx) {
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
-            Poll::Ready(Err(e)) => {
-                this.failed(e);
-                Poll::Ready(Err(this
-                    .refused()
-                    .unwrap_or_else(|| Error::new(Cause::Error, None, None))))
+        match this.transport.as_mut() {
+            Some(t) => {
+                let outcome = Pin::new(t).poll_ready(cx);
+                this.sink_outcome(outcome)
             }
-            Poll::Pending => Poll::Pending,
+            None => Poll::Ready(Err(this.gone())),
         }
     }
 
@@ -568,41 +606,35 @@ where
         if let Some(e) = this.refused() {
             return Err(e);
         }
-        let Some(t) = this.transport.as_mut() else {
-            return Err(Error::new(Cause::Error, None, None));
+        let outcome = match this.transport.as_mut() {
+            Some(t) => Pin::new(t).start_send(item),
+            None => return Err(this.gone()),
         };
-        if let Err(e) = Pin::new(t).start_send(item) {
-            this.failed(e);
-            return Err(this
-                .refused()
-                .unwrap_or_else(|| Error::new(Cause::Error, None, None)));
+        match this.sink_outcome(Poll::Ready(outcome)) {
+            Poll::Ready(Err(e)) => return Err(e),
+            _ => this.traffic_out = true, // reported at the next clock read (a flush at the latest)
         }
-        this.traffic_out = true; // reported at the next clock read (a flush at the latest)
         Ok(())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
-        if let Phase::Ended { cause, code } = this.phase {
-            return Poll::Ready(Err(Error::new(cause, code, None)));
+        if let Phase::Ended { .. } = this.phase {
+            return Poll::Ready(Err(this.gone()));
+        }
+        if this.traffic_out {
+            let now = this.clock.now();
+            this.report_traffic(now);
         }
         if let Err(e) = this.poll_control(cx) {
             this.failed(e);
         }
-        let Some(t) = this.transport.as_mut() else {
-            return Poll::Ready(Err(this
-                .refused()
-                .unwrap_or_else(|| Error::new(Cause::Error, None, None))));
-        };
-        match Pin::new(t).poll_flush(cx) {
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
-            Poll::Ready(Err(e)) => {
-                this.failed(e);
-                Poll::Ready(Err(this
-                    .refused()
-                    .unwrap_or_else(|| Error::new(Cause::Error, None, None))))
+        match this.transport.as_mut() {
+            Some(t) => {
+                let outcome = Pin::new(t).poll_flush(cx);
+                this.sink_outcome(outcome)
             }
-            Poll::Pending => Poll::Pending,
+            None => Poll::Ready(Err(this.gone())),
         }
     }
 

@@ -1,0 +1,30 @@
+//! Timing shared by the loopback adapter tests (`tokio_ws.rs`, `async_io_ws.rs`).
+//!
+//! Intervals of 100 ms or more and generous slack on every real-time bound: no flakes on
+//! a loaded 2-core machine.
+
+use keepalive::{Config, Duration};
+
+/// The client's ping interval.
+pub const INTERVAL: Duration = Duration::from_millis(100);
+/// The client's pong timeout.
+pub const PONG: Duration = Duration::from_millis(200);
+/// Scheduling slack on top of every real-time bound.
+pub const SLACK: Duration = Duration::from_millis(700);
+/// No test waits longer than this for one event.
+pub const EVENT_WAIT: Duration = Duration::from_secs(10);
+
+/// The client config of the loopback tests: fast heartbeats, short backoff, connect
+/// and close timeouts, a fixed seed.
+pub fn config() -> Config {
+    Config::client()
+        .ping_interval(INTERVAL)
+        .pong_timeout(PONG)
+        .backoff_initial(Duration::from_millis(100))
+        .backoff_max(Duration::from_millis(400))
+        .connect_timeout(Duration::from_millis(300))
+        .close_timeout(Duration::from_millis(500))
+        .seed(7)
+        .build()
+        .expect("valid test config")
+}
