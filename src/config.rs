@@ -96,6 +96,8 @@ pub enum Setting {
     ConnectTimeout,
     /// [`ConfigBuilder::path_idle_limit`]
     PathIdleLimit,
+    /// [`ConfigBuilder::max_attempts`]
+    MaxAttempts,
 }
 
 impl Setting {
@@ -113,6 +115,7 @@ impl Setting {
             Setting::CloseTimeout => "close_timeout",
             Setting::ConnectTimeout => "connect_timeout",
             Setting::PathIdleLimit => "path_idle_limit",
+            Setting::MaxAttempts => "max_attempts",
         }
     }
 }
@@ -176,7 +179,16 @@ pub enum ConfigError {
     },
     /// `PingPolicy::Never` without `idle_timeout`: nothing would ever detect a dead peer.
     NoDeadPeerDetection,
+    /// `max_attempts` above [`MAX_ATTEMPTS`] (the per-connection counter is 16 bits).
+    TooManyAttempts {
+        /// What it was set to.
+        value: u32,
+    },
 }
+
+/// The largest `max_attempts` short of unlimited. At the default backoff (capped at
+/// 30 s) that is over three weeks of retrying.
+pub const MAX_ATTEMPTS: u32 = 65_535;
 
 impl ConfigError {
     /// The setting to change.
@@ -190,6 +202,7 @@ impl ConfigError {
             ConfigError::IdleTimeoutTooShort { .. } | ConfigError::NoDeadPeerDetection => {
                 Setting::IdleTimeout
             }
+            ConfigError::TooManyAttempts { .. } => Setting::MaxAttempts,
         }
     }
 }
@@ -247,6 +260,11 @@ impl fmt::Display for ConfigError {
                  ({:?}), or it closes a live peer whose pong is merely slow; try {:?}",
                 ping_interval.saturating_add(pong_timeout),
                 ping_interval.saturating_add(pong_timeout)
+            ),
+            ConfigError::TooManyAttempts { value } => write!(
+                f,
+                "max_attempts ({value}) must be at most {MAX_ATTEMPTS}; leave it unset to retry \
+                 without limit"
             ),
             ConfigError::NoDeadPeerDetection => f.write_str(
                 "ping_policy Never without an idle_timeout never detects a dead peer; set \
@@ -440,7 +458,7 @@ fn default_of(s: Setting) -> Duration {
         Setting::StableAfter => Duration::from_secs(60),
         Setting::CloseTimeout | Setting::ConnectTimeout => Duration::from_secs(10),
         Setting::PathIdleLimit => Duration::from_secs(60),
-        Setting::PingPolicy | Setting::BackoffMultiplier => Duration::ZERO,
+        Setting::PingPolicy | Setting::BackoffMultiplier | Setting::MaxAttempts => Duration::ZERO,
     }
 }
 
@@ -549,7 +567,7 @@ impl ConfigBuilder {
     }
 
     /// Reconnect at most this many times in a row, then [`Action::GiveUp`](crate::Action::GiveUp)
-    /// (default unlimited; 0 never reconnects).
+    /// (default unlimited; 0 never reconnects; at most [`MAX_ATTEMPTS`]).
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n;
         self
@@ -630,6 +648,11 @@ impl ConfigBuilder {
             return Err(ConfigError::BackoffInverted {
                 initial: self.backoff_initial,
                 max: self.backoff_max,
+            });
+        }
+        if self.max_attempts > MAX_ATTEMPTS && self.max_attempts != UNLIMITED {
+            return Err(ConfigError::TooManyAttempts {
+                value: self.max_attempts,
             });
         }
         let m = self.multiplier;

@@ -42,6 +42,8 @@ const IN_FLIGHT: u8 = 1;
 const PROBING: u8 = 2;
 const PAUSED: u8 = 4;
 const SHUTDOWN: u8 = 8;
+/// No deadline: nothing happens without an event.
+const NO_WAKE: u8 = 16;
 
 /// Where a connection is in its life.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -80,27 +82,33 @@ pub(crate) struct Conn {
     ping_at: u64,
     /// Depends on the phase, see [`Phase`].
     phase_at: u64,
+    /// The deadline as of the last full pass; after traffic on the fast path, an early
+    /// bound of it (traffic only ever moves deadlines later there).
+    wake: u64,
     ping_seq: u32,
-    /// Reconnect attempts since the last stable connection.
-    attempt: u32,
+    /// Reconnect attempts since the last stable connection (saturating).
+    attempt: u16,
     phase: Phase,
     flags: u8,
 }
 
 impl Conn {
     /// A connection about to be attempted (or already being accepted) at `now`.
-    pub(crate) fn new(now: Instant) -> Conn {
+    pub(crate) fn new(cfg: &Config, now: Instant) -> Conn {
         let t = now.as_nanos();
-        Conn {
+        let mut conn = Conn {
             last_in: t,
             last_out: t,
             ping_at: t,
             phase_at: t,
+            wake: 0,
             ping_seq: 0,
             attempt: 0,
             phase: Phase::Connecting,
             flags: 0,
-        }
+        };
+        conn.refresh_wake(cfg);
+        conn
     }
 
     // ----- getters -----
@@ -128,7 +136,7 @@ impl Conn {
         self.ping_seq
     }
     pub(crate) fn attempt(&self) -> u32 {
-        self.attempt
+        u32::from(self.attempt)
     }
 
     #[inline]
@@ -140,6 +148,7 @@ impl Conn {
 
     /// Applies `event` at `now`, then runs every timer that is due. The caller keeps
     /// time monotonic: `now` is the latest time it has seen.
+    #[inline]
     pub(crate) fn handle(
         &mut self,
         cfg: &Config,
@@ -147,6 +156,40 @@ impl Conn {
         event: Event,
         obs: &mut impl Observer,
     ) -> Actions {
+        // The fast path: traffic (or an early tick) on an open connection with no ping
+        // in flight, no probe and no pause, before the deadline. These events only ever
+        // move deadlines later, so `wake` stays an early bound and nothing can be due:
+        // the full pass is skipped.
+        if self.phase == Phase::Open
+            && self.flags & (IN_FLIGHT | PROBING | PAUSED | NO_WAKE) == 0
+            && now < self.wake
+        {
+            match event {
+                // With no ping in flight, a pong is liveness only, like data.
+                Event::DataReceived | Event::PongReceived(_) => {
+                    self.last_in = now;
+                    return Actions::new();
+                }
+                Event::DataSent => {
+                    self.last_out = now;
+                    return Actions::new();
+                }
+                Event::PingReceived => {
+                    self.last_in = now;
+                    let mut out = Actions::new();
+                    out.push(Action::SendPong);
+                    return out;
+                }
+                Event::Tick => return Actions::new(),
+                _ => {}
+            }
+        }
+        self.slow(cfg, now, event, obs)
+    }
+
+    /// Every rule: the event, then every timer that is due, then the next deadline.
+    #[inline(never)]
+    fn slow(&mut self, cfg: &Config, now: u64, event: Event, obs: &mut impl Observer) -> Actions {
         let mut out = Actions::new();
         self.apply(cfg, now, event, &mut out, obs);
         // Deadlines armed by the event lie at least 1 ms ahead, except at Instant::MAX,
@@ -155,14 +198,34 @@ impl Conn {
         if now < u64::MAX || out.is_empty() {
             self.run_timers(cfg, now, &mut out, obs);
         }
+        self.refresh_wake(cfg);
         out
     }
 
-    /// The earliest time at which `handle` has something to do, never before `now` (the
-    /// latest time seen); `None` when nothing will happen without an event.
+    /// Sets `wake` to the deadline the rules compute now.
+    fn refresh_wake(&mut self, cfg: &Config) {
+        match self.deadline(cfg) {
+            Some(t) => {
+                self.wake = t;
+                self.flags &= !NO_WAKE;
+            }
+            None => self.flags |= NO_WAKE,
+        }
+    }
+
+    /// When to call `handle` next: the earliest time at which it may have something to
+    /// do, never before `now` (the latest time seen); `None` when nothing will happen
+    /// without an event. After fast-path traffic this is an early bound (the deadline as
+    /// it was), and a tick there recomputes it: waking early is harmless.
     #[inline]
-    pub(crate) fn next_deadline(&self, cfg: &Config, now: u64) -> Option<u64> {
-        self.deadline(cfg).map(|t| t.max(now))
+    pub(crate) fn next_deadline(&self, now: u64) -> Option<u64> {
+        self.wake().map(|t| t.max(now))
+    }
+
+    /// When to wake: the deadline, or an early bound of it after fast-path traffic.
+    #[inline]
+    pub(crate) fn wake(&self) -> Option<u64> {
+        (self.flags & NO_WAKE == 0).then_some(self.wake)
     }
 
     /// The deadline as the rules compute it, which may lie before the latest `now` (a
@@ -431,15 +494,15 @@ impl Conn {
             self.phase = Phase::Stopped;
         } else if cfg.role == Role::Server {
             self.phase = Phase::Closed;
-        } else if self.attempt >= cfg.max_attempts {
+        } else if u32::from(self.attempt) >= cfg.max_attempts {
             self.phase = Phase::GaveUp;
             out.push(Action::GiveUp);
         } else {
-            self.attempt += 1;
+            self.attempt = self.attempt.saturating_add(1);
             obs.reconnect();
             // Time and ping count vary per connection and per draw; a replay repeats them.
             let entropy = now ^ u64::from(self.ping_seq).rotate_left(32);
-            let after = backoff::delay_nanos(cfg, self.attempt, entropy);
+            let after = backoff::delay_nanos(cfg, u32::from(self.attempt), entropy);
             self.phase = Phase::Connecting;
             self.phase_at = now.saturating_add(after);
             out.push(Action::Reconnect {

@@ -42,7 +42,9 @@ pub mod smol;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
-pub use config::{Config, ConfigBuilder, ConfigError, Jitter, PingPolicy, Role, Setting};
+pub use config::{
+    Config, ConfigBuilder, ConfigError, Jitter, PingPolicy, Role, Setting, MAX_ATTEMPTS,
+};
 pub use event::{Action, Actions, CloseReason, Event, PingId};
 pub use machine::{HeartbeatMachine, State, Stats};
 #[cfg(feature = "alloc")]

@@ -164,7 +164,7 @@ impl HeartbeatMachine {
     pub fn new(config: Config, now: Instant) -> HeartbeatMachine {
         HeartbeatMachine {
             config,
-            conn: Conn::new(now),
+            conn: Conn::new(&config, now),
             now: now.as_nanos(),
             counters: Counters::new(),
         }
@@ -182,11 +182,23 @@ impl HeartbeatMachine {
     /// The latest time by which to call `handle(.., Event::Tick)`; `None` when nothing
     /// will happen without an event (paused, or finished). Never before the latest `now`,
     /// and after a `Tick` at it, always later.
+    ///
+    /// Traffic events on a quiet open connection take a fast path that leaves this
+    /// unchanged, although they move the true deadline later: it is then an early
+    /// wake-up, and the `Tick` there finds nothing due and hands out the later one. So
+    /// waking here is always safe and never late, and a busy link re-arms no timer.
     #[inline]
     pub fn next_deadline(&self) -> Option<Instant> {
+        self.conn.next_deadline(self.now).map(Instant::from_nanos)
+    }
+
+    /// The deadline the rules give now, never before the latest `now`: what
+    /// `next_deadline` is an early bound of (for the scenario checks and the oracle).
+    #[cfg(feature = "sim")]
+    pub(crate) fn rule_deadline(&self) -> Option<Instant> {
         self.conn
-            .next_deadline(&self.config, self.now)
-            .map(Instant::from_nanos)
+            .deadline(&self.config)
+            .map(|t| Instant::from_nanos(t.max(self.now)))
     }
 
     /// The latest `now` the machine has seen (it never goes back).

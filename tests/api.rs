@@ -281,3 +281,23 @@ fn stats_count_what_happened() {
     assert_eq!(s.rtt, Some(Duration::from_millis(100)));
     assert_eq!(s.smoothed_rtt, Some(Duration::from_millis(100)));
 }
+
+/// The attempt counter is 16 bits (it keeps `HeartbeatMachine` within 128 bytes beside a
+/// cached deadline): a larger `max_attempts` would never be reached, so it is refused.
+#[test]
+fn max_attempts_beyond_the_counter_is_refused_with_a_fix() {
+    let (e, s) = err(Config::client().max_attempts(keepalive::MAX_ATTEMPTS + 1));
+    assert_eq!(e.setting(), Setting::MaxAttempts);
+    assert_eq!(
+        s,
+        "max_attempts (65536) must be at most 65535; leave it unset to retry without limit"
+    );
+    let c = Config::client()
+        .max_attempts(keepalive::MAX_ATTEMPTS)
+        .build()
+        .unwrap();
+    assert_eq!(c.max_attempts(), Some(65_535));
+    // u32::MAX is the default: no limit.
+    let c = Config::client().max_attempts(u32::MAX).build().unwrap();
+    assert_eq!(c.max_attempts(), None);
+}

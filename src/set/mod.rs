@@ -161,7 +161,7 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
             return Err(KeyExists);
         }
         let now = self.clock(now);
-        let mut conn = Conn::new(Instant::from_nanos(now));
+        let mut conn = Conn::new(&self.config, Instant::from_nanos(now));
         // Opening has no actions, except at Instant::MAX where the first ping is due at
         // once: those wait in `ready` for poll, never dropped.
         let opened = conn.handle(&self.config, now, Event::Connected, &mut self.counters);
@@ -227,7 +227,7 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
                 let Some((conn, _)) = &self.slab[id as usize] else {
                     continue; // removed meanwhile
                 };
-                match conn.deadline(&self.config) {
+                match conn.wake() {
                     // Due by the rule the wheel files by: its millisecond has come.
                     Some(d) if due(d, now) => {
                         let actions = self.run(id, now, Event::Tick);
@@ -329,10 +329,9 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
 
     /// Files a connection in the wheel at its deadline (or takes it out if it has none).
     fn schedule(&mut self, id: u32) {
-        match self.slab[id as usize]
-            .as_ref()
-            .and_then(|(c, _)| c.deadline(&self.config))
-        {
+        match self.slab[id as usize].as_ref().and_then(|(c, _)| c.wake()) {
+            // The connection's wake-up, as a machine hands it out: traffic on the fast
+            // path leaves it unchanged, so a busy connection is not moved in the wheel.
             Some(d) => self.wheel.file(&mut self.links, id, ceil_ms(d)),
             None => self.wheel.remove(&mut self.links, id),
         }

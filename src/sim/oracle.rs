@@ -32,7 +32,8 @@ impl core::error::Error for Violation {}
 /// that can be judged from the outside:
 ///
 /// - `next_deadline()` is never before the latest `now`, and after any call it is later
-///   than `now` (otherwise an adapter would spin), except at [`Instant::MAX`];
+///   than `now` (otherwise an adapter would spin), except at [`Instant::MAX`]; it is
+///   never later than the deadline the rules give (it may be earlier after traffic);
 /// - a finished machine does and schedules nothing;
 /// - pings and pongs go out only on an open connection: nothing after `Close`;
 /// - at most one ping is in flight: a new ping while one is unanswered is only a probe
@@ -315,6 +316,19 @@ impl Oracle {
             return Err((
                 "sends only while open",
                 "a ping or pong from a connection that is not open".into(),
+            ));
+        }
+        // The wake-up handed out is the rules' deadline or earlier, never later (the
+        // fast path keeps an early bound), and absent only when there is none.
+        let rule = m.rule_deadline();
+        if deadline.is_some() != rule.is_some() || deadline > rule {
+            return Err((
+                "the wake-up is never later than the rules' deadline",
+                format!(
+                    "next deadline {}, the rules say {}",
+                    deadline.map_or("none".into(), fmt_instant),
+                    rule.map_or("none".into(), fmt_instant)
+                ),
             ));
         }
         if let Some(d) = deadline {

@@ -111,7 +111,9 @@ enum Line {
 /// - `expect deadline <time|none>`, `expect state <backoff|connecting|open|closing|
 ///   closed|stopped|gave_up>`, `expect rtt <duration|none>`, `expect in_flight <id|none>`,
 ///   `expect <pings_sent|pongs_received|timeouts|reconnects|attempt> <n>` check the
-///   machine after the step above.
+///   machine after the step above. `deadline` is the deadline the rules give;
+///   `next_deadline()` hands out that or, after traffic on the fast path, an earlier
+///   wake-up (the oracle checks it is never later).
 ///
 /// Every step is also checked by the [`Oracle`], so a scenario fails on a broken
 /// invariant even where it expects nothing in particular.
@@ -345,7 +347,7 @@ fn check_machine(m: &HeartbeatMachine, check: &Check) -> Result<(), String> {
         Check::Deadline(d) => (
             "deadline",
             d.map(fmt_instant),
-            m.next_deadline().map(fmt_instant),
+            m.rule_deadline().map(fmt_instant),
         ),
         Check::State(s) => (
             "state",
