@@ -23,6 +23,12 @@
 //! not fatal, and the next ping may go. That keeps an outbound keepalive going to a peer
 //! that streams data but never answers pings, without stretching the dead-peer bound.
 //!
+//! The deadline is computed once per full pass and kept (`wake`). Traffic on an open
+//! connection with no ping in flight, no probe and no pause only ever moves deadlines
+//! later, so before `wake` it takes a fast path that records the time and returns:
+//! `wake` is then an early bound, and the tick there recomputes it. The oracle checks
+//! that it is never later than the deadline the rules give.
+//!
 //! A close deadline overdue by more than `min(pong_timeout, 1 s)` means the caller was not
 //! running (laptop sleep, a throttled tab, a stopped process): the peer's answer may be
 //! sitting unread. Instead of closing, the machine sends one probe ping and allows a fresh
