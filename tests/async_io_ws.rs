@@ -210,6 +210,58 @@ macro_rules! runtime_tests {
                     assert_eq!(rx.recv_timeout(EVENT_WAIT), Ok(Some(1000)));
                 })
             }
+
+            /// A flooding peer: async-io's sockets never say "not ready" while data is
+            /// waiting (no cooperative budget, unlike tokio), so the driver must tick from
+            /// its timer mid-stream; our keepalive pings still go out every interval.
+            #[test]
+            fn a_flooding_peer_still_gets_our_keepalive_pings() {
+                $block_on(async {
+                    let (l, url) = listener().await;
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    spawn(async move {
+                        let ws = accept(&l).await;
+                        let (mut sink, mut stream) = ws.split();
+                        let pings = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+                        let counted = pings.clone();
+                        spawn(async move {
+                            while let Some(Ok(m)) = stream.next().await {
+                                if m.is_ping() {
+                                    counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                }
+                            }
+                        });
+                        let started = Instant::now();
+                        let payload = Message::text("x".repeat(64));
+                        while started.elapsed() < Duration::from_millis(1_500) {
+                            for _ in 0..100 {
+                                if futures_util::SinkExt::feed(&mut sink, payload.clone())
+                                    .await
+                                    .is_err()
+                                {
+                                    break;
+                                }
+                            }
+                            let _ = futures_util::SinkExt::flush(&mut sink).await;
+                        }
+                        $sleep(Duration::from_millis(200)).await; // the last pings arrive
+                        let _ = tx.send(pings.load(std::sync::atomic::Ordering::Relaxed));
+                        let _ = futures_util::SinkExt::close(&mut sink).await;
+                    });
+                    let (ws, _) = $connect(url).await.expect("connect");
+                    let mut hb: keepalive::async_io::Heartbeat<_, _> =
+                        keepalive::async_io::Heartbeat::new(ws, WsCodec, config());
+                    let mut received = 0u64;
+                    while let Some(Ok(_)) = hb.next().await {
+                        received += 1;
+                    }
+                    let pings = rx.recv_timeout(EVENT_WAIT).expect("the server reports");
+                    assert!(
+                        pings >= 7,
+                        "{pings} pings during a flood of {received} messages"
+                    );
+                })
+            }
         }
     };
 }

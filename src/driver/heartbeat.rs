@@ -231,14 +231,18 @@ where
             }
             // 2. The timer, without reading the clock: a continuous stream of messages
             //    must not keep our keepalive pings from going out.
-            if !self.timer_fired && self.armed.is_some() && self.timer.poll_expired(cx).is_ready() {
-                self.timer_fired = true;
-                self.armed = None;
+            if !self.timer_fired {
+                self.arm(); // a field compare unless the deadline moved
+                if self.armed.is_some() && self.timer.poll_expired(cx).is_ready() {
+                    self.timer_fired = true;
+                    self.armed = None;
+                }
             }
             // Fired, and the peer spoke since the last report: that counts first
             // (liveness before deadlines), then the deadline.
             if self.timer_fired && self.traffic_in {
                 self.tick(self.clock.now());
+                self.arm(); // the stream may never run dry: the next tick must not wait for it
                 continue;
             }
             // 3. Everything the peer sent, before any deadline: it proves the peer alive.
@@ -290,6 +294,17 @@ where
             self.traffic_out = false;
             let actions = self.machine.handle(now, Event::DataSent);
             self.apply(actions, None);
+        }
+    }
+
+    /// Sets the timer to the machine's deadline, if that changed.
+    fn arm(&mut self) {
+        let deadline = self.machine.next_deadline();
+        if let Some(d) = deadline {
+            if self.armed != deadline {
+                self.timer.reset(self.clock.to_std(d));
+                self.armed = deadline;
+            }
         }
     }
 
@@ -469,10 +484,7 @@ where
                 return Poll::Ready(());
             }
         }
-        if self.armed != Some(deadline) {
-            self.timer.reset(self.clock.to_std(deadline));
-            self.armed = Some(deadline);
-        }
+        self.arm();
         match self.timer.poll_expired(cx) {
             Poll::Ready(()) => {
                 // Fired: the clock decides on the next pass; re-arm if it was early.
