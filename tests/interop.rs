@@ -164,6 +164,14 @@ fn client_config(interval_ms: u64, pong_ms: u64) -> Config {
         .expect("test config")
 }
 
+fn server_config(interval_ms: u64, pong_ms: u64) -> Config {
+    Config::server()
+        .ping_interval(Duration::from_millis(interval_ms))
+        .pong_timeout(Duration::from_millis(pong_ms))
+        .build()
+        .expect("test config")
+}
+
 fn our_client<C>(url: String, codec: C, config: Config) -> Client<Message>
 where
     C: HeartbeatCodec<Message = Message> + Clone + Send + 'static,
@@ -333,12 +341,7 @@ async fn python_server_with_its_keepalive_off() {
 #[tokio::test]
 async fn python_client_against_our_server() {
     let (_f, fr, _s, sr) = switches();
-    let config = Config::server()
-        .ping_interval(Duration::from_millis(150))
-        .pong_timeout(Duration::from_millis(300))
-        .build()
-        .expect("config");
-    let (url, served) = our_server(WsCodec, config, fr, sr).await;
+    let (url, served) = our_server(WsCodec, server_config(150, 300), fr, sr).await;
     let mut py = Peer::python(&[
         "client",
         "--url",
@@ -483,12 +486,7 @@ async fn node_heartbeat_server_keeps_our_client() {
 #[tokio::test]
 async fn node_client_against_our_server() {
     let (_f, fr, stop, sr) = switches();
-    let config = Config::server()
-        .ping_interval(Duration::from_millis(100))
-        .pong_timeout(Duration::from_millis(300))
-        .build()
-        .expect("config");
-    let (url, served) = our_server(WsCodec, config, fr, sr).await;
+    let (url, served) = our_server(WsCodec, server_config(100, 300), fr, sr).await;
     let mut node = Peer::node(&["client", "--url", &url, "--run-ms", "2000"]);
     node.expect("connected", WAIT).await;
     let alive = node.expect("alive", WAIT).await;
@@ -552,12 +550,7 @@ fn tempdir() -> PathBuf {
 #[tokio::test]
 async fn a_browser_answers_our_ping_frames_across_many_intervals() {
     let (_f, fr, stop, sr) = switches();
-    let config = Config::server()
-        .ping_interval(Duration::from_millis(100))
-        .pong_timeout(Duration::from_millis(400))
-        .build()
-        .expect("config");
-    let (url, served) = our_server(WsCodec, config, fr, sr).await;
+    let (url, served) = our_server(WsCodec, server_config(100, 400), fr, sr).await;
     let _browser = Browser::open(&url, "frames");
     sleep(Duration::from_secs(4)).await; // browser start-up, then many intervals
     stop.send(true).expect("stop");

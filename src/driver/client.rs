@@ -3,7 +3,7 @@
 
 use super::error::Cause;
 use super::heartbeat::{Heartbeat, Update};
-use super::{Runtime, Timer};
+use super::{Alarm, Runtime, Timer};
 use crate::codec::HeartbeatCodec;
 use crate::{Action, Actions, Clock, Config, Event, HeartbeatMachine, Instant, PingId};
 use core::fmt;
@@ -237,8 +237,7 @@ impl<M> Client<M> {
             codec,
             connect,
             link: Link::Idle,
-            timer: T::default(),
-            armed: None,
+            alarm: Alarm::default(),
             sending: false,
             stopping: false,
             paused: false,
@@ -434,8 +433,7 @@ where
     connect: F,
     link: Link<S, C, T, Fut>,
     /// One timer for the backoff wait and the connect timeout.
-    timer: T,
-    armed: Option<Instant>,
+    alarm: Alarm<T>,
     /// A message of the application's is in the sink, not yet flushed.
     sending: bool,
     stopping: bool,
@@ -747,16 +745,7 @@ where
     }
 
     fn poll_timer(&mut self, at: Instant, cx: &mut Context<'_>) -> Poll<bool> {
-        if self.armed != Some(at) {
-            self.timer.reset(self.clock.to_std(at));
-            self.armed = Some(at);
-        }
-        match self.timer.poll_expired(cx) {
-            Poll::Ready(()) => {
-                self.armed = None;
-                Poll::Ready(true)
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        self.alarm.set(&self.clock, at);
+        self.alarm.poll(cx).map(|()| true)
     }
 }

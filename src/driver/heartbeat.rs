@@ -1,7 +1,7 @@
 //! [`Heartbeat`]: drives one connection's heartbeat over any `Stream + Sink` transport.
 
 use super::error::{Cause, Error};
-use super::Timer;
+use super::{Alarm, Timer};
 use crate::codec::{HeartbeatCodec, Inbound};
 use crate::{
     Action, Actions, Clock, CloseReason, Config, Event, HeartbeatMachine, Instant, PingId,
@@ -83,9 +83,8 @@ where
 {
     transport: Option<S>,
     codec: C,
-    timer: T,
-    /// The deadline the timer is set to.
-    armed: Option<Instant>,
+    /// One timer, at the machine's deadline.
+    alarm: Alarm<T>,
     machine: HeartbeatMachine,
     clock: Clock,
     /// Control messages waiting for the sink: at most one of each.
@@ -117,7 +116,7 @@ where
         f.debug_struct("Heartbeat")
             .field("phase", &self.phase)
             .field("machine", &self.machine)
-            .field("armed", &self.armed)
+            .field("wake", &self.alarm.at())
             .finish_non_exhaustive()
     }
 }
@@ -155,8 +154,7 @@ where
         let mut hb = Heartbeat {
             transport: Some(transport),
             codec,
-            timer: T::default(),
-            armed: None,
+            alarm: Alarm::default(),
             machine,
             clock,
             pong: None,
@@ -233,10 +231,7 @@ where
             //    must not keep our keepalive pings from going out.
             if !self.timer_fired {
                 self.arm(); // a field compare unless the deadline moved
-                if self.armed.is_some() && self.timer.poll_expired(cx).is_ready() {
-                    self.timer_fired = true;
-                    self.armed = None;
-                }
+                self.timer_fired = self.alarm.poll(cx).is_ready();
             }
             // Fired, and the peer spoke since the last report: that counts first
             // (liveness before deadlines), then the deadline.
@@ -297,23 +292,25 @@ where
         }
     }
 
-    /// Sets the timer to the machine's deadline, if that changed.
+    /// Sets the timer to the machine's deadline (a no-op unless that changed).
     fn arm(&mut self) {
-        let deadline = self.machine.next_deadline();
-        if let Some(d) = deadline {
-            if self.armed != deadline {
-                self.timer.reset(self.clock.to_std(d));
-                self.armed = deadline;
-            }
+        if let Some(d) = self.machine.next_deadline() {
+            self.alarm.set(&self.clock, d);
         }
+    }
+
+    /// Tells the machine `event` at `now`, after the traffic not yet reported, and
+    /// carries out what it says.
+    fn feed(&mut self, now: Instant, event: Event) {
+        self.report_traffic(now);
+        let actions = self.machine.handle(now, event);
+        self.apply(actions, None);
     }
 
     /// The timer fired (or the deadline passed): report the traffic, then tick.
     fn tick(&mut self, now: Instant) {
         self.timer_fired = false;
-        self.report_traffic(now);
-        let actions = self.machine.handle(now, Event::Tick);
-        self.apply(actions, None);
+        self.feed(now, Event::Tick);
     }
 
     fn inbound(&mut self, message: M, cx: &mut Context<'_>) -> Option<Update<M>> {
@@ -402,8 +399,7 @@ where
         let (cause, code) = match (self.phase, peer_close) {
             (Phase::Ended { .. }, _) => return,
             (Phase::Closing { cause, code, .. }, _) => (cause, code),
-            (Phase::Open, Some(code)) => (Cause::PeerClosed, code),
-            (Phase::Open, None) => (Cause::PeerClosed, None),
+            (Phase::Open, code) => (Cause::PeerClosed, code.flatten()),
         };
         self.end_with(disconnected, Error::new(cause, code, None));
     }
@@ -420,10 +416,7 @@ where
 
     fn end_with(&mut self, disconnected: bool, end: Error<E>) {
         if disconnected {
-            let now = self.clock.now();
-            self.report_traffic(now);
-            let actions = self.machine.handle(now, Event::Disconnected);
-            self.apply(actions, None);
+            self.feed(self.clock.now(), Event::Disconnected);
         }
         self.phase = Phase::Ended {
             cause: end.cause(),
@@ -434,7 +427,7 @@ where
         self.ping = None;
         self.pong = None;
         self.close = None;
-        self.armed = None;
+        self.alarm.clear();
     }
 
     /// Sends the queued control messages as far as the sink takes them, then flushes.
@@ -474,7 +467,7 @@ where
         let now = self.clock.now();
         self.report_traffic(now);
         let Some(deadline) = self.machine.next_deadline() else {
-            self.armed = None;
+            self.alarm.clear();
             self.timer_fired = false;
             return Poll::Pending;
         };
@@ -485,14 +478,8 @@ where
             }
         }
         self.arm();
-        match self.timer.poll_expired(cx) {
-            Poll::Ready(()) => {
-                // Fired: the clock decides on the next pass; re-arm if it was early.
-                self.armed = None;
-                Poll::Ready(())
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        // Fired: the clock decides on the next pass (and re-arms if it was early).
+        self.alarm.poll(cx)
     }
 
     /// The application goes to the background (or the OS throttles it): no pings, no
@@ -515,21 +502,13 @@ where
 
     fn notify(&mut self, event: Event) {
         if self.phase == Phase::Open {
-            let now = self.clock.now();
-            self.report_traffic(now);
-            let actions = self.machine.handle(now, event);
-            self.apply(actions, None);
+            self.feed(self.clock.now(), event);
         }
     }
 
     /// Starts a clean close (code 1000); the stream ends when it completes.
     pub(crate) fn shut_down(&mut self) {
-        if self.phase == Phase::Open {
-            let now = self.clock.now();
-            self.report_traffic(now);
-            let actions = self.machine.handle(now, Event::Shutdown);
-            self.apply(actions, None);
-        }
+        self.notify(Event::Shutdown);
     }
 
     /// The error for a send that cannot be made, when the connection is closing or over.
