@@ -5,6 +5,7 @@
 //! devices that share a seed still drift apart as soon as their clocks differ.
 
 use crate::config::{Config, Jitter};
+use crate::time::NS_PER_MS;
 
 /// SplitMix64's finaliser: a fast, well-mixed 64-bit hash, good enough for spreading
 /// retries (not for anything secret).
@@ -36,7 +37,6 @@ fn step_ms(cfg: &Config, n: u32) -> u64 {
 /// The delay before reconnect attempt `attempt` (from 1), in nanoseconds, within
 /// `[backoff_initial, backoff_max]`. `entropy` varies per draw (time, count).
 pub(crate) fn delay_nanos(cfg: &Config, attempt: u32, entropy: u64) -> u64 {
-    const NS: u64 = 1_000_000;
     let (lo, hi) = match cfg.jitter {
         Jitter::None => {
             let s = step_ms(cfg, attempt);
@@ -51,7 +51,7 @@ pub(crate) fn delay_nanos(cfg: &Config, attempt: u32, entropy: u64) -> u64 {
             step_ms(cfg, attempt.saturating_add(1)),
         ),
     };
-    let (lo, hi) = (lo * NS, hi * NS);
+    let (lo, hi) = (lo * NS_PER_MS, hi * NS_PER_MS);
     let span = hi - lo; // hi >= lo: steps never shrink
     if span == 0 {
         return lo;
@@ -89,8 +89,8 @@ mod tests {
         for attempt in 1..40 {
             for e in 0..50 {
                 let d = delay_nanos(&c, attempt, e);
-                let lo = step_ms(&c, attempt) * 1_000_000;
-                let hi = step_ms(&c, attempt + 1) * 1_000_000;
+                let lo = step_ms(&c, attempt) * NS_PER_MS;
+                let hi = step_ms(&c, attempt + 1) * NS_PER_MS;
                 assert!(
                     (lo..=hi).contains(&d),
                     "attempt {attempt}: {d} not in {lo}..={hi}"

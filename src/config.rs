@@ -20,6 +20,7 @@
 //! Durations are kept in whole milliseconds, from 1 ms to 24 h: heartbeat settings need
 //! no finer grain (QUIC's idle timeout is in milliseconds too), and none needs a day.
 
+use crate::time::NS_PER_MS;
 use core::fmt;
 use core::time::Duration;
 
@@ -464,7 +465,7 @@ fn default_of(s: Setting) -> Duration {
 
 fn ceil_millis(d: Duration) -> u64 {
     let whole = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    if d.subsec_nanos() % 1_000_000 != 0 {
+    if u64::from(d.subsec_nanos()) % NS_PER_MS != 0 {
         whole.saturating_add(1)
     } else {
         whole
@@ -712,7 +713,7 @@ fn millis(setting: Setting, d: Duration) -> Result<u32, ConfigError> {
     if d < MIN || d > MAX {
         return Err(ConfigError::OutOfRange { setting, value: d });
     }
-    if d.subsec_nanos() % 1_000_000 != 0 {
+    if u64::from(d.subsec_nanos()) % NS_PER_MS != 0 {
         return Err(ConfigError::SubMillisecond { setting, value: d });
     }
     // <= 86_400_000, fits.

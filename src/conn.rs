@@ -1,61 +1,43 @@
 //! One connection's state and every timing rule, written once.
 //!
 //! [`Conn`] holds only what varies per connection (48 bytes); the rules read the shared
-//! [`Config`], and the caller keeps the clock (the latest `now`) and the statistics
-//! (through [`Observer`]). `HeartbeatMachine` pairs one `Config` with one `Conn`;
-//! `HeartbeatSet` shares one `Config` and one clock among many `Conn`s. Both call the
-//! same functions.
-//!
-//! # The rules
-//!
-//! While open and not paused there are at most three deadlines, all derived from four
-//! times (`last_in`, `last_out`, `ping_at`, the phase time), so none can go stale:
-//!
-//! | deadline | when | then |
-//! |---|---|---|
-//! | ping | `WhenIdle`: `min(last_in, last_out) + ping_interval`; `Fixed`: `ping_at + ping_interval` | `SendPing` (at most one per call) |
-//! | pong | a ping in flight: `max(ping_at, last_in) + pong_timeout` | `Close(PongTimeout)` |
-//! | idle | `idle_timeout` set: `last_in + idle_timeout` (never before a probe's `pong_timeout`) | `Close(IdleTimeout)` |
-//!
-//! A ping stays in flight until its pong, so at most one is ever outstanding. It is
-//! replaced early only when the peer is visibly alive (it sent something after the ping,
-//! within the last `ping_interval`) and the ping is `pong_timeout` old: then it is lost,
-//! not fatal, and the next ping may go. That keeps an outbound keepalive going to a peer
-//! that streams data but never answers pings, without stretching the dead-peer bound.
-//!
-//! The deadline is computed once per full pass and kept (`wake`). Traffic on an open
-//! connection with no ping in flight, no probe and no pause only ever moves deadlines
-//! later, so before `wake` it takes a fast path that records the time and returns:
-//! `wake` is then an early bound, and the tick there recomputes it. The oracle checks
-//! that it is never later than the deadline the rules give.
-//!
-//! A close deadline overdue by more than `min(pong_timeout, 1 s)` means the caller was not
-//! running (laptop sleep, a throttled tab, a stopped process): the peer's answer may be
-//! sitting unread. Instead of closing, the machine sends one probe ping and allows a fresh
-//! `pong_timeout`; a second overdue deadline in the same silence closes.
+//! [`Config`], and the caller keeps the clock (the latest `now`) and the [`Counters`].
+//! `HeartbeatMachine` pairs one `Config` with one `Conn`; `HeartbeatSet` shares one
+//! `Config`, one clock and one `Counters` among many `Conn`s. Both call the same
+//! functions. The rules themselves are stated for readers in [`crate::rules`]; this file
+//! is their only implementation.
 
 use crate::backoff;
 use crate::config::{Config, PingPolicy, Role};
 use crate::event::{Action, Actions, CloseReason, Event, PingId};
-use crate::machine::State;
+use crate::state::State;
+use crate::stats::Counters;
 use crate::time::{Instant, NS_PER_MS};
 use core::time::Duration;
 
 /// The largest lateness tolerated before a deadline counts as a clock jump.
 const JUMP_CAP_NS: u64 = 1_000_000_000;
 
+/// A ping awaits its pong.
 const IN_FLIGHT: u8 = 1;
+/// A probe (clock jump, resume, network change) awaits any sign of the peer.
 const PROBING: u8 = 2;
 const PAUSED: u8 = 4;
 const SHUTDOWN: u8 = 8;
 /// No deadline: nothing happens without an event.
 const NO_WAKE: u8 = 16;
+/// The ping in flight has not been reported written: it may wait behind our own data.
+const UNWRITTEN: u8 = 32;
+/// The caller reports when pings leave (it reported one before), so a ping not yet
+/// reported written is still waiting behind our data, and is never replaced.
+const WRITES_REPORTED: u8 = 64;
 
 /// Where a connection is in its life.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
-pub(crate) enum Phase {
-    /// Waiting to connect (`phase_at` in the future: backoff) or connecting (`phase_at`
-    /// is when the attempt started).
+enum Phase {
+    /// Waiting to reconnect until `phase_at`; then `Connect`.
+    Backoff,
+    /// An attempt under way since `phase_at` (a new machine starts here).
     Connecting,
     /// Open since `phase_at`.
     Open,
@@ -69,22 +51,14 @@ pub(crate) enum Phase {
     GaveUp,
 }
 
-/// What the rules report for statistics; the caller decides what to keep.
-pub(crate) trait Observer {
-    /// A pong acknowledged the ping in flight after `rtt_ns`.
-    fn pong(&mut self, rtt_ns: u64);
-    /// A connection closed for a pong or idle timeout.
-    fn timeout(&mut self);
-    /// A reconnect was asked for.
-    fn reconnect(&mut self);
-}
-
 /// The per-connection state. All times are nanoseconds of the caller's epoch.
 #[derive(Clone, Debug)]
 pub(crate) struct Conn {
+    /// The last sign of the peer: bytes or a message from it, or bytes of ours it took.
     last_in: u64,
+    /// The last outbound activity (data, a ping, bytes of ours taken).
     last_out: u64,
-    /// When the last ping (or probe) was sent.
+    /// When the last ping (or probe) left, or was asked for if not reported written yet.
     ping_at: u64,
     /// Depends on the phase, see [`Phase`].
     phase_at: u64,
@@ -122,8 +96,9 @@ impl Conn {
     /// The public state at `now`.
     pub(crate) fn state(&self, now: u64) -> State {
         match self.phase {
-            Phase::Connecting if self.phase_at > now => State::Backoff,
-            Phase::Connecting => State::Connecting,
+            Phase::Backoff if self.phase_at > now => State::Backoff,
+            // The wait is over: a caller on its own timer may be connecting already.
+            Phase::Backoff | Phase::Connecting => State::Connecting,
             Phase::Open => State::Open,
             Phase::Closing => State::Closing,
             Phase::Closed => State::Closed,
@@ -135,8 +110,7 @@ impl Conn {
         self.has(PAUSED)
     }
     pub(crate) fn ping_in_flight(&self) -> Option<PingId> {
-        (self.phase == Phase::Open && self.has(IN_FLIGHT))
-            .then(|| PingId::new(u64::from(self.ping_seq)))
+        (self.phase == Phase::Open && self.has(IN_FLIGHT)).then(|| self.current_ping())
     }
     pub(crate) fn pings_sent(&self) -> u32 {
         self.ping_seq
@@ -150,6 +124,10 @@ impl Conn {
         self.flags & f != 0
     }
 
+    fn current_ping(&self) -> PingId {
+        PingId::new(u64::from(self.ping_seq))
+    }
+
     // ----- the entry point -----
 
     /// Applies `event` at `now`, then runs every timer that is due. The caller keeps
@@ -160,7 +138,7 @@ impl Conn {
         cfg: &Config,
         now: u64,
         event: Event,
-        obs: &mut impl Observer,
+        counters: &mut Counters,
     ) -> Actions {
         // The fast path: traffic (or an early tick) on an open connection with no ping
         // in flight, no probe and no pause, before the deadline. These events only ever
@@ -171,12 +149,17 @@ impl Conn {
             && now < self.wake
         {
             match event {
-                // With no ping in flight, a pong is liveness only, like data.
+                // With no ping in flight, a pong is a sign of life only, like data.
                 Event::DataReceived | Event::PongReceived(_) => {
                     self.last_in = now;
                     return Actions::new();
                 }
                 Event::DataSent => {
+                    self.last_out = now;
+                    return Actions::new();
+                }
+                Event::DataDelivered => {
+                    self.last_in = now;
                     self.last_out = now;
                     return Actions::new();
                 }
@@ -190,19 +173,19 @@ impl Conn {
                 _ => {}
             }
         }
-        self.slow(cfg, now, event, obs)
+        self.slow(cfg, now, event, counters)
     }
 
     /// Every rule: the event, then every timer that is due, then the next deadline.
     #[inline(never)]
-    fn slow(&mut self, cfg: &Config, now: u64, event: Event, obs: &mut impl Observer) -> Actions {
+    fn slow(&mut self, cfg: &Config, now: u64, event: Event, counters: &mut Counters) -> Actions {
         let mut out = Actions::new();
-        self.apply(cfg, now, event, &mut out, obs);
+        self.apply(cfg, now, event, &mut out, counters);
         // Deadlines armed by the event lie at least 1 ms ahead, except at Instant::MAX,
         // where every deadline saturates to now: there, one transition per call, so a
         // probe or a reconnect is never undone by its own deadline in the same call.
         if now < u64::MAX || out.is_empty() {
-            self.run_timers(cfg, now, &mut out, obs);
+            self.run_timers(cfg, now, &mut out, counters);
         }
         self.refresh_wake(cfg);
         out
@@ -239,11 +222,13 @@ impl Conn {
     /// except at `Instant::MAX`.
     #[inline]
     pub(crate) fn deadline(&self, cfg: &Config) -> Option<u64> {
+        if self.has(PAUSED) && self.phase != Phase::Closing {
+            return None;
+        }
         match self.phase {
-            Phase::Connecting if !self.has(PAUSED) => {
-                Some(add_ms(self.phase_at, cfg.connect_timeout_ms))
-            }
-            Phase::Open if !self.has(PAUSED) => {
+            Phase::Backoff => Some(self.phase_at),
+            Phase::Connecting => Some(add_ms(self.phase_at, cfg.connect_timeout_ms)),
+            Phase::Open => {
                 let close = self.close_deadline(cfg).map(|(at, _)| at);
                 match (close, self.ping_due(cfg)) {
                     (Some(a), Some(b)) => Some(a.min(b)),
@@ -251,7 +236,7 @@ impl Conn {
                 }
             }
             Phase::Closing => Some(self.phase_at),
-            _ => None,
+            Phase::Closed | Phase::Stopped | Phase::GaveUp => None,
         }
     }
 
@@ -263,48 +248,55 @@ impl Conn {
         now: u64,
         event: Event,
         out: &mut Actions,
-        obs: &mut impl Observer,
+        counters: &mut Counters,
     ) {
         let open = self.phase == Phase::Open;
         match event {
             Event::Tick => {}
             Event::Connected => match self.phase {
-                Phase::Connecting | Phase::Open => self.open(now),
+                Phase::Backoff | Phase::Connecting | Phase::Open => self.open(now),
                 Phase::Closing if !self.has(SHUTDOWN) => self.open(now),
                 _ => {}
             },
-            Event::ConnectFailed if self.phase == Phase::Connecting => {
-                self.lost(cfg, now, out, obs)
+            Event::ConnectFailed if matches!(self.phase, Phase::Backoff | Phase::Connecting) => {
+                self.lost(cfg, now, out, counters)
             }
             Event::Disconnected => match self.phase {
                 Phase::Open => {
                     self.leave_open(cfg, now);
-                    self.lost(cfg, now, out, obs);
+                    self.lost(cfg, now, out, counters);
                 }
-                Phase::Closing => self.lost(cfg, now, out, obs),
-                // A failed attempt; during the backoff wait, a late report of the old one.
-                Phase::Connecting if self.phase_at <= now => self.lost(cfg, now, out, obs),
+                // A failed attempt (after the wait, a caller on its own timer may have
+                // started one); during the wait, a late report of the old connection.
+                Phase::Closing | Phase::Connecting => self.lost(cfg, now, out, counters),
+                Phase::Backoff if self.phase_at <= now => self.lost(cfg, now, out, counters),
                 _ => {}
             },
             Event::PingReceived if open => {
-                self.last_in = now;
-                self.flags &= !PROBING;
+                self.heard(now);
                 out.push(Action::SendPong);
             }
             Event::PongReceived(id) if open => {
-                self.last_in = now;
-                self.flags &= !PROBING;
-                let current = PingId::new(u64::from(self.ping_seq));
-                if self.has(IN_FLIGHT) && id.map_or(true, |id| id == current) {
-                    self.flags &= !IN_FLIGHT;
-                    obs.pong(now - self.ping_at);
+                self.heard(now);
+                if self.has(IN_FLIGHT) && id.map_or(true, |id| id == self.current_ping()) {
+                    self.flags &= !(IN_FLIGHT | UNWRITTEN);
+                    counters.pong(now - self.ping_at);
                 }
             }
-            Event::DataReceived if open => {
-                self.last_in = now;
-                self.flags &= !PROBING;
+            Event::DataReceived if open => self.heard(now),
+            Event::DataDelivered if open => {
+                self.heard(now);
+                self.last_out = now;
             }
             Event::DataSent if open => self.last_out = now,
+            Event::PingWritten(id) if open && id == self.current_ping() => {
+                self.flags |= WRITES_REPORTED;
+                if self.has(UNWRITTEN) {
+                    // The pong clock (and the round trip) start now that the ping left.
+                    self.flags &= !UNWRITTEN;
+                    self.ping_at = self.ping_at.max(now);
+                }
+            }
             Event::Pause if self.is_live() => self.flags |= PAUSED,
             Event::Resume if self.has(PAUSED) => {
                 self.flags &= !PAUSED;
@@ -313,15 +305,15 @@ impl Conn {
                         self.flags &= !PROBING;
                         self.probe(cfg, now, out);
                     }
-                    Phase::Connecting => self.connect_now(cfg, now, out),
+                    Phase::Backoff | Phase::Connecting => self.connect_now(cfg, now, out),
                     _ => {}
                 }
             }
             Event::NetworkChanged if !self.has(PAUSED) => match self.phase {
                 Phase::Open if !self.has(PROBING) => self.probe(cfg, now, out),
-                // Only the backoff wait is cut short; an attempt in progress has its own
-                // timeout, and a flapping network must not become a connect storm.
-                Phase::Connecting if self.phase_at > now => self.connect_now(cfg, now, out),
+                // Only the wait is cut short; an attempt in progress has its own timeout,
+                // and a flapping network must not become a connect storm.
+                Phase::Backoff if self.phase_at > now => self.connect_now(cfg, now, out),
                 _ => {}
             },
             Event::Shutdown => match self.phase {
@@ -329,7 +321,7 @@ impl Conn {
                     self.flags |= SHUTDOWN;
                     self.close(cfg, now, CloseReason::Shutdown, out);
                 }
-                Phase::Connecting => {
+                Phase::Backoff | Phase::Connecting => {
                     out.push(Action::AbortConnect);
                     self.phase = Phase::Stopped;
                 }
@@ -340,8 +332,17 @@ impl Conn {
         }
     }
 
+    /// A sign of the peer at `now`: it is alive, and any probe is answered.
+    fn heard(&mut self, now: u64) {
+        self.last_in = now;
+        self.flags &= !PROBING;
+    }
+
     fn is_live(&self) -> bool {
-        matches!(self.phase, Phase::Connecting | Phase::Open | Phase::Closing)
+        matches!(
+            self.phase,
+            Phase::Backoff | Phase::Connecting | Phase::Open | Phase::Closing
+        )
     }
 
     /// A fresh connection: nothing of the previous one survives.
@@ -351,7 +352,7 @@ impl Conn {
         self.last_in = now;
         self.last_out = now;
         self.ping_at = now;
-        self.flags &= !(IN_FLIGHT | PROBING);
+        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN);
     }
 
     /// Resume or a network change while not connected: connect now. A pending attempt is
@@ -363,26 +364,42 @@ impl Conn {
             self.phase_at = now;
             return;
         }
-        if self.phase_at <= now {
+        let in_progress = match self.phase {
+            Phase::Connecting => true,
+            // The wait ended during the pause: a caller on its own timer may be connecting.
+            Phase::Backoff => self.phase_at <= now,
+            _ => false,
+        };
+        if in_progress {
             out.push(Action::AbortConnect);
         }
         out.push(Action::Reconnect {
             after: Duration::ZERO,
         });
+        out.push(Action::Connect);
+        self.phase = Phase::Connecting;
         self.phase_at = now;
     }
 
     // ----- timers -----
 
-    fn run_timers(&mut self, cfg: &Config, now: u64, out: &mut Actions, obs: &mut impl Observer) {
+    fn run_timers(&mut self, cfg: &Config, now: u64, out: &mut Actions, counters: &mut Counters) {
         if self.has(PAUSED) && self.phase != Phase::Closing {
             return;
         }
         match self.phase {
+            Phase::Backoff => {
+                if now >= self.phase_at {
+                    // The wait is over: the attempt starts now, and its timeout with it.
+                    out.push(Action::Connect);
+                    self.phase = Phase::Connecting;
+                    self.phase_at = now;
+                }
+            }
             Phase::Connecting => {
                 if now >= add_ms(self.phase_at, cfg.connect_timeout_ms) {
                     out.push(Action::AbortConnect);
-                    self.lost(cfg, now, out, obs);
+                    self.lost(cfg, now, out, counters);
                 }
             }
             Phase::Open => {
@@ -394,7 +411,7 @@ impl Conn {
                         if late > tolerance && !self.has(PROBING) {
                             self.probe(cfg, now, out);
                         } else {
-                            obs.timeout();
+                            counters.timeout();
                             self.close(cfg, now, reason, out);
                             return;
                         }
@@ -407,7 +424,7 @@ impl Conn {
             Phase::Closing => {
                 if now >= self.phase_at {
                     out.push(Action::ForceClose);
-                    self.lost(cfg, now, out, obs);
+                    self.lost(cfg, now, out, counters);
                 }
             }
             Phase::Closed | Phase::Stopped | Phase::GaveUp => {}
@@ -447,6 +464,10 @@ impl Conn {
         if !self.has(IN_FLIGHT) {
             return Some(due);
         }
+        // A ping still waiting behind our own data has not had its chance: never replace it.
+        if self.has(UNWRITTEN) && self.has(WRITES_REPORTED) {
+            return None;
+        }
         // A ping in flight may be replaced only once it is pong_timeout old and the peer
         // has spoken since it went out, within the last ping_interval.
         if self.last_in > self.ping_at {
@@ -462,8 +483,8 @@ impl Conn {
         self.ping_seq = self.ping_seq.wrapping_add(1);
         self.ping_at = now;
         self.last_out = now;
-        self.flags |= IN_FLIGHT;
-        out.push(Action::SendPing(PingId::new(u64::from(self.ping_seq))));
+        self.flags |= IN_FLIGHT | UNWRITTEN;
+        out.push(Action::SendPing(self.current_ping()));
     }
 
     /// One probe per silence: a ping now (unless one just went) and a fresh pong_timeout.
@@ -482,7 +503,7 @@ impl Conn {
         self.leave_open(cfg, now);
         self.phase = Phase::Closing;
         self.phase_at = add_ms(now, cfg.close_timeout_ms);
-        self.flags &= !(IN_FLIGHT | PROBING);
+        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN);
         out.push(Action::Close(reason));
     }
 
@@ -493,9 +514,9 @@ impl Conn {
         }
     }
 
-    /// The connection (or attempt) is gone: reconnect, give up, or finish.
-    fn lost(&mut self, cfg: &Config, now: u64, out: &mut Actions, obs: &mut impl Observer) {
-        self.flags &= !(IN_FLIGHT | PROBING);
+    /// The connection (or attempt) is gone: wait to reconnect, give up, or finish.
+    fn lost(&mut self, cfg: &Config, now: u64, out: &mut Actions, counters: &mut Counters) {
+        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN);
         if self.has(SHUTDOWN) {
             self.phase = Phase::Stopped;
         } else if cfg.role == Role::Server {
@@ -505,11 +526,11 @@ impl Conn {
             out.push(Action::GiveUp);
         } else {
             self.attempt = self.attempt.saturating_add(1);
-            obs.reconnect();
+            counters.reconnect();
             // Time and ping count vary per connection and per draw; a replay repeats them.
             let entropy = now ^ u64::from(self.ping_seq).rotate_left(32);
             let after = backoff::delay_nanos(cfg, u32::from(self.attempt), entropy);
-            self.phase = Phase::Connecting;
+            self.phase = Phase::Backoff;
             self.phase_at = now.saturating_add(after);
             out.push(Action::Reconnect {
                 after: Duration::from_nanos(after),

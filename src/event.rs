@@ -48,9 +48,10 @@ impl fmt::Display for PingId {
 
 /// Something that happened, reported to [`HeartbeatMachine::handle`](crate::HeartbeatMachine::handle).
 ///
-/// Report every inbound message (as `PingReceived`, `PongReceived` or `DataReceived`) and
-/// every outbound data message (`DataSent`): the machine uses them to prove the peer alive
-/// and to avoid pinging busy links.
+/// Report every sign of the peer (`PingReceived`, `PongReceived`, `DataReceived`,
+/// `DataDelivered`) and every outbound data message (`DataSent`): the machine uses them
+/// to prove the peer alive and to avoid pinging busy links. What to report per read and
+/// per write, exactly, is in [`rules`](crate::rules#what-to-report).
 #[non_exhaustive]
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum Event {
@@ -68,10 +69,22 @@ pub enum Event {
     /// pongs without a payload (application-level `{"type":"pong"}`), which acknowledge
     /// the ping in flight.
     PongReceived(Option<PingId>),
-    /// The peer sent anything else. Proves it alive, like a pong.
+    /// Bytes arrived from the peer: a message other than a ping or pong, or any part of
+    /// one (a partial frame counts: on a slow link a large message takes a while, and
+    /// every read that returns bytes proves the peer alive).
     DataReceived,
-    /// We sent a data message. Keeps the outbound direction from counting as idle.
+    /// We handed a data message to the transport. Keeps the outbound direction from
+    /// counting as idle; proves nothing about the peer.
     DataSent,
+    /// The peer took bytes of ours: a write that had to wait for the transport's send
+    /// backlog to drain went through, so the peer acknowledged what was ahead of it.
+    /// Proves the peer alive, like inbound bytes, and keeps the outbound direction busy.
+    /// (A write that went through at once proves nothing; do not report it.)
+    DataDelivered,
+    /// The ping with this id has left: its last byte was written past our own data
+    /// queued ahead of it. The pong timeout and the round trip run from here, not from
+    /// the [`Action::SendPing`]. A caller that cannot tell leaves it out.
+    PingWritten(PingId),
     /// The application went to the background or the OS throttles it: stop pinging and
     /// stop all deadlines (a close already under way still completes).
     Pause,
@@ -138,15 +151,22 @@ pub enum Action {
     /// The close did not complete within `close_timeout`: drop the transport now. The
     /// machine already counts the connection as gone; no `Disconnected` is needed.
     ForceClose,
-    /// Start a new connection attempt `after` from now, then report [`Event::Connected`]
-    /// or [`Event::ConnectFailed`]. At most one reconnect is ever pending: a new
-    /// `Reconnect` replaces one not yet carried out.
+    /// The connection is lost; the next attempt starts `after` from now. An
+    /// announcement (for logs and UIs: "retrying in 1.7 s"): the machine keeps the wait
+    /// itself, as its [`next_deadline`](crate::HeartbeatMachine::next_deadline), and says
+    /// [`Connect`](Action::Connect) when it is over. A caller that keeps its own timer
+    /// instead may connect `after` from now and report the outcome; both work.
     Reconnect {
-        /// How long to wait before connecting.
+        /// How long the wait is.
         after: Duration,
     },
+    /// Start a connection attempt now, then report [`Event::Connected`] or
+    /// [`Event::ConnectFailed`]. Comes at the end of a [`Reconnect`](Action::Reconnect)
+    /// wait (the `Tick` at `next_deadline()`), or at once on `Resume` or
+    /// `NetworkChanged`. At most one per `Reconnect`.
+    Connect,
     /// Abandon the connection attempt pending or in progress (connect timeout, shutdown,
-    /// or a network change). Counts as failed; no `ConnectFailed` is needed.
+    /// or a resume that starts over). Counts as failed; no `ConnectFailed` is needed.
     AbortConnect,
     /// The client exhausted `max_attempts`: stop. The machine does nothing more.
     GiveUp,

@@ -26,6 +26,9 @@ mod conn;
 pub mod driver;
 mod event;
 mod machine;
+pub mod rules;
+mod state;
+mod stats;
 mod time;
 
 #[cfg(feature = "alloc")]
@@ -46,7 +49,9 @@ pub use config::{
     Config, ConfigBuilder, ConfigError, Jitter, PingPolicy, Role, Setting, MAX_ATTEMPTS,
 };
 pub use event::{Action, Actions, CloseReason, Event, PingId};
-pub use machine::{HeartbeatMachine, State, Stats};
+pub use machine::HeartbeatMachine;
+pub use state::State;
+pub use stats::Stats;
 #[cfg(feature = "alloc")]
 pub use set::{HeartbeatSet, KeyExists, UnknownKey};
 #[cfg(feature = "std")]

@@ -1,8 +1,10 @@
 //! [`HeartbeatMachine`]: one connection's heartbeat, as a sans-IO state machine.
 
 use crate::config::Config;
-use crate::conn::{Conn, Observer};
+use crate::conn::Conn;
 use crate::event::{Actions, Event, PingId};
+use crate::state::State;
+use crate::stats::{Counters, Stats};
 use crate::time::Instant;
 use core::time::Duration;
 
@@ -12,15 +14,20 @@ use core::time::Duration;
 /// and follows one contract:
 ///
 /// 1. **Feed** every event with the current time: [`handle`](Self::handle)`(now, event)`.
-///    Inbound messages prove the peer alive; report them all.
+///    Every sign of the peer proves it alive; report them all (what to report per read
+///    and per write: [`rules`](crate::rules#what-to-report)).
 /// 2. **Carry out** the [`Action`](crate::Action)s it returns, in order, at once.
 /// 3. **Wake up** by [`next_deadline`](Self::next_deadline) and call
 ///    `handle(now, Event::Tick)`. Waking earlier or more often is harmless; waking late
 ///    delays detection by exactly that much (and a very late wake is treated as a clock
 ///    jump: one probe ping instead of an instant close).
 ///
-/// A new machine is *connecting*: report [`Event::Connected`] once the transport is open
-/// (a server does so right after accepting), or [`Event::ConnectFailed`].
+/// That one timer is all the caller needs: the machine owns every deadline, the end of a
+/// reconnect wait included ([`Action::Connect`](crate::Action::Connect) comes at the tick
+/// there). A new machine is *connecting*: report [`Event::Connected`] once the transport
+/// is open (a server does so right after accepting), or [`Event::ConnectFailed`].
+///
+/// The rules it follows, precisely: [`rules`](crate::rules).
 ///
 /// ```
 /// use core::time::Duration;
@@ -51,112 +58,6 @@ pub struct HeartbeatMachine {
     /// The latest `now` seen: time never runs backwards inside.
     now: u64,
     counters: Counters,
-}
-
-const NO_RTT: u32 = u32::MAX;
-
-/// Statistics kept beside the per-connection state; also a set's totals.
-#[derive(Copy, Clone, Debug)]
-pub(crate) struct Counters {
-    pongs: u32,
-    timeouts: u32,
-    reconnects: u32,
-    rtt_us: u32,
-    srtt_us: u32,
-}
-
-impl Counters {
-    pub(crate) const fn new() -> Counters {
-        Counters {
-            pongs: 0,
-            timeouts: 0,
-            reconnects: 0,
-            rtt_us: NO_RTT,
-            srtt_us: NO_RTT,
-        }
-    }
-
-    pub(crate) fn stats(&self, pings_sent: u32, attempt: u32) -> Stats {
-        let micros = |us: u32| (us != NO_RTT).then(|| Duration::from_micros(u64::from(us)));
-        Stats {
-            pings_sent,
-            pongs_received: self.pongs,
-            timeouts: self.timeouts,
-            reconnects: self.reconnects,
-            attempt,
-            rtt: micros(self.rtt_us),
-            smoothed_rtt: micros(self.srtt_us),
-        }
-    }
-}
-
-impl Observer for Counters {
-    fn pong(&mut self, rtt_ns: u64) {
-        self.pongs = self.pongs.saturating_add(1);
-        let us = u32::try_from(rtt_ns / 1_000)
-            .unwrap_or(NO_RTT - 1)
-            .min(NO_RTT - 1);
-        self.rtt_us = us;
-        self.srtt_us = if self.srtt_us == NO_RTT {
-            us
-        } else {
-            // RFC 6298: srtt = 7/8 srtt + 1/8 rtt; fits in u32 since both do.
-            ((7 * u64::from(self.srtt_us) + u64::from(us)) / 8) as u32
-        };
-    }
-    fn timeout(&mut self) {
-        self.timeouts = self.timeouts.saturating_add(1);
-    }
-    fn reconnect(&mut self) {
-        self.reconnects = self.reconnects.saturating_add(1);
-    }
-}
-
-/// Where the connection is in its life, as [`HeartbeatMachine::state`] reports it.
-#[non_exhaustive]
-#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
-pub enum State {
-    /// Waiting `after` a [`Reconnect`](crate::Action::Reconnect) before connecting.
-    Backoff,
-    /// A connection attempt is under way (or, for a new machine, about to be).
-    Connecting,
-    /// Connected: pinging, answering, watching for silence.
-    Open,
-    /// A [`Close`](crate::Action::Close) was sent; waiting for the transport to close.
-    Closing,
-    /// Server role: the connection is over. Nothing more will happen.
-    Closed,
-    /// Shut down by [`Event::Shutdown`]. Nothing more will happen.
-    Stopped,
-    /// Client role: `max_attempts` reconnects failed. Nothing more will happen.
-    GaveUp,
-}
-
-impl State {
-    /// Whether the machine is finished (closed, stopped or gave up).
-    pub fn is_terminal(self) -> bool {
-        matches!(self, State::Closed | State::Stopped | State::GaveUp)
-    }
-}
-
-/// Counters and round-trip times, from [`HeartbeatMachine::stats`].
-#[non_exhaustive]
-#[derive(Copy, Clone, PartialEq, Eq, Debug, Default)]
-pub struct Stats {
-    /// Pings sent, over all connections (counts modulo 2³²).
-    pub pings_sent: u32,
-    /// Pongs that acknowledged a ping in flight.
-    pub pongs_received: u32,
-    /// Connections closed for a pong or idle timeout.
-    pub timeouts: u32,
-    /// Reconnects asked for, over the machine's life.
-    pub reconnects: u32,
-    /// Reconnect attempts since the last stable connection.
-    pub attempt: u32,
-    /// The last measured round trip (ping to pong), to the microsecond.
-    pub rtt: Option<Duration>,
-    /// The smoothed round trip (RFC 6298: 7/8 old + 1/8 new).
-    pub smoothed_rtt: Option<Duration>,
 }
 
 impl HeartbeatMachine {
@@ -206,7 +107,7 @@ impl HeartbeatMachine {
         Instant::from_nanos(self.now)
     }
 
-    /// The last measured round-trip time.
+    /// The last measured round-trip time (from the moment the ping left to its pong).
     pub fn rtt(&self) -> Option<Duration> {
         self.stats().rtt
     }

@@ -44,7 +44,7 @@ impl Instant {
 
     /// An instant `millis` milliseconds after the epoch (saturating).
     pub const fn from_millis(millis: u64) -> Instant {
-        Instant(millis.saturating_mul(1_000_000))
+        Instant(millis.saturating_mul(NS_PER_MS))
     }
 
     /// An instant `secs` seconds after the epoch (saturating).

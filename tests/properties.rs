@@ -6,6 +6,7 @@
 use keepalive::sim::{Oracle, Pair, Recorder, Side};
 use keepalive::{
     Action, CloseReason, Config, Duration, Event, HeartbeatMachine, Instant, Jitter, PingPolicy,
+    State,
 };
 use proptest::prelude::*;
 
@@ -306,5 +307,171 @@ proptest! {
         let horizon = (client.ping_interval() + client.pong_timeout()) * 200;
         pair.run_for(horizon.min(Duration::from_secs(6 * 3600))).map_err(|v| TestCaseError::fail(v.to_string()))?;
         prop_assert!(pair.closes().is_empty(), "{:?}", pair.closes());
+    }
+}
+
+/// The link's segment (`sim::Pair` moves bytes 1460 at a time).
+const SEGMENT: u64 = 1460;
+
+/// A slow link and transfers on it, scaled to the configurations: the bandwidth carries
+/// one segment in at most a quarter of either pong timeout, the latency is at most a
+/// quarter of it, and the messages (from either side, at any time in the first few
+/// cycles) take from a moment to hundreds of pong timeouts to cross.
+#[derive(Clone, Debug)]
+struct SlowLink {
+    client: Config,
+    server: Config,
+    /// Segments per pong timeout: 4 or more.
+    speed: u64,
+    latency_frac: u64,
+    /// (from the server?, when in thousandths of a cycle, size in segments)
+    messages: Vec<(bool, u64, u64)>,
+}
+
+impl SlowLink {
+    fn pong_timeout(&self) -> Duration {
+        self.client.pong_timeout().min(self.server.pong_timeout())
+    }
+    fn bandwidth(&self) -> u64 {
+        let pt = self.pong_timeout().as_nanos() as u64;
+        // speed segments per pong timeout, in bytes per second, rounded up.
+        u64::try_from((u128::from(self.speed * SEGMENT) * 1_000_000_000).div_ceil(u128::from(pt)))
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+    fn cycle(&self) -> u64 {
+        let c = self.client.ping_interval() + self.client.pong_timeout();
+        let s = self.server.ping_interval() + self.server.pong_timeout();
+        c.max(s).as_nanos() as u64
+    }
+    /// The pair, with every message scheduled; returns it and the time the last one is
+    /// handed over.
+    fn pair(&self) -> Pair {
+        let latency = self.pong_timeout() * self.latency_frac as u32 / 4_000;
+        Pair::new(self.client, self.server)
+            .latency(latency)
+            .bandwidth(self.bandwidth())
+    }
+    /// Runs the pair, sending each message at its time, until `until` (or a cut at
+    /// `cut_at`, then until `until`).
+    fn run(&self, pair: &mut Pair, cut_at: Option<Instant>, until: Instant) -> Result<(), TestCaseError> {
+        let mut msgs: Vec<(Instant, Side, u64)> = self
+            .messages
+            .iter()
+            .map(|&(server, at, segs)| {
+                let side = if server { Side::Server } else { Side::Client };
+                (Instant::from_nanos(scale(at, self.cycle())), side, segs * SEGMENT)
+            })
+            .collect();
+        msgs.sort_by_key(|m| m.0);
+        let fail = |v: keepalive::sim::Violation| TestCaseError::fail(v.to_string());
+        let mut cut = cut_at;
+        for (at, side, bytes) in msgs {
+            if let Some(c) = cut.filter(|c| *c <= at) {
+                pair.run_until(c).map_err(fail)?;
+                pair.cut();
+                cut = None;
+            }
+            pair.run_until(at).map_err(fail)?;
+            pair.send_message(side, bytes).map_err(fail)?;
+        }
+        if let Some(c) = cut {
+            pair.run_until(c).map_err(fail)?;
+            pair.cut();
+        }
+        pair.run_until(until).map_err(fail)
+    }
+}
+
+fn slow_link() -> impl Strategy<Value = SlowLink> {
+    let timing = || {
+        prop_oneof![
+            (1u64..=2_000, 1u64..=2_000),
+            (1_000u64..=60_000, 1_000u64..=30_000),
+        ]
+    };
+    (
+        timing(),
+        timing(),
+        0u8..2,
+        4u64..=400,
+        0u64..1_000,
+        proptest::collection::vec((any::<bool>(), 0u64..3_000, 1u64..=3_000), 1..4),
+        any::<u64>(),
+    )
+        .prop_map(|((ci, cp), (si, sp), policy, speed, latency_frac, messages, seed)| {
+            let ms = Duration::from_millis;
+            let policy = [PingPolicy::WhenIdle, PingPolicy::Fixed][usize::from(policy)];
+            let client = Config::client()
+                .ping_interval(ms(ci))
+                .pong_timeout(ms(cp))
+                .ping_policy(policy)
+                .seed(seed)
+                .build()
+                .unwrap();
+            let server = Config::server()
+                .ping_interval(ms(si))
+                .pong_timeout(ms(sp))
+                .ping_policy(policy)
+                .build()
+                .unwrap();
+            SlowLink {
+                client,
+                server,
+                speed,
+                latency_frac,
+                messages,
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// For any bandwidth and message size, in either direction: a peer that answers
+    /// within pong_timeout of the bytes reaching it is never closed. Its pongs wait
+    /// behind its own large messages, and ours behind ours; the bytes arriving, the bytes
+    /// it takes, and a pong clock that starts when the ping leaves keep both ends open.
+    #[test]
+    fn a_slow_link_never_closes_a_live_peer(link in slow_link()) {
+        let mut pair = link.pair();
+        let bytes: u64 = link.messages.iter().map(|m| m.2 * SEGMENT).sum();
+        let transfer = Duration::from_nanos(
+            u64::try_from(u128::from(bytes) * 1_000_000_000 / u128::from(link.bandwidth())).unwrap_or(u64::MAX),
+        );
+        let until = Instant::from_nanos(link.cycle().saturating_mul(4)) + transfer * 2;
+        link.run(&mut pair, None, until)?;
+        prop_assert!(pair.closes().is_empty(), "closed a live peer: {:?}", pair.closes());
+        prop_assert_eq!(pair.client().state(), State::Open);
+    }
+
+    /// A transfer that stalls (no byte either way: the path died mid-message) is closed
+    /// by each end within ping_interval + pong_timeout of the last byte it saw.
+    #[test]
+    fn a_stalled_transfer_is_closed_within_the_bound_of_its_last_byte(
+        link in slow_link(),
+        cut_frac in 0u64..3_000,
+    ) {
+        let mut pair = link.pair();
+        let cut_at = Instant::from_nanos(scale(cut_frac, link.cycle()));
+        let until = cut_at + Duration::from_nanos(link.cycle().saturating_mul(4));
+        link.run(&mut pair, Some(cut_at), until)?;
+        // A ping leaves after the last segment of ours the peer took: one tiny frame later.
+        let slack = Duration::from_nanos(14 * 1_000_000_000 / link.bandwidth() + 1);
+        for (side, config) in [(Side::Client, link.client), (Side::Server, link.server)] {
+            let last = pair.last_heard(side);
+            let close = pair
+                .closes()
+                .into_iter()
+                .find(|(at, s, _)| *s == side && *at >= cut_at.min(last));
+            let Some((at, _, _)) = close else {
+                return Err(TestCaseError::fail(format!("{side:?} never closed the stalled link")));
+            };
+            prop_assert!(
+                at <= last + config.dead_peer_bound() + slack,
+                "{side:?} closed at {at:?}, its last byte at {last:?}, bound {:?}",
+                config.dead_peer_bound()
+            );
+        }
     }
 }

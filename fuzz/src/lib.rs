@@ -38,7 +38,7 @@ impl Reader<'_> {
     }
 }
 
-const EVENTS: [Event; 12] = [
+const EVENTS: [Event; 14] = [
     Event::Tick,
     Event::Connected,
     Event::ConnectFailed,
@@ -51,6 +51,8 @@ const EVENTS: [Event; 12] = [
     Event::Resume,
     Event::NetworkChanged,
     Event::Shutdown,
+    Event::DataDelivered,
+    Event::PingWritten(PingId::new(0)),
 ];
 
 /// Decodes bytes into an input; `None` when the config is refused (a valid outcome).
@@ -77,11 +79,14 @@ pub fn decode(data: &[u8]) -> Option<Input> {
     })
 }
 
+/// An event from its byte: the low nibble picks the kind; for a pong the high nibble is
+/// the echoed id plus one (0: none), for a written ping the id itself.
 fn event(e: u8) -> Event {
     match EVENTS[usize::from(e & 15) % EVENTS.len()] {
         Event::PongReceived(_) if e >> 4 != 0 => {
             Event::PongReceived(Some(PingId::new(u64::from(e >> 4) - 1)))
         }
+        Event::PingWritten(_) => Event::PingWritten(PingId::new(u64::from(e >> 4))),
         ev => ev,
     }
 }
@@ -221,6 +226,7 @@ pub fn encode(config: &Config, start: Instant, steps: &[(Instant, Event)]) -> Ve
     for &(t, e) in steps {
         let code = match e {
             Event::PongReceived(Some(id)) => 5 | (((id.get() + 1).min(15) as u8) << 4),
+            Event::PingWritten(id) => 13 | ((id.get().min(15) as u8) << 4),
             e => EVENTS.iter().position(|x| *x == e).unwrap_or(0) as u8,
         };
         let (kind, amount) = if t == Instant::MAX {

@@ -1,10 +1,11 @@
-//! The contract of DESIGN.md as executable checks, written once and used by the scenario
-//! runner, the virtual-clock pair, the property tests and the fuzzer.
+//! The contract ([`crate::rules`]) as executable checks, written once and used by the
+//! scenario runner, the virtual-clock pair, the property tests and the fuzzer.
 
 use super::text::{fmt_action, fmt_duration, fmt_event, fmt_instant};
 use crate::config::{Config, Role};
 use crate::event::{Action, CloseReason, Event, PingId};
-use crate::machine::{HeartbeatMachine, State};
+use crate::machine::HeartbeatMachine;
+use crate::state::State;
 use crate::time::Instant;
 use alloc::format;
 use alloc::string::String;
@@ -29,28 +30,8 @@ impl fmt::Display for Violation {
 impl core::error::Error for Violation {}
 
 /// Watches one [`HeartbeatMachine`] call by call and checks every rule of the contract
-/// that can be judged from the outside:
-///
-/// - `next_deadline()` is never before the latest `now`, and after any call it is later
-///   than `now` (otherwise an adapter would spin), except at [`Instant::MAX`]; it is
-///   never later than the deadline the rules give (it may be earlier after traffic);
-/// - a finished machine does and schedules nothing;
-/// - pings and pongs go out only on an open connection: nothing after `Close`;
-/// - at most one ping is in flight: a new ping while one is unanswered is only a probe
-///   (resume, network change, clock jump) or replaces a ping the peer outlived;
-/// - no ping burst: pings are at least `min(ping_interval, pong_timeout)` apart, probes
-///   aside (and at [`Instant::MAX`], where time stands still);
-/// - a live peer is never called dead: `Close(PongTimeout)` only `pong_timeout` after
-///   both the ping and the last inbound message, `Close(IdleTimeout)` only after
-///   `idle_timeout` of inbound silence;
-/// - a silent peer is caught in time: while open, the next deadline is within
-///   [`Config::dead_peer_bound`] of the last inbound message (or of the last probe), plus
-///   however late the caller has been;
-/// - a close that never completes is forced within `close_timeout`;
-/// - reconnect delays lie within `[backoff_initial, backoff_max]` (zero only when a
-///   resume or network change brings an attempt forward); a server never reconnects;
-///   nothing reconnects after `Shutdown`; at most `max_attempts` reconnects in a row
-///   without a connection that stayed up `stable_after`, and `GiveUp` exactly then.
+/// that can be judged from the outside: the list at the end of [`crate::rules`]. A
+/// broken rule is a [`Violation`] naming it.
 ///
 /// ```
 /// use keepalive::{Config, Event, HeartbeatMachine, Instant, sim::Oracle};
@@ -73,8 +54,14 @@ pub struct Oracle {
     last_in: Instant,
     probe_base: Instant,
     slack: Duration,
-    in_flight: Option<(PingId, Instant)>,
+    /// The ping in flight: its id, when it left (or was asked for), whether it was
+    /// reported written.
+    in_flight: Option<(PingId, Instant, bool)>,
+    /// The caller reports when pings leave.
+    writes_reported: bool,
     last_ping: Option<Instant>,
+    /// The end of the announced reconnect wait, until its `Connect`.
+    wait_until: Option<Instant>,
     conn_since: Instant,
     close_at: Instant,
     streak: u32,
@@ -94,7 +81,9 @@ impl Oracle {
             probe_base: now,
             slack: Duration::ZERO,
             in_flight: None,
+            writes_reported: false,
             last_ping: None,
+            wait_until: None,
             conn_since: now,
             close_at: now,
             streak: machine.stats().attempt,
@@ -154,18 +143,27 @@ impl Oracle {
         // What the event tells us about the peer.
         if before == State::Open {
             match event {
-                Event::PingReceived | Event::DataReceived | Event::PongReceived(_) => {
+                Event::PingReceived
+                | Event::DataReceived
+                | Event::PongReceived(_)
+                | Event::DataDelivered => {
                     self.last_in = now;
                     self.slack = Duration::ZERO;
                 }
                 _ => {}
             }
-            if let Event::PongReceived(id) = event {
-                if let Some((sent, _)) = self.in_flight {
-                    if id.map_or(true, |id| id == sent) {
-                        self.in_flight = None;
+            match (event, self.in_flight) {
+                (Event::PongReceived(id), Some((sent, ..))) if id.map_or(true, |id| id == sent) => {
+                    self.in_flight = None;
+                }
+                (Event::PingWritten(id), Some((sent, at, written))) if id == sent => {
+                    self.writes_reported = true;
+                    if !written {
+                        // The pong clock runs from when the ping left.
+                        self.in_flight = Some((sent, at.max(now), true));
                     }
                 }
+                _ => {}
             }
         }
         if event == Event::Shutdown {
@@ -195,8 +193,10 @@ impl Oracle {
                             "a second or misplaced ping".into(),
                         ));
                     }
-                    if let Some((_, at)) = self.in_flight {
-                        let outlived = self.last_in > at && now >= at + pt;
+                    if let Some((_, at, written)) = self.in_flight {
+                        let outlived = self.last_in > at
+                            && now >= at + pt
+                            && (written || !self.writes_reported);
                         if !(probe_cause || outlived) {
                             return Err((
                                 "one ping in flight",
@@ -220,7 +220,7 @@ impl Oracle {
                             ));
                         }
                     }
-                    self.in_flight = Some((id, now));
+                    self.in_flight = Some((id, now, false));
                     self.last_ping = Some(now);
                 }
                 Action::SendPong => {
@@ -261,6 +261,7 @@ impl Oracle {
                             "reconnect".into(),
                         ));
                     }
+                    self.wait_until = Some(now + after);
                     if after.is_zero() {
                         if !matches!(event, Event::Resume | Event::NetworkChanged) {
                             return Err((
@@ -290,6 +291,29 @@ impl Oracle {
                             "give up exactly after max_attempts",
                             format!("gave up after {} attempts", self.streak),
                         ));
+                    }
+                }
+                Action::Connect => {
+                    if cfg.role() == Role::Server || self.shutdown {
+                        return Err((
+                            "no reconnect for a server or after shutdown",
+                            "connect".into(),
+                        ));
+                    }
+                    match self.wait_until.take() {
+                        Some(until) if now >= until => {}
+                        Some(until) => {
+                            return Err((
+                                "connect only once the announced wait is over",
+                                format!("connect before {}", fmt_instant(until)),
+                            ))
+                        }
+                        None => {
+                            return Err((
+                                "one connect per announced reconnect",
+                                "connect with no reconnect announced".into(),
+                            ))
+                        }
                     }
                 }
                 Action::AbortConnect => {
@@ -340,8 +364,16 @@ impl Oracle {
             }
             if after == State::Open && !m.is_paused() {
                 let bound = cfg.dead_peer_bound();
-                let limit =
-                    (self.last_in + bound).max(self.probe_base + bound.max(pt)) + self.slack;
+                // A ping that left late (behind our own data being delivered) gives the
+                // peer pong_timeout from then.
+                let left = self
+                    .in_flight
+                    .filter(|(_, _, written)| *written)
+                    .map_or(Instant::ZERO, |(_, at, _)| at + pt);
+                let limit = (self.last_in + bound)
+                    .max(self.probe_base + bound.max(pt))
+                    .max(left)
+                    + self.slack;
                 if d > limit {
                     return Err((
                         "a silent peer is caught within the bound",
@@ -352,6 +384,13 @@ impl Oracle {
                         ),
                     ));
                 }
+            }
+            if after == State::Backoff && !m.is_paused() && self.wait_until.is_some_and(|w| d > w)
+            {
+                return Err((
+                    "the machine keeps the reconnect wait",
+                    format!("next deadline {} is past the end of the wait", fmt_instant(d)),
+                ));
             }
             if after == State::Closing && d > self.close_at + cfg.close_timeout() {
                 return Err((
@@ -364,6 +403,7 @@ impl Oracle {
     }
 
     fn fresh_connection(&mut self, now: Instant) {
+        self.wait_until = None;
         self.last_in = now;
         self.probe_base = now;
         self.slack = Duration::ZERO;
@@ -376,7 +416,7 @@ impl Oracle {
         let cfg = &self.config;
         match reason {
             CloseReason::PongTimeout => {
-                let Some((_, sent)) = self.in_flight else {
+                let Some((_, sent, _)) = self.in_flight else {
                     return Err((
                         "never call a live peer dead",
                         "pong timeout with no ping in flight".into(),

@@ -7,7 +7,9 @@ use super::text::{
 };
 use crate::config::{Config, ConfigBuilder, ConfigError, Jitter, PingPolicy, Role, Setting};
 use crate::event::{Action, Event, PingId};
-use crate::machine::{HeartbeatMachine, State, Stats};
+use crate::machine::HeartbeatMachine;
+use crate::state::State;
+use crate::stats::Stats;
 use crate::time::Instant;
 use alloc::format;
 use alloc::string::{String, ToString};

@@ -3,7 +3,8 @@
 use super::oracle::{Oracle, Violation};
 use crate::config::Config;
 use crate::event::{Action, Event};
-use crate::machine::{HeartbeatMachine, State};
+use crate::machine::HeartbeatMachine;
+use crate::state::State;
 use crate::set::HeartbeatSet;
 use crate::time::{Instant, NS_PER_MS};
 use alloc::collections::BTreeMap;

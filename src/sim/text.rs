@@ -92,7 +92,8 @@ pub(crate) fn fmt_instant(t: Instant) -> String {
 
 /// The event names, for error messages.
 pub(crate) const EVENTS: &str = "tick, connected, connect_failed, disconnected, ping_received, \
-     pong_received [id|none], data_received, data_sent, pause, resume, network_changed, shutdown";
+     pong_received [id|none], ping_written <id>, data_received, data_sent, data_delivered, \
+     pause, resume, network_changed, shutdown";
 
 /// Reads an event from its words, as in `pong_received 3`.
 pub(crate) fn parse_event(words: &[&str]) -> Result<Event, String> {
@@ -111,8 +112,15 @@ pub(crate) fn parse_event(words: &[&str]) -> Result<Event, String> {
             };
             return Ok(Event::PongReceived(id));
         }
+        "ping_written" => {
+            return match args {
+                [id] => Ok(Event::PingWritten(parse_id(id)?)),
+                _ => Err("ping_written takes the id of the ping that left".into()),
+            }
+        }
         "data_received" => Event::DataReceived,
         "data_sent" => Event::DataSent,
+        "data_delivered" => Event::DataDelivered,
         "pause" => Event::Pause,
         "resume" => Event::Resume,
         "network_changed" => Event::NetworkChanged,
@@ -144,8 +152,10 @@ pub(crate) fn fmt_event(e: Event) -> String {
         Event::PingReceived => "ping_received".into(),
         Event::PongReceived(None) => "pong_received".into(),
         Event::PongReceived(Some(id)) => format!("pong_received {id}"),
+        Event::PingWritten(id) => format!("ping_written {id}"),
         Event::DataReceived => "data_received".into(),
         Event::DataSent => "data_sent".into(),
+        Event::DataDelivered => "data_delivered".into(),
         Event::Pause => "pause".into(),
         Event::Resume => "resume".into(),
         Event::NetworkChanged => "network_changed".into(),
@@ -188,7 +198,7 @@ impl fmt::Display for Pattern {
 
 pub(crate) const ACTIONS: &str =
     "send_ping [id], send_pong, close <pong_timeout|idle_timeout|shutdown>, \
-     force_close, reconnect <delay|lo..hi>, abort_connect, give_up";
+     force_close, reconnect <delay|lo..hi>, connect, abort_connect, give_up";
 
 /// Reads one expected action, as in `reconnect 1s..2s`.
 pub(crate) fn parse_action(text: &str) -> Result<Pattern, String> {
@@ -201,6 +211,7 @@ pub(crate) fn parse_action(text: &str) -> Result<Pattern, String> {
         ["close", reason] => exact(Action::Close(parse_reason(reason)?)),
         ["force_close"] => exact(Action::ForceClose),
         ["abort_connect"] => exact(Action::AbortConnect),
+        ["connect"] => exact(Action::Connect),
         ["give_up"] => exact(Action::GiveUp),
         ["reconnect", d] => match d.split_once("..") {
             Some((lo, hi)) => {
@@ -250,6 +261,7 @@ pub(crate) fn fmt_action(a: Action) -> String {
         Action::ForceClose => "force_close".into(),
         Action::Reconnect { after } => format!("reconnect {}", fmt_duration(after)),
         Action::AbortConnect => "abort_connect".into(),
+        Action::Connect => "connect".into(),
         Action::GiveUp => "give_up".into(),
     }
 }

@@ -1,0 +1,135 @@
+//! The rules the machine follows, precisely: what to report, every deadline, and the
+//! invariants that the tests, the property tests and the fuzzer check on every call.
+//!
+//! This page is documentation only. The rules are implemented once, for both
+//! [`HeartbeatMachine`](crate::HeartbeatMachine) and [`HeartbeatSet`](crate::HeartbeatSet),
+//! and checked call by call by the oracle of the [`sim`](crate::sim) module.
+//!
+//! # What to report
+//!
+//! The machine knows only what you tell it. Silence means *no bytes*, not *no complete
+//! message*: on a slow link a large message takes seconds to arrive or to leave, and the
+//! peer is alive all that time.
+//!
+//! | when | report |
+//! |---|---|
+//! | a read returns bytes (any, a partial frame included) | [`DataReceived`](crate::Event::DataReceived) |
+//! | a complete ping, pong arrives | [`PingReceived`](crate::Event::PingReceived), [`PongReceived`](crate::Event::PongReceived) (a data message needs nothing more than its bytes' `DataReceived`) |
+//! | you hand a data message to the transport | [`DataSent`](crate::Event::DataSent) |
+//! | a write that had to wait (the socket said "not now") goes through | [`DataDelivered`](crate::Event::DataDelivered): the send backlog drained, so the peer acknowledged bytes |
+//! | the ping's last byte is written (after whatever of ours was queued ahead of it) | [`PingWritten(id)`](crate::Event::PingWritten) |
+//! | the transport opens, fails, closes | `Connected`, `ConnectFailed`, `Disconnected` |
+//!
+//! Reporting more often is harmless: traffic on a quiet open connection takes a fast path
+//! that costs a few nanoseconds. Reporting a burst once, at its end, is fine too: liveness
+//! is then timed at the end of the burst.
+//!
+//! **Bytes handed to the kernel are not bytes delivered.** A socket's send buffer can
+//! swallow megabytes, so a write that goes through at once proves nothing: report
+//! `DataDelivered` only for a write that had to wait. And keep the kernel's *unsent*
+//! backlog small, so that "written" means "on its way": on Linux and Android set
+//! `TCP_NOTSENT_LOWAT` (the driver's [`Metered`](crate::meter::Metered) does, 16 KiB).
+//! Elsewhere the ping may still wait behind the send buffer after it is written; the
+//! pong timeout must then cover the time that buffer takes to drain.
+//!
+//! An adapter that cannot see bytes (a message-only API) reports messages only: then a
+//! message counts as life when it is complete, and the pong timeout runs from
+//! `SendPing`. That is the per-message rule of most heartbeat libraries, and on a slow
+//! link a large message can outlast it.
+//!
+//! # Deadlines while open
+//!
+//! Four times per connection: the last sign of the peer (`last_in`: bytes or a message
+//! from it, or bytes of ours it took), the last outbound activity (`last_out`), when the
+//! ping in flight left (`ping_at`: the `SendPing`, moved to its `PingWritten`), and when
+//! the connection opened. Every deadline is derived from them, so none can go stale.
+//!
+//! | deadline | when | then |
+//! |---|---|---|
+//! | ping | `WhenIdle`: `min(last_in, last_out) + ping_interval`; `Fixed`: `ping_at + ping_interval` | `SendPing` (at most one per call) |
+//! | pong | a ping in flight: `max(ping_at, last_in) + pong_timeout` | `Close(PongTimeout)` |
+//! | idle | `idle_timeout` set: `last_in + idle_timeout` (never before a probe's `pong_timeout`) | `Close(IdleTimeout)` |
+//!
+//! - **Dead-peer bound.** With no sign of the peer after `last_in`, the close comes by
+//!   `last_in + ping_interval + pong_timeout` (or `idle_timeout`), counted from the last
+//!   byte in either direction. A ping that left later than that (our own data was still
+//!   being delivered ahead of it) gives the peer `pong_timeout` from when it left.
+//! - **Never a live peer dead.** `Close(PongTimeout)` only once `pong_timeout` has passed
+//!   since both the ping left and the last sign of the peer.
+//! - **One ping in flight.** A pong acknowledges its ping and every earlier one; a pong
+//!   with an unknown id is a sign of life only; `PongReceived(None)` acknowledges the
+//!   ping in flight. A ping is replaced early only when the peer is visibly alive (it
+//!   sent something after the ping, within the last `ping_interval`) and the ping is
+//!   `pong_timeout` old: it was lost, not fatal, and the next may go. A ping that has
+//!   not left yet (a caller that reports `PingWritten` has not reported it) is never
+//!   replaced: another would only queue behind it.
+//! - **No burst.** After a stall of any length, at most one ping goes out.
+//!
+//! # Clock jumps and pauses
+//!
+//! A close deadline overdue by more than `min(pong_timeout, 1 s)` means the caller was
+//! not running (laptop sleep, a throttled tab, a stopped process): the peer's answer may
+//! be sitting unread. Instead of closing, the machine sends one probe ping and allows a
+//! fresh `pong_timeout`; a second overdue deadline in the same silence closes.
+//! `Pause` stops pings and every deadline but a close under way; `Resume` probes at once
+//! (only after a `Pause`, so a flood of resumes cannot postpone detection);
+//! `NetworkChanged` probes once per silence.
+//!
+//! # Closing
+//!
+//! After `Close` nothing more is sent on that connection. A close the transport never
+//! confirms with `Disconnected` is forced (`ForceClose`) after `close_timeout`.
+//!
+//! # Reconnecting (client)
+//!
+//! After a close, `Disconnected` or `ConnectFailed`: `Reconnect { after }`, with `after`
+//! from `backoff_initial`, times `backoff_multiplier` per attempt, capped at
+//! `backoff_max`, jittered. It announces the wait; the wait itself is the machine's
+//! deadline, and the `Tick` there says `Connect`. The attempt then has `connect_timeout`
+//! to end in `Connected` or `ConnectFailed`, or it is abandoned (`AbortConnect`) and the
+//! next wait begins. So one timer at `next_deadline()` runs a client's whole life:
+//!
+//! ```text
+//! connected ... Close(PongTimeout) ... Disconnected -> Reconnect { after: 1.4s }
+//!           ... Tick at +1.4s -> Connect ... Connected
+//! ```
+//!
+//! A caller that keeps its own timer for `after` and reports `Connected` or
+//! `ConnectFailed` without ticking keeps working: the outcome is accepted during the wait
+//! or after it. `Resume` and `NetworkChanged` during the wait connect at once
+//! (`Reconnect { after: 0 }`, `Connect`; not counted as an attempt).
+//!
+//! The attempt counter resets only after a connection stayed up `stable_after`, so a
+//! flapping server still sees growing waits; `max_attempts` failures in a row end in
+//! `GiveUp`. `Shutdown` never reconnects. Every connection starts from clean state:
+//! nothing of the previous one (a ping in flight, a deadline) can close the next.
+//! A server never reconnects: after a close it is done.
+//!
+//! # The fast path, and what `next_deadline` promises
+//!
+//! The deadline is computed once per full pass and kept. Traffic on an open connection
+//! with no ping in flight, no probe and no pause only ever moves deadlines later, so it
+//! records the time and returns: `next_deadline()` is then an early bound, and the tick
+//! there finds nothing due and hands out the later deadline. It is never later than the
+//! rules' deadline, never before the latest `now`, and after any call later than that
+//! call's `now` (so a caller never spins), except at [`Instant::MAX`](crate::Instant::MAX),
+//! where every deadline saturates and each call makes one transition.
+//!
+//! # Invariants checked on every call
+//!
+//! The oracle of the [`sim`](crate::sim) module checks, on every call of the scenarios,
+//! the property tests and the fuzzer:
+//!
+//! - the deadline handed out is never before the latest `now`, later than `now` after
+//!   any call (except at `Instant::MAX`), and never later than the rules' deadline;
+//! - a finished machine does and schedules nothing; pings and pongs go out only on an
+//!   open connection, nothing after `Close`;
+//! - one ping in flight, no burst (pings at least `min(ping_interval, pong_timeout)`
+//!   apart, probes aside);
+//! - never a live peer dead, and a silent peer caught within the bound above (plus
+//!   however late the caller has been);
+//! - a close is forced within `close_timeout`;
+//! - reconnect waits lie within `[backoff_initial, backoff_max]` (zero only on resume or
+//!   a network change); `Connect` only once the announced wait is over; no reconnect for
+//!   a server or after `Shutdown`; at most `max_attempts` in a row, and `GiveUp` exactly
+//!   then.
