@@ -26,6 +26,8 @@ mod conn;
 pub mod driver;
 mod event;
 mod machine;
+#[cfg(feature = "driver")]
+pub mod meter;
 pub mod rules;
 mod state;
 mod stats;
@@ -50,10 +52,10 @@ pub use config::{
 };
 pub use event::{Action, Actions, CloseReason, Event, PingId};
 pub use machine::HeartbeatMachine;
-pub use state::State;
-pub use stats::Stats;
 #[cfg(feature = "alloc")]
 pub use set::{HeartbeatSet, KeyExists, UnknownKey};
+pub use state::State;
+pub use stats::Stats;
 #[cfg(feature = "std")]
 pub use time::Clock;
 pub use time::Instant;

@@ -141,9 +141,13 @@ pub struct Clock {
 impl Clock {
     /// A clock whose epoch ([`Instant::ZERO`]) is now.
     pub fn new() -> Clock {
-        Clock {
-            epoch: std::time::Instant::now(),
-        }
+        Clock::with_epoch(std::time::Instant::now())
+    }
+
+    /// A clock whose epoch is `epoch`: for a runtime whose own clock can be paused (tokio's
+    /// test clock), start from its `now` and read it with [`from_std`](Self::from_std).
+    pub fn with_epoch(epoch: std::time::Instant) -> Clock {
+        Clock { epoch }
     }
 
     /// The current time.

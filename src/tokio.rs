@@ -1,7 +1,8 @@
 //! The tokio runtime (feature `tokio`): a timer and spawning for the [`driver`].
 //!
 //! Everything here must run inside a tokio runtime (with its time driver enabled), as
-//! every tokio timer must.
+//! every tokio timer must. The driver reads tokio's clock, so on tokio's paused test clock
+//! (`#[tokio::test(start_paused = true)]`) every deadline follows virtual time.
 
 use crate::driver::{self, Runtime};
 use core::future::Future;
@@ -42,5 +43,10 @@ impl driver::Timer for TokioTimer {
             Some(sleep) => sleep.as_mut().poll(cx),
             None => Poll::Pending,
         }
+    }
+
+    /// tokio's clock: paused and advanced by tokio's test clock when that is on.
+    fn now() -> std::time::Instant {
+        ::tokio::time::Instant::now().into_std()
     }
 }

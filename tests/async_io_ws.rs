@@ -5,7 +5,7 @@
 
 use futures_util::StreamExt;
 use keepalive::codec::WsCodec;
-use keepalive::driver::{Cause, Client, ConnectError, SessionEvent};
+use keepalive::driver::{Attempt, Cause, Client, ConnectError, SessionEvent};
 use keepalive::Duration;
 use std::time::Instant;
 
@@ -37,11 +37,26 @@ macro_rules! runtime_tests {
             }
 
             fn client(url: &str) -> Client<Message> {
+                client_with(url, config())
+            }
+
+            /// A client that meters each connection's TCP stream: bytes count as life.
+            fn client_with(url: &str, config: keepalive::Config) -> Client<Message> {
                 let url = url.to_string();
-                Client::spawn(<$runtime>::default(), config(), WsCodec, move || {
-                    let url = url.clone();
-                    async move { $connect(url).await.map(|(ws, _)| ws) }
-                })
+                Client::spawn(
+                    <$runtime>::default(),
+                    config,
+                    WsCodec,
+                    move |attempt: Attempt| {
+                        let url = url.clone();
+                        async move {
+                            let tcp = TcpStream::connect(url.trim_start_matches("ws://")).await?;
+                            async_tungstenite::client_async(url, attempt.meter().tcp(tcp))
+                                .await
+                                .map(|(ws, _)| ws)
+                        }
+                    },
+                )
             }
 
             async fn next(c: &mut Client<Message>) -> SessionEvent<Message> {
@@ -209,6 +224,55 @@ macro_rules! runtime_tests {
                     );
                     assert_eq!(rx.recv_timeout(EVENT_WAIT), Ok(Some(1000)));
                 })
+            }
+
+            /// Slow-link checks through the throttling proxy (`support::slow`).
+            mod slow_link {
+                use super::*;
+                use crate::support::slow::{self, Script};
+                use crate::support::throttle::Throttle;
+
+                async fn sleep(d: Duration) {
+                    $sleep(d).await;
+                }
+
+                #[test]
+                fn a_download_of_ten_heartbeat_bounds_completes_with_no_close() {
+                    $block_on(async {
+                        let proxy =
+                            Throttle::start(slow::peer(Script::Send(slow::BIG)), slow::RATE);
+                        let mut c = client_with(&proxy.url(), slow::config());
+                        slow::download(&mut c, &sleep).await;
+                    })
+                }
+
+                #[test]
+                fn an_upload_of_ten_heartbeat_bounds_completes_with_no_close() {
+                    $block_on(async {
+                        let proxy = Throttle::start(slow::peer(Script::Receive), slow::RATE);
+                        let mut c = client_with(&proxy.url(), slow::config());
+                        slow::upload(&mut c, &sleep).await;
+                    })
+                }
+
+                #[test]
+                fn a_stall_mid_download_is_detected_within_the_bound() {
+                    $block_on(async {
+                        let proxy =
+                            Throttle::start(slow::peer(Script::Send(slow::BIG)), slow::RATE);
+                        let mut c = client_with(&proxy.url(), slow::config());
+                        slow::download_stall(&mut c, &proxy, Duration::from_secs(2), &sleep).await;
+                    })
+                }
+
+                #[test]
+                fn a_stall_mid_upload_is_detected_within_the_bound() {
+                    $block_on(async {
+                        let proxy = Throttle::start(slow::peer(Script::Receive), slow::RATE);
+                        let mut c = client_with(&proxy.url(), slow::config());
+                        slow::upload_stall(&mut c, &proxy, Duration::from_secs(2), &sleep).await;
+                    })
+                }
             }
 
             /// A flooding peer: async-io's sockets never say "not ready" while data is

@@ -1,8 +1,12 @@
-//! [`Heartbeat`]: drives one connection's heartbeat over any `Stream + Sink` transport.
+//! [`Heartbeat`]: drives one connection's heartbeat over any [`Transport`].
 
+use super::alarm::Alarm;
 use super::error::{Cause, Error};
-use super::{Alarm, Timer};
+use super::outbox::Outbox;
+use super::unheard::Unheard;
+use super::{Timer, Transport};
 use crate::codec::{HeartbeatCodec, Inbound};
+use crate::meter::Meter;
 use crate::{
     Action, Actions, Clock, CloseReason, Config, Event, HeartbeatMachine, Instant, PingId,
 };
@@ -24,9 +28,9 @@ const BUDGET: u32 = 64;
 pub enum Update<M> {
     /// A message for the application.
     Message(M),
-    /// A ping went out with this id.
+    /// A ping with this id has left (it was flushed past anything of ours ahead of it).
     PingSent(PingId),
-    /// A pong acknowledged the ping in flight, after `rtt`.
+    /// A pong acknowledged the ping in flight, `rtt` after the ping left.
     Pong {
         /// The id it echoed (`None` for application-level pongs).
         id: Option<PingId>,
@@ -35,8 +39,9 @@ pub enum Update<M> {
     },
 }
 
+/// How far the driver has carried out the end of the connection.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
-enum Phase {
+enum Stage {
     Open,
     /// Our close (or the peer's) is under way. `linger`: wait for the peer's close before
     /// dropping the transport (a clean shutdown); otherwise drop once ours is flushed.
@@ -51,13 +56,27 @@ enum Phase {
     },
 }
 
+type TransportError<S, M> = <S as Sink<M>>::Error;
+type Step<S, M> = Poll<Option<Result<Update<M>, Error<TransportError<S, M>>>>>;
+
 /// One connection with its heartbeat: a `Stream` of the application's messages and a
-/// `Sink` for them, over a transport that is a `Stream<Item = Result<M, E>> + Sink<M>`.
+/// `Sink` for them, over any [`Transport`] (a `Stream + Sink` of messages, such as a
+/// tokio-tungstenite or async-tungstenite `WebSocketStream`).
 ///
-/// Reading and sending go through it; it reports every message to its
-/// [`HeartbeatMachine`], sends the pings and pongs the machine asks for, arms one timer at
-/// the machine's deadline, and closes the connection when the machine says so. The
-/// stream's last item is an [`Error`] saying why the connection ended.
+/// It reports every message to its [`HeartbeatMachine`], sends the pings and pongs the
+/// machine asks for, keeps one timer at the machine's deadline, and closes the
+/// connection when the machine says so. The stream's last item is an [`Error`] saying
+/// why the connection ended.
+///
+/// # Bytes, not only messages
+///
+/// Give it the [`Meter`] of the byte stream under the WebSocket
+/// ([`with_meter`](Self::with_meter)) and bytes count as life: a large message that takes
+/// minutes to arrive over a slow link keeps the peer alive while its bytes arrive, an
+/// upload keeps it alive while the peer takes its bytes, and the pong timeout runs from
+/// when the ping has actually left. Without a meter the heartbeat sees complete messages
+/// only: a message that takes longer than `ping_interval + pong_timeout` to cross can
+/// look like silence.
 ///
 /// # What you must keep doing
 ///
@@ -66,10 +85,11 @@ enum Phase {
 /// answered and silence is measured. A `Heartbeat` left unpolled answers no pings, so
 /// the *peer* may time it out after its own bound; it never makes *this* side call a live
 /// peer dead, because every message waiting in the transport is read (and proves the
-/// peer alive) before any deadline is checked. So:
+/// peer alive) before any deadline is checked. A `send` keeps our pings and pongs going
+/// out and tells the machine of deliveries, but checks no deadline (it reads nothing). So:
 ///
-/// - poll it in a loop (for example in `select!` with your other work), and do not hold
-///   a message longer than the peer's pong timeout before polling again; or
+/// - poll it in a loop (for example in `select!` with your other work), or split it
+///   (`StreamExt::split`) and read from one task while another sends; or
 /// - hand slow work to another task; or
 /// - use [`Client`](super::Client), which drives the connection from its own task.
 ///
@@ -83,22 +103,16 @@ where
 {
     transport: Option<S>,
     codec: C,
-    /// One timer, at the machine's deadline.
-    alarm: Alarm<T>,
     machine: HeartbeatMachine,
     clock: Clock,
-    /// Control messages waiting for the sink: at most one of each.
-    pong: Option<C::Message>,
-    ping: Option<C::Message>,
-    close: Option<C::Message>,
-    unflushed: bool,
-    /// Data arrived / was sent since the machine last heard of it.
-    traffic_in: bool,
-    traffic_out: bool,
-    /// The timer fired; the tick waits until what was read is reported.
-    timer_fired: bool,
-    phase: Phase,
-    ping_note: Option<PingId>,
+    /// One timer, at the machine's deadline.
+    alarm: Alarm<T>,
+    outbox: Outbox<C::Message>,
+    unheard: Unheard,
+    meter: Option<Meter>,
+    stage: Stage,
+    /// A ping that left, not yet reported as an update.
+    ping_sent: Option<PingId>,
     end: Option<Error<S::Error>>,
     follow_up: Option<Action>,
 }
@@ -114,31 +128,26 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Heartbeat")
-            .field("phase", &self.phase)
+            .field("stage", &self.stage)
             .field("machine", &self.machine)
+            .field("meter", &self.meter)
             .field("wake", &self.alarm.at())
             .finish_non_exhaustive()
     }
 }
 
-type Step<M, E> = Poll<Option<Result<Update<M>, Error<E>>>>;
-
-impl<S, C, T, M, E> Heartbeat<S, C, T>
+impl<S, C, T> Heartbeat<S, C, T>
 where
-    C: HeartbeatCodec<Message = M>,
-    S: Stream<Item = Result<M, E>> + Sink<M, Error = E> + Unpin,
+    C: HeartbeatCodec,
+    S: Transport<C::Message>,
     T: Timer,
 {
     /// Drives `transport`, which is open now, with a new machine for `config` (use
     /// `Config::server()` on the accepting side).
     pub fn new(transport: S, codec: C, config: Config) -> Self {
-        let clock = Clock::new();
-        Heartbeat::with_machine(
-            transport,
-            codec,
-            HeartbeatMachine::new(config, clock.now()),
-            clock,
-        )
+        let clock = Clock::with_epoch(T::now());
+        let machine = HeartbeatMachine::new(config, Alarm::<T>::now(&clock));
+        Heartbeat::with_machine(transport, codec, machine, clock)
     }
 
     /// Drives `transport`, which is open now, with an existing `machine` (reported
@@ -150,27 +159,31 @@ where
         mut machine: HeartbeatMachine,
         clock: Clock,
     ) -> Self {
-        let actions = machine.handle(clock.now(), Event::Connected);
+        let actions = machine.handle(Alarm::<T>::now(&clock), Event::Connected);
         let mut hb = Heartbeat {
             transport: Some(transport),
             codec,
             alarm: Alarm::default(),
             machine,
             clock,
-            pong: None,
-            ping: None,
-            close: None,
-            unflushed: false,
-            traffic_in: false,
-            traffic_out: false,
-            timer_fired: false,
-            phase: Phase::Open,
-            ping_note: None,
+            outbox: Outbox::default(),
+            unheard: Unheard::default(),
+            meter: None,
+            stage: Stage::Open,
+            ping_sent: None,
             end: None,
             follow_up: None,
         };
         hb.apply(actions, None);
         hb
+    }
+
+    /// Counts the bytes `meter` sees as signs of the peer (see [Bytes, not only
+    /// messages](Self#bytes-not-only-messages)). The meter is the one of the byte stream
+    /// under this transport: [`Meter::tcp`] at connect or accept time.
+    pub fn with_meter(mut self, meter: Meter) -> Self {
+        self.meter = Some(meter);
+        self
     }
 
     /// The machine, for its state, round-trip time and statistics.
@@ -181,6 +194,11 @@ where
     /// The clock the machine's times come from.
     pub fn clock(&self) -> Clock {
         self.clock
+    }
+
+    /// The byte meter, if one was given.
+    pub fn meter(&self) -> Option<&Meter> {
+        self.meter.as_ref()
     }
 
     /// The transport, until the connection ends.
@@ -202,54 +220,34 @@ where
     /// Whether the connection has ended (the stream has yielded, or is about to yield,
     /// its final error).
     pub fn is_ended(&self) -> bool {
-        matches!(self.phase, Phase::Ended { .. })
+        matches!(self.stage, Stage::Ended { .. })
     }
 
     /// Drives the connection and returns its next update: a message, or the heartbeat's
     /// own traffic. The last item is the [`Error`] that ended the connection.
-    pub fn poll_update(&mut self, cx: &mut Context<'_>) -> Step<M, E> {
+    ///
+    /// Each pass: **transmit** our pings, pongs and close; the **timer**, if it fired
+    /// while the peer keeps talking; **receive** everything the peer sent; and only when
+    /// nothing more is there, the **deadline**, by the clock.
+    pub fn poll_update(&mut self, cx: &mut Context<'_>) -> Step<S, C::Message> {
         let mut budget = BUDGET;
         loop {
-            if let Some(id) = self.ping_note.take() {
+            if let Some(id) = self.ping_sent.take() {
                 return Poll::Ready(Some(Ok(Update::PingSent(id))));
             }
-            if let Phase::Ended { .. } = self.phase {
+            if let Stage::Ended { .. } = self.stage {
                 return Poll::Ready(self.end.take().map(Err));
             }
-            // 1. Our control messages go first: a pong must not wait behind anything.
-            if let Err(e) = self.poll_control(cx) {
-                self.failed(e);
+            self.transmit(cx);
+            if self.ping_sent.is_some() {
+                continue; // a ping left: say so first
+            }
+            if self.timer(cx) {
                 continue;
             }
-            if let Phase::Closing { linger: false, .. } = self.phase {
-                if self.close.is_none() && !self.unflushed {
-                    self.finish(true, None);
-                    continue;
-                }
-            }
-            // 2. The timer, without reading the clock: a continuous stream of messages
-            //    must not keep our keepalive pings from going out.
-            if !self.timer_fired {
-                self.arm(); // a field compare unless the deadline moved
-                self.timer_fired = self.alarm.poll(cx).is_ready();
-            }
-            // Fired, and the peer spoke since the last report: that counts first
-            // (liveness before deadlines), then the deadline.
-            if self.timer_fired && self.traffic_in {
-                self.tick(self.clock.now());
-                self.arm(); // the stream may never run dry: the next tick must not wait for it
-                continue;
-            }
-            // 3. Everything the peer sent, before any deadline: it proves the peer alive.
-            let Some(transport) = self.transport.as_mut() else {
-                self.finish(true, None);
-                continue;
-            };
-            match Pin::new(transport).poll_next(cx) {
-                Poll::Ready(Some(Ok(message))) => {
-                    if let Some(update) = self.inbound(message, cx) {
-                        return Poll::Ready(Some(Ok(update)));
-                    }
+            match self.receive(cx) {
+                Poll::Ready(Some(update)) => return Poll::Ready(Some(Ok(update))),
+                Poll::Ready(None) => {
                     budget -= 1;
                     if budget == 0 {
                         cx.waker().wake_by_ref();
@@ -257,78 +255,134 @@ where
                     }
                     continue;
                 }
-                Poll::Ready(Some(Err(e))) => {
-                    self.failed(e);
-                    continue;
-                }
-                Poll::Ready(None) => {
-                    self.finish(true, None);
-                    continue;
-                }
                 Poll::Pending => {}
             }
-            // 4. Nothing more to read: the deadline, against the clock before the timer.
-            match self.poll_deadline(cx) {
-                Poll::Ready(()) => continue,
-                Poll::Pending => return Poll::Pending,
+            if self.deadline(cx) {
+                continue;
             }
+            return Poll::Pending;
         }
     }
 
-    /// Reports the traffic seen since the last clock read, at `now`. Data messages are
-    /// not timed one by one (a clock read costs more than the rest of the per-message
-    /// work): they are reported at the next read, which comes before any deadline is
-    /// checked and at least once per burst, so a deadline never sees stale liveness.
-    fn report_traffic(&mut self, now: Instant) {
-        if self.traffic_in {
-            self.traffic_in = false;
-            let actions = self.machine.handle(now, Event::DataReceived);
+    // ----- the four steps -----
+
+    /// 1. Our control messages go first: a pong must not wait behind anything. A ping
+    ///    whose flush completes has left: the machine hears `PingWritten`.
+    fn transmit(&mut self, cx: &mut Context<'_>) {
+        let Some(transport) = self.transport.as_mut() else {
+            return;
+        };
+        match self.outbox.poll_send(transport, cx) {
+            Ok(Some(id)) => self.ping_left(id),
+            Ok(None) => {}
+            Err(e) => return self.failed(e),
+        }
+        // A close for a timeout: the close frame goes out if the transport takes it now
+        // (it usually does); nobody waits for a peer that is gone, so the transport is
+        // dropped at once either way.
+        if let Stage::Closing { linger: false, .. } = self.stage {
+            self.finish(true, None);
+        }
+    }
+
+    /// 2. The timer, polled on every pass without reading the clock: a peer that floods
+    ///    us (the transport never runs dry) must not hold back our keepalive pings. When
+    ///    it fired and the peer has sent something since the machine last heard, that
+    ///    goes first, and the deadline is looked at: no pong deadline can pass then, so
+    ///    this never closes; it only lets pings out. Returns whether it ticked.
+    fn timer(&mut self, cx: &mut Context<'_>) -> bool {
+        self.alarm.aim(&self.clock, self.machine.next_deadline()); // a compare unless it moved
+        if !self.alarm.poll_fired(cx) || !self.unheard.peer_spoke(self.meter.as_ref()) {
+            return false;
+        }
+        self.alarm.looked();
+        let now = self.now();
+        self.feed(now, Event::Tick);
+        true
+    }
+
+    /// 3. One message from the peer: `Ready(Some)` for the application, `Ready(None)`
+    ///    when it was the heartbeat's own (or the end), `Pending` when nothing is there.
+    fn receive(&mut self, cx: &mut Context<'_>) -> Poll<Option<Update<C::Message>>> {
+        let Some(transport) = self.transport.as_mut() else {
+            self.finish(true, None);
+            return Poll::Ready(None);
+        };
+        match Pin::new(transport).poll_next(cx) {
+            Poll::Ready(Some(Ok(message))) => Poll::Ready(self.inbound(message, cx)),
+            Poll::Ready(Some(Err(e))) => {
+                self.failed(e);
+                Poll::Ready(None)
+            }
+            Poll::Ready(None) => {
+                self.finish(true, None);
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// 4. Nothing more to read: tell the machine what it has not heard, then tick if its
+    ///    deadline has passed by the clock; otherwise the timer waits for it. Returns
+    ///    whether it ticked.
+    fn deadline(&mut self, cx: &mut Context<'_>) -> bool {
+        let now = self.now();
+        self.report(now);
+        let deadline = self.machine.next_deadline();
+        if !self.alarm.due(&self.clock, deadline, now, cx) {
+            return false;
+        }
+        self.feed(now, Event::Tick);
+        true
+    }
+
+    // ----- telling the machine, carrying out what it says -----
+
+    fn now(&self) -> Instant {
+        Alarm::<T>::now(&self.clock)
+    }
+
+    /// Tells the machine the traffic it has not heard of, at `now`.
+    fn report(&mut self, now: Instant) {
+        for event in self.unheard.take(self.meter.as_ref()) {
+            let actions = self.machine.handle(now, event);
             self.apply(actions, None);
         }
-        if self.traffic_out {
-            self.traffic_out = false;
-            let actions = self.machine.handle(now, Event::DataSent);
-            self.apply(actions, None);
-        }
     }
 
-    /// Sets the timer to the machine's deadline (a no-op unless that changed).
-    fn arm(&mut self) {
-        if let Some(d) = self.machine.next_deadline() {
-            self.alarm.set(&self.clock, d);
-        }
-    }
-
-    /// Tells the machine `event` at `now`, after the traffic not yet reported, and
+    /// Tells the machine `event` at `now`, after the traffic it has not heard of, and
     /// carries out what it says.
     fn feed(&mut self, now: Instant, event: Event) {
-        self.report_traffic(now);
+        self.report(now);
         let actions = self.machine.handle(now, event);
         self.apply(actions, None);
     }
 
-    /// The timer fired (or the deadline passed): report the traffic, then tick.
-    fn tick(&mut self, now: Instant) {
-        self.timer_fired = false;
-        self.feed(now, Event::Tick);
+    /// A ping has left.
+    fn ping_left(&mut self, id: PingId) {
+        let now = self.now();
+        self.feed(now, Event::PingWritten(id));
+        if self.stage == Stage::Open {
+            self.ping_sent = Some(id);
+        }
     }
 
-    fn inbound(&mut self, message: M, cx: &mut Context<'_>) -> Option<Update<M>> {
+    fn inbound(&mut self, message: C::Message, cx: &mut Context<'_>) -> Option<Update<C::Message>> {
         let kind = self.codec.classify(&message);
         if kind == Inbound::Data {
-            self.traffic_in = true;
-            return match self.phase {
-                Phase::Closing { linger: true, .. } => None,
+            self.unheard.data_in();
+            return match self.stage {
+                Stage::Closing { linger: true, .. } => None,
                 _ => Some(Update::Message(message)),
             };
         }
-        let now = self.clock.now();
-        self.report_traffic(now);
+        let now = self.now();
+        self.report(now);
         match kind {
             Inbound::Ping => {
-                let actions = self.machine.handle(now, Event::PingReceived);
                 // Transports that answer pings themselves (tungstenite) send on a flush.
-                self.unflushed = true;
+                self.outbox.needs_flush();
+                let actions = self.machine.handle(now, Event::PingReceived);
                 self.apply(actions, Some(&message));
                 None
             }
@@ -355,16 +409,16 @@ where
     }
 
     /// Carries out what the machine said. `ping` is the message being answered.
-    fn apply(&mut self, actions: Actions, ping: Option<&M>) {
+    fn apply(&mut self, actions: Actions, ping: Option<&C::Message>) {
         for action in actions {
             match action {
-                Action::SendPing(id) if self.phase == Phase::Open => {
-                    self.ping = Some(self.codec.ping(id));
-                    self.ping_note = Some(id);
+                Action::SendPing(id) if self.stage == Stage::Open => {
+                    let message = self.codec.ping(id);
+                    self.outbox.ping(id, message);
                 }
-                Action::SendPong if self.phase == Phase::Open => {
+                Action::SendPong if self.stage == Stage::Open => {
                     if let Some(pong) = ping.and_then(|p| self.codec.pong(p)) {
-                        self.pong = Some(pong);
+                        self.outbox.pong(pong);
                     }
                 }
                 Action::Close(reason) => self.begin_close(reason),
@@ -376,19 +430,19 @@ where
     }
 
     fn begin_close(&mut self, reason: CloseReason) {
-        if self.phase != Phase::Open {
+        if self.stage != Stage::Open {
             return;
         }
         // Nothing more goes out on this connection but the close.
-        self.ping = None;
-        self.pong = None;
-        self.close = self.codec.close(reason);
-        self.phase = Phase::Closing {
+        let close = self.codec.close(reason);
+        let has_close = close.is_some();
+        self.outbox.close(close);
+        self.stage = Stage::Closing {
             cause: reason.into(),
             code: Some(reason.code()),
             // A clean shutdown waits for the peer's close (bounded by close_timeout), so
             // our close is not lost to a reset; a dead peer is not waited for.
-            linger: reason == CloseReason::Shutdown && self.close.is_some(),
+            linger: reason == CloseReason::Shutdown && has_close,
         };
     }
 
@@ -396,91 +450,39 @@ where
     /// `ForceClose`, which it already counted). `peer_close`: the peer's close frame
     /// arrived, with this code.
     fn finish(&mut self, disconnected: bool, peer_close: Option<Option<u16>>) {
-        let (cause, code) = match (self.phase, peer_close) {
-            (Phase::Ended { .. }, _) => return,
-            (Phase::Closing { cause, code, .. }, _) => (cause, code),
-            (Phase::Open, code) => (Cause::PeerClosed, code.flatten()),
+        let (cause, code) = match (self.stage, peer_close) {
+            (Stage::Ended { .. }, _) => return,
+            (Stage::Closing { cause, code, .. }, _) => (cause, code),
+            (Stage::Open, code) => (Cause::PeerClosed, code.flatten()),
         };
         self.end_with(disconnected, Error::new(cause, code, None));
     }
 
     /// The transport failed.
-    fn failed(&mut self, e: E) {
-        match self.phase {
+    fn failed(&mut self, e: S::Error) {
+        match self.stage {
             // An error while closing (a reset after our close) ends the close.
-            Phase::Closing { .. } => self.finish(true, None),
-            Phase::Open => self.end_with(true, Error::new(Cause::Error, None, Some(e))),
-            Phase::Ended { .. } => {}
+            Stage::Closing { .. } => self.finish(true, None),
+            Stage::Open => self.end_with(true, Error::new(Cause::Error, None, Some(e))),
+            Stage::Ended { .. } => {}
         }
     }
 
-    fn end_with(&mut self, disconnected: bool, end: Error<E>) {
+    fn end_with(&mut self, disconnected: bool, end: Error<S::Error>) {
         if disconnected {
-            self.feed(self.clock.now(), Event::Disconnected);
+            self.feed(self.now(), Event::Disconnected);
         }
-        self.phase = Phase::Ended {
+        self.stage = Stage::Ended {
             cause: end.cause(),
             code: end.code(),
         };
         self.end = Some(end);
         self.transport = None;
-        self.ping = None;
-        self.pong = None;
-        self.close = None;
-        self.alarm.clear();
+        self.outbox.clear();
+        self.alarm.aim(&self.clock, None);
     }
 
-    /// Sends the queued control messages as far as the sink takes them, then flushes.
-    fn poll_control(&mut self, cx: &mut Context<'_>) -> Result<(), E> {
-        let Some(transport) = self.transport.as_mut() else {
-            return Ok(());
-        };
-        let mut t = Pin::new(transport);
-        for slot in [&mut self.pong, &mut self.ping, &mut self.close] {
-            if slot.is_none() {
-                continue;
-            }
-            match t.as_mut().poll_ready(cx) {
-                Poll::Ready(Ok(())) => {
-                    if let Some(m) = slot.take() {
-                        t.as_mut().start_send(m)?;
-                        self.unflushed = true;
-                    }
-                }
-                Poll::Ready(Err(e)) => return Err(e),
-                Poll::Pending => return Ok(()),
-            }
-        }
-        if self.unflushed {
-            match t.poll_flush(cx) {
-                Poll::Ready(Ok(())) => self.unflushed = false,
-                Poll::Ready(Err(e)) => return Err(e),
-                Poll::Pending => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// Ticks the machine if its deadline has passed; otherwise arms the timer (only if
-    /// the deadline changed) and waits on it.
-    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let now = self.clock.now();
-        self.report_traffic(now);
-        let Some(deadline) = self.machine.next_deadline() else {
-            self.alarm.clear();
-            self.timer_fired = false;
-            return Poll::Pending;
-        };
-        if now >= deadline || self.timer_fired {
-            self.tick(now);
-            if now >= deadline {
-                return Poll::Ready(());
-            }
-        }
-        self.arm();
-        // Fired: the clock decides on the next pass (and re-arms if it was early).
-        self.alarm.poll(cx)
-    }
+    // ----- the application's signals -----
 
     /// The application goes to the background (or the OS throttles it): no pings, no
     /// deadlines, until [`resume`](Self::resume). A close under way still completes.
@@ -501,8 +503,8 @@ where
     }
 
     fn notify(&mut self, event: Event) {
-        if self.phase == Phase::Open {
-            self.feed(self.clock.now(), event);
+        if self.stage == Stage::Open {
+            self.feed(self.now(), event);
         }
     }
 
@@ -511,19 +513,30 @@ where
         self.notify(Event::Shutdown);
     }
 
+    // ----- the application's sends -----
+
     /// The error for a send that cannot be made, when the connection is closing or over.
-    fn refused(&self) -> Option<Error<E>> {
-        match self.phase {
-            Phase::Open => None,
-            Phase::Closing { cause, code, .. } | Phase::Ended { cause, code } => {
+    fn refused(&self) -> Option<Error<S::Error>> {
+        match self.stage {
+            Stage::Open => None,
+            Stage::Closing { cause, code, .. } | Stage::Ended { cause, code } => {
                 Some(Error::new(cause, code, None))
             }
         }
     }
 
+    /// The error for a send on a connection that is closing or over.
+    fn gone(&self) -> Error<S::Error> {
+        self.refused()
+            .unwrap_or_else(|| Error::new(Cause::Error, None, None))
+    }
+
     /// A sink operation's outcome: a transport error ends the connection, and the send
     /// fails with the cause (the error itself goes to the stream's final item).
-    fn sink_outcome(&mut self, outcome: Poll<Result<(), E>>) -> Poll<Result<(), Error<E>>> {
+    fn sink_outcome(
+        &mut self,
+        outcome: Poll<Result<(), S::Error>>,
+    ) -> Poll<Result<(), Error<S::Error>>> {
         match outcome {
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
             Poll::Ready(Err(e)) => {
@@ -533,21 +546,15 @@ where
             Poll::Pending => Poll::Pending,
         }
     }
-
-    /// The error for a send on a connection that is closing or over.
-    fn gone(&self) -> Error<E> {
-        self.refused()
-            .unwrap_or_else(|| Error::new(Cause::Error, None, None))
-    }
 }
 
-impl<S, C, T, M, E> Stream for Heartbeat<S, C, T>
+impl<S, C, T> Stream for Heartbeat<S, C, T>
 where
-    C: HeartbeatCodec<Message = M>,
-    S: Stream<Item = Result<M, E>> + Sink<M, Error = E> + Unpin,
+    C: HeartbeatCodec,
+    S: Transport<C::Message>,
     T: Timer,
 {
-    type Item = Result<M, Error<E>>;
+    type Item = Result<C::Message, Error<S::Error>>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
@@ -563,24 +570,22 @@ where
     }
 }
 
-impl<S, C, T, M, E> Sink<M> for Heartbeat<S, C, T>
+impl<S, C, T> Sink<C::Message> for Heartbeat<S, C, T>
 where
-    C: HeartbeatCodec<Message = M>,
-    S: Stream<Item = Result<M, E>> + Sink<M, Error = E> + Unpin,
+    C: HeartbeatCodec,
+    S: Transport<C::Message>,
     T: Timer,
 {
-    type Error = Error<E>;
+    type Error = Error<S::Error>;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
+        // Our pings and pongs go before the application's next message.
+        this.transmit(cx);
         if let Some(e) = this.refused() {
             return Poll::Ready(Err(e));
         }
-        // Our pings and pongs go before the application's next message.
-        if let Err(e) = this.poll_control(cx) {
-            return this.sink_outcome(Poll::Ready(Err(e)));
-        }
-        if this.pong.is_some() || this.ping.is_some() {
+        if this.outbox.has_control() {
             return Poll::Pending; // the sink wakes us when it has room
         }
         match this.transport.as_mut() {
@@ -592,7 +597,7 @@ where
         }
     }
 
-    fn start_send(self: Pin<&mut Self>, item: M) -> Result<(), Self::Error> {
+    fn start_send(self: Pin<&mut Self>, item: C::Message) -> Result<(), Self::Error> {
         let this = self.get_mut();
         if let Some(e) = this.refused() {
             return Err(e);
@@ -601,32 +606,35 @@ where
             Some(t) => Pin::new(t).start_send(item),
             None => return Err(this.gone()),
         };
-        match this.sink_outcome(Poll::Ready(outcome)) {
-            Poll::Ready(Err(e)) => return Err(e),
-            _ => this.traffic_out = true, // reported at the next clock read (a flush at the latest)
+        if let Poll::Ready(Err(e)) = this.sink_outcome(Poll::Ready(outcome)) {
+            return Err(e);
         }
+        this.unheard.data_out(); // told at the next clock read (this flush at the latest)
         Ok(())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
-        if let Phase::Ended { .. } = this.phase {
+        if let Stage::Ended { .. } = this.stage {
             return Poll::Ready(Err(this.gone()));
         }
-        if this.traffic_out {
-            let now = this.clock.now();
-            this.report_traffic(now);
+        // A flush runs when the socket has room again: the moment to tell the machine of
+        // data handed over and bytes the peer took.
+        if this.unheard.any(this.meter.as_ref()) {
+            let now = this.now();
+            this.report(now);
         }
-        if let Err(e) = this.poll_control(cx) {
-            this.failed(e);
-        }
-        match this.transport.as_mut() {
-            Some(t) => {
-                let outcome = Pin::new(t).poll_flush(cx);
-                this.sink_outcome(outcome)
+        this.transmit(cx);
+        let outcome = match this.transport.as_mut() {
+            Some(t) => Pin::new(t).poll_flush(cx),
+            None => return Poll::Ready(Err(this.gone())),
+        };
+        if let Poll::Ready(Ok(())) = outcome {
+            if let Some(id) = this.outbox.flushed() {
+                this.ping_left(id);
             }
-            None => Poll::Ready(Err(this.gone())),
         }
+        this.sink_outcome(outcome)
     }
 
     /// Closes with [`CloseReason::Shutdown`] (code 1000), waits for the peer's close

@@ -1,23 +1,43 @@
 //! The async driver (feature `driver`): one [`Heartbeat`] for every runtime and codec,
 //! and the reconnecting [`Client`] built on it.
 //!
-//! The machine decides; the driver only carries out what it says. A runtime contributes
-//! a [`Timer`] (features `tokio`, `async-std`, `smol`) and, for the client, a way to spawn.
+//! The machine decides; the driver only carries out what it says, with one timer at the
+//! machine's deadline. A runtime contributes a [`Timer`] (features `tokio`, `async-std`,
+//! `smol`) and, for the client, a way to spawn. Wrap the byte stream under the WebSocket
+//! in a [`Meter`](crate::meter::Meter) and bytes count as life, not only messages.
 
+mod alarm;
 mod client;
 mod error;
 mod heartbeat;
+mod outbox;
+mod unheard;
 
 pub use client::{
-    Client, ClientTask, ConnectError, SendError, SendFuture, SessionEvent, DEFAULT_CAPACITY,
+    Attempt, Client, ClientTask, ConnectError, SendError, SendFuture, SessionEvent,
+    DEFAULT_CAPACITY,
 };
 pub use error::{Cause, Error};
 pub use heartbeat::{Heartbeat, Update};
 
-use crate::{Clock, Instant};
 use core::task::{Context, Poll};
+use futures_core::Stream;
+use futures_sink::Sink;
 
-/// One resettable timer, from the runtime.
+/// A transport of messages `M`: a `Stream` of `Result<M, E>` and a `Sink<M, Error = E>`,
+/// as tokio-tungstenite's and async-tungstenite's `WebSocketStream` are. Every such type
+/// is one; write your own for other transports (see [`crate::codec`]).
+pub trait Transport<M>:
+    Stream<Item = Result<M, <Self as Sink<M>>::Error>> + Sink<M> + Unpin
+{
+}
+
+impl<M, S> Transport<M> for S where
+    S: Stream<Item = Result<M, <S as Sink<M>>::Error>> + Sink<M> + Unpin
+{
+}
+
+/// One resettable timer, and the clock it runs on, from the runtime.
 ///
 /// The driver arms it at the machine's deadline only when that changes, and compares the
 /// clock with the deadline itself before trusting it (a timer may report late under
@@ -28,6 +48,12 @@ pub trait Timer: Default + Unpin {
     fn reset(&mut self, deadline: std::time::Instant);
     /// `Ready` once the deadline set by the last `reset` has passed.
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+    /// The current time on the runtime's clock (default: the operating system's). A
+    /// runtime whose clock can be paused or mocked in tests returns its own, so that the
+    /// driver's deadlines follow it.
+    fn now() -> std::time::Instant {
+        std::time::Instant::now()
+    }
 }
 
 /// A runtime: its timer, and how to spawn a [`ClientTask`].
@@ -36,46 +62,4 @@ pub trait Runtime {
     type Timer: Timer + Send + 'static;
     /// Runs `task` in the background until it finishes.
     fn spawn<F: core::future::Future<Output = ()> + Send + 'static>(&self, task: F);
-}
-
-/// A [`Timer`] with the one rule both drivers follow: re-arm only when the wake-up time
-/// changes, and forget it once fired (the clock, not the timer, decides what is due).
-#[derive(Debug, Default)]
-pub(crate) struct Alarm<T> {
-    timer: T,
-    at: Option<Instant>,
-}
-
-impl<T> Alarm<T> {
-    /// Forget the wake-up (nothing to wait for).
-    pub(crate) fn clear(&mut self) {
-        self.at = None;
-    }
-
-    /// The wake-up time set, if any.
-    pub(crate) fn at(&self) -> Option<Instant> {
-        self.at
-    }
-}
-
-impl<T: Timer> Alarm<T> {
-    /// Wake at `at` (a no-op when already set there).
-    pub(crate) fn set(&mut self, clock: &Clock, at: Instant) {
-        if self.at != Some(at) {
-            self.timer.reset(clock.to_std(at));
-            self.at = Some(at);
-        }
-    }
-
-    /// `Ready` once the time set has passed (then it is forgotten); `Pending` when unset.
-    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.at.is_none() {
-            return Poll::Pending;
-        }
-        let fired = self.timer.poll_expired(cx);
-        if fired.is_ready() {
-            self.at = None;
-        }
-        fired
-    }
 }

@@ -1,7 +1,12 @@
-//! Timing shared by the loopback adapter tests (`tokio_ws.rs`, `async_io_ws.rs`).
+//! Timing shared by the loopback adapter tests (`tokio_ws.rs`, `async_io_ws.rs`), a
+//! throttling proxy and the slow-link checks.
 //!
 //! Intervals of 100 ms or more and generous slack on every real-time bound: no flakes on
 //! a loaded 2-core machine.
+#![allow(dead_code)] // each suite uses what it needs
+
+pub mod slow;
+pub mod throttle;
 
 use keepalive::{Config, Duration};
 

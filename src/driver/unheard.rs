@@ -1,0 +1,64 @@
+//! [`Unheard`]: what the machine has not been told yet.
+
+use crate::meter::Meter;
+use crate::Event;
+
+/// Traffic seen since the machine last heard of it. Data messages are not timed one by
+/// one (a clock read costs more than the rest of the per-message work): they are told at
+/// the next clock read, which comes before any deadline is looked at and at least once
+/// per burst, so a deadline never sees stale liveness. The meter's counts are read at the
+/// same moments.
+#[derive(Debug, Default)]
+pub(crate) struct Unheard {
+    /// Data arrived.
+    data_in: bool,
+    /// The application handed data to the transport.
+    data_out: bool,
+    /// The meter's counts when the machine last heard of them.
+    received: u64,
+    delivered: u64,
+}
+
+impl Unheard {
+    pub(crate) fn data_in(&mut self) {
+        self.data_in = true;
+    }
+
+    pub(crate) fn data_out(&mut self) {
+        self.data_out = true;
+    }
+
+    /// Whether anything waits to be told.
+    pub(crate) fn any(&self, meter: Option<&Meter>) -> bool {
+        self.data_out
+            || self.data_in
+            || meter
+                .is_some_and(|m| m.received() != self.received || m.delivered() != self.delivered)
+    }
+
+    /// Whether the peer sent anything the machine has not heard of.
+    pub(crate) fn peer_spoke(&self, meter: Option<&Meter>) -> bool {
+        self.data_in || meter.is_some_and(|m| m.received() != self.received)
+    }
+
+    /// The events to tell the machine now, and forgets them.
+    pub(crate) fn take(&mut self, meter: Option<&Meter>) -> impl Iterator<Item = Event> {
+        let mut bytes_in = core::mem::take(&mut self.data_in);
+        let mut delivered = false;
+        if let Some(m) = meter {
+            let (r, d) = (m.received(), m.delivered());
+            bytes_in |= r != self.received;
+            delivered = d != self.delivered;
+            self.received = r;
+            self.delivered = d;
+        }
+        let data_out = core::mem::take(&mut self.data_out);
+        [
+            bytes_in.then_some(Event::DataReceived),
+            delivered.then_some(Event::DataDelivered),
+            data_out.then_some(Event::DataSent),
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
