@@ -7,7 +7,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use keepalive::codec::{HeartbeatCodec, TextCodec, WsCodec};
-use keepalive::driver::{Cause, Client, SessionEvent, Update};
+use keepalive::driver::{Attempt, Cause, Client, SessionEvent, Update};
 use keepalive::tokio::{Heartbeat, Tokio};
 use keepalive::{Config, Duration, PingPolicy};
 use std::future::poll_fn;
@@ -15,11 +15,15 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Instant;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::watch;
 use tokio::time::{sleep, timeout};
 use tokio_tungstenite::tungstenite::Message;
+
+mod support;
+use support::slow::{self, BIG};
+use support::throttle::Throttle;
 
 const SLACK: Duration = Duration::from_millis(800);
 const WAIT: Duration = Duration::from_secs(15);
@@ -172,14 +176,17 @@ fn server_config(interval_ms: u64, pong_ms: u64) -> Config {
         .expect("test config")
 }
 
+/// Our reconnecting client, its TCP stream metered (bytes count as life), as the README
+/// shows it.
 fn our_client<C>(url: String, codec: C, config: Config) -> Client<Message>
 where
     C: HeartbeatCodec<Message = Message> + Clone + Send + 'static,
 {
-    Client::spawn(Tokio, config, codec, move || {
+    Client::spawn(Tokio, config, codec, move |attempt: Attempt| {
         let url = url.clone();
         async move {
-            tokio_tungstenite::connect_async(url)
+            let tcp = TcpStream::connect(url.trim_start_matches("ws://")).await?;
+            tokio_tungstenite::client_async(url, attempt.meter().tcp(tcp))
                 .await
                 .map(|(ws, _)| ws)
         }
@@ -336,6 +343,61 @@ async fn python_server_with_its_keepalive_on() {
 #[tokio::test]
 async fn python_server_with_its_keepalive_off() {
     our_client_against_python_server(false).await;
+}
+
+/// A Python `websockets` server behind the throttling proxy (256 KiB/s each way),
+/// sending or counting one 1.5 MB message (`mode`). Its own keepalive is off: it times its
+/// pong from when its ping is queued, so on this link its ping would wait behind its own
+/// message (or its pong behind ours) and it would end the transfer itself.
+async fn slow_python(mode: &str) -> (Peer, Throttle) {
+    let size = BIG.to_string();
+    let mut py = Peer::python(&[
+        "server",
+        "--ping-interval",
+        "0",
+        "--mode",
+        mode,
+        "--size",
+        &size,
+    ]);
+    let port = field(&py.expect("listening", WAIT).await, "port").expect("port");
+    let upstream = format!("127.0.0.1:{port}").parse().expect("addr");
+    (py, Throttle::start(upstream, slow::RATE))
+}
+
+async fn tokio_sleep(d: Duration) {
+    sleep(d).await;
+}
+
+#[tokio::test]
+async fn a_large_message_from_python_over_a_slow_link_is_no_false_timeout() {
+    let (mut py, proxy) = slow_python("send").await;
+    let mut c = our_client(proxy.url(), WsCodec, slow::config());
+    slow::download(&mut c, &tokio_sleep).await;
+    py.expect("sent", WAIT).await;
+}
+
+#[tokio::test]
+async fn a_large_message_to_python_over_a_slow_link_is_no_false_timeout() {
+    let (mut py, proxy) = slow_python("count").await;
+    let mut c = our_client(proxy.url(), WsCodec, slow::config());
+    slow::upload(&mut c, &tokio_sleep).await;
+    let got = py.expect("received", WAIT).await;
+    assert_eq!(field(&got, "bytes"), Some(BIG as i64), "{got}");
+}
+
+#[tokio::test]
+async fn a_stall_mid_transfer_from_python_is_detected_within_the_bound() {
+    let (_py, proxy) = slow_python("send").await;
+    let mut c = our_client(proxy.url(), WsCodec, slow::config());
+    slow::download_stall(&mut c, &proxy, Duration::from_secs(2), &tokio_sleep).await;
+}
+
+#[tokio::test]
+async fn a_stall_mid_transfer_to_python_is_detected_within_the_bound() {
+    let (_py, proxy) = slow_python("count").await;
+    let mut c = our_client(proxy.url(), WsCodec, slow::config());
+    slow::upload_stall(&mut c, &proxy, Duration::from_secs(2), &tokio_sleep).await;
 }
 
 #[tokio::test]

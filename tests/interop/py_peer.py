@@ -8,7 +8,11 @@ Prints one compact JSON object per line on stdout (flushed), so the Rust side ca
   {"event":"done"}                                      (client finished its run normally)
 
 Usage:
-  py_peer.py server [--ping-interval S] [--ping-timeout S] [--close-timeout S] [--mode echo|app]
+  py_peer.py server [--ping-interval S] [--ping-timeout S] [--close-timeout S]
+                    [--mode echo|app|send|count] [--size N]
+    echo: echo every message; app: answer {"type":"ping"} with {"type": "pong"}, echo the
+    rest; send: send one binary message of --size bytes, then read; count: answer each
+    message with the text "got <its length>".
   py_peer.py client --url URL [--ping-interval S] [--ping-timeout S] [--close-timeout S] [--run-s S]
 A --ping-interval of 0 turns websockets' keepalive off.
 """
@@ -41,7 +45,14 @@ async def server(args):
         emit(event="connected")
         error = False
         try:
+            if args.mode == "send":
+                await ws.send(b"\x07" * args.size)
+                emit(event="sent", bytes=args.size)
             async for message in ws:
+                if args.mode == "count":
+                    emit(event="received", bytes=len(message))
+                    await ws.send(f"got {len(message)}")
+                    continue
                 if args.mode == "app":
                     try:
                         kind = json.loads(message).get("type")
@@ -58,9 +69,10 @@ async def server(args):
         closed(ws, error)
 
     interval = args.ping_interval or None
+    # max_size None: a 1.5 MB message is within the test (websockets' default is 1 MiB).
     async with serve(handler, "127.0.0.1", 0, ping_interval=interval,
                      ping_timeout=args.ping_timeout if interval else None,
-                     close_timeout=args.close_timeout) as srv:
+                     close_timeout=args.close_timeout, max_size=None) as srv:
         port = srv.sockets[0].getsockname()[1]
         emit(event="listening", port=port)
         await asyncio.Future()
@@ -93,7 +105,8 @@ def main():
     p.add_argument("--url")
     p.add_argument("--ping-interval", type=float, default=0.2)
     p.add_argument("--ping-timeout", type=float, default=0.4)
-    p.add_argument("--mode", choices=["echo", "app"], default="echo")
+    p.add_argument("--mode", choices=["echo", "app", "send", "count"], default="echo")
+    p.add_argument("--size", type=int, default=1_500_000)
     p.add_argument("--run-s", type=float, default=2.0)
     p.add_argument("--close-timeout", type=float, default=0.3)
     args = p.parse_args()
