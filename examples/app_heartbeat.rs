@@ -18,13 +18,14 @@ mod support;
 
 use futures_util::StreamExt;
 use keepalive::codec::TextCodec;
-use keepalive::driver::{Client, SessionEvent, Update};
+use keepalive::driver::{Attempt, Client, SessionEvent, Update};
+use keepalive::meter::Meter;
 use keepalive::tokio::{Heartbeat, Tokio};
 use keepalive::{Config, Duration, PingPolicy};
 use std::future::poll_fn;
 use std::process::ExitCode;
 use std::time::Instant;
-use support::{json_str, millis, parse_flags};
+use support::{connect_metered, json_str, millis, parse_flags};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -91,7 +92,8 @@ async fn serve(listener: TcpListener, idle: Duration, start: Instant) {
     };
     while let Ok((tcp, peer)) = listener.accept().await {
         tokio::spawn(async move {
-            let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else {
+            let meter = Meter::new(); // bytes count as life, not only messages
+            let Ok(ws) = tokio_tungstenite::accept_async(meter.tcp(tcp)).await else {
                 return;
             };
             emit(
@@ -99,7 +101,8 @@ async fn serve(listener: TcpListener, idle: Duration, start: Instant) {
                 "server",
                 &format!(r#""event":"connected","peer":"{peer}""#),
             );
-            let mut hb: Heartbeat<_, _> = Heartbeat::new(ws, TextCodec::default(), config);
+            let mut hb: Heartbeat<_, _> =
+                Heartbeat::new(ws, TextCodec::default(), config).with_meter(meter);
             loop {
                 match poll_fn(|cx| hb.poll_update(cx)).await {
                     Some(Ok(Update::Message(Message::Text(t)))) => {
@@ -141,13 +144,9 @@ fn client(url: String, interval: Duration) -> Result<Client<Message>, String> {
         Tokio,
         config,
         TextCodec::default(),
-        move || {
+        move |attempt: Attempt| {
             let url = url.clone();
-            async move {
-                tokio_tungstenite::connect_async(url)
-                    .await
-                    .map(|(ws, _)| ws)
-            }
+            async move { connect_metered(&url, attempt.meter()).await }
         },
     ))
 }

@@ -22,12 +22,12 @@ mod support;
 
 use futures_util::StreamExt;
 use keepalive::codec::WsCodec;
-use keepalive::driver::{Client, SessionEvent};
+use keepalive::driver::{Attempt, Client, SessionEvent};
 use keepalive::tokio::Tokio;
 use keepalive::Config;
 use std::process::ExitCode;
 use std::time::Instant;
-use support::{json_str, millis, parse_flags};
+use support::{connect_metered, json_str, millis, parse_flags};
 use tokio_tungstenite::tungstenite::Message;
 
 const FLAGS: &[&str] = &[
@@ -110,13 +110,9 @@ async fn main() -> ExitCode {
         }
     };
     let start = Instant::now();
-    let mut client = Client::spawn(Tokio, config, WsCodec, move || {
+    let mut client = Client::spawn(Tokio, config, WsCodec, move |attempt: Attempt| {
         let url = url.clone();
-        async move {
-            tokio_tungstenite::connect_async(url)
-                .await
-                .map(|(ws, _)| ws)
-        }
+        async move { connect_metered(&url, attempt.meter()).await }
     });
     // Stdin from a plain thread: tokio's stdin would hold up the runtime's shutdown
     // while a read is blocked on an open terminal or pipe.

@@ -18,6 +18,7 @@ mod support;
 use futures_util::SinkExt;
 use keepalive::codec::WsCodec;
 use keepalive::driver::Update;
+use keepalive::meter::Meter;
 use keepalive::tokio::Heartbeat;
 use keepalive::Config;
 use std::future::poll_fn;
@@ -82,7 +83,8 @@ async fn main() -> ExitCode {
                 let id = next_id;
                 let mut stop = stop_rx.clone();
                 tokio::spawn(async move {
-                    let ws = match tokio_tungstenite::accept_async(tcp).await {
+                    let meter = Meter::new(); // bytes count as life, not only messages
+                    let ws = match tokio_tungstenite::accept_async(meter.tcp(tcp)).await {
                         Ok(ws) => ws,
                         Err(e) => {
                             emit(start, id, &format!(r#""event":"handshake_failed","error":{}"#, json_str(&e.to_string())));
@@ -90,7 +92,7 @@ async fn main() -> ExitCode {
                         }
                     };
                     emit(start, id, &format!(r#""event":"connected","peer":"{peer}""#));
-                    let mut hb: Heartbeat<_, _> = Heartbeat::new(ws, WsCodec, config);
+                    let mut hb: Heartbeat<_, _> = Heartbeat::new(ws, WsCodec, config).with_meter(meter);
                     loop {
                         let update = tokio::select! {
                             u = poll_fn(|cx| hb.poll_update(cx)) => u,

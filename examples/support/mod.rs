@@ -62,3 +62,32 @@ pub fn millis(name: &str, value: &str) -> Result<std::time::Duration, String> {
         .map(std::time::Duration::from_millis)
         .map_err(|_| format!("--{name} takes whole milliseconds, like 500; got {value:?}"))
 }
+
+/// A WebSocket over a metered TCP stream: what every example's client connects with.
+pub type MeteredWs =
+    tokio_tungstenite::WebSocketStream<keepalive::meter::Metered<tokio::net::TcpStream>>;
+
+/// Connects to `url` (`ws://host:port/path`) with the TCP stream wrapped in `meter`:
+/// bytes count as life, so a large message over a slow link is no false timeout. (For
+/// `wss://`, wrap the TCP stream the same way and hand it to
+/// `tokio_tungstenite::client_async_tls`, with one of its TLS features.)
+pub async fn connect_metered(
+    url: &str,
+    meter: &keepalive::meter::Meter,
+) -> Result<MeteredWs, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::error::{Error, UrlError};
+    let request = url.into_client_request()?;
+    let uri = request.uri();
+    let host = uri.host().ok_or(Error::Url(UrlError::NoHostName))?;
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("wss") {
+            443
+        } else {
+            80
+        });
+    let tcp = tokio::net::TcpStream::connect((host, port)).await?;
+    let (ws, _) = tokio_tungstenite::client_async(request, meter.tcp(tcp)).await?;
+    Ok(ws)
+}
