@@ -175,4 +175,3 @@ fn latency_below_the_timeout_never_closes() {
     pair.run_for(Duration::from_secs(86_400)).unwrap();
     assert!(pair.closes().is_empty(), "{:?}", pair.closes());
 }
-

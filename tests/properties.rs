@@ -354,13 +354,22 @@ impl SlowLink {
     }
     /// Runs the pair, sending each message at its time, until `until` (or a cut at
     /// `cut_at`, then until `until`).
-    fn run(&self, pair: &mut Pair, cut_at: Option<Instant>, until: Instant) -> Result<(), TestCaseError> {
+    fn run(
+        &self,
+        pair: &mut Pair,
+        cut_at: Option<Instant>,
+        until: Instant,
+    ) -> Result<(), TestCaseError> {
         let mut msgs: Vec<(Instant, Side, u64)> = self
             .messages
             .iter()
             .map(|&(server, at, segs)| {
                 let side = if server { Side::Server } else { Side::Client };
-                (Instant::from_nanos(scale(at, self.cycle())), side, segs * SEGMENT)
+                (
+                    Instant::from_nanos(scale(at, self.cycle())),
+                    side,
+                    segs * SEGMENT,
+                )
             })
             .collect();
         msgs.sort_by_key(|m| m.0);
@@ -399,30 +408,32 @@ fn slow_link() -> impl Strategy<Value = SlowLink> {
         proptest::collection::vec((any::<bool>(), 0u64..3_000, 1u64..=3_000), 1..4),
         any::<u64>(),
     )
-        .prop_map(|((ci, cp), (si, sp), policy, speed, latency_frac, messages, seed)| {
-            let ms = Duration::from_millis;
-            let policy = [PingPolicy::WhenIdle, PingPolicy::Fixed][usize::from(policy)];
-            let client = Config::client()
-                .ping_interval(ms(ci))
-                .pong_timeout(ms(cp))
-                .ping_policy(policy)
-                .seed(seed)
-                .build()
-                .unwrap();
-            let server = Config::server()
-                .ping_interval(ms(si))
-                .pong_timeout(ms(sp))
-                .ping_policy(policy)
-                .build()
-                .unwrap();
-            SlowLink {
-                client,
-                server,
-                speed,
-                latency_frac,
-                messages,
-            }
-        })
+        .prop_map(
+            |((ci, cp), (si, sp), policy, speed, latency_frac, messages, seed)| {
+                let ms = Duration::from_millis;
+                let policy = [PingPolicy::WhenIdle, PingPolicy::Fixed][usize::from(policy)];
+                let client = Config::client()
+                    .ping_interval(ms(ci))
+                    .pong_timeout(ms(cp))
+                    .ping_policy(policy)
+                    .seed(seed)
+                    .build()
+                    .unwrap();
+                let server = Config::server()
+                    .ping_interval(ms(si))
+                    .pong_timeout(ms(sp))
+                    .ping_policy(policy)
+                    .build()
+                    .unwrap();
+                SlowLink {
+                    client,
+                    server,
+                    speed,
+                    latency_frac,
+                    messages,
+                }
+            },
+        )
 }
 
 proptest! {

@@ -125,7 +125,7 @@ pub(crate) fn due(deadline_ns: u64, now_ns: u64) -> bool {
 }
 
 /// When the set's wheel wakes for a deadline: the start of its millisecond, rounded up.
-#[cfg(feature = "sim")]
+#[cfg(feature = "__internal")]
 pub(crate) fn wake_at(deadline_ns: u64) -> u64 {
     ceil_ms(deadline_ns).saturating_mul(NS_PER_MS)
 }

@@ -385,11 +385,13 @@ impl Oracle {
                     ));
                 }
             }
-            if after == State::Backoff && !m.is_paused() && self.wait_until.is_some_and(|w| d > w)
-            {
+            if after == State::Backoff && !m.is_paused() && self.wait_until.is_some_and(|w| d > w) {
                 return Err((
                     "the machine keeps the reconnect wait",
-                    format!("next deadline {} is past the end of the wait", fmt_instant(d)),
+                    format!(
+                        "next deadline {} is past the end of the wait",
+                        fmt_instant(d)
+                    ),
                 ));
             }
             if after == State::Closing && d > self.close_at + cfg.close_timeout() {

@@ -558,14 +558,16 @@ impl Pair {
                         rest
                     };
                     wire.leaving = leaving;
-                    wire.busy_until = Some(now + self.bandwidth.map_or(Duration::ZERO, |b| {
-                        Duration::from_nanos(
-                            u64::try_from(
-                                (u128::from(leaving) * 1_000_000_000).div_ceil(u128::from(b)),
+                    wire.busy_until = Some(
+                        now + self.bandwidth.map_or(Duration::ZERO, |b| {
+                            Duration::from_nanos(
+                                u64::try_from(
+                                    (u128::from(leaving) * 1_000_000_000).div_ceil(u128::from(b)),
+                                )
+                                .unwrap_or(u64::MAX),
                             )
-                            .unwrap_or(u64::MAX),
-                        )
-                    }));
+                        }),
+                    );
                 }
             }
         }

@@ -38,19 +38,33 @@ pub enum ErrorKind {
     Config,
     /// The machine did something other than the scenario expects.
     Mismatch,
-    /// The machine broke a rule of the contract (see [`Oracle`]).
+    /// The machine broke a rule of the contract (see [`crate::rules`]).
     Invariant,
 }
 
 impl fmt::Display for ScenarioError {
+    /// `line 3: at 20s `tick`: expected send_pong, got send_ping 1`: the line, then the
+    /// message (a broken rule says so first).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match self.kind {
-            ErrorKind::Parse => "parse error",
-            ErrorKind::Config => "config",
-            ErrorKind::Mismatch => "mismatch",
-            ErrorKind::Invariant => "invariant broken",
-        };
-        write!(f, "line {}: {kind}: {}", self.line, self.message)
+        match self.kind {
+            ErrorKind::Invariant => write!(
+                f,
+                "line {}: the machine broke a rule of the contract: {}",
+                self.line, self.message
+            ),
+            _ => write!(f, "line {}: {}", self.line, self.message),
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorKind::Parse => "the text is malformed",
+            ErrorKind::Config => "the configuration was refused",
+            ErrorKind::Mismatch => "the machine did something else",
+            ErrorKind::Invariant => "the machine broke a rule of the contract",
+        })
     }
 }
 
@@ -117,8 +131,8 @@ enum Line {
 ///   `next_deadline()` hands out that or, after traffic on the fast path, an earlier
 ///   wake-up (the oracle checks it is never later).
 ///
-/// Every step is also checked by the [`Oracle`], so a scenario fails on a broken
-/// invariant even where it expects nothing in particular.
+/// Every step is also checked against the [rules](crate::rules#invariants-checked-on-every-call),
+/// so a scenario fails on a broken invariant even where it expects nothing in particular.
 #[derive(Clone, Debug)]
 pub struct Scenario {
     config: Result<Config, ConfigError>,
