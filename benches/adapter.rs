@@ -1,10 +1,12 @@
 //! The tokio driver's cost, in the same run as the bare stream it wraps, on loopback:
 //!
 //! - throughput: the client sends a batch of messages and reads their echoes, through
-//!   `keepalive::tokio::Heartbeat` and through the bare tokio-tungstenite stream (the
-//!   echo server is the same raw stream for both). Goal: at least 0.95×.
-//! - heap added per connection by the driver (counting allocator; goal at most 256
-//!   bytes), and the driver's inline size beside the stream's.
+//!   the bare tokio-tungstenite stream, through `keepalive::tokio::Heartbeat`, and
+//!   through a `Heartbeat` with byte-level liveness on (its TCP stream in a `Meter`,
+//!   `TCP_NOTSENT_LOWAT` set). The echo server is the same raw stream for all. Goal: at
+//!   least 0.95× each.
+//! - heap added per connection by the driver, without and with the meter (counting
+//!   allocator; goal at most 256 bytes), and the driver's inline size beside the stream's.
 //!
 //! Everything runs on one current-thread runtime, so both variants see the same
 //! scheduling. `python3 benches/report.py` prints the ratios.
@@ -16,15 +18,17 @@ use counting::LIVE;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures_util::{SinkExt, StreamExt};
 use keepalive::codec::WsCodec;
+use keepalive::meter::{Meter, Metered};
 use keepalive::tokio::Heartbeat;
 use keepalive::{Config, Duration};
 use std::sync::atomic::Ordering;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Ws = WebSocketStream<TcpStream>;
+type MeteredWs = WebSocketStream<Metered<TcpStream>>;
 
 const BATCH: usize = 1_000;
 
@@ -48,10 +52,26 @@ async fn echo_server() -> String {
     url
 }
 
-async fn connect(url: &str) -> Ws {
-    tokio_tungstenite::connect_async(url)
+async fn tcp(url: &str) -> TcpStream {
+    let tcp = TcpStream::connect(url.trim_start_matches("ws://"))
         .await
-        .expect("connect")
+        .expect("connect");
+    tcp.set_nodelay(true).expect("TCP_NODELAY");
+    tcp
+}
+
+async fn connect(url: &str) -> Ws {
+    tokio_tungstenite::client_async(url, tcp(url).await)
+        .await
+        .expect("handshake")
+        .0
+}
+
+/// The same connection with its TCP stream metered (byte-level liveness on).
+async fn connect_metered(url: &str, meter: &Meter) -> MeteredWs {
+    tokio_tungstenite::client_async(url, meter.tcp(tcp(url).await))
+        .await
+        .expect("handshake")
         .0
 }
 
@@ -97,14 +117,40 @@ fn throughput(c: &mut Criterion) {
     g.bench_function("keepalive_driver", |b| {
         b.iter(|| rt.block_on(round(&mut driven, &msg)))
     });
+    let meter = Meter::new();
+    let ws = rt.block_on(connect_metered(&url, &meter));
+    let mut metered: Heartbeat<_, _> =
+        rt.block_on(async { Heartbeat::new(ws, WsCodec, config()).with_meter(meter) });
+    g.bench_function("keepalive_driver_metered", |b| {
+        b.iter(|| rt.block_on(round(&mut metered, &msg)))
+    });
     g.finish();
-    let ratio = paired(&rt, &mut bare, &mut driven, &msg);
-    heap(&rt, &url, ratio);
+    let (ratio, metered_ratio) = paired(&rt, &mut bare, &mut driven, &mut metered, &msg);
+    heap(&rt, &url, ratio, metered_ratio);
 }
 
-/// The throughput ratio measured in alternation (bare, driven, bare, ...), so drift in
-/// the machine's speed hits both alike: the median of per-pair ratios.
-fn paired<A, B, E>(rt: &Runtime, bare: &mut A, driven: &mut B, msg: &Message) -> f64
+/// One batch through `conn`, timed.
+fn timed<S, E>(rt: &Runtime, conn: &mut S, msg: &Message) -> f64
+where
+    S: futures_util::Sink<Message, Error = E>
+        + futures_util::Stream<Item = Result<Message, E>>
+        + Unpin,
+    E: std::fmt::Debug,
+{
+    let t = std::time::Instant::now();
+    rt.block_on(round(conn, msg));
+    t.elapsed().as_secs_f64()
+}
+
+/// The throughput ratios measured in alternation (bare, driven, metered, bare, ...), so
+/// drift in the machine's speed hits all alike: the medians of per-round ratios.
+fn paired<A, B, C, E, F>(
+    rt: &Runtime,
+    bare: &mut A,
+    driven: &mut B,
+    metered: &mut C,
+    msg: &Message,
+) -> (f64, f64)
 where
     A: futures_util::Sink<Message, Error = E>
         + futures_util::Stream<Item = Result<Message, E>>
@@ -112,39 +158,57 @@ where
     B: futures_util::Sink<Message, Error = keepalive::driver::Error<E>>
         + futures_util::Stream<Item = Result<Message, keepalive::driver::Error<E>>>
         + Unpin,
+    C: futures_util::Sink<Message, Error = keepalive::driver::Error<F>>
+        + futures_util::Stream<Item = Result<Message, keepalive::driver::Error<F>>>
+        + Unpin,
     E: std::fmt::Debug,
+    F: std::fmt::Debug,
 {
-    let mut ratios = Vec::new();
+    let (mut plain, mut with_meter) = (Vec::new(), Vec::new());
     for _ in 0..101 {
-        let t = std::time::Instant::now();
-        rt.block_on(round(bare, msg));
-        let b = t.elapsed().as_secs_f64();
-        let t = std::time::Instant::now();
-        rt.block_on(round(driven, msg));
-        let d = t.elapsed().as_secs_f64();
-        ratios.push(b / d); // throughput of the driver relative to the bare stream
+        let b = timed(rt, bare, msg);
+        let d = timed(rt, driven, msg);
+        let m = timed(rt, metered, msg);
+        // Throughput relative to the bare stream.
+        plain.push(b / d);
+        with_meter.push(b / m);
     }
-    ratios.sort_by(f64::total_cmp);
-    ratios[ratios.len() / 2]
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (median(&mut plain), median(&mut with_meter))
 }
 
-/// Heap added by wrapping one connection (after its first poll arms the timer), and the
-/// inline sizes; written for report.py.
-fn heap(rt: &Runtime, url: &str, ratio: f64) {
-    let (bytes, inline) = rt.block_on(async {
+/// Heap added by wrapping one connection (after its first poll arms the timer), without
+/// and with the meter, and the inline sizes; written for report.py.
+fn heap(rt: &Runtime, url: &str, ratio: f64, metered_ratio: f64) {
+    let (bytes, metered_bytes, inline) = rt.block_on(async {
         let ws = connect(url).await;
         let before = LIVE.load(Ordering::Relaxed);
         let mut hb: Heartbeat<_, _> = Heartbeat::new(ws, WsCodec, config());
         // One poll: reads nothing, arms the timer at the first ping deadline.
         let _ = tokio::time::timeout(Duration::from_millis(5), hb.next()).await;
         let added = LIVE.load(Ordering::Relaxed) as i64 - before as i64;
-        (
-            added,
-            std::mem::size_of_val(&hb) as i64 - std::mem::size_of::<Ws>() as i64,
-        )
+        let inline = std::mem::size_of_val(&hb) as i64 - std::mem::size_of::<Ws>() as i64;
+        // With the meter: its own allocation, then the driver's (the TCP stream's and
+        // the handshake's allocations are the stream's, not ours).
+        let tcp = tcp(url).await;
+        let before = LIVE.load(Ordering::Relaxed);
+        let meter = Meter::new();
+        let tcp = meter.tcp(tcp);
+        let meter_bytes = LIVE.load(Ordering::Relaxed) as i64 - before as i64;
+        let (ws, _) = tokio_tungstenite::client_async(url, tcp)
+            .await
+            .expect("handshake");
+        let before = LIVE.load(Ordering::Relaxed);
+        let mut hb: Heartbeat<_, _> = Heartbeat::new(ws, WsCodec, config()).with_meter(meter);
+        let _ = tokio::time::timeout(Duration::from_millis(5), hb.next()).await;
+        let metered = meter_bytes + LIVE.load(Ordering::Relaxed) as i64 - before as i64;
+        (added, metered, inline)
     });
     let out = format!(
-        "{{\"paired_throughput_ratio\":{ratio:.4},\"driver_heap_bytes_per_conn\":{bytes},\"driver_inline_bytes_beyond_stream\":{inline},\"stream_inline_bytes\":{}}}",
+        "{{\"paired_throughput_ratio\":{ratio:.4},\"paired_throughput_ratio_metered\":{metered_ratio:.4},\"driver_heap_bytes_per_conn\":{bytes},\"driver_heap_bytes_per_conn_metered\":{metered_bytes},\"driver_inline_bytes_beyond_stream\":{inline},\"stream_inline_bytes\":{}}}",
         std::mem::size_of::<Ws>()
     );
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

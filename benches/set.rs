@@ -1,11 +1,11 @@
-//! HeartbeatSet against the seeds' pattern (a hash map of last-heartbeat times scanned at
-//! every check), over 10 s of simulated time at 10k, 100k and 1M connections, checked
+//! HeartbeatSet against the common pattern (a hash map of last-heartbeat times scanned
+//! on every check), over 10 s of simulated time at 10k, 100k and 1M connections, checked
 //! every 10 ms and every 1 s. Criterion times the checks (the timer side, which is what
 //! differs); one extra pass per case writes event CPU, expirations and heap bytes to
 //! `target/criterion/set-extra.json`. `python3 benches/report.py` prints the ratios,
 //! writes the plot and BENCHMARKS.md's tables.
 //!
-//! Workload A, the seeds' server: clients heartbeat every 30 s; the server closes a client
+//! Workload A, clients that heartbeat: every 30 s; the server closes a client
 //! after 70 s of silence; 1 % of clients went silent and expire in the window.
 //! Workload B, server pings: the server pings a connection quiet for 20 s and the peer
 //! answers at once; half the connections' deadlines expire in the window.
@@ -134,7 +134,7 @@ fn run_set(w: Workload, starts: &[(u64, u64)], events: &[(u64, u64)], step: u64)
     r
 }
 
-/// The seeds' pattern: last-heartbeat times in a map, every entry looked at on each check.
+/// The common pattern: last-heartbeat times in a map, every entry looked at on each check.
 #[derive(Clone, Copy)]
 struct Naive {
     last_in: u64,

@@ -195,6 +195,21 @@ impl Actions {
         }
     }
 
+    /// `[SendPong]` or nothing, without a branch.
+    #[inline(always)]
+    pub(crate) const fn pong_if(pong: bool) -> Actions {
+        Actions {
+            buf: [
+                Action::SendPong,
+                Action::GiveUp,
+                Action::GiveUp,
+                Action::GiveUp,
+            ],
+            start: 0,
+            end: pong as u8,
+        }
+    }
+
     pub(crate) fn push(&mut self, action: Action) {
         let i = usize::from(self.end);
         debug_assert!(i < CAPACITY, "more than {CAPACITY} actions in one call");

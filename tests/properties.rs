@@ -1,4 +1,5 @@
-//! Property tests: the invariants of DESIGN.md over random configurations and traces.
+//! Property tests: the invariants of the contract (`keepalive::rules`) over random
+//! configurations, traces and simulated links.
 //!
 //! A failing case prints the trace as scenario text (via `sim::Recorder`), ready to be
 //! saved under `tests/scenarios/` as a regression.

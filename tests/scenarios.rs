@@ -1,5 +1,6 @@
 //! Replays every scenario under `tests/scenarios/` (one per field situation and one per
-//! semantic rule of DESIGN.md), and checks that malformed scenarios fail cleanly.
+//! rule of the contract, `keepalive::rules`), and checks that malformed scenarios fail
+//! cleanly.
 
 use keepalive::sim::{replay, ErrorKind, Scenario};
 use std::path::Path;

@@ -68,6 +68,21 @@ impl<K> Keys<K> for Slab<'_, K> {
 /// The run loop: feed each connection's events with [`handle`](Self::handle), and at
 /// [`next_deadline`](Self::next_deadline) drain [`poll`](Self::poll).
 ///
+/// What to report, so that bytes count as life and a large message over a slow link is
+/// no false timeout (the [rules](crate::rules#what-to-report)):
+///
+/// - per read that returns bytes (a partial message included): [`Event::DataReceived`];
+///   a complete ping or pong: `PingReceived` / `PongReceived` as well;
+/// - per data message you hand to the socket: `DataSent`;
+/// - per write that had to wait (`EAGAIN`, or not writable) and then went through:
+///   `DataDelivered` (the peer acknowledged bytes); keep the socket's unsent backlog
+///   small (`TCP_NOTSENT_LOWAT`, Linux and Android) so that this follows the peer;
+/// - when a ping's last byte is written: `PingWritten(id)`: the pong timeout runs from
+///   there.
+///
+/// Reporting per message only (no byte events) gives the per-message rule: a message
+/// counts as life when it is complete, and the pong timeout runs from `SendPing`.
+///
 /// ```
 /// use keepalive::{Action, Config, Duration, Event, HeartbeatSet, Instant, PingPolicy};
 ///

@@ -86,13 +86,37 @@ pub fn peer(script: Script) -> SocketAddr {
     addr
 }
 
-/// The next event within `wait`, by the runtime's `sleep`.
-pub async fn next<S, F>(c: &mut Client<Message>, wait: Duration, sleep: &S) -> SessionEvent<Message>
+/// The runtime's sleep: any `Fn(Duration) -> impl Future<Output = ()>`.
+pub trait Sleep {
+    fn sleep(&self, d: Duration) -> impl Future<Output = ()>;
+}
+
+impl<S, F> Sleep for S
 where
     S: Fn(Duration) -> F,
     F: Future<Output = ()>,
 {
-    match select(c.next(), Box::pin(sleep(wait))).await {
+    fn sleep(&self, d: Duration) -> impl Future<Output = ()> {
+        self(d)
+    }
+}
+
+/// Waits for the client to connect; returns when it did.
+async fn connected(c: &mut Client<Message>, sleep: &impl Sleep) -> Instant {
+    assert_eq!(
+        next(c, Duration::from_secs(10), sleep).await,
+        SessionEvent::Connected
+    );
+    Instant::now()
+}
+
+/// The next event within `wait`, by the runtime's `sleep`.
+pub async fn next(
+    c: &mut Client<Message>,
+    wait: Duration,
+    sleep: &impl Sleep,
+) -> SessionEvent<Message> {
+    match select(c.next(), Box::pin(sleep.sleep(wait))).await {
         Either::Left((Some(e), _)) => e,
         Either::Left((None, _)) => panic!("the client ended"),
         Either::Right(_) => panic!("no event within {wait:?}"),
@@ -101,16 +125,8 @@ where
 
 /// Downloads the peer's large message through the proxy: no close on the way, and it
 /// arrives whole. Returns how long it took.
-pub async fn download<S, F>(c: &mut Client<Message>, sleep: &S) -> Duration
-where
-    S: Fn(Duration) -> F,
-    F: Future<Output = ()>,
-{
-    assert_eq!(
-        next(c, Duration::from_secs(10), sleep).await,
-        SessionEvent::Connected
-    );
-    let started = Instant::now();
+pub async fn download(c: &mut Client<Message>, sleep: &impl Sleep) -> Duration {
+    let started = connected(c, sleep).await;
     let mut pings = 0;
     loop {
         match next(c, Duration::from_secs(30), sleep).await {
@@ -137,16 +153,8 @@ where
 
 /// Uploads a large message through the proxy: the send completes, the peer confirms it
 /// got every byte, and nothing was closed. Returns how long it took.
-pub async fn upload<S, F>(c: &mut Client<Message>, sleep: &S) -> Duration
-where
-    S: Fn(Duration) -> F,
-    F: Future<Output = ()>,
-{
-    assert_eq!(
-        next(c, Duration::from_secs(10), sleep).await,
-        SessionEvent::Connected
-    );
-    let started = Instant::now();
+pub async fn upload(c: &mut Client<Message>, sleep: &impl Sleep) -> Duration {
+    let started = connected(c, sleep).await;
     c.send(Message::binary(vec![9u8; BIG]))
         .await
         .expect("the upload is flushed");
@@ -177,23 +185,16 @@ where
 
 /// The proxy stalls `after` into a download: the client closes with a pong timeout
 /// within the bound (plus slack) of the stall.
-pub async fn download_stall<S, F>(
+pub async fn download_stall(
     c: &mut Client<Message>,
     proxy: &Throttle,
     after: Duration,
-    sleep: &S,
-) where
-    S: Fn(Duration) -> F,
-    F: Future<Output = ()>,
-{
-    assert_eq!(
-        next(c, Duration::from_secs(10), sleep).await,
-        SessionEvent::Connected
-    );
-    let started = Instant::now();
+    sleep: &impl Sleep,
+) {
+    let started = connected(c, sleep).await;
     // The transfer runs (nothing may close) until the stall.
     while let Some(left) = after.checked_sub(started.elapsed()) {
-        match select(c.next(), Box::pin(sleep(left))).await {
+        match select(c.next(), Box::pin(sleep.sleep(left))).await {
             Either::Left((Some(SessionEvent::PingSent(_) | SessionEvent::Pong { .. }), _)) => {}
             Either::Left((other, _)) => panic!("before the stall: {other:?}"),
             Either::Right(_) => break,
@@ -216,28 +217,21 @@ pub async fn download_stall<S, F>(
 
 /// The proxy stalls `after` into an upload: the client closes with a pong timeout within
 /// the bound (plus slack), and the send fails with that cause, never in silence.
-pub async fn upload_stall<S, F>(
+pub async fn upload_stall(
     c: &mut Client<Message>,
     proxy: &Throttle,
     after: Duration,
-    sleep: &S,
-) where
-    S: Fn(Duration) -> F,
-    F: Future<Output = ()>,
-{
-    assert_eq!(
-        next(c, Duration::from_secs(10), sleep).await,
-        SessionEvent::Connected
-    );
-    let started = Instant::now();
+    sleep: &impl Sleep,
+) {
+    let started = connected(c, sleep).await;
     let mut stalled = None;
     {
         let send = c.send(Message::binary(vec![9u8; BIG]));
         let stall = async {
-            sleep(after).await;
+            sleep.sleep(after).await;
             proxy.stall();
             stalled = Some(Instant::now());
-            sleep(Duration::from_secs(30)).await;
+            sleep.sleep(Duration::from_secs(30)).await;
         };
         match select(send, Box::pin(stall)).await {
             Either::Left((Err(SendError::Unconfirmed(cause)), _)) => {
@@ -262,11 +256,7 @@ pub async fn upload_stall<S, F>(
 }
 
 /// The next life event is a close for a pong timeout, within the bound of `stalled`.
-async fn expect_timeout<S, F>(c: &mut Client<Message>, stalled: Instant, sleep: &S)
-where
-    S: Fn(Duration) -> F,
-    F: Future<Output = ()>,
-{
+async fn expect_timeout(c: &mut Client<Message>, stalled: Instant, sleep: &impl Sleep) {
     let end = loop {
         match next(c, Duration::from_secs(10), sleep).await {
             SessionEvent::PingSent(_) | SessionEvent::Pong { .. } => continue,
