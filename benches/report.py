@@ -118,7 +118,7 @@ def main():
                    f"**{a['driver_heap_bytes_per_conn']} B** (tokio's `Sleep`, boxed once); with the meter "
                    f"**{a['driver_heap_bytes_per_conn_metered']} B** (its shared counts besides). Inline, the driver "
                    f"is {a['driver_inline_bytes_beyond_stream']} B larger than the {a['stream_inline_bytes']} B "
-                   f"stream it wraps (machine 128 B, clock, outbox, what the machine has not heard, the end "
+                   f"stream it wraps (machine 144 B, clock, outbox, what the machine has not heard, the end "
                    f"reason); that lands on the heap too when the connection's task is spawned.\n")
         goals.append(("adapter throughput ≥ 0.95× bare tokio-tungstenite (paired)", a["paired_throughput_ratio"] >= 0.95, f"{a['paired_throughput_ratio']:.3f}×"))
         goals.append(("the same with byte-level liveness on", a["paired_throughput_ratio_metered"] >= 0.95, f"{a['paired_throughput_ratio_metered']:.3f}×"))

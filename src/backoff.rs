@@ -5,6 +5,7 @@
 //! devices that share a seed still drift apart as soon as their clocks differ.
 
 use crate::config::{Config, Jitter};
+use crate::policy::Decision;
 use crate::time::NS_PER_MS;
 
 /// SplitMix64's finaliser: a fast, well-mixed 64-bit hash, good enough for spreading
@@ -58,6 +59,31 @@ pub(crate) fn delay_nanos(cfg: &Config, attempt: u32, entropy: u64) -> u64 {
     }
     let r = mix(cfg.seed ^ mix(entropy ^ u64::from(attempt)));
     lo + r % (span + 1)
+}
+
+/// The wait before attempt `attempt` (from 1) that `decision` asks for, in nanoseconds:
+/// never below `backoff_initial`, at most the larger of `backoff_max` and
+/// `retry_after_max`, plus a quarter.
+pub(crate) fn wait_nanos(cfg: &Config, decision: Decision, attempt: u32, entropy: u64) -> u64 {
+    let r = mix(cfg.seed ^ mix(entropy ^ u64::from(attempt)).rotate_left(17));
+    let spread = |lo: u64, hi: u64| lo + r % (hi - lo + 1);
+    match decision {
+        Decision::Soon => delay_nanos(cfg, 1, entropy),
+        Decision::Later => {
+            let max = u64::from(cfg.backoff_max_ms) * NS_PER_MS;
+            let initial = u64::from(cfg.backoff_initial_ms) * NS_PER_MS;
+            spread((max / 2).max(initial), max)
+        }
+        Decision::NotBefore(d) => {
+            let floor = crate::time::nanos(d)
+                .min(u64::from(cfg.retry_after_max_ms) * NS_PER_MS)
+                .max(delay_nanos(cfg, attempt, entropy));
+            spread(floor, floor + floor / 4)
+        }
+        Decision::Backoff | Decision::Default | Decision::GiveUp => {
+            delay_nanos(cfg, attempt, entropy)
+        }
+    }
 }
 
 #[cfg(test)]

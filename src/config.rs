@@ -16,10 +16,13 @@
 //! | `stable_after` | 60 s | longer than one full heartbeat cycle (40 s), so a connection cut at its first heartbeat (a proxy that drops idle links) still counts as flapping and keeps backing off. |
 //! | `close_timeout` | 10 s | `websockets` uses 10 s for the close handshake. |
 //! | `connect_timeout` | 10 s | `websockets` uses 10 s for the opening handshake; a server that accepts TCP but never answers cannot hang a client. |
+//! | `retry_after_max` | 10 min | a server's `Retry-After` is honoured up to this; beyond, a client would look dead to its user. |
+//! | `reconnect_policy` | the [table](crate::policy) | give up only on what retrying cannot fix; come back soon after a planned restart, later when the server is overloaded, never before its `Retry-After`. |
 //!
 //! Durations are kept in whole milliseconds, from 1 ms to 24 h: heartbeat settings need
 //! no finer grain (QUIC's idle timeout is in milliseconds too), and none needs a day.
 
+use crate::policy::{default_decision, Decision, Loss, Policy};
 use crate::time::NS_PER_MS;
 use core::fmt;
 use core::time::Duration;
@@ -99,6 +102,8 @@ pub enum Setting {
     PathIdleLimit,
     /// [`ConfigBuilder::max_attempts`]
     MaxAttempts,
+    /// [`ConfigBuilder::retry_after_max`]
+    RetryAfterMax,
 }
 
 impl Setting {
@@ -117,6 +122,7 @@ impl Setting {
             Setting::ConnectTimeout => "connect_timeout",
             Setting::PathIdleLimit => "path_idle_limit",
             Setting::MaxAttempts => "max_attempts",
+            Setting::RetryAfterMax => "retry_after_max",
         }
     }
 }
@@ -286,8 +292,8 @@ const UNLIMITED: u32 = u32::MAX;
 
 /// A validated configuration. Build one with [`Config::client`] or [`Config::server`].
 ///
-/// Small (48 bytes) and `Copy`: one `Config` can be shared by many connections.
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+/// Small (64 bytes) and `Copy`: one `Config` can be shared by many connections.
+#[derive(Copy, Clone, Debug)]
 pub struct Config {
     // Milliseconds, validated to 1..=86_400_000; idle 0 = off.
     pub(crate) ping_interval_ms: u32,
@@ -298,7 +304,9 @@ pub struct Config {
     pub(crate) stable_after_ms: u32,
     pub(crate) close_timeout_ms: u32,
     pub(crate) connect_timeout_ms: u32,
+    pub(crate) retry_after_max_ms: u32,
     pub(crate) seed: u64,
+    pub(crate) reconnect_policy: Option<Policy>,
     pub(crate) max_attempts: u32,
     /// Multiplier in sixteenths: 32 = ×2.
     pub(crate) multiplier_16ths: u8,
@@ -306,6 +314,44 @@ pub struct Config {
     pub(crate) policy: PingPolicy,
     pub(crate) jitter: Jitter,
 }
+
+impl PartialEq for Config {
+    fn eq(&self, other: &Config) -> bool {
+        // Policies compare by address: the same function is the same policy.
+        let policy = |c: &Config| c.reconnect_policy.map(|p| p as usize);
+        let timing = |c: &Config| {
+            [
+                c.ping_interval_ms,
+                c.pong_timeout_ms,
+                c.idle_timeout_ms,
+                c.backoff_initial_ms,
+                c.backoff_max_ms,
+                c.stable_after_ms,
+                c.close_timeout_ms,
+                c.connect_timeout_ms,
+                c.retry_after_max_ms,
+                c.max_attempts,
+            ]
+        };
+        timing(self) == timing(other)
+            && policy(self) == policy(other)
+            && (
+                self.seed,
+                self.multiplier_16ths,
+                self.role,
+                self.policy,
+                self.jitter,
+            ) == (
+                other.seed,
+                other.multiplier_16ths,
+                other.role,
+                other.policy,
+                other.jitter,
+            )
+    }
+}
+
+impl Eq for Config {}
 
 fn ms(v: u32) -> Duration {
     Duration::from_millis(u64::from(v))
@@ -379,6 +425,24 @@ impl Config {
     pub fn seed(&self) -> u64 {
         self.seed
     }
+    /// See [`ConfigBuilder::retry_after_max`].
+    pub fn retry_after_max(&self) -> Duration {
+        ms(self.retry_after_max_ms)
+    }
+    /// See [`ConfigBuilder::reconnect_policy`]; `None` for the default table.
+    pub fn reconnect_policy(&self) -> Option<Policy> {
+        self.reconnect_policy
+    }
+
+    /// What to do about `loss` before attempt `attempt` (from 1): the reconnect policy's
+    /// decision, or the [default table](crate::policy)'s where it has none. Never
+    /// [`Decision::Default`].
+    pub fn decide(&self, loss: Loss, attempt: u32) -> Decision {
+        match self.reconnect_policy.map(|p| p(loss, attempt)) {
+            Some(Decision::Default) | None => default_decision(loss),
+            Some(d) => d,
+        }
+    }
 
     /// The longest a silent peer can stay open: from its last message, one
     /// `ping_interval` until we ping plus `pong_timeout` for the answer (or `idle_timeout`
@@ -444,8 +508,10 @@ pub struct ConfigBuilder {
     stable_after: Duration,
     close_timeout: Duration,
     connect_timeout: Duration,
+    retry_after_max: Duration,
     seed: u64,
     path_idle_limit: Option<Duration>,
+    reconnect_policy: Option<Policy>,
 }
 
 const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
@@ -459,6 +525,7 @@ fn default_of(s: Setting) -> Duration {
         Setting::StableAfter => Duration::from_secs(60),
         Setting::CloseTimeout | Setting::ConnectTimeout => Duration::from_secs(10),
         Setting::PathIdleLimit => Duration::from_secs(60),
+        Setting::RetryAfterMax => Duration::from_secs(600),
         Setting::PingPolicy | Setting::BackoffMultiplier | Setting::MaxAttempts => Duration::ZERO,
     }
 }
@@ -504,8 +571,10 @@ impl ConfigBuilder {
             stable_after: default_of(Setting::StableAfter),
             close_timeout: default_of(Setting::CloseTimeout),
             connect_timeout: default_of(Setting::ConnectTimeout),
+            retry_after_max: default_of(Setting::RetryAfterMax),
             seed: default_seed(),
             path_idle_limit: None,
+            reconnect_policy: None,
         }
     }
 
@@ -595,6 +664,23 @@ impl ConfigBuilder {
         self
     }
 
+    /// The longest a server's `Retry-After` (or a policy's
+    /// [`Decision::NotBefore`](crate::policy::Decision::NotBefore)) is honoured (default
+    /// 10 min): a server that asks for an hour gets this much, plus the spread.
+    pub fn retry_after_max(mut self, d: Duration) -> Self {
+        self.retry_after_max = d;
+        self
+    }
+
+    /// Decides, case by case, what to do after a connection or an attempt ended
+    /// (default: the [table](crate::policy)). Return
+    /// [`Decision::Default`](crate::policy::Decision::Default) for the cases you leave
+    /// to the table. A plain function: no allocation, and the config stays `Copy`.
+    pub fn reconnect_policy(mut self, policy: Policy) -> Self {
+        self.reconnect_policy = Some(policy);
+        self
+    }
+
     /// Seeds the jitter. With feature `std` the default is random per builder; without
     /// it, a constant, so give each device its own seed (a serial number, a hardware
     /// random number) or a fleet reconnects in step. A fixed seed and the same times
@@ -645,6 +731,7 @@ impl ConfigBuilder {
         let stable_after_ms = millis(Setting::StableAfter, self.stable_after)?;
         let close_timeout_ms = millis(Setting::CloseTimeout, self.close_timeout)?;
         let connect_timeout_ms = millis(Setting::ConnectTimeout, self.connect_timeout)?;
+        let retry_after_max_ms = millis(Setting::RetryAfterMax, self.retry_after_max)?;
         if backoff_initial_ms > backoff_max_ms {
             return Err(ConfigError::BackoffInverted {
                 initial: self.backoff_initial,
@@ -698,7 +785,9 @@ impl ConfigBuilder {
             stable_after_ms,
             close_timeout_ms,
             connect_timeout_ms,
+            retry_after_max_ms,
             seed: self.seed,
+            reconnect_policy: self.reconnect_policy,
             max_attempts: self.max_attempts,
             multiplier_16ths,
             role: self.role,

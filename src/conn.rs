@@ -10,6 +10,7 @@
 use crate::backoff;
 use crate::config::{Config, PingPolicy, Role};
 use crate::event::{Action, Actions, CloseReason, Event, PingId};
+use crate::policy::{Decision, Loss};
 use crate::state::State;
 use crate::stats::Counters;
 use crate::time::{Instant, NS_PER_MS};
@@ -31,6 +32,8 @@ const UNWRITTEN: u8 = 32;
 /// The caller reports when pings leave (it reported one before), so a ping not yet
 /// reported written is still waiting behind our data, and is never replaced.
 const WRITES_REPORTED: u8 = 64;
+/// The close under way is for a timeout (not a shutdown).
+const TIMED_OUT: u8 = 128;
 
 /// Where a connection is in its life.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -241,20 +244,23 @@ impl Conn {
                 Phase::Closing if !self.has(SHUTDOWN) => self.open(now),
                 _ => {}
             },
-            Event::ConnectFailed if matches!(self.phase, Phase::Backoff | Phase::Connecting) => {
-                self.lost(cfg, now, out, counters)
+            Event::ConnectFailed if self.attempting() => {
+                self.lost(cfg, now, Loss::Transport, out, counters)
             }
-            Event::Disconnected => match self.phase {
-                Phase::Open => {
-                    self.leave_open(cfg, now);
-                    self.lost(cfg, now, out, counters);
-                }
-                // A failed attempt (after the wait, a caller on its own timer may have
-                // started one); during the wait, a late report of the old connection.
-                Phase::Closing | Phase::Connecting => self.lost(cfg, now, out, counters),
-                Phase::Backoff if self.phase_at <= now => self.lost(cfg, now, out, counters),
-                _ => {}
-            },
+            Event::Refused {
+                status,
+                retry_after,
+            } if self.attempting() => {
+                let loss = Loss::Refused {
+                    status,
+                    retry_after,
+                };
+                self.lost(cfg, now, loss, out, counters)
+            }
+            Event::Disconnected => self.ended(cfg, now, Loss::Transport, out, counters),
+            Event::CloseReceived(code) => {
+                self.ended(cfg, now, Loss::PeerClose(code), out, counters)
+            }
             Event::PingReceived if open => {
                 self.heard(now);
                 out.push(Action::SendPong);
@@ -315,6 +321,39 @@ impl Conn {
         }
     }
 
+    /// Whether an attempt may be under way: connecting, or past the end of the wait (a
+    /// caller on its own timer may have started one).
+    fn attempting(&self) -> bool {
+        matches!(self.phase, Phase::Backoff | Phase::Connecting)
+    }
+
+    /// The transport is gone, for `loss` (when the connection was open).
+    fn ended(&mut self, cfg: &Config, now: u64, loss: Loss, out: &mut Actions, c: &mut Counters) {
+        match self.phase {
+            Phase::Open => {
+                self.leave_open(cfg, now);
+                self.lost(cfg, now, loss, out, c);
+            }
+            // Our own close completed: its cause stands.
+            Phase::Closing => self.lost(cfg, now, self.closed_for(), out, c),
+            // A failed attempt.
+            Phase::Connecting => self.lost(cfg, now, loss, out, c),
+            // After the wait, a caller on its own timer may have started an attempt;
+            // during it, this is a late report of the old connection.
+            Phase::Backoff if self.phase_at <= now => self.lost(cfg, now, loss, out, c),
+            _ => {}
+        }
+    }
+
+    /// What our close under way was for.
+    fn closed_for(&self) -> Loss {
+        if self.has(TIMED_OUT) {
+            Loss::Timeout
+        } else {
+            Loss::Transport
+        }
+    }
+
     /// A sign of the peer at `now`: it is alive, and any probe is answered.
     fn heard(&mut self, now: u64) {
         self.last_in = now;
@@ -335,7 +374,7 @@ impl Conn {
         self.last_in = now;
         self.last_out = now;
         self.ping_at = now;
-        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN);
+        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN | TIMED_OUT);
     }
 
     /// Resume or a network change while not connected: connect now. A pending attempt is
@@ -382,7 +421,7 @@ impl Conn {
             Phase::Connecting => {
                 if now >= add_ms(self.phase_at, cfg.connect_timeout_ms) {
                     out.push(Action::AbortConnect);
-                    self.lost(cfg, now, out, counters);
+                    self.lost(cfg, now, Loss::ConnectTimeout, out, counters);
                 }
             }
             Phase::Open => {
@@ -407,7 +446,7 @@ impl Conn {
             Phase::Closing => {
                 if now >= self.phase_at {
                     out.push(Action::ForceClose);
-                    self.lost(cfg, now, out, counters);
+                    self.lost(cfg, now, self.closed_for(), out, counters);
                 }
             }
             Phase::Closed | Phase::Stopped | Phase::GaveUp => {}
@@ -487,6 +526,9 @@ impl Conn {
         self.phase = Phase::Closing;
         self.phase_at = add_ms(now, cfg.close_timeout_ms);
         self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN);
+        if reason != CloseReason::Shutdown {
+            self.flags |= TIMED_OUT;
+        }
         out.push(Action::Close(reason));
     }
 
@@ -497,28 +539,43 @@ impl Conn {
         }
     }
 
-    /// The connection (or attempt) is gone: wait to reconnect, give up, or finish.
-    fn lost(&mut self, cfg: &Config, now: u64, out: &mut Actions, counters: &mut Counters) {
-        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN);
+    /// The connection (or attempt) is gone, for `loss`: wait to reconnect, give up, or
+    /// finish. The reconnect policy decides from the loss; every decision but giving up
+    /// counts as an attempt.
+    fn lost(
+        &mut self,
+        cfg: &Config,
+        now: u64,
+        loss: Loss,
+        out: &mut Actions,
+        counters: &mut Counters,
+    ) {
+        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN | TIMED_OUT);
         if self.has(SHUTDOWN) {
             self.phase = Phase::Stopped;
-        } else if cfg.role == Role::Server {
+            return;
+        }
+        if cfg.role == Role::Server {
             self.phase = Phase::Closed;
-        } else if u32::from(self.attempt) >= cfg.max_attempts {
+            return;
+        }
+        let next = u32::from(self.attempt).saturating_add(1);
+        let decision = cfg.decide(loss, next);
+        if decision == Decision::GiveUp || u32::from(self.attempt) >= cfg.max_attempts {
             self.phase = Phase::GaveUp;
             out.push(Action::GiveUp);
-        } else {
-            self.attempt = self.attempt.saturating_add(1);
-            counters.reconnect();
-            // Time and ping count vary per connection and per draw; a replay repeats them.
-            let entropy = now ^ u64::from(self.ping_seq).rotate_left(32);
-            let after = backoff::delay_nanos(cfg, u32::from(self.attempt), entropy);
-            self.phase = Phase::Backoff;
-            self.phase_at = now.saturating_add(after);
-            out.push(Action::Reconnect {
-                after: Duration::from_nanos(after),
-            });
+            return;
         }
+        self.attempt = self.attempt.saturating_add(1);
+        counters.reconnect();
+        // Time and ping count vary per connection and per draw; a replay repeats them.
+        let entropy = now ^ u64::from(self.ping_seq).rotate_left(32);
+        let after = backoff::wait_nanos(cfg, decision, u32::from(self.attempt), entropy);
+        self.phase = Phase::Backoff;
+        self.phase_at = now.saturating_add(after);
+        out.push(Action::Reconnect {
+            after: Duration::from_nanos(after),
+        });
     }
 }
 

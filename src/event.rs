@@ -61,8 +61,21 @@ pub enum Event {
     Connected,
     /// A connection attempt failed.
     ConnectFailed,
-    /// The transport closed: the peer closed, an I/O error, or our own close completed.
+    /// The transport closed: an I/O error, the peer vanished, or our own close completed.
+    /// (When the peer's close frame arrived, report [`CloseReceived`](Event::CloseReceived)
+    /// instead: its code decides what comes next.)
     Disconnected,
+    /// The peer closed the connection with this close code (1005 when its close frame
+    /// had none), and the transport is gone: like `Disconnected`, with the cause.
+    CloseReceived(u16),
+    /// The server refused the WebSocket upgrade with this HTTP status (and
+    /// `Retry-After`, if it sent one): like `ConnectFailed`, with the cause.
+    Refused {
+        /// The HTTP status of the refusal.
+        status: u16,
+        /// Its `Retry-After`, as a wait ([`parse_retry_after`](crate::policy::parse_retry_after)).
+        retry_after: Option<Duration>,
+    },
     /// The peer sent a ping (answer with the [`Action::SendPong`] that follows).
     PingReceived,
     /// The peer sent a pong. `Some(id)` when it echoed one of our ping ids; `None` for
@@ -168,7 +181,9 @@ pub enum Action {
     /// Abandon the connection attempt pending or in progress (connect timeout, shutdown,
     /// or a resume that starts over). Counts as failed; no `ConnectFailed` is needed.
     AbortConnect,
-    /// The client exhausted `max_attempts`: stop. The machine does nothing more.
+    /// The client stops: `max_attempts` attempts failed in a row, or what ended the
+    /// connection is one that retrying cannot fix (the [policy](crate::policy) says so,
+    /// as for a 401 or a close 1008). The machine does nothing more.
     GiveUp,
 }
 

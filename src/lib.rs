@@ -28,6 +28,7 @@ mod event;
 mod machine;
 #[cfg(feature = "driver")]
 pub mod meter;
+pub mod policy;
 pub mod rules;
 mod state;
 mod stats;

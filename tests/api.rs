@@ -6,13 +6,14 @@ use keepalive::{
 };
 
 #[test]
-fn the_machine_fits_in_128_bytes() {
+fn the_machine_fits_in_144_bytes() {
+    // Config 64 (timings, seed, the reconnect policy), state 48, clock 8, counters 20.
     assert!(
-        core::mem::size_of::<HeartbeatMachine>() <= 128,
+        core::mem::size_of::<HeartbeatMachine>() <= 144,
         "HeartbeatMachine is {} bytes",
         core::mem::size_of::<HeartbeatMachine>()
     );
-    assert!(core::mem::size_of::<Config>() <= 48);
+    assert!(core::mem::size_of::<Config>() <= 64);
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! A failing case prints the trace as scenario text (via `sim::Recorder`), ready to be
 //! saved under `tests/scenarios/` as a regression.
 
+use keepalive::policy::{end_on_normal_close, Decision, Loss};
 use keepalive::sim::{Oracle, Pair, Recorder, Side};
 use keepalive::{
     Action, CloseReason, Config, Duration, Event, HeartbeatMachine, Instant, Jitter, PingPolicy,
@@ -12,6 +13,22 @@ use keepalive::{
 use proptest::prelude::*;
 
 const MS: u64 = 1_000_000;
+
+/// A reconnect policy that says anything, extremes included: no decision may make the
+/// machine panic, burst, or reconnect after a shutdown.
+fn wild(loss: Loss, attempt: u32) -> Decision {
+    let h = format!("{loss:?}").len() as u32 ^ attempt.wrapping_mul(2_654_435_761);
+    match h % 8 {
+        0 => Decision::Default,
+        1 => Decision::Backoff,
+        2 => Decision::Soon,
+        3 => Decision::Later,
+        4 => Decision::NotBefore(Duration::MAX),
+        5 => Decision::NotBefore(Duration::ZERO),
+        6 => Decision::NotBefore(Duration::from_millis(u64::from(h % 100_000))),
+        _ => Decision::GiveUp,
+    }
+}
 
 /// Any configuration the builder accepts, edges included.
 fn config() -> impl Strategy<Value = Config> {
@@ -36,11 +53,11 @@ fn config_with(
         0u8..3,
         proptest::option::of(0u32..6),
     );
-    let rest = (dur(), dur(), dur(), any::<u64>());
+    let rest = (dur(), dur(), dur(), any::<u64>(), dur(), 0u8..3);
     (timing, backoff, rest).prop_filter_map("refused config", |(t, b, r)| {
         let (server, interval, pong, idle, policy) = t;
         let (initial, max, mult, jitter, attempts) = b;
-        let (stable, close, connect, seed) = r;
+        let (stable, close, connect, seed, retry_after_max, reconnect) = r;
         let ms = Duration::from_millis;
         let mut builder = if server {
             Config::server()
@@ -59,7 +76,13 @@ fn config_with(
         .stable_after(ms(stable))
         .close_timeout(ms(close))
         .connect_timeout(ms(connect))
+        .retry_after_max(ms(retry_after_max))
         .seed(seed);
+        builder = match reconnect {
+            0 => builder,
+            1 => builder.reconnect_policy(end_on_normal_close),
+            _ => builder.reconnect_policy(wild),
+        };
         if let Some(i) = idle {
             builder = builder.idle_timeout(ms(i));
         }
@@ -92,7 +115,12 @@ fn event() -> impl Strategy<Value = Event> {
         6 => Just(Event::Tick),
         2 => Just(Event::Connected),
         1 => Just(Event::ConnectFailed),
+        1 => (prop_oneof![Just(401u16), Just(403), Just(404), Just(408), Just(429), Just(502), Just(503), 100u16..1000],
+              proptest::option::of(0u64..100_000))
+            .prop_map(|(status, secs)| Event::Refused { status, retry_after: secs.map(Duration::from_secs) }),
         1 => Just(Event::Disconnected),
+        1 => prop_oneof![Just(1000u16), Just(1001), Just(1005), Just(1008), Just(1009), Just(1012), Just(1013), 3000u16..5000]
+            .prop_map(Event::CloseReceived),
         2 => Just(Event::PingReceived),
         2 => proptest::option::of(0u64..6).prop_map(|id| Event::PongReceived(id.map(keepalive::PingId::new))),
         2 => Just(Event::DataReceived),

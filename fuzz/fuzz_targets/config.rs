@@ -10,12 +10,13 @@ use libfuzzer_sys::fuzz_target;
 #[derive(Arbitrary, Debug)]
 struct Inputs {
     server: bool,
-    durations: [Option<(u64, u32)>; 9],
+    durations: [Option<(u64, u32)>; 10],
     policy: u8,
     jitter: u8,
     multiplier: f32,
     max_attempts: Option<u32>,
     seed: u64,
+    wild_policy: bool,
     trace: Vec<(u16, u8)>,
 }
 
@@ -63,6 +64,12 @@ fuzz_target!(|i: Inputs| {
     if let Some(x) = d[8] {
         b = b.path_idle_limit(x)
     }
+    if let Some(x) = d[9] {
+        b = b.retry_after_max(x)
+    }
+    if i.wild_policy {
+        b = b.reconnect_policy(keepalive_fuzz::wild);
+    }
     if let Some(n) = i.max_attempts {
         b = b.max_attempts(n)
     }
@@ -89,6 +96,11 @@ fuzz_target!(|i: Inputs| {
                 Event::Disconnected,
                 Event::ConnectFailed,
                 Event::Resume,
+                Event::CloseReceived(1012),
+                Event::Refused {
+                    status: 503,
+                    retry_after: Some(Duration::from_secs(30)),
+                },
             ];
             let mut t = Instant::ZERO;
             let steps: Vec<_> = i

@@ -3,6 +3,7 @@
 //! trace goes through: `keepalive::sim::Oracle`, the same oracle the property tests use.
 
 use keepalive::sim::{Oracle, Recorder, SetCheck, SetOp};
+use keepalive::policy::{end_on_normal_close, Decision, Loss, Policy};
 use keepalive::{Config, Duration, Event, Instant, Jitter, PingId, PingPolicy, Role};
 
 /// A fuzz input, decoded.
@@ -38,7 +39,7 @@ impl Reader<'_> {
     }
 }
 
-const EVENTS: [Event; 14] = [
+const EVENTS: [Event; 16] = [
     Event::Tick,
     Event::Connected,
     Event::ConnectFailed,
@@ -53,13 +54,29 @@ const EVENTS: [Event; 14] = [
     Event::Shutdown,
     Event::DataDelivered,
     Event::PingWritten(PingId::new(0)),
+    Event::CloseReceived(0),
+    Event::Refused {
+        status: 0,
+        retry_after: None,
+    },
+];
+
+/// The close codes and HTTP statuses the high nibble picks from: every row of the
+/// reconnect policy's table, and a few it does not name.
+const CODES: [u16; 16] = [
+    1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000,
+    4999,
+];
+const STATUSES: [u16; 16] = [
+    101, 301, 400, 401, 403, 404, 408, 410, 426, 429, 500, 502, 503, 504, 599, 999,
 ];
 
 /// Decodes bytes into an input; `None` when the config is refused (a valid outcome).
 ///
-/// Layout: a flags byte, nine little-endian `u32` millisecond durations, the multiplier
-/// in sixteenths, `max_attempts`, the seed and the start instant, then 6-byte steps:
-/// event, time-step kind, `u32` amount.
+/// Layout: a flags byte, ten little-endian `u32` millisecond durations, the multiplier
+/// in sixteenths, `max_attempts`, the reconnect policy (none, end on a normal close, or
+/// one that says anything), the seed and the start instant, then 6-byte steps: event,
+/// time-step kind, `u32` amount.
 pub fn decode(data: &[u8]) -> Option<Input> {
     let mut r = Reader { data };
     let (config, start) = decode_config(&mut r)?;
@@ -80,14 +97,35 @@ pub fn decode(data: &[u8]) -> Option<Input> {
 }
 
 /// An event from its byte: the low nibble picks the kind; for a pong the high nibble is
-/// the echoed id plus one (0: none), for a written ping the id itself.
+/// the echoed id plus one (0: none), for a written ping the id itself, for a close its
+/// code, for a refusal its status (odd ones with a `Retry-After` of `hi × 97` s).
 fn event(e: u8) -> Event {
+    let hi = usize::from(e >> 4);
     match EVENTS[usize::from(e & 15) % EVENTS.len()] {
-        Event::PongReceived(_) if e >> 4 != 0 => {
-            Event::PongReceived(Some(PingId::new(u64::from(e >> 4) - 1)))
-        }
-        Event::PingWritten(_) => Event::PingWritten(PingId::new(u64::from(e >> 4))),
+        Event::PongReceived(_) if hi != 0 => Event::PongReceived(Some(PingId::new(hi as u64 - 1))),
+        Event::PingWritten(_) => Event::PingWritten(PingId::new(hi as u64)),
+        Event::CloseReceived(_) => Event::CloseReceived(CODES[hi]),
+        Event::Refused { .. } => Event::Refused {
+            status: STATUSES[hi],
+            retry_after: (hi % 2 == 1).then(|| Duration::from_secs(hi as u64 * 97)),
+        },
         ev => ev,
+    }
+}
+
+/// A reconnect policy that says anything, extremes included: no decision may make the
+/// machine panic, burst, or reconnect after a shutdown.
+pub fn wild(loss: Loss, attempt: u32) -> Decision {
+    let h = (attempt ^ u32::from(matches!(loss, Loss::PeerClose(_)))).wrapping_mul(2_654_435_761);
+    match h >> 29 {
+        0 => Decision::Default,
+        1 => Decision::Backoff,
+        2 => Decision::Soon,
+        3 => Decision::Later,
+        4 => Decision::NotBefore(Duration::MAX),
+        5 => Decision::NotBefore(Duration::ZERO),
+        6 => Decision::NotBefore(Duration::from_millis(u64::from(h % 100_000))),
+        _ => Decision::GiveUp,
     }
 }
 
@@ -139,12 +177,13 @@ pub fn check_set(config: Config, ops: &[(Instant, SetOp<u8>)]) {
 fn decode_config(r: &mut Reader<'_>) -> Option<(Config, Instant)> {
     let flags = r.u8();
     let ms = |v: u32| Duration::from_millis(u64::from(v));
-    let mut d = [0u32; 9];
+    let mut d = [0u32; 10];
     for v in &mut d {
         *v = r.u32();
     }
     let mult = r.u8();
     let attempts = r.u8();
+    let reconnect = r.u8();
     let seed = r.u64();
     let start = Instant::from_nanos(r.u64());
     let mut b = if flags & 1 == 0 {
@@ -169,7 +208,13 @@ fn decode_config(r: &mut Reader<'_>) -> Option<(Config, Instant)> {
     .close_timeout(ms(d[6]))
     .connect_timeout(ms(d[7]))
     .backoff_multiplier(f32::from(mult) / 16.0)
+    .retry_after_max(ms(d[9]))
     .seed(seed);
+    b = match reconnect % 3 {
+        0 => b,
+        1 => b.reconnect_policy(end_on_normal_close),
+        _ => b.reconnect_policy(wild),
+    };
     if flags & 32 != 0 {
         b = b.idle_timeout(ms(d[2]));
     }
@@ -214,12 +259,19 @@ pub fn encode(config: &Config, start: Instant, steps: &[(Instant, Event)]) -> Ve
         config.close_timeout(),
         config.connect_timeout(),
         Duration::ZERO,
+        config.retry_after_max(),
     ];
     for d in durations {
         out.extend(ms(d).to_le_bytes());
     }
     out.push((config.backoff_multiplier() * 16.0) as u8);
     out.push(config.max_attempts().map_or(0, |n| n.min(255) as u8));
+    let end_on_normal = end_on_normal_close as Policy as usize;
+    out.push(match config.reconnect_policy().map(|p| p as usize) {
+        None => 0,
+        Some(p) if p == end_on_normal => 1,
+        Some(_) => 2,
+    });
     out.extend(config.seed().to_le_bytes());
     out.extend(start.as_nanos().to_le_bytes());
     let mut prev = start;
@@ -227,6 +279,12 @@ pub fn encode(config: &Config, start: Instant, steps: &[(Instant, Event)]) -> Ve
         let code = match e {
             Event::PongReceived(Some(id)) => 5 | (((id.get() + 1).min(15) as u8) << 4),
             Event::PingWritten(id) => 13 | ((id.get().min(15) as u8) << 4),
+            Event::CloseReceived(code) => {
+                14 | (CODES.iter().position(|c| *c == code).unwrap_or(0) as u8) << 4
+            }
+            Event::Refused { status, .. } => {
+                15 | (STATUSES.iter().position(|c| *c == status).unwrap_or(0) as u8) << 4
+            }
             e => EVENTS.iter().position(|x| *x == e).unwrap_or(0) as u8,
         };
         let (kind, amount) = if t == Instant::MAX {

@@ -5,6 +5,7 @@ use super::text::{fmt_action, fmt_duration, fmt_event, fmt_instant};
 use crate::config::{Config, Role};
 use crate::event::{Action, CloseReason, Event, PingId};
 use crate::machine::HeartbeatMachine;
+use crate::policy::{Decision, Loss};
 use crate::state::State;
 use crate::time::Instant;
 use alloc::format;
@@ -62,6 +63,8 @@ pub struct Oracle {
     last_ping: Option<Instant>,
     /// The end of the announced reconnect wait, until its `Connect`.
     wait_until: Option<Instant>,
+    /// What our close under way is for.
+    closing_for: Loss,
     conn_since: Instant,
     close_at: Instant,
     streak: u32,
@@ -84,6 +87,7 @@ impl Oracle {
             writes_reported: false,
             last_ping: None,
             wait_until: None,
+            closing_for: Loss::Transport,
             conn_since: now,
             close_at: now,
             streak: machine.stats().attempt,
@@ -177,10 +181,36 @@ impl Oracle {
         if event == Event::Connected && m.state() == State::Open {
             self.fresh_connection(now);
         }
-        if event == Event::Disconnected && before == State::Open {
+        if matches!(event, Event::Disconnected | Event::CloseReceived(_)) && before == State::Open {
             self.leave_open(now);
         }
 
+        // What ended the connection or attempt, if this call ends one: a deadline (a
+        // close forced, an attempt abandoned) on whatever event it passed, or the event.
+        let loss = if actions.contains(&Action::ForceClose) {
+            Some(self.closing_for)
+        } else if actions.contains(&Action::AbortConnect)
+            // (an attempt restarted on resume is no failure: it reconnects at once)
+            && !actions.contains(&Action::Reconnect { after: Duration::ZERO })
+        {
+            Some(Loss::ConnectTimeout)
+        } else {
+            match event {
+                Event::Disconnected | Event::CloseReceived(_) if before == State::Closing => {
+                    Some(self.closing_for)
+                }
+                Event::CloseReceived(code) => Some(Loss::PeerClose(code)),
+                Event::Disconnected | Event::ConnectFailed => Some(Loss::Transport),
+                Event::Refused {
+                    status,
+                    retry_after,
+                } => Some(Loss::Refused {
+                    status,
+                    retry_after,
+                }),
+                _ => None,
+            }
+        };
         let mut open = before == State::Open || event == Event::Connected;
         let mut pings = 0;
         for a in actions {
@@ -232,6 +262,10 @@ impl Oracle {
                     }
                 }
                 Action::Close(reason) => {
+                    self.closing_for = match reason {
+                        CloseReason::Shutdown => Loss::Transport,
+                        _ => Loss::Timeout,
+                    };
                     if !open {
                         return Err((
                             "close only an open connection",
@@ -270,7 +304,10 @@ impl Oracle {
                             ));
                         }
                     } else {
-                        if after < cfg.backoff_initial() || after > cfg.backoff_max() {
+                        // Never below the floor; at most the larger cap, plus the spread a
+                        // server-asked wait gets.
+                        let cap = cfg.backoff_max().max(cfg.retry_after_max());
+                        if after < cfg.backoff_initial() || after > cap + cap / 4 {
                             return Err((
                                 "backoff within floor and cap",
                                 format!("reconnect after {}", fmt_duration(after)),
@@ -286,10 +323,14 @@ impl Oracle {
                     }
                 }
                 Action::GiveUp => {
-                    if cfg.role() == Role::Server || Some(self.streak) != cfg.max_attempts() {
+                    let exhausted = Some(self.streak) == cfg.max_attempts();
+                    let fatal = loss.is_some_and(|l| {
+                        cfg.decide(l, self.streak.saturating_add(1)) == Decision::GiveUp
+                    });
+                    if cfg.role() == Role::Server || !(exhausted || fatal) {
                         return Err((
-                            "give up exactly after max_attempts",
-                            format!("gave up after {} attempts", self.streak),
+                            "give up only after max_attempts, or for what retrying cannot fix",
+                            format!("gave up after {} attempts, for {loss:?}", self.streak),
                         ));
                     }
                 }

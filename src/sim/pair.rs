@@ -49,8 +49,8 @@ enum Msg {
     Ping(PingId),
     Pong(Option<PingId>),
     Data,
-    /// A close frame.
-    Close,
+    /// A close frame, with its code.
+    Close(u16),
     /// The transport closed under the receiver (FIN or RST).
     Fin,
     /// The connection is established at the receiving end.
@@ -65,7 +65,7 @@ impl Msg {
     fn size(self) -> u64 {
         match self {
             Msg::Ping(_) | Msg::Pong(_) => 14,
-            Msg::Close => 16,
+            Msg::Close(_) => 16,
             Msg::Data | Msg::Fin | Msg::Open | Msg::Refused => 0,
         }
     }
@@ -596,10 +596,10 @@ impl Pair {
             }
             Some(Msg::Pong(id)) => self.feed(to, Event::PongReceived(id)),
             Some(Msg::Data) => self.feed(to, Event::DataReceived),
-            Some(Msg::Close) => {
+            Some(Msg::Close(code)) => {
                 // The peer closes: answer the close, and the transport is gone for us.
                 self.send(to, Msg::Fin, 0);
-                self.feed(to, Event::Disconnected)
+                self.feed(to, Event::CloseReceived(code))
             }
             Some(Msg::Fin) => self.feed(to, Event::Disconnected),
         }
@@ -656,7 +656,10 @@ impl Pair {
                     let echo = self.last_ping[side.ix()];
                     self.send(side, Msg::Pong(echo), Msg::Pong(echo).size());
                 }
-                Action::Close(_) => self.send(side, Msg::Close, Msg::Close.size()),
+                Action::Close(reason) => {
+                    let close = Msg::Close(reason.code());
+                    self.send(side, close, close.size());
+                }
                 Action::ForceClose => self.send(side, Msg::Fin, 0),
                 // The old connection is gone; the wait is the machine's.
                 Action::Reconnect { .. } | Action::AbortConnect => {

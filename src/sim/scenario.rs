@@ -8,6 +8,7 @@ use super::text::{
 use crate::config::{Config, ConfigBuilder, ConfigError, Jitter, PingPolicy, Role, Setting};
 use crate::event::{Action, Event, PingId};
 use crate::machine::HeartbeatMachine;
+use crate::policy::{end_on_normal_close, Policy};
 use crate::state::State;
 use crate::stats::Stats;
 use crate::time::Instant;
@@ -112,7 +113,8 @@ enum Line {
 ///   (`when_idle`|`fixed`|`never`), `backoff_initial`, `backoff_max`,
 ///   `backoff_multiplier`, `jitter` (`none`|`full`|`equal`), `max_attempts`,
 ///   `stable_after`, `close_timeout`, `connect_timeout`, `seed` (0 unless given, so
-///   replays are exact), `path_idle_limit`.
+///   replays are exact), `path_idle_limit`, `retry_after_max`, `reconnect_policy`
+///   (`end_on_normal_close`; the default table when left out).
 /// - `expect config_error <setting>`, right after `config`: the builder must refuse
 ///   the configuration, naming that setting. Such a scenario has no steps.
 /// - A step is `<time> <event> [-> action, action, …]`. The time is absolute (`30s`,
@@ -120,10 +122,11 @@ enum Line {
 ///   (`+5s`); the machine is created at the first step's time, or at the time of a
 ///   `start <time>` line before the first step. A step without `->`
 ///   expects no action at all. Events: `tick`, `connected`, `connect_failed`,
-///   `disconnected`, `ping_received`, `pong_received [id]`, `data_received`,
-///   `data_sent`, `pause`, `resume`, `network_changed`, `shutdown`. Actions:
-///   `send_ping [id]`, `send_pong`, `close <pong_timeout|idle_timeout|shutdown>`,
-///   `force_close`, `reconnect <delay|lo..hi>`, `abort_connect`, `give_up`.
+///   `refused <status> [retry_after]`, `disconnected`, `close_received <code>`,
+///   `ping_received`, `pong_received [id]`, `ping_written <id>`, `data_received`,
+///   `data_sent`, `data_delivered`, `pause`, `resume`, `network_changed`, `shutdown`.
+///   Actions: `send_ping [id]`, `send_pong`, `close <pong_timeout|idle_timeout|shutdown>`,
+///   `force_close`, `reconnect <delay|lo..hi>`, `connect`, `abort_connect`, `give_up`.
 /// - `expect deadline <time|none>`, `expect state <backoff|connecting|open|closing|
 ///   closed|stopped|gave_up>`, `expect rtt <duration|none>`, `expect in_flight <id|none>`,
 ///   `expect <pings_sent|pongs_received|timeouts|reconnects|attempt> <n>` check the
@@ -455,7 +458,7 @@ fn parse_check(words: &[&str]) -> Result<Check, String> {
     })
 }
 
-const SETTINGS: [Setting; 11] = [
+const SETTINGS: [Setting; 12] = [
     Setting::PingInterval,
     Setting::PongTimeout,
     Setting::IdleTimeout,
@@ -467,6 +470,7 @@ const SETTINGS: [Setting; 11] = [
     Setting::CloseTimeout,
     Setting::ConnectTimeout,
     Setting::PathIdleLimit,
+    Setting::RetryAfterMax,
 ];
 
 fn parse_setting(s: &str) -> Result<Setting, String> {
@@ -513,9 +517,19 @@ fn parse_config(words: &[&str]) -> Result<ConfigBuilder, String> {
                     .map_err(|_| format!("'{v}' is not a 64-bit number"))?,
             ),
             "path_idle_limit" => b.path_idle_limit(d()?),
+            "retry_after_max" => b.retry_after_max(d()?),
+            "reconnect_policy" => match v {
+                "end_on_normal_close" => b.reconnect_policy(end_on_normal_close),
+                _ => {
+                    return Err(format!(
+                        "unknown reconnect_policy '{v}'; scenarios know end_on_normal_close \
+                         (leave it out for the default table)"
+                    ))
+                }
+            },
             _ => {
                 return Err(format!(
-                    "unknown setting '{k}'; use one of: {}, max_attempts, seed, jitter",
+                    "unknown setting '{k}'; use one of: {}, max_attempts, seed, jitter, reconnect_policy",
                     SETTINGS.map(|s| s.name()).join(", ")
                 ))
             }
@@ -551,15 +565,19 @@ pub(crate) fn fmt_config(c: &Config) -> String {
     let _ = write!(
         s,
         " backoff_initial={} backoff_max={} backoff_multiplier={} jitter={jitter} stable_after={} \
-         close_timeout={} connect_timeout={} seed={}",
+         close_timeout={} connect_timeout={} retry_after_max={} seed={}",
         fmt_duration(c.backoff_initial()),
         fmt_duration(c.backoff_max()),
         c.backoff_multiplier(),
         fmt_duration(c.stable_after()),
         fmt_duration(c.close_timeout()),
         fmt_duration(c.connect_timeout()),
+        fmt_duration(c.retry_after_max()),
         c.seed()
     );
+    if c.reconnect_policy().map(|p| p as usize) == Some(end_on_normal_close as Policy as usize) {
+        s.push_str(" reconnect_policy=end_on_normal_close");
+    }
     if let Some(n) = c.max_attempts() {
         let _ = write!(s, " max_attempts={n}");
     }

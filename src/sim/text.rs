@@ -91,7 +91,8 @@ pub(crate) fn fmt_instant(t: Instant) -> String {
 }
 
 /// The event names, for error messages.
-pub(crate) const EVENTS: &str = "tick, connected, connect_failed, disconnected, ping_received, \
+pub(crate) const EVENTS: &str = "tick, connected, connect_failed, refused <status> [retry_after], \
+     disconnected, close_received <code>, ping_received, \
      pong_received [id|none], ping_written <id>, data_received, data_sent, data_delivered, \
      pause, resume, network_changed, shutdown";
 
@@ -103,6 +104,35 @@ pub(crate) fn parse_event(words: &[&str]) -> Result<Event, String> {
         "connected" => Event::Connected,
         "connect_failed" => Event::ConnectFailed,
         "disconnected" => Event::Disconnected,
+        "close_received" => {
+            return match args {
+                [code] => {
+                    Ok(Event::CloseReceived(code.parse().map_err(|_| {
+                        format!("'{code}' is not a close code (a number)")
+                    })?))
+                }
+                _ => Err(
+                    "close_received takes the peer's close code, like close_received 1012".into(),
+                ),
+            }
+        }
+        "refused" => {
+            let status = |s: &str| {
+                s.parse::<u16>()
+                    .map_err(|_| format!("'{s}' is not an HTTP status (a number)"))
+            };
+            return match args {
+                [s] => Ok(Event::Refused {
+                    status: status(s)?,
+                    retry_after: None,
+                }),
+                [s, d] => Ok(Event::Refused {
+                    status: status(s)?,
+                    retry_after: Some(parse_duration(d)?),
+                }),
+                _ => Err("refused takes an HTTP status and, if it sent one, its Retry-After: refused 503 2s".into()),
+            };
+        }
         "ping_received" => Event::PingReceived,
         "pong_received" => {
             let id = match args {
@@ -149,6 +179,15 @@ pub(crate) fn fmt_event(e: Event) -> String {
         Event::Connected => "connected".into(),
         Event::ConnectFailed => "connect_failed".into(),
         Event::Disconnected => "disconnected".into(),
+        Event::CloseReceived(code) => format!("close_received {code}"),
+        Event::Refused {
+            status,
+            retry_after: None,
+        } => format!("refused {status}"),
+        Event::Refused {
+            status,
+            retry_after: Some(d),
+        } => format!("refused {status} {}", fmt_duration(d)),
         Event::PingReceived => "ping_received".into(),
         Event::PongReceived(None) => "pong_received".into(),
         Event::PongReceived(Some(id)) => format!("pong_received {id}"),
