@@ -163,9 +163,12 @@ fn show(start: Instant, event: SessionEvent<Message>) {
         SessionEvent::Message(m) => {
             format!(r#""event":"message","text":{}"#, json_str(&m.to_string()))
         }
-        SessionEvent::Closed { cause, code, .. } => {
-            let code = code.map_or("null".into(), |c| c.to_string());
-            format!(r#""event":"closed","reason":"{cause}","code":{code}"#)
+        SessionEvent::Closed(end) => {
+            let code = end.code().map_or("null".into(), |c| c.to_string());
+            format!(
+                r#""event":"closed","reason":"{}","code":{code}"#,
+                end.cause()
+            )
         }
         SessionEvent::ConnectFailed(e) => {
             format!(
@@ -176,7 +179,12 @@ fn show(start: Instant, event: SessionEvent<Message>) {
         SessionEvent::Reconnecting { after } => {
             format!(r#""event":"reconnecting","after_ms":{}"#, after.as_millis())
         }
-        SessionEvent::GaveUp => r#""event":"gave_up""#.to_string(),
+        SessionEvent::GaveUp { loss, fatal } => {
+            format!(
+                r#""event":"gave_up","after":{},"fatal":{fatal}"#,
+                json_str(&format!("{loss:?}"))
+            )
+        }
         _ => return,
     };
     emit(start, "client", &body);

@@ -298,9 +298,9 @@ async fn frozen_server(start: Instant) -> Result<(), Box<dyn Error>> {
                         last_heard = Instant::now();
                         say(start, "client", format!("<- pong, round trip {:.2} ms", rtt.as_secs_f64() * 1e3));
                     }
-                    SessionEvent::Closed { cause, code, .. } => {
-                        let silent = last_heard.elapsed();
-                        let code = code.map_or("no code".to_string(), |c| format!("code {c}"));
+                    SessionEvent::Closed(end) => {
+                        let (cause, silent) = (end.cause(), last_heard.elapsed());
+                        let code = end.code().map_or("no code".to_string(), |c| format!("code {c}"));
                         if cause == Cause::PongTimeout {
                             say(start, "client", format!("CLOSED: {cause} ({code}), after {silent:.2?} without a word from the server (bound {bound:?})"));
                             if froze && !thawed {
@@ -312,7 +312,7 @@ async fn frozen_server(start: Instant) -> Result<(), Box<dyn Error>> {
                     }
                     SessionEvent::ConnectFailed(e) => say(start, "client", format!("attempt failed: {e}")),
                     SessionEvent::Reconnecting { after } => say(start, "client", format!("reconnecting in {after:.2?} (capped, jittered backoff)")),
-                    SessionEvent::GaveUp => say(start, "client", "gave up"),
+                    SessionEvent::GaveUp { loss, .. } => say(start, "client", format!("gave up after {loss:?}")),
                     SessionEvent::Message(m) => say(start, "client", format!("message: {m}")),
                     _ => {}
                 }

@@ -9,12 +9,14 @@
 //! {"t_ms":20005,"event":"pong","rtt_ms":0.4}
 //! ```
 //!
-//! Flags (milliseconds): `--url` (required), `--ping-interval-ms`, `--pong-timeout-ms`,
+//! Flags (milliseconds): `--url` (required; more than once to rotate: each attempt takes
+//! the next), `--ping-interval-ms`, `--pong-timeout-ms`,
 //! `--backoff-initial-ms`, `--backoff-max-ms`, `--max-attempts`, `--connect-timeout-ms`.
 //! Events: `connected`, `ping_sent` (`id`), `pong` (`rtt_ms`), `message` (`text`, or
 //! `binary_len`), `closed` (`reason`: pong_timeout | idle_timeout | shutdown | peer_closed
-//! | error; `code`; `error` when there is one, a failed connect included), `reconnecting`
-//! (`after_ms`), `gave_up`, and `send_failed` (`text`, `error`) for a line that could not
+//! | error; `code`; `error` or `close_reason` when there is one, a failed connect
+//! included), `reconnecting` (`after_ms`), `gave_up` (`after`, `fatal`), and
+//! `send_failed` (`text`, `error`) for a line that could not
 //! be sent (while disconnected, say): nothing typed is dropped in silence.
 
 #[path = "support/mod.rs"]
@@ -40,13 +42,13 @@ const FLAGS: &[&str] = &[
     "connect-timeout-ms",
 ];
 
-fn setup() -> Result<(String, Config), String> {
-    let mut url = None;
+fn setup() -> Result<(Vec<String>, Config), String> {
+    let mut urls = Vec::new();
     let mut b = Config::client();
     for (name, value) in parse_flags(std::env::args().skip(1), FLAGS)? {
         b = match name.as_str() {
             "url" => {
-                url = Some(value);
+                urls.push(value);
                 b
             }
             "ping-interval-ms" => b.ping_interval(millis(&name, &value)?),
@@ -62,9 +64,14 @@ fn setup() -> Result<(String, Config), String> {
             _ => b,
         };
     }
-    let url = url.ok_or("--url is required, like --url ws://127.0.0.1:9001")?;
+    if urls.is_empty() {
+        return Err(
+            "--url is required, like --url ws://127.0.0.1:9001 (give it more than once to rotate)"
+                .into(),
+        );
+    }
     let config = b.build().map_err(|e| e.to_string())?;
-    Ok((url, config))
+    Ok((urls, config))
 }
 
 fn line(start: Instant, event: SessionEvent<Message>) -> Option<String> {
@@ -82,10 +89,17 @@ fn line(start: Instant, event: SessionEvent<Message>) -> Option<String> {
             format!(r#""event":"message","binary_len":{}"#, b.len())
         }
         SessionEvent::Message(_) => return None,
-        SessionEvent::Closed { cause, code, error } => {
-            let code = code.map_or("null".to_string(), |c| c.to_string());
-            let error = error.map_or(String::new(), |e| format!(r#","error":{}"#, json_str(&e)));
-            format!(r#""event":"closed","reason":"{cause}","code":{code}{error}"#)
+        SessionEvent::Closed(end) => {
+            let code = end.code().map_or("null".to_string(), |c| c.to_string());
+            let error = match (end.reason(), std::error::Error::source(&end)) {
+                (_, Some(e)) => format!(r#","error":{}"#, json_str(&e.to_string())),
+                (Some(r), None) => format!(r#","close_reason":{}"#, json_str(r)),
+                (None, None) => String::new(),
+            };
+            format!(
+                r#""event":"closed","reason":"{}","code":{code}{error}"#,
+                end.cause()
+            )
         }
         SessionEvent::ConnectFailed(e) => format!(
             r#""event":"closed","reason":"error","code":null,"error":{}"#,
@@ -94,7 +108,10 @@ fn line(start: Instant, event: SessionEvent<Message>) -> Option<String> {
         SessionEvent::Reconnecting { after } => {
             format!(r#""event":"reconnecting","after_ms":{}"#, after.as_millis())
         }
-        SessionEvent::GaveUp => r#""event":"gave_up""#.to_string(),
+        SessionEvent::GaveUp { loss, fatal } => format!(
+            r#""event":"gave_up","after":{},"fatal":{fatal}"#,
+            json_str(&format!("{loss:?}"))
+        ),
         _ => return None,
     };
     Some(format!(r#"{{"t_ms":{t},{body}}}"#))
@@ -102,7 +119,7 @@ fn line(start: Instant, event: SessionEvent<Message>) -> Option<String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (url, config) = match setup() {
+    let (urls, config) = match setup() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("ws_client: {e}");
@@ -110,8 +127,9 @@ async fn main() -> ExitCode {
         }
     };
     let start = Instant::now();
+    // Each attempt takes the next URL: a refused or lost server hands over to the next.
     let mut client = Client::spawn(Tokio, config, WsCodec, move |attempt: Attempt| {
-        let url = url.clone();
+        let url = urls[(attempt.number() as usize - 1) % urls.len()].clone();
         async move { connect_metered(&url, attempt.meter()).await }
     });
     // Stdin from a plain thread: tokio's stdin would hold up the runtime's shutdown

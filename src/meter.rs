@@ -151,10 +151,13 @@ impl Meter {
         self.counts.delivered.load(Ordering::Relaxed)
     }
 
+    // Called by the AsyncRead/AsyncWrite impls of the runtime features.
+    #[cfg_attr(not(any(feature = "tokio", feature = "async-io")), allow(dead_code))]
     fn count_read(&self) {
         self.counts.received.fetch_add(1, Ordering::Relaxed);
     }
 
+    #[cfg_attr(not(any(feature = "tokio", feature = "async-io")), allow(dead_code))]
     fn count_delivery(&self) {
         self.counts.delivered.fetch_add(1, Ordering::Relaxed);
     }
@@ -205,6 +208,7 @@ impl<T> Metered<T> {
     }
 
     /// Counts a read's outcome.
+    #[cfg_attr(not(any(feature = "tokio", feature = "async-io")), allow(dead_code))]
     fn read<E>(&self, outcome: Poll<Result<(), E>>, got_bytes: bool) -> Poll<Result<(), E>> {
         if got_bytes && matches!(outcome, Poll::Ready(Ok(()))) {
             self.meter.count_read();
@@ -214,6 +218,7 @@ impl<T> Metered<T> {
 
     /// Counts a write's outcome: one that had to wait and then went through is a
     /// delivery.
+    #[cfg_attr(not(any(feature = "tokio", feature = "async-io")), allow(dead_code))]
     fn write<E>(&mut self, outcome: Poll<Result<usize, E>>) -> Poll<Result<usize, E>> {
         match &outcome {
             Poll::Pending => self.waited = true,

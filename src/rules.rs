@@ -82,9 +82,13 @@
 //!
 //! # Reconnecting (client)
 //!
-//! After a close, `Disconnected` or `ConnectFailed`: `Reconnect { after }`, with `after`
-//! from `backoff_initial`, times `backoff_multiplier` per attempt, capped at
-//! `backoff_max`, jittered. It announces the wait; the wait itself is the machine's
+//! After a close, `Disconnected`, `CloseReceived`, `ConnectFailed` or `Refused`, the
+//! [reconnect policy](crate::policy) decides from the cause: give up (a 401, a close
+//! 1008: retrying cannot fix it), come back soon (a restart, 1012), later (overload,
+//! 1013), not before the server's `Retry-After` (429, 503), or back off as usual:
+//! `Reconnect { after }`, with `after` from `backoff_initial`, times
+//! `backoff_multiplier` per attempt, capped at `backoff_max`, jittered. It announces the
+//! wait; the wait itself is the machine's
 //! deadline, and the `Tick` there says `Connect`. The attempt then has `connect_timeout`
 //! to end in `Connected` or `ConnectFailed`, or it is abandoned (`AbortConnect`) and the
 //! next wait begins. So one timer at `next_deadline()` runs a client's whole life:
@@ -129,7 +133,8 @@
 //! - never a live peer dead, and a silent peer caught within the bound above (plus
 //!   however late the caller has been);
 //! - a close is forced within `close_timeout`;
-//! - reconnect waits lie within `[backoff_initial, backoff_max]` (zero only on resume or
-//!   a network change); `Connect` only once the announced wait is over; no reconnect for
-//!   a server or after `Shutdown`; at most `max_attempts` in a row, and `GiveUp` exactly
-//!   then.
+//! - reconnect waits are never below `backoff_initial` (zero only on resume or a network
+//!   change) nor above the larger of `backoff_max` and `retry_after_max`, plus a quarter;
+//!   `Connect` only once the announced wait is over; no reconnect for a server or after
+//!   `Shutdown`, whatever a policy says; at most `max_attempts` in a row, and `GiveUp`
+//!   only then or for a cause the policy calls fatal.

@@ -10,7 +10,7 @@ use keepalive::Duration;
 use std::time::Instant;
 
 mod support;
-use support::{config, EVENT_WAIT, INTERVAL, PONG, SLACK};
+use support::{closed, config, EVENT_WAIT, INTERVAL, PONG, SLACK};
 
 macro_rules! runtime_tests {
     ($name:ident, $runtime:ty, $block_on:path, $net:ident, $connect:path, $sleep:path) => {
@@ -122,12 +122,8 @@ macro_rules! runtime_tests {
                     assert_eq!(next(&mut c).await, SessionEvent::Connected);
                     let connected = Instant::now();
                     assert_eq!(
-                        next_life(&mut c).await,
-                        SessionEvent::Closed {
-                            cause: Cause::PongTimeout,
-                            code: Some(1011),
-                            error: None
-                        }
+                        closed(&next_life(&mut c).await),
+                        Some((Cause::PongTimeout, Some(1011)))
                     );
                     let took = connected.elapsed();
                     assert!(took >= PONG && took <= INTERVAL + PONG + SLACK, "{took:?}");
@@ -181,10 +177,7 @@ macro_rules! runtime_tests {
                     });
                     let mut c = client(&url);
                     assert_eq!(next(&mut c).await, SessionEvent::Connected);
-                    assert!(matches!(
-                        next_life(&mut c).await,
-                        SessionEvent::Closed { .. }
-                    ));
+                    assert!(matches!(next_life(&mut c).await, SessionEvent::Closed(_)));
                     $sleep(Duration::from_millis(300)).await;
                     let l = TcpListener::bind(addr).await.expect("rebind");
                     let (tx, rx) = std::sync::mpsc::channel();
@@ -215,12 +208,8 @@ macro_rules! runtime_tests {
                     );
                     c.shutdown();
                     assert_eq!(
-                        next_life(&mut c).await,
-                        SessionEvent::Closed {
-                            cause: Cause::Shutdown,
-                            code: Some(1000),
-                            error: None
-                        }
+                        closed(&next_life(&mut c).await),
+                        Some((Cause::Shutdown, Some(1000)))
                     );
                     assert_eq!(rx.recv_timeout(EVENT_WAIT), Ok(Some(1000)));
                 })

@@ -315,8 +315,8 @@ async fn our_client_against_python_server(keepalive: bool) {
     c.shutdown();
     loop {
         match next(&mut c).await {
-            SessionEvent::Closed { cause, code, .. } => {
-                assert_eq!((cause, code), (Cause::Shutdown, Some(1000)));
+            SessionEvent::Closed(e) => {
+                assert_eq!((e.cause(), e.code()), (Cause::Shutdown, Some(1000)));
                 break;
             }
             SessionEvent::Message(m) => assert_eq!(m, Message::text("hello python")),
@@ -400,6 +400,70 @@ async fn a_stall_mid_transfer_to_python_is_detected_within_the_bound() {
     slow::upload_stall(&mut c, &proxy, Duration::from_secs(2), &tokio_sleep).await;
 }
 
+/// A Python `websockets` server that closes the first connection with 1012 (it is
+/// restarting) and the second with 1013 (it is overloaded): our client comes back soon
+/// after the first (one first step of jitter) and later after the second (from half of
+/// `backoff_max`), and the waits are measured.
+#[tokio::test]
+async fn python_restart_1012_and_overload_1013_are_waited_out_as_asked() {
+    let mut py = Peer::python(&[
+        "server",
+        "--ping-interval",
+        "0",
+        "--mode",
+        "close",
+        "--close-codes",
+        "1012,1013",
+    ]);
+    let port = field(&py.expect("listening", WAIT).await, "port").expect("port");
+    let config = Config::client()
+        .ping_interval(Duration::from_millis(200))
+        .pong_timeout(Duration::from_millis(400))
+        .backoff_initial(Duration::from_millis(200))
+        .backoff_max(Duration::from_secs(2))
+        .seed(9)
+        .build()
+        .expect("config");
+    let mut c = our_client(format!("ws://127.0.0.1:{port}"), WsCodec, config);
+    let mut waits = Vec::new();
+    for (i, code) in [1012, 1013].into_iter().enumerate() {
+        assert_eq!(next(&mut c).await, SessionEvent::Connected);
+        if i == 0 {
+            py.expect("connected", WAIT).await; // (later ones are waited for below)
+        }
+        let end = loop {
+            match next(&mut c).await {
+                SessionEvent::PingSent(_) | SessionEvent::Pong { .. } => {}
+                other => break other,
+            }
+        };
+        let SessionEvent::Closed(e) = &end else {
+            panic!("expected the close, got {end:?}")
+        };
+        assert_eq!((e.cause(), e.code()), (Cause::PeerClosed, Some(code)));
+        let closed_at = Instant::now();
+        let SessionEvent::Reconnecting { after } = next(&mut c).await else {
+            panic!("no wait announced")
+        };
+        let (lo, hi) = match code {
+            1012 => (Duration::from_millis(200), Duration::from_millis(400)),
+            _ => (Duration::from_secs(1), Duration::from_secs(2)),
+        };
+        assert!(after >= lo && after <= hi, "{code}: announced {after:?}");
+        py.expect("connected", WAIT).await; // the next connection reaches it
+        let waited = closed_at.elapsed();
+        assert!(
+            waited >= after && waited <= after + SLACK,
+            "{code}: waited {waited:?}"
+        );
+        waits.push((code, after, waited));
+    }
+    assert_eq!(next(&mut c).await, SessionEvent::Connected);
+    for (code, after, waited) in waits {
+        println!("python closed with {code}: our client announced {after:?} and came back after {waited:?}");
+    }
+}
+
 #[tokio::test]
 async fn python_client_against_our_server() {
     let (_f, fr, _s, sr) = switches();
@@ -449,8 +513,8 @@ async fn a_frozen_python_server_is_detected_and_sees_1011() {
     let frozen = Instant::now();
     loop {
         match next(&mut c).await {
-            SessionEvent::Closed { cause, code, .. } => {
-                assert_eq!((cause, code), (Cause::PongTimeout, Some(1011)));
+            SessionEvent::Closed(e) => {
+                assert_eq!((e.cause(), e.code()), (Cause::PongTimeout, Some(1011)));
                 break;
             }
             SessionEvent::PingSent(_) | SessionEvent::Pong { .. } => {}

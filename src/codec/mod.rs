@@ -7,6 +7,7 @@
 
 use crate::event::{CloseReason, PingId};
 
+#[cfg(feature = "alloc")]
 mod json;
 #[cfg(feature = "alloc")]
 mod text;
@@ -80,4 +81,10 @@ pub trait HeartbeatCodec {
     /// The message that starts a close for `reason`, or `None` when the transport has
     /// none (the driver then closes the transport directly).
     fn close(&mut self, reason: CloseReason) -> Option<Self::Message>;
+    /// The reason text of a close message from the peer (classified
+    /// [`Inbound::Close`]), if it carries one: for errors and logs (default: none).
+    fn close_reason<'m>(&self, message: &'m Self::Message) -> Option<&'m str> {
+        let _ = message;
+        None
+    }
 }

@@ -26,6 +26,11 @@ pub trait TextMessage: Sized {
         let _ = reason;
         None
     }
+    /// The reason text of the transport's close message, if this is one with a reason
+    /// (default: none).
+    fn close_reason(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl TextMessage for String {
@@ -151,5 +156,9 @@ impl<M: TextMessage> HeartbeatCodec for TextCodec<M> {
 
     fn close(&mut self, reason: CloseReason) -> Option<M> {
         M::close_message(reason)
+    }
+
+    fn close_reason<'m>(&self, message: &'m M) -> Option<&'m str> {
+        message.close_reason()
     }
 }

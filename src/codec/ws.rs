@@ -56,6 +56,13 @@ impl HeartbeatCodec for WsCodec {
             reason: reason.as_str().into(),
         })))
     }
+
+    fn close_reason<'m>(&self, message: &'m Message) -> Option<&'m str> {
+        match message {
+            Message::Close(Some(frame)) => Some(frame.reason.as_str()),
+            _ => None,
+        }
+    }
 }
 
 /// Text frames carry the application's heartbeats; control frames keep their WebSocket
@@ -75,5 +82,8 @@ impl TextMessage for Message {
     }
     fn close_message(reason: CloseReason) -> Option<Self> {
         WsCodec.close(reason)
+    }
+    fn close_reason(&self) -> Option<&str> {
+        WsCodec.close_reason(self)
     }
 }

@@ -1,7 +1,12 @@
-//! How a driven connection ends: [`Error`] and its [`Cause`].
+//! How a driven connection ends ([`Error`], [`Cause`]), and errors that travel in events
+//! ([`Failure`], [`Refused`]).
 
 use crate::event::CloseReason;
+use crate::policy::Loss;
 use core::fmt;
+use core::time::Duration;
+use std::string::{String, ToString};
+use std::sync::Arc;
 
 /// Why a connection ended.
 #[non_exhaustive]
@@ -56,10 +61,11 @@ impl fmt::Display for Cause {
 /// The driver's stream yields it once, as its last item. A send on a connection that has
 /// ended (or is closing) fails with the same cause and code, without the source: the
 /// message was not sent.
-#[derive(Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Error<E> {
     cause: Cause,
     code: Option<u16>,
+    reason: Option<String>,
     source: Option<E>,
 }
 
@@ -68,7 +74,37 @@ impl<E> Error<E> {
         Error {
             cause,
             code,
+            reason: None,
             source,
+        }
+    }
+
+    pub(crate) fn with_reason(mut self, reason: Option<String>) -> Error<E> {
+        self.reason = reason.filter(|r| !r.is_empty());
+        self
+    }
+
+    /// The same end with another source type (for events, which carry a [`Failure`]).
+    pub(crate) fn map_source<F>(self, f: impl FnOnce(E) -> F) -> Error<F> {
+        Error {
+            cause: self.cause,
+            code: self.code,
+            reason: self.reason,
+            source: self.source.map(f),
+        }
+    }
+
+    /// The close frame's reason text, when the peer closed with one.
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+
+    /// What ended it, as the reconnect policy sees it.
+    pub fn loss(&self) -> Loss {
+        match (self.cause, self.code) {
+            (Cause::PongTimeout | Cause::IdleTimeout, _) => Loss::Timeout,
+            (Cause::PeerClosed, Some(code)) => Loss::PeerClose(code),
+            _ => Loss::Transport,
         }
     }
 
@@ -104,7 +140,11 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.cause, self.code, &self.source) {
             (Cause::PeerClosed, Some(code), _) => {
-                write!(f, "the peer closed the connection (code {code})")
+                write!(f, "the peer closed the connection (code {code}")?;
+                match &self.reason {
+                    Some(r) => write!(f, ": {r})"),
+                    None => f.write_str(")"),
+                }
             }
             (Cause::PeerClosed, None, _) => {
                 f.write_str("the peer closed the connection without a close frame")
@@ -126,5 +166,109 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
 impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.source.as_ref().map(|e| e as _)
+    }
+}
+
+/// An error that travels in events: cloneable and comparable (by its message), with its
+/// chain of sources intact. Wraps the connect function's, the on-connect step's or the
+/// transport's own error.
+#[derive(Clone)]
+pub struct Failure(Arc<dyn std::error::Error + Send + Sync + 'static>);
+
+impl Failure {
+    /// Wraps any error (or message).
+    pub fn new(e: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Failure {
+        Failure(Arc::from(e.into()))
+    }
+
+    /// The error inside, to downcast to its type.
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for Failure {
+    fn eq(&self, other: &Failure) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for Failure {}
+
+/// The server refused the WebSocket upgrade. Return it (or any error whose chain holds
+/// it) from a connect function on a stack the client does not know, and the refusal
+/// reaches the reconnect policy with its status and `Retry-After`. (A
+/// `tungstenite::Error::Http` is recognised by itself.)
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub struct Refused {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `Retry-After` it sent, as a wait.
+    pub retry_after: Option<Duration>,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the server refused the upgrade with HTTP {}",
+            self.status
+        )?;
+        if let Some(d) = self.retry_after {
+            write!(f, " (retry after {d:?})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Refused {}
+
+impl Refused {
+    /// The refusal somewhere in `error`'s chain: a [`Refused`], or (feature
+    /// `tungstenite`) an HTTP response in place of the upgrade, with its `Retry-After`.
+    pub fn find(error: &(dyn std::error::Error + 'static)) -> Option<Refused> {
+        let mut e = Some(error);
+        while let Some(err) = e {
+            if let Some(r) = err.downcast_ref::<Refused>() {
+                return Some(*r);
+            }
+            #[cfg(feature = "tungstenite")]
+            if let Some(tungstenite::Error::Http(response)) =
+                err.downcast_ref::<tungstenite::Error>()
+            {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| crate::policy::parse_retry_after(v, now));
+                return Some(Refused {
+                    status: response.status().as_u16(),
+                    retry_after,
+                });
+            }
+            e = err.source();
+        }
+        None
     }
 }

@@ -16,6 +16,7 @@ use core::task::{Context, Poll};
 use core::time::Duration;
 use futures_core::Stream;
 use futures_sink::Sink;
+use std::string::{String, ToString};
 
 /// Inbound messages handled in one poll before yielding to the runtime, so a peer that
 /// floods pings cannot starve the other tasks of a thread.
@@ -281,7 +282,7 @@ where
         // (it usually does); nobody waits for a peer that is gone, so the transport is
         // dropped at once either way.
         if let Stage::Closing { linger: false, .. } = self.stage {
-            self.finish(true, None);
+            self.finish(true);
         }
     }
 
@@ -305,7 +306,7 @@ where
     ///    when it was the heartbeat's own (or the end), `Pending` when nothing is there.
     fn receive(&mut self, cx: &mut Context<'_>) -> Poll<Option<Update<C::Message>>> {
         let Some(transport) = self.transport.as_mut() else {
-            self.finish(true, None);
+            self.finish(true);
             return Poll::Ready(None);
         };
         match Pin::new(transport).poll_next(cx) {
@@ -315,7 +316,7 @@ where
                 Poll::Ready(None)
             }
             Poll::Ready(None) => {
-                self.finish(true, None);
+                self.finish(true);
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,
@@ -401,7 +402,8 @@ where
                 if let Some(t) = self.transport.as_mut() {
                     let _ = Pin::new(t).poll_flush(cx);
                 }
-                self.finish(true, Some(code));
+                let reason = self.codec.close_reason(&message).map(str::to_string);
+                self.peer_closed(code, reason);
                 None
             }
             Inbound::Data => None, // handled above
@@ -422,7 +424,7 @@ where
                     }
                 }
                 Action::Close(reason) => self.begin_close(reason),
-                Action::ForceClose => self.finish(false, None),
+                Action::ForceClose => self.finish(false),
                 Action::Reconnect { .. } | Action::GiveUp => self.follow_up = Some(action),
                 _ => {}
             }
@@ -447,30 +449,49 @@ where
     }
 
     /// The connection is over. `disconnected`: tell the machine (not after a
-    /// `ForceClose`, which it already counted). `peer_close`: the peer's close frame
-    /// arrived, with this code.
-    fn finish(&mut self, disconnected: bool, peer_close: Option<Option<u16>>) {
-        let (cause, code) = match (self.stage, peer_close) {
-            (Stage::Ended { .. }, _) => return,
-            (Stage::Closing { cause, code, .. }, _) => (cause, code),
-            (Stage::Open, code) => (Cause::PeerClosed, code.flatten()),
+    /// `ForceClose`, which it already counted).
+    fn finish(&mut self, disconnected: bool) {
+        let (cause, code) = match self.stage {
+            Stage::Ended { .. } => return,
+            Stage::Closing { cause, code, .. } => (cause, code),
+            Stage::Open => (Cause::PeerClosed, None),
         };
-        self.end_with(disconnected, Error::new(cause, code, None));
+        let event = disconnected.then_some(Event::Disconnected);
+        self.end_with(event, Error::new(cause, code, None));
+    }
+
+    /// The peer's close frame arrived, with this code and reason: the end of the
+    /// connection, its cause for the machine (while open), or the answer to our close.
+    fn peer_closed(&mut self, code: Option<u16>, reason: Option<String>) {
+        match self.stage {
+            Stage::Open => {
+                // 1005: a close frame without a code (RFC 6455, 7.1.5).
+                let event = Event::CloseReceived(code.unwrap_or(1005));
+                let end = Error::new(Cause::PeerClosed, code, None).with_reason(reason);
+                self.end_with(Some(event), end);
+            }
+            _ => self.finish(true),
+        }
     }
 
     /// The transport failed.
     fn failed(&mut self, e: S::Error) {
         match self.stage {
             // An error while closing (a reset after our close) ends the close.
-            Stage::Closing { .. } => self.finish(true, None),
-            Stage::Open => self.end_with(true, Error::new(Cause::Error, None, Some(e))),
+            Stage::Closing { .. } => self.finish(true),
+            Stage::Open => self.end_with(
+                Some(Event::Disconnected),
+                Error::new(Cause::Error, None, Some(e)),
+            ),
             Stage::Ended { .. } => {}
         }
     }
 
-    fn end_with(&mut self, disconnected: bool, end: Error<S::Error>) {
-        if disconnected {
-            self.feed(self.now(), Event::Disconnected);
+    /// Ends the connection with `end`, telling the machine `event` (none after a
+    /// `ForceClose`, which it already counted).
+    fn end_with(&mut self, event: Option<Event>, end: Error<S::Error>) {
+        if let Some(event) = event {
+            self.feed(self.now(), event);
         }
         self.stage = Stage::Ended {
             cause: end.cause(),

@@ -14,10 +14,10 @@ mod outbox;
 mod unheard;
 
 pub use client::{
-    Attempt, Client, ClientTask, ConnectError, SendError, SendFuture, SessionEvent,
-    DEFAULT_CAPACITY,
+    Attempt, Built, Client, ClientBuilder, ClientTask, ConnectError, NoSetup, SendError,
+    SendFuture, SessionEvent, Setup, Step, StepFuture, DEFAULT_CAPACITY,
 };
-pub use error::{Cause, Error};
+pub use error::{Cause, Error, Failure, Refused};
 pub use heartbeat::{Heartbeat, Update};
 
 use core::task::{Context, Poll};

@@ -9,10 +9,11 @@ Prints one compact JSON object per line on stdout (flushed), so the Rust side ca
 
 Usage:
   py_peer.py server [--ping-interval S] [--ping-timeout S] [--close-timeout S]
-                    [--mode echo|app|send|count] [--size N]
+                    [--mode echo|app|send|count|close] [--size N] [--close-codes C,C,...]
     echo: echo every message; app: answer {"type":"ping"} with {"type": "pong"}, echo the
     rest; send: send one binary message of --size bytes, then read; count: answer each
-    message with the text "got <its length>".
+    message with the text "got <its length>"; close: close the first connections with the
+    --close-codes in turn (1012 restarting, 1013 overloaded, ...), then echo.
   py_peer.py client --url URL [--ping-interval S] [--ping-timeout S] [--close-timeout S] [--run-s S]
 A --ping-interval of 0 turns websockets' keepalive off.
 """
@@ -41,9 +42,16 @@ def closed(ws, error):
 
 
 async def server(args):
+    closes = [int(c) for c in args.close_codes.split(",") if c]
+
     async def handler(ws):
         emit(event="connected")
         error = False
+        if args.mode == "close" and closes:
+            code = closes.pop(0)
+            await ws.close(code, "restart" if code == 1012 else "overloaded")
+            closed(ws, False)
+            return
         try:
             if args.mode == "send":
                 await ws.send(b"\x07" * args.size)
@@ -105,7 +113,8 @@ def main():
     p.add_argument("--url")
     p.add_argument("--ping-interval", type=float, default=0.2)
     p.add_argument("--ping-timeout", type=float, default=0.4)
-    p.add_argument("--mode", choices=["echo", "app", "send", "count"], default="echo")
+    p.add_argument("--mode", choices=["echo", "app", "send", "count", "close"], default="echo")
+    p.add_argument("--close-codes", default="")
     p.add_argument("--size", type=int, default=1_500_000)
     p.add_argument("--run-s", type=float, default=2.0)
     p.add_argument("--close-timeout", type=float, default=0.3)

@@ -33,3 +33,13 @@ pub fn config() -> Config {
         .build()
         .expect("valid test config")
 }
+
+/// A `Closed` event as `(cause, code)`, to compare; `None` for any other event.
+pub fn closed<M>(
+    event: &keepalive::driver::SessionEvent<M>,
+) -> Option<(keepalive::driver::Cause, Option<u16>)> {
+    match event {
+        keepalive::driver::SessionEvent::Closed(end) => Some((end.cause(), end.code())),
+        _ => None,
+    }
+}

@@ -3,6 +3,7 @@
 //! client under test is a `Client` (the product's reconnecting client, on whichever
 //! runtime); the peer is tokio-tungstenite on a thread of its own, behind the proxy.
 
+use super::closed;
 use super::throttle::Throttle;
 use futures_util::future::{select, Either};
 use futures_util::{SinkExt, StreamExt};
@@ -263,14 +264,7 @@ async fn expect_timeout(c: &mut Client<Message>, stalled: Instant, sleep: &impl 
             other => break other,
         }
     };
-    assert_eq!(
-        end,
-        SessionEvent::Closed {
-            cause: Cause::PongTimeout,
-            code: Some(1011),
-            error: None
-        }
-    );
+    assert_eq!(closed(&end), Some((Cause::PongTimeout, Some(1011))));
     let took = stalled.elapsed();
     assert!(
         took <= INTERVAL + PONG + SLACK,

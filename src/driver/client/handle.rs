@@ -1,5 +1,6 @@
 //! [`Client`]: the application's handle on a reconnecting connection.
 
+use super::setup::{NoSetup, Setup, Step};
 use super::task::ClientTask;
 use super::{lock, Attempt, SendError, SessionEvent, Shared, DEFAULT_CAPACITY};
 use crate::codec::HeartbeatCodec;
@@ -9,6 +10,7 @@ use crate::driver::{Runtime, Timer, Transport};
 use crate::{Clock, Config, Event, HeartbeatMachine};
 use core::fmt;
 use core::future::Future;
+use core::marker::PhantomData;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 use futures_core::Stream;
@@ -29,6 +31,35 @@ use std::sync::{Arc, Mutex};
 ///
 /// The stream ends after [`SessionEvent::GaveUp`], or after a [`shutdown`](Client::shutdown)
 /// has closed the connection (code 1000). Dropping the handle shuts down too.
+///
+/// ```no_run
+/// use futures_util::{SinkExt, StreamExt};
+/// use keepalive::codec::WsCodec;
+/// use keepalive::driver::{Attempt, Client};
+/// use keepalive::tokio::Tokio;
+/// use tokio_tungstenite::tungstenite::Message;
+///
+/// # async fn doc(config: keepalive::Config) {
+/// let urls = ["ws://primary:9001", "ws://backup:9001"];
+/// let mut client = Client::builder(config, WsCodec, move |attempt: Attempt| async move {
+///     // Rotate endpoints: the attempt knows its number and what ended the last one.
+///     let url = urls[(attempt.number() as usize - 1) % urls.len()];
+///     let host = url.trim_start_matches("ws://");
+///     let tcp = attempt.meter().tcp(tokio::net::TcpStream::connect(host).await?);
+///     tokio_tungstenite::client_async(url, tcp).await.map(|(ws, _)| ws)
+/// })
+/// // On every new connection, before the application's sends are accepted:
+/// .on_connect(|mut ws| async move {
+///     ws.send(Message::text(r#"{"op":"auth","token":"..."}"#)).await?;
+///     ws.send(Message::text(r#"{"op":"subscribe","channel":"prices"}"#)).await?;
+///     Ok::<_, tokio_tungstenite::tungstenite::Error>(ws)
+/// })
+/// .spawn(Tokio);
+/// while let Some(event) = client.next().await {
+///     println!("{event:?}");
+/// }
+/// # }
+/// ```
 pub struct Client<M> {
     shared: Arc<Mutex<Shared<M>>>,
 }
@@ -45,48 +76,64 @@ impl<M> fmt::Debug for Client<M> {
 }
 
 impl<M> Client<M> {
-    /// A client for `config` (use `Config::client()`), connecting with `connect`, and the
-    /// task that runs it, to be spawned on your runtime. `capacity` events are buffered
-    /// (at least 1; see [`DEFAULT_CAPACITY`]).
+    /// A client for `config` (use `Config::client()`), connecting with `connect` (called
+    /// for each attempt with its [`Attempt`]), to be set up further (an on-connect step,
+    /// the event buffer) and then spawned.
+    pub fn builder<S, C, F, Fut, CE>(config: Config, codec: C, connect: F) -> ClientBuilder<S, C, F>
+    where
+        C: HeartbeatCodec<Message = M> + Clone,
+        S: Transport<M>,
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<S, CE>>,
+        CE: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    {
+        ClientBuilder {
+            config,
+            codec,
+            connect,
+            setup: NoSetup,
+            capacity: DEFAULT_CAPACITY,
+            transport: PhantomData,
+        }
+    }
+
+    /// A client and the task that runs it, to be spawned on your runtime (with timer
+    /// `T`): [`builder`](Self::builder)`(..).capacity(capacity).build()`.
     pub fn new<S, C, T, F, Fut, CE>(
         config: Config,
         codec: C,
         connect: F,
         capacity: usize,
-    ) -> (Client<M>, ClientTask<S, C, T, F, Fut>)
+    ) -> Built<S, C, T, F, Fut, NoSetup>
     where
         C: HeartbeatCodec<Message = M> + Clone,
         S: Transport<M>,
+        S::Error: std::error::Error + Send + Sync + 'static,
         T: Timer,
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<S, CE>>,
-        CE: fmt::Display,
+        CE: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
     {
-        let shared = Arc::new(Mutex::new(Shared::new(capacity)));
-        let clock = Clock::with_epoch(T::now());
-        let machine = HeartbeatMachine::new(config, Alarm::<T>::now(&clock));
-        let task = ClientTask::new(Arc::clone(&shared), machine, clock, codec, connect);
-        (Client { shared }, task)
+        Client::builder(config, codec, connect)
+            .capacity(capacity)
+            .build()
     }
 
     /// Creates the client and spawns its task on `runtime` (for example
-    /// `keepalive::tokio::Tokio`), buffering [`DEFAULT_CAPACITY`] events. The first
-    /// attempt starts at once.
+    /// `keepalive::tokio::Tokio`), buffering [`DEFAULT_CAPACITY`] events, with no
+    /// on-connect step. The first attempt starts at once.
     pub fn spawn<R, S, C, F, Fut, CE>(runtime: R, config: Config, codec: C, connect: F) -> Client<M>
     where
         R: Runtime,
         M: Send + 'static,
         C: HeartbeatCodec<Message = M> + Clone + Send + 'static,
         S: Transport<M> + Send + 'static,
-        S::Error: fmt::Display + Send,
+        S::Error: std::error::Error + Send + Sync + 'static,
         F: FnMut(Attempt) -> Fut + Send + 'static,
         Fut: Future<Output = Result<S, CE>> + Send + 'static,
-        CE: fmt::Display,
+        CE: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
     {
-        let (client, task) =
-            Client::new::<S, C, R::Timer, F, Fut, CE>(config, codec, connect, DEFAULT_CAPACITY);
-        runtime.spawn(task);
-        client
+        Client::builder(config, codec, connect).spawn(runtime)
     }
 
     /// Sends `message` on the open connection; completes once it is flushed. Fails with
@@ -221,5 +268,109 @@ impl<M> Drop for SendFuture<'_, M> {
             s.outbox = None;
             s.outcome = None;
         }
+    }
+}
+
+/// A client and the task that runs it.
+pub type Built<S, C, T, F, Fut, G> = (
+    Client<<C as HeartbeatCodec>::Message>,
+    ClientTask<S, C, T, F, Fut, G>,
+);
+
+/// Sets up a [`Client`]: its on-connect step and event buffer; then
+/// [`spawn`](Self::spawn) it (or [`build`](Self::build) it for a runtime of your own).
+#[must_use = "a builder does nothing until spawned or built"]
+pub struct ClientBuilder<S, C, F, G = NoSetup> {
+    config: Config,
+    codec: C,
+    connect: F,
+    setup: G,
+    capacity: usize,
+    transport: PhantomData<fn() -> S>,
+}
+
+impl<S, C, F, G> fmt::Debug for ClientBuilder<S, C, F, G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("config", &self.config)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, C, F, G> ClientBuilder<S, C, F, G>
+where
+    C: HeartbeatCodec + Clone,
+    S: Transport<C::Message>,
+    S::Error: std::error::Error + Send + Sync + 'static,
+    G: Setup<S>,
+{
+    /// A step run on each new connection before it is handed to the heartbeat and the
+    /// application (authenticate, subscribe again): it gets the transport, may send and
+    /// read on it, and gives it back. Until it does, the application's sends fail with
+    /// [`SendError::NotConnected`]; if it fails, or outlasts `connect_timeout`, the
+    /// attempt fails with [`ConnectError::Setup`](super::ConnectError::Setup) (or
+    /// `TimedOut`) and the client backs off.
+    pub fn on_connect<H, HFut, HE>(self, step: H) -> ClientBuilder<S, C, F, Step<H>>
+    where
+        H: FnMut(S) -> HFut,
+        HFut: Future<Output = Result<S, HE>>,
+        HE: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    {
+        ClientBuilder {
+            config: self.config,
+            codec: self.codec,
+            connect: self.connect,
+            setup: Step(step),
+            capacity: self.capacity,
+            transport: PhantomData,
+        }
+    }
+
+    /// How many events wait for the application before the client stops reading
+    /// (at least 1; default [`DEFAULT_CAPACITY`]).
+    pub fn capacity(mut self, events: usize) -> Self {
+        self.capacity = events;
+        self
+    }
+
+    /// The client and the task that runs it, to be spawned on a runtime with timer `T`.
+    pub fn build<T, Fut, CE>(self) -> Built<S, C, T, F, Fut, G>
+    where
+        T: Timer,
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<S, CE>>,
+        CE: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    {
+        let shared = Arc::new(Mutex::new(Shared::new(self.capacity)));
+        let clock = Clock::with_epoch(T::now());
+        let machine = HeartbeatMachine::new(self.config, Alarm::<T>::now(&clock));
+        let task = ClientTask::new(
+            Arc::clone(&shared),
+            machine,
+            clock,
+            self.codec,
+            self.connect,
+            self.setup,
+        );
+        (Client { shared }, task)
+    }
+
+    /// Creates the client and spawns its task on `runtime`.
+    pub fn spawn<R, Fut, CE>(self, runtime: R) -> Client<C::Message>
+    where
+        R: Runtime,
+        C: Send + 'static,
+        C::Message: Send + 'static,
+        S: Send + 'static,
+        F: FnMut(Attempt) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<S, CE>> + Send + 'static,
+        CE: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+        G: Send + 'static,
+        G::Future: Send + 'static,
+    {
+        let (client, task) = self.build::<R::Timer, Fut, CE>();
+        runtime.spawn(task);
+        client
     }
 }

@@ -3,19 +3,21 @@
 //! step as a [`SessionEvent`].
 
 mod handle;
+mod setup;
 mod task;
 
-pub use handle::{Client, SendFuture};
+pub use handle::{Built, Client, ClientBuilder, SendFuture};
+pub use setup::{NoSetup, Setup, Step, StepFuture};
 pub use task::ClientTask;
 
-use super::error::Cause;
+use super::error::{Cause, Error, Failure};
 use crate::meter::Meter;
+use crate::policy::Loss;
 use crate::{Event, PingId};
 use core::fmt;
 use core::task::Waker;
 use core::time::Duration;
 use std::collections::VecDeque;
-use std::string::String;
 use std::sync::{Mutex, MutexGuard};
 
 /// Events buffered for the application by default before the client stops reading.
@@ -36,24 +38,24 @@ pub enum SessionEvent<M> {
         /// The measured round trip.
         rtt: Duration,
     },
-    /// The connection ended.
-    Closed {
-        /// Why.
-        cause: Cause,
-        /// The close code we sent (our closes) or the peer sent ([`Cause::PeerClosed`]).
-        code: Option<u16>,
-        /// The transport's error, for [`Cause::Error`].
-        error: Option<String>,
-    },
+    /// The connection ended: why ([`Error::cause`], [`Error::loss`]), with which close
+    /// code and reason, and the transport's error as its source.
+    Closed(Error<Failure>),
     /// A connection attempt failed.
     ConnectFailed(ConnectError),
     /// The next attempt starts `after` from now (the client waits by itself).
     Reconnecting {
-        /// The backoff delay.
+        /// The wait, as the reconnect policy decided it.
         after: Duration,
     },
-    /// `max_attempts` attempts failed in a row: the client stopped.
-    GaveUp,
+    /// The client stopped for good.
+    GaveUp {
+        /// What ended the last connection or attempt.
+        loss: Loss,
+        /// The reconnect policy said retrying cannot fix it (a 401, a close 1008);
+        /// otherwise `max_attempts` attempts failed in a row.
+        fatal: bool,
+    },
 }
 
 /// Why a connection attempt failed.
@@ -63,15 +65,60 @@ pub enum ConnectError {
     /// Neither connected nor failed within `connect_timeout` (for example a server that
     /// accepts TCP but never completes the handshake).
     TimedOut,
-    /// The connect function returned this error.
-    Failed(String),
+    /// The server refused the WebSocket upgrade with this HTTP status.
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// Its `Retry-After`, as a wait.
+        retry_after: Option<Duration>,
+        /// The connect function's error.
+        error: Failure,
+    },
+    /// The connect function failed (an unreachable host, a TLS error, ...).
+    Failed(Failure),
+    /// The connection opened, but the on-connect step failed (authentication,
+    /// subscriptions): the attempt counts as failed.
+    Setup(Failure),
+}
+
+impl ConnectError {
+    /// What ended the attempt, as the reconnect policy sees it.
+    pub fn loss(&self) -> Loss {
+        match self {
+            ConnectError::TimedOut => Loss::ConnectTimeout,
+            ConnectError::Refused {
+                status,
+                retry_after,
+                ..
+            } => Loss::Refused {
+                status: *status,
+                retry_after: *retry_after,
+            },
+            ConnectError::Failed(_) | ConnectError::Setup(_) => Loss::Transport,
+        }
+    }
 }
 
 impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConnectError::TimedOut => f.write_str("connect timed out"),
+            ConnectError::Refused { status, error, .. } => {
+                write!(f, "connect refused with HTTP {status}: {error}")
+            }
             ConnectError::Failed(e) => write!(f, "connect failed: {e}"),
+            ConnectError::Setup(e) => write!(f, "the on-connect step failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConnectError::TimedOut => None,
+            ConnectError::Refused { error, .. }
+            | ConnectError::Failed(error)
+            | ConnectError::Setup(error) => Some(error),
         }
     }
 }
@@ -140,13 +187,21 @@ impl<M> std::error::Error for SendError<M> {}
 #[derive(Debug)]
 pub struct Attempt {
     number: u32,
+    last_loss: Option<Loss>,
     meter: Meter,
 }
 
 impl Attempt {
-    /// Which attempt this is, from 1 for the first, over the client's life.
+    /// Which attempt this is, from 1 for the first, over the client's life (rotate
+    /// endpoints with it).
     pub fn number(&self) -> u32 {
         self.number
+    }
+
+    /// What ended the previous connection or attempt (`None` for the first): for
+    /// example, add a resume token after a restart, or a fresh credential after a 401.
+    pub fn last_loss(&self) -> Option<Loss> {
+        self.last_loss
     }
 
     /// The meter for this attempt's connection: wrap the TCP stream in it

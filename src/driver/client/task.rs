@@ -4,27 +4,28 @@
 //! of a wait), when an attempt has taken too long (`AbortConnect`) and when to give up;
 //! while no connection is open the task's one timer is the machine's deadline.
 
+use super::setup::Setup;
 use super::{lock, Attempt, ConnectError, SendError, SessionEvent, Shared};
 use crate::codec::HeartbeatCodec;
 use crate::driver::alarm::Alarm;
-use crate::driver::error::{Cause, Error};
+use crate::driver::error::{Cause, Error, Failure, Refused};
 use crate::driver::heartbeat::{Heartbeat, Update};
 use crate::driver::{Timer, Transport};
 use crate::meter::Meter;
+use crate::policy::{Decision, Loss};
 use crate::{Action, Actions, Clock, Event, HeartbeatMachine, Instant};
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 use futures_sink::Sink;
-use std::string::ToString;
 use std::sync::{Arc, Mutex};
 
 /// Where the client's connection is, as the task carries it out.
 // `Open` is the state a client spends its life in, and the task lives on the heap
 // (spawned) anyway: boxing it would add an allocation per connection for nothing.
 #[allow(clippy::large_enum_variant)]
-enum Line<S, C, T, Fut>
+enum Line<S, C, T, Fut, SetupFut>
 where
     C: HeartbeatCodec,
     S: Sink<C::Message>,
@@ -35,6 +36,8 @@ where
     Waiting,
     /// An attempt under way, and the meter its transport may use.
     Dialing(Pin<Box<Fut>>, Meter),
+    /// The connection is open; the on-connect step runs on it.
+    Setting(Pin<Box<SetupFut>>, Meter),
     Open(Heartbeat<S, C, T>),
     Done,
 }
@@ -43,10 +46,11 @@ where
 /// ([`Client::spawn`](super::Client::spawn) does). It finishes when the client gives up or
 /// shuts down.
 #[must_use = "the client does nothing until its task is spawned"]
-pub struct ClientTask<S, C, T, F, Fut>
+pub struct ClientTask<S, C, T, F, Fut, G>
 where
     C: HeartbeatCodec,
     S: Sink<C::Message>,
+    G: Setup<S>,
 {
     shared: Arc<Mutex<Shared<C::Message>>>,
     /// The machine, while no connection is open (the open connection's driver has it).
@@ -54,20 +58,24 @@ where
     clock: Clock,
     codec: C,
     connect: F,
-    line: Line<S, C, T, Fut>,
+    setup: G,
+    line: Line<S, C, T, Fut, G::Future>,
     /// One timer, at the machine's deadline while no connection is open.
     alarm: Alarm<T>,
     /// Attempts started.
     attempts: u32,
+    /// What ended the last connection or attempt.
+    last_loss: Option<Loss>,
     /// A message of the application's is in the sink, not yet flushed.
     sending: bool,
     stopping: bool,
 }
 
-impl<S, C, T, F, Fut> fmt::Debug for ClientTask<S, C, T, F, Fut>
+impl<S, C, T, F, Fut, G> fmt::Debug for ClientTask<S, C, T, F, Fut, G>
 where
     C: HeartbeatCodec,
     S: Sink<C::Message>,
+    G: Setup<S>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientTask")
@@ -78,14 +86,18 @@ where
     }
 }
 
-// Only the connect future is pinned, and it is boxed.
-impl<S: Sink<C::Message>, C: HeartbeatCodec, T, F, Fut> Unpin for ClientTask<S, C, T, F, Fut> {}
+// Only the connect and setup futures are pinned, and they are boxed.
+impl<S: Sink<C::Message>, C: HeartbeatCodec, T, F, Fut, G: Setup<S>> Unpin
+    for ClientTask<S, C, T, F, Fut, G>
+{
+}
 
-impl<S, C, T, F, Fut> ClientTask<S, C, T, F, Fut>
+impl<S, C, T, F, Fut, G> ClientTask<S, C, T, F, Fut, G>
 where
     C: HeartbeatCodec,
     S: Sink<C::Message>,
     T: Timer,
+    G: Setup<S>,
 {
     pub(super) fn new(
         shared: Arc<Mutex<Shared<C::Message>>>,
@@ -93,6 +105,7 @@ where
         clock: Clock,
         codec: C,
         connect: F,
+        setup: G,
     ) -> Self {
         ClientTask {
             shared,
@@ -100,6 +113,8 @@ where
             clock,
             codec,
             connect,
+            setup,
+            last_loss: None,
             line: Line::Start,
             alarm: Alarm::default(),
             attempts: 0,
@@ -109,15 +124,16 @@ where
     }
 }
 
-impl<S, C, T, F, Fut, CE> ClientTask<S, C, T, F, Fut>
+impl<S, C, T, F, Fut, CE, G> ClientTask<S, C, T, F, Fut, G>
 where
     C: HeartbeatCodec + Clone,
     S: Transport<C::Message>,
-    S::Error: fmt::Display,
+    S::Error: std::error::Error + Send + Sync + 'static,
     T: Timer,
     F: FnMut(Attempt) -> Fut,
     Fut: Future<Output = Result<S, CE>>,
-    CE: fmt::Display,
+    CE: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    G: Setup<S>,
 {
     fn push(&self, event: SessionEvent<C::Message>) {
         lock(&self.shared).push(event);
@@ -138,10 +154,18 @@ where
             Line::Waiting => self.poll_machine(cx),
             Line::Dialing(attempt, _) => match attempt.as_mut().poll(cx) {
                 Poll::Ready(outcome) => {
-                    self.dialed(outcome);
+                    self.dialed(outcome.map_err(Failure::new));
                     Poll::Ready(true)
                 }
                 // The attempt's timeout is the machine's deadline.
+                Poll::Pending => self.poll_machine(cx),
+            },
+            Line::Setting(step, _) => match step.as_mut().poll(cx) {
+                Poll::Ready(outcome) => {
+                    self.set_up(outcome);
+                    Poll::Ready(true)
+                }
+                // The on-connect step counts toward the attempt's timeout.
                 Poll::Pending => self.poll_machine(cx),
             },
             Line::Open(hb) => {
@@ -187,6 +211,7 @@ where
                 Action::AbortConnect => {
                     self.line = Line::Waiting; // drops the attempt
                     if timed {
+                        self.last_loss = Some(Loss::ConnectTimeout);
                         self.push(SessionEvent::ConnectFailed(ConnectError::TimedOut));
                     }
                 }
@@ -194,13 +219,21 @@ where
                     self.line = Line::Waiting;
                     self.push(SessionEvent::Reconnecting { after });
                 }
-                Action::GiveUp => {
-                    self.line = Line::Done;
-                    self.push(SessionEvent::GaveUp);
-                }
+                Action::GiveUp => self.gave_up(),
                 _ => {}
             }
         }
+    }
+
+    /// The machine gave up: say why.
+    fn gave_up(&mut self) {
+        self.line = Line::Done;
+        let loss = self.last_loss.unwrap_or(Loss::Transport);
+        let fatal = self.machine.as_ref().is_some_and(|m| {
+            let next = m.stats().attempt.saturating_add(1);
+            m.config().decide(loss, next) == Decision::GiveUp
+        });
+        self.push(SessionEvent::GaveUp { loss, fatal });
     }
 
     /// Starts an attempt.
@@ -209,49 +242,90 @@ where
         let meter = Meter::new();
         let attempt = (self.connect)(Attempt {
             number: self.attempts,
+            last_loss: self.last_loss,
             meter: meter.clone(),
         });
         self.line = Line::Dialing(Box::pin(attempt), meter);
     }
 
-    /// The attempt ended: open the connection, or tell the machine it failed.
-    fn dialed(&mut self, outcome: Result<S, CE>) {
+    /// The attempt ended: run the on-connect step on the new connection, or tell the
+    /// machine it failed.
+    fn dialed(&mut self, outcome: Result<S, Failure>) {
         let meter = match core::mem::replace(&mut self.line, Line::Waiting) {
             Line::Dialing(_, meter) => meter,
             _ => Meter::new(),
         };
-        let Some(mut machine) = self.machine.take() else {
+        match outcome {
+            Ok(transport) => {
+                self.line = Line::Setting(Box::pin(self.setup.run(transport)), meter);
+            }
+            Err(e) => {
+                let error = match Refused::find(e.get_ref()) {
+                    Some(Refused {
+                        status,
+                        retry_after,
+                    }) => ConnectError::Refused {
+                        status,
+                        retry_after,
+                        error: e,
+                    },
+                    None => ConnectError::Failed(e),
+                };
+                self.failed(error);
+            }
+        }
+    }
+
+    /// The on-connect step ended: the connection is the application's, or the attempt
+    /// failed.
+    fn set_up(&mut self, outcome: Result<S, Failure>) {
+        let meter = match core::mem::replace(&mut self.line, Line::Waiting) {
+            Line::Setting(_, meter) => meter,
+            _ => Meter::new(),
+        };
+        let transport = match outcome {
+            Ok(transport) => transport,
+            Err(e) => return self.failed(ConnectError::Setup(e)),
+        };
+        let Some(machine) = self.machine.take() else {
             self.line = Line::Done;
             return;
         };
-        match outcome {
-            Ok(transport) => {
-                let hb =
-                    Heartbeat::with_machine(transport, self.codec.clone(), machine, self.clock)
-                        .with_meter(meter);
-                self.line = Line::Open(hb);
-                self.push(SessionEvent::Connected);
-            }
-            Err(e) => {
-                let actions = machine.handle(self.now(), Event::ConnectFailed);
-                self.machine = Some(machine);
-                self.push(SessionEvent::ConnectFailed(ConnectError::Failed(
-                    e.to_string(),
-                )));
-                self.act(actions, false);
-            }
+        let hb = Heartbeat::with_machine(transport, self.codec.clone(), machine, self.clock)
+            .with_meter(meter);
+        self.line = Line::Open(hb);
+        self.push(SessionEvent::Connected);
+    }
+
+    /// The attempt failed: the machine hears why (a refusal with its status and
+    /// `Retry-After`, else a transport failure) and says what comes next.
+    fn failed(&mut self, error: ConnectError) {
+        let loss = error.loss();
+        self.last_loss = Some(loss);
+        let event = match loss {
+            Loss::Refused {
+                status,
+                retry_after,
+            } => Event::Refused {
+                status,
+                retry_after,
+            },
+            _ => Event::ConnectFailed,
+        };
+        self.push(SessionEvent::ConnectFailed(error));
+        let now = self.now();
+        if let Some(machine) = self.machine.as_mut() {
+            let actions = machine.handle(now, event);
+            self.act(actions, false);
         }
     }
 
     /// The open connection ended: take the machine back; it says what comes next.
     fn ended(&mut self, end: Option<Error<S::Error>>) {
         let cause = end.as_ref().map_or(Cause::Error, Error::cause);
+        self.last_loss = Some(end.as_ref().map_or(Loss::Transport, Error::loss));
         if let Some(end) = end {
-            self.push(SessionEvent::Closed {
-                cause,
-                code: end.code(),
-                error: end.transport_error().map(|e| e.to_string()),
-            });
+            self.push(SessionEvent::Closed(end.map_source(Failure::new)));
         }
         if self.sending {
             self.sending = false;
@@ -265,10 +339,7 @@ where
         match follow_up {
             // The wait is the machine's deadline; its tick says Connect.
             Some(Action::Reconnect { after }) => self.push(SessionEvent::Reconnecting { after }),
-            Some(Action::GiveUp) => {
-                self.line = Line::Done;
-                self.push(SessionEvent::GaveUp);
-            }
+            Some(Action::GiveUp) => self.gave_up(),
             _ => self.line = Line::Done,
         }
     }
@@ -350,15 +421,16 @@ where
     }
 }
 
-impl<S, C, T, F, Fut, CE> Future for ClientTask<S, C, T, F, Fut>
+impl<S, C, T, F, Fut, CE, G> Future for ClientTask<S, C, T, F, Fut, G>
 where
     C: HeartbeatCodec + Clone,
     S: Transport<C::Message>,
-    S::Error: fmt::Display,
+    S::Error: std::error::Error + Send + Sync + 'static,
     T: Timer,
     F: FnMut(Attempt) -> Fut,
     Fut: Future<Output = Result<S, CE>>,
-    CE: fmt::Display,
+    CE: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    G: Setup<S>,
 {
     type Output = ();
 
