@@ -121,6 +121,9 @@ impl Conn {
     pub(crate) fn attempt(&self) -> u32 {
         u32::from(self.attempt)
     }
+    pub(crate) fn last_heard(&self) -> u64 {
+        self.last_in
+    }
 
     #[inline]
     fn has(&self, f: u8) -> bool {

@@ -1,13 +1,18 @@
 // The README is the crate's documentation, and its examples are doc tests. They use
-// `HeartbeatSet` and the tokio, smol and tungstenite adapters, so they are compiled when
-// those features are on (`--all-features`, as docs.rs builds); otherwise a short pointer
-// stands in.
+// `HeartbeatSet` and the tokio, smol, tungstenite and axum adapters, so they are compiled
+// when those features are on (`--all-features`, as docs.rs builds); otherwise a short
+// pointer stands in.
 #![cfg_attr(
-    all(feature = "tokio", feature = "smol", feature = "tungstenite"),
+    all(feature = "tokio", feature = "smol", feature = "tungstenite", feature = "axum"),
     doc = include_str!("../README.md")
 )]
 #![cfg_attr(
-    not(all(feature = "tokio", feature = "smol", feature = "tungstenite")),
+    not(all(
+        feature = "tokio",
+        feature = "smol",
+        feature = "tungstenite",
+        feature = "axum"
+    )),
     doc = "A sans-IO heartbeat state machine: see `HeartbeatMachine`, and README.md for the guide."
 )]
 #![cfg_attr(not(feature = "std"), no_std)]
@@ -43,6 +48,8 @@ pub mod sim;
 pub mod async_io;
 #[cfg(feature = "async-std")]
 pub mod async_std;
+#[cfg(feature = "axum")]
+pub mod axum;
 #[cfg(feature = "smol")]
 pub mod smol;
 #[cfg(feature = "tokio")]

@@ -117,6 +117,13 @@ impl HeartbeatMachine {
         self.conn.state(self.now)
     }
 
+    /// The last sign of the peer on the current connection: bytes or a message from it,
+    /// or bytes of ours it took (when the connection opened, if nothing since). For logs
+    /// and metrics: "silent for 12 s".
+    pub fn last_heard(&self) -> Instant {
+        Instant::from_nanos(self.conn.last_heard())
+    }
+
     /// Whether [`Event::Pause`] is in force.
     pub fn is_paused(&self) -> bool {
         self.conn.is_paused()

@@ -22,6 +22,7 @@ use tokio::time::{sleep, timeout};
 use tokio_tungstenite::tungstenite::Message;
 
 mod support;
+use support::axum_server;
 use support::slow::{self, BIG};
 use support::throttle::Throttle;
 
@@ -462,6 +463,59 @@ async fn python_restart_1012_and_overload_1013_are_waited_out_as_asked() {
     for (code, after, waited) in waits {
         println!("python closed with {code}: our client announced {after:?} and came back after {waited:?}");
     }
+}
+
+/// Python `websockets` as a client of a real axum server (our heartbeat on axum's
+/// WebSocket, the metered listener): both ping; its close reaches the handler as 1000;
+/// then, frozen (SIGSTOP), it is closed within the bound, and after a thaw it sees 1011.
+#[tokio::test]
+async fn python_client_against_an_axum_server() {
+    let (url, mut ends) = axum_server::start(server_config(150, 300)).await;
+    let mut py = Peer::python(&[
+        "client",
+        "--url",
+        &url,
+        "--ping-interval",
+        "0.2",
+        "--ping-timeout",
+        "0.4",
+        "--run-s",
+        "2",
+    ]);
+    py.expect("connected", WAIT).await;
+    py.expect("done", WAIT).await; // two seconds without its keepalive failing
+    let end = timeout(WAIT, ends.recv())
+        .await
+        .expect("in time")
+        .expect("served");
+    assert_eq!(
+        (end.cause, end.code),
+        (Cause::PeerClosed, Some(1000)),
+        "{end:?}"
+    );
+    assert!(end.pongs_received >= 5, "{end:?}");
+
+    let mut py = Peer::python(&["client", "--url", &url, "--run-s", "30"]);
+    py.expect("connected", WAIT).await;
+    py.signal("-STOP");
+    let end = timeout(WAIT, ends.recv())
+        .await
+        .expect("in time")
+        .expect("served");
+    py.signal("-CONT");
+    assert_eq!(
+        (end.cause, end.code),
+        (Cause::PongTimeout, Some(1011)),
+        "{end:?}"
+    );
+    let bound = Duration::from_millis(450);
+    assert!(end.lived <= bound + SLACK, "closed after {:?}", end.lived);
+    let closed = py.expect("closed", WAIT).await;
+    assert_eq!(field(&closed, "rcvd"), Some(1011), "{closed}");
+    println!(
+        "python client against axum: 1000 seen by the handler; frozen, closed after {:?} (bound {bound:?}); it saw 1011",
+        end.lived
+    );
 }
 
 #[tokio::test]

@@ -2,18 +2,28 @@
 //!
 //! The machine speaks of pings, pongs, data and closes; a transport speaks of its own
 //! messages. A codec translates both ways, so one driver serves WebSocket control frames
-//! ([`WsCodec`], feature `tungstenite`) and application-level heartbeats such as
-//! `{"type":"ping"}` ([`TextCodec`], feature `alloc`) alike.
+//! (`WsCodec` for tungstenite, feature `tungstenite`; `AxumCodec`, feature `axum`;
+//! `TokioWebsocketsCodec`, feature `tokio-websockets`) and application-level heartbeats
+//! such as `{"type":"ping"}` (`TextCodec`, feature `alloc`) alike. Any other transport:
+//! implement [`HeartbeatCodec`] (below).
 
 use crate::event::{CloseReason, PingId};
 
+#[cfg(feature = "axum")]
+mod axum;
 #[cfg(feature = "alloc")]
 mod json;
 #[cfg(feature = "alloc")]
 mod text;
+#[cfg(feature = "tokio-websockets")]
+mod tokio_websockets;
 #[cfg(feature = "tungstenite")]
 mod ws;
 
+#[cfg(feature = "axum")]
+pub use self::axum::AxumCodec;
+#[cfg(feature = "tokio-websockets")]
+pub use self::tokio_websockets::TokioWebsocketsCodec;
 #[cfg(feature = "alloc")]
 pub use text::{TextCodec, TextMessage};
 #[cfg(feature = "tungstenite")]

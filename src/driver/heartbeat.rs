@@ -3,12 +3,13 @@
 use super::alarm::Alarm;
 use super::error::{Cause, Error};
 use super::outbox::Outbox;
+use super::trace::{event, Span};
 use super::unheard::Unheard;
 use super::{Timer, Transport};
 use crate::codec::{HeartbeatCodec, Inbound};
 use crate::meter::Meter;
 use crate::{
-    Action, Actions, Clock, CloseReason, Config, Event, HeartbeatMachine, Instant, PingId,
+    Action, Actions, Clock, CloseReason, Config, Event, HeartbeatMachine, Instant, PingId, Stats,
 };
 use core::fmt;
 use core::pin::Pin;
@@ -116,6 +117,8 @@ where
     ping_sent: Option<PingId>,
     end: Option<Error<S::Error>>,
     follow_up: Option<Action>,
+    /// This connection's span (feature `tracing`; nothing otherwise).
+    span: Span,
 }
 
 // Nothing is ever pinned through a `Heartbeat`: the transport is polled as `Pin<&mut S>`
@@ -161,6 +164,7 @@ where
         clock: Clock,
     ) -> Self {
         let actions = machine.handle(Alarm::<T>::now(&clock), Event::Connected);
+        let span = Span::connection(machine.config().role());
         let mut hb = Heartbeat {
             transport: Some(transport),
             codec,
@@ -174,9 +178,17 @@ where
             ping_sent: None,
             end: None,
             follow_up: None,
+            span,
         };
         hb.apply(actions, None);
         hb
+    }
+
+    /// Names the peer (an address, a URL) in this connection's `tracing` span
+    /// (feature `tracing`; without it, nothing).
+    pub fn with_peer(self, peer: impl fmt::Display) -> Self {
+        self.span.record_peer(&peer);
+        self
     }
 
     /// Counts the bytes `meter` sees as signs of the peer (see [Bytes, not only
@@ -190,6 +202,12 @@ where
     /// The machine, for its state, round-trip time and statistics.
     pub fn machine(&self) -> &HeartbeatMachine {
         &self.machine
+    }
+
+    /// Counters and round trips (pings, pongs, timeouts, the last and smoothed RTT),
+    /// while the connection runs: for a service's metrics.
+    pub fn stats(&self) -> Stats {
+        self.machine.stats()
     }
 
     /// The clock the machine's times come from.
@@ -231,6 +249,11 @@ where
     /// while the peer keeps talking; **receive** everything the peer sent; and only when
     /// nothing more is there, the **deadline**, by the clock.
     pub fn poll_update(&mut self, cx: &mut Context<'_>) -> Step<S, C::Message> {
+        let span = self.span.clone();
+        let _entered = span.enter();
+        if self.span.first() {
+            event!(info, "connected");
+        }
         let mut budget = BUDGET;
         loop {
             if let Some(id) = self.ping_sent.take() {
@@ -361,6 +384,7 @@ where
 
     /// A ping has left.
     fn ping_left(&mut self, id: PingId) {
+        event!(debug, id = id.get(), "ping sent");
         let now = self.now();
         self.feed(now, Event::PingWritten(id));
         if self.stage == Stage::Open {
@@ -392,10 +416,12 @@ where
                 let actions = self.machine.handle(now, Event::PongReceived(id));
                 self.apply(actions, None);
                 let stats = self.machine.stats();
-                (stats.pongs_received != before).then(|| Update::Pong {
-                    id,
-                    rtt: stats.rtt.unwrap_or_default(),
-                })
+                let rtt = stats.rtt.unwrap_or_default();
+                if stats.pongs_received == before {
+                    return None;
+                }
+                event!(debug, rtt_us = rtt.as_micros() as u64, "pong");
+                Some(Update::Pong { id, rtt })
             }
             Inbound::Close(code) => {
                 // Let the transport send its answer if it queued one, then we are done.
@@ -434,6 +460,17 @@ where
     fn begin_close(&mut self, reason: CloseReason) {
         if self.stage != Stage::Open {
             return;
+        }
+        if reason == CloseReason::Shutdown {
+            event!(info, "closing (shutdown)");
+        } else {
+            event!(
+                warn,
+                reason = reason.as_str(),
+                silence_ms = (self.now() - self.machine.last_heard()).as_millis() as u64,
+                bound_ms = self.machine.config().dead_peer_bound().as_millis() as u64,
+                "the peer is silent: closing"
+            );
         }
         // Nothing more goes out on this connection but the close.
         let close = self.codec.close(reason);
@@ -490,6 +527,13 @@ where
     /// Ends the connection with `end`, telling the machine `event` (none after a
     /// `ForceClose`, which it already counted).
     fn end_with(&mut self, event: Option<Event>, end: Error<S::Error>) {
+        event!(
+            info,
+            cause = end.cause().as_str(),
+            code = end.code(),
+            reason = end.reason(),
+            "connection closed"
+        );
         if let Some(event) = event {
             self.feed(self.now(), event);
         }
@@ -524,6 +568,8 @@ where
     }
 
     fn notify(&mut self, event: Event) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         if self.stage == Stage::Open {
             self.feed(self.now(), event);
         }
@@ -601,6 +647,8 @@ where
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
+        let span = this.span.clone();
+        let _entered = span.enter();
         // Our pings and pongs go before the application's next message.
         this.transmit(cx);
         if let Some(e) = this.refused() {
@@ -636,6 +684,8 @@ where
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
+        let span = this.span.clone();
+        let _entered = span.enter();
         if let Stage::Ended { .. } = this.stage {
             return Poll::Ready(Err(this.gone()));
         }

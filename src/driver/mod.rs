@@ -11,6 +11,7 @@ mod client;
 mod error;
 mod heartbeat;
 mod outbox;
+mod trace;
 mod unheard;
 
 pub use client::{

@@ -5,6 +5,8 @@
 //! a loaded 2-core machine.
 #![allow(dead_code)] // each suite uses what it needs
 
+#[cfg(feature = "axum")]
+pub mod axum_server;
 pub mod slow;
 pub mod throttle;
 

@@ -7,13 +7,14 @@ use crate::codec::HeartbeatCodec;
 use crate::driver::alarm::Alarm;
 use crate::driver::error::Cause;
 use crate::driver::{Runtime, Timer, Transport};
-use crate::{Clock, Config, Event, HeartbeatMachine};
+use crate::{Clock, Config, Event, HeartbeatMachine, Stats};
 use core::fmt;
 use core::future::Future;
 use core::marker::PhantomData;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 use futures_core::Stream;
+use std::string::String;
 use std::sync::{Arc, Mutex};
 
 /// The application's handle on a reconnecting connection: a `Stream` of
@@ -93,6 +94,7 @@ impl<M> Client<M> {
             connect,
             setup: NoSetup,
             capacity: DEFAULT_CAPACITY,
+            peer: None,
             transport: PhantomData,
         }
     }
@@ -145,6 +147,13 @@ impl<M> Client<M> {
             message: Some(message),
             placed: false,
         }
+    }
+
+    /// Counters and round trips over the client's life (pings, pongs, timeouts,
+    /// reconnects, the current streak of attempts, the last and smoothed RTT), as of the
+    /// task's last step: for a service's metrics. Reading them stops nothing.
+    pub fn stats(&self) -> Stats {
+        lock(&self.shared).stats
     }
 
     /// The application goes to the background: no pings, no deadlines, and no new
@@ -286,6 +295,7 @@ pub struct ClientBuilder<S, C, F, G = NoSetup> {
     connect: F,
     setup: G,
     capacity: usize,
+    peer: Option<String>,
     transport: PhantomData<fn() -> S>,
 }
 
@@ -323,8 +333,16 @@ where
             connect: self.connect,
             setup: Step(step),
             capacity: self.capacity,
+            peer: self.peer,
             transport: PhantomData,
         }
+    }
+
+    /// Names the peer (a URL, a service) in the client's `tracing` span (feature
+    /// `tracing`; without it, nothing).
+    pub fn peer(mut self, peer: impl Into<String>) -> Self {
+        self.peer = Some(peer.into());
+        self
     }
 
     /// How many events wait for the application before the client stops reading
@@ -353,6 +371,9 @@ where
             self.connect,
             self.setup,
         );
+        if let Some(peer) = &self.peer {
+            task.record_peer(peer);
+        }
         (Client { shared }, task)
     }
 

@@ -13,7 +13,7 @@ pub use task::ClientTask;
 use super::error::{Cause, Error, Failure};
 use crate::meter::Meter;
 use crate::policy::Loss;
-use crate::{Event, PingId};
+use crate::{Event, PingId, Stats};
 use core::fmt;
 use core::task::Waker;
 use core::time::Duration;
@@ -214,6 +214,8 @@ impl Attempt {
 /// What the application's handle and the task share.
 struct Shared<M> {
     events: VecDeque<SessionEvent<M>>,
+    /// The machine's statistics as of the task's last pass.
+    stats: Stats,
     capacity: usize,
     /// A message the application wants sent, and then the outcome.
     outbox: Option<M>,
@@ -232,6 +234,7 @@ impl<M> Shared<M> {
     fn new(capacity: usize) -> Shared<M> {
         Shared {
             events: VecDeque::new(),
+            stats: Stats::default(),
             capacity: capacity.max(1),
             outbox: None,
             outcome: None,

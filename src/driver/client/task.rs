@@ -10,10 +10,11 @@ use crate::codec::HeartbeatCodec;
 use crate::driver::alarm::Alarm;
 use crate::driver::error::{Cause, Error, Failure, Refused};
 use crate::driver::heartbeat::{Heartbeat, Update};
+use crate::driver::trace::{event, Span};
 use crate::driver::{Timer, Transport};
 use crate::meter::Meter;
 use crate::policy::{Decision, Loss};
-use crate::{Action, Actions, Clock, Event, HeartbeatMachine, Instant};
+use crate::{Action, Actions, Clock, Event, HeartbeatMachine, Instant, Stats};
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
@@ -69,6 +70,8 @@ where
     /// A message of the application's is in the sink, not yet flushed.
     sending: bool,
     stopping: bool,
+    /// The task's span (feature `tracing`; nothing otherwise).
+    span: Span,
 }
 
 impl<S, C, T, F, Fut, G> fmt::Debug for ClientTask<S, C, T, F, Fut, G>
@@ -120,7 +123,13 @@ where
             attempts: 0,
             sending: false,
             stopping: false,
+            span: Span::client(),
         }
+    }
+
+    /// Names the peer in the task's span.
+    pub(super) fn record_peer(&self, peer: &dyn fmt::Display) {
+        self.span.record_peer(peer);
     }
 }
 
@@ -141,6 +150,15 @@ where
 
     fn now(&self) -> Instant {
         Alarm::<T>::now(&self.clock)
+    }
+
+    /// The machine's statistics, wherever it is now.
+    fn stats(&self) -> Stats {
+        match (&self.line, &self.machine) {
+            (Line::Open(hb), _) => hb.stats(),
+            (_, Some(m)) => m.stats(),
+            _ => Stats::default(),
+        }
     }
 
     /// Advances the connection by one step: `Ready(true)` progress, `Ready(false)` done.
@@ -217,7 +235,7 @@ where
                 }
                 Action::Reconnect { after } => {
                     self.line = Line::Waiting;
-                    self.push(SessionEvent::Reconnecting { after });
+                    self.reconnecting(after);
                 }
                 Action::GiveUp => self.gave_up(),
                 _ => {}
@@ -233,12 +251,25 @@ where
             let next = m.stats().attempt.saturating_add(1);
             m.config().decide(loss, next) == Decision::GiveUp
         });
+        event!(warn, loss = ?loss, fatal, "gave up");
         self.push(SessionEvent::GaveUp { loss, fatal });
+    }
+
+    /// The machine announced a wait.
+    fn reconnecting(&mut self, after: core::time::Duration) {
+        event!(
+            info,
+            attempt = self.stats().attempt,
+            after_ms = after.as_millis() as u64,
+            "reconnecting"
+        );
+        self.push(SessionEvent::Reconnecting { after });
     }
 
     /// Starts an attempt.
     fn dial(&mut self) {
         self.attempts = self.attempts.saturating_add(1);
+        event!(debug, attempt = self.attempts, "connecting");
         let meter = Meter::new();
         let attempt = (self.connect)(Attempt {
             number: self.attempts,
@@ -312,6 +343,7 @@ where
             },
             _ => Event::ConnectFailed,
         };
+        event!(info, error = %error, "connect failed");
         self.push(SessionEvent::ConnectFailed(error));
         let now = self.now();
         if let Some(machine) = self.machine.as_mut() {
@@ -338,7 +370,7 @@ where
         self.machine = Some(hb.into_machine());
         match follow_up {
             // The wait is the machine's deadline; its tick says Connect.
-            Some(Action::Reconnect { after }) => self.push(SessionEvent::Reconnecting { after }),
+            Some(Action::Reconnect { after }) => self.reconnecting(after),
             Some(Action::GiveUp) => self.gave_up(),
             _ => self.line = Line::Done,
         }
@@ -436,10 +468,14 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        let span = this.span.clone();
+        let _entered = span.enter();
         loop {
+            let stats = this.stats();
             let (shutdown, full, signals) = {
                 let mut s = lock(&this.shared);
                 s.task = Some(cx.waker().clone());
+                s.stats = stats;
                 let signals = core::mem::take(&mut s.signals);
                 let full = !s.detached && s.events.len() >= s.capacity;
                 (s.shutdown, full, signals)

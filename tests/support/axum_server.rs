@@ -1,0 +1,79 @@
+//! A real axum server on loopback: `axum::serve` with the metered listener, one
+//! `Heartbeat` (AxumCodec) per WebSocket, echoing text and answering each binary message
+//! with `got <bytes>`. Each connection's end is reported on a channel.
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ConnectInfo;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use futures_util::{SinkExt, StreamExt};
+use keepalive::axum::{MeteredListener, Peer};
+use keepalive::codec::AxumCodec;
+use keepalive::driver::Cause;
+use keepalive::tokio::Heartbeat;
+use keepalive::Config;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// How one connection to the axum server ended.
+#[derive(Debug)]
+pub struct Served {
+    pub cause: Cause,
+    pub code: Option<u16>,
+    pub pongs_received: u32,
+    pub lived: Duration,
+}
+
+/// Starts the server with `config` for every connection; returns its `ws://` URL and the
+/// ends of its connections.
+pub async fn start(config: Config) -> (String, mpsc::UnboundedReceiver<Served>) {
+    let listener = MeteredListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = axum::serve::Listener::local_addr(&listener)
+        .expect("addr")
+        .addr();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = Router::new().route(
+        "/ws",
+        get(
+            move |upgrade: WebSocketUpgrade, ConnectInfo(peer): ConnectInfo<Peer>| {
+                let tx = tx.clone();
+                async move {
+                    upgrade.on_upgrade(move |socket| serve(socket, peer, config, tx)) as Response
+                }
+            },
+        ),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>()).await;
+    });
+    (format!("ws://{addr}/ws"), rx)
+}
+
+async fn serve(socket: WebSocket, peer: Peer, config: Config, ends: mpsc::UnboundedSender<Served>) {
+    let started = Instant::now();
+    let mut hb: Heartbeat<_, _> = Heartbeat::new(socket, AxumCodec, config)
+        .with_meter(peer.meter())
+        .with_peer(peer.addr());
+    let end = loop {
+        match hb.next().await {
+            Some(Ok(Message::Binary(b))) => {
+                let got = Message::text(format!("got {}", b.len()));
+                if hb.send(got).await.is_err() {
+                    continue; // the stream yields the end
+                }
+            }
+            Some(Ok(m)) => {
+                let _ = hb.send(m).await;
+            }
+            Some(Err(end)) => break end,
+            None => return,
+        }
+    };
+    let _ = ends.send(Served {
+        cause: end.cause(),
+        code: end.code(),
+        pongs_received: hb.stats().pongs_received,
+        lived: started.elapsed(),
+    });
+}

@@ -1,0 +1,168 @@
+//! The heartbeat on tokio-websockets' `WebSocketStream`, over real loopback sockets: our
+//! reconnecting client on a tokio-websockets connection against a tungstenite server
+//! (including one that freezes), and our server-side heartbeat on a tokio-websockets
+//! server against our tungstenite client. Both ends metered.
+
+use futures_util::{SinkExt, StreamExt};
+use keepalive::codec::{TokioWebsocketsCodec, WsCodec};
+use keepalive::driver::{Attempt, Cause, Client, SessionEvent};
+use keepalive::meter::Meter;
+use keepalive::tokio::{Heartbeat, Tokio};
+use keepalive::{Config, Duration};
+use std::time::Instant;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{sleep, timeout};
+use tokio_websockets::{ClientBuilder, Message, ServerBuilder};
+
+mod support;
+use support::{closed, config, INTERVAL, PONG, SLACK};
+
+async fn next<M>(c: &mut Client<M>) -> SessionEvent<M> {
+    timeout(Duration::from_secs(10), c.next())
+        .await
+        .expect("an event in time")
+        .expect("the client runs")
+}
+
+/// A tokio-websockets client that comes back, its TCP stream metered.
+fn tws_client(addr: String) -> Client<Message> {
+    Client::spawn(
+        Tokio,
+        config(),
+        TokioWebsocketsCodec,
+        move |attempt: Attempt| {
+            let addr = addr.clone();
+            async move {
+                let tcp = attempt.meter().tcp(TcpStream::connect(&addr).await?);
+                let builder = ClientBuilder::new()
+                    .uri(&format!("ws://{addr}/"))
+                    .expect("a valid URI");
+                builder.connect_on(tcp).await.map(|(ws, _)| ws)
+            }
+        },
+    )
+}
+
+/// A tungstenite server: answers pings (tungstenite does) and echoes, or freezes.
+async fn tungstenite_server(frozen: bool) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr").to_string();
+    tokio::spawn(async move {
+        let (tcp, _) = l.accept().await.expect("accept");
+        let mut ws = tokio_tungstenite::accept_async(tcp)
+            .await
+            .expect("handshake");
+        if frozen {
+            sleep(Duration::from_secs(30)).await;
+            return;
+        }
+        while let Some(Ok(m)) = ws.next().await {
+            if m.is_text() && ws.send(m).await.is_err() {
+                return;
+            }
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_tokio_websockets_client_pings_and_is_answered() {
+    let addr = tungstenite_server(false).await;
+    let mut c = tws_client(addr);
+    // (tokio-websockets' Message has no PartialEq: events are matched, not compared.)
+    assert!(matches!(next(&mut c).await, SessionEvent::Connected));
+    c.send(Message::text("hello")).await.expect("sent");
+    let mut pongs = 0;
+    let mut echoed = false;
+    while pongs < 5 || !echoed {
+        match next(&mut c).await {
+            SessionEvent::Pong { rtt } => {
+                assert!(rtt < Duration::from_millis(500), "{rtt:?}");
+                pongs += 1;
+            }
+            SessionEvent::Message(m) => echoed = m.as_text() == Some("hello"),
+            SessionEvent::PingSent(_) => {}
+            other => panic!("a healthy link, yet: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_frozen_server_is_closed_with_1011_within_the_bound() {
+    let addr = tungstenite_server(true).await;
+    let mut c = tws_client(addr);
+    // (tokio-websockets' Message has no PartialEq: events are matched, not compared.)
+    assert!(matches!(next(&mut c).await, SessionEvent::Connected));
+    let connected = Instant::now();
+    let end = loop {
+        match next(&mut c).await {
+            SessionEvent::PingSent(_) | SessionEvent::Pong { .. } => {}
+            other => break other,
+        }
+    };
+    let took = connected.elapsed();
+    assert_eq!(
+        closed(&end),
+        Some((Cause::PongTimeout, Some(1011))),
+        "{end:?}"
+    );
+    assert!(took >= PONG && took <= INTERVAL + PONG + SLACK, "{took:?}");
+    assert!(matches!(
+        next(&mut c).await,
+        SessionEvent::Reconnecting { .. }
+    ));
+}
+
+/// Our server-side heartbeat on a tokio-websockets server connection: it pings our
+/// tungstenite client, answers its pings, and sees its close 1000.
+#[tokio::test]
+async fn a_tokio_websockets_server_keeps_our_client_and_sees_its_close() {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("ws://{}", l.local_addr().expect("addr"));
+    let server = tokio::spawn(async move {
+        let (tcp, _) = l.accept().await.expect("accept");
+        let meter = Meter::new();
+        let (_, ws) = ServerBuilder::new()
+            .accept(meter.tcp(tcp))
+            .await
+            .expect("handshake");
+        let config = Config::server()
+            .ping_interval(INTERVAL)
+            .pong_timeout(PONG)
+            .build()
+            .expect("config");
+        let mut hb: Heartbeat<_, _> =
+            Heartbeat::new(ws, TokioWebsocketsCodec, config).with_meter(meter);
+        let end = loop {
+            match hb.next().await {
+                Some(Ok(m)) => {
+                    let _ = hb.send(m).await;
+                }
+                Some(Err(end)) => break end,
+                None => panic!("ended without a cause"),
+            }
+        };
+        (end.cause(), end.code(), hb.stats().pongs_received)
+    });
+    let mut c = Client::spawn(Tokio, config(), WsCodec, move |attempt: Attempt| {
+        let url = url.clone();
+        async move {
+            let tcp = TcpStream::connect(url.trim_start_matches("ws://")).await?;
+            tokio_tungstenite::client_async(url, attempt.meter().tcp(tcp))
+                .await
+                .map(|(ws, _)| ws)
+        }
+    });
+    assert_eq!(next(&mut c).await, SessionEvent::Connected);
+    c.send(tokio_tungstenite::tungstenite::Message::text("hi"))
+        .await
+        .expect("sent");
+    sleep(INTERVAL * 8).await;
+    c.shutdown();
+    let (cause, code, pongs) = timeout(Duration::from_secs(10), server)
+        .await
+        .expect("in time")
+        .expect("server");
+    assert_eq!((cause, code), (Cause::PeerClosed, Some(1000)));
+    assert!(pongs >= 4, "the tokio-websockets server got {pongs} pongs");
+}

@@ -1,0 +1,106 @@
+//! What the driver and the client say through `tracing` (feature `tracing`): a
+//! connection's span with its role and peer, connected, pings and pongs (debug), a
+//! timeout with its silence and bound (warn), the close with its code, reconnecting with
+//! the attempt and the wait (info).
+
+use futures_util::StreamExt;
+use keepalive::codec::WsCodec;
+use keepalive::driver::{Attempt, Client, SessionEvent};
+use keepalive::tokio::Tokio;
+use keepalive::Duration;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{sleep, timeout};
+
+mod support;
+use support::config;
+
+/// Collects what the subscriber writes.
+#[derive(Clone, Default)]
+struct Collected(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Collected {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_connection_says_what_it_does_and_why() {
+    let out = Collected::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // A server that answers for a while, then freezes with the socket open.
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr").to_string();
+    tokio::spawn(async move {
+        let (tcp, _) = l.accept().await.expect("accept");
+        let mut ws = tokio_tungstenite::accept_async(tcp)
+            .await
+            .expect("handshake");
+        let _ = timeout(Duration::from_millis(350), async {
+            while let Some(Ok(_)) = ws.next().await {}
+        })
+        .await;
+        sleep(Duration::from_secs(30)).await;
+    });
+    let url = format!("ws://{addr}");
+    let mut c = Client::builder(config(), WsCodec, move |attempt: Attempt| {
+        let url = url.clone();
+        async move {
+            let tcp = TcpStream::connect(url.trim_start_matches("ws://")).await?;
+            tokio_tungstenite::client_async(url, attempt.meter().tcp(tcp))
+                .await
+                .map(|(ws, _)| ws)
+        }
+    })
+    .peer(format!("ws://{addr}"))
+    .spawn(Tokio);
+    loop {
+        match timeout(Duration::from_secs(10), c.next())
+            .await
+            .expect("in time")
+        {
+            Some(SessionEvent::Reconnecting { .. }) => break,
+            Some(_) => {}
+            None => panic!("the client ended"),
+        }
+    }
+    c.shutdown();
+    while timeout(Duration::from_secs(10), c.next())
+        .await
+        .expect("in time")
+        .is_some()
+    {}
+
+    let text = String::from_utf8(out.0.lock().expect("buffer").clone()).expect("utf-8");
+    println!("{text}");
+    for needle in [
+        "keepalive_client{peer=ws://",
+        "keepalive{role=\"client\"",
+        "connecting attempt=1",
+        "INFO",
+        "connected",
+        "DEBUG",
+        "ping sent id=1",
+        "pong rtt_us=",
+        "WARN",
+        "the peer is silent: closing reason=\"pong timeout\"",
+        "bound_ms=300",
+        "connection closed cause=\"pong_timeout\" code=1011",
+        "reconnecting attempt=1 after_ms=",
+    ] {
+        assert!(text.contains(needle), "no {needle:?} in:\n{text}");
+    }
+}
