@@ -19,6 +19,8 @@
 //! | a write that had to wait (the socket said "not now") goes through | [`DataDelivered`](crate::Event::DataDelivered): the send backlog drained, so the peer acknowledged bytes |
 //! | the ping's last byte is written (after whatever of ours was queued ahead of it) | [`PingWritten(id)`](crate::Event::PingWritten) |
 //! | the transport opens, fails, closes | `Connected`, `ConnectFailed`, `Disconnected` |
+//! | the peer's close frame arrives (the transport is gone) | [`CloseReceived(code)`](crate::Event::CloseReceived) instead of `Disconnected` |
+//! | the server refuses the upgrade (an HTTP status) | [`Refused { status, retry_after }`](crate::Event::Refused) instead of `ConnectFailed` |
 //!
 //! Reporting more often is harmless: traffic on a quiet open connection takes a fast path
 //! that costs a few nanoseconds. Reporting a burst once, at its end, is fine too: liveness

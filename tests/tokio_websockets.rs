@@ -166,3 +166,39 @@ async fn a_tokio_websockets_server_keeps_our_client_and_sees_its_close() {
     assert_eq!((cause, code), (Cause::PeerClosed, Some(1000)));
     assert!(pongs >= 4, "the tokio-websockets server got {pongs} pongs");
 }
+
+/// A server that refuses the upgrade with 401: the tokio-websockets client reports the
+/// status, and the client gives up at once (retrying cannot fix it).
+#[tokio::test]
+async fn a_refused_upgrade_is_seen_through_tokio_websockets() {
+    use keepalive::driver::ConnectError;
+    use keepalive::policy::Loss;
+    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr").to_string();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            #[allow(clippy::result_large_err)] // tungstenite's callback type
+            let refuse = |_: &Request, _: Response| -> Result<Response, ErrorResponse> {
+                let mut e = ErrorResponse::new(None);
+                *e.status_mut() = tokio_tungstenite::tungstenite::http::StatusCode::UNAUTHORIZED;
+                Err(e)
+            };
+            let _ = tokio_tungstenite::accept_hdr_async(tcp, refuse).await;
+        }
+    });
+    let mut c = tws_client(addr);
+    assert!(matches!(
+        next(&mut c).await,
+        SessionEvent::ConnectFailed(ConnectError::Refused { status: 401, .. })
+    ));
+    let gave_up = next(&mut c).await;
+    let loss = Loss::Refused {
+        status: 401,
+        retry_after: None,
+    };
+    assert!(
+        matches!(gave_up, SessionEvent::GaveUp { loss: l, fatal: true } if l == loss),
+        "{gave_up:?}"
+    );
+}

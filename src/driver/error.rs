@@ -242,8 +242,9 @@ impl fmt::Display for Refused {
 impl std::error::Error for Refused {}
 
 impl Refused {
-    /// The refusal somewhere in `error`'s chain: a [`Refused`], or (feature
-    /// `tungstenite`) an HTTP response in place of the upgrade, with its `Retry-After`.
+    /// The refusal somewhere in `error`'s chain: a [`Refused`]; an HTTP response in place
+    /// of the upgrade (feature `tungstenite`, with its `Retry-After`); tokio-websockets'
+    /// "did not switch protocols" (feature `tokio-websockets`, the status only).
     pub fn find(error: &(dyn std::error::Error + 'static)) -> Option<Refused> {
         let mut e = Some(error);
         while let Some(err) = e {
@@ -265,6 +266,16 @@ impl Refused {
                 return Some(Refused {
                     status: response.status().as_u16(),
                     retry_after,
+                });
+            }
+            // tokio-websockets keeps the status only.
+            #[cfg(feature = "tokio-websockets")]
+            if let Some(tokio_websockets::upgrade::Error::DidNotSwitchProtocols(status)) =
+                err.downcast_ref::<tokio_websockets::upgrade::Error>()
+            {
+                return Some(Refused {
+                    status: *status,
+                    retry_after: None,
                 });
             }
             e = err.source();
