@@ -60,7 +60,7 @@ struct Counts {
 
 /// What a [`Metered`] stream counted, shared with the driver that reads it. Cheap to
 /// clone (one allocation shared by all clones).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Meter {
     counts: Arc<Counts>,
     unsent_limit: u32,
@@ -73,6 +73,14 @@ impl fmt::Debug for Meter {
             .field("delivered", &self.delivered())
             .field("limits_backlog", &self.limits_backlog())
             .finish()
+    }
+}
+
+impl Default for Meter {
+    /// [`Meter::new`]: the default unsent limit, not zero (which the kernel reads as
+    /// "no limit").
+    fn default() -> Meter {
+        Meter::new()
     }
 }
 
@@ -341,5 +349,40 @@ mod futures_io_impl {
         fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             Pin::new(&mut self.get_mut().io).poll_close(cx)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_default_meter_keeps_the_default_unsent_limit() {
+        assert_eq!(Meter::default().unsent_limit, DEFAULT_UNSENT_LIMIT);
+        assert_eq!(Meter::new().with_unsent_limit(10).unsent_limit, 1024);
+    }
+
+    #[cfg(all(feature = "tokio", any(target_os = "linux", target_os = "android")))]
+    #[test]
+    fn tcp_sets_the_unsent_limit_on_linux() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let tcp = tokio::net::TcpStream::connect(l.local_addr().expect("addr"))
+                .await
+                .expect("connect");
+            let meter = Meter::new();
+            let tcp = meter.tcp(tcp);
+            assert!(meter.limits_backlog());
+            let set = socket2::SockRef::from(tcp.get_ref())
+                .tcp_notsent_lowat()
+                .expect("getsockopt");
+            assert_eq!(set, DEFAULT_UNSENT_LIMIT);
+        });
     }
 }

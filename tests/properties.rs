@@ -4,8 +4,8 @@
 //! A failing case prints the trace as scenario text (via `sim::Recorder`), ready to be
 //! saved under `tests/scenarios/` as a regression.
 
-use keepalive::policy::{end_on_normal_close, Decision, Loss};
-use keepalive::sim::{Oracle, Pair, Recorder, Side};
+use keepalive::policy::end_on_normal_close;
+use keepalive::sim::{any_decision, Oracle, Pair, Recorder, Side};
 use keepalive::{
     Action, CloseReason, Config, Duration, Event, HeartbeatMachine, Instant, Jitter, PingPolicy,
     State,
@@ -13,22 +13,6 @@ use keepalive::{
 use proptest::prelude::*;
 
 const MS: u64 = 1_000_000;
-
-/// A reconnect policy that says anything, extremes included: no decision may make the
-/// machine panic, burst, or reconnect after a shutdown.
-fn wild(loss: Loss, attempt: u32) -> Decision {
-    let h = format!("{loss:?}").len() as u32 ^ attempt.wrapping_mul(2_654_435_761);
-    match h % 8 {
-        0 => Decision::Default,
-        1 => Decision::Backoff,
-        2 => Decision::Soon,
-        3 => Decision::Later,
-        4 => Decision::NotBefore(Duration::MAX),
-        5 => Decision::NotBefore(Duration::ZERO),
-        6 => Decision::NotBefore(Duration::from_millis(u64::from(h % 100_000))),
-        _ => Decision::GiveUp,
-    }
-}
 
 /// Any configuration the builder accepts, edges included.
 fn config() -> impl Strategy<Value = Config> {
@@ -81,7 +65,7 @@ fn config_with(
         builder = match reconnect {
             0 => builder,
             1 => builder.reconnect_policy(end_on_normal_close),
-            _ => builder.reconnect_policy(wild),
+            _ => builder.reconnect_policy(any_decision),
         };
         if let Some(i) = idle {
             builder = builder.idle_timeout(ms(i));

@@ -68,7 +68,7 @@ fuzz_target!(|i: Inputs| {
         b = b.retry_after_max(x)
     }
     if i.wild_policy {
-        b = b.reconnect_policy(keepalive_fuzz::wild);
+        b = b.reconnect_policy(keepalive::sim::any_decision);
     }
     if let Some(n) = i.max_attempts {
         b = b.max_attempts(n)

@@ -2,8 +2,8 @@
 //! encoder (for seeding the corpus from `tests/scenarios/`), and the one check every
 //! trace goes through: `keepalive::sim::Oracle`, the same oracle the property tests use.
 
-use keepalive::sim::{Oracle, Recorder, SetCheck, SetOp};
-use keepalive::policy::{end_on_normal_close, Decision, Loss, Policy};
+use keepalive::policy::{end_on_normal_close, Policy};
+use keepalive::sim::{any_decision, Oracle, Recorder, SetCheck, SetOp};
 use keepalive::{Config, Duration, Event, Instant, Jitter, PingId, PingPolicy, Role};
 
 /// A fuzz input, decoded.
@@ -64,8 +64,7 @@ const EVENTS: [Event; 16] = [
 /// The close codes and HTTP statuses the high nibble picks from: every row of the
 /// reconnect policy's table, and a few it does not name.
 const CODES: [u16; 16] = [
-    1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000,
-    4999,
+    1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999,
 ];
 const STATUSES: [u16; 16] = [
     101, 301, 400, 401, 403, 404, 408, 410, 426, 429, 500, 502, 503, 504, 599, 999,
@@ -110,22 +109,6 @@ fn event(e: u8) -> Event {
             retry_after: (hi % 2 == 1).then(|| Duration::from_secs(hi as u64 * 97)),
         },
         ev => ev,
-    }
-}
-
-/// A reconnect policy that says anything, extremes included: no decision may make the
-/// machine panic, burst, or reconnect after a shutdown.
-pub fn wild(loss: Loss, attempt: u32) -> Decision {
-    let h = (attempt ^ u32::from(matches!(loss, Loss::PeerClose(_)))).wrapping_mul(2_654_435_761);
-    match h >> 29 {
-        0 => Decision::Default,
-        1 => Decision::Backoff,
-        2 => Decision::Soon,
-        3 => Decision::Later,
-        4 => Decision::NotBefore(Duration::MAX),
-        5 => Decision::NotBefore(Duration::ZERO),
-        6 => Decision::NotBefore(Duration::from_millis(u64::from(h % 100_000))),
-        _ => Decision::GiveUp,
     }
 }
 
@@ -213,7 +196,7 @@ fn decode_config(r: &mut Reader<'_>) -> Option<(Config, Instant)> {
     b = match reconnect % 3 {
         0 => b,
         1 => b.reconnect_policy(end_on_normal_close),
-        _ => b.reconnect_policy(wild),
+        _ => b.reconnect_policy(any_decision),
     };
     if flags & 32 != 0 {
         b = b.idle_timeout(ms(d[2]));

@@ -34,3 +34,32 @@ pub use oracle::Oracle;
 #[cfg(feature = "__internal")]
 #[doc(hidden)]
 pub use setcheck::{SetCheck, SetOp};
+
+/// A reconnect policy that says anything, extremes included (`GiveUp`,
+/// `NotBefore(Duration::MAX)`, `NotBefore(0)`, ...), from a hash of the loss and the
+/// attempt: for the crate's own property tests and fuzz targets, which check that no
+/// decision makes the machine panic, burst, or reconnect after a shutdown.
+#[cfg(feature = "__internal")]
+#[doc(hidden)]
+pub fn any_decision(loss: crate::policy::Loss, attempt: u32) -> crate::policy::Decision {
+    use crate::policy::{Decision, Loss};
+    use core::time::Duration;
+    let kind = match loss {
+        Loss::Transport => 1,
+        Loss::Timeout => 2,
+        Loss::ConnectTimeout => 3,
+        Loss::PeerClose(code) => u32::from(code),
+        Loss::Refused { status, .. } => u32::from(status) << 16,
+    };
+    let h = (attempt ^ kind).wrapping_mul(2_654_435_761);
+    match h >> 29 {
+        0 => Decision::Default,
+        1 => Decision::Backoff,
+        2 => Decision::Soon,
+        3 => Decision::Later,
+        4 => Decision::NotBefore(Duration::MAX),
+        5 => Decision::NotBefore(Duration::ZERO),
+        6 => Decision::NotBefore(Duration::from_millis(u64::from(h % 100_000))),
+        _ => Decision::GiveUp,
+    }
+}
