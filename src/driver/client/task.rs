@@ -279,13 +279,19 @@ where
         self.line = Line::Dialing(Box::pin(attempt), meter);
     }
 
+    /// Leaves the attempt's stage (dialing or setting up) for waiting; returns the meter
+    /// its transport was given.
+    fn leave_attempt(&mut self) -> Meter {
+        match core::mem::replace(&mut self.line, Line::Waiting) {
+            Line::Dialing(_, meter) | Line::Setting(_, meter) => meter,
+            _ => Meter::new(),
+        }
+    }
+
     /// The attempt ended: run the on-connect step on the new connection, or tell the
     /// machine it failed.
     fn dialed(&mut self, outcome: Result<S, Failure>) {
-        let meter = match core::mem::replace(&mut self.line, Line::Waiting) {
-            Line::Dialing(_, meter) => meter,
-            _ => Meter::new(),
-        };
+        let meter = self.leave_attempt();
         match outcome {
             Ok(transport) => {
                 self.line = Line::Setting(Box::pin(self.setup.run(transport)), meter);
@@ -310,10 +316,7 @@ where
     /// The on-connect step ended: the connection is the application's, or the attempt
     /// failed.
     fn set_up(&mut self, outcome: Result<S, Failure>) {
-        let meter = match core::mem::replace(&mut self.line, Line::Waiting) {
-            Line::Setting(_, meter) => meter,
-            _ => Meter::new(),
-        };
+        let meter = self.leave_attempt();
         let transport = match outcome {
             Ok(transport) => transport,
             Err(e) => return self.failed(ConnectError::Setup(e)),
