@@ -4,12 +4,9 @@
 //! server does not take for silence.
 
 use futures_util::StreamExt;
-use keepalive::codec::WsCodec;
-use keepalive::driver::{Attempt, Cause, Client, SessionEvent};
-use keepalive::tokio::Tokio;
+use keepalive::driver::{Cause, Client, SessionEvent};
 use keepalive::{Config, Duration};
 use std::time::Instant;
-use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -17,7 +14,7 @@ mod support;
 use support::axum_server::{self, Served};
 use support::slow;
 use support::throttle::Throttle;
-use support::{config, INTERVAL, PONG, SLACK};
+use support::{client, config, INTERVAL, PONG, SLACK};
 
 fn server_config(interval: Duration, pong: Duration) -> Config {
     Config::server()
@@ -25,19 +22,6 @@ fn server_config(interval: Duration, pong: Duration) -> Config {
         .pong_timeout(pong)
         .build()
         .expect("server config")
-}
-
-fn client(url: String, config: Config) -> Client<Message> {
-    Client::spawn(Tokio, config, WsCodec, move |attempt: Attempt| {
-        let url = url.clone();
-        async move {
-            let host = url.trim_start_matches("ws://").trim_end_matches("/ws");
-            let tcp = attempt.meter().tcp(TcpStream::connect(host).await?);
-            tokio_tungstenite::client_async(url, tcp)
-                .await
-                .map(|(ws, _)| ws)
-        }
-    })
 }
 
 async fn next(c: &mut Client<Message>) -> SessionEvent<Message> {
@@ -59,7 +43,7 @@ async fn served(ends: &mut tokio::sync::mpsc::UnboundedReceiver<Served>) -> Serv
 #[tokio::test]
 async fn our_client_and_an_axum_server_keep_each_other_alive() {
     let (url, mut ends) = axum_server::start(server_config(INTERVAL, PONG)).await;
-    let mut c = client(url, config());
+    let mut c = client(&url, config());
     assert_eq!(next(&mut c).await, SessionEvent::Connected);
     c.send(Message::text("hello axum")).await.expect("sent");
     let started = Instant::now();
@@ -123,6 +107,6 @@ async fn a_slow_upload_to_an_axum_server_is_no_false_timeout() {
         .parse()
         .expect("addr");
     let proxy = Throttle::start(upstream, slow::RATE);
-    let mut c = client(format!("{}/ws", proxy.url()), slow::config());
+    let mut c = client(&format!("{}/ws", proxy.url()), slow::config());
     slow::upload(&mut c, &|d| tokio::time::sleep(d)).await;
 }

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Instant;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::watch;
 use tokio::time::{sleep, timeout};
@@ -184,13 +184,7 @@ where
     C: HeartbeatCodec<Message = Message> + Clone + Send + 'static,
 {
     Client::spawn(Tokio, config, codec, move |attempt: Attempt| {
-        let url = url.clone();
-        async move {
-            let tcp = TcpStream::connect(url.trim_start_matches("ws://")).await?;
-            tokio_tungstenite::client_async(url, attempt.meter().tcp(tcp))
-                .await
-                .map(|(ws, _)| ws)
-        }
+        support::connect(url.clone(), attempt)
     })
 }
 

@@ -21,13 +21,13 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 mod support;
-use support::closed;
+use support::{client, closed, connect, MeteredWs};
 
 const INITIAL: Duration = Duration::from_millis(100);
 const MAX: Duration = Duration::from_millis(1_000);
 const SLACK: Duration = Duration::from_millis(700);
 
-type Ws = WebSocketStream<keepalive::meter::Metered<TcpStream>>;
+type Ws = MeteredWs;
 
 fn config() -> Config {
     Config::client()
@@ -141,23 +141,6 @@ async fn echo(mut ws: WebSocketStream<TcpStream>) {
             return;
         }
     }
-}
-
-async fn connect(
-    url: String,
-    attempt: Attempt,
-) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
-    let tcp = TcpStream::connect(url.trim_start_matches("ws://")).await?;
-    Ok(
-        tokio_tungstenite::client_async(url, attempt.meter().tcp(tcp))
-            .await?
-            .0,
-    )
-}
-
-fn client(url: &str, config: Config) -> Client<Message> {
-    let url = url.to_string();
-    Client::spawn(Tokio, config, WsCodec, move |a| connect(url.clone(), a))
 }
 
 async fn next(c: &mut Client<Message>) -> SessionEvent<Message> {

@@ -4,7 +4,7 @@
 //! server against our tungstenite client. Both ends metered.
 
 use futures_util::{SinkExt, StreamExt};
-use keepalive::codec::{TokioWebsocketsCodec, WsCodec};
+use keepalive::codec::TokioWebsocketsCodec;
 use keepalive::driver::{Attempt, Cause, Client, SessionEvent};
 use keepalive::meter::Meter;
 use keepalive::tokio::{Heartbeat, Tokio};
@@ -144,15 +144,7 @@ async fn a_tokio_websockets_server_keeps_our_client_and_sees_its_close() {
         };
         (end.cause(), end.code(), hb.stats().pongs_received)
     });
-    let mut c = Client::spawn(Tokio, config(), WsCodec, move |attempt: Attempt| {
-        let url = url.clone();
-        async move {
-            let tcp = TcpStream::connect(url.trim_start_matches("ws://")).await?;
-            tokio_tungstenite::client_async(url, attempt.meter().tcp(tcp))
-                .await
-                .map(|(ws, _)| ws)
-        }
-    });
+    let mut c = support::client(&url, config());
     assert_eq!(next(&mut c).await, SessionEvent::Connected);
     c.send(tokio_tungstenite::tungstenite::Message::text("hi"))
         .await

@@ -7,8 +7,8 @@
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use keepalive::codec::{TextCodec, WsCodec};
-use keepalive::driver::{Attempt, Cause, Client, ConnectError, SendError, SessionEvent};
-use keepalive::meter::{Meter, Metered};
+use keepalive::driver::{Cause, Client, ConnectError, SendError, SessionEvent};
+use keepalive::meter::Meter;
 use keepalive::tokio::{Heartbeat, Tokio};
 use keepalive::{Config, Duration};
 use std::time::Instant;
@@ -16,14 +16,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{sleep, timeout};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
-type Ws = WebSocketStream<Metered<TcpStream>>;
-type WsError = tokio_tungstenite::tungstenite::Error;
+type Ws = MeteredWs;
 type WsClient = Client<Message>;
 
 mod support;
-use support::{closed, config, EVENT_WAIT, INTERVAL, PONG, SLACK};
+use support::{client, closed, config, connect, MeteredWs, EVENT_WAIT, INTERVAL, PONG, SLACK};
 
 async fn listener() -> (TcpListener, String) {
     let l = TcpListener::bind("127.0.0.1:0")
@@ -38,20 +36,6 @@ async fn accept(l: &TcpListener) -> Ws {
     tokio_tungstenite::accept_async(Meter::new().tcp(tcp))
         .await
         .expect("handshake")
-}
-
-/// Connects over a metered TCP stream: bytes count as life.
-async fn connect(url: String, attempt: Attempt) -> Result<Ws, WsError> {
-    let tcp = TcpStream::connect(url.trim_start_matches("ws://")).await?;
-    let tcp = attempt.meter().tcp(tcp);
-    Ok(tokio_tungstenite::client_async(url, tcp).await?.0)
-}
-
-fn client(url: &str, config: Config) -> WsClient {
-    let url = url.to_string();
-    Client::spawn(Tokio, config, WsCodec, move |attempt| {
-        connect(url.clone(), attempt)
-    })
 }
 
 async fn next(c: &mut WsClient) -> SessionEvent<Message> {

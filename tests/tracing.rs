@@ -10,11 +10,11 @@ use keepalive::tokio::Tokio;
 use keepalive::Duration;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::time::{sleep, timeout};
 
 mod support;
-use support::config;
+use support::{config, connect};
 
 /// Collects what the subscriber writes.
 #[derive(Clone, Default)]
@@ -57,13 +57,7 @@ async fn a_connection_says_what_it_does_and_why() {
     });
     let url = format!("ws://{addr}");
     let mut c = Client::builder(config(), WsCodec, move |attempt: Attempt| {
-        let url = url.clone();
-        async move {
-            let tcp = TcpStream::connect(url.trim_start_matches("ws://")).await?;
-            tokio_tungstenite::client_async(url, attempt.meter().tcp(tcp))
-                .await
-                .map(|(ws, _)| ws)
-        }
+        connect(url.clone(), attempt)
     })
     .peer(format!("ws://{addr}"))
     .spawn(Tokio);

@@ -45,3 +45,37 @@ pub fn closed<M>(
         _ => None,
     }
 }
+
+/// A tokio-tungstenite WebSocket over a metered TCP stream.
+pub type MeteredWs =
+    tokio_tungstenite::WebSocketStream<keepalive::meter::Metered<tokio::net::TcpStream>>;
+
+/// Connects to a `ws://host:port[/path]` URL on tokio with the TCP stream in the
+/// attempt's meter: bytes count as life, as the README shows.
+pub async fn connect(
+    url: String,
+    attempt: keepalive::driver::Attempt,
+) -> Result<MeteredWs, tokio_tungstenite::tungstenite::Error> {
+    let rest = url.trim_start_matches("ws://");
+    let host = rest.split('/').next().unwrap_or(rest);
+    let tcp = tokio::net::TcpStream::connect(host).await?;
+    Ok(
+        tokio_tungstenite::client_async(url, attempt.meter().tcp(tcp))
+            .await?
+            .0,
+    )
+}
+
+/// Our reconnecting client on tokio (tungstenite frames), connecting with [`connect`].
+pub fn client(
+    url: &str,
+    config: keepalive::Config,
+) -> keepalive::driver::Client<tokio_tungstenite::tungstenite::Message> {
+    let url = url.to_string();
+    keepalive::driver::Client::spawn(
+        keepalive::tokio::Tokio,
+        config,
+        keepalive::codec::WsCodec,
+        move |attempt| connect(url.clone(), attempt),
+    )
+}
