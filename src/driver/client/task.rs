@@ -348,6 +348,12 @@ where
         };
         event!(info, error = %error, "connect failed");
         self.push(SessionEvent::ConnectFailed(error));
+        self.tell(event);
+    }
+
+    /// Tells the machine `event` while no connection is open (it is here, not with a
+    /// connection's driver), and does what it says.
+    fn tell(&mut self, event: Event) {
         let now = self.now();
         if let Some(machine) = self.machine.as_mut() {
             let actions = machine.handle(now, event);
@@ -389,11 +395,7 @@ where
             }
             return;
         }
-        let now = self.now();
-        if let Some(machine) = self.machine.as_mut() {
-            let actions = machine.handle(now, event);
-            self.act(actions, false);
-        }
+        self.tell(event);
     }
 
     fn shut_down(&mut self) {
