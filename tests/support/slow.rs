@@ -124,24 +124,34 @@ pub async fn next(
     }
 }
 
+/// The next event that is not the heartbeat's own (`PingSent`, `Pong`), each within
+/// `wait`; returns it with the number of pings sent meanwhile.
+async fn past_heartbeats(
+    c: &mut Client<Message>,
+    wait: Duration,
+    sleep: &impl Sleep,
+) -> (SessionEvent<Message>, u32) {
+    let mut pings = 0;
+    loop {
+        match next(c, wait, sleep).await {
+            SessionEvent::PingSent(_) => pings += 1,
+            SessionEvent::Pong { .. } => {}
+            other => return (other, pings),
+        }
+    }
+}
+
 /// Downloads the peer's large message through the proxy: no close on the way, and it
 /// arrives whole. Returns how long it took.
 pub async fn download(c: &mut Client<Message>, sleep: &impl Sleep) -> Duration {
     let started = connected(c, sleep).await;
-    let mut pings = 0;
-    loop {
-        match next(c, Duration::from_secs(30), sleep).await {
-            SessionEvent::Message(Message::Binary(b)) => {
-                assert_eq!(b.len(), BIG);
-                break;
-            }
-            SessionEvent::PingSent(_) => pings += 1,
-            SessionEvent::Pong { .. } => {}
-            other => panic!(
-                "a live peer on a slow link, yet: {other:?} after {:?}",
-                started.elapsed()
-            ),
-        }
+    let (event, pings) = past_heartbeats(c, Duration::from_secs(30), sleep).await;
+    match event {
+        SessionEvent::Message(Message::Binary(b)) => assert_eq!(b.len(), BIG),
+        other => panic!(
+            "a live peer on a slow link, yet: {other:?} after {:?}",
+            started.elapsed()
+        ),
     }
     let took = started.elapsed();
     assert!(
@@ -159,18 +169,14 @@ pub async fn upload(c: &mut Client<Message>, sleep: &impl Sleep) -> Duration {
     c.send(Message::binary(vec![9u8; BIG]))
         .await
         .expect("the upload is flushed");
-    loop {
-        match next(c, Duration::from_secs(30), sleep).await {
-            SessionEvent::Message(m) => {
-                assert_eq!(m.into_text().expect("text").as_str(), format!("got {BIG}"));
-                break;
-            }
-            SessionEvent::PingSent(_) | SessionEvent::Pong { .. } => {}
-            other => panic!(
-                "a live peer on a slow link, yet: {other:?} after {:?}",
-                started.elapsed()
-            ),
+    match past_heartbeats(c, Duration::from_secs(30), sleep).await.0 {
+        SessionEvent::Message(m) => {
+            assert_eq!(m.into_text().expect("text").as_str(), format!("got {BIG}"))
         }
+        other => panic!(
+            "a live peer on a slow link, yet: {other:?} after {:?}",
+            started.elapsed()
+        ),
     }
     let took = started.elapsed();
     assert!(
@@ -258,12 +264,7 @@ pub async fn upload_stall(
 
 /// The next life event is a close for a pong timeout, within the bound of `stalled`.
 async fn expect_timeout(c: &mut Client<Message>, stalled: Instant, sleep: &impl Sleep) {
-    let end = loop {
-        match next(c, Duration::from_secs(10), sleep).await {
-            SessionEvent::PingSent(_) | SessionEvent::Pong { .. } => continue,
-            other => break other,
-        }
-    };
+    let (end, _) = past_heartbeats(c, Duration::from_secs(10), sleep).await;
     assert_eq!(closed(&end), Some((Cause::PongTimeout, Some(1011))));
     let took = stalled.elapsed();
     assert!(
