@@ -19,9 +19,10 @@ pub(crate) const fn mix(mut z: u64) -> u64 {
 
 /// The un-jittered step of attempt `n` (from 1), in ms: `min(max, initial × m^(n-1))`.
 fn step_ms(cfg: &Config, n: u32) -> u64 {
-    let max = u64::from(cfg.backoff_max_ms);
-    let m = u64::from(cfg.multiplier_16ths);
-    let mut v = u64::from(cfg.backoff_initial_ms);
+    let r = &cfg.reconnect;
+    let max = u64::from(r.backoff_max);
+    let m = u64::from(r.backoff_multiplier);
+    let mut v = u64::from(r.backoff_initial);
     if m > 16 {
         // Each round grows by at least 1 ms and at least 1/16, so this ends within a few
         // hundred rounds even for the largest settings.
@@ -38,13 +39,13 @@ fn step_ms(cfg: &Config, n: u32) -> u64 {
 /// The delay before reconnect attempt `attempt` (from 1), in nanoseconds, within
 /// `[backoff_initial, backoff_max]`. `entropy` varies per draw (time, count).
 pub(crate) fn delay_nanos(cfg: &Config, attempt: u32, entropy: u64) -> u64 {
-    let (lo, hi) = match cfg.jitter {
+    let (lo, hi) = match cfg.reconnect.jitter {
         Jitter::None => {
             let s = step_ms(cfg, attempt);
             (s, s)
         }
         Jitter::Full => (
-            u64::from(cfg.backoff_initial_ms),
+            u64::from(cfg.reconnect.backoff_initial),
             step_ms(cfg, attempt.saturating_add(1)),
         ),
         Jitter::Equal => (
@@ -57,7 +58,7 @@ pub(crate) fn delay_nanos(cfg: &Config, attempt: u32, entropy: u64) -> u64 {
     if span == 0 {
         return lo;
     }
-    let r = mix(cfg.seed ^ mix(entropy ^ u64::from(attempt)));
+    let r = mix(cfg.timing.seed ^ mix(entropy ^ u64::from(attempt)));
     lo + r % (span + 1)
 }
 
@@ -65,24 +66,23 @@ pub(crate) fn delay_nanos(cfg: &Config, attempt: u32, entropy: u64) -> u64 {
 /// never below `backoff_initial`, at most the larger of `backoff_max` and
 /// `retry_after_max`, plus a quarter.
 pub(crate) fn wait_nanos(cfg: &Config, decision: Decision, attempt: u32, entropy: u64) -> u64 {
-    let r = mix(cfg.seed ^ mix(entropy ^ u64::from(attempt)).rotate_left(17));
+    let r = mix(cfg.timing.seed ^ mix(entropy ^ u64::from(attempt)).rotate_left(17));
+    let rc = &cfg.reconnect;
     let spread = |lo: u64, hi: u64| lo + r % (hi - lo + 1);
     match decision {
         Decision::Soon => delay_nanos(cfg, 1, entropy),
         Decision::Later => {
-            let max = u64::from(cfg.backoff_max_ms) * NS_PER_MS;
-            let initial = u64::from(cfg.backoff_initial_ms) * NS_PER_MS;
+            let max = u64::from(rc.backoff_max) * NS_PER_MS;
+            let initial = u64::from(rc.backoff_initial) * NS_PER_MS;
             spread((max / 2).max(initial), max)
         }
         Decision::NotBefore(d) => {
             let floor = crate::time::nanos(d)
-                .min(u64::from(cfg.retry_after_max_ms) * NS_PER_MS)
+                .min(u64::from(rc.retry_after_max) * NS_PER_MS)
                 .max(delay_nanos(cfg, attempt, entropy));
             spread(floor, floor + floor / 4)
         }
-        Decision::Backoff | Decision::Default | Decision::GiveUp => {
-            delay_nanos(cfg, attempt, entropy)
-        }
+        Decision::Backoff | Decision::GiveUp => delay_nanos(cfg, attempt, entropy),
     }
 }
 

@@ -1,28 +1,10 @@
-//! Settings, their defaults and the checks that catch the mistakes the field makes.
-//!
-//! # Defaults, and why
-//!
-//! | setting | default | why |
-//! |---|---|---|
-//! | `ping_interval` | 20 s | Python `websockets` uses 20 s, socket.io 25 s. With the 20 s `pong_timeout` the worst silence a proxy sees is 40 s, under nginx's and AWS ALB's 60 s, Cloudflare's 100 s. |
-//! | `pong_timeout` | 20 s | `websockets` uses 20 s, socket.io 20 s: long enough for a loaded mobile link, and a dead peer is found within 40 s of its last message. |
-//! | `idle_timeout` | off | the machine pings and times out pongs itself; set it on a server whose clients ping (for example 70 s for a 30 s client heartbeat: two missed beats). |
-//! | `ping_policy` | `WhenIdle` | busy links carry no pings. |
-//! | `backoff_initial` | 1 s | never hammer a server that just went down. |
-//! | `backoff_max` | 30 s | a fleet comes back within half a minute of a server's return. |
-//! | `backoff_multiplier` | 2 | the usual doubling. |
-//! | `jitter` | `Equal` | every delay is at least the un-jittered step, and a fleet is spread over a whole step, the first retry included. |
-//! | `max_attempts` | unlimited | a client should keep trying; set it where a person can act instead. |
-//! | `stable_after` | 60 s | longer than one full heartbeat cycle (40 s), so a connection cut at its first heartbeat (a proxy that drops idle links) still counts as flapping and keeps backing off. |
-//! | `close_timeout` | 10 s | `websockets` uses 10 s for the close handshake. |
-//! | `connect_timeout` | 10 s | `websockets` uses 10 s for the opening handshake; a server that accepts TCP but never answers cannot hang a client. |
-//! | `retry_after_max` | 10 min | a server's `Retry-After` is honoured up to this; beyond, a client would look dead to its user. |
-//! | `reconnect_policy` | the [table](crate::policy) | give up only on what retrying cannot fix; come back soon after a planned restart, later when the server is overloaded, never before its `Retry-After`. |
-//!
-//! Durations are kept in whole milliseconds, from 1 ms to 24 h: heartbeat settings need
-//! no finer grain (QUIC's idle timeout is in milliseconds too), and none needs a day.
+//! Settings, declared once in one table ([`settings!`]), and the checks that catch the
+//! mistakes the field makes. A row of the table is a setting: its setter, its stored
+//! field and getter, its name in errors and scenario files, and its default. Adding one
+//! takes that row, the rule that reads it, and a cross-check in `build` if it has one.
 
-use crate::policy::{default_decision, Decision, Loss, Policy};
+use crate::policy::{Decision, Key, Overrides};
+use crate::reason::CloseReason;
 use crate::time::NS_PER_MS;
 use core::fmt;
 use core::time::Duration;
@@ -42,7 +24,8 @@ pub enum Role {
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, Default)]
 pub enum PingPolicy {
     /// Ping only when a direction (inbound or outbound, tracked separately) has been quiet
-    /// for `ping_interval`. Busy links carry no pings.
+    /// for `ping_interval`. Busy links carry no pings: on a link where the application
+    /// talks more often than that, no ping ever appears, and that is by design.
     #[default]
     WhenIdle,
     /// Ping every `ping_interval`, whatever the traffic (for measuring RTT steadily, or a
@@ -74,56 +57,392 @@ pub enum Jitter {
     Equal,
 }
 
-/// Names a setting, in errors.
-#[non_exhaustive]
-#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
-pub enum Setting {
-    /// [`ConfigBuilder::ping_interval`]
-    PingInterval,
-    /// [`ConfigBuilder::pong_timeout`]
-    PongTimeout,
-    /// [`ConfigBuilder::idle_timeout`]
-    IdleTimeout,
-    /// [`ConfigBuilder::ping_policy`]
-    PingPolicy,
-    /// [`ConfigBuilder::backoff_initial`]
-    BackoffInitial,
-    /// [`ConfigBuilder::backoff_max`]
-    BackoffMax,
-    /// [`ConfigBuilder::backoff_multiplier`]
-    BackoffMultiplier,
-    /// [`ConfigBuilder::stable_after`]
-    StableAfter,
-    /// [`ConfigBuilder::close_timeout`]
-    CloseTimeout,
-    /// [`ConfigBuilder::connect_timeout`]
-    ConnectTimeout,
-    /// [`ConfigBuilder::path_idle_limit`]
-    PathIdleLimit,
-    /// [`ConfigBuilder::max_attempts`]
-    MaxAttempts,
-    /// [`ConfigBuilder::retry_after_max`]
-    RetryAfterMax,
+/// The shortest duration a setting may have.
+const MIN: Duration = Duration::from_millis(1);
+/// The longest duration a setting may have: no heartbeat setting needs a day.
+const MAX: Duration = Duration::from_secs(24 * 3600);
+/// The largest `max_attempts` short of unlimited (the counter is 16 bits): at the
+/// default backoff, over three weeks of retrying.
+const MAX_ATTEMPTS: u32 = 65_535;
+/// `max_attempts` that never gives up.
+const UNLIMITED: u32 = u32::MAX;
+/// A server's `min_ping_interval` unless set: see [`ConfigBuilder::min_ping_interval`].
+const SERVER_MIN_PING_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How a setting's value is taken in, checked, kept and handed back.
+pub(crate) trait Kind {
+    /// What the setter takes.
+    type Input: Copy;
+    /// What the config keeps.
+    type Stored: Copy + PartialEq + Eq + core::hash::Hash + fmt::Debug;
+    /// What the getter returns.
+    type Output;
+    fn store(setting: Setting, value: Self::Input) -> Result<Self::Stored, ConfigError>;
+    fn output(stored: Self::Stored) -> Self::Output;
+    /// Writes a value as errors show it.
+    fn show(value: &Self::Input, f: &mut fmt::Formatter<'_>) -> fmt::Result;
 }
 
-impl Setting {
-    /// The setter's name, as in `ping_interval`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Setting::PingInterval => "ping_interval",
-            Setting::PongTimeout => "pong_timeout",
-            Setting::IdleTimeout => "idle_timeout",
-            Setting::PingPolicy => "ping_policy",
-            Setting::BackoffInitial => "backoff_initial",
-            Setting::BackoffMax => "backoff_max",
-            Setting::BackoffMultiplier => "backoff_multiplier",
-            Setting::StableAfter => "stable_after",
-            Setting::CloseTimeout => "close_timeout",
-            Setting::ConnectTimeout => "connect_timeout",
-            Setting::PathIdleLimit => "path_idle_limit",
-            Setting::MaxAttempts => "max_attempts",
-            Setting::RetryAfterMax => "retry_after_max",
+/// A duration from 1 ms to 24 h, in whole milliseconds.
+pub(crate) struct Millis;
+/// A duration from 1 ms to 24 h, or zero for "off".
+pub(crate) struct OrOff;
+/// A count of attempts; [`UNLIMITED`] never gives up.
+pub(crate) struct Attempts;
+/// A plain count.
+pub(crate) struct Count;
+/// A growth factor from 1 to 15, kept in sixteenths.
+pub(crate) struct Factor;
+/// A value kept as given.
+pub(crate) struct Plain<T>(core::marker::PhantomData<T>);
+
+impl Kind for Millis {
+    type Input = Duration;
+    type Stored = u32;
+    type Output = Duration;
+    fn store(setting: Setting, value: Duration) -> Result<u32, ConfigError> {
+        if !(MIN..=MAX).contains(&value) {
+            return Err(ConfigError::OutOfRange { setting, value });
         }
+        if u64::from(value.subsec_nanos()) % NS_PER_MS != 0 {
+            return Err(ConfigError::SubMillisecond { setting, value });
+        }
+        // At most 86_400_000: fits.
+        Ok(value.as_millis() as u32)
+    }
+    fn output(ms: u32) -> Duration {
+        Duration::from_millis(u64::from(ms))
+    }
+    fn show(value: &Duration, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{value:?}")
+    }
+}
+
+impl Kind for OrOff {
+    type Input = Duration;
+    type Stored = u32;
+    type Output = Option<Duration>;
+    fn store(setting: Setting, value: Duration) -> Result<u32, ConfigError> {
+        if value.is_zero() {
+            return Ok(0);
+        }
+        Millis::store(setting, value)
+    }
+    fn output(ms: u32) -> Option<Duration> {
+        (ms != 0).then(|| Millis::output(ms))
+    }
+    fn show(value: &Duration, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if value.is_zero() {
+            f.write_str("off")
+        } else {
+            write!(f, "{value:?}")
+        }
+    }
+}
+
+impl Kind for Attempts {
+    type Input = u32;
+    type Stored = u32;
+    type Output = Option<u32>;
+    fn store(_: Setting, value: u32) -> Result<u32, ConfigError> {
+        if value > MAX_ATTEMPTS && value != UNLIMITED {
+            return Err(ConfigError::TooManyAttempts { value });
+        }
+        Ok(value)
+    }
+    fn output(n: u32) -> Option<u32> {
+        (n != UNLIMITED).then_some(n)
+    }
+    fn show(value: &u32, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *value == UNLIMITED {
+            f.write_str("unlimited")
+        } else {
+            write!(f, "{value}")
+        }
+    }
+}
+
+impl Kind for Count {
+    type Input = u32;
+    type Stored = u32;
+    type Output = u32;
+    fn store(_: Setting, value: u32) -> Result<u32, ConfigError> {
+        Ok(value)
+    }
+    fn output(n: u32) -> u32 {
+        n
+    }
+    fn show(value: &u32, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{value}")
+    }
+}
+
+impl Kind for Factor {
+    type Input = f32;
+    type Stored = u8;
+    type Output = f32;
+    fn store(_: Setting, value: f32) -> Result<u8, ConfigError> {
+        if !(value.is_finite() && (1.0..=15.0).contains(&value)) {
+            return Err(ConfigError::BadMultiplier { value });
+        }
+        // Rounded to the nearest sixteenth: 1.0..=15.0 maps into 16..=240.
+        Ok((value * 16.0 + 0.5) as u8)
+    }
+    fn output(sixteenths: u8) -> f32 {
+        f32::from(sixteenths) / 16.0
+    }
+    fn show(value: &f32, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{value}")
+    }
+}
+
+impl<T: Copy + PartialEq + Eq + core::hash::Hash + fmt::Debug> Kind for Plain<T> {
+    type Input = T;
+    type Stored = T;
+    type Output = T;
+    fn store(_: Setting, value: T) -> Result<T, ConfigError> {
+        Ok(value)
+    }
+    fn output(value: T) -> T {
+        value
+    }
+    fn show(value: &T, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{value:?}")
+    }
+}
+
+/// The settings table. Each row: the setter's docs, then
+/// `name, Variant: Kind, Input => Output = default;`.
+/// The first group is the heartbeat's (both roles), the second reconnecting's (a client
+/// only), the third the reconnect overrides (a client only, set by key).
+macro_rules! settings {
+    (
+        heartbeat { $( $(#[doc = $hdoc:literal])* $h:ident, $HV:ident : $hk:ty, $hin:ty => $hout:ty = $hd:expr; )* }
+        reconnect { $( $(#[doc = $rdoc:literal])* $r:ident, $RV:ident : $rk:ty, $rin:ty => $rout:ty = $rd:expr; )* }
+        overrides { $( $o:ident, $OV:ident; )* }
+    ) => {
+        /// Names a setting, in errors: [`ConfigError::setting`].
+        #[non_exhaustive]
+        #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+        pub enum Setting {
+            $( #[doc = concat!("[`ConfigBuilder::", stringify!($h), "`]")] $HV, )*
+            $( #[doc = concat!("[`ConfigBuilder::", stringify!($r), "`] (a client's)")] $RV, )*
+            $( #[doc = concat!("[`ConfigBuilder::", stringify!($o), "`] (a client's)")] $OV, )*
+        }
+
+        impl Setting {
+            /// The setter's name, as in `ping_interval`.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( Setting::$HV => stringify!($h), )*
+                    $( Setting::$RV => stringify!($r), )*
+                    $( Setting::$OV => stringify!($o), )*
+                }
+            }
+
+            /// Every setting, in the table's order.
+            #[cfg_attr(not(feature = "sim"), allow(dead_code))]
+            pub(crate) const ALL: &'static [Setting] =
+                &[$( Setting::$HV, )* $( Setting::$RV, )* $( Setting::$OV, )*];
+
+            /// Writes the default as errors show it.
+            fn show_default(self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $( Setting::$HV => <$hk as Kind>::show(&$hd, f), )*
+                    $( Setting::$RV => <$rk as Kind>::show(&$rd, f), )*
+                    $( Setting::$OV => f.write_str("the table"), )*
+                }
+            }
+        }
+
+        /// What the builder was given: `None` for the default.
+        #[derive(Copy, Clone, Debug, Default)]
+        struct Given {
+            $( $h: Option<$hin>, )*
+            $( $r: Option<$rin>, )*
+        }
+
+        impl Given {
+            /// The first reconnect setting given, if any.
+            fn reconnect_setting(&self) -> Option<Setting> {
+                $( if self.$r.is_some() { return Some(Setting::$RV); } )*
+                None
+            }
+        }
+
+        /// The heartbeat's settings, kept as checked (both roles).
+        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+        pub(crate) struct Timing {
+            $( pub(crate) $h: <$hk as Kind>::Stored, )*
+        }
+
+        /// A client's reconnect settings, kept as checked.
+        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+        pub(crate) struct Reconnect {
+            $( pub(crate) $r: <$rk as Kind>::Stored, )*
+        }
+
+        fn resolve(g: &Given) -> Result<(Timing, Reconnect), ConfigError> {
+            let timing = Timing {
+                $( $h: <$hk as Kind>::store(Setting::$HV, g.$h.unwrap_or_else(|| $hd))?, )*
+            };
+            let reconnect = Reconnect {
+                $( $r: <$rk as Kind>::store(Setting::$RV, g.$r.unwrap_or_else(|| $rd))?, )*
+            };
+            Ok((timing, reconnect))
+        }
+
+        impl ConfigBuilder {
+            $(
+                $(#[doc = $hdoc])*
+                pub fn $h(mut self, value: $hin) -> Self {
+                    self.given.$h = Some(value);
+                    self
+                }
+            )*
+            $(
+                $(#[doc = $rdoc])*
+                ///
+                /// A client's setting: a server given it is refused
+                /// ([`ConfigError::ClientOnly`]).
+                pub fn $r(mut self, value: $rin) -> Self {
+                    self.given.$r = Some(value);
+                    self
+                }
+            )*
+        }
+
+        impl Config {
+            $(
+                #[doc = concat!("See [`ConfigBuilder::", stringify!($h), "`].")]
+                pub fn $h(&self) -> $hout {
+                    <$hk as Kind>::output(self.timing.$h)
+                }
+            )*
+            $(
+                #[doc = concat!("See [`ConfigBuilder::", stringify!($r), "`] (a server keeps the default).")]
+                pub fn $r(&self) -> $rout {
+                    <$rk as Kind>::output(self.reconnect.$r)
+                }
+            )*
+        }
+
+        /// Settings as scenario files write them.
+        #[cfg(feature = "sim")]
+        impl ConfigBuilder {
+            /// Sets the setting `name` from its text; `None` for a name that is not in
+            /// the table's first two groups.
+            pub(crate) fn set_text(self, name: &str, value: &str) -> Option<Result<Self, alloc::string::String>> {
+                use crate::sim::text::Text;
+                match name {
+                    $( stringify!($h) => Some(<$hk as Text>::parse(value).map(|v| self.$h(v))), )*
+                    $( stringify!($r) => Some(<$rk as Text>::parse(value).map(|v| self.$r(v))), )*
+                    _ => None,
+                }
+            }
+        }
+
+        #[cfg(feature = "sim")]
+        impl Config {
+            /// Every setting of the table's first two groups (only the heartbeat's for a
+            /// server) as `name=value`, in the table's order; settings that are off are
+            /// left out.
+            pub(crate) fn settings_text(&self) -> alloc::vec::Vec<alloc::string::String> {
+                use crate::sim::text::Text;
+                let mut out = alloc::vec::Vec::new();
+                $( if let Some(v) = <$hk as Text>::write(self.timing.$h) {
+                    out.push(alloc::format!("{}={v}", stringify!($h)));
+                } )*
+                if self.role == Role::Client {
+                    $( if let Some(v) = <$rk as Text>::write(self.reconnect.$r) {
+                        out.push(alloc::format!("{}={v}", stringify!($r)));
+                    } )*
+                }
+                out
+            }
+        }
+    };
+}
+
+settings! {
+    heartbeat {
+        /// How long a direction may stay quiet before we ping (default 20 s). With
+        /// [`PingPolicy::Fixed`], the time between pings. Left unset with a
+        /// [`path_idle_limit`](Self::path_idle_limit), it is derived from the limit.
+        ping_interval, PingInterval: Millis, Duration => Duration = Duration::from_secs(20);
+        /// How long to wait for a pong (or any other sign of the peer) after a ping left
+        /// before closing with [`CloseReason::PongTimeout`] (default 20 s). A slow path
+        /// stretches it: it never falls below three retransmission timeouts of the
+        /// measured round trip (see [`Stats::pong_timeout`](crate::Stats::pong_timeout)).
+        pong_timeout, PongTimeout: Millis, Duration => Duration = Duration::from_secs(20);
+        /// Close with [`CloseReason::IdleTimeout`] after this much silence from the peer
+        /// (default off; zero turns it off). Must be at least `ping_interval +
+        /// pong_timeout` when we ping, so it never pre-empts a slow pong.
+        idle_timeout, IdleTimeout: OrOff, Duration => Option<Duration> = Duration::ZERO;
+        /// When to ping (default [`PingPolicy::WhenIdle`]).
+        ping_policy, PingPolicy: Plain<PingPolicy>, PingPolicy => PingPolicy = PingPolicy::WhenIdle;
+        /// How long a close may take before [`Action::ForceClose`](crate::Action::ForceClose)
+        /// (default 10 s).
+        close_timeout, CloseTimeout: Millis, Duration => Duration = Duration::from_secs(10);
+        /// The smallest idle limit on the path (default none; zero for none): nginx
+        /// `proxy_read_timeout` (60 s), AWS ALB (60 s), Cloudflare (100 s), a mobile NAT
+        /// (often 30 s or less).
+        ///
+        /// The worst silence the path sees is `ping_interval + pong_timeout` (a ping just
+        /// before the deadline, its pong as late as we allow), so `build` refuses settings
+        /// where that exceeds the limit. When `ping_interval` was not set, it is derived:
+        /// the default, or shorter if the limit requires. A client told to ping less
+        /// never slows down past the limit either.
+        path_idle_limit, PathIdleLimit: OrOff, Duration => Option<Duration> = Duration::ZERO;
+        /// Ping policing: a ping from the peer that comes sooner than this after its
+        /// previous one is a strike (default 1 s on a server, off on a client; zero turns
+        /// it off). See [`max_ping_strikes`](Self::max_ping_strikes).
+        ///
+        /// A server's default lets through every heartbeat the field sends (Python
+        /// `websockets` every 20 s, socket.io 25 s, browsers' app-level pings every few
+        /// seconds, this crate's client every 20 s by default and a second at the
+        /// fastest it documents) and stops a flood after a handful of pings. A client
+        /// trusts its server unless this is set.
+        min_ping_interval, MinPingInterval: OrOff, Duration => Option<Duration> = Duration::ZERO;
+        /// How many strikes in a row a peer may earn before the machine closes with
+        /// [`CloseReason::TooManyPings`] (code 1008; default 2: the third early ping in a
+        /// row closes). An on-time ping, or data we send, clears the strikes (gRFC A8's
+        /// rule), so a probe after a network change or a resume never adds up.
+        max_ping_strikes, MaxPingStrikes: Count, u32 => u32 = 2;
+        /// How long a connection attempt (TCP and handshake; on a server, the handshake of
+        /// a machine created before it completes) may take before
+        /// [`Action::AbortConnect`](crate::Action::AbortConnect) (default 10 s).
+        connect_timeout, ConnectTimeout: Millis, Duration => Duration = Duration::from_secs(10);
+        /// Seeds the jitter and the set's hashing. With feature `std` the default is
+        /// random per builder; without it, a constant, so give each device its own seed
+        /// (a serial number, a hardware random number) or a fleet reconnects in step. A
+        /// fixed seed and the same times replay exactly.
+        seed, Seed: Plain<u64>, u64 => u64 = default_seed();
+    }
+    reconnect {
+        /// The first reconnect delay, and the floor of every delay (default 1 s).
+        backoff_initial, BackoffInitial: Millis, Duration => Duration = Duration::from_secs(1);
+        /// The cap on every reconnect delay (default 30 s).
+        backoff_max, BackoffMax: Millis, Duration => Duration = Duration::from_secs(30);
+        /// Growth per attempt, from 1 to 15, kept in sixteenths (default 2).
+        backoff_multiplier, BackoffMultiplier: Factor, f32 => f32 = 2.0;
+        /// How delays are spread (default [`Jitter::Equal`]).
+        jitter, Jitter: Plain<Jitter>, Jitter => Jitter = Jitter::Equal;
+        /// Reconnect at most this many times in a row, then
+        /// [`Action::GiveUp`](crate::Action::GiveUp) (default unlimited; 0 never
+        /// reconnects; at most 65,535).
+        max_attempts, MaxAttempts: Attempts, u32 => Option<u32> = UNLIMITED;
+        /// A connection that stayed up this long resets the attempt counter (default
+        /// 60 s); a shorter one does not, so a flapping server still sees growing delays.
+        stable_after, StableAfter: Millis, Duration => Duration = Duration::from_secs(60);
+        /// The longest a server's `Retry-After` (or a [`Decision::NotBefore`]) is
+        /// honoured (default 10 min): a server that asks for an hour gets this much, plus
+        /// the spread.
+        retry_after_max, RetryAfterMax: Millis, Duration => Duration = Duration::from_secs(600);
+    }
+    overrides {
+        on_close_code, OnCloseCode;
+        on_http_status, OnHttpStatus;
     }
 }
 
@@ -133,12 +452,30 @@ impl fmt::Display for Setting {
     }
 }
 
-/// Why [`ConfigBuilder::build`] refused a configuration. `Display` names the setting, its
-/// value and a fix.
+fn default_seed() -> u64 {
+    #[cfg(feature = "std")]
+    {
+        use std::hash::{BuildHasher, Hasher};
+        // RandomState is seeded from the OS once per thread and varied per instance.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0x6b65_6570_616c_6976);
+        h.finish()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        // No entropy without an OS: give each device its own seed (see `seed`).
+        0x9e37_79b9_7f4a_7c15
+    }
+}
+
+/// Why [`ConfigBuilder::build`] (or a [`Client`](crate::driver::Client), given a
+/// server's config) refused a configuration. `Display` names the setting, its value and
+/// a fix, and every value it proposes is one the builder accepts as printed.
 #[non_exhaustive]
 #[derive(Copy, Clone, PartialEq, Debug)]
 pub enum ConfigError {
-    /// A duration is zero or absurd (over 24 h).
+    /// A duration is out of range: from 1 ms to 24 h (zero is "off" where a setting has
+    /// an off).
     OutOfRange {
         /// Which setting.
         setting: Setting,
@@ -186,51 +523,113 @@ pub enum ConfigError {
     },
     /// `PingPolicy::Never` without `idle_timeout`: nothing would ever detect a dead peer.
     NoDeadPeerDetection,
-    /// `max_attempts` above [`MAX_ATTEMPTS`] (the per-connection counter is 16 bits).
+    /// `max_attempts` above 65,535 (the per-connection counter is 16 bits).
     TooManyAttempts {
         /// What it was set to.
         value: u32,
     },
+    /// `min_ping_interval` longer than half of `idle_timeout`: a peer that pings often
+    /// enough to stay open would be closed for pinging too often.
+    PolicingTooStrict {
+        /// The minimum interval between the peer's pings.
+        min_ping_interval: Duration,
+        /// The idle timeout the peer's pings must beat.
+        idle_timeout: Duration,
+    },
+    /// More than four reconnect overrides.
+    TooManyOverrides,
+    /// A reconnect setting on a server's config: a server never reconnects.
+    ClientOnly {
+        /// The setting given.
+        setting: Setting,
+    },
+    /// A reconnecting client was given a server's config.
+    NotAClient,
 }
 
-/// The largest `max_attempts` short of unlimited. At the default backoff (capped at
-/// 30 s) that is over three weeks of retrying.
-pub const MAX_ATTEMPTS: u32 = 65_535;
-
 impl ConfigError {
-    /// The setting to change.
-    pub const fn setting(&self) -> Setting {
-        match self {
+    /// The setting the proposed fix changes (`None` for [`NotAClient`](Self::NotAClient),
+    /// whose fix is the role).
+    pub const fn setting(&self) -> Option<Setting> {
+        Some(match self {
             ConfigError::OutOfRange { setting, .. }
-            | ConfigError::SubMillisecond { setting, .. } => *setting,
+            | ConfigError::SubMillisecond { setting, .. }
+            | ConfigError::ClientOnly { setting } => *setting,
             ConfigError::BackoffInverted { .. } => Setting::BackoffInitial,
             ConfigError::BadMultiplier { .. } => Setting::BackoffMultiplier,
-            ConfigError::ExceedsPathLimit { .. } => Setting::PingInterval,
+            ConfigError::ExceedsPathLimit { .. } => match self.path_fix() {
+                PathFix::Interval(_) => Setting::PingInterval,
+                PathFix::Both { .. } => Setting::PongTimeout,
+            },
             ConfigError::IdleTimeoutTooShort { .. } | ConfigError::NoDeadPeerDetection => {
                 Setting::IdleTimeout
             }
             ConfigError::TooManyAttempts { .. } => Setting::MaxAttempts,
+            ConfigError::PolicingTooStrict { .. } => Setting::MinPingInterval,
+            ConfigError::TooManyOverrides => Setting::OnCloseCode,
+            ConfigError::NotAClient => return None,
+        })
+    }
+
+    /// The fix for [`ExceedsPathLimit`](Self::ExceedsPathLimit): a shorter interval if
+    /// the pong timeout leaves room for one, else both, in whole milliseconds.
+    const fn path_fix(&self) -> PathFix {
+        let ConfigError::ExceedsPathLimit {
+            pong_timeout,
+            limit,
+            ..
+        } = *self
+        else {
+            return PathFix::Interval(MIN);
+        };
+        match limit.checked_sub(pong_timeout) {
+            Some(room) if room.as_millis() >= 1 => {
+                PathFix::Interval(Duration::from_millis(room.as_millis() as u64))
+            }
+            _ => {
+                let ms = limit.as_millis() as u64;
+                // A third for the pong, the rest for the interval: both at least 1 ms.
+                let pong = if ms / 3 > 0 { ms / 3 } else { 1 };
+                let interval = if ms > pong { ms - pong } else { 1 };
+                PathFix::Both {
+                    pong: Duration::from_millis(pong),
+                    interval: Duration::from_millis(interval),
+                }
+            }
         }
     }
+}
+
+enum PathFix {
+    Interval(Duration),
+    Both { pong: Duration, interval: Duration },
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            ConfigError::OutOfRange { setting, value } => write!(
-                f,
-                "{setting} ({value:?}) must be from {MIN:?} to {MAX:?}; the default is {:?}",
-                default_of(setting)
-            ),
+            ConfigError::OutOfRange { setting, value } => {
+                write!(f, "{setting} ({value:?}) must be from {MIN:?} to {MAX:?}")?;
+                if matches!(
+                    setting,
+                    Setting::IdleTimeout | Setting::PathIdleLimit | Setting::MinPingInterval
+                ) {
+                    f.write_str(", or zero for off")?;
+                }
+                let nearest = Duration::from_millis(value.clamp(MIN, MAX).as_millis() as u64);
+                write!(f, "; try {nearest:?} (the default is ")?;
+                setting.show_default(f)?;
+                f.write_str(")")
+            }
             ConfigError::SubMillisecond { setting, value } => write!(
                 f,
                 "{setting} ({value:?}) must be a whole number of milliseconds; try {:?}",
-                Duration::from_millis(ceil_millis(value))
+                Duration::from_millis(value.as_nanos().div_ceil(NS_PER_MS.into()) as u64).min(MAX)
             ),
             ConfigError::BackoffInverted { initial, max } => write!(
                 f,
-                "backoff_initial ({initial:?}) must not exceed backoff_max ({max:?}); \
-                 lower backoff_initial or raise backoff_max to at least {initial:?}"
+                "backoff_initial ({initial:?}) must not exceed backoff_max ({max:?}); try \
+                 backoff_initial {max:?} or less"
             ),
             ConfigError::BadMultiplier { value } => write!(
                 f,
@@ -243,17 +642,15 @@ impl fmt::Display for ConfigError {
             } => {
                 write!(
                     f,
-                    "ping_interval ({ping_interval:?}) plus pong_timeout ({pong_timeout:?}) must not \
-                     exceed the path idle limit ({limit:?}), or a slow pong lets the path cut a live \
-                     connection; "
+                    "ping_interval ({ping_interval:?}) plus pong_timeout ({pong_timeout:?}) must \
+                     not exceed the path idle limit ({limit:?}), or a slow pong lets the path cut \
+                     a live connection; "
                 )?;
-                match limit.checked_sub(pong_timeout) {
-                    Some(room) if room >= MIN => write!(f, "try ping_interval {room:?} or less"),
-                    _ => write!(
+                match self.path_fix() {
+                    PathFix::Interval(room) => write!(f, "try ping_interval {room:?} or less"),
+                    PathFix::Both { pong, interval } => write!(
                         f,
-                        "try pong_timeout {:?} and ping_interval {:?}",
-                        limit / 3,
-                        limit / 2
+                        "try pong_timeout {pong:?} and ping_interval {interval:?} or less"
                     ),
                 }
             }
@@ -261,13 +658,15 @@ impl fmt::Display for ConfigError {
                 idle_timeout,
                 ping_interval,
                 pong_timeout,
-            } => write!(
-                f,
-                "idle_timeout ({idle_timeout:?}) must be at least ping_interval + pong_timeout \
-                 ({:?}), or it closes a live peer whose pong is merely slow; try {:?}",
-                ping_interval.saturating_add(pong_timeout),
-                ping_interval.saturating_add(pong_timeout)
-            ),
+            } => {
+                let cycle = ping_interval.saturating_add(pong_timeout);
+                write!(
+                    f,
+                    "idle_timeout ({idle_timeout:?}) must be at least ping_interval + \
+                     pong_timeout ({cycle:?}), or it closes a live peer whose pong is merely \
+                     slow; try {cycle:?}"
+                )
+            }
             ConfigError::TooManyAttempts { value } => write!(
                 f,
                 "max_attempts ({value}) must be at most {MAX_ATTEMPTS}; leave it unset to retry \
@@ -277,84 +676,68 @@ impl fmt::Display for ConfigError {
                 "ping_policy Never without an idle_timeout never detects a dead peer; set \
                  idle_timeout (for clients that ping every 30s, 70s allows one missed beat)",
             ),
+            ConfigError::PolicingTooStrict {
+                min_ping_interval,
+                idle_timeout,
+            } => write!(
+                f,
+                "min_ping_interval ({min_ping_interval:?}) must be at most half of idle_timeout \
+                 ({idle_timeout:?}), or a peer that pings often enough to stay open is closed for \
+                 pinging too often; try {:?} or less",
+                Duration::from_millis(idle_timeout.as_millis() as u64 / 2)
+            ),
+            ConfigError::TooManyOverrides => f.write_str(
+                "at most 4 reconnect overrides (on_close_code, on_http_status) fit in a config; \
+                 leave the cases the default table already decides that way to the table",
+            ),
+            ConfigError::ClientOnly { setting } => write!(
+                f,
+                "{setting} is a client's setting, and a server never reconnects; remove it, or \
+                 build the config with Config::client()"
+            ),
+            ConfigError::NotAClient => f.write_str(
+                "a reconnecting Client needs a client's config: build it with Config::client() \
+                 (Config::server() is for the accepting side: Heartbeat or HeartbeatSet)",
+            ),
         }
     }
 }
 
 impl core::error::Error for ConfigError {}
 
-/// The shortest duration a setting may have.
-const MIN: Duration = Duration::from_millis(1);
-/// The longest duration a setting may have: no heartbeat setting needs a day.
-const MAX: Duration = Duration::from_secs(24 * 3600);
-/// `max_attempts` that never gives up.
-const UNLIMITED: u32 = u32::MAX;
-
 /// A validated configuration. Build one with [`Config::client`] or [`Config::server`].
 ///
-/// Small (64 bytes) and `Copy`: one `Config` can be shared by many connections.
-#[derive(Copy, Clone, Debug)]
+/// Small and `Copy`: one `Config` can be shared by many connections. Equal configs are
+/// equal in every setting and override.
+///
+/// # Defaults, and why
+///
+/// | setting | default | why |
+/// |---|---|---|
+/// | `ping_interval` | 20 s | Python `websockets` uses 20 s, socket.io 25 s. With the 20 s `pong_timeout` the worst silence a proxy sees is 40 s, under nginx's and AWS ALB's 60 s, Cloudflare's 100 s. |
+/// | `pong_timeout` | 20 s | `websockets` uses 20 s, socket.io 20 s: long enough for a loaded mobile link, and a dead peer is found within 40 s of its last byte. A slow path stretches it (three retransmission timeouts of the measured round trip, at most 60 s). |
+/// | `idle_timeout` | off | the machine pings and times out pongs itself; set it on a server whose clients ping (for example 70 s for a 30 s client heartbeat: two missed beats). |
+/// | `ping_policy` | `WhenIdle` | busy links carry no pings. |
+/// | `close_timeout` | 10 s | `websockets` uses 10 s for the close handshake. |
+/// | `min_ping_interval` / `max_ping_strikes` | server 1 s, client off / 2 | no heartbeat in the field comes more than once a second; a flood is closed (1008, "too many pings") at its third early ping. |
+/// | `backoff_initial` | 1 s | never hammer a server that just went down. |
+/// | `backoff_max` | 30 s | a fleet comes back within half a minute of a server's return. |
+/// | `backoff_multiplier` | 2 | the usual doubling. |
+/// | `jitter` | `Equal` | every delay is at least the un-jittered step, and a fleet is spread over a whole step, the first retry included. |
+/// | `max_attempts` | unlimited | a client should keep trying; set it where a person can act instead. |
+/// | `stable_after` | 60 s | longer than one full heartbeat cycle (40 s), so a connection cut at its first heartbeat still counts as flapping and keeps backing off. |
+/// | `connect_timeout` | 10 s | `websockets` uses 10 s for the opening handshake; a server that accepts TCP but never answers cannot hang a client. |
+/// | `retry_after_max` | 10 min | a server's `Retry-After` is honoured up to this; beyond, a client would look dead to its user. |
+/// | reconnect overrides | none | the [table](crate::rules#reconnecting-client): give up only on what retrying cannot fix. |
+///
+/// Durations are kept in whole milliseconds, from 1 ms to 24 h: heartbeat settings need
+/// no finer grain (QUIC's idle timeout is in milliseconds too), and none needs a day.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Config {
-    // Milliseconds, validated to 1..=86_400_000; idle 0 = off.
-    pub(crate) ping_interval_ms: u32,
-    pub(crate) pong_timeout_ms: u32,
-    pub(crate) idle_timeout_ms: u32,
-    pub(crate) backoff_initial_ms: u32,
-    pub(crate) backoff_max_ms: u32,
-    pub(crate) stable_after_ms: u32,
-    pub(crate) close_timeout_ms: u32,
-    pub(crate) connect_timeout_ms: u32,
-    pub(crate) retry_after_max_ms: u32,
-    pub(crate) seed: u64,
-    pub(crate) reconnect_policy: Option<Policy>,
-    pub(crate) max_attempts: u32,
-    /// Multiplier in sixteenths: 32 = ×2.
-    pub(crate) multiplier_16ths: u8,
     pub(crate) role: Role,
-    pub(crate) policy: PingPolicy,
-    pub(crate) jitter: Jitter,
-}
-
-impl PartialEq for Config {
-    fn eq(&self, other: &Config) -> bool {
-        // Policies compare by address: the same function is the same policy.
-        let policy = |c: &Config| c.reconnect_policy.map(|p| p as usize);
-        let timing = |c: &Config| {
-            [
-                c.ping_interval_ms,
-                c.pong_timeout_ms,
-                c.idle_timeout_ms,
-                c.backoff_initial_ms,
-                c.backoff_max_ms,
-                c.stable_after_ms,
-                c.close_timeout_ms,
-                c.connect_timeout_ms,
-                c.retry_after_max_ms,
-                c.max_attempts,
-            ]
-        };
-        timing(self) == timing(other)
-            && policy(self) == policy(other)
-            && (
-                self.seed,
-                self.multiplier_16ths,
-                self.role,
-                self.policy,
-                self.jitter,
-            ) == (
-                other.seed,
-                other.multiplier_16ths,
-                other.role,
-                other.policy,
-                other.jitter,
-            )
-    }
-}
-
-impl Eq for Config {}
-
-fn ms(v: u32) -> Duration {
-    Duration::from_millis(u64::from(v))
+    pub(crate) timing: Timing,
+    pub(crate) reconnect: Reconnect,
+    pub(crate) overrides: Overrides,
 }
 
 impl Config {
@@ -364,7 +747,7 @@ impl Config {
     }
 
     /// Settings for the accepting side: pings (or, with [`PingPolicy::Never`], only an
-    /// idle timeout), never reconnects.
+    /// idle timeout) and ping policing; never reconnects.
     pub fn server() -> ConfigBuilder {
         ConfigBuilder::new(Role::Server)
     }
@@ -373,92 +756,45 @@ impl Config {
     pub fn role(&self) -> Role {
         self.role
     }
-    /// See [`ConfigBuilder::ping_interval`].
-    pub fn ping_interval(&self) -> Duration {
-        ms(self.ping_interval_ms)
-    }
-    /// See [`ConfigBuilder::pong_timeout`].
-    pub fn pong_timeout(&self) -> Duration {
-        ms(self.pong_timeout_ms)
-    }
-    /// See [`ConfigBuilder::idle_timeout`]; `None` when off.
-    pub fn idle_timeout(&self) -> Option<Duration> {
-        (self.idle_timeout_ms != 0).then(|| ms(self.idle_timeout_ms))
-    }
-    /// See [`ConfigBuilder::ping_policy`].
-    pub fn ping_policy(&self) -> PingPolicy {
-        self.policy
-    }
-    /// See [`ConfigBuilder::backoff_initial`].
-    pub fn backoff_initial(&self) -> Duration {
-        ms(self.backoff_initial_ms)
-    }
-    /// See [`ConfigBuilder::backoff_max`].
-    pub fn backoff_max(&self) -> Duration {
-        ms(self.backoff_max_ms)
-    }
-    /// See [`ConfigBuilder::backoff_multiplier`] (as kept: rounded to sixteenths).
-    pub fn backoff_multiplier(&self) -> f32 {
-        f32::from(self.multiplier_16ths) / 16.0
-    }
-    /// See [`ConfigBuilder::jitter`].
-    pub fn jitter(&self) -> Jitter {
-        self.jitter
-    }
-    /// See [`ConfigBuilder::max_attempts`]; `None` when unlimited.
-    pub fn max_attempts(&self) -> Option<u32> {
-        (self.max_attempts != UNLIMITED).then_some(self.max_attempts)
-    }
-    /// See [`ConfigBuilder::stable_after`].
-    pub fn stable_after(&self) -> Duration {
-        ms(self.stable_after_ms)
-    }
-    /// See [`ConfigBuilder::close_timeout`].
-    pub fn close_timeout(&self) -> Duration {
-        ms(self.close_timeout_ms)
-    }
-    /// See [`ConfigBuilder::connect_timeout`].
-    pub fn connect_timeout(&self) -> Duration {
-        ms(self.connect_timeout_ms)
-    }
-    /// See [`ConfigBuilder::seed`].
-    pub fn seed(&self) -> u64 {
-        self.seed
-    }
-    /// See [`ConfigBuilder::retry_after_max`].
-    pub fn retry_after_max(&self) -> Duration {
-        ms(self.retry_after_max_ms)
-    }
-    /// See [`ConfigBuilder::reconnect_policy`]; `None` for the default table.
-    pub fn reconnect_policy(&self) -> Option<Policy> {
-        self.reconnect_policy
+
+    /// What to do after a connection or an attempt ended for `reason`: the config's
+    /// override for it, else the [table](crate::rules#reconnecting-client).
+    ///
+    /// ```
+    /// use keepalive::{CloseReason, Config, Decision};
+    /// let config = Config::client().on_close_code(4001, Decision::GiveUp).build()?;
+    /// assert_eq!(config.decide(CloseReason::PeerClosed(4001)), Decision::GiveUp);
+    /// assert_eq!(config.decide(CloseReason::PeerClosed(1012)), Decision::Soon);
+    /// # Ok::<(), keepalive::ConfigError>(())
+    /// ```
+    pub fn decide(&self, reason: CloseReason) -> Decision {
+        self.overrides.decide(reason)
     }
 
-    /// What to do about `loss` before attempt `attempt` (from 1): the reconnect policy's
-    /// decision, or the [default table](crate::policy)'s where it has none. Never
-    /// [`Decision::Default`].
-    pub fn decide(&self, loss: Loss, attempt: u32) -> Decision {
-        match self.reconnect_policy.map(|p| p(loss, attempt)) {
-            Some(Decision::Default) | None => default_decision(loss),
-            Some(d) => d,
-        }
-    }
-
-    /// The longest a silent peer can stay open: from its last message, one
+    /// The longest a silent peer can stay open, as configured: from its last byte, one
     /// `ping_interval` until we ping plus `pong_timeout` for the answer (or `idle_timeout`
-    /// when that is shorter or when we never ping). Assumes `handle` is called by each
-    /// [`next_deadline`](crate::HeartbeatMachine::next_deadline).
+    /// when that is shorter or when we never ping). A slow path or a peer that asked for
+    /// fewer pings stretches it; the bound in force is
+    /// [`Stats::dead_peer_bound`](crate::Stats::dead_peer_bound). Assumes `handle` is
+    /// called by each [`next_deadline`](crate::HeartbeatMachine::next_deadline).
     pub fn dead_peer_bound(&self) -> Duration {
-        let pinging = match self.policy {
-            PingPolicy::Never => None,
-            _ => Some(self.ping_interval().saturating_add(self.pong_timeout())),
-        };
-        match (pinging, self.idle_timeout()) {
+        let ms = |v: u32| Duration::from_millis(u64::from(v));
+        let t = &self.timing;
+        let pinging = (t.ping_policy != PingPolicy::Never)
+            .then(|| ms(t.ping_interval).saturating_add(ms(t.pong_timeout)));
+        let idle = (t.idle_timeout != 0).then(|| ms(t.idle_timeout));
+        match (pinging, idle) {
             (Some(p), Some(i)) => p.min(i),
             (Some(p), None) => p,
             (None, Some(i)) => i,
             (None, None) => Duration::MAX, // refused by build()
         }
+    }
+
+    /// The reconnect overrides, in the order they were set: the reason each matches (a
+    /// peer's close code, or a refused upgrade's status) and its decision.
+    pub fn overrides(&self) -> impl Iterator<Item = (CloseReason, Decision)> + '_ {
+        self.overrides.iter().map(|(key, d)| (key.reason(), d))
     }
 }
 
@@ -496,315 +832,137 @@ impl Config {
 #[derive(Copy, Clone, Debug)]
 pub struct ConfigBuilder {
     role: Role,
-    ping_interval: Option<Duration>,
-    pong_timeout: Duration,
-    idle_timeout: Option<Duration>,
-    policy: PingPolicy,
-    backoff_initial: Duration,
-    backoff_max: Duration,
-    multiplier: f32,
-    jitter: Jitter,
-    max_attempts: u32,
-    stable_after: Duration,
-    close_timeout: Duration,
-    connect_timeout: Duration,
-    retry_after_max: Duration,
-    seed: u64,
-    path_idle_limit: Option<Duration>,
-    reconnect_policy: Option<Policy>,
-}
-
-const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
-
-fn default_of(s: Setting) -> Duration {
-    match s {
-        Setting::PingInterval | Setting::PongTimeout => Duration::from_secs(20),
-        Setting::IdleTimeout => Duration::from_secs(70),
-        Setting::BackoffInitial => Duration::from_secs(1),
-        Setting::BackoffMax => Duration::from_secs(30),
-        Setting::StableAfter => Duration::from_secs(60),
-        Setting::CloseTimeout | Setting::ConnectTimeout => Duration::from_secs(10),
-        Setting::PathIdleLimit => Duration::from_secs(60),
-        Setting::RetryAfterMax => Duration::from_secs(600),
-        Setting::PingPolicy | Setting::BackoffMultiplier | Setting::MaxAttempts => Duration::ZERO,
-    }
-}
-
-fn ceil_millis(d: Duration) -> u64 {
-    let whole = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    if u64::from(d.subsec_nanos()) % NS_PER_MS != 0 {
-        whole.saturating_add(1)
-    } else {
-        whole
-    }
-}
-
-fn default_seed() -> u64 {
-    #[cfg(feature = "std")]
-    {
-        use std::hash::{BuildHasher, Hasher};
-        // RandomState is seeded from the OS once per thread and varied per instance.
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(0x6b65_6570_616c_6976);
-        h.finish()
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        // No entropy without an OS: give each device its own seed (see `seed`).
-        0x9e37_79b9_7f4a_7c15
-    }
+    given: Given,
+    overrides: Overrides,
+    /// An override did not fit.
+    overflow: bool,
 }
 
 impl ConfigBuilder {
     fn new(role: Role) -> ConfigBuilder {
         ConfigBuilder {
             role,
-            ping_interval: None,
-            pong_timeout: default_of(Setting::PongTimeout),
-            idle_timeout: None,
-            policy: PingPolicy::WhenIdle,
-            backoff_initial: default_of(Setting::BackoffInitial),
-            backoff_max: default_of(Setting::BackoffMax),
-            multiplier: 2.0,
-            jitter: Jitter::Equal,
-            max_attempts: UNLIMITED,
-            stable_after: default_of(Setting::StableAfter),
-            close_timeout: default_of(Setting::CloseTimeout),
-            connect_timeout: default_of(Setting::ConnectTimeout),
-            retry_after_max: default_of(Setting::RetryAfterMax),
-            seed: default_seed(),
-            path_idle_limit: None,
-            reconnect_policy: None,
+            given: Given::default(),
+            overrides: Overrides::default(),
+            overflow: false,
         }
     }
 
-    /// How long a direction may stay quiet before we ping (default 20 s). With
-    /// [`PingPolicy::Fixed`], the time between pings.
-    pub fn ping_interval(mut self, d: Duration) -> Self {
-        self.ping_interval = Some(d);
-        self
-    }
-
-    /// How long to wait for a pong (or any other sign of life) after a ping before closing
-    /// with [`CloseReason::PongTimeout`](crate::CloseReason::PongTimeout) (default 20 s).
-    pub fn pong_timeout(mut self, d: Duration) -> Self {
-        self.pong_timeout = d;
-        self
-    }
-
-    /// Close with [`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout) after this
-    /// much inbound silence (default off). Must be at least `ping_interval + pong_timeout`
-    /// when we ping, so it never pre-empts a slow pong.
-    pub fn idle_timeout(mut self, d: Duration) -> Self {
-        self.idle_timeout = Some(d);
-        self
-    }
-
-    /// Turns the idle timeout off again.
-    pub fn no_idle_timeout(mut self) -> Self {
-        self.idle_timeout = None;
-        self
-    }
-
-    /// When to ping (default [`PingPolicy::WhenIdle`]).
-    pub fn ping_policy(mut self, p: PingPolicy) -> Self {
-        self.policy = p;
-        self
-    }
-
-    /// The first reconnect delay, and the floor of every delay (default 1 s).
-    pub fn backoff_initial(mut self, d: Duration) -> Self {
-        self.backoff_initial = d;
-        self
-    }
-
-    /// The cap on every reconnect delay (default 30 s).
-    pub fn backoff_max(mut self, d: Duration) -> Self {
-        self.backoff_max = d;
-        self
-    }
-
-    /// Growth per attempt, from 1 to 15, kept in sixteenths (default 2).
-    pub fn backoff_multiplier(mut self, m: f32) -> Self {
-        self.multiplier = m;
-        self
-    }
-
-    /// How delays are spread (default [`Jitter::Equal`]).
-    pub fn jitter(mut self, j: Jitter) -> Self {
-        self.jitter = j;
-        self
-    }
-
-    /// Reconnect at most this many times in a row, then [`Action::GiveUp`](crate::Action::GiveUp)
-    /// (default unlimited; 0 never reconnects; at most [`MAX_ATTEMPTS`]).
-    pub fn max_attempts(mut self, n: u32) -> Self {
-        self.max_attempts = n;
-        self
-    }
-
-    /// A connection that stayed up this long resets the attempt counter (default 60 s);
-    /// a shorter one does not, so a flapping server still sees growing delays.
-    pub fn stable_after(mut self, d: Duration) -> Self {
-        self.stable_after = d;
-        self
-    }
-
-    /// How long a close may take before [`Action::ForceClose`](crate::Action::ForceClose)
-    /// (default 10 s).
-    pub fn close_timeout(mut self, d: Duration) -> Self {
-        self.close_timeout = d;
-        self
-    }
-
-    /// How long a connection attempt (TCP and handshake) may take before
-    /// [`Action::AbortConnect`](crate::Action::AbortConnect) (default 10 s).
-    pub fn connect_timeout(mut self, d: Duration) -> Self {
-        self.connect_timeout = d;
-        self
-    }
-
-    /// The longest a server's `Retry-After` (or a policy's
-    /// [`Decision::NotBefore`](crate::policy::Decision::NotBefore)) is honoured (default
-    /// 10 min): a server that asks for an hour gets this much, plus the spread.
-    pub fn retry_after_max(mut self, d: Duration) -> Self {
-        self.retry_after_max = d;
-        self
-    }
-
-    /// Decides, case by case, what to do after a connection or an attempt ended
-    /// (default: the [table](crate::policy)). Return
-    /// [`Decision::Default`](crate::policy::Decision::Default) for the cases you leave
-    /// to the table. A plain function: no allocation, and the config stays `Copy`.
-    pub fn reconnect_policy(mut self, policy: Policy) -> Self {
-        self.reconnect_policy = Some(policy);
-        self
-    }
-
-    /// Seeds the jitter. With feature `std` the default is random per builder; without
-    /// it, a constant, so give each device its own seed (a serial number, a hardware
-    /// random number) or a fleet reconnects in step. A fixed seed and the same times
-    /// replay exactly.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// The smallest idle limit on the path: nginx `proxy_read_timeout` (60 s), AWS ALB
-    /// (60 s), Cloudflare (100 s), a mobile NAT (often 30 s or less).
+    /// Overrides the reconnect table for the peer's close code `code` (up to four
+    /// overrides in all): for example a code of your protocol that means "taken over
+    /// elsewhere" ([`Decision::GiveUp`]). A client's setting.
     ///
-    /// The worst silence the path sees is `ping_interval + pong_timeout` (a ping just
-    /// before the deadline, its pong as late as we allow), so `build` refuses settings
-    /// where that exceeds the limit. When `ping_interval` was not set, it is derived: the
-    /// default, or shorter if the limit requires.
-    pub fn path_idle_limit(mut self, limit: Duration) -> Self {
-        self.path_idle_limit = Some(limit);
+    /// ```
+    /// use keepalive::{Config, Decision};
+    /// // A feed that a normal close (1000) ends for good:
+    /// let config = Config::client().on_close_code(1000, Decision::GiveUp).build()?;
+    /// # Ok::<(), keepalive::ConfigError>(())
+    /// ```
+    pub fn on_close_code(self, code: u16, decision: Decision) -> Self {
+        self.with_override(Key::Close(code), decision)
+    }
+
+    /// Overrides the reconnect table for a refused upgrade's HTTP `status` (up to four
+    /// overrides in all): for example 401 when the connect function refreshes the token
+    /// ([`Decision::Backoff`]). A client's setting.
+    pub fn on_http_status(self, status: u16, decision: Decision) -> Self {
+        self.with_override(Key::Status(status), decision)
+    }
+
+    fn with_override(mut self, key: Key, decision: Decision) -> Self {
+        self.overflow |= !self.overrides.set(key, decision);
         self
     }
 
     /// Checks the settings and builds the config.
     pub fn build(self) -> Result<Config, ConfigError> {
-        let pong_timeout_ms = millis(Setting::PongTimeout, self.pong_timeout)?;
-        let ping_interval = match (self.ping_interval, self.path_idle_limit) {
-            (Some(d), _) => d,
-            (None, Some(limit)) => {
-                millis(Setting::PathIdleLimit, limit)?;
-                // Leave room for the pong; never above the default.
-                let room = limit.saturating_sub(self.pong_timeout);
-                let room =
-                    Duration::from_millis(u64::try_from(room.as_millis()).unwrap_or(u64::MAX));
-                if room.is_zero() {
-                    DEFAULT_PING_INTERVAL // reported below as ExceedsPathLimit
-                } else {
-                    room.min(DEFAULT_PING_INTERVAL)
-                }
+        let mut given = self.given;
+        if self.role == Role::Server {
+            if let Some(setting) = given.reconnect_setting() {
+                return Err(ConfigError::ClientOnly { setting });
             }
-            (None, None) => DEFAULT_PING_INTERVAL,
-        };
-        let ping_interval_ms = millis(Setting::PingInterval, ping_interval)?;
-        let idle_timeout_ms = match self.idle_timeout {
-            Some(d) => millis(Setting::IdleTimeout, d)?,
-            None => 0,
-        };
-        let backoff_initial_ms = millis(Setting::BackoffInitial, self.backoff_initial)?;
-        let backoff_max_ms = millis(Setting::BackoffMax, self.backoff_max)?;
-        let stable_after_ms = millis(Setting::StableAfter, self.stable_after)?;
-        let close_timeout_ms = millis(Setting::CloseTimeout, self.close_timeout)?;
-        let connect_timeout_ms = millis(Setting::ConnectTimeout, self.connect_timeout)?;
-        let retry_after_max_ms = millis(Setting::RetryAfterMax, self.retry_after_max)?;
-        if backoff_initial_ms > backoff_max_ms {
-            return Err(ConfigError::BackoffInverted {
-                initial: self.backoff_initial,
-                max: self.backoff_max,
-            });
-        }
-        if self.max_attempts > MAX_ATTEMPTS && self.max_attempts != UNLIMITED {
-            return Err(ConfigError::TooManyAttempts {
-                value: self.max_attempts,
-            });
-        }
-        let m = self.multiplier;
-        if !(m.is_finite() && (1.0..=15.0).contains(&m)) {
-            return Err(ConfigError::BadMultiplier { value: m });
-        }
-        // Round to the nearest sixteenth; 1.0..=15.0 maps into 16..=240.
-        let multiplier_16ths = (m * 16.0 + 0.5) as u8;
-
-        let pinging = self.policy != PingPolicy::Never;
-        let cycle = ping_interval.saturating_add(self.pong_timeout);
-        if pinging {
-            if let Some(limit) = self.path_idle_limit {
-                millis(Setting::PathIdleLimit, limit)?;
-                if cycle > limit {
-                    return Err(ConfigError::ExceedsPathLimit {
-                        ping_interval,
-                        pong_timeout: self.pong_timeout,
-                        limit,
-                    });
-                }
+            if !self.overrides.is_empty() || self.overflow {
+                return Err(ConfigError::ClientOnly {
+                    setting: Setting::OnCloseCode,
+                });
             }
-            if let Some(idle) = self.idle_timeout {
-                if idle < cycle {
-                    return Err(ConfigError::IdleTimeoutTooShort {
-                        idle_timeout: idle,
-                        ping_interval,
-                        pong_timeout: self.pong_timeout,
-                    });
-                }
-            }
-        } else if self.idle_timeout.is_none() {
-            return Err(ConfigError::NoDeadPeerDetection);
+            given.min_ping_interval = given.min_ping_interval.or(Some(SERVER_MIN_PING_INTERVAL));
         }
-
-        Ok(Config {
-            ping_interval_ms,
-            pong_timeout_ms,
-            idle_timeout_ms,
-            backoff_initial_ms,
-            backoff_max_ms,
-            stable_after_ms,
-            close_timeout_ms,
-            connect_timeout_ms,
-            retry_after_max_ms,
-            seed: self.seed,
-            reconnect_policy: self.reconnect_policy,
-            max_attempts: self.max_attempts,
-            multiplier_16ths,
+        if self.overflow {
+            return Err(ConfigError::TooManyOverrides);
+        }
+        let limit = given.path_idle_limit.filter(|l| !l.is_zero());
+        let pong_timeout = given.pong_timeout.unwrap_or(Duration::from_secs(20));
+        if let (None, Some(limit)) = (given.ping_interval, limit) {
+            OrOff::store(Setting::PathIdleLimit, limit)?;
+            // Leave room for the pong, in whole ms; never above the default.
+            let room = Duration::from_millis(limit.saturating_sub(pong_timeout).as_millis() as u64);
+            if !room.is_zero() {
+                given.ping_interval = Some(room.min(Duration::from_secs(20)));
+            }
+        }
+        let (timing, reconnect) = resolve(&given)?;
+        let config = Config {
             role: self.role,
-            policy: self.policy,
-            jitter: self.jitter,
-        })
+            timing,
+            reconnect,
+            overrides: self.overrides,
+        };
+        config.check()?;
+        Ok(config)
     }
 }
 
-/// Validates a duration setting and returns it in whole milliseconds.
-fn millis(setting: Setting, d: Duration) -> Result<u32, ConfigError> {
-    if d < MIN || d > MAX {
-        return Err(ConfigError::OutOfRange { setting, value: d });
+impl Config {
+    /// The checks across settings.
+    fn check(&self) -> Result<(), ConfigError> {
+        let (t, r) = (&self.timing, &self.reconnect);
+        let d = |ms: u32| Duration::from_millis(u64::from(ms));
+        if r.backoff_initial > r.backoff_max {
+            return Err(ConfigError::BackoffInverted {
+                initial: d(r.backoff_initial),
+                max: d(r.backoff_max),
+            });
+        }
+        let (interval, pong) = (d(t.ping_interval), d(t.pong_timeout));
+        if t.ping_policy != PingPolicy::Never {
+            if t.path_idle_limit != 0 && interval + pong > d(t.path_idle_limit) {
+                return Err(ConfigError::ExceedsPathLimit {
+                    ping_interval: interval,
+                    pong_timeout: pong,
+                    limit: d(t.path_idle_limit),
+                });
+            }
+            if t.idle_timeout != 0 && d(t.idle_timeout) < interval + pong {
+                return Err(ConfigError::IdleTimeoutTooShort {
+                    idle_timeout: d(t.idle_timeout),
+                    ping_interval: interval,
+                    pong_timeout: pong,
+                });
+            }
+        } else if t.idle_timeout == 0 {
+            return Err(ConfigError::NoDeadPeerDetection);
+        }
+        if t.idle_timeout != 0 && t.min_ping_interval > t.idle_timeout / 2 {
+            return Err(ConfigError::PolicingTooStrict {
+                min_ping_interval: d(t.min_ping_interval),
+                idle_timeout: d(t.idle_timeout),
+            });
+        }
+        Ok(())
     }
-    if u64::from(d.subsec_nanos()) % NS_PER_MS != 0 {
-        return Err(ConfigError::SubMillisecond { setting, value: d });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_has_a_distinct_name() {
+        for (i, a) in Setting::ALL.iter().enumerate() {
+            for b in &Setting::ALL[i + 1..] {
+                assert_ne!(a.name(), b.name());
+            }
+        }
     }
-    // <= 86_400_000, fits.
-    u32::try_from(d.as_millis()).map_err(|_| ConfigError::OutOfRange { setting, value: d })
 }

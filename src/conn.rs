@@ -1,7 +1,7 @@
 //! One connection's state and every timing rule, written once.
 //!
-//! [`Conn`] holds only what varies per connection (48 bytes); the rules read the shared
-//! [`Config`], and the caller keeps the clock (the latest `now`) and the [`Counters`].
+//! [`Conn`] holds only what varies per connection; the rules read the shared [`Config`],
+//! and the caller keeps the clock (the latest `now`) and the [`Counters`].
 //! `HeartbeatMachine` pairs one `Config` with one `Conn`; `HeartbeatSet` shares one
 //! `Config`, one clock and one `Counters` among many `Conn`s. Both call the same
 //! functions. The rules themselves are stated for readers in [`crate::rules`]; this file
@@ -9,8 +9,9 @@
 
 use crate::backoff;
 use crate::config::{Config, PingPolicy, Role};
-use crate::event::{Action, Actions, CloseReason, Event, PingId};
-use crate::policy::{Decision, Loss};
+use crate::event::{Action, Actions, Event, PingId};
+use crate::policy::Decision;
+use crate::reason::CloseReason;
 use crate::state::State;
 use crate::stats::Counters;
 use crate::time::{Instant, NS_PER_MS};
@@ -18,40 +19,83 @@ use core::time::Duration;
 
 /// The largest lateness tolerated before a deadline counts as a clock jump.
 const JUMP_CAP_NS: u64 = 1_000_000_000;
+/// The floor under the pong timeout, in retransmission timeouts of the measured round
+/// trip (RFC 9000, 10.1: an idle timeout of at least three PTOs)...
+const RTO_FLOOR: u64 = 3;
+/// ...never more than this, so that detection stays bounded on any path.
+pub(crate) const FLOOR_CAP: Duration = Duration::from_secs(60);
+/// RFC 6298's clock granularity G in `RTO = SRTT + max(G, 4 × RTTVAR)`: our grain.
+const GRANULARITY_US: u32 = 1_000;
+/// A peer that says "too many pings" doubles our ping interval, at most this many times.
+const MAX_SLOWDOWN: u8 = 6;
+/// No round trip measured yet.
+const NO_RTT: u32 = u32::MAX;
+/// No ping from the peer yet.
+const NO_PING: u64 = u64::MAX;
 
 /// A ping awaits its pong.
-const IN_FLIGHT: u8 = 1;
+const IN_FLIGHT: u16 = 1;
 /// A probe (clock jump, resume, network change) awaits any sign of the peer.
-const PROBING: u8 = 2;
-const PAUSED: u8 = 4;
-const SHUTDOWN: u8 = 8;
+const PROBING: u16 = 2;
+const PAUSED: u16 = 4;
+const SHUTDOWN: u16 = 8;
 /// No deadline: nothing happens without an event.
-const NO_WAKE: u8 = 16;
+const NO_WAKE: u16 = 16;
 /// The ping in flight has not been reported written: it may wait behind our own data.
-const UNWRITTEN: u8 = 32;
+const UNWRITTEN: u16 = 32;
 /// The caller reports when pings leave (it reported one before), so a ping not yet
 /// reported written is still waiting behind our data, and is never replaced.
-const WRITES_REPORTED: u8 = 64;
-/// The close under way is for a timeout (not a shutdown).
-const TIMED_OUT: u8 = 128;
+const WRITES_REPORTED: u16 = 64;
+/// Data came from the peer since the ping in flight left: its pong may have waited
+/// behind that data, so its round trip says nothing about the path (Karn's rule).
+const QUEUED: u16 = 128;
 
-/// Where a connection is in its life.
+/// Where the connection is in its life: the public [`State`] with the time that gives
+/// each phase its meaning.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 enum Phase {
-    /// Waiting to reconnect until `phase_at`; then `Connect`.
-    Backoff,
-    /// An attempt under way since `phase_at` (a new machine starts here).
-    Connecting,
-    /// Open since `phase_at`.
-    Open,
-    /// Close sent; forced at `phase_at`.
-    Closing,
+    /// Waiting to reconnect; `Connect` at `until`.
+    Backoff { until: u64 },
+    /// An attempt under way since `since` (a new machine starts here).
+    Connecting { since: u64 },
+    /// Open since `since`.
+    Open { since: u64 },
+    /// Our close for `ours` was sent; forced at `force_at`.
+    Closing { force_at: u64, ours: Ours },
     /// Server: the connection is over.
     Closed,
     /// Shut down.
     Stopped,
-    /// Client: `max_attempts` exhausted.
+    /// Client: gave up.
     GaveUp,
+}
+
+/// Why we closed: the four reasons of ours, in one byte.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+enum Ours {
+    Pong,
+    Idle,
+    Pings,
+    Shutdown,
+}
+
+impl Ours {
+    fn of(reason: CloseReason) -> Ours {
+        match reason {
+            CloseReason::PongTimeout => Ours::Pong,
+            CloseReason::IdleTimeout => Ours::Idle,
+            CloseReason::TooManyPings => Ours::Pings,
+            _ => Ours::Shutdown,
+        }
+    }
+    fn reason(self) -> CloseReason {
+        match self {
+            Ours::Pong => CloseReason::PongTimeout,
+            Ours::Idle => CloseReason::IdleTimeout,
+            Ours::Pings => CloseReason::TooManyPings,
+            Ours::Shutdown => CloseReason::Shutdown,
+        }
+    }
 }
 
 /// The per-connection state. All times are nanoseconds of the caller's epoch.
@@ -63,16 +107,25 @@ pub(crate) struct Conn {
     last_out: u64,
     /// When the last ping (or probe) left, or was asked for if not reported written yet.
     ping_at: u64,
-    /// Depends on the phase, see [`Phase`].
-    phase_at: u64,
     /// The deadline as of the last full pass; after traffic on the fast path, an early
     /// bound of it (traffic only ever moves deadlines later there).
     wake: u64,
+    /// When the peer's last ping came ([`NO_PING`]: none yet on this connection).
+    peer_ping_at: u64,
+    phase: Phase,
+    /// RFC 6298's estimator over the pongs' round trips, in µs ([`NO_RTT`]: none yet).
+    srtt_us: u32,
+    rttvar_us: u32,
+    /// The transport's retransmission timeout, from its own estimate, in µs (0: none).
+    path_rto_us: u32,
     ping_seq: u32,
     /// Reconnect attempts since the last stable connection (saturating).
     attempt: u16,
-    phase: Phase,
-    flags: u8,
+    flags: u16,
+    /// The peer's early pings in a row.
+    strikes: u8,
+    /// How many times the peer told us "too many pings": our interval is doubled so often.
+    slowdown: u8,
 }
 
 impl Conn {
@@ -83,12 +136,17 @@ impl Conn {
             last_in: t,
             last_out: t,
             ping_at: t,
-            phase_at: t,
             wake: 0,
+            peer_ping_at: NO_PING,
+            phase: Phase::Connecting { since: t },
+            srtt_us: NO_RTT,
+            rttvar_us: 0,
+            path_rto_us: 0,
             ping_seq: 0,
             attempt: 0,
-            phase: Phase::Connecting,
             flags: 0,
+            strikes: 0,
+            slowdown: 0,
         };
         conn.refresh_wake(cfg);
         conn
@@ -99,11 +157,11 @@ impl Conn {
     /// The public state at `now`.
     pub(crate) fn state(&self, now: u64) -> State {
         match self.phase {
-            Phase::Backoff if self.phase_at > now => State::Backoff,
+            Phase::Backoff { until } if until > now => State::Backoff,
             // The wait is over: a caller on its own timer may be connecting already.
-            Phase::Backoff | Phase::Connecting => State::Connecting,
-            Phase::Open => State::Open,
-            Phase::Closing => State::Closing,
+            Phase::Backoff { .. } | Phase::Connecting { .. } => State::Connecting,
+            Phase::Open { .. } => State::Open,
+            Phase::Closing { .. } => State::Closing,
             Phase::Closed => State::Closed,
             Phase::Stopped => State::Stopped,
             Phase::GaveUp => State::GaveUp,
@@ -112,8 +170,11 @@ impl Conn {
     pub(crate) fn is_paused(&self) -> bool {
         self.has(PAUSED)
     }
+    fn is_open(&self) -> bool {
+        matches!(self.phase, Phase::Open { .. })
+    }
     pub(crate) fn ping_in_flight(&self) -> Option<PingId> {
-        (self.phase == Phase::Open && self.has(IN_FLIGHT)).then(|| self.current_ping())
+        (self.is_open() && self.has(IN_FLIGHT)).then(|| self.current_ping())
     }
     pub(crate) fn pings_sent(&self) -> u32 {
         self.ping_seq
@@ -124,14 +185,80 @@ impl Conn {
     pub(crate) fn last_heard(&self) -> u64 {
         self.last_in
     }
+    /// The smoothed round trip and its variance, from the pongs of this connection.
+    pub(crate) fn srtt(&self) -> Option<(Duration, Duration)> {
+        let us = |v: u32| Duration::from_micros(u64::from(v));
+        (self.srtt_us != NO_RTT).then(|| (us(self.srtt_us), us(self.rttvar_us)))
+    }
 
     #[inline]
-    fn has(&self, f: u8) -> bool {
+    fn has(&self, f: u16) -> bool {
         self.flags & f != 0
     }
 
     fn current_ping(&self) -> PingId {
         PingId::new(u64::from(self.ping_seq))
+    }
+
+    // ----- the timeouts in force -----
+
+    /// The ping interval in force: the configured one, doubled for each "too many
+    /// pings" the peer said, never past what the path's idle limit leaves room for.
+    pub(crate) fn ping_interval(&self, cfg: &Config) -> u64 {
+        let t = &cfg.timing;
+        let base = ms(t.ping_interval);
+        if self.slowdown == 0 {
+            return base;
+        }
+        let mut slowed = base.saturating_mul(1 << self.slowdown).min(ms(86_400_000));
+        if t.path_idle_limit != 0 {
+            slowed = slowed.min(ms(t.path_idle_limit).saturating_sub(ms(t.pong_timeout)));
+        }
+        slowed.max(base)
+    }
+
+    /// The pong timeout in force: the configured one, or, when the path is slower,
+    /// three retransmission timeouts of the measured round trip (at most [`FLOOR_CAP`]).
+    pub(crate) fn pong_timeout(&self, cfg: &Config) -> u64 {
+        let own = if self.srtt_us == NO_RTT {
+            0
+        } else {
+            rto_us(self.srtt_us, self.rttvar_us)
+        };
+        let rto_ns = u64::from(own.max(self.path_rto_us)) * 1_000;
+        let floor = (rto_ns * RTO_FLOOR).min(FLOOR_CAP.as_nanos() as u64);
+        ms(cfg.timing.pong_timeout).max(floor)
+    }
+
+    /// The idle timeout in force (0: off): never shorter than a ping cycle in force when
+    /// we ping, so it never pre-empts a pong the path makes slow.
+    fn idle_timeout(&self, cfg: &Config) -> u64 {
+        let t = &cfg.timing;
+        if t.idle_timeout == 0 {
+            return 0;
+        }
+        let idle = ms(t.idle_timeout);
+        match t.ping_policy {
+            PingPolicy::Never => idle,
+            _ => idle.max(
+                self.ping_interval(cfg)
+                    .saturating_add(self.pong_timeout(cfg)),
+            ),
+        }
+    }
+
+    /// The dead-peer bound in force: from the last sign of the peer, a ping interval and
+    /// a pong timeout (or the idle timeout, when shorter or when we never ping).
+    pub(crate) fn dead_peer_bound(&self, cfg: &Config) -> u64 {
+        let pinging = (cfg.timing.ping_policy != PingPolicy::Never).then(|| {
+            self.ping_interval(cfg)
+                .saturating_add(self.pong_timeout(cfg))
+        });
+        match (pinging, self.idle_timeout(cfg)) {
+            (Some(p), 0) => p,
+            (Some(p), i) => p.min(i),
+            (None, i) => i,
+        }
     }
 
     // ----- the entry point -----
@@ -151,15 +278,18 @@ impl Conn {
         // move deadlines later, so `wake` stays an early bound and nothing can be due:
         // the full pass is skipped. The event's kind becomes a few bits (a table
         // look-up), and the times move without a branch on it: a busy connection's
-        // events come in no pattern a branch predictor could learn.
+        // events come in no pattern a branch predictor could learn. A ping takes the
+        // full pass when pings are policed.
         let fast = fast_class(event);
-        if fast & SLOW == 0
-            && self.phase == Phase::Open
+        let policed = (cfg.timing.min_ping_interval != 0) as u8 * PONG;
+        if fast & (SLOW | policed) == 0
+            && self.is_open()
             && self.flags & (IN_FLIGHT | PROBING | PAUSED | NO_WAKE) == 0
             && now < self.wake
         {
             self.last_in = if fast & HEARD != 0 { now } else { self.last_in };
             self.last_out = if fast & BUSY != 0 { now } else { self.last_out };
+            self.strikes = if fast & SENT != 0 { 0 } else { self.strikes };
             return Actions::pong_if(fast & PONG != 0);
         }
         self.slow(cfg, now, event, counters)
@@ -211,20 +341,20 @@ impl Conn {
     /// except at `Instant::MAX`.
     #[inline]
     pub(crate) fn deadline(&self, cfg: &Config) -> Option<u64> {
-        if self.has(PAUSED) && self.phase != Phase::Closing {
+        if self.has(PAUSED) && !matches!(self.phase, Phase::Closing { .. }) {
             return None;
         }
         match self.phase {
-            Phase::Backoff => Some(self.phase_at),
-            Phase::Connecting => Some(add_ms(self.phase_at, cfg.connect_timeout_ms)),
-            Phase::Open => {
+            Phase::Backoff { until } => Some(until),
+            Phase::Connecting { since } => Some(add_ms(since, cfg.timing.connect_timeout)),
+            Phase::Open { .. } => {
                 let close = self.close_deadline(cfg).map(|(at, _)| at);
                 match (close, self.ping_due(cfg)) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 }
             }
-            Phase::Closing => Some(self.phase_at),
+            Phase::Closing { force_at, .. } => Some(force_at),
             Phase::Closed | Phase::Stopped | Phase::GaveUp => None,
         }
     }
@@ -239,85 +369,100 @@ impl Conn {
         out: &mut Actions,
         counters: &mut Counters,
     ) {
-        let open = self.phase == Phase::Open;
+        let open = self.is_open();
         match event {
             Event::Tick => {}
             Event::Connected => match self.phase {
-                Phase::Backoff | Phase::Connecting | Phase::Open => self.open(now),
-                Phase::Closing if !self.has(SHUTDOWN) => self.open(now),
+                Phase::Backoff { .. } | Phase::Connecting { .. } | Phase::Open { .. } => {
+                    self.open(now)
+                }
+                Phase::Closing { .. } if !self.has(SHUTDOWN) => self.open(now),
                 _ => {}
             },
-            Event::ConnectFailed if self.attempting() => {
-                self.lost(cfg, now, Loss::Transport, out, counters)
+            // During the wait too: a caller on its own timer may have fired early.
+            Event::ConnectFailed
+                if matches!(self.phase, Phase::Backoff { .. } | Phase::Connecting { .. }) =>
+            {
+                self.lost(cfg, now, CloseReason::Transport, out, counters)
             }
-            Event::Refused {
-                status,
-                retry_after,
-            } if self.attempting() => {
-                let loss = Loss::Refused {
-                    status,
-                    retry_after,
-                };
-                self.lost(cfg, now, loss, out, counters)
-            }
-            Event::Disconnected => self.ended(cfg, now, Loss::Transport, out, counters),
-            Event::CloseReceived(code) => {
-                self.ended(cfg, now, Loss::PeerClose(code), out, counters)
-            }
+            Event::Disconnected => self.ended(cfg, now, CloseReason::Transport, out, counters),
+            Event::Closed(reason) => self.ended(cfg, now, reason, out, counters),
             Event::PingReceived if open => {
                 self.heard(now);
-                out.push(Action::SendPong);
+                if self.strike(cfg, now) {
+                    self.close(cfg, now, CloseReason::TooManyPings, out);
+                } else {
+                    out.push(Action::SendPong);
+                }
             }
             Event::PongReceived(id) if open => {
                 self.heard(now);
                 if self.has(IN_FLIGHT) && id.map_or(true, |id| id == self.current_ping()) {
-                    self.flags &= !(IN_FLIGHT | UNWRITTEN);
-                    counters.pong(now - self.ping_at);
+                    let rtt_us = u32::try_from((now - self.ping_at) / 1_000)
+                        .unwrap_or(NO_RTT - 1)
+                        .min(NO_RTT - 1);
+                    if !self.has(QUEUED) {
+                        self.sample(rtt_us);
+                    }
+                    self.flags &= !(IN_FLIGHT | UNWRITTEN | QUEUED);
+                    counters.pong(rtt_us);
                 }
             }
-            Event::DataReceived if open => self.heard(now),
+            Event::DataReceived if open => {
+                self.heard(now);
+                self.flags |= QUEUED;
+            }
             Event::DataDelivered if open => {
                 self.heard(now);
                 self.last_out = now;
             }
-            Event::DataSent if open => self.last_out = now,
+            Event::DataSent if open => {
+                self.last_out = now;
+                self.strikes = 0;
+            }
             Event::PingWritten(id) if open && id == self.current_ping() => {
                 self.flags |= WRITES_REPORTED;
                 if self.has(UNWRITTEN) {
                     // The pong clock (and the round trip) start now that the ping left.
-                    self.flags &= !UNWRITTEN;
+                    self.flags &= !(UNWRITTEN | QUEUED);
                     self.ping_at = self.ping_at.max(now);
                 }
+            }
+            Event::PathRtt { srtt, rttvar } if open => {
+                let us = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+                self.path_rto_us = rto_us(us(srtt), us(rttvar));
             }
             Event::Pause if self.is_live() => self.flags |= PAUSED,
             Event::Resume if self.has(PAUSED) => {
                 self.flags &= !PAUSED;
                 match self.phase {
-                    Phase::Open => {
+                    Phase::Open { .. } => {
                         self.flags &= !PROBING;
                         self.probe(cfg, now, out);
                     }
-                    Phase::Backoff | Phase::Connecting => self.connect_now(cfg, now, out),
+                    Phase::Backoff { .. } | Phase::Connecting { .. } => {
+                        self.connect_now(cfg, now, out)
+                    }
                     _ => {}
                 }
             }
             Event::NetworkChanged if !self.has(PAUSED) => match self.phase {
-                Phase::Open if !self.has(PROBING) => self.probe(cfg, now, out),
+                Phase::Open { .. } if !self.has(PROBING) => self.probe(cfg, now, out),
                 // Only the wait is cut short; an attempt in progress has its own timeout,
                 // and a flapping network must not become a connect storm.
-                Phase::Backoff if self.phase_at > now => self.connect_now(cfg, now, out),
+                Phase::Backoff { until } if until > now => self.connect_now(cfg, now, out),
                 _ => {}
             },
             Event::Shutdown => match self.phase {
-                Phase::Open => {
+                Phase::Open { .. } => {
                     self.flags |= SHUTDOWN;
                     self.close(cfg, now, CloseReason::Shutdown, out);
                 }
-                Phase::Backoff | Phase::Connecting => {
+                Phase::Backoff { .. } | Phase::Connecting { .. } => {
                     out.push(Action::AbortConnect);
                     self.phase = Phase::Stopped;
                 }
-                Phase::Closing => self.flags |= SHUTDOWN,
+                Phase::Closing { .. } => self.flags |= SHUTDOWN,
                 _ => {}
             },
             _ => {}
@@ -326,34 +471,38 @@ impl Conn {
 
     /// Whether an attempt may be under way: connecting, or past the end of the wait (a
     /// caller on its own timer may have started one).
-    fn attempting(&self) -> bool {
-        matches!(self.phase, Phase::Backoff | Phase::Connecting)
-    }
-
-    /// The transport is gone, for `loss` (when the connection was open).
-    fn ended(&mut self, cfg: &Config, now: u64, loss: Loss, out: &mut Actions, c: &mut Counters) {
+    fn attempting(&self, now: u64) -> bool {
         match self.phase {
-            Phase::Open => {
-                self.leave_open(cfg, now);
-                self.lost(cfg, now, loss, out, c);
-            }
-            // Our own close completed: its cause stands.
-            Phase::Closing => self.lost(cfg, now, self.closed_for(), out, c),
-            // A failed attempt.
-            Phase::Connecting => self.lost(cfg, now, loss, out, c),
-            // After the wait, a caller on its own timer may have started an attempt;
-            // during it, this is a late report of the old connection.
-            Phase::Backoff if self.phase_at <= now => self.lost(cfg, now, loss, out, c),
-            _ => {}
+            Phase::Connecting { .. } => true,
+            Phase::Backoff { until } => until <= now,
+            _ => false,
         }
     }
 
-    /// What our close under way was for.
-    fn closed_for(&self) -> Loss {
-        if self.has(TIMED_OUT) {
-            Loss::Timeout
-        } else {
-            Loss::Transport
+    /// The transport is gone, for `reason`.
+    fn ended(
+        &mut self,
+        cfg: &Config,
+        now: u64,
+        reason: CloseReason,
+        out: &mut Actions,
+        c: &mut Counters,
+    ) {
+        match self.phase {
+            Phase::Open { since } => {
+                // The peer polices pings: the next connection pings half as often.
+                if reason == CloseReason::TooManyPings && cfg.role == Role::Client {
+                    self.slowdown = (self.slowdown + 1).min(MAX_SLOWDOWN);
+                }
+                self.leave_open(cfg, now, since);
+                self.lost(cfg, now, reason, out, c);
+            }
+            // Our own close completed: its reason stands.
+            Phase::Closing { ours, .. } => self.lost(cfg, now, ours.reason(), out, c),
+            // A failed attempt (after the wait, a caller on its own timer may have
+            // started one; during it, this is a late report of the old connection).
+            _ if self.attempting(now) => self.lost(cfg, now, reason, out, c),
+            _ => {}
         }
     }
 
@@ -363,21 +512,64 @@ impl Conn {
         self.flags &= !PROBING;
     }
 
+    /// Ping policing: whether the peer's ping at `now`, its strikes counted, is one too
+    /// many. An early ping is a strike; an on-time one (or our data) clears them.
+    fn strike(&mut self, cfg: &Config, now: u64) -> bool {
+        let min = cfg.timing.min_ping_interval;
+        if min == 0 {
+            return false;
+        }
+        let early = self.peer_ping_at != NO_PING && now < add_ms(self.peer_ping_at, min);
+        self.peer_ping_at = now;
+        self.strikes = if early {
+            self.strikes.saturating_add(1)
+        } else {
+            0
+        };
+        u32::from(self.strikes) > cfg.timing.max_ping_strikes
+    }
+
+    /// A round trip of `rtt_us` into RFC 6298's estimator.
+    fn sample(&mut self, rtt_us: u32) {
+        if self.srtt_us == NO_RTT {
+            self.srtt_us = rtt_us;
+            self.rttvar_us = rtt_us / 2;
+        } else {
+            let (srtt, var, r) = (
+                u64::from(self.srtt_us),
+                u64::from(self.rttvar_us),
+                u64::from(rtt_us),
+            );
+            // rttvar = 3/4 rttvar + 1/4 |srtt - r|; srtt = 7/8 srtt + 1/8 r: both stay
+            // within u32, as their inputs do.
+            self.rttvar_us = ((3 * var + srtt.abs_diff(r)) / 4) as u32;
+            self.srtt_us = ((7 * srtt + r) / 8) as u32;
+        }
+    }
+
     fn is_live(&self) -> bool {
         matches!(
             self.phase,
-            Phase::Backoff | Phase::Connecting | Phase::Open | Phase::Closing
+            Phase::Backoff { .. }
+                | Phase::Connecting { .. }
+                | Phase::Open { .. }
+                | Phase::Closing { .. }
         )
     }
 
-    /// A fresh connection: nothing of the previous one survives.
+    /// A fresh connection: nothing of the previous one survives (but the slowdown a peer
+    /// asked for, which is the point of asking).
     fn open(&mut self, now: u64) {
-        self.phase = Phase::Open;
-        self.phase_at = now;
+        self.phase = Phase::Open { since: now };
         self.last_in = now;
         self.last_out = now;
         self.ping_at = now;
-        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN | TIMED_OUT);
+        self.peer_ping_at = NO_PING;
+        self.strikes = 0;
+        self.srtt_us = NO_RTT;
+        self.rttvar_us = 0;
+        self.path_rto_us = 0;
+        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN);
     }
 
     /// Resume or a network change while not connected: connect now. A pending attempt is
@@ -386,53 +578,46 @@ impl Conn {
     fn connect_now(&mut self, cfg: &Config, now: u64, out: &mut Actions) {
         if cfg.role == Role::Server {
             // A server never connects out: its handshake just gets a fresh timeout.
-            self.phase_at = now;
+            if let Phase::Connecting { since } = &mut self.phase {
+                *since = now;
+            }
             return;
         }
-        let in_progress = match self.phase {
-            Phase::Connecting => true,
-            // The wait ended during the pause: a caller on its own timer may be connecting.
-            Phase::Backoff => self.phase_at <= now,
-            _ => false,
-        };
-        if in_progress {
+        if self.attempting(now) {
             out.push(Action::AbortConnect);
         }
         out.push(Action::Reconnect {
             after: Duration::ZERO,
         });
         out.push(Action::Connect);
-        self.phase = Phase::Connecting;
-        self.phase_at = now;
+        self.phase = Phase::Connecting { since: now };
     }
 
     // ----- timers -----
 
     fn run_timers(&mut self, cfg: &Config, now: u64, out: &mut Actions, counters: &mut Counters) {
-        if self.has(PAUSED) && self.phase != Phase::Closing {
+        if self.has(PAUSED) && !matches!(self.phase, Phase::Closing { .. }) {
             return;
         }
         match self.phase {
-            Phase::Backoff => {
-                if now >= self.phase_at {
-                    // The wait is over: the attempt starts now, and its timeout with it.
-                    out.push(Action::Connect);
-                    self.phase = Phase::Connecting;
-                    self.phase_at = now;
-                }
+            Phase::Backoff { until } if now >= until => {
+                // The wait is over: the attempt starts now, and its timeout with it.
+                out.push(Action::Connect);
+                self.phase = Phase::Connecting { since: now };
             }
-            Phase::Connecting => {
-                if now >= add_ms(self.phase_at, cfg.connect_timeout_ms) {
-                    out.push(Action::AbortConnect);
-                    self.lost(cfg, now, Loss::ConnectTimeout, out, counters);
-                }
+            Phase::Connecting { since } if now >= add_ms(since, cfg.timing.connect_timeout) => {
+                out.push(Action::AbortConnect);
+                self.lost(cfg, now, CloseReason::ConnectTimeout, out, counters);
             }
-            Phase::Open => {
+            Phase::Open { .. } => {
                 if let Some((at, reason)) = self.close_deadline(cfg) {
                     if at <= now {
-                        let late = now - at;
-                        let tolerance =
-                            (u64::from(cfg.pong_timeout_ms) * NS_PER_MS).min(JUMP_CAP_NS);
+                        // Late against the deadline handed out, not one the event just
+                        // moved earlier (a faster path shortens the pong timeout): only
+                        // a caller that slept past its wake-up saw a clock jump.
+                        let handed_out = self.wake().map_or(at, |w| w.max(at));
+                        let late = now.saturating_sub(handed_out);
+                        let tolerance = self.pong_timeout(cfg).min(JUMP_CAP_NS);
                         if late > tolerance && !self.has(PROBING) {
                             self.probe(cfg, now, out);
                         } else {
@@ -446,32 +631,34 @@ impl Conn {
                     self.send_ping(now, out);
                 }
             }
-            Phase::Closing => {
-                if now >= self.phase_at {
-                    out.push(Action::ForceClose);
-                    self.lost(cfg, now, self.closed_for(), out, counters);
-                }
+            Phase::Closing { force_at, ours } if now >= force_at => {
+                out.push(Action::ForceClose);
+                self.lost(cfg, now, ours.reason(), out, counters);
             }
-            Phase::Closed | Phase::Stopped | Phase::GaveUp => {}
+            _ => {}
         }
     }
 
     /// The earliest close deadline while open, and its reason (pong first on a tie).
     #[inline]
     fn close_deadline(&self, cfg: &Config) -> Option<(u64, CloseReason)> {
+        let pong_timeout = self.pong_timeout(cfg);
         let pong = self.has(IN_FLIGHT).then(|| {
             (
-                add_ms(self.ping_at.max(self.last_in), cfg.pong_timeout_ms),
+                self.ping_at.max(self.last_in).saturating_add(pong_timeout),
                 CloseReason::PongTimeout,
             )
         });
-        let idle = (cfg.idle_timeout_ms != 0).then(|| {
-            let mut at = add_ms(self.last_in, cfg.idle_timeout_ms);
-            if self.has(PROBING) {
-                at = at.max(add_ms(self.ping_at, cfg.pong_timeout_ms));
+        let idle = match self.idle_timeout(cfg) {
+            0 => None,
+            idle => {
+                let mut at = self.last_in.saturating_add(idle);
+                if self.has(PROBING) {
+                    at = at.max(self.ping_at.saturating_add(pong_timeout));
+                }
+                Some((at, CloseReason::IdleTimeout))
             }
-            (at, CloseReason::IdleTimeout)
-        });
+        };
         match (pong, idle) {
             (Some(p), Some(i)) => Some(if i.0 < p.0 { i } else { p }),
             (p, i) => p.or(i),
@@ -481,9 +668,10 @@ impl Conn {
     /// When the next ping is due while open, if one may be sent at all.
     #[inline]
     fn ping_due(&self, cfg: &Config) -> Option<u64> {
-        let due = match cfg.policy {
-            PingPolicy::WhenIdle => add_ms(self.last_in.min(self.last_out), cfg.ping_interval_ms),
-            PingPolicy::Fixed => add_ms(self.ping_at, cfg.ping_interval_ms),
+        let interval = self.ping_interval(cfg);
+        let due = match cfg.timing.ping_policy {
+            PingPolicy::WhenIdle => self.last_in.min(self.last_out).saturating_add(interval),
+            PingPolicy::Fixed => self.ping_at.saturating_add(interval),
             PingPolicy::Never => return None,
         };
         if !self.has(IN_FLIGHT) {
@@ -496,8 +684,8 @@ impl Conn {
         // A ping in flight may be replaced only once it is pong_timeout old and the peer
         // has spoken since it went out, within the last ping_interval.
         if self.last_in > self.ping_at {
-            let at = due.max(add_ms(self.ping_at, cfg.pong_timeout_ms));
-            if at < add_ms(self.last_in, cfg.ping_interval_ms) {
+            let at = due.max(self.ping_at.saturating_add(self.pong_timeout(cfg)));
+            if at < self.last_in.saturating_add(interval) {
                 return Some(at);
             }
         }
@@ -508,14 +696,14 @@ impl Conn {
         self.ping_seq = self.ping_seq.wrapping_add(1);
         self.ping_at = now;
         self.last_out = now;
-        self.flags |= IN_FLIGHT | UNWRITTEN;
+        self.flags = (self.flags | IN_FLIGHT | UNWRITTEN) & !QUEUED;
         out.push(Action::SendPing(self.current_ping()));
     }
 
-    /// One probe per silence: a ping now (unless one just went) and a fresh pong_timeout.
+    /// One probe per silence: a ping now (unless one just went) and a fresh pong timeout.
     fn probe(&mut self, cfg: &Config, now: u64, out: &mut Actions) {
         self.flags |= PROBING;
-        if cfg.policy == PingPolicy::Never {
+        if cfg.timing.ping_policy == PingPolicy::Never {
             self.ping_at = now; // no ping: only the grace
         } else if !(self.has(IN_FLIGHT) && self.ping_at == now) {
             self.send_ping(now, out);
@@ -525,35 +713,36 @@ impl Conn {
     // ----- leaving a connection -----
 
     fn close(&mut self, cfg: &Config, now: u64, reason: CloseReason, out: &mut Actions) {
-        self.leave_open(cfg, now);
-        self.phase = Phase::Closing;
-        self.phase_at = add_ms(now, cfg.close_timeout_ms);
-        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN);
-        if reason != CloseReason::Shutdown {
-            self.flags |= TIMED_OUT;
+        if let Phase::Open { since } = self.phase {
+            self.leave_open(cfg, now, since);
         }
+        self.phase = Phase::Closing {
+            force_at: add_ms(now, cfg.timing.close_timeout),
+            ours: Ours::of(reason),
+        };
+        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN);
         out.push(Action::Close(reason));
     }
 
     /// A connection that stayed up `stable_after` ends the streak of attempts.
-    fn leave_open(&mut self, cfg: &Config, now: u64) {
-        if now >= add_ms(self.phase_at, cfg.stable_after_ms) {
+    fn leave_open(&mut self, cfg: &Config, now: u64, since: u64) {
+        if now >= add_ms(since, cfg.reconnect.stable_after) {
             self.attempt = 0;
         }
     }
 
-    /// The connection (or attempt) is gone, for `loss`: wait to reconnect, give up, or
-    /// finish. The reconnect policy decides from the loss; every decision but giving up
-    /// counts as an attempt.
+    /// The connection (or attempt) is gone, for `reason`: wait to reconnect, give up, or
+    /// finish. The config decides from the reason; every decision but giving up counts as
+    /// an attempt.
     fn lost(
         &mut self,
         cfg: &Config,
         now: u64,
-        loss: Loss,
+        reason: CloseReason,
         out: &mut Actions,
         counters: &mut Counters,
     ) {
-        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN | TIMED_OUT);
+        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN);
         if self.has(SHUTDOWN) {
             self.phase = Phase::Stopped;
             return;
@@ -562,11 +751,11 @@ impl Conn {
             self.phase = Phase::Closed;
             return;
         }
-        let next = u32::from(self.attempt).saturating_add(1);
-        let decision = cfg.decide(loss, next);
-        if decision == Decision::GiveUp || u32::from(self.attempt) >= cfg.max_attempts {
+        let decision = cfg.decide(reason);
+        let fatal = decision == Decision::GiveUp;
+        if fatal || u32::from(self.attempt) >= cfg.reconnect.max_attempts {
             self.phase = Phase::GaveUp;
-            out.push(Action::GiveUp);
+            out.push(Action::GiveUp { reason, fatal });
             return;
         }
         self.attempt = self.attempt.saturating_add(1);
@@ -574,27 +763,37 @@ impl Conn {
         // Time and ping count vary per connection and per draw; a replay repeats them.
         let entropy = now ^ u64::from(self.ping_seq).rotate_left(32);
         let after = backoff::wait_nanos(cfg, decision, u32::from(self.attempt), entropy);
-        self.phase = Phase::Backoff;
-        self.phase_at = now.saturating_add(after);
+        self.phase = Phase::Backoff {
+            until: now.saturating_add(after),
+        };
         out.push(Action::Reconnect {
             after: Duration::from_nanos(after),
         });
     }
 }
 
+/// RFC 6298's retransmission timeout, `SRTT + max(G, 4 × RTTVAR)`, in µs. No lower
+/// bound of a second (RFC 6298's 2.4, and Linux's 200 ms): on a fast quiet path the
+/// configured pong timeout must hold.
+fn rto_us(srtt_us: u32, rttvar_us: u32) -> u32 {
+    srtt_us.saturating_add(rttvar_us.saturating_mul(4).max(GRANULARITY_US))
+}
+
 /// The fast path's view of an event: it is a sign of the peer (`HEARD`), outbound
-/// activity (`BUSY`), asks for a pong (`PONG`), or needs the full pass (`SLOW`).
+/// activity (`BUSY`), data we sent (`SENT`), asks for a pong (`PONG`), or needs the full
+/// pass (`SLOW`).
 const HEARD: u8 = 1;
 const BUSY: u8 = 2;
 const PONG: u8 = 4;
 const SLOW: u8 = 8;
+const SENT: u8 = 16;
 
 #[inline(always)]
 fn fast_class(event: Event) -> u8 {
     match event {
         // With no ping in flight, a pong is a sign of life only, like data.
         Event::DataReceived | Event::PongReceived(_) => HEARD,
-        Event::DataSent => BUSY,
+        Event::DataSent => BUSY | SENT,
         Event::DataDelivered => HEARD | BUSY,
         Event::PingReceived => HEARD | PONG,
         Event::Tick => 0,
@@ -602,6 +801,10 @@ fn fast_class(event: Event) -> u8 {
     }
 }
 
-fn add_ms(t: u64, ms: u32) -> u64 {
-    t.saturating_add(u64::from(ms) * NS_PER_MS)
+fn ms(v: u32) -> u64 {
+    u64::from(v) * NS_PER_MS
+}
+
+fn add_ms(t: u64, v: u32) -> u64 {
+    t.saturating_add(ms(v))
 }

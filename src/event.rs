@@ -1,5 +1,6 @@
 //! What goes into the machine ([`Event`]) and what comes out ([`Action`], [`Actions`]).
 
+use crate::reason::CloseReason;
 use core::fmt;
 use core::time::Duration;
 
@@ -59,23 +60,16 @@ pub enum Event {
     Tick,
     /// The transport is open (TCP and any handshake done). A fresh connection starts here.
     Connected,
-    /// A connection attempt failed.
+    /// A connection attempt failed: `Closed(CloseReason::Transport)` while connecting.
     ConnectFailed,
-    /// The transport closed: an I/O error, the peer vanished, or our own close completed.
-    /// (When the peer's close frame arrived, report [`CloseReceived`](Event::CloseReceived)
-    /// instead: its code decides what comes next.)
+    /// The transport closed (an I/O error, the peer vanished, or our own close
+    /// completed): `Closed(CloseReason::Transport)`.
     Disconnected,
-    /// The peer closed the connection with this close code (1005 when its close frame
-    /// had none), and the transport is gone: like `Disconnected`, with the cause.
-    CloseReceived(u16),
-    /// The server refused the WebSocket upgrade with this HTTP status (and
-    /// `Retry-After`, if it sent one): like `ConnectFailed`, with the cause.
-    Refused {
-        /// The HTTP status of the refusal.
-        status: u16,
-        /// Its `Retry-After`, as a wait ([`parse_retry_after`](crate::policy::parse_retry_after)).
-        retry_after: Option<Duration>,
-    },
+    /// The connection, or the attempt, ended for `reason`, and the transport is gone:
+    /// the peer's close frame ([`CloseReason::from_peer`]), a refused upgrade
+    /// ([`CloseReason::refused`]), or any other reason. The reason decides what a client
+    /// does next; after our own [`Close`](Action::Close), our reason stands.
+    Closed(CloseReason),
     /// The peer sent a ping (answer with the [`Action::SendPong`] that follows).
     PingReceived,
     /// The peer sent a pong. `Some(id)` when it echoed one of our ping ids; `None` for
@@ -87,10 +81,10 @@ pub enum Event {
     /// every read that returns bytes proves the peer alive).
     DataReceived,
     /// We handed a data message to the transport. Keeps the outbound direction from
-    /// counting as idle; proves nothing about the peer.
+    /// counting as idle, and clears the peer's ping strikes; proves nothing about the peer.
     DataSent,
     /// The peer took bytes of ours: a write that had to wait for the transport's send
-    /// backlog to drain went through, so the peer acknowledged what was ahead of it.
+    /// backlog to drain went through, or the kernel saw our queued bytes acknowledged.
     /// Proves the peer alive, like inbound bytes, and keeps the outbound direction busy.
     /// (A write that went through at once proves nothing; do not report it.)
     DataDelivered,
@@ -98,6 +92,15 @@ pub enum Event {
     /// queued ahead of it. The pong timeout and the round trip run from here, not from
     /// the [`Action::SendPing`]. A caller that cannot tell leaves it out.
     PingWritten(PingId),
+    /// The transport's own round-trip estimate (TCP's smoothed RTT and its variance, as
+    /// `TCP_INFO` gives them). With the pongs' round trips it sets the floor under the
+    /// pong timeout: a path whose retransmissions take long is not called dead in between.
+    PathRtt {
+        /// The smoothed round trip.
+        srtt: Duration,
+        /// Its mean deviation.
+        rttvar: Duration,
+    },
     /// The application went to the background or the OS throttles it: stop pinging and
     /// stop all deadlines (a close already under way still completes).
     Pause,
@@ -111,55 +114,18 @@ pub enum Event {
     Shutdown,
 }
 
-/// Why the machine closes a connection.
-#[non_exhaustive]
-#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
-pub enum CloseReason {
-    /// A ping went unanswered, and the peer sent nothing else, for `pong_timeout`.
-    PongTimeout,
-    /// Nothing arrived from the peer for `idle_timeout`.
-    IdleTimeout,
-    /// The application asked for it ([`Event::Shutdown`]).
-    Shutdown,
-}
-
-impl CloseReason {
-    /// The WebSocket close code (RFC 6455): 1011 for timeouts, as Python `websockets`
-    /// and other peers use, 1000 (normal closure) for a shutdown.
-    pub const fn code(self) -> u16 {
-        match self {
-            CloseReason::PongTimeout | CloseReason::IdleTimeout => 1011,
-            CloseReason::Shutdown => 1000,
-        }
-    }
-
-    /// A short reason text, for a close frame or a log line.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            CloseReason::PongTimeout => "pong timeout",
-            CloseReason::IdleTimeout => "idle timeout",
-            CloseReason::Shutdown => "shutdown",
-        }
-    }
-}
-
-impl fmt::Display for CloseReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Something the caller must do now.
 #[non_exhaustive]
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum Action {
     /// Send a ping carrying this id.
     SendPing(PingId),
-    /// Send a pong answering the ping just received (echo its payload).
+    /// Send a pong answering the ping just received (echo its payload). Only the latest
+    /// ping needs one (RFC 6455, 5.5.3): a pong not yet sent may be replaced.
     SendPong,
-    /// Start closing the connection (a WebSocket close frame with `reason.code()`), then
-    /// report [`Event::Disconnected`] when the transport is closed. Nothing more is sent
-    /// on this connection.
+    /// Start closing the connection (a WebSocket close frame with `reason.code()` and
+    /// `reason.as_str()`), then report [`Event::Disconnected`] when the transport is
+    /// closed. Nothing more is sent on this connection.
     Close(CloseReason),
     /// The close did not complete within `close_timeout`: drop the transport now. The
     /// machine already counts the connection as gone; no `Disconnected` is needed.
@@ -181,10 +147,15 @@ pub enum Action {
     /// Abandon the connection attempt pending or in progress (connect timeout, shutdown,
     /// or a resume that starts over). Counts as failed; no `ConnectFailed` is needed.
     AbortConnect,
-    /// The client stops: `max_attempts` attempts failed in a row, or what ended the
-    /// connection is one that retrying cannot fix (the [policy](crate::policy) says so,
-    /// as for a 401 or a close 1008). The machine does nothing more.
-    GiveUp,
+    /// The client stops for good. The machine does nothing more.
+    GiveUp {
+        /// What ended the last connection or attempt.
+        reason: CloseReason,
+        /// Retrying cannot fix it (a 401, a close 1008: [`Config::decide`](crate::Config::decide)
+        /// said [`Decision::GiveUp`](crate::Decision::GiveUp)); otherwise `max_attempts`
+        /// attempts failed in a row.
+        fatal: bool,
+    },
 }
 
 /// At most this many actions come out of one call; the transitions are built so that no
@@ -204,7 +175,7 @@ pub struct Actions {
 impl Actions {
     pub(crate) const fn new() -> Actions {
         Actions {
-            buf: [Action::GiveUp; CAPACITY],
+            buf: [Action::ForceClose; CAPACITY],
             start: 0,
             end: 0,
         }
@@ -216,9 +187,9 @@ impl Actions {
         Actions {
             buf: [
                 Action::SendPong,
-                Action::GiveUp,
-                Action::GiveUp,
-                Action::GiveUp,
+                Action::ForceClose,
+                Action::ForceClose,
+                Action::ForceClose,
             ],
             start: 0,
             end: pong as u8,

@@ -33,7 +33,8 @@ mod event;
 mod machine;
 #[cfg(feature = "driver")]
 pub mod meter;
-pub mod policy;
+mod policy;
+mod reason;
 pub mod rules;
 mod state;
 mod stats;
@@ -55,13 +56,13 @@ pub mod smol;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
-pub use config::{
-    Config, ConfigBuilder, ConfigError, Jitter, PingPolicy, Role, Setting, MAX_ATTEMPTS,
-};
-pub use event::{Action, Actions, CloseReason, Event, PingId};
+pub use config::{Config, ConfigBuilder, ConfigError, Jitter, PingPolicy, Role, Setting};
+pub use event::{Action, Actions, Event, PingId};
 pub use machine::HeartbeatMachine;
+pub use policy::Decision;
+pub use reason::CloseReason;
 #[cfg(feature = "alloc")]
-pub use set::{HeartbeatSet, KeyExists, UnknownKey};
+pub use set::{HeartbeatSet, SetError};
 pub use state::State;
 pub use stats::Stats;
 #[cfg(feature = "std")]

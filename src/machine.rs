@@ -109,7 +109,7 @@ impl HeartbeatMachine {
 
     /// The last measured round-trip time (from the moment the ping left to its pong).
     pub fn rtt(&self) -> Option<Duration> {
-        self.stats().rtt
+        self.counters.rtt()
     }
 
     /// Where the connection is in its life.
@@ -134,10 +134,25 @@ impl HeartbeatMachine {
         self.conn.ping_in_flight()
     }
 
-    /// Counters and round-trip times.
+    /// Counters, round trips, and the timeouts in force (the dead-peer bound the machine
+    /// keeps now, on this path).
     pub fn stats(&self) -> Stats {
-        self.counters
-            .stats(self.conn.pings_sent(), self.conn.attempt())
+        let (cfg, conn, c) = (&self.config, &self.conn, &self.counters);
+        let ns = Duration::from_nanos;
+        let srtt = conn.srtt();
+        Stats {
+            pings_sent: conn.pings_sent(),
+            pongs_received: c.pongs,
+            timeouts: c.timeouts,
+            reconnects: c.reconnects,
+            attempt: conn.attempt(),
+            rtt: c.rtt(),
+            smoothed_rtt: srtt.map(|s| s.0),
+            rtt_var: srtt.map(|s| s.1),
+            ping_interval: ns(conn.ping_interval(cfg)),
+            pong_timeout: ns(conn.pong_timeout(cfg)),
+            dead_peer_bound: ns(conn.dead_peer_bound(cfg)),
+        }
     }
 
     /// The configuration.

@@ -1,8 +1,10 @@
-//! [`Stats`]: counters and round-trip times, and [`Counters`], where the rules record them.
+//! [`Stats`]: counters, round trips and the timeouts in force; [`Counters`], where the
+//! rules record them.
 
 use core::time::Duration;
 
-/// Counters and round-trip times, from [`HeartbeatMachine::stats`](crate::HeartbeatMachine::stats).
+/// Counters, round trips and the timeouts in force, from
+/// [`HeartbeatMachine::stats`](crate::HeartbeatMachine::stats).
 #[non_exhaustive]
 #[derive(Copy, Clone, PartialEq, Eq, Debug, Default)]
 pub struct Stats {
@@ -19,8 +21,19 @@ pub struct Stats {
     /// The last measured round trip (from the moment the ping left to its pong), to the
     /// microsecond.
     pub rtt: Option<Duration>,
-    /// The smoothed round trip (RFC 6298: 7/8 old + 1/8 new).
+    /// The smoothed round trip of this connection's pongs (RFC 6298).
     pub smoothed_rtt: Option<Duration>,
+    /// Its mean deviation (RFC 6298's RTTVAR).
+    pub rtt_var: Option<Duration>,
+    /// The ping interval in force: the configured one, doubled for each "too many pings"
+    /// the peer said.
+    pub ping_interval: Duration,
+    /// The pong timeout in force: the configured one, or three retransmission timeouts of
+    /// the path's measured round trip when that is longer (at most 60 s).
+    pub pong_timeout: Duration,
+    /// The dead-peer bound in force: a silent peer is closed within this of its last
+    /// byte, either way.
+    pub dead_peer_bound: Duration,
 }
 
 const NO_RTT: u32 = u32::MAX;
@@ -29,11 +42,10 @@ const NO_RTT: u32 = u32::MAX;
 /// set's totals).
 #[derive(Copy, Clone, Debug)]
 pub(crate) struct Counters {
-    pongs: u32,
-    timeouts: u32,
-    reconnects: u32,
+    pub(crate) pongs: u32,
+    pub(crate) timeouts: u32,
+    pub(crate) reconnects: u32,
     rtt_us: u32,
-    srtt_us: u32,
 }
 
 impl Counters {
@@ -43,37 +55,18 @@ impl Counters {
             timeouts: 0,
             reconnects: 0,
             rtt_us: NO_RTT,
-            srtt_us: NO_RTT,
         }
     }
 
-    /// The public statistics, with the two figures the connection state keeps.
-    pub(crate) fn stats(&self, pings_sent: u32, attempt: u32) -> Stats {
-        let micros = |us: u32| (us != NO_RTT).then(|| Duration::from_micros(u64::from(us)));
-        Stats {
-            pings_sent,
-            pongs_received: self.pongs,
-            timeouts: self.timeouts,
-            reconnects: self.reconnects,
-            attempt,
-            rtt: micros(self.rtt_us),
-            smoothed_rtt: micros(self.srtt_us),
-        }
+    /// The last round trip measured.
+    pub(crate) fn rtt(&self) -> Option<Duration> {
+        (self.rtt_us != NO_RTT).then(|| Duration::from_micros(u64::from(self.rtt_us)))
     }
 
-    /// A pong acknowledged the ping in flight `rtt_ns` after it left.
-    pub(crate) fn pong(&mut self, rtt_ns: u64) {
+    /// A pong acknowledged the ping in flight `rtt_us` after it left.
+    pub(crate) fn pong(&mut self, rtt_us: u32) {
         self.pongs = self.pongs.saturating_add(1);
-        let us = u32::try_from(rtt_ns / 1_000)
-            .unwrap_or(NO_RTT - 1)
-            .min(NO_RTT - 1);
-        self.rtt_us = us;
-        self.srtt_us = if self.srtt_us == NO_RTT {
-            us
-        } else {
-            // RFC 6298: srtt = 7/8 srtt + 1/8 rtt; fits in u32 since both do.
-            ((7 * u64::from(self.srtt_us) + u64::from(us)) / 8) as u32
-        };
+        self.rtt_us = rtt_us;
     }
 
     /// A connection closed for a pong or idle timeout.

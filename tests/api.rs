@@ -6,14 +6,15 @@ use keepalive::{
 };
 
 #[test]
-fn the_machine_fits_in_144_bytes() {
-    // Config 64 (timings, seed, the reconnect policy), state 48, clock 8, counters 20.
+fn the_machine_fits_in_224_bytes() {
+    // Config 112 (the settings, the seed, four reconnect overrides), state 80 (times,
+    // the round-trip estimate, ping policing), clock 8, counters 16.
     assert!(
-        core::mem::size_of::<HeartbeatMachine>() <= 144,
+        core::mem::size_of::<HeartbeatMachine>() <= 224,
         "HeartbeatMachine is {} bytes",
         core::mem::size_of::<HeartbeatMachine>()
     );
-    assert!(core::mem::size_of::<Config>() <= 64);
+    assert!(core::mem::size_of::<Config>() <= 112);
 }
 
 #[test]
@@ -64,7 +65,19 @@ fn close_reasons_carry_websocket_codes() {
     assert_eq!(CloseReason::PongTimeout.code(), 1011);
     assert_eq!(CloseReason::IdleTimeout.code(), 1011);
     assert_eq!(CloseReason::Shutdown.code(), 1000);
+    assert_eq!(CloseReason::TooManyPings.code(), 1008);
+    assert_eq!(CloseReason::TooManyPings.as_str(), "too many pings");
+    assert_eq!(CloseReason::PeerClosed(4001).code(), 4001);
     assert_eq!(CloseReason::PongTimeout.as_str(), "pong timeout");
+    assert_eq!(CloseReason::PongTimeout.name(), "pong_timeout");
+    assert_eq!(
+        CloseReason::Refused {
+            status: 503,
+            retry_after: Some(Duration::from_secs(2))
+        }
+        .to_string(),
+        "upgrade refused (HTTP 503, retry after 2s)"
+    );
     assert!(
         CloseReason::Shutdown.as_str().len() <= 123,
         "close frames allow 123 bytes of reason"
@@ -97,13 +110,18 @@ fn config_errors_name_the_setting_the_value_and_a_fix() {
             &[
                 "ping_interval (0ns)",
                 "from 1ms to 86400s",
-                "default is 20s",
+                "try 1ms (the default is 20s)",
             ],
         ),
         (
             Config::client().pong_timeout(Duration::MAX),
             Setting::PongTimeout,
             &["pong_timeout", "from 1ms"],
+        ),
+        (
+            Config::server().idle_timeout(Duration::from_secs(100_000)),
+            Setting::IdleTimeout,
+            &["or zero for off", "try 86400s (the default is off)"],
         ),
         (
             Config::client().close_timeout(Duration::from_micros(1_500)),
@@ -119,7 +137,11 @@ fn config_errors_name_the_setting_the_value_and_a_fix() {
                 .backoff_initial(Duration::from_secs(60))
                 .backoff_max(Duration::from_secs(30)),
             Setting::BackoffInitial,
-            &["backoff_initial (60s)", "backoff_max (30s)", "at least 60s"],
+            &[
+                "backoff_initial (60s)",
+                "backoff_max (30s)",
+                "try backoff_initial 30s or less",
+            ],
         ),
         (
             Config::client().backoff_multiplier(0.5),
@@ -144,14 +166,23 @@ fn config_errors_name_the_setting_the_value_and_a_fix() {
             ],
         ),
         (
+            // The pong timeout leaves no room: the fix changes it, and names it.
             Config::client()
                 .pong_timeout(Duration::from_secs(30))
                 .path_idle_limit(Duration::from_secs(30)),
-            Setting::PingInterval,
+            Setting::PongTimeout,
             &[
                 "path idle limit (30s)",
-                "try pong_timeout 10s and ping_interval 15s",
+                "try pong_timeout 10s and ping_interval 20s or less",
             ],
+        ),
+        (
+            // A limit that does not divide into whole milliseconds by three.
+            Config::client()
+                .pong_timeout(Duration::from_secs(5))
+                .path_idle_limit(Duration::from_secs(1)),
+            Setting::PongTimeout,
+            &["try pong_timeout 333ms and ping_interval 667ms or less"],
         ),
         (
             Config::server().idle_timeout(Duration::from_secs(30)),
@@ -167,10 +198,39 @@ fn config_errors_name_the_setting_the_value_and_a_fix() {
             Setting::IdleTimeout,
             &["never detects a dead peer", "set idle_timeout"],
         ),
+        (
+            Config::server()
+                .ping_policy(PingPolicy::Never)
+                .idle_timeout(Duration::from_secs(70))
+                .min_ping_interval(Duration::from_secs(40)),
+            Setting::MinPingInterval,
+            &[
+                "min_ping_interval (40s)",
+                "half of idle_timeout (70s)",
+                "try 35s or less",
+            ],
+        ),
+        (
+            Config::server().backoff_max(Duration::from_secs(5)),
+            Setting::BackoffMax,
+            &["backoff_max is a client's setting", "Config::client()"],
+        ),
+        (
+            Config::server().on_close_code(4001, keepalive::Decision::GiveUp),
+            Setting::OnCloseCode,
+            &["on_close_code is a client's setting"],
+        ),
+        (
+            (1000..1005).fold(Config::client(), |b, c| {
+                b.on_close_code(c, keepalive::Decision::GiveUp)
+            }),
+            Setting::OnCloseCode,
+            &["at most 4 reconnect overrides"],
+        ),
     ];
     for (builder, setting, needles) in cases {
         let (e, s) = err(builder);
-        assert_eq!(e.setting(), setting, "{s}");
+        assert_eq!(e.setting(), Some(setting), "{s}");
         // Every message is "<what is wrong>; <what to do>", and names its setting.
         assert!(
             s.split_once("; ").is_some_and(|(_, fix)| !fix.is_empty()),
@@ -183,20 +243,97 @@ fn config_errors_name_the_setting_the_value_and_a_fix() {
     }
 }
 
-/// Fuzzer finding (config target): a long `backoff_initial` over a short `backoff_max`.
-/// The message offered its fix in words the target did not expect; the rule is now one
-/// shape for every message, checked here and in the target.
-#[test]
-fn regression_backoff_inverted_with_a_long_initial_offers_a_fix() {
-    let (e, s) = err(Config::client()
-        .backoff_initial(Duration::from_secs(65_535))
-        .backoff_max(Duration::from_secs(30)));
-    assert_eq!(e.setting(), Setting::BackoffInitial);
-    assert_eq!(
-        s,
-        "backoff_initial (65535s) must not exceed backoff_max (30s); lower backoff_initial or \
-         raise backoff_max to at least 65535s"
-    );
+/// Reads a duration as `Duration`'s `Debug` prints it: `40s`, `1.5s`, `333ms`.
+fn duration(text: &str) -> Duration {
+    let (num, unit) = text.split_at(text.find(|c: char| c.is_alphabetic()).expect("a unit"));
+    let scale = match unit {
+        "s" => 1e9,
+        "ms" => 1e6,
+        "µs" => 1e3,
+        "ns" => 1.0,
+        other => panic!("unit {other}"),
+    };
+    Duration::from_nanos((num.parse::<f64>().expect("a number") * scale).round() as u64)
+}
+
+/// Applies every `<setting> <duration>` a hint proposes ("try ping_interval 40s", "try
+/// pong_timeout 333ms and ping_interval 667ms or less", or "try 40s" for the setting the
+/// error names), as printed.
+fn apply_hint(mut b: keepalive::ConfigBuilder, e: &ConfigError) -> keepalive::ConfigBuilder {
+    let message = e.to_string();
+    let hint = message.rsplit_once("try ").expect("a hint").1;
+    let words: Vec<&str> = hint
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut setting = e.setting().expect("a setting").name();
+    for w in words {
+        if w.starts_with(|c: char| c.is_ascii_digit()) {
+            let d = duration(w);
+            b = match setting {
+                "ping_interval" => b.ping_interval(d),
+                "pong_timeout" => b.pong_timeout(d),
+                "idle_timeout" => b.idle_timeout(d),
+                "close_timeout" => b.close_timeout(d),
+                "connect_timeout" => b.connect_timeout(d),
+                "backoff_initial" => b.backoff_initial(d),
+                "min_ping_interval" => b.min_ping_interval(d),
+                "stable_after" => b.stable_after(d),
+                other => panic!("a hint for {other}: {message}"),
+            };
+        } else if keepalive::Setting::PingInterval.name() == w || w.contains('_') {
+            setting = w;
+        }
+    }
+    b
+}
+
+use proptest::prelude::*;
+
+proptest::proptest! {
+    /// Every hint is accepted as printed: a configuration refused for a duration out of
+    /// grain, a path limit, an idle timeout or policing too strict, with its hint
+    /// applied, builds.
+    #[test]
+    fn every_hint_is_accepted_as_printed(
+        interval_us in prop_oneof![1u64..2_000, 1u64..200_000_000, Just(100_000_000_000u64)],
+        pong_us in prop_oneof![1u64..2_000, 1u64..200_000_000],
+        limit_ms in proptest::option::of(1u64..200_000),
+        idle_ms in proptest::option::of(1u64..400_000),
+        min_ping_ms in 0u64..100_000,
+        server in proptest::bool::ANY,
+        never in proptest::bool::ANY,
+    ) {
+        let us = Duration::from_micros;
+        let mut b = if server { Config::server() } else { Config::client() }
+            .ping_interval(us(interval_us))
+            .pong_timeout(us(pong_us))
+            .min_ping_interval(Duration::from_millis(min_ping_ms));
+        if never {
+            b = b.ping_policy(PingPolicy::Never);
+        }
+        if let Some(l) = limit_ms {
+            b = b.path_idle_limit(Duration::from_millis(l));
+        }
+        if let Some(i) = idle_ms {
+            b = b.idle_timeout(Duration::from_millis(i));
+        }
+        // Each fix may reveal the next mistake; none is refused for its own hint.
+        for _ in 0..6 {
+            match b.build() {
+                Ok(_) => return Ok(()),
+                Err(ConfigError::NoDeadPeerDetection) => return Ok(()), // its fix is a choice
+                Err(e) => {
+                    let fixed = apply_hint(b, &e);
+                    if let Err(again) = fixed.build() {
+                        proptest::prop_assert_ne!(again, e, "the hint of {} did not fix it", e);
+                    }
+                    b = fixed;
+                }
+            }
+        }
+        proptest::prop_assert!(b.build().is_ok(), "{:?}", b.build());
+    }
 }
 
 #[test]
@@ -238,6 +375,40 @@ fn defaults_match_the_documentation() {
     assert_eq!(c.close_timeout(), Duration::from_secs(10));
     assert_eq!(c.connect_timeout(), Duration::from_secs(10));
     assert_eq!(c.dead_peer_bound(), Duration::from_secs(40));
+    // Ping policing: a server's, off on a client.
+    assert_eq!(c.min_ping_interval(), None);
+    let s = Config::server().build().unwrap();
+    assert_eq!(s.min_ping_interval(), Some(Duration::from_secs(1)));
+    assert_eq!(s.max_ping_strikes(), 2);
+    assert_eq!(
+        Config::server()
+            .min_ping_interval(Duration::ZERO)
+            .build()
+            .unwrap()
+            .min_ping_interval(),
+        None
+    );
+}
+
+#[test]
+fn configs_are_data_equal_by_every_setting_and_override() {
+    let a = Config::client()
+        .seed(1)
+        .on_close_code(4001, keepalive::Decision::GiveUp)
+        .build()
+        .unwrap();
+    let b = Config::client()
+        .seed(1)
+        .on_close_code(4001, keepalive::Decision::GiveUp)
+        .build()
+        .unwrap();
+    assert_eq!(a, b);
+    let c = Config::client()
+        .seed(1)
+        .on_close_code(4001, keepalive::Decision::Soon)
+        .build()
+        .unwrap();
+    assert_ne!(a, c);
 }
 
 #[cfg(feature = "std")]
@@ -260,7 +431,7 @@ fn a_new_machine_is_connecting_and_a_paused_one_schedules_nothing() {
 }
 
 #[test]
-fn stats_count_what_happened() {
+fn stats_count_what_happened_and_say_what_is_in_force() {
     let cfg = Config::client()
         .ping_interval(Duration::from_secs(10))
         .pong_timeout(Duration::from_secs(5))
@@ -281,24 +452,50 @@ fn stats_count_what_happened() {
     assert_eq!((s.pings_sent, s.pongs_received, s.timeouts), (3, 3, 0));
     assert_eq!(s.rtt, Some(Duration::from_millis(100)));
     assert_eq!(s.smoothed_rtt, Some(Duration::from_millis(100)));
+    // A fast path: the configured timeouts hold.
+    assert_eq!(s.pong_timeout, Duration::from_secs(5));
+    assert_eq!(s.dead_peer_bound, Duration::from_secs(15));
+    // The kernel reports a slow path: three retransmission timeouts of it.
+    let _ = m.handle(
+        Instant::from_secs(31),
+        Event::PathRtt {
+            srtt: Duration::from_millis(800),
+            rttvar: Duration::from_millis(300),
+        },
+    );
+    let s = m.stats();
+    assert_eq!(s.pong_timeout, Duration::from_millis(3 * (800 + 4 * 300)));
+    assert_eq!(s.dead_peer_bound, Duration::from_secs(16));
 }
 
-/// The attempt counter is 16 bits (it keeps `HeartbeatMachine` within 128 bytes beside a
-/// cached deadline): a larger `max_attempts` would never be reached, so it is refused.
+/// The attempt counter is 16 bits: a larger `max_attempts` would never be reached, so
+/// it is refused.
 #[test]
 fn max_attempts_beyond_the_counter_is_refused_with_a_fix() {
-    let (e, s) = err(Config::client().max_attempts(keepalive::MAX_ATTEMPTS + 1));
-    assert_eq!(e.setting(), Setting::MaxAttempts);
+    let (e, s) = err(Config::client().max_attempts(65_536));
+    assert_eq!(e.setting(), Some(Setting::MaxAttempts));
     assert_eq!(
         s,
         "max_attempts (65536) must be at most 65535; leave it unset to retry without limit"
     );
-    let c = Config::client()
-        .max_attempts(keepalive::MAX_ATTEMPTS)
-        .build()
-        .unwrap();
+    let c = Config::client().max_attempts(65_535).build().unwrap();
     assert_eq!(c.max_attempts(), Some(65_535));
     // u32::MAX is the default: no limit.
     let c = Config::client().max_attempts(u32::MAX).build().unwrap();
     assert_eq!(c.max_attempts(), None);
+}
+
+/// Fuzzer finding (config target): a long `backoff_initial` over a short `backoff_max`
+/// once got a message whose fix did not have the shape every message has.
+#[test]
+fn regression_backoff_inverted_with_a_long_initial_offers_a_fix() {
+    let (e, s) = err(Config::client()
+        .backoff_initial(Duration::from_secs(65_535))
+        .backoff_max(Duration::from_secs(30)));
+    assert_eq!(e.setting(), Some(Setting::BackoffInitial));
+    assert_eq!(
+        s,
+        "backoff_initial (65535s) must not exceed backoff_max (30s); try backoff_initial 30s \
+         or less"
+    );
 }

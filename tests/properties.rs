@@ -4,11 +4,10 @@
 //! A failing case prints the trace as scenario text (via `sim::Recorder`), ready to be
 //! saved under `tests/scenarios/` as a regression.
 
-use keepalive::policy::end_on_normal_close;
-use keepalive::sim::{any_decision, Oracle, Pair, Recorder, Side};
+use keepalive::sim::{Oracle, Pair, Recorder, Side};
 use keepalive::{
-    Action, CloseReason, Config, Duration, Event, HeartbeatMachine, Instant, Jitter, PingPolicy,
-    State,
+    Action, CloseReason, Config, Decision, Duration, Event, HeartbeatMachine, Instant, Jitter,
+    PingPolicy, State,
 };
 use proptest::prelude::*;
 
@@ -24,6 +23,40 @@ fn pinging_client() -> impl Strategy<Value = Config> {
     config_with(Just(false), 0u8..2)
 }
 
+/// Any reconnect decision, extremes included.
+fn decision() -> impl Strategy<Value = Decision> {
+    prop_oneof![
+        Just(Decision::Backoff),
+        Just(Decision::Soon),
+        Just(Decision::Later),
+        Just(Decision::GiveUp),
+        Just(Decision::NotBefore(Duration::ZERO)),
+        Just(Decision::NotBefore(Duration::MAX)),
+        (0u64..100_000).prop_map(|ms| Decision::NotBefore(Duration::from_millis(ms))),
+    ]
+}
+
+/// Close codes and HTTP statuses of every row of the table, and some it does not name.
+fn code() -> impl Strategy<Value = u16> {
+    prop_oneof![
+        Just(1000u16),
+        Just(1001),
+        Just(1005),
+        Just(1008),
+        Just(1009),
+        Just(1012),
+        Just(1013),
+        Just(401),
+        Just(403),
+        Just(404),
+        Just(408),
+        Just(429),
+        Just(502),
+        Just(503),
+        0u16..5000,
+    ]
+}
+
 fn config_with(
     server: impl Strategy<Value = bool>,
     policy: impl Strategy<Value = u8>,
@@ -37,11 +70,24 @@ fn config_with(
         0u8..3,
         proptest::option::of(0u32..6),
     );
-    let rest = (dur(), dur(), dur(), any::<u64>(), dur(), 0u8..3);
+    let overrides = proptest::collection::vec((any::<bool>(), code(), decision()), 0..4);
+    let policing = (
+        proptest::option::of(prop_oneof![Just(0u64), 1u64..5_000]),
+        0u32..4,
+    );
+    let rest = (
+        dur(),
+        dur(),
+        dur(),
+        any::<u64>(),
+        dur(),
+        overrides,
+        policing,
+    );
     (timing, backoff, rest).prop_filter_map("refused config", |(t, b, r)| {
         let (server, interval, pong, idle, policy) = t;
         let (initial, max, mult, jitter, attempts) = b;
-        let (stable, close, connect, seed, retry_after_max, reconnect) = r;
+        let (stable, close, connect, seed, retry_after_max, overrides, (min_ping, strikes)) = r;
         let ms = Duration::from_millis;
         let mut builder = if server {
             Config::server()
@@ -53,25 +99,34 @@ fn config_with(
         .ping_policy(
             [PingPolicy::WhenIdle, PingPolicy::Fixed, PingPolicy::Never][usize::from(policy)],
         )
-        .backoff_initial(ms(initial.min(max)))
-        .backoff_max(ms(max.max(initial)))
-        .backoff_multiplier(f32::from(mult) / 16.0)
-        .jitter([Jitter::None, Jitter::Full, Jitter::Equal][usize::from(jitter)])
-        .stable_after(ms(stable))
         .close_timeout(ms(close))
         .connect_timeout(ms(connect))
-        .retry_after_max(ms(retry_after_max))
+        .max_ping_strikes(strikes)
         .seed(seed);
-        builder = match reconnect {
-            0 => builder,
-            1 => builder.reconnect_policy(end_on_normal_close),
-            _ => builder.reconnect_policy(any_decision),
-        };
+        if let Some(m) = min_ping {
+            builder = builder.min_ping_interval(ms(m));
+        }
+        if !server {
+            builder = builder
+                .backoff_initial(ms(initial.min(max)))
+                .backoff_max(ms(max.max(initial)))
+                .backoff_multiplier(f32::from(mult) / 16.0)
+                .jitter([Jitter::None, Jitter::Full, Jitter::Equal][usize::from(jitter)])
+                .stable_after(ms(stable))
+                .retry_after_max(ms(retry_after_max));
+            for (close, code, d) in overrides {
+                builder = if close {
+                    builder.on_close_code(code, d)
+                } else {
+                    builder.on_http_status(code, d)
+                };
+            }
+            if let Some(n) = attempts {
+                builder = builder.max_attempts(n);
+            }
+        }
         if let Some(i) = idle {
             builder = builder.idle_timeout(ms(i));
-        }
-        if let Some(n) = attempts {
-            builder = builder.max_attempts(n);
         }
         builder.build().ok()
     })
@@ -99,13 +154,19 @@ fn event() -> impl Strategy<Value = Event> {
         6 => Just(Event::Tick),
         2 => Just(Event::Connected),
         1 => Just(Event::ConnectFailed),
-        1 => (prop_oneof![Just(401u16), Just(403), Just(404), Just(408), Just(429), Just(502), Just(503), 100u16..1000],
-              proptest::option::of(0u64..100_000))
-            .prop_map(|(status, secs)| Event::Refused { status, retry_after: secs.map(Duration::from_secs) }),
+        1 => (code(), proptest::option::of(0u64..100_000))
+            .prop_map(|(status, secs)| Event::Closed(CloseReason::Refused { status, retry_after: secs.map(Duration::from_secs) })),
         1 => Just(Event::Disconnected),
-        1 => prop_oneof![Just(1000u16), Just(1001), Just(1005), Just(1008), Just(1009), Just(1012), Just(1013), 3000u16..5000]
-            .prop_map(Event::CloseReceived),
-        2 => Just(Event::PingReceived),
+        1 => code().prop_map(|c| Event::Closed(CloseReason::PeerClosed(c))),
+        1 => prop_oneof![
+                Just(CloseReason::TooManyPings), Just(CloseReason::Transport),
+                Just(CloseReason::ConnectTimeout), Just(CloseReason::PongTimeout),
+            ].prop_map(Event::Closed),
+        1 => (0u64..2_000_000, 0u64..1_000_000).prop_map(|(s, v)| Event::PathRtt {
+                srtt: Duration::from_micros(s), rttvar: Duration::from_micros(v) }),
+        1 => proptest::option::of(0u64..6).prop_map(|id| Event::PingWritten(keepalive::PingId::new(id.unwrap_or(1)))),
+        1 => Just(Event::DataDelivered),
+        3 => Just(Event::PingReceived),
         2 => proptest::option::of(0u64..6).prop_map(|id| Event::PongReceived(id.map(keepalive::PingId::new))),
         2 => Just(Event::DataReceived),
         2 => Just(Event::DataSent),
@@ -166,14 +227,14 @@ proptest! {
 }
 
 /// A peer that answers pings after `delay` and sends data at `data` times until `dies`,
-/// then falls silent without a FIN. Returns the close (time, reason) and the last time
-/// anything arrived.
+/// then falls silent without a FIN. Returns the close (time, reason, and the dead-peer
+/// bound in force then) and the last time anything arrived.
 fn silent_peer(
     config: Config,
     delays: &[u64],
     data: &[u64],
     dies: Instant,
-) -> (Option<(Instant, CloseReason)>, Instant) {
+) -> (Option<(Instant, CloseReason, Duration)>, Instant) {
     let mut m = HeartbeatMachine::new(config, Instant::ZERO);
     let mut oracle = Oracle::new(&m);
     let mut inbox: Vec<(Instant, Event)> = data
@@ -197,7 +258,7 @@ fn silent_peer(
                     let d = delays[id.get() as usize % delays.len()];
                     inbox.push((t + Duration::from_nanos(d), Event::PongReceived(Some(id))));
                 }
-                Action::Close(r) => closed = Some((t, r)),
+                Action::Close(r) => closed = Some((t, r, m.stats().dead_peer_bound)),
                 _ => {}
             }
         }
@@ -255,13 +316,18 @@ proptest! {
         // Data and death within the first 50 heartbeat cycles.
         let cycle = (config.ping_interval() + config.pong_timeout()).as_nanos() as u64;
         let data: Vec<u64> = data.iter().map(|&d| scale(d, cycle)).collect();
-        let dies = scale(dies, cycle);
+        // (At most 40,000 ping intervals: the run is bounded in steps.)
+        let interval = config.ping_interval().as_nanos() as u64;
+        let dies = scale(dies, cycle).min(interval.saturating_mul(40_000));
         // Answers arrive well within pong_timeout while the peer lives.
         let delays: Vec<u64> = delays.iter().map(|&d| scale(d, pt) / 2).collect();
         let (close, last_in) = silent_peer(config, &delays, &data, Instant::from_nanos(dies));
-        let (at, _) = close.expect("a silent peer must be closed");
-        prop_assert!(at <= last_in + config.dead_peer_bound(),
-            "closed at {at:?}, last inbound {last_in:?}, bound {:?}", config.dead_peer_bound());
+        let (at, _, bound) = close.expect("a silent peer must be closed");
+        // The bound in force: the configured one, or stretched by the round trips the
+        // peer's pongs showed (three retransmission timeouts, at most 60 s).
+        prop_assert!(bound >= config.dead_peer_bound());
+        prop_assert!(at <= last_in + bound,
+            "closed at {at:?}, last inbound {last_in:?}, bound in force {bound:?}");
     }
 
     /// A peer that answers every ping within pong_timeout is never closed, whatever the
@@ -279,7 +345,7 @@ proptest! {
         let delays: Vec<u64> = delays.iter().map(|&d| scale(d, pt)).collect();
         let horizon = Instant::from_nanos(cycle.saturating_mul(300));
         let (close, _) = silent_peer(config, &delays, &data, horizon);
-        if let Some((at, r)) = close {
+        if let Some((at, r, _)) = close {
             prop_assert!(at >= horizon, "closed a live peer at {at:?} for {r:?}");
         }
     }
@@ -311,7 +377,15 @@ proptest! {
         latency_frac in 0u64..500,
         traffic_ms in proptest::option::of(10_000u64..120_000),
     ) {
-        let server = Config::server().ping_interval(Duration::from_secs(25)).pong_timeout(Duration::from_secs(20)).build().unwrap();
+        // The server polices pings at exactly the closest a well-behaved client sends
+        // them (no burst: at least min(ping_interval, pong_timeout) apart): never a strike.
+        let gap = client.ping_interval().min(client.pong_timeout());
+        let server = Config::server()
+            .ping_interval(Duration::from_secs(25))
+            .pong_timeout(Duration::from_secs(20))
+            .min_ping_interval(gap)
+            .build()
+            .unwrap();
         let pt = client.pong_timeout().min(server.pong_timeout());
         let latency = pt * latency_frac as u32 / 1_000;
         let mut pair = Pair::new(client, server).latency(latency);
@@ -432,10 +506,13 @@ fn slow_link() -> impl Strategy<Value = SlowLink> {
                     .seed(seed)
                     .build()
                     .unwrap();
+                // Queueing behind large messages can bunch a live client's pings: ping
+                // policing has its own property, so it is off here.
                 let server = Config::server()
                     .ping_interval(ms(si))
                     .pong_timeout(ms(sp))
                     .ping_policy(policy)
+                    .min_ping_interval(Duration::ZERO)
                     .build()
                     .unwrap();
                 SlowLink {
@@ -482,8 +559,12 @@ proptest! {
         link.run(&mut pair, Some(cut_at), until)?;
         // A ping leaves after the last segment of ours the peer took: one tiny frame later.
         let slack = Duration::from_nanos(14 * 1_000_000_000 / link.bandwidth() + 1);
-        for (side, config) in [(Side::Client, link.client), (Side::Server, link.server)] {
-            let last = pair.last_heard(side);
+        for side in [Side::Client, Side::Server] {
+            let machine = match side {
+                Side::Client => pair.client(),
+                Side::Server => pair.server().expect("no restart: the server machine stays"),
+            };
+            let (last, bound) = (machine.last_heard(), machine.stats().dead_peer_bound);
             let close = pair
                 .closes()
                 .into_iter()
@@ -492,10 +573,128 @@ proptest! {
                 return Err(TestCaseError::fail(format!("{side:?} never closed the stalled link")));
             };
             prop_assert!(
-                at <= last + config.dead_peer_bound() + slack,
-                "{side:?} closed at {at:?}, its last byte at {last:?}, bound {:?}",
-                config.dead_peer_bound()
+                at <= last + bound + slack,
+                "{side:?} closed at {at:?}, its last byte at {last:?}, bound in force {bound:?}"
             );
+        }
+    }
+}
+
+/// A server that polices pings, fed a train of pings at the given gaps (nothing else
+/// from us, so nothing clears the strikes but an on-time ping). Returns the index of the
+/// ping that closed the connection, if one did.
+fn ping_train(config: Config, gaps: &[Duration]) -> Option<usize> {
+    let mut m = HeartbeatMachine::new(config, Instant::ZERO);
+    let mut oracle = Oracle::new(&m);
+    let mut t = Instant::ZERO;
+    let mut feed = |m: &mut HeartbeatMachine, t: Instant, e: Event| {
+        let actions: Vec<Action> = m.handle(t, e).collect();
+        oracle.check(t, e, &actions, m).unwrap();
+        actions
+    };
+    let _ = feed(&mut m, t, Event::Connected);
+    for (i, gap) in gaps.iter().enumerate() {
+        t = t + *gap;
+        let actions = feed(&mut m, t, Event::PingReceived);
+        if actions.contains(&Action::Close(CloseReason::TooManyPings)) {
+            return Some(i);
+        }
+        if m.state() != State::Open {
+            return None;
+        }
+    }
+    None
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Ping policing: a peer whose pings come at least `min_ping_interval` apart is never
+    /// closed for them; one that floods is closed at its (max_ping_strikes + 1)-th early
+    /// ping in a row, never sooner, with 1008.
+    #[test]
+    fn a_ping_flood_is_closed_past_the_strikes_and_a_steady_peer_never(
+        min_ms in 1u64..5_000,
+        strikes in 0u32..6,
+        steady in proptest::collection::vec(0u64..1_000, 1..200),
+        flood_at in 0usize..50,
+    ) {
+        let min = Duration::from_millis(min_ms);
+        // A server that never pings itself (its clients do) keeps deadlines out of the way.
+        let config = Config::server()
+            .ping_policy(PingPolicy::Never)
+            .idle_timeout(Duration::from_secs(86_400))
+            .min_ping_interval(min)
+            .max_ping_strikes(strikes)
+            .build()
+            .unwrap();
+        let on_time: Vec<Duration> = steady.iter().map(|&x| min + Duration::from_micros(x)).collect();
+        prop_assert_eq!(ping_train(config, &on_time), None);
+        // On time, then a flood (a gap of a tenth of the minimum).
+        let mut gaps: Vec<Duration> = on_time.iter().take(flood_at).copied().collect();
+        gaps.extend(std::iter::repeat(min / 10).take(strikes as usize + 5));
+        let closed = ping_train(config, &gaps).expect("a flood is closed");
+        // (The connection's first ping has no predecessor: it is never early.)
+        let first = gaps.iter().position(|g| *g < min).expect("the flood").max(1);
+        prop_assert_eq!(closed, first + strikes as usize, "closed at the wrong ping");
+        prop_assert_eq!(CloseReason::TooManyPings.code(), 1008);
+    }
+
+    /// The path sets a floor: with the path's round-trip estimate reported at each
+    /// deadline (as the driver reads it from the kernel), a peer whose pongs take up to
+    /// twice the path's smoothed round trip is never closed, however short the configured
+    /// pong timeout; and the pong timeout in force stays within [configured, 60 s].
+    #[test]
+    fn the_path_sets_a_floor_under_the_pong_timeout(
+        pong_ms in 1u64..2_000,
+        interval_ms in 1u64..5_000,
+        srtt_ms in 1u64..9_000,
+        var_frac in 0u64..1_000,
+        rtts in proptest::collection::vec(0u64..1_000, 1..16),
+    ) {
+        let ms = Duration::from_millis;
+        let config = Config::client()
+            .ping_interval(ms(interval_ms))
+            .pong_timeout(ms(pong_ms))
+            .seed(3)
+            .build()
+            .unwrap();
+        let srtt = ms(srtt_ms);
+        let rttvar = srtt * var_frac as u32 / 1_000;
+        let mut m = HeartbeatMachine::new(config, Instant::ZERO);
+        let mut oracle = Oracle::new(&m);
+        let mut feed = |m: &mut HeartbeatMachine, t: Instant, e: Event| {
+            let actions: Vec<Action> = m.handle(t, e).collect();
+            oracle.check(t, e, &actions, m).unwrap();
+            actions
+        };
+        let _ = feed(&mut m, Instant::ZERO, Event::Connected);
+        let mut pong: Option<(Instant, keepalive::PingId)> = None;
+        let mut pings = 0;
+        while pings < 40 {
+            let deadline = m.next_deadline().expect("an open client has a deadline");
+            let calls = match pong {
+                Some((at, id)) if at <= deadline => {
+                    pong = None;
+                    vec![(at, Event::PongReceived(Some(id)))]
+                }
+                // At each deadline the driver reads the path's estimate first.
+                _ => vec![(deadline, Event::PathRtt { srtt, rttvar }), (deadline, Event::Tick)],
+            };
+            for (t, event) in calls {
+                for a in feed(&mut m, t, event) {
+                    match a {
+                        Action::SendPing(id) => {
+                            let rtt = srtt * 2 * rtts[pings % rtts.len()] as u32 / 1_000;
+                            pong = Some((t + rtt, id));
+                            pings += 1;
+                        }
+                        other => prop_assert!(false, "{other:?} at {t:?}: a live peer was closed"),
+                    }
+                }
+            }
+            let pt = m.stats().pong_timeout;
+            prop_assert!(pt >= config.pong_timeout() && pt <= config.pong_timeout().max(Duration::from_secs(60)));
         }
     }
 }

@@ -2,7 +2,11 @@
 //! rule of the contract, `keepalive::rules`), and checks that malformed scenarios fail
 //! cleanly.
 
-use keepalive::sim::{replay, ErrorKind, Scenario};
+use keepalive::sim::{Scenario, ScenarioError};
+
+fn replay(text: &str) -> Result<Option<keepalive::HeartbeatMachine>, ScenarioError> {
+    Scenario::replay(text)
+}
 use std::path::Path;
 
 #[test]
@@ -37,9 +41,10 @@ fn every_scenario_file_replays() {
 }
 
 fn parse_error(text: &str) -> (usize, String) {
-    let e = Scenario::parse(text).expect_err("malformed scenario must not parse");
-    assert_eq!(e.kind, ErrorKind::Parse);
-    (e.line, e.message)
+    match Scenario::parse(text).expect_err("malformed scenario must not parse") {
+        ScenarioError::Parse { line, message } => (line, message),
+        other => panic!("{text:?}: not a parse error: {other}"),
+    }
 }
 
 #[test]
@@ -109,38 +114,36 @@ fn mismatch_names_the_line_and_both_sides() {
         "config client ping_interval=20s pong_timeout=10s\n0s connected\n20s tick -> send_pong\n",
     )
     .expect_err("wrong expectation");
-    assert_eq!((e.line, e.kind), (3, ErrorKind::Mismatch));
+    assert!(matches!(e, ScenarioError::Mismatch { line: 3, .. }), "{e}");
     assert!(
-        e.message.contains("expected send_pong, got send_ping 1"),
-        "{}",
-        e.message
+        e.message().contains("expected send_pong, got send_ping 1"),
+        "{e}"
     );
 
     let e = replay(
         "config client ping_interval=20s pong_timeout=10s\n0s connected\nexpect deadline 21s\n",
     )
     .expect_err("wrong deadline");
-    assert_eq!(e.line, 3);
+    assert_eq!(e.line(), 3);
     assert!(
-        e.message.contains("expected deadline 21s, got 20s"),
-        "{}",
-        e.message
+        e.message().contains("expected deadline 21s, got 20s"),
+        "{e}"
     );
 }
 
 #[test]
 fn a_refused_config_is_reported_unless_expected() {
     let e = replay("config client ping_interval=0s\n0s connected\n").expect_err("refused");
-    assert_eq!((e.line, e.kind), (1, ErrorKind::Config));
+    assert!(matches!(e, ScenarioError::Config { line: 1, .. }), "{e}");
     assert!(
-        e.message
-            .contains("ping_interval (0ns) must be from 1ms to 86400s"),
-        "{}",
-        e.message
+        e.message().contains(
+            "ping_interval (0ns) must be from 1ms to 86400s; try 1ms (the default is 20s)"
+        ),
+        "{e}"
     );
 
     let e = replay("config client\nexpect config_error ping_interval\n").expect_err("accepted");
-    assert!(e.message.contains("but it was accepted"), "{}", e.message);
+    assert!(e.message().contains("but it was accepted"), "{e}");
 }
 
 #[test]
@@ -156,5 +159,8 @@ fn relative_times_and_user_settings() {
         .ping_interval(keepalive::Duration::from_secs(30))
         .build()
         .unwrap();
-    assert_eq!(s.run_with(slower).unwrap_err().kind, ErrorKind::Mismatch);
+    assert!(matches!(
+        s.run_with(slower).unwrap_err(),
+        ScenarioError::Mismatch { .. }
+    ));
 }

@@ -25,12 +25,17 @@ fn config() -> impl Strategy<Value = Config> {
                 }
                 .ping_interval(ms(interval))
                 .pong_timeout(ms(pong))
-                .backoff_initial(ms(100))
-                .backoff_max(ms(2_000))
                 .close_timeout(ms(500))
                 .connect_timeout(ms(700))
-                .stable_after(ms(3_000))
+                // Policing within what the idle timeout below allows.
+                .min_ping_interval(ms((interval + pong) / 4))
                 .seed(seed);
+                if !server {
+                    b = b
+                        .backoff_initial(ms(100))
+                        .backoff_max(ms(2_000))
+                        .stable_after(ms(3_000));
+                }
                 if policy == 2 {
                     b = b
                         .ping_policy(PingPolicy::Never)
@@ -38,7 +43,7 @@ fn config() -> impl Strategy<Value = Config> {
                 } else if policy == 1 {
                     b = b.ping_policy(PingPolicy::Fixed);
                 }
-                if let Some(n) = attempts {
+                if let (false, Some(n)) = (server, attempts) {
                     b = b.max_attempts(n);
                 }
                 b.build().ok()
@@ -54,7 +59,13 @@ fn op() -> impl Strategy<Value = SetOp<u8>> {
         Just(Event::ConnectFailed),
         Just(Event::Disconnected),
         Just(Event::PingReceived),
+        Just(Event::PingReceived),
         Just(Event::PongReceived(None)),
+        Just(Event::Closed(keepalive::CloseReason::TooManyPings)),
+        Just(Event::PathRtt {
+            srtt: Duration::from_millis(300),
+            rttvar: Duration::from_millis(80),
+        }),
         Just(Event::DataReceived),
         Just(Event::DataSent),
         Just(Event::Pause),
@@ -166,7 +177,7 @@ fn duplicate_and_unknown_keys_are_typed_errors() {
 }
 
 #[test]
-fn heap_per_connection_stays_under_96_bytes_at_a_million() {
+fn heap_per_connection_stays_under_120_bytes_at_a_million() {
     let config = Config::server().build().unwrap();
     let n = 1_000_000u64;
     let mut set = HeartbeatSet::new(config);
@@ -175,5 +186,7 @@ fn heap_per_connection_stays_under_96_bytes_at_a_million() {
     }
     let per = set.heap_bytes() as f64 / n as f64;
     println!("HeartbeatSet<u64>: {per:.1} heap bytes per connection at 1M");
-    assert!(per <= 96.0, "{per:.1} bytes per connection");
+    // The state (80 bytes: times, the round-trip estimate, ping policing), its key, the
+    // wheel's links and the index.
+    assert!(per <= 120.0, "{per:.1} bytes per connection");
 }

@@ -1,22 +1,23 @@
-//! Arbitrary builder inputs, full-precision durations included: `build()` returns a config
-//! or an error whose message names the setting it blames; accepted configs then run a
-//! short trace under the oracle.
+//! Arbitrary builder inputs, full-precision durations, policing and overrides included:
+//! `build()` returns a config or an error whose message names the setting it blames and
+//! offers a fix; accepted configs then run a short trace under the oracle.
 #![no_main]
 
 use arbitrary::Arbitrary;
-use keepalive::{Config, Duration, Event, Instant, Jitter, PingPolicy};
+use keepalive::{CloseReason, Config, Decision, Duration, Event, Instant, Jitter, PingPolicy};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
 struct Inputs {
     server: bool,
-    durations: [Option<(u64, u32)>; 10],
+    durations: [Option<(u64, u32)>; 11],
     policy: u8,
     jitter: u8,
     multiplier: f32,
     max_attempts: Option<u32>,
     seed: u64,
-    wild_policy: bool,
+    strikes: Option<u32>,
+    overrides: Vec<(bool, u16, u8, u32)>,
     trace: Vec<(u16, u8)>,
 }
 
@@ -67,8 +68,25 @@ fuzz_target!(|i: Inputs| {
     if let Some(x) = d[9] {
         b = b.retry_after_max(x)
     }
-    if i.wild_policy {
-        b = b.reconnect_policy(keepalive::sim::any_decision);
+    if let Some(x) = d[10] {
+        b = b.min_ping_interval(x)
+    }
+    if let Some(n) = i.strikes {
+        b = b.max_ping_strikes(n)
+    }
+    for &(close, code, d, wait) in i.overrides.iter().take(6) {
+        let d = match d % 5 {
+            0 => Decision::Backoff,
+            1 => Decision::Soon,
+            2 => Decision::Later,
+            3 => Decision::GiveUp,
+            _ => Decision::NotBefore(Duration::from_millis(u64::from(wait))),
+        };
+        b = if close {
+            b.on_close_code(code, d)
+        } else {
+            b.on_http_status(code, d)
+        };
     }
     if let Some(n) = i.max_attempts {
         b = b.max_attempts(n)
@@ -76,8 +94,9 @@ fuzz_target!(|i: Inputs| {
     match b.build() {
         Err(e) => {
             let msg = e.to_string();
+            let setting = e.setting().expect("a builder's error names a setting");
             assert!(
-                msg.contains(e.setting().name()),
+                msg.contains(setting.name()),
                 "error does not name its setting: {msg}"
             );
             // Every message is "<what is wrong>; <what to do>".
@@ -96,10 +115,15 @@ fuzz_target!(|i: Inputs| {
                 Event::Disconnected,
                 Event::ConnectFailed,
                 Event::Resume,
-                Event::CloseReceived(1012),
-                Event::Refused {
+                Event::Closed(CloseReason::PeerClosed(1012)),
+                Event::Closed(CloseReason::TooManyPings),
+                Event::Closed(CloseReason::Refused {
                     status: 503,
                     retry_after: Some(Duration::from_secs(30)),
+                }),
+                Event::PathRtt {
+                    srtt: Duration::from_millis(300),
+                    rttvar: Duration::from_millis(100),
                 },
             ];
             let mut t = Instant::ZERO;

@@ -3,7 +3,7 @@
 //! mismatch with its own expectations is fine; a broken rule is a machine bug).
 #![no_main]
 
-use keepalive::sim::{ErrorKind, Scenario};
+use keepalive::sim::{Scenario, ScenarioError};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -12,20 +12,19 @@ fuzz_target!(|data: &[u8]| {
     };
     match Scenario::parse(text) {
         Err(e) => {
-            assert_eq!(e.kind, ErrorKind::Parse);
+            assert!(matches!(e, ScenarioError::Parse { .. }), "{e}");
             assert!(
-                e.line >= 1 && e.line <= text.lines().count().max(1),
+                e.line() >= 1 && e.line() <= text.lines().count().max(1),
                 "line {} of {}",
-                e.line,
+                e.line(),
                 text.lines().count()
             );
-            assert!(!e.message.is_empty());
+            assert!(!e.message().is_empty());
         }
         Ok(s) => {
             if let Err(e) = s.run() {
-                assert_ne!(
-                    e.kind,
-                    ErrorKind::Invariant,
+                assert!(
+                    !matches!(e, ScenarioError::Invariant { .. }),
                     "{e}\n--- scenario ---\n{text}"
                 );
             }

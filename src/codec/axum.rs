@@ -2,7 +2,8 @@
 
 use super::text::TextMessage;
 use super::{HeartbeatCodec, Inbound};
-use crate::event::{CloseReason, PingId};
+use crate::event::PingId;
+use crate::reason::CloseReason;
 use axum::extract::ws::{CloseFrame, Message};
 
 /// WebSocket ping/pong frames (RFC 6455) for `axum::extract::ws::Message`, the messages of

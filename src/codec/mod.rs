@@ -7,7 +7,8 @@
 //! such as `{"type":"ping"}` (`TextCodec`, feature `alloc`) alike. Any other transport:
 //! implement [`HeartbeatCodec`] (below).
 
-use crate::event::{CloseReason, PingId};
+use crate::event::PingId;
+use crate::reason::CloseReason;
 
 #[cfg(feature = "axum")]
 mod axum;

@@ -3,7 +3,8 @@
 
 use super::json::type_field;
 use super::{HeartbeatCodec, Inbound};
-use crate::event::{CloseReason, PingId};
+use crate::event::PingId;
+use crate::reason::CloseReason;
 use alloc::string::{String, ToString};
 use core::fmt;
 use core::marker::PhantomData;

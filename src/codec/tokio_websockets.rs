@@ -3,7 +3,8 @@
 
 use super::text::TextMessage;
 use super::{HeartbeatCodec, Inbound};
-use crate::event::{CloseReason, PingId};
+use crate::event::PingId;
+use crate::reason::CloseReason;
 use tokio_websockets::{CloseCode, Message};
 
 /// WebSocket ping/pong frames (RFC 6455) for `tokio_websockets::Message`, the messages of

@@ -2,7 +2,8 @@
 
 use super::text::TextMessage;
 use super::{HeartbeatCodec, Inbound};
-use crate::event::{CloseReason, PingId};
+use crate::event::PingId;
+use crate::reason::CloseReason;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::Message;

@@ -17,29 +17,29 @@ use core::hash::Hash;
 use index::{Index, Keys};
 use wheel::{Link, Wheel};
 
-/// The key passed to [`HeartbeatSet::insert`] is already in the set.
+/// A key the set could not take: [`HeartbeatSet::insert`] with a key already in the set,
+/// or [`HeartbeatSet::handle`] with one that is not.
+#[non_exhaustive]
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
-pub struct KeyExists;
+pub enum SetError {
+    /// A connection with this key is already in the set.
+    KeyExists,
+    /// No connection with this key is in the set.
+    UnknownKey,
+}
 
-impl fmt::Display for KeyExists {
+impl fmt::Display for SetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a connection with this key is already in the set; remove it first")
+        f.write_str(match self {
+            SetError::KeyExists => {
+                "a connection with this key is already in the set; remove it first"
+            }
+            SetError::UnknownKey => "no connection with this key is in the set; insert it first",
+        })
     }
 }
 
-impl core::error::Error for KeyExists {}
-
-/// No connection with this key is in the set.
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
-pub struct UnknownKey;
-
-impl fmt::Display for UnknownKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("no connection with this key is in the set; insert it first")
-    }
-}
-
-impl core::error::Error for UnknownKey {}
+impl core::error::Error for SetError {}
 
 type Entry<K> = Option<(Conn, K)>;
 
@@ -55,7 +55,7 @@ impl<K> Keys<K> for Slab<'_, K> {
 }
 
 /// Heartbeats for many connections on one event loop: one shared [`Config`], a compact
-/// state per connection (about 80 bytes of heap at a million connections, index and
+/// state per connection (about 115 bytes of heap at a million connections, index and
 /// timer included), and one hierarchical timing wheel, so a check with nothing due costs
 /// the same for ten connections or ten million.
 ///
@@ -153,7 +153,7 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
             slab: Vec::new(),
             links: Vec::new(),
             free: Vec::new(),
-            index: Index::new(config.seed),
+            index: Index::new(config.timing.seed),
             wheel: Wheel::new(0),
             now: 0,
             due: Vec::new(),
@@ -172,9 +172,9 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
     }
 
     /// Adds a connection, open from `now` (as if a machine got [`Event::Connected`]).
-    pub fn insert(&mut self, key: K, now: Instant) -> Result<(), KeyExists> {
+    pub fn insert(&mut self, key: K, now: Instant) -> Result<(), SetError> {
         if self.index.find(&Slab(&self.slab), &key).is_some() {
-            return Err(KeyExists);
+            return Err(SetError::KeyExists);
         }
         let now = self.clock(now);
         let mut conn = Conn::new(&self.config, Instant::from_nanos(now));
@@ -213,8 +213,11 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
 
     /// Applies `event` to one connection at `now` and returns what to do, exactly as
     /// [`HeartbeatMachine::handle`](crate::HeartbeatMachine::handle).
-    pub fn handle(&mut self, now: Instant, key: &K, event: Event) -> Result<Actions, UnknownKey> {
-        let (_, id) = self.index.find(&Slab(&self.slab), key).ok_or(UnknownKey)?;
+    pub fn handle(&mut self, now: Instant, key: &K, event: Event) -> Result<Actions, SetError> {
+        let (_, id) = self
+            .index
+            .find(&Slab(&self.slab), key)
+            .ok_or(SetError::UnknownKey)?;
         let now = self.clock(now);
         Ok(self.run(id, now, event))
     }
@@ -296,10 +299,19 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
         self.conn(key).and_then(Conn::ping_in_flight)
     }
 
-    /// Totals over every connection the set has held (`attempt` is always 0; the last
-    /// RTT is the last one measured on any connection).
+    /// Totals over every connection the set has held: pings, pongs, timeouts, and the
+    /// last round trip measured on any of them. (Per-connection figures, the smoothed
+    /// round trip and the timeouts in force, are a machine's: see
+    /// [`HeartbeatMachine::stats`](crate::HeartbeatMachine::stats).)
     pub fn stats(&self) -> Stats {
-        self.counters.stats(self.pings_sent, 0)
+        let c = &self.counters;
+        let mut stats = Stats::default();
+        stats.pings_sent = self.pings_sent;
+        stats.pongs_received = c.pongs;
+        stats.timeouts = c.timeouts;
+        stats.reconnects = c.reconnects;
+        stats.rtt = c.rtt();
+        stats
     }
 
     /// The shared configuration.

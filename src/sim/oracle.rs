@@ -2,10 +2,11 @@
 //! scenario runner, the virtual-clock pair, the property tests and the fuzzer.
 
 use super::text::{fmt_action, fmt_duration, fmt_event, fmt_instant};
-use crate::config::{Config, Role};
-use crate::event::{Action, CloseReason, Event, PingId};
+use crate::config::{Config, PingPolicy, Role};
+use crate::event::{Action, Event, PingId};
 use crate::machine::HeartbeatMachine;
-use crate::policy::{Decision, Loss};
+use crate::policy::Decision;
+use crate::reason::CloseReason;
 use crate::state::State;
 use crate::time::Instant;
 use alloc::format;
@@ -30,22 +31,11 @@ impl fmt::Display for Violation {
 
 impl core::error::Error for Violation {}
 
+type Broken = (&'static str, String);
+
 /// Watches one [`HeartbeatMachine`] call by call and checks every rule of the contract
 /// that can be judged from the outside: the list at the end of [`crate::rules`]. A
 /// broken rule is a [`Violation`] naming it.
-///
-/// ```
-/// use keepalive::{Config, Event, HeartbeatMachine, Instant, sim::Oracle};
-///
-/// let mut m = HeartbeatMachine::new(Config::client().seed(1).build()?, Instant::ZERO);
-/// let mut oracle = Oracle::new(&m);
-/// for (t, event) in [(0, Event::Connected), (20_000, Event::Tick), (45_000, Event::Tick)] {
-///     let now = Instant::from_millis(t);
-///     let actions: Vec<_> = m.handle(now, event).collect();
-///     oracle.check(now, event, &actions, &m)?;
-/// }
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
 #[derive(Clone, Debug)]
 pub struct Oracle {
     config: Config,
@@ -60,15 +50,27 @@ pub struct Oracle {
     in_flight: Option<(PingId, Instant, bool)>,
     /// The caller reports when pings leave.
     writes_reported: bool,
+    /// Data came since the ping in flight left: its pong's round trip is no sample.
+    queued: bool,
     last_ping: Option<Instant>,
     /// The end of the announced reconnect wait, until its `Connect`.
     wait_until: Option<Instant>,
     /// What our close under way is for.
-    closing_for: Loss,
+    closing_for: CloseReason,
     conn_since: Instant,
     close_at: Instant,
     streak: u32,
     shutdown: bool,
+    /// Ping policing: when the peer's last ping came, and its early pings in a row.
+    peer_ping_at: Option<Instant>,
+    strikes: u32,
+    /// The round-trip estimate, in µs: the pongs' (SRTT, RTTVAR), the path's RTO.
+    srtt: Option<(u64, u64)>,
+    path_rto: u64,
+    /// How often the peer said "too many pings".
+    slowdown: u32,
+    /// The pong timeout in force before the call.
+    pong_in_force: Duration,
 }
 
 impl Oracle {
@@ -85,13 +87,20 @@ impl Oracle {
             slack: Duration::ZERO,
             in_flight: None,
             writes_reported: false,
+            queued: false,
             last_ping: None,
             wait_until: None,
-            closing_for: Loss::Transport,
+            closing_for: CloseReason::Transport,
             conn_since: now,
             close_at: now,
             streak: machine.stats().attempt,
             shutdown: false,
+            peer_ping_at: None,
+            strikes: 0,
+            srtt: None,
+            path_rto: 0,
+            slowdown: 0,
+            pong_in_force: machine.stats().pong_timeout,
         }
     }
 
@@ -107,6 +116,7 @@ impl Oracle {
         let result = self.check_inner(now, event, actions, machine);
         self.deadline = machine.next_deadline();
         self.state = machine.state();
+        self.pong_in_force = self.pong_timeout();
         result.map_err(|(rule, why)| Violation {
             rule,
             detail: format!(
@@ -129,9 +139,8 @@ impl Oracle {
         event: Event,
         actions: &[Action],
         m: &HeartbeatMachine,
-    ) -> Result<(), (&'static str, String)> {
+    ) -> Result<(), Broken> {
         let cfg = self.config;
-        let pt = cfg.pong_timeout();
         let before = self.state;
         let late = self
             .deadline
@@ -139,78 +148,53 @@ impl Oracle {
         self.latest = self.latest.max(now);
         let now = self.latest;
         self.slack = self.slack.saturating_add(late);
-        let jumped = late > pt.min(Duration::from_secs(1));
 
         if before.is_terminal() && !actions.is_empty() {
             return Err(("a finished machine does nothing", "it acted".into()));
         }
-        // What the event tells us about the peer.
-        if before == State::Open {
-            match event {
-                Event::PingReceived
-                | Event::DataReceived
-                | Event::PongReceived(_)
-                | Event::DataDelivered => {
-                    self.last_in = now;
-                    self.slack = Duration::ZERO;
-                }
-                _ => {}
-            }
-            match (event, self.in_flight) {
-                (Event::PongReceived(id), Some((sent, ..))) if id.map_or(true, |id| id == sent) => {
-                    self.in_flight = None;
-                }
-                (Event::PingWritten(id), Some((sent, at, written))) if id == sent => {
-                    self.writes_reported = true;
-                    if !written {
-                        // The pong clock runs from when the ping left.
-                        self.in_flight = Some((sent, at.max(now), true));
-                    }
-                }
-                _ => {}
-            }
-        }
+        let policed = self.observe(now, event, before);
         if event == Event::Shutdown {
             self.shutdown = true;
         }
-        let probe_cause = jumped || matches!(event, Event::Resume | Event::NetworkChanged);
+        // The machine measures lateness against the pong timeout in force after the event.
+        let tolerance = self
+            .pong_in_force
+            .min(self.pong_timeout())
+            .min(Duration::from_secs(1));
+        let probe_cause =
+            late > tolerance || matches!(event, Event::Resume | Event::NetworkChanged);
         if probe_cause {
             self.probe_base = now;
             self.slack = Duration::ZERO;
         }
-        if event == Event::Connected && m.state() == State::Open {
+        // A connection opens (and may be closed again in the same call, at Instant::MAX).
+        let opens = match before {
+            State::Backoff | State::Connecting | State::Open => true,
+            State::Closing => !self.shutdown,
+            _ => false,
+        };
+        if event == Event::Connected && opens {
             self.fresh_connection(now);
         }
-        if matches!(event, Event::Disconnected | Event::CloseReceived(_)) && before == State::Open {
+        let ended = matches!(event, Event::Disconnected | Event::Closed(_));
+        if ended && before == State::Open {
             self.leave_open(now);
         }
-
-        // What ended the connection or attempt, if this call ends one: a deadline (a
-        // close forced, an attempt abandoned) on whatever event it passed, or the event.
-        let loss = if actions.contains(&Action::ForceClose) {
-            Some(self.closing_for)
-        } else if actions.contains(&Action::AbortConnect)
-            // (an attempt restarted on resume is no failure: it reconnects at once)
-            && !actions.contains(&Action::Reconnect { after: Duration::ZERO })
-        {
-            Some(Loss::ConnectTimeout)
-        } else {
-            match event {
-                Event::Disconnected | Event::CloseReceived(_) if before == State::Closing => {
-                    Some(self.closing_for)
-                }
-                Event::CloseReceived(code) => Some(Loss::PeerClose(code)),
-                Event::Disconnected | Event::ConnectFailed => Some(Loss::Transport),
-                Event::Refused {
-                    status,
-                    retry_after,
-                } => Some(Loss::Refused {
-                    status,
-                    retry_after,
-                }),
-                _ => None,
+        if before == State::Open && event == Event::PingReceived {
+            let pong = actions.contains(&Action::SendPong);
+            let closed = actions.contains(&Action::Close(CloseReason::TooManyPings));
+            if pong == policed || closed != policed {
+                return Err((
+                    "a ping is answered, or closed for past the strikes",
+                    format!(
+                        "{} strikes (at most {})",
+                        self.strikes,
+                        cfg.max_ping_strikes()
+                    ),
+                ));
             }
-        };
+        }
+        let reason = self.ending(event, actions, before);
         let mut open = before == State::Open || event == Event::Connected;
         let mut pings = 0;
         for a in actions {
@@ -223,35 +207,7 @@ impl Oracle {
                             "a second or misplaced ping".into(),
                         ));
                     }
-                    if let Some((_, at, written)) = self.in_flight {
-                        let outlived = self.last_in > at
-                            && now >= at + pt
-                            && (written || !self.writes_reported);
-                        if !(probe_cause || outlived) {
-                            return Err((
-                                "one ping in flight",
-                                format!(
-                                    "ping {id} while the ping sent at {} is unanswered",
-                                    fmt_instant(at)
-                                ),
-                            ));
-                        }
-                    }
-                    if let Some(prev) = self.last_ping {
-                        let gap = cfg.ping_interval().min(pt);
-                        // At Instant::MAX time stands still: every call is "at once".
-                        if now - prev < gap && !probe_cause && now != Instant::MAX {
-                            return Err((
-                                "no ping burst",
-                                format!(
-                                    "ping {id} only {} after the previous one",
-                                    fmt_duration(now - prev)
-                                ),
-                            ));
-                        }
-                    }
-                    self.in_flight = Some((id, now, false));
-                    self.last_ping = Some(now);
+                    self.check_ping(now, id, probe_cause)?;
                 }
                 Action::SendPong => {
                     if !open || event != Event::PingReceived {
@@ -261,18 +217,15 @@ impl Oracle {
                         ));
                     }
                 }
-                Action::Close(reason) => {
-                    self.closing_for = match reason {
-                        CloseReason::Shutdown => Loss::Transport,
-                        _ => Loss::Timeout,
-                    };
+                Action::Close(why) => {
+                    self.closing_for = why;
                     if !open {
                         return Err((
                             "close only an open connection",
                             "close while not open".into(),
                         ));
                     }
-                    self.check_close(now, reason)?;
+                    self.check_close(now, why, policed && event == Event::PingReceived)?;
                     self.leave_open(now);
                     open = false;
                     self.close_at = now;
@@ -288,75 +241,27 @@ impl Oracle {
                         return Err(("force only after close_timeout", "forced early".into()));
                     }
                 }
-                Action::Reconnect { after } => {
-                    if cfg.role() == Role::Server || self.shutdown {
-                        return Err((
-                            "no reconnect for a server or after shutdown",
-                            "reconnect".into(),
-                        ));
-                    }
-                    self.wait_until = Some(now + after);
-                    if after.is_zero() {
-                        if !matches!(event, Event::Resume | Event::NetworkChanged) {
-                            return Err((
-                                "immediate reconnect only on resume or network change",
-                                "reconnect 0s".into(),
-                            ));
-                        }
-                    } else {
-                        // Never below the floor; at most the larger cap, plus the spread a
-                        // server-asked wait gets.
-                        let cap = cfg.backoff_max().max(cfg.retry_after_max());
-                        if after < cfg.backoff_initial() || after > cap + cap / 4 {
-                            return Err((
-                                "backoff within floor and cap",
-                                format!("reconnect after {}", fmt_duration(after)),
-                            ));
-                        }
-                        self.streak += 1;
-                        if cfg.max_attempts().is_some_and(|max| self.streak > max) {
-                            return Err((
-                                "at most max_attempts in a row",
-                                format!("attempt {}", self.streak),
-                            ));
-                        }
-                    }
-                }
-                Action::GiveUp => {
+                Action::Reconnect { after } => self.check_reconnect(now, event, after)?,
+                Action::GiveUp { reason: why, fatal } => {
                     let exhausted = Some(self.streak) == cfg.max_attempts();
-                    let fatal = loss.is_some_and(|l| {
-                        cfg.decide(l, self.streak.saturating_add(1)) == Decision::GiveUp
-                    });
-                    if cfg.role() == Role::Server || !(exhausted || fatal) {
+                    let decided = cfg.decide(why) == Decision::GiveUp;
+                    if cfg.role() == Role::Server
+                        || reason != Some(why)
+                        || fatal != decided
+                        || !(exhausted || fatal)
+                    {
                         return Err((
-                            "give up only after max_attempts, or for what retrying cannot fix",
-                            format!("gave up after {} attempts, for {loss:?}", self.streak),
+                            "give up only after max_attempts, or for what retrying cannot fix, \
+                             and say which",
+                            format!(
+                                "gave up (fatal: {fatal}) after {} attempts for {why:?}; this \
+                                 call ended {reason:?}",
+                                self.streak
+                            ),
                         ));
                     }
                 }
-                Action::Connect => {
-                    if cfg.role() == Role::Server || self.shutdown {
-                        return Err((
-                            "no reconnect for a server or after shutdown",
-                            "connect".into(),
-                        ));
-                    }
-                    match self.wait_until.take() {
-                        Some(until) if now >= until => {}
-                        Some(until) => {
-                            return Err((
-                                "connect only once the announced wait is over",
-                                format!("connect before {}", fmt_instant(until)),
-                            ))
-                        }
-                        None => {
-                            return Err((
-                                "one connect per announced reconnect",
-                                "connect with no reconnect announced".into(),
-                            ))
-                        }
-                    }
-                }
+                Action::Connect => self.check_connect(now)?,
                 Action::AbortConnect => {
                     if !matches!(before, State::Connecting | State::Backoff) {
                         return Err((
@@ -367,9 +272,254 @@ impl Oracle {
                 }
             }
         }
+        self.check_after(now, actions, m)
+    }
 
-        // The deadline handed out.
+    /// What `event` tells about the peer; returns whether a ping from it is past the
+    /// strikes.
+    fn observe(&mut self, now: Instant, event: Event, before: State) -> bool {
+        if before != State::Open {
+            return false;
+        }
+        let cfg = self.config;
+        match event {
+            Event::PingReceived
+            | Event::DataReceived
+            | Event::PongReceived(_)
+            | Event::DataDelivered => {
+                self.last_in = now;
+                self.slack = Duration::ZERO;
+            }
+            _ => {}
+        }
+        match (event, self.in_flight) {
+            (Event::PongReceived(id), Some((sent, at, _))) if id.map_or(true, |id| id == sent) => {
+                self.in_flight = None;
+                // Karn's rule: a pong that may have waited behind data is no sample.
+                if !self.queued {
+                    self.sample(now - at);
+                }
+            }
+            (Event::DataReceived, Some(_)) => self.queued = true,
+            (Event::PingWritten(id), Some((sent, at, written))) if id == sent => {
+                self.writes_reported = true;
+                if !written {
+                    // The pong clock runs from when the ping left.
+                    self.in_flight = Some((sent, at.max(now), true));
+                    self.queued = false;
+                }
+            }
+            (Event::PathRtt { srtt, rttvar }, _) => {
+                self.path_rto = rto(micros(srtt), micros(rttvar));
+            }
+            (Event::DataSent, _) => self.strikes = 0,
+            (Event::Closed(CloseReason::TooManyPings), _) if cfg.role() == Role::Client => {
+                self.slowdown = (self.slowdown + 1).min(6);
+            }
+            _ => {}
+        }
+        let Some(min) = cfg.min_ping_interval() else {
+            return false;
+        };
+        if event != Event::PingReceived {
+            return false;
+        }
+        let early = self.peer_ping_at.is_some_and(|p| now < p + min);
+        self.peer_ping_at = Some(now);
+        self.strikes = if early { self.strikes + 1 } else { 0 };
+        self.strikes.min(255) > cfg.max_ping_strikes()
+    }
+
+    /// RFC 6298, in whole µs as the rules state it.
+    fn sample(&mut self, rtt: Duration) {
+        let r = micros(rtt).min(u64::from(u32::MAX - 1));
+        self.srtt = Some(match self.srtt {
+            None => (r, r / 2),
+            Some((s, v)) => ((7 * s + r) / 8, (3 * v + s.abs_diff(r)) / 4),
+        });
+    }
+
+    /// The pong timeout the rules give now: the configured one, or three retransmission
+    /// timeouts of the larger estimate, at most 60 s.
+    fn pong_timeout(&self) -> Duration {
+        let own = self.srtt.map_or(0, |(s, v)| rto(s, v));
+        let floor = Duration::from_micros(own.max(self.path_rto) * 3).min(Duration::from_secs(60));
+        self.config.pong_timeout().max(floor)
+    }
+
+    /// The ping interval the rules give now.
+    fn ping_interval(&self) -> Duration {
+        let cfg = &self.config;
+        let base = cfg.ping_interval();
+        if self.slowdown == 0 {
+            return base;
+        }
+        let mut slowed = (base * (1 << self.slowdown)).min(Duration::from_secs(86_400));
+        if let Some(limit) = cfg.path_idle_limit() {
+            slowed = slowed.min(limit.saturating_sub(cfg.pong_timeout()));
+        }
+        slowed.max(base)
+    }
+
+    /// The dead-peer bound the rules give now.
+    fn bound(&self) -> Duration {
+        let cfg = &self.config;
+        let cycle = self.ping_interval().saturating_add(self.pong_timeout());
+        let pinging = cfg.ping_policy() != PingPolicy::Never;
+        let idle = cfg
+            .idle_timeout()
+            .map(|i| if pinging { i.max(cycle) } else { i });
+        match (pinging, idle) {
+            (true, Some(i)) => cycle.min(i),
+            (true, None) => cycle,
+            (false, i) => i.unwrap_or(Duration::MAX),
+        }
+    }
+
+    /// What ended the connection or attempt in this call, if anything: a deadline (a
+    /// close forced, an attempt abandoned) on whatever event it passed, or the event.
+    fn ending(&self, event: Event, actions: &[Action], before: State) -> Option<CloseReason> {
+        if actions.contains(&Action::ForceClose) {
+            return Some(self.closing_for);
+        }
+        // (an attempt restarted on resume is no failure: it reconnects at once)
+        if actions.contains(&Action::AbortConnect)
+            && !actions.contains(&Action::Reconnect {
+                after: Duration::ZERO,
+            })
+        {
+            return Some(CloseReason::ConnectTimeout);
+        }
+        match event {
+            Event::Disconnected | Event::Closed(_) if before == State::Closing => {
+                Some(self.closing_for)
+            }
+            Event::Closed(reason) => Some(reason),
+            Event::Disconnected | Event::ConnectFailed => Some(CloseReason::Transport),
+            _ => None,
+        }
+    }
+
+    fn check_ping(&mut self, now: Instant, id: PingId, probe_cause: bool) -> Result<(), Broken> {
+        let cfg = self.config;
+        if let Some((_, at, written)) = self.in_flight {
+            let outlived = self.last_in > at
+                && now >= at + self.pong_timeout()
+                && (written || !self.writes_reported);
+            if !(probe_cause || outlived) {
+                return Err((
+                    "one ping in flight",
+                    format!(
+                        "ping {id} while the ping sent at {} is unanswered",
+                        fmt_instant(at)
+                    ),
+                ));
+            }
+        }
+        if let Some(prev) = self.last_ping {
+            let gap = cfg.ping_interval().min(cfg.pong_timeout());
+            // At Instant::MAX time stands still: every call is "at once".
+            if now - prev < gap && !probe_cause && now != Instant::MAX {
+                return Err((
+                    "no ping burst",
+                    format!(
+                        "ping {id} only {} after the previous one",
+                        fmt_duration(now - prev)
+                    ),
+                ));
+            }
+        }
+        self.in_flight = Some((id, now, false));
+        self.queued = false;
+        self.last_ping = Some(now);
+        Ok(())
+    }
+
+    fn check_reconnect(
+        &mut self,
+        now: Instant,
+        event: Event,
+        after: Duration,
+    ) -> Result<(), Broken> {
+        let cfg = self.config;
+        if cfg.role() == Role::Server || self.shutdown {
+            return Err((
+                "no reconnect for a server or after shutdown",
+                "reconnect".into(),
+            ));
+        }
+        self.wait_until = Some(now + after);
+        if after.is_zero() {
+            if !matches!(event, Event::Resume | Event::NetworkChanged) {
+                return Err((
+                    "immediate reconnect only on resume or network change",
+                    "reconnect 0s".into(),
+                ));
+            }
+            return Ok(());
+        }
+        // Never below the floor; at most the larger cap, plus the spread a server-asked
+        // wait gets.
+        let cap = cfg.backoff_max().max(cfg.retry_after_max());
+        if after < cfg.backoff_initial() || after > cap + cap / 4 {
+            return Err((
+                "backoff within floor and cap",
+                format!("reconnect after {}", fmt_duration(after)),
+            ));
+        }
+        self.streak += 1;
+        if cfg.max_attempts().is_some_and(|max| self.streak > max) {
+            return Err((
+                "at most max_attempts in a row",
+                format!("attempt {}", self.streak),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_connect(&mut self, now: Instant) -> Result<(), Broken> {
+        if self.config.role() == Role::Server || self.shutdown {
+            return Err((
+                "no reconnect for a server or after shutdown",
+                "connect".into(),
+            ));
+        }
+        match self.wait_until.take() {
+            Some(until) if now >= until => Ok(()),
+            Some(until) => Err((
+                "connect only once the announced wait is over",
+                format!("connect before {}", fmt_instant(until)),
+            )),
+            None => Err((
+                "one connect per announced reconnect",
+                "connect with no reconnect announced".into(),
+            )),
+        }
+    }
+
+    /// The machine after the call: the timeouts it reports, the deadline it hands out.
+    fn check_after(
+        &self,
+        now: Instant,
+        actions: &[Action],
+        m: &HeartbeatMachine,
+    ) -> Result<(), Broken> {
+        let cfg = self.config;
         let after = m.state();
+        let stats = m.stats();
+        let (pt, bound) = (self.pong_timeout(), self.bound());
+        let want = (self.ping_interval(), pt, bound);
+        let got = (
+            stats.ping_interval,
+            stats.pong_timeout,
+            stats.dead_peer_bound,
+        );
+        if want != got {
+            return Err((
+                "the timeouts in force follow the path and the peer",
+                format!("ping interval, pong timeout, bound {got:?}; the rules say {want:?}"),
+            ));
+        }
         let deadline = m.next_deadline();
         if after.is_terminal() && deadline.is_some() {
             return Err((
@@ -396,51 +546,51 @@ impl Oracle {
                 ),
             ));
         }
-        if let Some(d) = deadline {
-            if d < now || (d == now && now != Instant::MAX) {
+        let Some(d) = deadline else {
+            return Ok(());
+        };
+        if d < now || (d == now && now != Instant::MAX) {
+            return Err((
+                "the deadline moves past now",
+                format!("next deadline {}", fmt_instant(d)),
+            ));
+        }
+        if after == State::Open && !m.is_paused() {
+            // A ping that left late (behind our own data being delivered) gives the peer
+            // the pong timeout from then.
+            let left = self
+                .in_flight
+                .filter(|(_, _, written)| *written)
+                .map_or(Instant::ZERO, |(_, at, _)| at + pt);
+            let limit = (self.last_in + bound)
+                .max(self.probe_base + bound.max(pt))
+                .max(left)
+                + self.slack;
+            if d > limit {
                 return Err((
-                    "the deadline moves past now",
-                    format!("next deadline {}", fmt_instant(d)),
-                ));
-            }
-            if after == State::Open && !m.is_paused() {
-                let bound = cfg.dead_peer_bound();
-                // A ping that left late (behind our own data being delivered) gives the
-                // peer pong_timeout from then.
-                let left = self
-                    .in_flight
-                    .filter(|(_, _, written)| *written)
-                    .map_or(Instant::ZERO, |(_, at, _)| at + pt);
-                let limit = (self.last_in + bound)
-                    .max(self.probe_base + bound.max(pt))
-                    .max(left)
-                    + self.slack;
-                if d > limit {
-                    return Err((
-                        "a silent peer is caught within the bound",
-                        format!(
-                            "next deadline {} is past {}",
-                            fmt_instant(d),
-                            fmt_instant(limit)
-                        ),
-                    ));
-                }
-            }
-            if after == State::Backoff && !m.is_paused() && self.wait_until.is_some_and(|w| d > w) {
-                return Err((
-                    "the machine keeps the reconnect wait",
+                    "a silent peer is caught within the bound in force",
                     format!(
-                        "next deadline {} is past the end of the wait",
-                        fmt_instant(d)
+                        "next deadline {} is past {}",
+                        fmt_instant(d),
+                        fmt_instant(limit)
                     ),
                 ));
             }
-            if after == State::Closing && d > self.close_at + cfg.close_timeout() {
-                return Err((
-                    "a close is forced within close_timeout",
-                    format!("next deadline {}", fmt_instant(d)),
-                ));
-            }
+        }
+        if after == State::Backoff && !m.is_paused() && self.wait_until.is_some_and(|w| d > w) {
+            return Err((
+                "the machine keeps the reconnect wait",
+                format!(
+                    "next deadline {} is past the end of the wait",
+                    fmt_instant(d)
+                ),
+            ));
+        }
+        if after == State::Closing && d > self.close_at + cfg.close_timeout() {
+            return Err((
+                "a close is forced within close_timeout",
+                format!("next deadline {}", fmt_instant(d)),
+            ));
         }
         Ok(())
     }
@@ -453,41 +603,47 @@ impl Oracle {
         self.in_flight = None;
         self.last_ping = None;
         self.conn_since = now;
+        self.peer_ping_at = None;
+        self.strikes = 0;
+        self.srtt = None;
+        self.path_rto = 0;
     }
 
-    fn check_close(&self, now: Instant, reason: CloseReason) -> Result<(), (&'static str, String)> {
-        let cfg = &self.config;
+    fn check_close(&self, now: Instant, reason: CloseReason, policed: bool) -> Result<(), Broken> {
+        let live = |why: &str| Err(("never call a live peer dead", String::from(why)));
         match reason {
             CloseReason::PongTimeout => {
                 let Some((_, sent, _)) = self.in_flight else {
-                    return Err((
-                        "never call a live peer dead",
-                        "pong timeout with no ping in flight".into(),
-                    ));
+                    return live("pong timeout with no ping in flight");
                 };
-                if now < sent.max(self.last_in) + cfg.pong_timeout() {
-                    return Err((
-                        "never call a live peer dead",
-                        "pong timeout before pong_timeout passed".into(),
-                    ));
+                if now < sent.max(self.last_in) + self.pong_timeout() {
+                    return live("pong timeout before the pong timeout in force passed");
                 }
             }
             CloseReason::IdleTimeout => {
-                let idle = cfg.idle_timeout().unwrap_or(Duration::MAX);
+                let idle = self.config.idle_timeout().unwrap_or(Duration::MAX);
                 if now < self.last_in + idle {
-                    return Err((
-                        "never call a live peer dead",
-                        "idle timeout before idle_timeout passed".into(),
-                    ));
+                    return live("idle timeout before idle_timeout passed");
                 }
             }
-            CloseReason::Shutdown => {
-                if !self.shutdown {
-                    return Err((
-                        "close for shutdown only when asked",
-                        "unasked shutdown".into(),
-                    ));
-                }
+            CloseReason::Shutdown if !self.shutdown => {
+                return Err((
+                    "close for shutdown only when asked",
+                    "unasked shutdown".into(),
+                ));
+            }
+            CloseReason::TooManyPings if !policed => {
+                return Err((
+                    "close for too many pings only past the strikes",
+                    format!("{} strikes", self.strikes),
+                ));
+            }
+            CloseReason::Shutdown | CloseReason::TooManyPings => {}
+            other => {
+                return Err((
+                    "the machine closes only for its own reasons",
+                    format!("close for {other:?}"),
+                ))
             }
         }
         Ok(())
@@ -499,6 +655,19 @@ impl Oracle {
         }
         self.in_flight = None;
     }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// RFC 6298's `SRTT + max(G, 4 × RTTVAR)` with G = 1 ms, in µs (saturating as the
+/// machine keeps µs in 32 bits).
+fn rto(srtt: u64, rttvar: u64) -> u64 {
+    let cap = u64::from(u32::MAX);
+    srtt.min(cap)
+        .saturating_add(rttvar.min(cap).saturating_mul(4).min(cap).max(1_000))
+        .min(cap)
 }
 
 fn is_send(a: &Action) -> bool {

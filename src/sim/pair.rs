@@ -4,8 +4,9 @@
 
 use super::oracle::{Oracle, Violation};
 use crate::config::Config;
-use crate::event::{Action, CloseReason, Event, PingId};
+use crate::event::{Action, Event, PingId};
 use crate::machine::HeartbeatMachine;
+use crate::reason::CloseReason;
 use crate::state::State;
 use crate::time::Instant;
 use alloc::collections::VecDeque;
@@ -28,20 +29,6 @@ impl Side {
             Side::Server => Side::Client,
         }
     }
-    fn ix(self) -> usize {
-        self as usize
-    }
-}
-
-/// Something one machine asked for, with when and where.
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
-pub struct Record {
-    /// When.
-    pub at: Instant,
-    /// Which end.
-    pub side: Side,
-    /// What it asked for.
-    pub action: Action,
 }
 
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -71,44 +58,65 @@ impl Msg {
     }
 }
 
-/// A message waiting to leave, or leaving: `size` bytes of connection `conn`.
-#[derive(Copy, Clone, Debug)]
-struct Frame {
-    conn: u32,
-    msg: Msg,
-    size: u64,
-}
-
-/// Bytes on their way: part of a frame, or the rest of it (then the message is whole).
+/// Bytes of a message of connection `conn` on their way: `bytes` of it, and the message
+/// itself with its last bytes.
 #[derive(Copy, Clone, Debug)]
 struct Packet {
     at: Instant,
     conn: u32,
     bytes: u64,
-    /// The message, on its last packet.
     whole: Option<Msg>,
 }
 
-/// One direction of the link: frames leave one after the other at the link's rate.
-#[derive(Clone, Debug, Default)]
-struct Wire {
-    queue: VecDeque<Frame>,
-    /// Bytes of the head frame already gone.
+/// One end: its machine, what it sends and what is on its way to it.
+#[derive(Debug)]
+struct End {
+    machine: Option<HeartbeatMachine>,
+    oracle: Option<Oracle>,
+    /// The connection this end is on.
+    conn: u32,
+    /// Messages waiting to leave, in order, with their sizes.
+    queue: VecDeque<(u32, Msg, u64)>,
+    /// Bytes of the head message already gone, and the segment now leaving until when.
     sent: u64,
-    /// When the bytes now leaving are gone (`None`: nothing is leaving).
-    busy_until: Option<Instant>,
-    /// How many bytes are leaving now.
-    leaving: u64,
+    leaving: Option<(u64, Instant)>,
+    /// Bytes on their way to this end, in time order, and how many are not read yet.
+    inbox: VecDeque<Packet>,
+    unread: u64,
+    frozen: bool,
+    /// A data message every so often, and when the next is due.
+    traffic: Option<(Duration, Instant)>,
+    /// The id of the last ping this end received, for its pong to echo.
+    last_ping: Option<PingId>,
 }
 
-/// Two machines and a link, stepped from deadline to deadline: no real time passes.
-///
-/// Both ends start connected at [`Instant::ZERO`]. Every call to either machine is
-/// checked by an [`Oracle`]; a broken rule stops the run with the [`Violation`].
+impl End {
+    fn new(machine: Option<HeartbeatMachine>) -> End {
+        End {
+            oracle: machine.as_ref().map(Oracle::new),
+            machine,
+            conn: 0,
+            queue: VecDeque::new(),
+            sent: 0,
+            leaving: None,
+            inbox: VecDeque::new(),
+            unread: 0,
+            frozen: false,
+            traffic: None,
+            last_ping: None,
+        }
+    }
+}
+
+/// Two machines and a link, stepped from deadline to deadline: no real time passes. The
+/// virtual link of the crate's own tests, for your property tests: both ends start
+/// connected at [`Instant::ZERO`], every call to either machine is checked against the
+/// [rules](crate::rules#invariants-checked-on-every-call), and a broken rule stops the run
+/// with the [`Violation`].
 ///
 /// The link carries each direction's messages in order. With a
 /// [`bandwidth`](Self::bandwidth), a message of `n` bytes takes `n / bandwidth` to leave,
-/// in segments of 1460 bytes: the receiver is told of each segment as it arrives
+/// in segments of 1460 bytes: the receiver hears of each segment as it arrives
 /// (`DataReceived`, the message's own event with its last segment), and the sender of
 /// each segment of a large message that leaves (`DataDelivered`) and of each ping that
 /// has left (`PingWritten`), as the crate's driver reports them. A frozen peer's kernel
@@ -133,78 +141,51 @@ struct Wire {
 ///
 /// pair.cut(); // a NAT forgets the mapping: nothing gets through, nothing is closed
 /// pair.run_for(Duration::from_secs(60))?;
-/// let (at, side, reason) = pair.closes()[0];
-/// assert!(at <= pair.last_heard(side) + Duration::from_secs(40)); // within interval + timeout
+/// let (at, _side, _reason) = pair.closes()[0];
+/// let client = pair.client();
+/// assert!(at <= client.last_heard() + client.stats().dead_peer_bound); // within the bound in force
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct Pair {
     now: Instant,
-    client: HeartbeatMachine,
-    server: Option<HeartbeatMachine>,
+    ends: [End; 2],
     server_config: Config,
-    oracles: [Oracle; 2],
     latency: Duration,
     /// Bytes per second each way; `None`: unlimited.
     bandwidth: Option<u64>,
     window: u64,
     loss_per_million: u32,
+    rng: u64,
     cut: bool,
     server_down: bool,
-    frozen: [bool; 2],
-    /// By sending side.
-    wires: [Wire; 2],
-    /// By receiving side, in time order.
-    arrivals: [VecDeque<Packet>; 2],
-    /// By receiving side: bytes on their way or arrived and not read.
-    unread: [u64; 2],
-    /// The client's current connection (attempt) number.
-    conn: u32,
-    /// The connection the server machine serves.
-    server_conn: u32,
-    last_ping: [Option<PingId>; 2],
-    data_every: [Option<Duration>; 2],
-    next_data: [Option<Instant>; 2],
-    message_size: [u64; 2],
-    last_heard: [Instant; 2],
-    rng: u64,
-    log: Vec<Record>,
+    log: Vec<(Instant, Side, Action)>,
     /// A violation found in `new`, returned by the first call that can report it.
     held: Option<Violation>,
 }
 
 /// The link's segment: bytes arrive, and leave, this many at a time.
 const SEGMENT: u64 = 1460;
+/// The size of the data messages of [`Pair::set_traffic`].
+const DATA: u64 = 64;
 
 impl Pair {
     /// A client and a server, connected at time zero, 10 ms apart, unlimited bandwidth.
     pub fn new(client: Config, server: Config) -> Pair {
-        let c = HeartbeatMachine::new(client, Instant::ZERO);
-        let oracle = Oracle::new(&c);
         let mut pair = Pair {
             now: Instant::ZERO,
-            client: c,
-            server: None,
+            ends: [
+                End::new(Some(HeartbeatMachine::new(client, Instant::ZERO))),
+                End::new(None),
+            ],
             server_config: server,
-            oracles: [oracle.clone(), oracle],
             latency: Duration::from_millis(10),
             bandwidth: None,
             window: 64 * 1024,
             loss_per_million: 0,
+            rng: client.seed() ^ 0x5eed,
             cut: false,
             server_down: false,
-            frozen: [false; 2],
-            wires: [Wire::default(), Wire::default()],
-            arrivals: [VecDeque::new(), VecDeque::new()],
-            unread: [0; 2],
-            conn: 0,
-            server_conn: 0,
-            last_ping: [None; 2],
-            data_every: [None; 2],
-            next_data: [None; 2],
-            message_size: [64; 2],
-            last_heard: [Instant::ZERO; 2],
-            rng: client.seed() ^ 0x5eed,
             log: Vec::new(),
             held: None,
         };
@@ -229,16 +210,16 @@ impl Pair {
         self
     }
 
-    /// Changes the bandwidth from now on (`None`: unlimited; 0 counts as 1 byte/s).
-    pub fn set_bandwidth(&mut self, bytes_per_second: Option<u64>) {
-        self.bandwidth = bytes_per_second.map(|b| b.max(1));
-    }
-
     /// How many bytes a frozen peer's kernel still takes before the link to it stalls
     /// (default 64 KiB: its receive buffer).
     pub fn window(mut self, bytes: u64) -> Pair {
         self.window = bytes;
         self
+    }
+
+    /// Changes the bandwidth from now on (`None`: unlimited; 0 counts as 1 byte/s).
+    pub fn set_bandwidth(&mut self, bytes_per_second: Option<u64>) {
+        self.bandwidth = bytes_per_second.map(|b| b.max(1));
     }
 
     /// Changes the one-way latency from now on; messages stay in order.
@@ -267,8 +248,8 @@ impl Pair {
     /// transport close) and new attempts are refused until [`server_up`](Self::server_up).
     pub fn server_down(&mut self) {
         self.server_down = true;
-        if self.server.take().is_some() {
-            self.send(Side::Server, Msg::Fin, 0);
+        if self.end(Side::Server).machine.take().is_some() {
+            self.send(Side::Server, Msg::Fin);
         }
     }
 
@@ -281,37 +262,32 @@ impl Pair {
     /// nothing. Bytes to it wait (its kernel takes a [`window`](Self::window) of them,
     /// then the link stalls); after [`thaw`](Self::thaw) it sees them all late.
     pub fn freeze(&mut self, side: Side) {
-        self.frozen[side.ix()] = true;
+        self.end(side).frozen = true;
     }
 
     /// Ends a [`freeze`](Self::freeze).
     pub fn thaw(&mut self, side: Side) {
-        self.frozen[side.ix()] = false;
+        self.end(side).frozen = false;
     }
 
-    /// Makes `side` send a data message every `every` (or stop, with `None`).
+    /// Makes `side` send a 64-byte data message every `every` (or stop, with `None`).
     pub fn set_traffic(&mut self, side: Side, every: Option<Duration>) {
-        self.data_every[side.ix()] = every;
-        self.next_data[side.ix()] = every.map(|d| self.now + d);
+        let now = self.now;
+        self.end(side).traffic = every.map(|d| (d, now + d));
     }
 
-    /// The size of `side`'s data messages (default 64 bytes).
-    pub fn set_message_size(&mut self, side: Side, bytes: u64) {
-        self.message_size[side.ix()] = bytes;
-    }
-
-    /// Sends one data message from `side` now.
-    pub fn send_data(&mut self, side: Side) -> Result<(), Violation> {
-        self.send_message(side, self.message_size[side.ix()])
-    }
-
-    /// Sends one data message of `bytes` from `side` now.
+    /// Sends one data message of `bytes` from `side` now (if its connection is open).
     pub fn send_message(&mut self, side: Side, bytes: u64) -> Result<(), Violation> {
         if self.machine(side).map(HeartbeatMachine::state) == Some(State::Open) {
             self.feed(side, Event::DataSent)?;
-            self.send(side, Msg::Data, bytes);
+            self.send_sized(side, Msg::Data, bytes);
         }
         Ok(())
+    }
+
+    /// Sends `event` to one end's machine now (for example [`Event::Pause`]).
+    pub fn inject(&mut self, side: Side, event: Event) -> Result<(), Violation> {
+        self.feed(side, event)
     }
 
     /// The virtual time.
@@ -321,22 +297,19 @@ impl Pair {
 
     /// The client machine.
     pub fn client(&self) -> &HeartbeatMachine {
-        &self.client
+        match &self.ends[0].machine {
+            Some(m) => m,
+            None => unreachable!("the client's machine lives as long as the pair"),
+        }
     }
 
     /// The server machine of the current connection, if the server is up.
     pub fn server(&self) -> Option<&HeartbeatMachine> {
-        self.server.as_ref()
+        self.ends[1].machine.as_ref()
     }
 
-    /// The last time `side` was told of its peer: bytes or a message from it, or bytes
-    /// of its own the peer took (the start of the connection if nothing since).
-    pub fn last_heard(&self, side: Side) -> Instant {
-        self.last_heard[side.ix()]
-    }
-
-    /// Every action either end took, in order.
-    pub fn log(&self) -> &[Record] {
+    /// Every action either end took: when, which end, what.
+    pub fn log(&self) -> &[(Instant, Side, Action)] {
         &self.log
     }
 
@@ -344,48 +317,11 @@ impl Pair {
     pub fn closes(&self) -> Vec<(Instant, Side, CloseReason)> {
         self.log
             .iter()
-            .filter_map(|r| match r.action {
-                Action::Close(reason) => Some((r.at, r.side, reason)),
+            .filter_map(|&(at, side, a)| match a {
+                Action::Close(reason) => Some((at, side, reason)),
                 _ => None,
             })
             .collect()
-    }
-
-    /// Sends `event` to one end's machine now (for example [`Event::Pause`]).
-    pub fn inject(&mut self, side: Side, event: Event) -> Result<(), Violation> {
-        self.feed(side, event)
-    }
-
-    /// The time of the next thing that will happen, if any.
-    pub fn next_time(&self) -> Option<Instant> {
-        let mut t: Option<Instant> = None;
-        let mut consider = |x: Option<Instant>| {
-            if let Some(x) = x {
-                t = Some(t.map_or(x, |t| t.min(x)));
-            }
-        };
-        for side in [Side::Client, Side::Server] {
-            if !self.frozen[side.ix()] {
-                consider(self.machine(side).and_then(HeartbeatMachine::next_deadline));
-                consider(self.next_data[side.ix()]);
-            }
-            consider(self.wire_due(side));
-            if !self.frozen[side.ix()] {
-                consider(self.arrivals[side.ix()].front().map(|p| p.at));
-            }
-        }
-        t.map(|t| t.max(self.now))
-    }
-
-    /// Advances to the next thing that happens and carries it out. `Ok(false)` when
-    /// nothing is scheduled.
-    pub fn step(&mut self) -> Result<bool, Violation> {
-        let Some(t) = self.next_time() else {
-            return Ok(false);
-        };
-        self.now = self.now.max(t);
-        self.process()?;
-        Ok(true)
     }
 
     /// Steps until `until`, then sets the clock to it (processing what is due then).
@@ -394,7 +330,8 @@ impl Pair {
             if t > until {
                 break;
             }
-            self.step()?;
+            self.now = self.now.max(t);
+            self.process()?;
         }
         self.now = self.now.max(until);
         self.process()
@@ -405,18 +342,31 @@ impl Pair {
         self.run_until(self.now + d)
     }
 
-    fn machine(&self, side: Side) -> Option<&HeartbeatMachine> {
-        match side {
-            Side::Client => Some(&self.client),
-            Side::Server => self.server.as_ref(),
-        }
+    fn end(&mut self, side: Side) -> &mut End {
+        &mut self.ends[side as usize]
     }
 
-    fn current_conn(&self, side: Side) -> u32 {
-        match side {
-            Side::Client => self.conn,
-            Side::Server => self.server_conn,
+    fn machine(&self, side: Side) -> Option<&HeartbeatMachine> {
+        self.ends[side as usize].machine.as_ref()
+    }
+
+    /// The time of the next thing that will happen, if any.
+    fn next_time(&self) -> Option<Instant> {
+        let mut times = Vec::new();
+        for side in [Side::Client, Side::Server] {
+            let end = &self.ends[side as usize];
+            if !end.frozen {
+                times.push(
+                    end.machine
+                        .as_ref()
+                        .and_then(HeartbeatMachine::next_deadline),
+                );
+                times.push(end.traffic.map(|(_, at)| at));
+                times.push(end.inbox.front().map(|p| p.at));
+            }
+            times.push(self.wire_due(side));
         }
+        times.into_iter().flatten().min().map(|t| t.max(self.now))
     }
 
     /// Carries out everything due at `self.now`, until nothing more is.
@@ -430,14 +380,14 @@ impl Pair {
             // Arrivals, in time order (each direction's queue is).
             while let Some(to) = [Side::Client, Side::Server]
                 .into_iter()
-                .filter(|s| !self.frozen[s.ix()])
-                .filter_map(|s| self.arrivals[s.ix()].front().map(|p| (p.at, s)))
+                .filter(|s| !self.ends[*s as usize].frozen)
+                .filter_map(|s| self.ends[s as usize].inbox.front().map(|p| (p.at, s)))
                 .filter(|(at, _)| *at <= now)
                 .min_by_key(|(at, _)| *at)
                 .map(|(_, s)| s)
             {
-                if let Some(p) = self.arrivals[to.ix()].pop_front() {
-                    self.unread[to.ix()] -= p.bytes;
+                if let Some(p) = self.end(to).inbox.pop_front() {
+                    self.end(to).unread -= p.bytes;
                     self.arrive(to, p)?;
                     progress = true;
                 }
@@ -446,19 +396,16 @@ impl Pair {
                 progress |= self.transmit(side)?;
             }
             for side in [Side::Client, Side::Server] {
-                if self.frozen[side.ix()] {
+                if self.ends[side as usize].frozen {
                     continue;
                 }
-                if self.next_data[side.ix()].is_some_and(|t| t <= now) {
-                    self.next_data[side.ix()] = self.data_every[side.ix()].map(|d| now + d);
-                    self.send_data(side)?;
+                if let Some((every, at)) = self.end(side).traffic.filter(|(_, at)| *at <= now) {
+                    self.end(side).traffic = Some((every, at.max(now) + every));
+                    self.send_message(side, DATA)?;
                     progress = true;
                 }
-                if self
-                    .machine(side)
-                    .and_then(HeartbeatMachine::next_deadline)
-                    .is_some_and(|d| d <= now)
-                {
+                let due = self.machine(side).and_then(HeartbeatMachine::next_deadline);
+                if due.is_some_and(|d| d <= now) {
                     self.feed(side, Event::Tick)?;
                     progress = true;
                 }
@@ -470,150 +417,126 @@ impl Pair {
     }
 
     /// When `side`'s wire has something to do: the bytes now leaving are gone, or a
-    /// frame waits to start (now), unless the link is cut or a frozen peer's window is
+    /// message waits to start (now), unless the link is cut or a frozen peer's window is
     /// full.
     fn wire_due(&self, side: Side) -> Option<Instant> {
-        let wire = &self.wires[side.ix()];
-        let to = side.other();
-        if self.cut {
-            None
-        } else if wire.busy_until.is_some() {
-            wire.busy_until
-        } else if wire.queue.is_empty()
-            || (self.frozen[to.ix()] && self.unread[to.ix()] >= self.window)
-        {
-            None
-        } else {
-            Some(self.now)
+        let end = &self.ends[side as usize];
+        let to = &self.ends[side.other() as usize];
+        match end.leaving {
+            _ if self.cut => None,
+            Some((_, until)) => Some(until),
+            None if end.queue.is_empty() || (to.frozen && to.unread >= self.window) => None,
+            None => Some(self.now),
         }
     }
 
-    /// Moves `side`'s wire along: the bytes now leaving are gone at `busy_until`; then
-    /// the next bytes start. Returns whether anything happened.
+    /// Moves `side`'s wire along: the segment leaving is gone at its time; then the next
+    /// starts. Returns whether anything happened.
     fn transmit(&mut self, side: Side) -> Result<bool, Violation> {
         let now = self.now;
         let mut progress = false;
-        loop {
-            if self.cut {
-                return Ok(progress);
+        while self.wire_due(side).is_some_and(|t| t <= now) {
+            progress = true;
+            let bandwidth = self.bandwidth;
+            let end = self.end(side);
+            let Some((bytes, until)) = end.leaving.take() else {
+                // The next segment starts leaving; messages of a connection that is gone
+                // never leave.
+                let current = end.conn;
+                while end.queue.front().is_some_and(|m| m.0 != current) {
+                    end.queue.pop_front();
+                    end.sent = 0;
+                }
+                let Some(&(_, _, size)) = end.queue.front() else {
+                    break;
+                };
+                let bytes = match bandwidth {
+                    Some(_) => (size - end.sent).min(SEGMENT),
+                    None => size - end.sent,
+                };
+                let took = bandwidth.map_or(Duration::ZERO, |b| {
+                    Duration::from_nanos(
+                        u64::try_from((u128::from(bytes) * 1_000_000_000).div_ceil(u128::from(b)))
+                            .unwrap_or(u64::MAX),
+                    )
+                });
+                end.leaving = Some((bytes, now + took));
+                continue;
+            };
+            let Some(&(conn, msg, size)) = end.queue.front() else {
+                continue;
+            };
+            end.sent += bytes;
+            let done = end.sent >= size;
+            if done {
+                end.queue.pop_front();
+                end.sent = 0;
             }
-            let wire = &mut self.wires[side.ix()];
-            match wire.busy_until {
-                Some(t) if t <= now => {
-                    wire.busy_until = None;
-                    let Some(frame) = wire.queue.front().copied() else {
-                        continue;
-                    };
-                    wire.sent += wire.leaving;
-                    let leaving = wire.leaving;
-                    let done = wire.sent >= frame.size;
-                    if done {
-                        wire.queue.pop_front();
-                        wire.sent = 0;
-                    }
-                    progress = true;
-                    let to = side.other();
-                    let queue = &mut self.arrivals[to.ix()];
-                    // In order, even when the latency drops.
-                    let at = (t + self.latency).max(queue.back().map_or(t, |p| p.at));
-                    queue.push_back(Packet {
-                        at,
-                        conn: frame.conn,
-                        bytes: leaving,
-                        whole: done.then_some(frame.msg),
-                    });
-                    self.unread[to.ix()] += leaving;
-                    // The sender learns its bytes left, as a metered driver does.
-                    if frame.conn == self.current_conn(side) {
-                        if frame.size > SEGMENT && self.bandwidth.is_some() {
-                            self.feed(side, Event::DataDelivered)?;
-                        }
-                        if let (true, Msg::Ping(id)) = (done, frame.msg) {
-                            self.feed(side, Event::PingWritten(id))?;
-                        }
-                    }
-                }
-                Some(_) => return Ok(progress),
-                None => {
-                    // Frames of a connection that is gone never leave.
-                    let current = self.current_conn(side);
-                    let wire = &mut self.wires[side.ix()];
-                    while wire.queue.front().is_some_and(|f| f.conn != current) {
-                        wire.queue.pop_front();
-                        wire.sent = 0;
-                    }
-                    let Some(frame) = wire.queue.front().copied() else {
-                        return Ok(progress);
-                    };
-                    // A frozen receiver's kernel takes a window of bytes, then no more.
-                    let to = side.other();
-                    if self.frozen[to.ix()] && self.unread[to.ix()] >= self.window {
-                        return Ok(progress);
-                    }
-                    let wire = &mut self.wires[side.ix()];
-                    let rest = frame.size - wire.sent;
-                    let leaving = if self.bandwidth.is_some() {
-                        rest.min(SEGMENT)
-                    } else {
-                        rest
-                    };
-                    wire.leaving = leaving;
-                    wire.busy_until = Some(
-                        now + self.bandwidth.map_or(Duration::ZERO, |b| {
-                            Duration::from_nanos(
-                                u64::try_from(
-                                    (u128::from(leaving) * 1_000_000_000).div_ceil(u128::from(b)),
-                                )
-                                .unwrap_or(u64::MAX),
-                            )
-                        }),
-                    );
-                }
+            let current = conn == end.conn;
+            let latency = self.latency;
+            let to = self.end(side.other());
+            // In order, even when the latency drops.
+            let at = (until + latency).max(to.inbox.back().map_or(until, |p| p.at));
+            to.inbox.push_back(Packet {
+                at,
+                conn,
+                bytes,
+                whole: done.then_some(msg),
+            });
+            to.unread += bytes;
+            // The sender learns its bytes left, as a metered driver does.
+            if current && size > SEGMENT && bandwidth.is_some() {
+                self.feed(side, Event::DataDelivered)?;
+            }
+            if let (true, true, Msg::Ping(id)) = (current, done, msg) {
+                self.feed(side, Event::PingWritten(id))?;
             }
         }
+        Ok(progress)
     }
 
     fn arrive(&mut self, to: Side, p: Packet) -> Result<(), Violation> {
-        if p.conn != self.current_conn(to) && p.whole != Some(Msg::Open) {
+        if p.conn != self.ends[to as usize].conn && p.whole != Some(Msg::Open) {
             return Ok(()); // for a connection that is gone
         }
-        match p.whole {
-            None => self.feed(to, Event::DataReceived),
+        let event = match p.whole {
+            None | Some(Msg::Data) => Event::DataReceived,
             Some(Msg::Open) if to == Side::Server => {
                 if self.server_down {
-                    self.send(Side::Server, Msg::Refused, 0);
+                    self.send(Side::Server, Msg::Refused);
                     return Ok(());
                 }
                 self.accept(p.conn)?;
-                self.send(Side::Server, Msg::Open, 0);
-                Ok(())
+                self.send(Side::Server, Msg::Open);
+                return Ok(());
             }
-            Some(Msg::Open) => self.feed(Side::Client, Event::Connected),
-            Some(Msg::Refused) => self.feed(Side::Client, Event::ConnectFailed),
+            Some(Msg::Open) => Event::Connected,
+            Some(Msg::Refused) => Event::ConnectFailed,
             Some(Msg::Ping(id)) => {
-                self.last_ping[to.ix()] = Some(id);
-                self.feed(to, Event::PingReceived)
+                self.end(to).last_ping = Some(id);
+                Event::PingReceived
             }
-            Some(Msg::Pong(id)) => self.feed(to, Event::PongReceived(id)),
-            Some(Msg::Data) => self.feed(to, Event::DataReceived),
+            Some(Msg::Pong(id)) => Event::PongReceived(id),
             Some(Msg::Close(code)) => {
                 // The peer closes: answer the close, and the transport is gone for us.
-                self.send(to, Msg::Fin, 0);
-                self.feed(to, Event::CloseReceived(code))
+                self.send(to, Msg::Fin);
+                Event::Closed(CloseReason::PeerClosed(code))
             }
-            Some(Msg::Fin) => self.feed(to, Event::Disconnected),
-        }
+            Some(Msg::Fin) => Event::Disconnected,
+        };
+        self.feed(to, event)
     }
 
     /// Connection `conn` reaches the server: a fresh server machine (and oracle) serves
     /// it; the server machine of an older connection is dropped here.
     fn accept(&mut self, conn: u32) -> Result<(), Violation> {
-        self.server_conn = conn;
-        let m = HeartbeatMachine::new(self.server_config, self.now);
-        self.oracles[Side::Server.ix()] = Oracle::new(&m);
-        self.server = Some(m);
-        self.last_ping = [None; 2];
-        self.last_heard[Side::Server.ix()] = self.now;
+        let machine = HeartbeatMachine::new(self.server_config, self.now);
+        let server = self.end(Side::Server);
+        server.conn = conn;
+        server.oracle = Some(Oracle::new(&machine));
+        server.machine = Some(machine);
+        server.last_ping = None;
+        self.end(Side::Client).last_ping = None;
         self.feed(Side::Server, Event::Connected)
     }
 
@@ -623,60 +546,46 @@ impl Pair {
             return Err(v);
         }
         let now = self.now;
-        let machine = match side {
-            Side::Client => &mut self.client,
-            Side::Server => match self.server.as_mut() {
-                Some(m) => m,
-                None => return Ok(()),
-            },
+        let end = self.end(side);
+        let (Some(machine), Some(oracle)) = (end.machine.as_mut(), end.oracle.as_mut()) else {
+            return Ok(());
         };
-        let open = machine.state() == State::Open;
         let actions: Vec<Action> = machine.handle(now, event).collect();
-        self.oracles[side.ix()].check(now, event, &actions, machine)?;
-        let heard = match event {
-            Event::Connected => true,
-            Event::DataReceived
-            | Event::DataDelivered
-            | Event::PingReceived
-            | Event::PongReceived(_) => open,
-            _ => false,
-        };
-        if heard {
-            self.last_heard[side.ix()] = now;
-        }
+        oracle.check(now, event, &actions, machine)?;
         for action in actions {
-            self.log.push(Record {
-                at: now,
-                side,
-                action,
-            });
+            self.log.push((now, side, action));
             match action {
-                Action::SendPing(id) => self.send(side, Msg::Ping(id), Msg::Ping(id).size()),
+                Action::SendPing(id) => self.send(side, Msg::Ping(id)),
                 Action::SendPong => {
-                    let echo = self.last_ping[side.ix()];
-                    self.send(side, Msg::Pong(echo), Msg::Pong(echo).size());
+                    let echo = self.end(side).last_ping;
+                    self.send(side, Msg::Pong(echo));
                 }
-                Action::Close(reason) => {
-                    let close = Msg::Close(reason.code());
-                    self.send(side, close, close.size());
-                }
-                Action::ForceClose => self.send(side, Msg::Fin, 0),
+                Action::Close(reason) => self.send(side, Msg::Close(reason.code())),
+                Action::ForceClose => self.send(side, Msg::Fin),
                 // The old connection is gone; the wait is the machine's.
-                Action::Reconnect { .. } | Action::AbortConnect => {
-                    self.conn = self.conn.wrapping_add(1);
-                }
+                Action::Reconnect { .. } | Action::AbortConnect => self.next_conn(),
                 Action::Connect => {
-                    self.conn = self.conn.wrapping_add(1);
-                    self.send(Side::Client, Msg::Open, 0);
+                    self.next_conn();
+                    self.send(Side::Client, Msg::Open);
                 }
-                Action::GiveUp => {}
+                Action::GiveUp { .. } => {}
             }
         }
         Ok(())
     }
 
-    /// Queues `msg` of `size` bytes on `from`'s wire.
-    fn send(&mut self, from: Side, msg: Msg, size: u64) {
+    /// The client moves on to a new connection (attempt).
+    fn next_conn(&mut self) {
+        let client = self.end(Side::Client);
+        client.conn = client.conn.wrapping_add(1);
+    }
+
+    fn send(&mut self, from: Side, msg: Msg) {
+        self.send_sized(from, msg, msg.size());
+    }
+
+    /// Queues `msg` of `size` bytes on `from`'s wire (unless the link is cut or loses it).
+    fn send_sized(&mut self, from: Side, msg: Msg, size: u64) {
         if self.cut {
             return;
         }
@@ -686,9 +595,8 @@ impl Pair {
                 return;
             }
         }
-        let conn = self.current_conn(from);
-        self.wires[from.ix()]
-            .queue
-            .push_back(Frame { conn, msg, size });
+        let end = self.end(from);
+        let conn = end.conn;
+        end.queue.push_back((conn, msg, size));
     }
 }

@@ -5,10 +5,11 @@ use super::oracle::Oracle;
 use super::text::{
     self, fmt_actions, fmt_duration, fmt_event, fmt_instant, parse_duration, parse_instant, Pattern,
 };
-use crate::config::{Config, ConfigBuilder, ConfigError, Jitter, PingPolicy, Role, Setting};
+use crate::config::{Config, ConfigBuilder, ConfigError, Role, Setting};
 use crate::event::{Action, Event, PingId};
 use crate::machine::HeartbeatMachine;
-use crate::policy::{end_on_normal_close, Policy};
+use crate::policy::Decision;
+use crate::reason::CloseReason;
 use crate::state::State;
 use crate::stats::Stats;
 use crate::time::Instant;
@@ -18,67 +19,91 @@ use alloc::vec::Vec;
 use core::fmt::{self, Write};
 use core::time::Duration;
 
-/// What went wrong with a scenario, and on which line (1-based).
+/// What went wrong with a scenario, on which line (1-based), and what was expected and
+/// what happened (or what is malformed).
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ScenarioError {
-    /// The line of the scenario text.
-    pub line: usize,
-    /// What kind of failure.
-    pub kind: ErrorKind,
-    /// What was expected and what happened, or what is malformed.
-    pub message: String,
+pub enum ScenarioError {
+    /// The text is malformed.
+    Parse {
+        /// The line of the scenario text.
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The configuration was refused, or refused with another error than expected.
+    Config {
+        /// The `config` line.
+        line: usize,
+        /// What the builder said.
+        message: String,
+    },
+    /// The machine did something other than the scenario expects.
+    Mismatch {
+        /// The step or expectation.
+        line: usize,
+        /// What was expected, and what happened.
+        message: String,
+    },
+    /// The machine broke a rule of the contract (see [`crate::rules`]).
+    Invariant {
+        /// The step.
+        line: usize,
+        /// The rule, and what happened.
+        message: String,
+    },
 }
 
-/// The kinds of [`ScenarioError`].
-#[non_exhaustive]
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
-pub enum ErrorKind {
-    /// The text is malformed.
-    Parse,
-    /// The configuration was refused, or refused with another error than expected.
-    Config,
-    /// The machine did something other than the scenario expects.
-    Mismatch,
-    /// The machine broke a rule of the contract (see [`crate::rules`]).
-    Invariant,
+impl ScenarioError {
+    /// The line of the scenario text it is about.
+    pub fn line(&self) -> usize {
+        match self {
+            ScenarioError::Parse { line, .. }
+            | ScenarioError::Config { line, .. }
+            | ScenarioError::Mismatch { line, .. }
+            | ScenarioError::Invariant { line, .. } => *line,
+        }
+    }
+
+    /// What is wrong.
+    pub fn message(&self) -> &str {
+        match self {
+            ScenarioError::Parse { message, .. }
+            | ScenarioError::Config { message, .. }
+            | ScenarioError::Mismatch { message, .. }
+            | ScenarioError::Invariant { message, .. } => message,
+        }
+    }
 }
 
 impl fmt::Display for ScenarioError {
     /// `line 3: at 20s `tick`: expected send_pong, got send_ping 1`: the line, then the
     /// message (a broken rule says so first).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.kind {
-            ErrorKind::Invariant => write!(
+        match self {
+            ScenarioError::Invariant { line, message } => write!(
                 f,
-                "line {}: the machine broke a rule of the contract: {}",
-                self.line, self.message
+                "line {line}: the machine broke a rule of the contract: {message}"
             ),
-            _ => write!(f, "line {}: {}", self.line, self.message),
+            e => write!(f, "line {}: {}", e.line(), e.message()),
         }
-    }
-}
-
-impl fmt::Display for ErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ErrorKind::Parse => "the text is malformed",
-            ErrorKind::Config => "the configuration was refused",
-            ErrorKind::Mismatch => "the machine did something else",
-            ErrorKind::Invariant => "the machine broke a rule of the contract",
-        })
     }
 }
 
 impl core::error::Error for ScenarioError {}
 
+fn parse_err(line: usize) -> impl Fn(String) -> ScenarioError {
+    move |message| ScenarioError::Parse { line, message }
+}
+
 #[derive(Clone, Debug)]
 enum Check {
     Deadline(Option<Instant>),
     State(State),
-    Rtt(Option<Duration>),
     InFlight(Option<PingId>),
-    /// A counter from [`STATS`], by its index there, and the expected count.
-    Stat(usize, u32),
+    /// A figure from [`STATS`], by its index there, and the expected value as written
+    /// (`None`: none).
+    Stat(usize, Option<String>),
 }
 
 #[derive(Clone, Debug)]
@@ -91,7 +116,10 @@ enum Line {
     Expect(Check),
 }
 
-/// A parsed scenario, ready to replay. The format:
+/// A parsed scenario, ready to replay: the tool the crate's own tests use, public so
+/// that your property tests can replay your situations with your settings.
+///
+/// The format:
 ///
 /// ```text
 /// # A client pings every 30 s; the peer stops answering (NAT expiry) after the first pong.
@@ -108,34 +136,48 @@ enum Line {
 /// ```
 ///
 /// - `#` starts a comment; blank lines are skipped.
-/// - `config client|server key=value …` comes first. Keys are the builder's setters:
-///   `ping_interval`, `pong_timeout`, `idle_timeout`, `ping_policy`
-///   (`when_idle`|`fixed`|`never`), `backoff_initial`, `backoff_max`,
-///   `backoff_multiplier`, `jitter` (`none`|`full`|`equal`), `max_attempts`,
-///   `stable_after`, `close_timeout`, `connect_timeout`, `seed` (0 unless given, so
-///   replays are exact), `path_idle_limit`, `retry_after_max`, `reconnect_policy`
-///   (`end_on_normal_close`; the default table when left out).
+/// - `config client|server key=value …` comes first. Keys are the builder's setters
+///   ([`Setting::name`](crate::Setting::name)): durations as `30s`, `1.5s`, `150ms`
+///   (`off` or `0s` for a setting that has an off), `ping_policy`
+///   (`when_idle`|`fixed`|`never`), `jitter` (`none`|`full`|`equal`), counts and the
+///   multiplier as numbers, `seed` (0 unless given, so replays are exact), and the
+///   reconnect overrides `on_close_code=4001:give_up`, `on_http_status=503:not_before:30s`
+///   (decisions `backoff`, `soon`, `later`, `give_up`, `not_before:<duration>`).
 /// - `expect config_error <setting>`, right after `config`: the builder must refuse
 ///   the configuration, naming that setting. Such a scenario has no steps.
 /// - A step is `<time> <event> [-> action, action, …]`. The time is absolute (`30s`,
 ///   `1.5s`, `150ms`, `max` for the last instant) or relative to the previous step
 ///   (`+5s`); the machine is created at the first step's time, or at the time of a
-///   `start <time>` line before the first step. A step without `->`
-///   expects no action at all. Events: `tick`, `connected`, `connect_failed`,
-///   `refused <status> [retry_after]`, `disconnected`, `close_received <code>`,
-///   `ping_received`, `pong_received [id]`, `ping_written <id>`, `data_received`,
-///   `data_sent`, `data_delivered`, `pause`, `resume`, `network_changed`, `shutdown`.
-///   Actions: `send_ping [id]`, `send_pong`, `close <pong_timeout|idle_timeout|shutdown>`,
-///   `force_close`, `reconnect <delay|lo..hi>`, `connect`, `abort_connect`, `give_up`.
+///   `start <time>` line before the first step. A step without `->` expects no action at
+///   all. Events: `tick`, `connected`, `connect_failed`, `disconnected`,
+///   `closed <reason>`, `ping_received`, `pong_received [id]`, `ping_written <id>`,
+///   `data_received`, `data_sent`, `data_delivered`, `path_rtt <srtt> <rttvar>`, `pause`,
+///   `resume`, `network_changed`, `shutdown`. Actions: `send_ping [id]`, `send_pong`,
+///   `close <reason>`, `force_close`, `reconnect <delay|lo..hi>`, `connect`,
+///   `abort_connect`, `give_up <reason> [fatal]`. Reasons, one word for every place:
+///   `pong_timeout`, `idle_timeout`, `shutdown`, `too_many_pings`, `transport`,
+///   `connect_timeout`, `peer_closed <code>`, `refused <status> [retry_after]`.
 /// - `expect deadline <time|none>`, `expect state <backoff|connecting|open|closing|
-///   closed|stopped|gave_up>`, `expect rtt <duration|none>`, `expect in_flight <id|none>`,
-///   `expect <pings_sent|pongs_received|timeouts|reconnects|attempt> <n>` check the
-///   machine after the step above. `deadline` is the deadline the rules give;
-///   `next_deadline()` hands out that or, after traffic on the fast path, an earlier
-///   wake-up (the oracle checks it is never later).
+///   closed|stopped|gave_up>`, `expect in_flight <id|none>`, and the figures of
+///   [`Stats`]: `expect <pings_sent|pongs_received|timeouts|reconnects|attempt> <n>`,
+///   `expect <rtt|smoothed_rtt> <duration|none>`, `expect <ping_interval|pong_timeout|
+///   bound> <duration>` (the values in force), check the machine after the step above.
+///   `deadline` is the deadline the rules give; `next_deadline()` hands out that or,
+///   after traffic on the fast path, an earlier wake-up (the oracle checks it is never
+///   later).
 ///
 /// Every step is also checked against the [rules](crate::rules#invariants-checked-on-every-call),
 /// so a scenario fails on a broken invariant even where it expects nothing in particular.
+///
+/// ```
+/// keepalive::sim::Scenario::replay("
+///     config client ping_interval=20s pong_timeout=10s
+///     0s   connected
+///     20s  tick   -> send_ping 1
+///     30s  tick   -> close pong_timeout
+/// ")?;
+/// # Ok::<(), keepalive::sim::ScenarioError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Scenario {
     config: Result<Config, ConfigError>,
@@ -155,11 +197,7 @@ impl Scenario {
         let mut start = None::<Instant>;
         for (i, raw) in text.lines().enumerate() {
             let n = i + 1;
-            let err = |message: String| ScenarioError {
-                line: n,
-                kind: ErrorKind::Parse,
-                message,
-            };
+            let err = parse_err(n);
             let content = raw.split('#').next().unwrap_or("").trim();
             if content.is_empty() {
                 continue;
@@ -170,7 +208,7 @@ impl Scenario {
                     if config.is_some() {
                         return Err(err("a second config line; a scenario has one".into()));
                     }
-                    config = Some((n, parse_config(rest).map_err(err)?));
+                    config = Some((n, parse_config(rest).map_err(&err)?));
                 }
                 _ if config.is_none() => {
                     return Err(err(format!(
@@ -183,10 +221,10 @@ impl Scenario {
                             "expect config_error belongs right after the config line".into(),
                         ));
                     }
-                    expect_error = Some(parse_setting(setting).map_err(err)?);
+                    expect_error = Some(parse_setting(setting).map_err(&err)?);
                 }
                 ["expect", rest @ ..] => {
-                    lines.push((n, Line::Expect(parse_check(rest).map_err(err)?)))
+                    lines.push((n, Line::Expect(parse_check(rest).map_err(&err)?)))
                 }
                 ["start", t] => {
                     if start.is_some() || !lines.is_empty() {
@@ -194,7 +232,7 @@ impl Scenario {
                             "`start <time>` comes once, before the first step".into()
                         ));
                     }
-                    start = Some(parse_instant(t).map_err(err)?);
+                    start = Some(parse_instant(t).map_err(&err)?);
                 }
                 [time, ..] => {
                     if expect_error.is_some() {
@@ -206,18 +244,18 @@ impl Scenario {
                     let words: Vec<&str> = head.split_whitespace().collect();
                     let at = match time.strip_prefix('+') {
                         Some(rel) => {
-                            let d = parse_duration(rel).map_err(err)?;
+                            let d = parse_duration(rel).map_err(&err)?;
                             last.unwrap_or(Instant::ZERO) + d
                         }
-                        None => parse_instant(time).map_err(err)?,
+                        None => parse_instant(time).map_err(&err)?,
                     };
                     last = Some(at);
-                    let event = text::parse_event(words.get(1..).unwrap_or(&[])).map_err(err)?;
+                    let event = text::parse_event(words.get(1..).unwrap_or(&[])).map_err(&err)?;
                     let expect = if content.contains("->") {
                         tail.split(',')
                             .map(|a| text::parse_action(a.trim()))
                             .collect::<Result<_, _>>()
-                            .map_err(err)?
+                            .map_err(&err)?
                     } else {
                         Vec::new()
                     };
@@ -226,15 +264,13 @@ impl Scenario {
                 [] => {}
             }
         }
-        let (config_line, config) = config.ok_or(ScenarioError {
+        let (config_line, config) = config.ok_or_else(|| ScenarioError::Parse {
             line: text.lines().count().max(1),
-            kind: ErrorKind::Parse,
             message: "no `config client|server …` line".into(),
         })?;
         if expect_error.is_none() && !lines.iter().any(|(_, l)| matches!(l, Line::Step { .. })) {
-            return Err(ScenarioError {
+            return Err(ScenarioError::Parse {
                 line: config_line,
-                kind: ErrorKind::Parse,
                 message: "no steps: add `<time> <event> [-> actions]` lines".into(),
             });
         }
@@ -245,6 +281,13 @@ impl Scenario {
             expect_error,
             lines,
         })
+    }
+
+    /// Parses and replays scenario text: the one call a test needs. Returns the machine
+    /// at the end, or `None` for a scenario whose point is that the configuration is
+    /// refused.
+    pub fn replay(text: &str) -> Result<Option<HeartbeatMachine>, ScenarioError> {
+        Scenario::parse(text)?.run()
     }
 
     /// The configuration the scenario names, as built (or refused).
@@ -276,23 +319,18 @@ impl Scenario {
     /// Replays the scenario with its own configuration; returns the machine at the end,
     /// or `None` for a scenario whose point is that the configuration is refused.
     pub fn run(&self) -> Result<Option<HeartbeatMachine>, ScenarioError> {
-        let fail = |kind, message| ScenarioError {
+        let fail = |message| ScenarioError::Config {
             line: self.config_line,
-            kind,
             message,
         };
         match (self.config, self.expect_error) {
             (Ok(config), None) => self.run_with(config).map(Some),
-            (Err(e), Some(s)) if e.setting() == s => Ok(None),
-            (Err(e), Some(s)) => Err(fail(
-                ErrorKind::Config,
-                format!("expected a config error about {s}, got: {e}"),
-            )),
-            (Err(e), None) => Err(fail(ErrorKind::Config, format!("config refused: {e}"))),
-            (Ok(_), Some(s)) => Err(fail(
-                ErrorKind::Config,
-                format!("expected the config to be refused for {s}, but it was accepted"),
-            )),
+            (Err(e), Some(s)) if e.setting() == Some(s) => Ok(None),
+            (Err(e), Some(s)) => Err(fail(format!("expected a config error about {s}, got: {e}"))),
+            (Err(e), None) => Err(fail(format!("config refused: {e}"))),
+            (Ok(_), Some(s)) => Err(fail(format!(
+                "expected the config to be refused for {s}, but it was accepted"
+            ))),
         }
     }
 
@@ -301,18 +339,17 @@ impl Scenario {
     pub fn run_with(&self, config: Config) -> Result<HeartbeatMachine, ScenarioError> {
         let mut m = HeartbeatMachine::new(config, self.start());
         let mut oracle = Oracle::new(&m);
-        for (n, line) in &self.lines {
-            let fail = |kind, message| ScenarioError {
-                line: *n,
-                kind,
-                message,
-            };
-            match line {
+        for (n, entry) in &self.lines {
+            let line = *n;
+            match entry {
                 Line::Step { at, event, expect } => {
                     let got: Vec<Action> = m.handle(*at, *event).collect();
                     oracle
                         .check(*at, *event, &got, &m)
-                        .map_err(|v| fail(ErrorKind::Invariant, v.to_string()))?;
+                        .map_err(|v| ScenarioError::Invariant {
+                            line,
+                            message: v.to_string(),
+                        })?;
                     let ok = got.len() == expect.len()
                         && expect.iter().zip(&got).all(|(p, a)| p.matches(a));
                     if !ok {
@@ -325,44 +362,28 @@ impl Scenario {
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         };
-                        return Err(fail(
-                            ErrorKind::Mismatch,
-                            format!(
+                        return Err(ScenarioError::Mismatch {
+                            line,
+                            message: format!(
                                 "at {} `{}`: expected {want}, got {}",
                                 fmt_instant(*at),
                                 fmt_event(*event),
                                 fmt_actions(&got)
                             ),
-                        ));
+                        });
                     }
                 }
-                Line::Expect(check) => {
-                    check_machine(&m, check).map_err(|msg| fail(ErrorKind::Mismatch, msg))?
-                }
+                Line::Expect(check) => check_machine(&m, check)
+                    .map_err(|message| ScenarioError::Mismatch { line, message })?,
             }
         }
         Ok(m)
     }
 }
 
-/// Parses and replays scenario text: the one call a test needs.
-///
-/// ```
-/// keepalive::sim::replay("
-///     config client ping_interval=20s pong_timeout=10s
-///     0s   connected
-///     20s  tick   -> send_ping 1
-///     30s  tick   -> close pong_timeout
-/// ")?;
-/// # Ok::<(), keepalive::sim::ScenarioError>(())
-/// ```
-pub fn replay(text: &str) -> Result<Option<HeartbeatMachine>, ScenarioError> {
-    Scenario::parse(text)?.run()
-}
-
 fn check_machine(m: &HeartbeatMachine, check: &Check) -> Result<(), String> {
     let stats = m.stats();
-    let (what, want, got) = match *check {
+    let (what, want, got) = match check {
         Check::Deadline(d) => (
             "deadline",
             d.map(fmt_instant),
@@ -370,18 +391,17 @@ fn check_machine(m: &HeartbeatMachine, check: &Check) -> Result<(), String> {
         ),
         Check::State(s) => (
             "state",
-            Some(state_name(s).into()),
+            Some(state_name(*s).into()),
             Some(state_name(m.state()).into()),
         ),
-        Check::Rtt(r) => ("rtt", r.map(fmt_duration), m.rtt().map(fmt_duration)),
         Check::InFlight(p) => (
             "in_flight",
             p.map(|p| p.to_string()),
             m.ping_in_flight().map(|p| p.to_string()),
         ),
-        Check::Stat(i, n) => {
-            let (name, read) = STATS[i];
-            (name, Some(n.to_string()), Some(read(&stats).to_string()))
+        Check::Stat(i, want) => {
+            let (name, read) = STATS[*i];
+            (name, want.clone(), read(&stats))
         }
     };
     if want == got {
@@ -392,16 +412,30 @@ fn check_machine(m: &HeartbeatMachine, check: &Check) -> Result<(), String> {
     }
 }
 
-/// Reads one counter from the machine's statistics.
-type Counter = fn(&Stats) -> u32;
+/// Reads one figure of the machine's statistics, as a scenario writes it.
+type Figure = fn(&Stats) -> Option<String>;
 
-/// The counters a scenario can expect, by name.
-const STATS: [(&str, Counter); 5] = [
-    ("pings_sent", |s| s.pings_sent),
-    ("pongs_received", |s| s.pongs_received),
-    ("timeouts", |s| s.timeouts),
-    ("reconnects", |s| s.reconnects),
-    ("attempt", |s| s.attempt),
+fn count(n: u32) -> Option<String> {
+    Some(n.to_string())
+}
+
+fn time(d: Option<Duration>) -> Option<String> {
+    d.map(fmt_duration)
+}
+
+/// The figures a scenario can expect, by name.
+const STATS: [(&str, Figure); 11] = [
+    ("pings_sent", |s| count(s.pings_sent)),
+    ("pongs_received", |s| count(s.pongs_received)),
+    ("timeouts", |s| count(s.timeouts)),
+    ("reconnects", |s| count(s.reconnects)),
+    ("attempt", |s| count(s.attempt)),
+    ("rtt", |s| time(s.rtt)),
+    ("smoothed_rtt", |s| time(s.smoothed_rtt)),
+    ("rtt_var", |s| time(s.rtt_var)),
+    ("ping_interval", |s| time(Some(s.ping_interval))),
+    ("pong_timeout", |s| time(Some(s.pong_timeout))),
+    ("bound", |s| time(Some(s.dead_peer_bound))),
 ];
 
 const STATES: [(&str, State); 7] = [
@@ -423,10 +457,12 @@ fn state_name(s: State) -> &'static str {
 
 fn parse_check(words: &[&str]) -> Result<Check, String> {
     let unknown = || {
+        let names: Vec<&str> = STATS.iter().map(|(n, _)| *n).collect();
         format!(
-            "unknown expectation '{}'; use deadline, state, rtt, in_flight, pings_sent, \
-             pongs_received, timeouts, reconnects, attempt or config_error",
-            words.join(" ")
+            "unknown expectation '{}'; use deadline, state, in_flight, config_error or one \
+             of {}",
+            words.join(" "),
+            names.join(", ")
         )
     };
     let none_or = |s: &str| (s != "none").then_some(());
@@ -442,40 +478,30 @@ fn parse_check(words: &[&str]) -> Result<Check, String> {
                 .map(|(_, st)| *st)
                 .ok_or_else(|| format!("unknown state '{s}'; use backoff, connecting, open, closing, closed, stopped or gave_up"))?,
         ),
-        ["rtt", d] => Check::Rtt(match none_or(d) {
-            None => None,
-            Some(()) => Some(parse_duration(d)?),
-        }),
         ["in_flight", p] => Check::InFlight(match none_or(p) {
             None => None,
             Some(()) => Some(PingId::new(p.parse().map_err(|_| format!("'{p}' is not a ping id"))?)),
         }),
-        [name, n] => match STATS.iter().position(|(k, _)| k == name) {
-            Some(i) => Check::Stat(i, n.parse().map_err(|_| format!("'{n}' is not a count"))?),
+        [name, v] => match STATS.iter().position(|(k, _)| k == name) {
+            // Written back as the machine's figures are, so `1.50s` matches `1.5s`.
+            Some(i) => {
+                let normal = match *v {
+                    "none" => None,
+                    n if n.parse::<u32>().is_ok() => Some(n.to_string()),
+                    d => Some(fmt_duration(parse_duration(d)?)),
+                };
+                Check::Stat(i, normal)
+            }
             None => return Err(unknown()),
         },
         _ => return Err(unknown()),
     })
 }
 
-const SETTINGS: [Setting; 12] = [
-    Setting::PingInterval,
-    Setting::PongTimeout,
-    Setting::IdleTimeout,
-    Setting::PingPolicy,
-    Setting::BackoffInitial,
-    Setting::BackoffMax,
-    Setting::BackoffMultiplier,
-    Setting::StableAfter,
-    Setting::CloseTimeout,
-    Setting::ConnectTimeout,
-    Setting::PathIdleLimit,
-    Setting::RetryAfterMax,
-];
-
 fn parse_setting(s: &str) -> Result<Setting, String> {
-    SETTINGS
-        .into_iter()
+    Setting::ALL
+        .iter()
+        .copied()
         .find(|k| k.name() == s)
         .ok_or_else(|| format!("unknown setting '{s}'"))
 }
@@ -494,46 +520,28 @@ fn parse_config(words: &[&str]) -> Result<ConfigBuilder, String> {
         let (k, v) = kv
             .split_once('=')
             .ok_or_else(|| format!("'{kv}' is not key=value"))?;
-        let d = || parse_duration(v);
-        b = match k {
-            "ping_interval" => b.ping_interval(d()?),
-            "pong_timeout" => b.pong_timeout(d()?),
-            "idle_timeout" => b.idle_timeout(d()?),
-            "ping_policy" => b.ping_policy(text::parse_policy(v)?),
-            "backoff_initial" => b.backoff_initial(d()?),
-            "backoff_max" => b.backoff_max(d()?),
-            "backoff_multiplier" => {
-                b.backoff_multiplier(v.parse().map_err(|_| format!("'{v}' is not a number"))?)
-            }
-            "jitter" => b.jitter(text::parse_jitter(v)?),
-            "max_attempts" => {
-                b.max_attempts(v.parse().map_err(|_| format!("'{v}' is not a count"))?)
-            }
-            "stable_after" => b.stable_after(d()?),
-            "close_timeout" => b.close_timeout(d()?),
-            "connect_timeout" => b.connect_timeout(d()?),
-            "seed" => b.seed(
-                v.parse()
-                    .map_err(|_| format!("'{v}' is not a 64-bit number"))?,
-            ),
-            "path_idle_limit" => b.path_idle_limit(d()?),
-            "retry_after_max" => b.retry_after_max(d()?),
-            "reconnect_policy" => match v {
-                "end_on_normal_close" => b.reconnect_policy(end_on_normal_close),
-                _ => {
-                    return Err(format!(
-                        "unknown reconnect_policy '{v}'; scenarios know end_on_normal_close \
-                         (leave it out for the default table)"
-                    ))
-                }
-            },
+        if let Some(set) = b.set_text(k, v) {
+            b = set?;
+            continue;
+        }
+        let set: fn(ConfigBuilder, u16, Decision) -> ConfigBuilder = match k {
+            "on_close_code" => ConfigBuilder::on_close_code,
+            "on_http_status" => ConfigBuilder::on_http_status,
             _ => {
+                let names: Vec<&str> = Setting::ALL.iter().map(|s| s.name()).collect();
                 return Err(format!(
-                    "unknown setting '{k}'; use one of: {}, max_attempts, seed, jitter, reconnect_policy",
-                    SETTINGS.map(|s| s.name()).join(", ")
-                ))
+                    "unknown setting '{k}'; use one of: {}",
+                    names.join(", ")
+                ));
             }
         };
+        let (code, decision) = v
+            .split_once(':')
+            .ok_or_else(|| format!("{k} takes <code>:<decision>, like {k}=4001:give_up"))?;
+        let code: u16 = code
+            .parse()
+            .map_err(|_| format!("'{code}' is not a close code or an HTTP status"))?;
+        b = set(b, code, text::parse_decision(decision)?);
     }
     Ok(b)
 }
@@ -544,60 +552,22 @@ pub(crate) fn fmt_config(c: &Config) -> String {
         Role::Client => "client",
         Role::Server => "server",
     };
-    let policy = match c.ping_policy() {
-        PingPolicy::WhenIdle => "when_idle",
-        PingPolicy::Fixed => "fixed",
-        PingPolicy::Never => "never",
-    };
-    let jitter = match c.jitter() {
-        Jitter::None => "none",
-        Jitter::Full => "full",
-        Jitter::Equal => "equal",
-    };
-    let mut s = format!(
-        "config {role} ping_interval={} pong_timeout={} ping_policy={policy}",
-        fmt_duration(c.ping_interval()),
-        fmt_duration(c.pong_timeout())
-    );
-    if let Some(i) = c.idle_timeout() {
-        let _ = write!(s, " idle_timeout={}", fmt_duration(i));
+    let mut s = format!("config {role}");
+    for kv in c.settings_text() {
+        let _ = write!(s, " {kv}");
     }
-    let _ = write!(
-        s,
-        " backoff_initial={} backoff_max={} backoff_multiplier={} jitter={jitter} stable_after={} \
-         close_timeout={} connect_timeout={} retry_after_max={} seed={}",
-        fmt_duration(c.backoff_initial()),
-        fmt_duration(c.backoff_max()),
-        c.backoff_multiplier(),
-        fmt_duration(c.stable_after()),
-        fmt_duration(c.close_timeout()),
-        fmt_duration(c.connect_timeout()),
-        fmt_duration(c.retry_after_max()),
-        c.seed()
-    );
-    if c.reconnect_policy().map(|p| p as usize) == Some(end_on_normal_close as Policy as usize) {
-        s.push_str(" reconnect_policy=end_on_normal_close");
-    }
-    if let Some(n) = c.max_attempts() {
-        let _ = write!(s, " max_attempts={n}");
+    for (reason, decision) in c.overrides() {
+        let (name, code) = match reason {
+            CloseReason::Refused { status, .. } => ("on_http_status", status),
+            other => ("on_close_code", other.code()),
+        };
+        let _ = write!(s, " {name}={code}:{}", text::fmt_decision(decision));
     }
     s
 }
 
 /// Drives a machine and writes what happens as scenario text, so that a trace found by
 /// a property test or the fuzzer becomes a scenario file to keep.
-///
-/// ```
-/// use keepalive::{Config, Event, Instant, sim::{Recorder, replay}};
-///
-/// let mut r = Recorder::new(Config::client().seed(3).build()?, Instant::ZERO);
-/// r.handle(Instant::ZERO, Event::Connected);
-/// r.handle(Instant::from_secs(20), Event::Tick);
-/// let text = r.scenario();
-/// assert!(text.contains("20s tick -> send_ping 1"));
-/// replay(&text)?; // and it replays
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
 #[derive(Clone, Debug)]
 pub struct Recorder {
     machine: HeartbeatMachine,

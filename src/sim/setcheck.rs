@@ -1,9 +1,9 @@
 //! A [`HeartbeatSet`] checked against its definition: one [`HeartbeatMachine`] per key.
 
 use super::oracle::{Oracle, Violation};
+use super::scenario::Recorder;
 use crate::config::Config;
 use crate::event::{Action, Event};
-use crate::machine::HeartbeatMachine;
 use crate::set::HeartbeatSet;
 use crate::state::State;
 use crate::time::{Instant, NS_PER_MS};
@@ -39,9 +39,10 @@ pub enum SetOp<K> {
 pub struct SetCheck<K> {
     config: Config,
     set: HeartbeatSet<K>,
-    /// Each machine, its oracle, and its deadline as of its last call (exact: right
-    /// after a call the deadline lies past that call's time).
-    machines: BTreeMap<K, (HeartbeatMachine, Oracle, Option<Instant>)>,
+    /// Each machine (recorded, so a broken rule comes with its trace as a scenario), its
+    /// oracle, and its deadline as of its last call (exact: right after a call the
+    /// deadline lies past that call's time).
+    machines: BTreeMap<K, (Recorder, Oracle, Option<Instant>)>,
     /// Actions of opening (only at Instant::MAX) that the next poll must hand out.
     opened: BTreeMap<K, Vec<Action>>,
     now: Instant,
@@ -88,15 +89,14 @@ impl<K: Ord + Hash + Clone + Debug> SetCheck<K> {
                     );
                 }
                 if inserted {
-                    let mut m = HeartbeatMachine::new(self.config, now);
-                    let mut oracle = Oracle::new(&m);
-                    let actions: Vec<Action> = m.handle(now, Event::Connected).collect();
-                    oracle.check(now, Event::Connected, &actions, &m)?;
+                    let mut m = Recorder::new(self.config, now);
+                    let mut oracle = Oracle::new(m.machine());
+                    let actions = step(&mut m, &mut oracle, now, Event::Connected)?;
                     // Opening acts only at Instant::MAX; the set hands those out by poll.
                     if !actions.is_empty() {
                         self.opened.insert(k.clone(), actions);
                     }
-                    let deadline = m.next_deadline();
+                    let deadline = m.machine().next_deadline();
                     self.machines.insert(k, (m, oracle, deadline));
                 }
             }
@@ -112,9 +112,8 @@ impl<K: Ord + Hash + Clone + Debug> SetCheck<K> {
                 match (from_set, self.machines.get_mut(&k)) {
                     (Err(_), None) => {}
                     (Ok(got), Some((m, oracle, deadline))) => {
-                        let want: Vec<Action> = m.handle(now, e).collect();
-                        oracle.check(now, e, &want, m)?;
-                        *deadline = m.next_deadline();
+                        let want = step(m, oracle, now, e)?;
+                        *deadline = m.machine().next_deadline();
                         if got != want {
                             return fail(
                                 "handle agrees",
@@ -139,10 +138,8 @@ impl<K: Ord + Hash + Clone + Debug> SetCheck<K> {
                     let due = deadline.is_some_and(|d| due_by(d, now));
                     let mut want = self.opened.remove(k).unwrap_or_default();
                     if due {
-                        let actions: Vec<Action> = m.handle(now, Event::Tick).collect();
-                        oracle.check(now, Event::Tick, &actions, m)?;
-                        *deadline = m.next_deadline();
-                        want.extend(actions);
+                        want.extend(step(m, oracle, now, Event::Tick)?);
+                        *deadline = m.machine().next_deadline();
                     }
                     let got = from_set.remove(k).unwrap_or_default();
                     if got != want {
@@ -160,6 +157,7 @@ impl<K: Ord + Hash + Clone + Debug> SetCheck<K> {
         // States agree, and the set wakes no later than the first machine would be due.
         let mut earliest: Option<Instant> = None;
         for (k, (m, _, deadline)) in &self.machines {
+            let m = m.machine();
             // Backoff ends by the clock: the set's clock may be ahead of an untouched machine's.
             let same = match (self.set.state(k), m.state()) {
                 (Some(State::Connecting), State::Backoff) => m.now() < now,
@@ -206,10 +204,10 @@ impl<K: Ord + Hash + Clone + Debug> SetCheck<K> {
         match op {
             SetOp::Insert(k) => {
                 if self.set.insert(k.clone(), now).is_ok() {
-                    let mut m = HeartbeatMachine::new(self.config, now);
-                    let oracle = Oracle::new(&m);
+                    let mut m = Recorder::new(self.config, now);
+                    let oracle = Oracle::new(m.machine());
                     let _ = m.handle(now, Event::Connected);
-                    let deadline = m.next_deadline();
+                    let deadline = m.machine().next_deadline();
                     self.machines.insert(k, (m, oracle, deadline));
                 }
             }
@@ -220,10 +218,28 @@ impl<K: Ord + Hash + Clone + Debug> SetCheck<K> {
             SetOp::Handle(k, e) => {
                 let _ = self.set.handle(now, &k, e).map(Iterator::count);
                 if let Some((m, _, _)) = self.machines.get_mut(&k) {
-                    let _ = m.handle(now, e);
+                    m.handle(now, e);
                 }
             }
             SetOp::Poll => while self.set.poll(now).is_some() {},
         }
     }
+}
+
+/// One call to a reference machine under its oracle; a broken rule comes with the
+/// machine's trace as scenario text.
+fn step(
+    m: &mut Recorder,
+    oracle: &mut Oracle,
+    now: Instant,
+    event: Event,
+) -> Result<Vec<Action>, Violation> {
+    let actions = m.handle(now, event);
+    oracle
+        .check(now, event, &actions, m.machine())
+        .map_err(|v| Violation {
+            rule: v.rule,
+            detail: format!("{}\n--- as a scenario ---\n{}", v.detail, m.scenario()),
+        })?;
+    Ok(actions)
 }

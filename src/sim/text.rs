@@ -1,8 +1,10 @@
 //! The scenario language's words: durations, times, events and actions, read and written
 //! in one place so that parse errors, mismatch reports and recorded traces agree.
 
-use crate::config::{Jitter, PingPolicy};
-use crate::event::{Action, CloseReason, Event, PingId};
+use crate::config::{Attempts, Count, Factor, Jitter, Kind, Millis, OrOff, PingPolicy, Plain};
+use crate::event::{Action, Event, PingId};
+use crate::policy::Decision;
+use crate::reason::CloseReason;
 use crate::time::Instant;
 use alloc::format;
 use alloc::string::String;
@@ -90,11 +92,66 @@ pub(crate) fn fmt_instant(t: Instant) -> String {
     fmt_duration(Duration::from_nanos(t.as_nanos()))
 }
 
+/// The reason words, for error messages.
+pub(crate) const REASONS: &str = "pong_timeout, idle_timeout, shutdown, too_many_pings, \
+     transport, connect_timeout, peer_closed <code>, refused <status> [retry_after]";
+
+/// Reads a close reason from its words, as in `peer_closed 1012` or `refused 503 2s`.
+pub(crate) fn parse_reason(words: &[&str]) -> Result<CloseReason, String> {
+    let number = |s: &str, what: &str| {
+        s.parse::<u16>()
+            .map_err(|_| format!("'{s}' is not {what} (a number)"))
+    };
+    let (name, args) = words
+        .split_first()
+        .ok_or_else(|| format!("a close reason is missing; use one of: {REASONS}"))?;
+    let reason = match (*name, args) {
+        ("pong_timeout", []) => CloseReason::PongTimeout,
+        ("idle_timeout", []) => CloseReason::IdleTimeout,
+        ("shutdown", []) => CloseReason::Shutdown,
+        ("too_many_pings", []) => CloseReason::TooManyPings,
+        ("transport", []) => CloseReason::Transport,
+        ("connect_timeout", []) => CloseReason::ConnectTimeout,
+        ("peer_closed", [code]) => CloseReason::PeerClosed(number(code, "a close code")?),
+        ("refused", [status]) => CloseReason::Refused {
+            status: number(status, "an HTTP status")?,
+            retry_after: None,
+        },
+        ("refused", [status, d]) => CloseReason::Refused {
+            status: number(status, "an HTTP status")?,
+            retry_after: Some(parse_duration(d)?),
+        },
+        _ => {
+            return Err(format!(
+                "unknown close reason '{}'; use one of: {REASONS}",
+                words.join(" ")
+            ))
+        }
+    };
+    Ok(reason)
+}
+
+/// Writes a close reason as [`parse_reason`] reads it.
+pub(crate) fn fmt_reason(r: CloseReason) -> String {
+    match r {
+        CloseReason::PeerClosed(code) => format!("peer_closed {code}"),
+        CloseReason::Refused {
+            status,
+            retry_after: None,
+        } => format!("refused {status}"),
+        CloseReason::Refused {
+            status,
+            retry_after: Some(d),
+        } => format!("refused {status} {}", fmt_duration(d)),
+        r => r.name().into(),
+    }
+}
+
 /// The event names, for error messages.
-pub(crate) const EVENTS: &str = "tick, connected, connect_failed, refused <status> [retry_after], \
-     disconnected, close_received <code>, ping_received, \
-     pong_received [id|none], ping_written <id>, data_received, data_sent, data_delivered, \
-     pause, resume, network_changed, shutdown";
+pub(crate) const EVENTS: &str = "tick, connected, connect_failed, disconnected, \
+     closed <reason>, ping_received, pong_received [id|none], ping_written <id>, \
+     data_received, data_sent, data_delivered, path_rtt <srtt> <rttvar>, pause, resume, \
+     network_changed, shutdown";
 
 /// Reads an event from its words, as in `pong_received 3`.
 pub(crate) fn parse_event(words: &[&str]) -> Result<Event, String> {
@@ -104,35 +161,7 @@ pub(crate) fn parse_event(words: &[&str]) -> Result<Event, String> {
         "connected" => Event::Connected,
         "connect_failed" => Event::ConnectFailed,
         "disconnected" => Event::Disconnected,
-        "close_received" => {
-            return match args {
-                [code] => {
-                    Ok(Event::CloseReceived(code.parse().map_err(|_| {
-                        format!("'{code}' is not a close code (a number)")
-                    })?))
-                }
-                _ => Err(
-                    "close_received takes the peer's close code, like close_received 1012".into(),
-                ),
-            }
-        }
-        "refused" => {
-            let status = |s: &str| {
-                s.parse::<u16>()
-                    .map_err(|_| format!("'{s}' is not an HTTP status (a number)"))
-            };
-            return match args {
-                [s] => Ok(Event::Refused {
-                    status: status(s)?,
-                    retry_after: None,
-                }),
-                [s, d] => Ok(Event::Refused {
-                    status: status(s)?,
-                    retry_after: Some(parse_duration(d)?),
-                }),
-                _ => Err("refused takes an HTTP status and, if it sent one, its Retry-After: refused 503 2s".into()),
-            };
-        }
+        "closed" => return parse_reason(args).map(Event::Closed),
         "ping_received" => Event::PingReceived,
         "pong_received" => {
             let id = match args {
@@ -146,6 +175,19 @@ pub(crate) fn parse_event(words: &[&str]) -> Result<Event, String> {
             return match args {
                 [id] => Ok(Event::PingWritten(parse_id(id)?)),
                 _ => Err("ping_written takes the id of the ping that left".into()),
+            }
+        }
+        "path_rtt" => {
+            return match args {
+                [srtt, rttvar] => Ok(Event::PathRtt {
+                    srtt: parse_duration(srtt)?,
+                    rttvar: parse_duration(rttvar)?,
+                }),
+                _ => Err(
+                    "path_rtt takes the transport's smoothed round trip and its \
+                          variance, like path_rtt 300ms 50ms"
+                        .into(),
+                ),
             }
         }
         "data_received" => Event::DataReceived,
@@ -179,19 +221,14 @@ pub(crate) fn fmt_event(e: Event) -> String {
         Event::Connected => "connected".into(),
         Event::ConnectFailed => "connect_failed".into(),
         Event::Disconnected => "disconnected".into(),
-        Event::CloseReceived(code) => format!("close_received {code}"),
-        Event::Refused {
-            status,
-            retry_after: None,
-        } => format!("refused {status}"),
-        Event::Refused {
-            status,
-            retry_after: Some(d),
-        } => format!("refused {status} {}", fmt_duration(d)),
+        Event::Closed(r) => format!("closed {}", fmt_reason(r)),
         Event::PingReceived => "ping_received".into(),
         Event::PongReceived(None) => "pong_received".into(),
         Event::PongReceived(Some(id)) => format!("pong_received {id}"),
         Event::PingWritten(id) => format!("ping_written {id}"),
+        Event::PathRtt { srtt, rttvar } => {
+            format!("path_rtt {} {}", fmt_duration(srtt), fmt_duration(rttvar))
+        }
         Event::DataReceived => "data_received".into(),
         Event::DataSent => "data_sent".into(),
         Event::DataDelivered => "data_delivered".into(),
@@ -235,9 +272,8 @@ impl fmt::Display for Pattern {
     }
 }
 
-pub(crate) const ACTIONS: &str =
-    "send_ping [id], send_pong, close <pong_timeout|idle_timeout|shutdown>, \
-     force_close, reconnect <delay|lo..hi>, connect, abort_connect, give_up";
+pub(crate) const ACTIONS: &str = "send_ping [id], send_pong, close <reason>, force_close, \
+     reconnect <delay|lo..hi>, connect, abort_connect, give_up <reason> [fatal]";
 
 /// Reads one expected action, as in `reconnect 1s..2s`.
 pub(crate) fn parse_action(text: &str) -> Result<Pattern, String> {
@@ -247,11 +283,20 @@ pub(crate) fn parse_action(text: &str) -> Result<Pattern, String> {
         ["send_ping"] => Ok(Pattern::AnyPing),
         ["send_ping", id] => exact(Action::SendPing(parse_id(id)?)),
         ["send_pong"] => exact(Action::SendPong),
-        ["close", reason] => exact(Action::Close(parse_reason(reason)?)),
+        ["close", reason @ ..] => exact(Action::Close(parse_reason(reason)?)),
         ["force_close"] => exact(Action::ForceClose),
         ["abort_connect"] => exact(Action::AbortConnect),
         ["connect"] => exact(Action::Connect),
-        ["give_up"] => exact(Action::GiveUp),
+        ["give_up", rest @ ..] => {
+            let (reason, fatal) = match rest {
+                [reason @ .., "fatal"] => (reason, true),
+                reason => (reason, false),
+            };
+            exact(Action::GiveUp {
+                reason: parse_reason(reason)?,
+                fatal,
+            })
+        }
         ["reconnect", d] => match d.split_once("..") {
             Some((lo, hi)) => {
                 let (lo, hi) = (parse_duration(lo)?, parse_duration(hi)?);
@@ -271,37 +316,20 @@ pub(crate) fn parse_action(text: &str) -> Result<Pattern, String> {
     }
 }
 
-fn parse_reason(s: &str) -> Result<CloseReason, String> {
-    Ok(match s {
-        "pong_timeout" => CloseReason::PongTimeout,
-        "idle_timeout" => CloseReason::IdleTimeout,
-        "shutdown" => CloseReason::Shutdown,
-        _ => {
-            return Err(format!(
-                "unknown close reason '{s}'; use pong_timeout, idle_timeout or shutdown"
-            ))
-        }
-    })
-}
-
-pub(crate) fn reason_name(r: CloseReason) -> &'static str {
-    match r {
-        CloseReason::PongTimeout => "pong_timeout",
-        CloseReason::IdleTimeout => "idle_timeout",
-        CloseReason::Shutdown => "shutdown",
-    }
-}
-
 pub(crate) fn fmt_action(a: Action) -> String {
     match a {
         Action::SendPing(id) => format!("send_ping {id}"),
         Action::SendPong => "send_pong".into(),
-        Action::Close(r) => format!("close {}", reason_name(r)),
+        Action::Close(r) => format!("close {}", fmt_reason(r)),
         Action::ForceClose => "force_close".into(),
         Action::Reconnect { after } => format!("reconnect {}", fmt_duration(after)),
         Action::AbortConnect => "abort_connect".into(),
         Action::Connect => "connect".into(),
-        Action::GiveUp => "give_up".into(),
+        Action::GiveUp { reason, fatal } => format!(
+            "give_up {}{}",
+            fmt_reason(reason),
+            if fatal { " fatal" } else { "" }
+        ),
     }
 }
 
@@ -320,26 +348,142 @@ pub(crate) fn fmt_actions(actions: &[Action]) -> String {
     s
 }
 
-pub(crate) fn parse_policy(s: &str) -> Result<PingPolicy, String> {
+/// Reads a reconnect decision: `backoff`, `soon`, `later`, `give_up`, `not_before:30s`.
+pub(crate) fn parse_decision(s: &str) -> Result<Decision, String> {
     Ok(match s {
-        "when_idle" => PingPolicy::WhenIdle,
-        "fixed" => PingPolicy::Fixed,
-        "never" => PingPolicy::Never,
-        _ => {
-            return Err(format!(
-                "unknown ping_policy '{s}'; use when_idle, fixed or never"
-            ))
-        }
+        "backoff" => Decision::Backoff,
+        "soon" => Decision::Soon,
+        "later" => Decision::Later,
+        "give_up" => Decision::GiveUp,
+        _ => match s.strip_prefix("not_before:") {
+            Some(d) => Decision::NotBefore(parse_duration(d)?),
+            None => {
+                return Err(format!(
+                    "unknown decision '{s}'; use backoff, soon, later, give_up or \
+                     not_before:<duration>"
+                ))
+            }
+        },
     })
 }
 
-pub(crate) fn parse_jitter(s: &str) -> Result<Jitter, String> {
-    Ok(match s {
-        "none" => Jitter::None,
-        "full" => Jitter::Full,
-        "equal" => Jitter::Equal,
-        _ => return Err(format!("unknown jitter '{s}'; use none, full or equal")),
-    })
+pub(crate) fn fmt_decision(d: Decision) -> String {
+    match d {
+        Decision::Backoff => "backoff".into(),
+        Decision::Soon => "soon".into(),
+        Decision::Later => "later".into(),
+        Decision::GiveUp => "give_up".into(),
+        Decision::NotBefore(d) => format!("not_before:{}", fmt_duration(d)),
+    }
+}
+
+/// A setting's value as scenario text: read with [`Text::parse`], written with
+/// [`Text::write`] (`None`: the setting is off, and left out).
+pub(crate) trait Text: Kind {
+    fn parse(s: &str) -> Result<Self::Input, String>;
+    fn write(stored: Self::Stored) -> Option<String>;
+}
+
+impl Text for Millis {
+    fn parse(s: &str) -> Result<Duration, String> {
+        parse_duration(s)
+    }
+    fn write(ms: u32) -> Option<String> {
+        Some(fmt_duration(Millis::output(ms)))
+    }
+}
+
+impl Text for OrOff {
+    fn parse(s: &str) -> Result<Duration, String> {
+        if s == "off" {
+            return Ok(Duration::ZERO);
+        }
+        parse_duration(s)
+    }
+    fn write(ms: u32) -> Option<String> {
+        OrOff::output(ms).map(fmt_duration)
+    }
+}
+
+impl Text for Attempts {
+    fn parse(s: &str) -> Result<u32, String> {
+        s.parse().map_err(|_| format!("'{s}' is not a count"))
+    }
+    fn write(n: u32) -> Option<String> {
+        Attempts::output(n).map(|n| format!("{n}"))
+    }
+}
+
+impl Text for Count {
+    fn parse(s: &str) -> Result<u32, String> {
+        s.parse().map_err(|_| format!("'{s}' is not a count"))
+    }
+    fn write(n: u32) -> Option<String> {
+        Some(format!("{n}"))
+    }
+}
+
+impl Text for Factor {
+    fn parse(s: &str) -> Result<f32, String> {
+        s.parse().map_err(|_| format!("'{s}' is not a number"))
+    }
+    fn write(sixteenths: u8) -> Option<String> {
+        Some(format!("{}", Factor::output(sixteenths)))
+    }
+}
+
+impl Text for Plain<u64> {
+    fn parse(s: &str) -> Result<u64, String> {
+        s.parse()
+            .map_err(|_| format!("'{s}' is not a 64-bit number"))
+    }
+    fn write(n: u64) -> Option<String> {
+        Some(format!("{n}"))
+    }
+}
+
+const POLICIES: [(&str, PingPolicy); 3] = [
+    ("when_idle", PingPolicy::WhenIdle),
+    ("fixed", PingPolicy::Fixed),
+    ("never", PingPolicy::Never),
+];
+
+impl Text for Plain<PingPolicy> {
+    fn parse(s: &str) -> Result<PingPolicy, String> {
+        POLICIES
+            .iter()
+            .find(|(n, _)| *n == s)
+            .map(|(_, p)| *p)
+            .ok_or_else(|| format!("unknown ping_policy '{s}'; use when_idle, fixed or never"))
+    }
+    fn write(p: PingPolicy) -> Option<String> {
+        POLICIES
+            .iter()
+            .find(|(_, q)| *q == p)
+            .map(|(n, _)| (*n).into())
+    }
+}
+
+const JITTERS: [(&str, Jitter); 3] = [
+    ("none", Jitter::None),
+    ("full", Jitter::Full),
+    ("equal", Jitter::Equal),
+];
+
+impl Text for Plain<Jitter> {
+    fn parse(s: &str) -> Result<Jitter, String> {
+        JITTERS
+            .iter()
+            .find(|(n, _)| *n == s)
+            .map(|(_, j)| *j)
+            .ok_or_else(|| format!("unknown jitter '{s}'; use none, full or equal"))
+    }
+    fn write(j: Jitter) -> Option<String> {
+        JITTERS
+            .iter()
+            .find(|(_, k)| *k == j)
+            .map(|(n, _)| (*n).into())
+    }
 }
 
 #[cfg(test)]
