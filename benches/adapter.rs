@@ -1,7 +1,7 @@
 //! The tokio driver's cost, in the same run as the bare stream it wraps, on loopback:
 //!
 //! - throughput: the client sends a batch of messages and reads their echoes, through
-//!   the bare tokio-tungstenite stream, through `keepalive::tokio::Heartbeat`, and
+//!   the bare tokio-tungstenite stream, through `keepalive::driver::Heartbeat`, and
 //!   through a `Heartbeat` with byte-level liveness on (its TCP stream in a `Meter`,
 //!   `TCP_NOTSENT_LOWAT` set). The echo server is the same raw stream for all. Goal: at
 //!   least 0.95× each.
@@ -18,8 +18,9 @@ use counting::LIVE;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures_util::{SinkExt, StreamExt};
 use keepalive::codec::WsCodec;
+use keepalive::driver::Heartbeat;
 use keepalive::meter::{Meter, Metered};
-use keepalive::tokio::Heartbeat;
+use keepalive::tokio::Tokio;
 use keepalive::{Config, Duration};
 use std::sync::atomic::Ordering;
 use tokio::net::{TcpListener, TcpStream};
@@ -113,14 +114,14 @@ fn throughput(c: &mut Criterion) {
         b.iter(|| rt.block_on(round(&mut bare, &msg)))
     });
     let ws = rt.block_on(connect(&url));
-    let mut driven: Heartbeat<_, _> = rt.block_on(async { Heartbeat::new(ws, WsCodec, config()) });
+    let mut driven = rt.block_on(async { Heartbeat::new(Tokio, ws, WsCodec, config()) });
     g.bench_function("keepalive_driver", |b| {
         b.iter(|| rt.block_on(round(&mut driven, &msg)))
     });
     let meter = Meter::new();
     let ws = rt.block_on(connect_metered(&url, &meter));
-    let mut metered: Heartbeat<_, _> =
-        rt.block_on(async { Heartbeat::new(ws, WsCodec, config()).with_meter(meter) });
+    let mut metered =
+        rt.block_on(async { Heartbeat::new(Tokio, ws, WsCodec, config()).with_meter(meter) });
     g.bench_function("keepalive_driver_metered", |b| {
         b.iter(|| rt.block_on(round(&mut metered, &msg)))
     });
@@ -144,7 +145,7 @@ where
 
 /// The throughput ratios measured in alternation (bare, driven, metered, bare, ...), so
 /// drift in the machine's speed hits all alike: the medians of per-round ratios.
-fn paired<A, B, C, E, F>(
+fn paired<A, B, C, E>(
     rt: &Runtime,
     bare: &mut A,
     driven: &mut B,
@@ -155,14 +156,13 @@ where
     A: futures_util::Sink<Message, Error = E>
         + futures_util::Stream<Item = Result<Message, E>>
         + Unpin,
-    B: futures_util::Sink<Message, Error = keepalive::driver::Error<E>>
-        + futures_util::Stream<Item = Result<Message, keepalive::driver::Error<E>>>
+    B: futures_util::Sink<Message, Error = keepalive::driver::Error>
+        + futures_util::Stream<Item = Result<Message, keepalive::driver::Error>>
         + Unpin,
-    C: futures_util::Sink<Message, Error = keepalive::driver::Error<F>>
-        + futures_util::Stream<Item = Result<Message, keepalive::driver::Error<F>>>
+    C: futures_util::Sink<Message, Error = keepalive::driver::Error>
+        + futures_util::Stream<Item = Result<Message, keepalive::driver::Error>>
         + Unpin,
     E: std::fmt::Debug,
-    F: std::fmt::Debug,
 {
     let (mut plain, mut with_meter) = (Vec::new(), Vec::new());
     for _ in 0..101 {
@@ -186,7 +186,7 @@ fn heap(rt: &Runtime, url: &str, ratio: f64, metered_ratio: f64) {
     let (bytes, metered_bytes, inline) = rt.block_on(async {
         let ws = connect(url).await;
         let before = LIVE.load(Ordering::Relaxed);
-        let mut hb: Heartbeat<_, _> = Heartbeat::new(ws, WsCodec, config());
+        let mut hb = Heartbeat::new(Tokio, ws, WsCodec, config());
         // One poll: reads nothing, arms the timer at the first ping deadline.
         let _ = tokio::time::timeout(Duration::from_millis(5), hb.next()).await;
         let added = LIVE.load(Ordering::Relaxed) as i64 - before as i64;
@@ -202,7 +202,7 @@ fn heap(rt: &Runtime, url: &str, ratio: f64, metered_ratio: f64) {
             .await
             .expect("handshake");
         let before = LIVE.load(Ordering::Relaxed);
-        let mut hb: Heartbeat<_, _> = Heartbeat::new(ws, WsCodec, config()).with_meter(meter);
+        let mut hb = Heartbeat::new(Tokio, ws, WsCodec, config()).with_meter(meter);
         let _ = tokio::time::timeout(Duration::from_millis(5), hb.next()).await;
         let metered = meter_bytes + LIVE.load(Ordering::Relaxed) as i64 - before as i64;
         (added, metered, inline)

@@ -18,14 +18,13 @@ mod support;
 
 use futures_util::StreamExt;
 use keepalive::codec::TextCodec;
-use keepalive::driver::{Attempt, Client, SessionEvent, Update};
+use keepalive::driver::{Attempt, Client, Events, Heartbeat};
 use keepalive::meter::Meter;
-use keepalive::tokio::{Heartbeat, Tokio};
+use keepalive::tokio::Tokio;
 use keepalive::{Config, Duration, PingPolicy};
-use std::future::poll_fn;
 use std::process::ExitCode;
 use std::time::Instant;
-use support::{connect_metered, json_str, millis, parse_flags};
+use support::{connect_metered, event_json, json_str, millis, parse_flags};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -101,11 +100,10 @@ async fn serve(listener: TcpListener, idle: Duration, start: Instant) {
                 "server",
                 &format!(r#""event":"connected","peer":"{peer}""#),
             );
-            let mut hb: Heartbeat<_, _> =
-                Heartbeat::new(ws, TextCodec::default(), config).with_meter(meter);
+            let mut hb = Heartbeat::new(Tokio, ws, TextCodec::default(), config).with_meter(meter);
             loop {
-                match poll_fn(|cx| hb.poll_update(cx)).await {
-                    Some(Ok(Update::Message(Message::Text(t)))) => {
+                match hb.next().await {
+                    Some(Ok(Message::Text(t))) => {
                         emit(
                             start,
                             "server",
@@ -120,7 +118,7 @@ async fn serve(listener: TcpListener, idle: Duration, start: Instant) {
                             "server",
                             &format!(
                                 r#""event":"closed","reason":"{}","code":{code}"#,
-                                end.cause()
+                                end.reason().name()
                             ),
                         );
                         return;
@@ -132,7 +130,9 @@ async fn serve(listener: TcpListener, idle: Duration, start: Instant) {
     }
 }
 
-fn client(url: String, interval: Duration) -> Result<Client<Message>, String> {
+type Session = (Client<Message>, Events<Message>);
+
+fn client(url: String, interval: Duration) -> Result<Session, String> {
     let config = Config::client()
         .ping_interval(interval)
         .pong_timeout(interval)
@@ -140,54 +140,12 @@ fn client(url: String, interval: Duration) -> Result<Client<Message>, String> {
         .backoff_max(Duration::from_secs(5))
         .build()
         .map_err(|e| e.to_string())?;
-    Ok(Client::spawn(
-        Tokio,
-        config,
-        TextCodec::default(),
-        move |attempt: Attempt| {
-            let url = url.clone();
-            async move { connect_metered(&url, attempt.meter()).await }
-        },
-    ))
-}
-
-fn show(start: Instant, event: SessionEvent<Message>) {
-    let body = match event {
-        SessionEvent::Connected => r#""event":"connected""#.to_string(),
-        SessionEvent::PingSent(_) => {
-            r#""event":"ping_sent","text":"{\"type\":\"ping\"}""#.to_string()
-        }
-        SessionEvent::Pong { rtt } => {
-            format!(r#""event":"pong","rtt_ms":{:.3}"#, rtt.as_secs_f64() * 1e3)
-        }
-        SessionEvent::Message(m) => {
-            format!(r#""event":"message","text":{}"#, json_str(&m.to_string()))
-        }
-        SessionEvent::Closed(end) => {
-            let code = end.code().map_or("null".into(), |c| c.to_string());
-            format!(
-                r#""event":"closed","reason":"{}","code":{code}"#,
-                end.cause()
-            )
-        }
-        SessionEvent::ConnectFailed(e) => {
-            format!(
-                r#""event":"closed","reason":"error","code":null,"error":{}"#,
-                json_str(&e.to_string())
-            )
-        }
-        SessionEvent::Reconnecting { after } => {
-            format!(r#""event":"reconnecting","after_ms":{}"#, after.as_millis())
-        }
-        SessionEvent::GaveUp { loss, fatal } => {
-            format!(
-                r#""event":"gave_up","after":{},"fatal":{fatal}"#,
-                json_str(&format!("{loss:?}"))
-            )
-        }
-        _ => return,
-    };
-    emit(start, "client", &body);
+    Client::builder(config, TextCodec::default(), move |attempt: Attempt| {
+        let url = url.clone();
+        async move { connect_metered(&url, attempt.meter()).await }
+    })
+    .spawn(Tokio)
+    .map_err(|e| e.to_string())
 }
 
 #[tokio::main]
@@ -223,7 +181,7 @@ async fn main() -> ExitCode {
     let Some(url) = url else {
         return ExitCode::from(2);
     };
-    let mut c = match client(url, o.ping_interval) {
+    let (c, mut events) = match client(url, o.ping_interval) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("app_heartbeat: {e}");
@@ -237,8 +195,12 @@ async fn main() -> ExitCode {
     tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
-            event = c.next() => match event {
-                Some(event) => show(start, event),
+            event = events.next() => match event {
+                Some(event) => {
+                    if let Some(body) = event_json(event, &c.stats()) {
+                        emit(start, "client", &body);
+                    }
+                }
                 None => return ExitCode::SUCCESS,
             },
             _ = &mut stop, if o.mode == "both" => {

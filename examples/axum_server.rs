@@ -21,8 +21,9 @@ use axum::response::Response;
 use axum::{routing::get, Router};
 use futures_util::{SinkExt, StreamExt};
 use keepalive::axum::{MeteredListener, Peer};
-use keepalive::codec::AxumCodec;
-use keepalive::tokio::Heartbeat;
+use keepalive::codec::WsCodec;
+use keepalive::driver::Heartbeat;
+use keepalive::tokio::Tokio;
 use keepalive::Config;
 use std::process::ExitCode;
 use support::{millis, parse_flags};
@@ -32,7 +33,7 @@ const FLAGS: &[&str] = &["listen", "ping-interval-ms", "pong-timeout-ms"];
 /// One connection: echo, until the heartbeat or the peer ends it.
 async fn serve(socket: WebSocket, peer: Peer, config: Config) {
     // The one line: the heartbeat on axum's socket, with the connection's meter.
-    let mut conn: Heartbeat<_, _> = Heartbeat::new(socket, AxumCodec, config)
+    let mut conn = Heartbeat::new(Tokio, socket, WsCodec, config)
         .with_meter(peer.meter())
         .with_peer(peer.addr());
     while let Some(Ok(message)) = conn.next().await {

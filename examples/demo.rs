@@ -26,12 +26,11 @@ mod support;
 
 use futures_util::{SinkExt, StreamExt};
 use keepalive::codec::WsCodec;
-use keepalive::driver::{Attempt, Cause, Client, SessionEvent, Update};
+use keepalive::driver::{Attempt, Client, Heartbeat, SessionEvent};
 use keepalive::meter::Meter;
-use keepalive::tokio::{Heartbeat, Tokio};
-use keepalive::{Config, Duration};
+use keepalive::tokio::Tokio;
+use keepalive::{CloseReason, Config, Duration};
 use std::error::Error;
-use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -65,15 +64,14 @@ async fn server(listener: TcpListener, frozen: watch::Receiver<bool>, start: Ins
             let Ok(ws) = tokio_tungstenite::accept_async(meter.tcp(tcp)).await else {
                 return;
             };
-            let mut hb: Heartbeat<_, _> = Heartbeat::new(ws, WsCodec, config).with_meter(meter);
+            let mut hb = Heartbeat::new(Tokio, ws, WsCodec, config).with_meter(meter);
             loop {
                 if *frozen.borrow() {
                     let _ = frozen.wait_for(|f| !*f).await;
                 }
                 tokio::select! {
-                    update = poll_fn(|cx| hb.poll_update(cx)) => match update {
-                        Some(Ok(Update::Message(m))) => { let _ = hb.send(m).await; }
-                        Some(Ok(_)) => {}
+                    next = hb.next() => match next {
+                        Some(Ok(m)) => { let _ = hb.send(m).await; }
                         Some(Err(end)) => {
                             say(start, "server", format!("an old connection ends: {end}"));
                             return;
@@ -168,8 +166,7 @@ async fn slow_link(start: Instant) -> Result<(), Box<dyn Error>> {
                 let Ok(ws) = tokio_tungstenite::accept_async(meter.tcp(tcp)).await else {
                     return;
                 };
-                let mut hb: Heartbeat<_, _> =
-                    Heartbeat::new(ws, WsCodec, server_config).with_meter(meter);
+                let mut hb = Heartbeat::new(Tokio, ws, WsCodec, server_config).with_meter(meter);
                 if hb
                     .send(Message::binary(vec![0u8; SLOW_MESSAGE]))
                     .await
@@ -191,16 +188,17 @@ async fn slow_link(start: Instant) -> Result<(), Box<dyn Error>> {
         SLOW_RATE / 1024
     ));
     let url = format!("ws://{proxy}");
-    let mut client = Client::spawn(Tokio, config, WsCodec, move |attempt: Attempt| {
+    let (client, mut events) = Client::builder(config, WsCodec, move |attempt: Attempt| {
         let url = url.clone();
         // The TCP stream is metered: bytes count as life, not only whole messages.
         async move { connect_metered(&url, attempt.meter()).await }
-    });
+    })
+    .spawn(Tokio)?;
     let mut connected = None;
     let mut progress = tokio::time::interval(Duration::from_millis(750));
     let outcome = loop {
         tokio::select! {
-            event = client.next() => match event {
+            event = events.next() => match event {
                 Some(SessionEvent::Connected) => {
                     connected = Some(Instant::now());
                     say(start, "slow", format!(
@@ -225,7 +223,7 @@ async fn slow_link(start: Instant) -> Result<(), Box<dyn Error>> {
     };
     let took = connected.map_or(Duration::ZERO, |c| c.elapsed());
     client.shutdown();
-    while client.next().await.is_some() {}
+    while events.next().await.is_some() {}
     match outcome {
         Ok(n) if n == SLOW_MESSAGE => {
             say(start, "slow", format!(
@@ -269,10 +267,11 @@ async fn frozen_server(start: Instant) -> Result<(), Box<dyn Error>> {
     say(start, "client", format!(
         "ping every {PING_INTERVAL:?} when idle, pong timeout {PONG_TIMEOUT:?}: a dead server is found within {bound:?}"
     ));
-    let mut client = Client::spawn(Tokio, config, WsCodec, move |attempt: Attempt| {
+    let (client, mut events) = Client::builder(config, WsCodec, move |attempt: Attempt| {
         let url = url.clone();
         async move { connect_metered(&url, attempt.meter()).await }
-    });
+    })
+    .spawn(Tokio)?;
 
     let mut last_heard = Instant::now();
     let (mut froze, mut thawed, mut stopped) = (false, false, false);
@@ -286,7 +285,7 @@ async fn frozen_server(start: Instant) -> Result<(), Box<dyn Error>> {
             STOP_AT
         };
         tokio::select! {
-            event = client.next() => {
+            event = events.next() => {
                 let Some(event) = event else { break };
                 match event {
                     SessionEvent::Connected => {
@@ -299,20 +298,20 @@ async fn frozen_server(start: Instant) -> Result<(), Box<dyn Error>> {
                         say(start, "client", format!("<- pong, round trip {:.2} ms", rtt.as_secs_f64() * 1e3));
                     }
                     SessionEvent::Closed(end) => {
-                        let (cause, silent) = (end.cause(), last_heard.elapsed());
+                        let (reason, silent) = (end.reason(), last_heard.elapsed());
                         let code = end.code().map_or("no code".to_string(), |c| format!("code {c}"));
-                        if cause == Cause::PongTimeout {
-                            say(start, "client", format!("CLOSED: {cause} ({code}), after {silent:.2?} without a word from the server (bound {bound:?})"));
+                        if reason == CloseReason::PongTimeout {
+                            say(start, "client", format!("CLOSED: {reason} ({code}), after {silent:.2?} without a word from the server (bound {bound:?})"));
                             if froze && !thawed {
                                 detected.get_or_insert(silent);
                             }
                         } else {
-                            say(start, "client", format!("closed: {cause} ({code})"));
+                            say(start, "client", format!("closed: {reason} ({code})"));
                         }
                     }
                     SessionEvent::ConnectFailed(e) => say(start, "client", format!("attempt failed: {e}")),
                     SessionEvent::Reconnecting { after } => say(start, "client", format!("reconnecting in {after:.2?} (capped, jittered backoff)")),
-                    SessionEvent::GaveUp { loss, .. } => say(start, "client", format!("gave up after {loss:?}")),
+                    SessionEvent::GaveUp { reason, .. } => say(start, "client", format!("gave up: {reason}")),
                     SessionEvent::Message(m) => say(start, "client", format!("message: {m}")),
                     _ => {}
                 }

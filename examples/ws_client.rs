@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --example ws_client --features tokio,tungstenite -- --url ws://127.0.0.1:9001
-//! {"t_ms":3,"event":"connected"}
+//! {"t_ms":3,"event":"connected","bound_ms":40000}
 //! {"t_ms":20004,"event":"ping_sent","id":1}
 //! {"t_ms":20005,"event":"pong","rtt_ms":0.4}
 //! ```
@@ -12,24 +12,26 @@
 //! Flags (milliseconds): `--url` (required; more than once to rotate: each attempt takes
 //! the next), `--ping-interval-ms`, `--pong-timeout-ms`,
 //! `--backoff-initial-ms`, `--backoff-max-ms`, `--max-attempts`, `--connect-timeout-ms`.
-//! Events: `connected`, `ping_sent` (`id`), `pong` (`rtt_ms`), `message` (`text`, or
-//! `binary_len`), `closed` (`reason`: pong_timeout | idle_timeout | shutdown | peer_closed
-//! | error; `code`; `error` or `close_reason` when there is one, a failed connect
-//! included), `reconnecting` (`after_ms`), `gave_up` (`after`, `fatal`), and
-//! `send_failed` (`text`, `error`) for a line that could not
-//! be sent (while disconnected, say): nothing typed is dropped in silence.
+//! Events: `connected` (`bound_ms`: the dead-peer bound in force), `ping_sent` (`id`),
+//! `pong` (`rtt_ms`), `message` (`text`, or `binary_len`), `closed` (`reason`:
+//! pong_timeout | idle_timeout | shutdown | too_many_pings | transport | peer_closed;
+//! `code`; `error` or `close_reason` when there is one; `bound_ms`), `connect_failed`
+//! (`reason`, `error`), `reconnecting` (`after_ms`), `slowing_down` (`ping_interval_ms`:
+//! the server said "too many pings"), `gave_up` (`reason`, `fatal`), and `send_failed`
+//! (`text`, `error`) for a line that could not be sent (while disconnected, say):
+//! nothing typed is dropped in silence.
 
 #[path = "support/mod.rs"]
 mod support;
 
 use futures_util::StreamExt;
 use keepalive::codec::WsCodec;
-use keepalive::driver::{Attempt, Client, SessionEvent};
+use keepalive::driver::{Attempt, Client};
 use keepalive::tokio::Tokio;
 use keepalive::Config;
 use std::process::ExitCode;
 use std::time::Instant;
-use support::{connect_metered, json_str, millis, parse_flags};
+use support::{connect_metered, event_json, json_str, millis, parse_flags};
 use tokio_tungstenite::tungstenite::Message;
 
 const FLAGS: &[&str] = &[
@@ -74,49 +76,6 @@ fn setup() -> Result<(Vec<String>, Config), String> {
     Ok((urls, config))
 }
 
-fn line(start: Instant, event: SessionEvent<Message>) -> Option<String> {
-    let t = start.elapsed().as_millis();
-    let body = match event {
-        SessionEvent::Connected => r#""event":"connected""#.to_string(),
-        SessionEvent::PingSent(id) => format!(r#""event":"ping_sent","id":{id}"#),
-        SessionEvent::Pong { rtt } => {
-            format!(r#""event":"pong","rtt_ms":{:.3}"#, rtt.as_secs_f64() * 1e3)
-        }
-        SessionEvent::Message(Message::Text(text)) => {
-            format!(r#""event":"message","text":{}"#, json_str(&text))
-        }
-        SessionEvent::Message(Message::Binary(b)) => {
-            format!(r#""event":"message","binary_len":{}"#, b.len())
-        }
-        SessionEvent::Message(_) => return None,
-        SessionEvent::Closed(end) => {
-            let code = end.code().map_or("null".to_string(), |c| c.to_string());
-            let error = match (end.reason(), std::error::Error::source(&end)) {
-                (_, Some(e)) => format!(r#","error":{}"#, json_str(&e.to_string())),
-                (Some(r), None) => format!(r#","close_reason":{}"#, json_str(r)),
-                (None, None) => String::new(),
-            };
-            format!(
-                r#""event":"closed","reason":"{}","code":{code}{error}"#,
-                end.cause()
-            )
-        }
-        SessionEvent::ConnectFailed(e) => format!(
-            r#""event":"closed","reason":"error","code":null,"error":{}"#,
-            json_str(&e.to_string())
-        ),
-        SessionEvent::Reconnecting { after } => {
-            format!(r#""event":"reconnecting","after_ms":{}"#, after.as_millis())
-        }
-        SessionEvent::GaveUp { loss, fatal } => format!(
-            r#""event":"gave_up","after":{},"fatal":{fatal}"#,
-            json_str(&format!("{loss:?}"))
-        ),
-        _ => return None,
-    };
-    Some(format!(r#"{{"t_ms":{t},{body}}}"#))
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let (urls, config) = match setup() {
@@ -128,10 +87,18 @@ async fn main() -> ExitCode {
     };
     let start = Instant::now();
     // Each attempt takes the next URL: a refused or lost server hands over to the next.
-    let mut client = Client::spawn(Tokio, config, WsCodec, move |attempt: Attempt| {
+    let spawned = Client::builder(config, WsCodec, move |attempt: Attempt| {
         let url = urls[(attempt.number() as usize - 1) % urls.len()].clone();
         async move { connect_metered(&url, attempt.meter()).await }
-    });
+    })
+    .spawn(Tokio);
+    let (client, mut events) = match spawned {
+        Ok(spawned) => spawned,
+        Err(e) => {
+            eprintln!("ws_client: {e}");
+            return ExitCode::from(2);
+        }
+    };
     // Stdin from a plain thread: tokio's stdin would hold up the runtime's shutdown
     // while a read is blocked on an open terminal or pipe.
     let (typed_tx, mut typed) = tokio::sync::mpsc::channel::<String>(16);
@@ -149,10 +116,10 @@ async fn main() -> ExitCode {
     let mut stopping = false;
     loop {
         tokio::select! {
-            event = client.next() => match event {
+            event = events.next() => match event {
                 Some(event) => {
-                    if let Some(l) = line(start, event) {
-                        println!("{l}");
+                    if let Some(body) = event_json(event, &client.stats()) {
+                        println!(r#"{{"t_ms":{},{body}}}"#, start.elapsed().as_millis());
                     }
                 }
                 None => break,

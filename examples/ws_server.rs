@@ -3,25 +3,23 @@
 //!
 //! ```text
 //! cargo run --example ws_server --features tokio,tungstenite -- --listen 127.0.0.1:9001
-//! {"t_ms":1520,"conn":1,"event":"connected","peer":"127.0.0.1:50312"}
-//! {"t_ms":21521,"conn":1,"event":"ping_sent","id":1}
-//! {"t_ms":21522,"conn":1,"event":"pong","rtt_ms":0.3}
-//! {"t_ms":61530,"conn":1,"event":"closed","reason":"pong_timeout","code":1011}
+//! {"t_ms":1520,"conn":1,"event":"connected","peer":"127.0.0.1:50312","bound_ms":40000}
+//! {"t_ms":61530,"conn":1,"event":"closed","reason":"pong_timeout","code":1011,"pings":3,"pongs":2,"rtt_ms":0.3,"bound_ms":40000}
 //! ```
 //!
-//! Flags: `--listen` (default 127.0.0.1:9001), `--ping-interval-ms`, `--pong-timeout-ms`.
-//! Ctrl-C closes every connection with 1000 and exits.
+//! Flags: `--listen` (default 127.0.0.1:9001), `--ping-interval-ms`, `--pong-timeout-ms`,
+//! `--min-ping-interval-ms` (ping policing; 0 turns it off). Ctrl-C closes every
+//! connection with 1000 and exits.
 
 #[path = "support/mod.rs"]
 mod support;
 
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use keepalive::codec::WsCodec;
-use keepalive::driver::Update;
+use keepalive::driver::Heartbeat;
 use keepalive::meter::Meter;
-use keepalive::tokio::Heartbeat;
-use keepalive::Config;
-use std::future::poll_fn;
+use keepalive::tokio::Tokio;
+use keepalive::{Config, Stats};
 use std::process::ExitCode;
 use std::time::Instant;
 use support::{json_str, millis, parse_flags};
@@ -33,7 +31,12 @@ fn setup() -> Result<(String, Config), String> {
     let mut b = Config::server();
     for (name, value) in parse_flags(
         std::env::args().skip(1),
-        &["listen", "ping-interval-ms", "pong-timeout-ms"],
+        &[
+            "listen",
+            "ping-interval-ms",
+            "pong-timeout-ms",
+            "min-ping-interval-ms",
+        ],
     )? {
         b = match name.as_str() {
             "listen" => {
@@ -42,10 +45,24 @@ fn setup() -> Result<(String, Config), String> {
             }
             "ping-interval-ms" => b.ping_interval(millis(&name, &value)?),
             "pong-timeout-ms" => b.pong_timeout(millis(&name, &value)?),
+            "min-ping-interval-ms" => b.min_ping_interval(millis(&name, &value)?),
             _ => b,
         };
     }
     Ok((listen, b.build().map_err(|e| e.to_string())?))
+}
+
+/// The heartbeat's figures for a `closed` line.
+fn figures(s: &Stats) -> String {
+    let rtt = s.smoothed_rtt.map_or("null".to_string(), |d| {
+        format!("{:.3}", d.as_secs_f64() * 1e3)
+    });
+    format!(
+        r#""pings":{},"pongs":{},"rtt_ms":{rtt},"bound_ms":{}"#,
+        s.pings_sent,
+        s.pongs_received,
+        s.dead_peer_bound.as_millis()
+    )
 }
 
 fn emit(start: Instant, conn: u64, body: &str) {
@@ -91,29 +108,32 @@ async fn main() -> ExitCode {
                             return;
                         }
                     };
-                    emit(start, id, &format!(r#""event":"connected","peer":"{peer}""#));
-                    let mut hb: Heartbeat<_, _> = Heartbeat::new(ws, WsCodec, config).with_meter(meter);
+                    let mut hb = Heartbeat::new(Tokio, ws, WsCodec, config).with_meter(meter);
+                    let bound = hb.stats().dead_peer_bound.as_millis();
+                    emit(start, id, &format!(r#""event":"connected","peer":"{peer}","bound_ms":{bound}"#));
                     loop {
-                        let update = tokio::select! {
-                            u = poll_fn(|cx| hb.poll_update(cx)) => u,
+                        let next = tokio::select! {
+                            m = hb.next() => m,
                             _ = stop.changed() => {
                                 let _ = hb.close().await; // 1000
                                 continue; // the stream now yields the end
                             }
                         };
-                        match update {
-                            Some(Ok(Update::Message(m))) => {
+                        match next {
+                            Some(Ok(m)) => {
                                 if m.is_text() || m.is_binary() {
                                     // Echo. A failed send ends the connection; the end is reported next.
                                     let _ = hb.send(m).await;
                                 }
                             }
-                            Some(Ok(Update::PingSent(pid))) => emit(start, id, &format!(r#""event":"ping_sent","id":{pid}"#)),
-                            Some(Ok(Update::Pong { rtt, .. })) => emit(start, id, &format!(r#""event":"pong","rtt_ms":{:.3}"#, rtt.as_secs_f64() * 1e3)),
-                            Some(Ok(_)) => {}
                             Some(Err(end)) => {
                                 let code = end.code().map_or("null".to_string(), |c| c.to_string());
-                                emit(start, id, &format!(r#""event":"closed","reason":"{}","code":{code}"#, end.cause()));
+                                let body = format!(
+                                    r#""event":"closed","reason":"{}","code":{code},{}"#,
+                                    end.reason().name(),
+                                    figures(&hb.stats())
+                                );
+                                emit(start, id, &body);
                                 return;
                             }
                             None => return,

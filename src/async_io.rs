@@ -1,30 +1,38 @@
-//! async-io's timer (feature `async-io`), shared by the `async-std` and `smol` runtimes
-//! and usable under any executor.
+//! async-io's timer, shared by the `smol` and `async-std` runtimes.
 
-use crate::driver;
-use core::future::Future;
-use core::pin::Pin;
-use core::task::{Context, Poll};
+/// A [`Runtime`](crate::driver::Runtime) on async-io's timer, spawning with `$spawn`.
+macro_rules! async_io_runtime {
+    ($(#[$doc:meta])* $name:ident, $spawn:expr) => {
+        $(#[$doc])*
+        #[derive(Copy, Clone, Debug, Default)]
+        pub struct $name;
 
-/// [`driver::Heartbeat`] on async-io's timer.
-pub type Heartbeat<S, C> = driver::Heartbeat<S, C, AsyncIoTimer>;
+        impl $crate::driver::Runtime for $name {
+            /// One `async_io::Timer`, reset in place.
+            type Timer = ::async_io::Timer;
 
-/// One `async_io::Timer`, reset in place.
-#[derive(Debug)]
-pub struct AsyncIoTimer(::async_io::Timer);
+            fn timer(&self, deadline: std::time::Instant) -> Self::Timer {
+                ::async_io::Timer::at(deadline)
+            }
 
-impl Default for AsyncIoTimer {
-    fn default() -> Self {
-        AsyncIoTimer(::async_io::Timer::never())
-    }
+            fn reset(&self, timer: &mut Self::Timer, deadline: std::time::Instant) {
+                timer.set_at(deadline);
+            }
+
+            fn poll_timer(
+                &self,
+                timer: &mut Self::Timer,
+                cx: &mut core::task::Context<'_>,
+            ) -> core::task::Poll<()> {
+                core::future::Future::poll(core::pin::Pin::new(timer), cx).map(drop)
+            }
+
+            fn spawn<F: core::future::Future<Output = ()> + Send + 'static>(&self, task: F) {
+                let spawn: fn(core::pin::Pin<Box<dyn core::future::Future<Output = ()> + Send>>) =
+                    $spawn;
+                spawn(Box::pin(task));
+            }
+        }
+    };
 }
-
-impl driver::Timer for AsyncIoTimer {
-    fn reset(&mut self, deadline: std::time::Instant) {
-        self.0.set_at(deadline);
-    }
-
-    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut self.0).poll(cx).map(|_| ())
-    }
-}
+pub(crate) use async_io_runtime;

@@ -1,18 +1,10 @@
 //! The async-std runtime (feature `async-std`): async-io's timer and async-std's
-//! spawning. async-std is deprecated upstream in favour of smol; both share this code.
+//! spawning, for the [`driver`](crate::driver). async-std is deprecated upstream in
+//! favour of smol; both share this code.
 
-use crate::driver::Runtime;
-use core::future::Future;
-
-pub use crate::async_io::{AsyncIoTimer, Heartbeat};
-
-/// The async-std runtime, for [`Client::spawn`](crate::driver::Client::spawn).
-#[derive(Copy, Clone, Debug, Default)]
-pub struct AsyncStd;
-
-impl Runtime for AsyncStd {
-    type Timer = AsyncIoTimer;
-    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
-        drop(::async_std::task::spawn(task));
-    }
-}
+crate::async_io::async_io_runtime!(
+    /// The async-std runtime: `Heartbeat::new(AsyncStd, ..)`,
+    /// `Client::builder(..).spawn(AsyncStd)`.
+    AsyncStd,
+    |task| drop(::async_std::task::spawn(task))
+);

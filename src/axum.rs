@@ -13,17 +13,18 @@
 //! use axum::{routing::get, Router};
 //! use futures_util::{SinkExt, StreamExt};
 //! use keepalive::axum::{MeteredListener, Peer};
-//! use keepalive::codec::AxumCodec;
-//! use keepalive::tokio::Heartbeat;
+//! use keepalive::codec::WsCodec;
+//! use keepalive::driver::Heartbeat;
+//! use keepalive::tokio::Tokio;
 //! use keepalive::Config;
 //!
 //! async fn ws(upgrade: WebSocketUpgrade, ConnectInfo(peer): ConnectInfo<Peer>) -> Response {
 //!     upgrade.on_upgrade(move |socket: WebSocket| async move {
 //!         let config = Config::server().build().expect("defaults");
-//!         let mut conn: Heartbeat<_, _> = Heartbeat::new(socket, AxumCodec, config).with_meter(peer.meter());
+//!         let mut conn = Heartbeat::new(Tokio, socket, WsCodec, config).with_meter(peer.meter());
 //!         while let Some(Ok(message)) = conn.next().await {
 //!             if conn.send(message).await.is_err() {
-//!                 break; // ended: pong timeout (1011 sent), peer closed, ...
+//!                 break; // ended: a pong timeout (1011 sent), too many pings (1008), ...
 //!             }
 //!         }
 //!     })

@@ -67,7 +67,7 @@ const MAX_ATTEMPTS: u32 = 65_535;
 /// `max_attempts` that never gives up.
 const UNLIMITED: u32 = u32::MAX;
 /// A server's `min_ping_interval` unless set: see [`ConfigBuilder::min_ping_interval`].
-const SERVER_MIN_PING_INTERVAL: Duration = Duration::from_secs(1);
+const SERVER_MIN_PING_INTERVAL: Duration = Duration::from_millis(50);
 
 /// How a setting's value is taken in, checked, kept and handed back.
 pub(crate) trait Kind {
@@ -395,14 +395,18 @@ settings! {
         /// never slows down past the limit either.
         path_idle_limit, PathIdleLimit: OrOff, Duration => Option<Duration> = Duration::ZERO;
         /// Ping policing: a ping from the peer that comes sooner than this after its
-        /// previous one is a strike (default 1 s on a server, off on a client; zero turns
-        /// it off). See [`max_ping_strikes`](Self::max_ping_strikes).
+        /// previous one is a strike (default 50 ms on a server, at most a quarter of its
+        /// `idle_timeout`; off on a client; zero turns it off). See
+        /// [`max_ping_strikes`](Self::max_ping_strikes).
         ///
-        /// A server's default lets through every heartbeat the field sends (Python
-        /// `websockets` every 20 s, socket.io 25 s, browsers' app-level pings every few
-        /// seconds, this crate's client every 20 s by default and a second at the
-        /// fastest it documents) and stops a flood after a handful of pings. A client
-        /// trusts its server unless this is set.
+        /// A server's default lets through every heartbeat the field sends, at least
+        /// twice over: Python `websockets` pings every 20 s, socket.io 25 s, browsers'
+        /// app-level heartbeats every few seconds, this crate's client every 20 s by
+        /// default and every 100 ms at the fastest it documents (its tests and demo). A
+        /// flood at network speed is closed at its third early ping. Raise it to tell
+        /// misconfigured clients to slow down (gRPC servers use 5 min): a client of this
+        /// crate told "too many pings" doubles its interval. A client trusts its server
+        /// unless this is set.
         min_ping_interval, MinPingInterval: OrOff, Duration => Option<Duration> = Duration::ZERO;
         /// How many strikes in a row a peer may earn before the machine closes with
         /// [`CloseReason::TooManyPings`] (code 1008; default 2: the third early ping in a
@@ -719,7 +723,7 @@ impl core::error::Error for ConfigError {}
 /// | `idle_timeout` | off | the machine pings and times out pongs itself; set it on a server whose clients ping (for example 70 s for a 30 s client heartbeat: two missed beats). |
 /// | `ping_policy` | `WhenIdle` | busy links carry no pings. |
 /// | `close_timeout` | 10 s | `websockets` uses 10 s for the close handshake. |
-/// | `min_ping_interval` / `max_ping_strikes` | server 1 s, client off / 2 | no heartbeat in the field comes more than once a second; a flood is closed (1008, "too many pings") at its third early ping. |
+/// | `min_ping_interval` / `max_ping_strikes` | server 50 ms (at most a quarter of `idle_timeout`), client off / 2 | every heartbeat in the field, and this crate's fastest documented one (100 ms), is at least twice as slow; a flood is closed (1008, "too many pings") at its third early ping. |
 /// | `backoff_initial` | 1 s | never hammer a server that just went down. |
 /// | `backoff_max` | 30 s | a fleet comes back within half a minute of a server's return. |
 /// | `backoff_multiplier` | 2 | the usual doubling. |
@@ -886,7 +890,14 @@ impl ConfigBuilder {
                     setting: Setting::OnCloseCode,
                 });
             }
-            given.min_ping_interval = given.min_ping_interval.or(Some(SERVER_MIN_PING_INTERVAL));
+            // Never stricter than the pings the server's own idle timeout asks for.
+            let idle = given.idle_timeout.unwrap_or(Duration::ZERO);
+            let quarter = Duration::from_millis(idle.as_millis() as u64 / 4);
+            let default = match quarter.is_zero() {
+                true => SERVER_MIN_PING_INTERVAL,
+                false => SERVER_MIN_PING_INTERVAL.min(quarter),
+            };
+            given.min_ping_interval = given.min_ping_interval.or(Some(default));
         }
         if self.overflow {
             return Err(ConfigError::TooManyOverrides);

@@ -16,7 +16,8 @@
     doc = "A sans-IO heartbeat state machine: see `HeartbeatMachine`, and README.md for the guide."
 )]
 #![cfg_attr(not(feature = "std"), no_std)]
-#![forbid(unsafe_code)]
+// One audited `getsockopt(TCP_INFO)` in `meter` is the exception, allowed there alone.
+#![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -45,8 +46,8 @@ mod set;
 #[cfg(feature = "sim")]
 pub mod sim;
 
-#[cfg(feature = "async-io")]
-pub mod async_io;
+#[cfg(any(feature = "smol", feature = "async-std"))]
+mod async_io;
 #[cfg(feature = "async-std")]
 pub mod async_std;
 #[cfg(feature = "axum")]

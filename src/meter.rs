@@ -1,6 +1,6 @@
 //! Byte-level liveness (feature `driver`): [`Metered`] wraps the byte stream under a
 //! WebSocket (the TCP or TLS stream) and counts what crosses it, so that the driver sees
-//! life in bytes, not only in complete messages.
+//! life in bytes, not only in complete messages, and reads the kernel's view of the path.
 //!
 //! On a slow link a large message takes seconds to arrive or to leave. Without a meter
 //! the driver sees nothing until the message is whole, and a peer that is busy sending
@@ -11,17 +11,23 @@
 //!   ([`Event::DataDelivered`]): with the unsent backlog kept small, writes follow the
 //!   peer's acknowledgements;
 //! - the ping's flush completes only when it has left our backlog, so the pong clock
-//!   starts then ([`Event::PingWritten`]).
+//!   starts then ([`Event::PingWritten`]);
+//! - at each deadline (never per message), the kernel's `TCP_INFO` on Linux: bytes that
+//!   arrived and bytes of ours the peer acknowledged (selective acknowledgements during
+//!   loss recovery included) count as life, and its round-trip estimate
+//!   ([`Event::PathRtt`]) sets the floor under the pong timeout.
 //!
 //! # What each platform gets
 //!
-//! [`Meter::tcp`] keeps the kernel's *unsent* backlog under 16 KiB with
-//! `TCP_NOTSENT_LOWAT` on Linux and Android (through `socket2`). Elsewhere (macOS, the
-//! BSDs, Windows) the option is not set: reads and deliveries are still measured, but a
-//! written ping may wait behind the whole send buffer (often megabytes), so the pong
-//! timeout must cover the time that buffer takes to drain on your slowest link. Bytes
-//! already in flight in the network (a bloated router queue) are never visible to a
-//! sender: keep `pong_timeout` above the path's worst queueing delay.
+//! | platform | what is measured |
+//! |---|---|
+//! | Linux | all of it: `TCP_NOTSENT_LOWAT` (16 KiB) keeps our unsent backlog small, and `TCP_INFO` gives the kernel's view at each deadline |
+//! | Android | reads, deliveries, the small backlog; no `TCP_INFO` (the pongs' round trips set the floor) |
+//! | macOS, BSDs, Windows | reads and deliveries; a written ping may still wait behind the kernel's send buffer, so the pong timeout must cover the time that buffer takes to drain on your slowest link |
+//!
+//! The kernel's acknowledgements count only while our data is outstanding: a stopped
+//! process's kernel keeps acknowledging our pings (and answering zero-window probes)
+//! forever, so an idle link learns nothing from them.
 //!
 //! ```
 //! # #[cfg(feature = "tokio")]
@@ -29,24 +35,27 @@
 //! use keepalive::meter::Meter;
 //! let meter = Meter::new();
 //! let tcp = tokio::net::TcpStream::connect("127.0.0.1:9001").await?;
-//! let tcp = meter.tcp(tcp); // counts bytes; TCP_NOTSENT_LOWAT where the platform has it
+//! let tcp = meter.tcp(tcp); // counts bytes, limits the backlog, reads TCP_INFO
 //! // ... the WebSocket handshake over `tcp`, then:
-//! // Heartbeat::new(ws, WsCodec, config).with_meter(meter)
+//! // Heartbeat::new(Tokio, ws, WsCodec, config).with_meter(meter)
 //! # Ok(()) }
 //! ```
 //!
 //! [`Event::DataReceived`]: crate::Event::DataReceived
 //! [`Event::DataDelivered`]: crate::Event::DataDelivered
 //! [`Event::PingWritten`]: crate::Event::PingWritten
+//! [`Event::PathRtt`]: crate::Event::PathRtt
 
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::task::Poll;
-use std::sync::Arc;
+use core::time::Duration;
+use std::sync::{Arc, Mutex};
 
-/// The unsent backlog [`Meter::tcp`] allows by default: 16 KiB, the value commonly used
-/// for latency-sensitive traffic. At 256 KB/s a ping waits at most about 60 ms behind it.
-pub const DEFAULT_UNSENT_LIMIT: u32 = 16 * 1024;
+/// The unsent backlog [`Meter::tcp`] allows unless told otherwise: 16 KiB, the value
+/// commonly used for latency-sensitive traffic (at 256 KB/s a ping waits at most about
+/// 60 ms behind it).
+const DEFAULT_UNSENT_LIMIT: u32 = 16 * 1024;
 
 #[derive(Debug, Default)]
 struct Counts {
@@ -56,7 +65,14 @@ struct Counts {
     delivered: AtomicU64,
     /// `TCP_NOTSENT_LOWAT` took effect on the socket.
     limited: AtomicBool,
+    /// The socket, for `TCP_INFO` (Linux), while the metered stream lives.
+    socket: Mutex<Option<Socket>>,
 }
+
+#[cfg(target_os = "linux")]
+type Socket = std::os::fd::OwnedFd;
+#[cfg(not(target_os = "linux"))]
+type Socket = ();
 
 /// What a [`Metered`] stream counted, shared with the driver that reads it. Cheap to
 /// clone (one allocation shared by all clones).
@@ -84,26 +100,22 @@ impl Default for Meter {
     }
 }
 
-/// A socket, for [`Meter::tcp`]: any type that lends its file descriptor (Unix) or
-/// socket handle (Windows), as every runtime's TCP stream does.
-#[cfg(unix)]
-pub trait Socket: std::os::fd::AsFd {}
-#[cfg(unix)]
-impl<T: std::os::fd::AsFd> Socket for T {}
-/// A socket, for [`Meter::tcp`]: any type that lends its file descriptor (Unix) or
-/// socket handle (Windows), as every runtime's TCP stream does.
-#[cfg(windows)]
-pub trait Socket: std::os::windows::io::AsSocket {}
-#[cfg(windows)]
-impl<T: std::os::windows::io::AsSocket> Socket for T {}
-/// A socket, for [`Meter::tcp`].
-#[cfg(not(any(unix, windows)))]
-pub trait Socket {}
-#[cfg(not(any(unix, windows)))]
-impl<T> Socket for T {}
+/// The kernel's view of a TCP connection, as the driver uses it at a deadline.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Path {
+    /// Segments of ours delivered, selectively acknowledged ones included.
+    pub(crate) delivered: u64,
+    /// Bytes that arrived from the peer.
+    pub(crate) received: u64,
+    /// Our data is outstanding (unacknowledged or not yet sent).
+    pub(crate) outstanding: bool,
+    /// The kernel's smoothed round trip and its variance.
+    pub(crate) srtt: Duration,
+    pub(crate) rttvar: Duration,
+}
 
 impl Meter {
-    /// A new meter, counting nothing yet, with the default unsent limit.
+    /// A new meter, counting nothing yet, with the default unsent limit (16 KiB).
     pub fn new() -> Meter {
         Meter {
             counts: Arc::default(),
@@ -111,9 +123,9 @@ impl Meter {
         }
     }
 
-    /// The unsent backlog [`tcp`](Self::tcp) allows (at least 1 KiB; default
-    /// [`DEFAULT_UNSENT_LIMIT`]). Smaller: a ping waits less behind our data; larger:
-    /// more throughput on fast, distant links.
+    /// The unsent backlog [`tcp`](Self::tcp) allows (at least 1 KiB; default 16 KiB).
+    /// Smaller: a ping waits less behind our data; larger: more throughput on fast,
+    /// distant links.
     pub fn with_unsent_limit(mut self, bytes: u32) -> Meter {
         self.unsent_limit = bytes.max(1024);
         self
@@ -125,14 +137,16 @@ impl Meter {
             io,
             meter: self.clone(),
             waited: false,
+            _socket: SocketGuard(None),
         }
     }
 
-    /// Counts what crosses a TCP stream, and keeps its unsent backlog under the limit
-    /// (`TCP_NOTSENT_LOWAT`, on Linux and Android; elsewhere nothing is set, see
-    /// [`limits_backlog`](Self::limits_backlog)). Wrap the TCP stream itself, under TLS
-    /// and the WebSocket.
-    pub fn tcp<T: Socket>(&self, io: T) -> Metered<T> {
+    /// Counts what crosses a TCP stream, keeps its unsent backlog under the limit
+    /// (`TCP_NOTSENT_LOWAT`, Linux and Android) and lets the driver read `TCP_INFO` at
+    /// its deadlines (Linux). Wrap the TCP stream itself, under TLS and the WebSocket.
+    /// Elsewhere it counts, as [`wrap`](Self::wrap) does.
+    #[cfg(unix)]
+    pub fn tcp<T: std::os::fd::AsFd>(&self, io: T) -> Metered<T> {
         #[cfg(any(target_os = "linux", target_os = "android"))]
         {
             let limited = socket2::SockRef::from(&io)
@@ -140,6 +154,18 @@ impl Meter {
                 .is_ok();
             self.counts.limited.store(limited, Ordering::Relaxed);
         }
+        let mut metered = self.wrap(io);
+        #[cfg(target_os = "linux")]
+        if let Ok(fd) = metered.io.as_fd().try_clone_to_owned() {
+            *lock(&self.counts.socket) = Some(fd);
+            metered._socket = SocketGuard(Some(self.clone()));
+        }
+        metered
+    }
+
+    /// Counts what crosses a TCP stream (Windows: reads and deliveries).
+    #[cfg(windows)]
+    pub fn tcp<T: std::os::windows::io::AsSocket>(&self, io: T) -> Metered<T> {
         self.wrap(io)
     }
 
@@ -159,26 +185,63 @@ impl Meter {
         self.counts.delivered.load(Ordering::Relaxed)
     }
 
+    /// The kernel's view of the path (`TCP_INFO`), where the platform gives it and the
+    /// stream is alive: one system call, made at deadlines only.
+    pub(crate) fn path(&self) -> Option<Path> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsFd;
+            let socket = lock(&self.counts.socket);
+            socket.as_ref().and_then(|fd| tcp_info::read(fd.as_fd()))
+        }
+        #[cfg(not(target_os = "linux"))]
+        None
+    }
+
     // Called by the AsyncRead/AsyncWrite impls of the runtime features.
-    #[cfg_attr(not(any(feature = "tokio", feature = "async-io")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "tokio", feature = "smol", feature = "async-std")),
+        allow(dead_code)
+    )]
     fn count_read(&self) {
         self.counts.received.fetch_add(1, Ordering::Relaxed);
     }
 
-    #[cfg_attr(not(any(feature = "tokio", feature = "async-io")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "tokio", feature = "smol", feature = "async-std")),
+        allow(dead_code)
+    )]
     fn count_delivery(&self) {
         self.counts.delivered.fetch_add(1, Ordering::Relaxed);
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere while holding the lock leaves plain data: keep going.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Closes the meter's copy of the socket when the metered stream goes, so that dropping
+/// the stream closes the connection.
+struct SocketGuard(Option<Meter>);
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        if let Some(meter) = &self.0 {
+            *lock(&meter.counts.socket) = None;
+        }
+    }
+}
+
 /// A byte stream whose reads and writes are counted by a [`Meter`]: `AsyncRead` and
-/// `AsyncWrite` for tokio (feature `tokio`) and for futures-io (feature `async-io`, as
-/// async-tungstenite, smol and async-std use), passing everything through.
+/// `AsyncWrite` for tokio (feature `tokio`) and for futures-io (features `smol`,
+/// `async-std`: async-tungstenite's streams), passing everything through.
 pub struct Metered<T> {
     io: T,
     meter: Meter,
     /// A write returned `Pending` since the last one that went through.
     waited: bool,
+    _socket: SocketGuard,
 }
 
 impl<T> fmt::Debug for Metered<T> {
@@ -190,11 +253,6 @@ impl<T> fmt::Debug for Metered<T> {
 }
 
 impl<T> Metered<T> {
-    /// Counts what crosses `io` (any byte stream), with a meter of its own.
-    pub fn new(io: T) -> Metered<T> {
-        Meter::new().wrap(io)
-    }
-
     /// The meter, for [`Heartbeat::with_meter`](crate::driver::Heartbeat::with_meter).
     pub fn meter(&self) -> Meter {
         self.meter.clone()
@@ -216,7 +274,10 @@ impl<T> Metered<T> {
     }
 
     /// Counts a read's outcome.
-    #[cfg_attr(not(any(feature = "tokio", feature = "async-io")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "tokio", feature = "smol", feature = "async-std")),
+        allow(dead_code)
+    )]
     fn read<E>(&self, outcome: Poll<Result<(), E>>, got_bytes: bool) -> Poll<Result<(), E>> {
         if got_bytes && matches!(outcome, Poll::Ready(Ok(()))) {
             self.meter.count_read();
@@ -226,7 +287,10 @@ impl<T> Metered<T> {
 
     /// Counts a write's outcome: one that had to wait and then went through is a
     /// delivery.
-    #[cfg_attr(not(any(feature = "tokio", feature = "async-io")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "tokio", feature = "smol", feature = "async-std")),
+        allow(dead_code)
+    )]
     fn write<E>(&mut self, outcome: Poll<Result<usize, E>>) -> Poll<Result<usize, E>> {
         match &outcome {
             Poll::Pending => self.waited = true,
@@ -238,6 +302,50 @@ impl<T> Metered<T> {
             Poll::Ready(_) => {}
         }
         outcome
+    }
+}
+
+/// `TCP_INFO`, read with one `getsockopt`: the crate's only unsafe code. No well-kept
+/// crate exposes it safely (socket2, rustix and nix do not), and the call is the plain
+/// C contract: a buffer of the struct's size, and the length the kernel filled.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+mod tcp_info {
+    use super::Path;
+    use core::mem::{size_of, MaybeUninit};
+    use core::time::Duration;
+    use std::os::fd::{AsRawFd, BorrowedFd};
+
+    pub(super) fn read(fd: BorrowedFd<'_>) -> Option<Path> {
+        let mut info = MaybeUninit::<libc::tcp_info>::zeroed();
+        let mut len = size_of::<libc::tcp_info>() as libc::socklen_t;
+        // SAFETY: `fd` is a live socket, borrowed for the call; `info` points to
+        // `size_of::<tcp_info>()` writable bytes and `len` says so; the kernel writes at
+        // most `len` bytes and sets `len` to what it wrote. Nothing is kept past the call.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                info.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        if rc != 0 {
+            return None;
+        }
+        // SAFETY: `tcp_info` holds only integers, for which every bit pattern (the
+        // zeroes an older kernel leaves at the end included) is a valid value.
+        let info = unsafe { info.assume_init() };
+        let us = |v: u32| Duration::from_micros(u64::from(v));
+        Some(Path {
+            // Kernels before 4.18 leave `tcpi_delivered` zero: acknowledged bytes then.
+            delivered: u64::from(info.tcpi_delivered).max(info.tcpi_bytes_acked),
+            received: info.tcpi_bytes_received,
+            outstanding: info.tcpi_unacked > 0 || info.tcpi_notsent_bytes > 0,
+            srtt: us(info.tcpi_rtt),
+            rttvar: us(info.tcpi_rttvar),
+        })
     }
 }
 
@@ -298,7 +406,7 @@ mod tokio_io {
     }
 }
 
-#[cfg(feature = "async-io")]
+#[cfg(any(feature = "smol", feature = "async-std"))]
 mod futures_io_impl {
     use super::Metered;
     use core::pin::Pin;
@@ -362,9 +470,9 @@ mod tests {
         assert_eq!(Meter::new().with_unsent_limit(10).unsent_limit, 1024);
     }
 
-    #[cfg(all(feature = "tokio", any(target_os = "linux", target_os = "android")))]
+    #[cfg(all(feature = "tokio", target_os = "linux"))]
     #[test]
-    fn tcp_sets_the_unsent_limit_on_linux() {
+    fn tcp_limits_the_backlog_reads_the_path_and_lets_go_of_the_socket() {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -376,6 +484,7 @@ mod tests {
             let tcp = tokio::net::TcpStream::connect(l.local_addr().expect("addr"))
                 .await
                 .expect("connect");
+            let (mut theirs, _) = l.accept().await.expect("accept");
             let meter = Meter::new();
             let tcp = meter.tcp(tcp);
             assert!(meter.limits_backlog());
@@ -383,6 +492,16 @@ mod tests {
                 .tcp_notsent_lowat()
                 .expect("getsockopt");
             assert_eq!(set, DEFAULT_UNSENT_LIMIT);
+            let path = meter.path().expect("TCP_INFO on Linux");
+            assert_eq!(path.received, 0);
+            // Dropping the stream closes the connection: the meter kept no socket open.
+            drop(tcp);
+            assert!(meter.path().is_none());
+            let mut buf = [0u8; 1];
+            let n = tokio::io::AsyncReadExt::read(&mut theirs, &mut buf)
+                .await
+                .expect("read");
+            assert_eq!(n, 0, "the peer saw the connection close");
         });
     }
 }

@@ -1,17 +1,8 @@
-//! The smol runtime (feature `smol`): async-io's timer and smol's spawning.
+//! The smol runtime (feature `smol`): async-io's timer and smol's spawning, for the
+//! [`driver`](crate::driver). async-io's timers work under any executor.
 
-use crate::driver::Runtime;
-use core::future::Future;
-
-pub use crate::async_io::{AsyncIoTimer, Heartbeat};
-
-/// The smol runtime, for [`Client::spawn`](crate::driver::Client::spawn).
-#[derive(Copy, Clone, Debug, Default)]
-pub struct Smol;
-
-impl Runtime for Smol {
-    type Timer = AsyncIoTimer;
-    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
-        ::smol::spawn(task).detach();
-    }
-}
+crate::async_io::async_io_runtime!(
+    /// The smol runtime: `Heartbeat::new(Smol, ..)`, `Client::builder(..).spawn(Smol)`.
+    Smol,
+    |task| ::smol::spawn(task).detach()
+);

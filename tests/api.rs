@@ -378,7 +378,14 @@ fn defaults_match_the_documentation() {
     // Ping policing: a server's, off on a client.
     assert_eq!(c.min_ping_interval(), None);
     let s = Config::server().build().unwrap();
-    assert_eq!(s.min_ping_interval(), Some(Duration::from_secs(1)));
+    assert_eq!(s.min_ping_interval(), Some(Duration::from_millis(50)));
+    // Never stricter than the pings a server's own idle timeout asks for.
+    let quiet = Config::server()
+        .ping_policy(PingPolicy::Never)
+        .idle_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    assert_eq!(quiet.min_ping_interval(), Some(Duration::from_millis(25)));
     assert_eq!(s.max_ping_strikes(), 2);
     assert_eq!(
         Config::server()

@@ -3,9 +3,8 @@
 //! close codes as the other side sees them, and a large upload over a slow link that the
 //! server does not take for silence.
 
-use futures_util::StreamExt;
-use keepalive::driver::{Cause, Client, SessionEvent};
-use keepalive::{Config, Duration};
+use keepalive::driver::SessionEvent;
+use keepalive::{CloseReason, Duration};
 use std::time::Instant;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
@@ -14,17 +13,9 @@ mod support;
 use support::axum_server::{self, Served};
 use support::slow;
 use support::throttle::Throttle;
-use support::{client, config, INTERVAL, PONG, SLACK};
+use support::{client, config, server_config, Session, INTERVAL, PONG, SLACK};
 
-fn server_config(interval: Duration, pong: Duration) -> Config {
-    Config::server()
-        .ping_interval(interval)
-        .pong_timeout(pong)
-        .build()
-        .expect("server config")
-}
-
-async fn next(c: &mut Client<Message>) -> SessionEvent<Message> {
+async fn next(c: &mut Session<Message>) -> SessionEvent<Message> {
     timeout(Duration::from_secs(10), c.next())
         .await
         .expect("an event in time")
@@ -56,11 +47,11 @@ async fn our_client_and_an_axum_server_keep_each_other_alive() {
             other => panic!("a healthy link, yet: {other:?}"),
         }
     }
-    c.shutdown();
+    c.client.shutdown();
     let end = served(&mut ends).await;
     assert_eq!(
-        (end.cause, end.code),
-        (Cause::PeerClosed, Some(1000)),
+        (end.reason, end.code),
+        (CloseReason::PeerClosed(1000), Some(1000)),
         "{end:?}"
     );
     // Both sides pinged (WhenIdle: each side's outbound direction was mostly quiet).
@@ -70,7 +61,7 @@ async fn our_client_and_an_axum_server_keep_each_other_alive() {
         "the server got {} pongs",
         end.pongs_received
     );
-    assert!(c.stats().pongs_received >= 5);
+    assert!(c.client.stats().pongs_received >= 5);
 }
 
 /// A client that connects and then reads nothing (frozen): the axum server closes it with
@@ -84,8 +75,8 @@ async fn an_axum_server_closes_a_frozen_client_with_1011_within_the_bound() {
     let end = served(&mut ends).await;
     drop(frozen);
     assert_eq!(
-        (end.cause, end.code),
-        (Cause::PongTimeout, Some(1011)),
+        (end.reason, end.code),
+        (CloseReason::PongTimeout, Some(1011)),
         "{end:?}"
     );
     assert!(

@@ -7,10 +7,9 @@
 
 use futures_util::{SinkExt, StreamExt};
 use keepalive::codec::{HeartbeatCodec, TextCodec, WsCodec};
-use keepalive::driver::{Attempt, Cause, Client, SessionEvent, Update};
-use keepalive::tokio::{Heartbeat, Tokio};
-use keepalive::{Config, Duration, PingPolicy};
-use std::future::poll_fn;
+use keepalive::driver::{Attempt, Client, Heartbeat, SessionEvent};
+use keepalive::tokio::Tokio;
+use keepalive::{CloseReason, Config, Duration, PingPolicy};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Instant;
@@ -25,6 +24,7 @@ mod support;
 use support::axum_server;
 use support::slow::{self, BIG};
 use support::throttle::Throttle;
+use support::Session;
 
 const SLACK: Duration = Duration::from_millis(800);
 const WAIT: Duration = Duration::from_secs(15);
@@ -179,16 +179,19 @@ fn server_config(interval_ms: u64, pong_ms: u64) -> Config {
 
 /// Our reconnecting client, its TCP stream metered (bytes count as life), as the README
 /// shows it.
-fn our_client<C>(url: String, codec: C, config: Config) -> Client<Message>
+fn our_client<C>(url: String, codec: C, config: Config) -> Session<Message>
 where
-    C: HeartbeatCodec<Message = Message> + Clone + Send + 'static,
+    C: HeartbeatCodec<Message> + Clone + Send + 'static,
 {
-    Client::spawn(Tokio, config, codec, move |attempt: Attempt| {
+    Client::builder(config, codec, move |attempt: Attempt| {
         support::connect(url.clone(), attempt)
     })
+    .spawn(Tokio)
+    .expect("a client's config")
+    .into()
 }
 
-async fn next(c: &mut Client<Message>) -> SessionEvent<Message> {
+async fn next(c: &mut Session<Message>) -> SessionEvent<Message> {
     timeout(WAIT, c.next())
         .await
         .expect("an event in time")
@@ -196,7 +199,7 @@ async fn next(c: &mut Client<Message>) -> SessionEvent<Message> {
 }
 
 /// Runs the client for `d`; returns the pongs seen. Any close fails the test.
-async fn healthy_for(c: &mut Client<Message>, d: Duration) -> u32 {
+async fn healthy_for(c: &mut Session<Message>, d: Duration) -> u32 {
     let until = tokio::time::Instant::now() + d;
     let mut pongs = 0;
     loop {
@@ -214,7 +217,7 @@ async fn healthy_for(c: &mut Client<Message>, d: Duration) -> u32 {
 /// How one connection to our server ended.
 #[derive(Debug)]
 struct Served {
-    cause: Cause,
+    reason: CloseReason,
     code: Option<u16>,
     pongs_received: u32,
     texts: Vec<String>,
@@ -230,7 +233,7 @@ async fn our_server<C>(
     stop: watch::Receiver<bool>,
 ) -> (String, tokio::task::JoinHandle<Served>)
 where
-    C: HeartbeatCodec<Message = Message> + Send + 'static,
+    C: HeartbeatCodec<Message> + Send + 'static,
 {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("ws://{}", l.local_addr().expect("addr"));
@@ -241,24 +244,23 @@ where
             .await
             .expect("handshake");
         let started = Instant::now();
-        let mut hb: Heartbeat<_, _> = Heartbeat::new(ws, codec, config);
+        let mut hb = Heartbeat::new(Tokio, ws, codec, config);
         let mut texts = Vec::new();
         loop {
             if *frozen.borrow() {
                 let _ = frozen.wait_for(|f| !*f).await;
             }
             tokio::select! {
-                u = poll_fn(|cx| hb.poll_update(cx)) => match u {
-                    Some(Ok(Update::Message(m))) => {
+                u = hb.next() => match u {
+                    Some(Ok(m)) => {
                         if let Message::Text(t) = &m {
                             texts.push(t.to_string());
                         }
                         let _ = hb.send(m).await;
                     }
-                    Some(Ok(_)) => {}
                     Some(Err(end)) => {
                         return Served {
-                            cause: end.cause(),
+                            reason: end.reason(),
                             code: end.code(),
                             pongs_received: hb.machine().stats().pongs_received,
                             texts,
@@ -307,11 +309,11 @@ async fn our_client_against_python_server(keepalive: bool) {
     c.send(Message::text("hello python")).await.expect("sent");
     let pongs = healthy_for(&mut c, Duration::from_secs(2)).await;
     assert!(pongs >= 8, "only {pongs} pongs in 2 s at 150 ms");
-    c.shutdown();
+    c.client.shutdown();
     loop {
         match next(&mut c).await {
             SessionEvent::Closed(e) => {
-                assert_eq!((e.cause(), e.code()), (Cause::Shutdown, Some(1000)));
+                assert_eq!((e.reason(), e.code()), (CloseReason::Shutdown, Some(1000)));
                 break;
             }
             SessionEvent::Message(m) => assert_eq!(m, Message::text("hello python")),
@@ -435,7 +437,10 @@ async fn python_restart_1012_and_overload_1013_are_waited_out_as_asked() {
         let SessionEvent::Closed(e) = &end else {
             panic!("expected the close, got {end:?}")
         };
-        assert_eq!((e.cause(), e.code()), (Cause::PeerClosed, Some(code)));
+        assert_eq!(
+            (e.reason(), e.code()),
+            (CloseReason::PeerClosed(code), Some(code))
+        );
         let closed_at = Instant::now();
         let SessionEvent::Reconnecting { after } = next(&mut c).await else {
             panic!("no wait announced")
@@ -483,8 +488,8 @@ async fn python_client_against_an_axum_server() {
         .expect("in time")
         .expect("served");
     assert_eq!(
-        (end.cause, end.code),
-        (Cause::PeerClosed, Some(1000)),
+        (end.reason, end.code),
+        (CloseReason::PeerClosed(1000), Some(1000)),
         "{end:?}"
     );
     assert!(end.pongs_received >= 5, "{end:?}");
@@ -498,8 +503,8 @@ async fn python_client_against_an_axum_server() {
         .expect("served");
     py.signal("-CONT");
     assert_eq!(
-        (end.cause, end.code),
-        (Cause::PongTimeout, Some(1011)),
+        (end.reason, end.code),
+        (CloseReason::PongTimeout, Some(1011)),
         "{end:?}"
     );
     let bound = Duration::from_millis(450);
@@ -534,8 +539,8 @@ async fn python_client_against_our_server() {
         .expect("in time")
         .expect("server");
     assert_eq!(
-        (served.cause, served.code),
-        (Cause::PeerClosed, Some(1000)),
+        (served.reason, served.code),
+        (CloseReason::PeerClosed(1000), Some(1000)),
         "{served:?}"
     );
     assert!(served.pongs_received >= 8, "{served:?}");
@@ -562,7 +567,10 @@ async fn a_frozen_python_server_is_detected_and_sees_1011() {
     loop {
         match next(&mut c).await {
             SessionEvent::Closed(e) => {
-                assert_eq!((e.cause(), e.code()), (Cause::PongTimeout, Some(1011)));
+                assert_eq!(
+                    (e.reason(), e.code()),
+                    (CloseReason::PongTimeout, Some(1011))
+                );
                 break;
             }
             SessionEvent::PingSent(_) | SessionEvent::Pong { .. } => {}
@@ -571,7 +579,7 @@ async fn a_frozen_python_server_is_detected_and_sees_1011() {
     }
     let took = frozen.elapsed();
     assert!(took <= interval + pong + SLACK, "detected after {took:?}");
-    c.shutdown();
+    c.client.shutdown();
     py.signal("-CONT");
     let closed = py.expect("closed", WAIT).await;
     assert_eq!(field(&closed, "rcvd"), Some(1011), "{closed}");
@@ -644,7 +652,7 @@ async fn node_heartbeat_server_keeps_our_client() {
     );
     assert_eq!(next(&mut c).await, SessionEvent::Connected);
     healthy_for(&mut c, Duration::from_secs(2)).await;
-    c.shutdown();
+    c.client.shutdown();
     let closed = node.expect("closed", WAIT).await;
     assert_eq!(field(&closed, "code"), Some(1000), "{closed}");
     let pongs = field(&closed, "pongs").unwrap_or(0);
@@ -671,7 +679,7 @@ async fn node_client_against_our_server() {
         .await
         .expect("in time")
         .expect("server");
-    assert_eq!(served.cause, Cause::Shutdown);
+    assert_eq!(served.reason, CloseReason::Shutdown);
     assert!(served.pongs_received >= 12, "{served:?}");
     println!(
         "node ws client: {} pings seen in 2 s, {} pongs back to us, it saw our close 1000",
@@ -732,7 +740,7 @@ async fn a_browser_answers_our_ping_frames_across_many_intervals() {
         .await
         .expect("in time")
         .expect("server");
-    assert_eq!(served.cause, Cause::Shutdown, "{served:?}");
+    assert_eq!(served.reason, CloseReason::Shutdown, "{served:?}");
     assert!(served.pongs_received >= 10, "{served:?}");
     println!(
         "chromium answered {} ping frames over {:?}; no timeout",
@@ -773,8 +781,8 @@ async fn a_browser_page_with_the_text_heartbeat_then_frozen() {
     let took = frozen.elapsed();
     browser.0.signal("-CONT");
     assert_eq!(
-        (served.cause, served.code),
-        (Cause::IdleTimeout, Some(1011)),
+        (served.reason, served.code),
+        (CloseReason::IdleTimeout, Some(1011)),
         "{served:?}"
     );
     assert!(took <= idle + SLACK, "closed {took:?} after the page froze");
@@ -811,7 +819,7 @@ async fn closing_the_browser_is_detected_within_idle_timeout() {
     assert!(took <= idle + SLACK, "{took:?}");
     println!(
         "chromium killed: our server saw {:?} after {took:?} (idle_timeout {idle:?})",
-        served.cause
+        served.reason
     );
 }
 

@@ -5,10 +5,9 @@
 
 use futures_util::{SinkExt, StreamExt};
 use keepalive::codec::WsCodec;
-use keepalive::driver::{Attempt, Cause, Client, ConnectError, SessionEvent};
-use keepalive::policy::{end_on_normal_close, Loss};
+use keepalive::driver::{Attempt, Client, SessionEvent};
 use keepalive::tokio::Tokio;
-use keepalive::{Config, Duration, Jitter};
+use keepalive::{CloseReason, Config, Decision, Duration, Jitter};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::net::{TcpListener, TcpStream};
@@ -21,7 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 mod support;
-use support::{client, closed, connect, MeteredWs};
+use support::{client, closed, connect, MeteredWs, Session};
 
 const INITIAL: Duration = Duration::from_millis(100);
 const MAX: Duration = Duration::from_millis(1_000);
@@ -143,7 +142,7 @@ async fn echo(mut ws: WebSocketStream<TcpStream>) {
     }
 }
 
-async fn next(c: &mut Client<Message>) -> SessionEvent<Message> {
+async fn next(c: &mut Session<Message>) -> SessionEvent<Message> {
     loop {
         let event = timeout(Duration::from_secs(10), c.next())
             .await
@@ -166,17 +165,23 @@ fn gap(arrivals: &Mutex<Vec<Instant>>) -> Duration {
 async fn a_401_gives_up_at_once_and_says_why() {
     let (url, arrivals) = server(vec![Script::Refuse(401, None)]).await;
     let mut c = client(&url, config());
-    match next(&mut c).await {
-        SessionEvent::ConnectFailed(ConnectError::Refused { status: 401, .. }) => {}
-        other => panic!("expected the refusal, got {other:?}"),
-    }
-    let loss = Loss::Refused {
+    let refused = CloseReason::Refused {
         status: 401,
         retry_after: None,
     };
+    match next(&mut c).await {
+        SessionEvent::ConnectFailed(e) if e.reason() == refused => {
+            assert!(e.by_peer(), "{e:?}");
+            assert!(e.to_string().contains("HTTP 401"), "{e}");
+        }
+        other => panic!("expected the refusal, got {other:?}"),
+    }
     assert_eq!(
         next(&mut c).await,
-        SessionEvent::GaveUp { loss, fatal: true }
+        SessionEvent::GaveUp {
+            reason: refused,
+            fatal: true
+        }
     );
     assert_eq!(
         timeout(Duration::from_secs(5), c.next())
@@ -193,11 +198,13 @@ async fn a_503_with_retry_after_is_never_retried_sooner() {
     let (url, arrivals) = server(vec![Script::Refuse(503, Some("2")), Script::Echo]).await;
     let mut c = client(&url, config());
     match next(&mut c).await {
-        SessionEvent::ConnectFailed(ConnectError::Refused {
-            status: 503,
-            retry_after: Some(d),
-            ..
-        }) => assert_eq!(d, Duration::from_secs(2)),
+        SessionEvent::ConnectFailed(e) => assert_eq!(
+            e.reason(),
+            CloseReason::Refused {
+                status: 503,
+                retry_after: Some(Duration::from_secs(2))
+            }
+        ),
         other => panic!("expected the refusal, got {other:?}"),
     }
     let SessionEvent::Reconnecting { after } = next(&mut c).await else {
@@ -226,7 +233,7 @@ async fn a_restart_1012_comes_back_soon_and_an_overload_1013_later() {
     let end = next(&mut c).await;
     assert_eq!(
         closed(&end),
-        Some((Cause::PeerClosed, Some(1012))),
+        Some((CloseReason::PeerClosed(1012), Some(1012))),
         "{end:?}"
     );
     let SessionEvent::Reconnecting { after: soon } = next(&mut c).await else {
@@ -237,7 +244,7 @@ async fn a_restart_1012_comes_back_soon_and_an_overload_1013_later() {
     let end = next(&mut c).await;
     assert_eq!(
         closed(&end),
-        Some((Cause::PeerClosed, Some(1013))),
+        Some((CloseReason::PeerClosed(1013), Some(1013))),
         "{end:?}"
     );
     let SessionEvent::Reconnecting { after: later } = next(&mut c).await else {
@@ -265,7 +272,7 @@ async fn a_normal_close_reconnects_unless_it_ends_the_session() {
     assert_eq!(next(&mut c).await, SessionEvent::Connected);
     assert_eq!(
         closed(&next(&mut c).await),
-        Some((Cause::PeerClosed, Some(1000)))
+        Some((CloseReason::PeerClosed(1000), Some(1000)))
     );
     assert!(matches!(
         next(&mut c).await,
@@ -275,7 +282,7 @@ async fn a_normal_close_reconnects_unless_it_ends_the_session() {
 
     let (url, arrivals) = server(vec![Script::Close(1000), Script::Echo]).await;
     let ends = Config::client()
-        .reconnect_policy(end_on_normal_close)
+        .on_close_code(1000, Decision::GiveUp)
         .build()
         .expect("config");
     let mut c = client(&url, ends);
@@ -284,11 +291,11 @@ async fn a_normal_close_reconnects_unless_it_ends_the_session() {
     let SessionEvent::Closed(e) = &end else {
         panic!("{end:?}")
     };
-    assert_eq!((e.code(), e.reason()), (Some(1000), Some("bye")));
+    assert_eq!((e.code(), e.text()), (Some(1000), Some("bye")));
     assert_eq!(
         next(&mut c).await,
         SessionEvent::GaveUp {
-            loss: Loss::PeerClose(1000),
+            reason: CloseReason::PeerClosed(1000),
             fatal: true
         }
     );
@@ -305,7 +312,7 @@ async fn the_on_connect_step_runs_on_every_connection() {
     let steps = Arc::new(Mutex::new(0u32));
     let counted = steps.clone();
     let url2 = url.clone();
-    let mut c = Client::builder(config(), WsCodec, move |a| connect(url2.clone(), a))
+    let c = Client::builder(config(), WsCodec, move |a| connect(url2.clone(), a))
         .on_connect(move |mut ws: Ws| {
             let counted = counted.clone();
             async move {
@@ -321,9 +328,14 @@ async fn the_on_connect_step_runs_on_every_connection() {
                 step
             }
         })
-        .spawn(Tokio);
+        .spawn(Tokio)
+        .expect("a client's config");
+    let mut c: Session<Message> = c.into();
     match next(&mut c).await {
-        SessionEvent::ConnectFailed(ConnectError::Setup(e)) => {
+        SessionEvent::ConnectFailed(e) => {
+            assert_eq!(e.reason(), CloseReason::Transport);
+            let step = std::error::Error::source(&e).expect("the step's error");
+            assert!(step.to_string().contains("on-connect step failed"), "{e}");
             assert!(e.to_string().contains("denied"), "{e}")
         }
         other => panic!("expected the step to fail, got {other:?}"),
@@ -341,7 +353,7 @@ async fn the_on_connect_step_runs_on_every_connection() {
     // The server restarts (1012): the client comes back soon and authenticates again.
     assert_eq!(
         closed(&next(&mut c).await),
-        Some((Cause::PeerClosed, Some(1012)))
+        Some((CloseReason::PeerClosed(1012), Some(1012)))
     );
     assert!(matches!(
         next(&mut c).await,
@@ -355,32 +367,35 @@ async fn the_on_connect_step_runs_on_every_connection() {
 /// The connect function sees the attempt's number and what ended the last one: here it
 /// rotates to a second server after the first refuses.
 #[tokio::test]
-async fn the_connect_function_rotates_and_sees_the_last_loss() {
+async fn the_connect_function_rotates_and_sees_the_last_reason() {
     let (down, _) = server(vec![Script::Refuse(503, None)]).await;
     let (up, _) = server(vec![Script::Echo]).await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let noted = seen.clone();
     let urls = [down, up];
-    let mut c = Client::spawn(Tokio, config(), WsCodec, move |attempt: Attempt| {
+    let mut c: Session<Message> = Client::builder(config(), WsCodec, move |attempt: Attempt| {
         noted
             .lock()
             .expect("seen")
-            .push((attempt.number(), attempt.last_loss()));
+            .push((attempt.number(), attempt.last_reason()));
         let url = urls[(attempt.number() as usize - 1) % 2].clone();
         connect(url, attempt)
-    });
+    })
+    .spawn(Tokio)
+    .expect("a client's config")
+    .into();
+    let refused = CloseReason::Refused {
+        status: 503,
+        retry_after: None,
+    };
     assert!(matches!(
         next(&mut c).await,
-        SessionEvent::ConnectFailed(ConnectError::Refused { status: 503, .. })
+        SessionEvent::ConnectFailed(e) if e.reason() == refused
     ));
     assert!(matches!(
         next(&mut c).await,
         SessionEvent::Reconnecting { .. }
     ));
     assert_eq!(next(&mut c).await, SessionEvent::Connected);
-    let refused = Loss::Refused {
-        status: 503,
-        retry_after: None,
-    };
     assert_eq!(*seen.lock().expect("seen"), [(1, None), (2, Some(refused))]);
 }

@@ -6,11 +6,10 @@
 
 use futures_util::{SinkExt, StreamExt};
 use keepalive::codec::WsCodec;
-use keepalive::driver::{Attempt, Cause, Client, ConnectError, SessionEvent, Update};
-use keepalive::meter::Metered;
-use keepalive::tokio::{Heartbeat, Tokio};
-use keepalive::{Config, Duration, Jitter};
-use std::future::poll_fn;
+use keepalive::driver::{Attempt, Client, Heartbeat, SessionEvent};
+use keepalive::meter::{Meter, Metered};
+use keepalive::tokio::Tokio;
+use keepalive::{CloseReason, Config, Duration, Jitter};
 use tokio::io::DuplexStream;
 use tokio::sync::mpsc;
 use tokio::time::{sleep, timeout, Instant};
@@ -19,7 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 mod support;
-use support::closed;
+use support::{closed, Session};
 
 type Ws = WebSocketStream<Metered<DuplexStream>>;
 
@@ -54,8 +53,8 @@ fn exactly(took: Duration, want: Duration) {
 /// Two ends of a WebSocket already open, over an in-memory pipe, with their meters.
 async fn open_pair() -> (Ws, Ws) {
     let (a, b) = tokio::io::duplex(64 * 1024);
-    let client = WebSocketStream::from_raw_socket(Metered::new(a), Role::Client, None).await;
-    let server = WebSocketStream::from_raw_socket(Metered::new(b), Role::Server, None).await;
+    let client = WebSocketStream::from_raw_socket(Meter::new().wrap(a), Role::Client, None).await;
+    let server = WebSocketStream::from_raw_socket(Meter::new().wrap(b), Role::Server, None).await;
     (client, server)
 }
 
@@ -72,7 +71,7 @@ enum Serve {
 
 /// A client whose every attempt opens an in-memory pipe; the server end goes to a task
 /// that serves it as `serve` says (changeable through the returned sender).
-fn client(serve: Serve) -> (Client<Message>, tokio::sync::watch::Sender<Serve>) {
+fn client(serve: Serve) -> (Session<Message>, tokio::sync::watch::Sender<Serve>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<DuplexStream>();
     let (mode_tx, mode) = tokio::sync::watch::channel(serve);
     tokio::spawn(async move {
@@ -99,7 +98,7 @@ fn client(serve: Serve) -> (Client<Message>, tokio::sync::watch::Sender<Serve>) 
             });
         }
     });
-    let c = Client::spawn(Tokio, config(), WsCodec, move |attempt: Attempt| {
+    let c = Client::builder(config(), WsCodec, move |attempt: Attempt| {
         let tx = tx.clone();
         async move {
             let (ours, theirs) = tokio::io::duplex(64 * 1024);
@@ -109,11 +108,13 @@ fn client(serve: Serve) -> (Client<Message>, tokio::sync::watch::Sender<Serve>) 
                 .await
                 .map(|(ws, _)| ws)
         }
-    });
-    (c, mode_tx)
+    })
+    .spawn(Tokio)
+    .expect("a client's config");
+    (c.into(), mode_tx)
 }
 
-async fn next(c: &mut Client<Message>) -> SessionEvent<Message> {
+async fn next(c: &mut Session<Message>) -> SessionEvent<Message> {
     timeout(Duration::from_secs(60), c.next())
         .await
         .expect("an event within a virtual minute")
@@ -121,7 +122,7 @@ async fn next(c: &mut Client<Message>) -> SessionEvent<Message> {
 }
 
 /// The next event that is not heartbeat traffic.
-async fn next_life(c: &mut Client<Message>) -> SessionEvent<Message> {
+async fn next_life(c: &mut Session<Message>) -> SessionEvent<Message> {
     loop {
         match next(c).await {
             SessionEvent::PingSent(_) | SessionEvent::Pong { .. } => continue,
@@ -153,7 +154,7 @@ async fn a_frozen_server_is_closed_at_interval_plus_timeout_and_the_client_comes
     mode.send_replace(Serve::Echo); // the next connection is served
     assert_eq!(
         closed(&next_life(&mut c).await),
-        Some((Cause::PongTimeout, Some(1011)))
+        Some((CloseReason::PongTimeout, Some(1011)))
     );
     exactly(connected.elapsed(), INTERVAL + PONG);
     let lost = Instant::now();
@@ -171,10 +172,10 @@ async fn a_handshake_that_never_completes_times_out_then_backs_off_exactly() {
     let (mut c, _) = client(Serve::Stall);
     let mut at = Instant::now();
     for backoff in [BACKOFF, BACKOFF * 2, BACKOFF * 4, BACKOFF * 4] {
-        assert_eq!(
+        assert!(matches!(
             next(&mut c).await,
-            SessionEvent::ConnectFailed(ConnectError::TimedOut)
-        );
+            SessionEvent::ConnectFailed(ref e) if e.reason() == CloseReason::ConnectTimeout
+        ));
         exactly(at.elapsed(), CONNECT);
         assert_eq!(
             next(&mut c).await,
@@ -182,7 +183,7 @@ async fn a_handshake_that_never_completes_times_out_then_backs_off_exactly() {
         );
         at = Instant::now() + backoff; // the next attempt starts then
     }
-    c.shutdown();
+    c.client.shutdown();
     assert_eq!(
         timeout(Duration::from_secs(1), c.next())
             .await
@@ -199,7 +200,7 @@ async fn our_server_closes_a_silent_client_with_1011_at_interval_plus_timeout() 
         .pong_timeout(PONG)
         .build()
         .expect("config");
-    let mut hb: Heartbeat<_, _> = Heartbeat::new(server_end, WsCodec, config);
+    let mut hb = Heartbeat::new(Tokio, server_end, WsCodec, config);
     let started = Instant::now();
     let end = match hb.next().await {
         Some(Ok(m)) => panic!("no data was sent, got {m:?}"),
@@ -207,24 +208,31 @@ async fn our_server_closes_a_silent_client_with_1011_at_interval_plus_timeout() 
         None => panic!("ended without a cause"),
     };
     drop(client_end); // held open, never read: no pong ever comes back
-    assert_eq!((end.cause(), end.code()), (Cause::PongTimeout, Some(1011)));
+    assert_eq!(
+        (end.reason(), end.code()),
+        (CloseReason::PongTimeout, Some(1011))
+    );
     exactly(started.elapsed(), INTERVAL + PONG);
 }
 
 #[tokio::test(start_paused = true)]
 async fn pause_holds_the_heartbeat_and_resume_probes_at_once() {
     let (client_end, _frozen_server) = open_pair().await;
-    let mut hb: Heartbeat<_, _> = Heartbeat::new(client_end, WsCodec, config());
+    let mut hb = Heartbeat::new(Tokio, client_end, WsCodec, config());
     hb.pause();
-    let quiet = timeout(Duration::from_secs(10), poll_fn(|cx| hb.poll_update(cx))).await;
+    let quiet = timeout(Duration::from_secs(10), hb.next()).await;
     assert!(quiet.is_err(), "paused, yet: {quiet:?}");
+    assert_eq!(hb.stats().pings_sent, 0, "pinged while paused");
     hb.resume();
     let resumed = Instant::now();
-    let first = poll_fn(|cx| hb.poll_update(cx)).await;
-    assert!(matches!(first, Some(Ok(Update::PingSent(_)))), "{first:?}");
-    assert_eq!(resumed.elapsed(), Duration::ZERO, "the probe waited");
-    match poll_fn(|cx| hb.poll_update(cx)).await {
-        Some(Err(e)) => assert_eq!((e.cause(), e.code()), (Cause::PongTimeout, Some(1011))),
+    // The probe goes out on the next poll, at once.
+    let _ = timeout(Duration::ZERO, hb.next()).await;
+    assert_eq!(hb.stats().pings_sent, 1, "the probe waited");
+    match hb.next().await {
+        Some(Err(e)) => assert_eq!(
+            (e.reason(), e.code()),
+            (CloseReason::PongTimeout, Some(1011))
+        ),
         other => panic!("{other:?}"),
     }
     exactly(resumed.elapsed(), PONG);
@@ -239,7 +247,7 @@ async fn a_paused_client_makes_no_attempt_and_resume_connects_at_once() {
         next_life(&mut c).await,
         SessionEvent::Reconnecting { after: BACKOFF }
     );
-    c.pause();
+    c.client.pause();
     mode.send_replace(Serve::Echo);
     // The wait (100 ms) passes many times over: no attempt while paused.
     assert!(
@@ -247,7 +255,7 @@ async fn a_paused_client_makes_no_attempt_and_resume_connects_at_once() {
         "attempted while paused"
     );
     let resumed = Instant::now();
-    c.resume();
+    c.client.resume();
     assert_eq!(
         next(&mut c).await,
         SessionEvent::Reconnecting {

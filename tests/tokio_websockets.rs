@@ -4,20 +4,20 @@
 //! server against our tungstenite client. Both ends metered.
 
 use futures_util::{SinkExt, StreamExt};
-use keepalive::codec::TokioWebsocketsCodec;
-use keepalive::driver::{Attempt, Cause, Client, SessionEvent};
+use keepalive::codec::WsCodec;
+use keepalive::driver::{Attempt, Client, Heartbeat, SessionEvent};
 use keepalive::meter::Meter;
-use keepalive::tokio::{Heartbeat, Tokio};
-use keepalive::{Config, Duration};
+use keepalive::tokio::Tokio;
+use keepalive::{CloseReason, Duration};
 use std::time::Instant;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{sleep, timeout};
 use tokio_websockets::{ClientBuilder, Message, ServerBuilder};
 
 mod support;
-use support::{closed, config, INTERVAL, PONG, SLACK};
+use support::{closed, config, server_config, Session, INTERVAL, PONG, SLACK};
 
-async fn next<M>(c: &mut Client<M>) -> SessionEvent<M> {
+async fn next<M>(c: &mut Session<M>) -> SessionEvent<M> {
     timeout(Duration::from_secs(10), c.next())
         .await
         .expect("an event in time")
@@ -25,22 +25,20 @@ async fn next<M>(c: &mut Client<M>) -> SessionEvent<M> {
 }
 
 /// A tokio-websockets client that comes back, its TCP stream metered.
-fn tws_client(addr: String) -> Client<Message> {
-    Client::spawn(
-        Tokio,
-        config(),
-        TokioWebsocketsCodec,
-        move |attempt: Attempt| {
-            let addr = addr.clone();
-            async move {
-                let tcp = attempt.meter().tcp(TcpStream::connect(&addr).await?);
-                let builder = ClientBuilder::new()
-                    .uri(&format!("ws://{addr}/"))
-                    .expect("a valid URI");
-                builder.connect_on(tcp).await.map(|(ws, _)| ws)
-            }
-        },
-    )
+fn tws_client(addr: String) -> Session<Message> {
+    Client::builder(config(), WsCodec, move |attempt: Attempt| {
+        let addr = addr.clone();
+        async move {
+            let tcp = attempt.meter().tcp(TcpStream::connect(&addr).await?);
+            let builder = ClientBuilder::new()
+                .uri(&format!("ws://{addr}/"))
+                .expect("a valid URI");
+            builder.connect_on(tcp).await.map(|(ws, _)| ws)
+        }
+    })
+    .spawn(Tokio)
+    .expect("a client's config")
+    .into()
 }
 
 /// A tungstenite server: answers pings (tungstenite does) and echoes, or freezes.
@@ -103,7 +101,7 @@ async fn a_frozen_server_is_closed_with_1011_within_the_bound() {
     let took = connected.elapsed();
     assert_eq!(
         closed(&end),
-        Some((Cause::PongTimeout, Some(1011))),
+        Some((CloseReason::PongTimeout, Some(1011))),
         "{end:?}"
     );
     assert!(took >= PONG && took <= INTERVAL + PONG + SLACK, "{took:?}");
@@ -126,13 +124,8 @@ async fn a_tokio_websockets_server_keeps_our_client_and_sees_its_close() {
             .accept(meter.tcp(tcp))
             .await
             .expect("handshake");
-        let config = Config::server()
-            .ping_interval(INTERVAL)
-            .pong_timeout(PONG)
-            .build()
-            .expect("config");
-        let mut hb: Heartbeat<_, _> =
-            Heartbeat::new(ws, TokioWebsocketsCodec, config).with_meter(meter);
+        let config = server_config(INTERVAL, PONG);
+        let mut hb = Heartbeat::new(Tokio, ws, WsCodec, config).with_meter(meter);
         let end = loop {
             match hb.next().await {
                 Some(Ok(m)) => {
@@ -142,7 +135,7 @@ async fn a_tokio_websockets_server_keeps_our_client_and_sees_its_close() {
                 None => panic!("ended without a cause"),
             }
         };
-        (end.cause(), end.code(), hb.stats().pongs_received)
+        (end.reason(), end.code(), hb.stats().pongs_received)
     });
     let mut c = support::client(&url, config());
     assert_eq!(next(&mut c).await, SessionEvent::Connected);
@@ -150,12 +143,12 @@ async fn a_tokio_websockets_server_keeps_our_client_and_sees_its_close() {
         .await
         .expect("sent");
     sleep(INTERVAL * 8).await;
-    c.shutdown();
-    let (cause, code, pongs) = timeout(Duration::from_secs(10), server)
+    c.client.shutdown();
+    let (reason, code, pongs) = timeout(Duration::from_secs(10), server)
         .await
         .expect("in time")
         .expect("server");
-    assert_eq!((cause, code), (Cause::PeerClosed, Some(1000)));
+    assert_eq!((reason, code), (CloseReason::PeerClosed(1000), Some(1000)));
     assert!(pongs >= 4, "the tokio-websockets server got {pongs} pongs");
 }
 
@@ -163,8 +156,6 @@ async fn a_tokio_websockets_server_keeps_our_client_and_sees_its_close() {
 /// status, and the client gives up at once (retrying cannot fix it).
 #[tokio::test]
 async fn a_refused_upgrade_is_seen_through_tokio_websockets() {
-    use keepalive::driver::ConnectError;
-    use keepalive::policy::Loss;
     use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = l.local_addr().expect("addr").to_string();
@@ -180,17 +171,17 @@ async fn a_refused_upgrade_is_seen_through_tokio_websockets() {
         }
     });
     let mut c = tws_client(addr);
-    assert!(matches!(
-        next(&mut c).await,
-        SessionEvent::ConnectFailed(ConnectError::Refused { status: 401, .. })
-    ));
-    let gave_up = next(&mut c).await;
-    let loss = Loss::Refused {
+    let refused = CloseReason::Refused {
         status: 401,
         retry_after: None,
     };
+    assert!(matches!(
+        next(&mut c).await,
+        SessionEvent::ConnectFailed(e) if e.reason() == refused
+    ));
+    let gave_up = next(&mut c).await;
     assert!(
-        matches!(gave_up, SessionEvent::GaveUp { loss: l, fatal: true } if l == loss),
+        matches!(gave_up, SessionEvent::GaveUp { reason, fatal: true } if reason == refused),
         "{gave_up:?}"
     );
 }

@@ -7,10 +7,10 @@
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use keepalive::codec::{TextCodec, WsCodec};
-use keepalive::driver::{Cause, Client, ConnectError, SendError, SessionEvent};
+use keepalive::driver::{Client, Heartbeat, SendError, SessionEvent};
 use keepalive::meter::Meter;
-use keepalive::tokio::{Heartbeat, Tokio};
-use keepalive::{Config, Duration};
+use keepalive::tokio::Tokio;
+use keepalive::{CloseReason, Config, Duration};
 use std::time::Instant;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{sleep, timeout};
@@ -18,10 +18,12 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
 type Ws = MeteredWs;
-type WsClient = Client<Message>;
+type WsClient = Session<Message>;
 
 mod support;
-use support::{client, closed, config, connect, MeteredWs, EVENT_WAIT, INTERVAL, PONG, SLACK};
+use support::{
+    client, closed, config, connect, MeteredWs, Session, EVENT_WAIT, INTERVAL, PONG, SLACK,
+};
 
 async fn listener() -> (TcpListener, String) {
     let l = TcpListener::bind("127.0.0.1:0")
@@ -102,7 +104,7 @@ async fn a_silent_peer_is_closed_within_interval_plus_timeout_then_backoff() {
     let connected = Instant::now();
     let end = next_life(&mut c).await;
     let took = connected.elapsed();
-    assert_eq!(closed(&end), Some((Cause::PongTimeout, Some(1011))));
+    assert_eq!(closed(&end), Some((CloseReason::PongTimeout, Some(1011))));
     assert!(
         took >= PONG,
         "closed after {took:?}: before the pong timeout"
@@ -131,7 +133,11 @@ async fn a_server_restart_is_followed_by_a_reconnect() {
     assert_eq!(next(&mut c).await, SessionEvent::Connected);
     first.await.expect("first server");
     match next_life(&mut c).await {
-        SessionEvent::Closed(e) if matches!(e.cause(), Cause::PeerClosed | Cause::Error) => {}
+        SessionEvent::Closed(e)
+            if matches!(
+                e.reason(),
+                CloseReason::PeerClosed(_) | CloseReason::Transport
+            ) => {}
         other => panic!("expected the close, got {other:?}"),
     }
     // Down for a while: refused attempts back off.
@@ -168,10 +174,10 @@ async fn shutdown_sends_1000_and_ends_the_stream() {
     });
     let mut c = client(&url, config());
     assert_eq!(next(&mut c).await, SessionEvent::Connected);
-    c.shutdown();
+    c.client.shutdown();
     assert_eq!(
         closed(&next_life(&mut c).await),
-        Some((Cause::Shutdown, Some(1000)))
+        Some((CloseReason::Shutdown, Some(1000)))
     );
     assert_eq!(timeout(EVENT_WAIT, c.next()).await.expect("ends"), None);
     assert_eq!(server.await.expect("server"), Some(CloseCode::Normal));
@@ -188,7 +194,7 @@ async fn a_send_while_disconnected_fails_and_returns_the_message() {
     let mut c = client(&url, config());
     assert!(matches!(
         next(&mut c).await,
-        SessionEvent::ConnectFailed(ConnectError::Failed(_))
+        SessionEvent::ConnectFailed(e) if e.reason() == CloseReason::Transport
     ));
     match c.send(Message::text("hello")).await {
         Err(SendError::NotConnected(m)) => assert_eq!(m, Message::text("hello")),
@@ -209,7 +215,7 @@ async fn a_healthy_link_loses_reorders_and_duplicates_nothing() {
             .await
             .expect("healthy link");
         // Read as we go, so the echo never waits on a full buffer.
-        while let Some(Some(event)) = c.next().now_or_never() {
+        while let Some(Some(event)) = c.events.next().now_or_never() {
             if let SessionEvent::Message(m) = event {
                 got.push(m.into_text().expect("text").to_string());
             }
@@ -286,7 +292,7 @@ async fn an_unpolled_heartbeat_does_not_call_a_live_peer_dead() {
     let (ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("connect");
-    let mut hb: Heartbeat<_, _> = Heartbeat::new(ws, WsCodec, config());
+    let mut hb = Heartbeat::new(Tokio, ws, WsCodec, config());
     let first = timeout(EVENT_WAIT, hb.next())
         .await
         .expect("first")
@@ -314,13 +320,13 @@ async fn an_unpolled_heartbeat_does_not_call_a_live_peer_dead() {
 async fn the_text_heartbeat_keeps_a_quiet_link_alive() {
     let (l, url) = listener().await;
     let server = tokio::spawn(async move {
+        // Policing as by default (50 ms): on, and never tripped by a client at 100 ms.
         let config = Config::server()
             .ping_policy(keepalive::PingPolicy::Never)
             .idle_timeout(Duration::from_millis(600))
             .build()
             .expect("config");
-        let mut hb: Heartbeat<_, _> =
-            Heartbeat::new(accept(&l).await, TextCodec::default(), config);
+        let mut hb = Heartbeat::new(Tokio, accept(&l).await, TextCodec::default(), config);
         let mut pings_answered = 0;
         let started = Instant::now();
         while started.elapsed() < Duration::from_millis(1_500) {
@@ -334,9 +340,12 @@ async fn the_text_heartbeat_keeps_a_quiet_link_alive() {
         hb.close().await.expect("close");
     });
     let url2 = url.clone();
-    let mut c = Client::spawn(Tokio, config(), TextCodec::default(), move |attempt| {
+    let mut c: WsClient = Client::builder(config(), TextCodec::default(), move |attempt| {
         connect(url2.clone(), attempt)
-    });
+    })
+    .spawn(Tokio)
+    .expect("a client's config")
+    .into();
     assert_eq!(next(&mut c).await, SessionEvent::Connected);
     let mut pongs = 0;
     loop {
@@ -344,7 +353,10 @@ async fn the_text_heartbeat_keeps_a_quiet_link_alive() {
             SessionEvent::Pong { .. } => pongs += 1,
             SessionEvent::PingSent(_) => {}
             SessionEvent::Closed(e) => {
-                assert_eq!((e.cause(), e.code()), (Cause::PeerClosed, Some(1000)));
+                assert_eq!(
+                    (e.reason(), e.code()),
+                    (CloseReason::PeerClosed(1000), Some(1000))
+                );
                 break;
             }
             other => panic!("{other:?}"),
@@ -390,7 +402,7 @@ async fn a_flooding_peer_still_gets_our_keepalive_pings() {
     let (ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("connect");
-    let mut hb: Heartbeat<_, _> = Heartbeat::new(ws, WsCodec, config());
+    let mut hb = Heartbeat::new(Tokio, ws, WsCodec, config());
     let mut received = 0u64;
     while let Some(Ok(_)) = timeout(EVENT_WAIT, hb.next()).await.expect("in time") {
         received += 1;
@@ -418,9 +430,12 @@ mod slow_link {
 
     fn client_via(proxy: &Throttle) -> WsClient {
         let url = proxy.url();
-        Client::spawn(Tokio, slow::config(), WsCodec, move |attempt| {
+        Client::builder(slow::config(), WsCodec, move |attempt| {
             connect(url.clone(), attempt)
         })
+        .spawn(Tokio)
+        .expect("a client's config")
+        .into()
     }
 
     #[tokio::test]
@@ -458,7 +473,7 @@ mod slow_link {
     async fn without_a_meter_a_slow_download_is_taken_for_a_dead_peer() {
         let proxy = Throttle::start(slow::peer(Script::Send(slow::BIG)), slow::RATE);
         let url = proxy.url();
-        let mut c = Client::spawn(Tokio, slow::config(), WsCodec, move |_| {
+        let mut c: WsClient = Client::builder(slow::config(), WsCodec, move |_| {
             let url = url.clone();
             async move {
                 let tcp = TcpStream::connect(url.trim_start_matches("ws://")).await?;
@@ -466,14 +481,17 @@ mod slow_link {
                     .await
                     .map(|(ws, _)| ws)
             }
-        });
+        })
+        .spawn(Tokio)
+        .expect("a client's config")
+        .into();
         assert_eq!(next(&mut c).await, SessionEvent::Connected);
         let started = Instant::now();
         let end = next_life(&mut c).await;
         assert!(
             matches!(
                 end,
-                SessionEvent::Closed(ref e) if e.cause() == Cause::PongTimeout
+                SessionEvent::Closed(ref e) if e.reason() == CloseReason::PongTimeout
             ),
             "{end:?}"
         );

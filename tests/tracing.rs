@@ -56,11 +56,12 @@ async fn a_connection_says_what_it_does_and_why() {
         sleep(Duration::from_secs(30)).await;
     });
     let url = format!("ws://{addr}");
-    let mut c = Client::builder(config(), WsCodec, move |attempt: Attempt| {
+    let (client, mut c) = Client::builder(config(), WsCodec, move |attempt: Attempt| {
         connect(url.clone(), attempt)
     })
     .peer(format!("ws://{addr}"))
-    .spawn(Tokio);
+    .spawn(Tokio)
+    .expect("a client's config");
     loop {
         match timeout(Duration::from_secs(10), c.next())
             .await
@@ -71,7 +72,7 @@ async fn a_connection_says_what_it_does_and_why() {
             None => panic!("the client ended"),
         }
     }
-    c.shutdown();
+    client.shutdown();
     while timeout(Duration::from_secs(10), c.next())
         .await
         .expect("in time")
@@ -92,7 +93,7 @@ async fn a_connection_says_what_it_does_and_why() {
         "WARN",
         "the peer is silent: closing reason=\"pong timeout\"",
         "bound_ms=300",
-        "connection closed cause=\"pong_timeout\" code=1011",
+        "connection closed reason=\"pong_timeout\" code=1011",
         "reconnecting attempt=1 after_ms=",
     ] {
         assert!(text.contains(needle), "no {needle:?} in:\n{text}");

@@ -91,3 +91,58 @@ pub async fn connect_metered(
     let (ws, _) = tokio_tungstenite::client_async(request, meter.tcp(tcp)).await?;
     Ok(ws)
 }
+
+/// A client's event as the body of a JSON line (`"event":"closed",...`), or `None` for
+/// the events a line leaves out. `stats` gives the dead-peer bound in force, shown on
+/// `connected` and `closed` as `bound_ms`.
+pub fn event_json(
+    event: keepalive::driver::SessionEvent<tokio_tungstenite::tungstenite::Message>,
+    stats: &keepalive::Stats,
+) -> Option<String> {
+    use keepalive::driver::SessionEvent;
+    use tokio_tungstenite::tungstenite::Message;
+    let bound = stats.dead_peer_bound.as_millis();
+    Some(match event {
+        SessionEvent::Connected => format!(r#""event":"connected","bound_ms":{bound}"#),
+        SessionEvent::PingSent(id) => format!(r#""event":"ping_sent","id":{id}"#),
+        SessionEvent::Pong { rtt } => {
+            format!(r#""event":"pong","rtt_ms":{:.3}"#, rtt.as_secs_f64() * 1e3)
+        }
+        SessionEvent::Message(Message::Text(text)) => {
+            format!(r#""event":"message","text":{}"#, json_str(&text))
+        }
+        SessionEvent::Message(Message::Binary(b)) => {
+            format!(r#""event":"message","binary_len":{}"#, b.len())
+        }
+        SessionEvent::Message(_) => return None,
+        SessionEvent::Closed(end) => {
+            let code = end.code().map_or("null".to_string(), |c| c.to_string());
+            let detail = match (end.text(), std::error::Error::source(&end)) {
+                (_, Some(e)) => format!(r#","error":{}"#, json_str(&e.to_string())),
+                (Some(t), None) => format!(r#","close_reason":{}"#, json_str(t)),
+                (None, None) => String::new(),
+            };
+            format!(
+                r#""event":"closed","reason":"{}","code":{code}{detail},"bound_ms":{bound}"#,
+                end.reason().name()
+            )
+        }
+        SessionEvent::ConnectFailed(e) => format!(
+            r#""event":"connect_failed","reason":"{}","error":{}"#,
+            e.reason().name(),
+            json_str(&e.to_string())
+        ),
+        SessionEvent::Reconnecting { after } => {
+            format!(r#""event":"reconnecting","after_ms":{}"#, after.as_millis())
+        }
+        SessionEvent::SlowingDown { ping_interval } => format!(
+            r#""event":"slowing_down","ping_interval_ms":{}"#,
+            ping_interval.as_millis()
+        ),
+        SessionEvent::GaveUp { reason, fatal } => format!(
+            r#""event":"gave_up","reason":{},"fatal":{fatal}"#,
+            json_str(&reason.to_string())
+        ),
+        _ => return None,
+    })
+}

@@ -53,19 +53,14 @@ fn heartbeat(word: &str, sp: [u8; 4], extra: Option<(&str, &str)>) -> String {
 
 fuzz_target!(|i: Inputs| {
     // Anything classifies, under any configuration.
-    let mut any = TextCodec::<String>::with_texts(i.ping, i.pong);
+    let mut any = TextCodec::with_texts(i.ping, i.pong);
     let _ = any.classify(&i.message.to_string());
-    let _ = any.classify(
-        &Message::text(i.message)
-            .to_text()
-            .unwrap_or_default()
-            .to_string(),
-    );
+    let _ = any.classify(&Message::text(i.message));
 
     // A codec recognises its own ping and pong when the two are told apart.
     if i.ping != i.pong {
-        let mut c = TextCodec::<String>::with_texts(i.ping, i.pong);
-        let ping = c.ping(PingId::new(i.id));
+        let mut c = TextCodec::with_texts(i.ping, i.pong);
+        let ping: String = c.ping(PingId::new(i.id));
         if c.classify(&ping) == Inbound::Ping {
             let pong = c.pong(&ping).expect("a text ping gets a text pong");
             let k = c.classify(&pong);
@@ -79,7 +74,7 @@ fuzz_target!(|i: Inputs| {
     // JSON heartbeats by type, however formatted.
     if let (Some(pw), Some(qw)) = (plain(i.ping_word), plain(i.pong_word)) {
         if pw != qw {
-            let mut c = TextCodec::<String>::with_texts(
+            let mut c = TextCodec::with_texts(
                 format!(r#"{{"type":"{pw}"}}"#),
                 format!(r#"{{"type":"{qw}"}}"#),
             );
@@ -89,13 +84,13 @@ fuzz_target!(|i: Inputs| {
                 c.classify(&heartbeat(qw, i.spaces, i.extra)),
                 Inbound::Pong(None)
             );
-            let own = c.ping(PingId::new(i.id));
+            let own: String = c.ping(PingId::new(i.id));
             assert_eq!(c.classify(&own), Inbound::Ping);
         }
     }
 
     // Soundness: the default codec calls a text a ping only if it says "ping".
-    let mut d = TextCodec::<String>::default();
+    let mut d = TextCodec::default();
     match d.classify(&i.message.to_string()) {
         Inbound::Ping => assert!(i.message.contains("\"ping\""), "{:?}", i.message),
         Inbound::Pong(_) => assert!(i.message.contains("\"pong\""), "{:?}", i.message),
@@ -104,7 +99,8 @@ fuzz_target!(|i: Inputs| {
 
     // WebSocket frames: ids survive the round trip, other payloads are liveness only.
     let id = PingId::new(i.id);
-    assert_eq!(WsCodec.classify(&WsCodec.ping(id)), Inbound::Ping);
+    let ping: Message = WsCodec.ping(id);
+    assert_eq!(WsCodec.classify(&ping), Inbound::Ping);
     assert_eq!(
         WsCodec.classify(&Message::Pong(id.to_bytes().to_vec().into())),
         Inbound::Pong(Some(id))
@@ -117,15 +113,24 @@ fuzz_target!(|i: Inputs| {
         CloseReason::PongTimeout,
         CloseReason::IdleTimeout,
         CloseReason::Shutdown,
-    ][usize::from(i.close % 3)];
-    let close = WsCodec.close(reason).expect("a close frame");
+        CloseReason::TooManyPings,
+    ][usize::from(i.close % 4)];
+    let close: Message = WsCodec.close(reason).expect("a close frame");
     assert_eq!(
         WsCodec.classify(&close),
         Inbound::Close(Some(reason.code()))
     );
+    // Our own close text is read back as its reason.
+    let text = WsCodec.close_text(&close).unwrap_or("");
+    assert_eq!(CloseReason::from_peer(Some(reason.code()), text), match reason {
+        CloseReason::TooManyPings => CloseReason::TooManyPings,
+        r => CloseReason::PeerClosed(r.code()),
+    });
+    // Any text a peer closes with reads as some reason, without a panic.
+    let _ = CloseReason::from_peer(Some(u16::from(i.close) * 257), i.message);
     // Text heartbeats over WebSocket keep the control frames' meaning.
-    let mut t = TextCodec::<Message>::default();
-    assert_eq!(t.classify(&WsCodec.ping(id)), Inbound::Ping);
-    assert_eq!(t.pong(&WsCodec.ping(id)), None); // tungstenite answers it
+    let mut t = TextCodec::default();
+    assert_eq!(t.classify(&ping), Inbound::Ping);
+    assert_eq!(t.pong(&ping), None); // tungstenite answers it
     assert_eq!(t.classify(&close), Inbound::Close(Some(reason.code())));
 });

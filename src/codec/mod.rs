@@ -2,32 +2,31 @@
 //!
 //! The machine speaks of pings, pongs, data and closes; a transport speaks of its own
 //! messages. A codec translates both ways, so one driver serves WebSocket control frames
-//! (`WsCodec` for tungstenite, feature `tungstenite`; `AxumCodec`, feature `axum`;
-//! `TokioWebsocketsCodec`, feature `tokio-websockets`) and application-level heartbeats
-//! such as `{"type":"ping"}` (`TextCodec`, feature `alloc`) alike. Any other transport:
-//! implement [`HeartbeatCodec`] (below).
+//! ([`WsCodec`], for tungstenite's, axum's and tokio-websockets' messages) and
+//! application-level heartbeats such as `{"type":"ping"}` ([`TextCodec`], feature
+//! `alloc`) alike. Any other transport: implement [`HeartbeatCodec`] for its messages.
 
 use crate::event::PingId;
 use crate::reason::CloseReason;
 
-#[cfg(feature = "axum")]
-mod axum;
 #[cfg(feature = "alloc")]
 mod json;
 #[cfg(feature = "alloc")]
 mod text;
-#[cfg(feature = "tokio-websockets")]
-mod tokio_websockets;
-#[cfg(feature = "tungstenite")]
+#[cfg(any(
+    feature = "tungstenite",
+    feature = "axum",
+    feature = "tokio-websockets"
+))]
 mod ws;
 
-#[cfg(feature = "axum")]
-pub use self::axum::AxumCodec;
-#[cfg(feature = "tokio-websockets")]
-pub use self::tokio_websockets::TokioWebsocketsCodec;
 #[cfg(feature = "alloc")]
-pub use text::{TextCodec, TextMessage};
-#[cfg(feature = "tungstenite")]
+pub use text::TextCodec;
+#[cfg(any(
+    feature = "tungstenite",
+    feature = "axum",
+    feature = "tokio-websockets"
+))]
 pub use ws::WsCodec;
 
 /// What an inbound message is, as far as the heartbeat is concerned.
@@ -44,7 +43,7 @@ pub enum Inbound {
     Close(Option<u16>),
 }
 
-/// Maps a transport's messages to heartbeat events and builds the heartbeat's own.
+/// Maps a transport's messages `M` to heartbeat events and builds the heartbeat's own.
 ///
 /// ```
 /// use keepalive::codec::{HeartbeatCodec, Inbound};
@@ -52,8 +51,7 @@ pub enum Inbound {
 ///
 /// /// A line protocol: "PING <id>", "PONG <id>", anything else is data.
 /// struct Lines;
-/// impl HeartbeatCodec for Lines {
-///     type Message = String;
+/// impl HeartbeatCodec<String> for Lines {
 ///     fn classify(&mut self, m: &String) -> Inbound {
 ///         let id = |s: &str| s.parse().ok().map(PingId::new);
 ///         match m.split_once(' ') {
@@ -78,23 +76,23 @@ pub enum Inbound {
 /// let pong = Lines.pong(&ping).unwrap();
 /// assert_eq!(Lines.classify(&pong), Inbound::Pong(Some(PingId::new(7))));
 /// ```
-pub trait HeartbeatCodec {
-    /// The transport's message type.
-    type Message;
+pub trait HeartbeatCodec<M> {
     /// What `message` is. Called for every inbound message, before anything else.
-    fn classify(&mut self, message: &Self::Message) -> Inbound;
+    fn classify(&mut self, message: &M) -> Inbound;
     /// A ping carrying `id` (transports that cannot carry it may leave it out; their
     /// pongs then classify as `Pong(None)`).
-    fn ping(&mut self, id: PingId) -> Self::Message;
+    fn ping(&mut self, id: PingId) -> M;
     /// The answer to `ping`, or `None` when the transport answers pings itself
-    /// (tungstenite does, on its next write or flush; the driver flushes at once).
-    fn pong(&mut self, ping: &Self::Message) -> Option<Self::Message>;
+    /// (tungstenite, axum and tokio-websockets do, on their next flush; the driver
+    /// flushes at once, and reads nothing more until that flush completes).
+    fn pong(&mut self, ping: &M) -> Option<M>;
     /// The message that starts a close for `reason`, or `None` when the transport has
     /// none (the driver then closes the transport directly).
-    fn close(&mut self, reason: CloseReason) -> Option<Self::Message>;
+    fn close(&mut self, reason: CloseReason) -> Option<M>;
     /// The reason text of a close message from the peer (classified
-    /// [`Inbound::Close`]), if it carries one: for errors and logs (default: none).
-    fn close_reason<'m>(&self, message: &'m Self::Message) -> Option<&'m str> {
+    /// [`Inbound::Close`]), if it carries one: for errors and logs, and to tell "too
+    /// many pings" ([`CloseReason::from_peer`]) (default: none).
+    fn close_text<'m>(&self, message: &'m M) -> Option<&'m str> {
         let _ = message;
         None
     }

@@ -5,43 +5,7 @@ use super::json::type_field;
 use super::{HeartbeatCodec, Inbound};
 use crate::event::PingId;
 use crate::reason::CloseReason;
-use alloc::string::{String, ToString};
-use core::fmt;
-use core::marker::PhantomData;
-
-/// A message type that can carry text: what [`TextCodec`] needs of a transport.
-///
-/// Implemented for `String` (line protocols, channels) and, with feature `tungstenite`,
-/// for `tungstenite::Message` (text frames; WebSocket control frames keep their meaning).
-pub trait TextMessage: Sized {
-    /// The text, when this is a text message.
-    fn text(&self) -> Option<&str>;
-    /// A text message.
-    fn from_text(text: &str) -> Self;
-    /// What a message without text is (default: data).
-    fn classify_other(&self) -> Inbound {
-        Inbound::Data
-    }
-    /// The transport's own close message, if it has one (default: none).
-    fn close_message(reason: CloseReason) -> Option<Self> {
-        let _ = reason;
-        None
-    }
-    /// The reason text of the transport's close message, if this is one with a reason
-    /// (default: none).
-    fn close_reason(&self) -> Option<&str> {
-        None
-    }
-}
-
-impl TextMessage for String {
-    fn text(&self) -> Option<&str> {
-        Some(self)
-    }
-    fn from_text(text: &str) -> Self {
-        text.to_string()
-    }
-}
+use alloc::string::String;
 
 /// Application-level heartbeats: a text ping, answered by a text pong.
 ///
@@ -51,58 +15,45 @@ impl TextMessage for String {
 /// any other text must match exactly. Text pongs carry no id: they acknowledge the ping
 /// in flight ([`Event::PongReceived(None)`](crate::Event::PongReceived)).
 ///
+/// It works on `String` (line protocols, channels) and, with their features, on
+/// tungstenite's, axum's and tokio-websockets' messages: text frames carry the
+/// heartbeats, and WebSocket control frames keep their meaning (pings answered by the
+/// stack, pongs and closes recognised).
+///
 /// ```
 /// use keepalive::codec::{HeartbeatCodec, Inbound, TextCodec};
 /// use keepalive::PingId;
 ///
-/// let mut codec = TextCodec::<String>::default();
-/// let ping = codec.ping(PingId::new(1));
+/// let mut codec = TextCodec::default();
+/// let ping: String = codec.ping(PingId::new(1));
 /// assert_eq!(ping, r#"{"type":"ping"}"#);
 /// assert_eq!(codec.classify(&r#"{"type": "pong", "ts": 17}"#.to_string()), Inbound::Pong(None));
 /// assert_eq!(codec.classify(&r#"{"type":"chat"}"#.to_string()), Inbound::Data);
 ///
 /// // A protocol with bare words:
-/// let mut words = TextCodec::<String>::with_texts("ping", "pong");
+/// let mut words = TextCodec::with_texts("ping", "pong");
 /// assert_eq!(words.classify(&"ping".to_string()), Inbound::Ping);
 /// assert_eq!(words.pong(&"ping".to_string()), Some("pong".to_string()));
 /// ```
-///
-/// `M` is the transport's message type ([`TextMessage`]).
-pub struct TextCodec<M> {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextCodec {
     ping: String,
     pong: String,
-    message: PhantomData<fn(M) -> M>,
 }
 
-impl<M> Default for TextCodec<M> {
+impl Default for TextCodec {
     /// `{"type":"ping"}` / `{"type":"pong"}`.
     fn default() -> Self {
         TextCodec::with_texts(r#"{"type":"ping"}"#, r#"{"type":"pong"}"#)
     }
 }
 
-impl<M> Clone for TextCodec<M> {
-    fn clone(&self) -> Self {
-        TextCodec::with_texts(self.ping.clone(), self.pong.clone())
-    }
-}
-
-impl<M> fmt::Debug for TextCodec<M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TextCodec")
-            .field("ping", &self.ping)
-            .field("pong", &self.pong)
-            .finish()
-    }
-}
-
-impl<M> TextCodec<M> {
+impl TextCodec {
     /// A codec that sends `ping` and answers pings with `pong`.
-    pub fn with_texts(ping: impl Into<String>, pong: impl Into<String>) -> TextCodec<M> {
+    pub fn with_texts(ping: impl Into<String>, pong: impl Into<String>) -> TextCodec {
         TextCodec {
             ping: ping.into(),
             pong: pong.into(),
-            message: PhantomData,
         }
     }
 
@@ -136,30 +87,74 @@ fn matches(want: &str, got: &str) -> bool {
     }
 }
 
-impl<M: TextMessage> HeartbeatCodec for TextCodec<M> {
-    type Message = M;
-
-    fn classify(&mut self, message: &M) -> Inbound {
-        match message.text() {
-            Some(text) => self.classify_text(text),
-            None => message.classify_other(),
-        }
+impl HeartbeatCodec<String> for TextCodec {
+    fn classify(&mut self, message: &String) -> Inbound {
+        self.classify_text(message)
     }
-
-    fn ping(&mut self, _id: PingId) -> M {
-        M::from_text(&self.ping)
+    fn ping(&mut self, _id: PingId) -> String {
+        self.ping.clone()
     }
-
-    fn pong(&mut self, ping: &M) -> Option<M> {
-        // A transport's own ping (a WebSocket ping frame) is answered by the transport.
-        ping.text().map(|_| M::from_text(&self.pong))
+    fn pong(&mut self, _ping: &String) -> Option<String> {
+        Some(self.pong.clone())
     }
-
-    fn close(&mut self, reason: CloseReason) -> Option<M> {
-        M::close_message(reason)
-    }
-
-    fn close_reason<'m>(&self, message: &'m M) -> Option<&'m str> {
-        message.close_reason()
+    fn close(&mut self, _reason: CloseReason) -> Option<String> {
+        None
     }
 }
+
+/// `TextCodec` on a WebSocket stack's message `$m`: its text frames (read with `$text`,
+/// built with `$make`) carry the heartbeats; everything else is [`WsCodec`](super::WsCodec)'s.
+macro_rules! over_websocket {
+    ($feature:literal, $m:ty, $text:expr, $make:expr) => {
+        #[cfg(feature = $feature)]
+        impl HeartbeatCodec<$m> for TextCodec {
+            fn classify(&mut self, message: &$m) -> Inbound {
+                let text: fn(&$m) -> Option<&str> = $text;
+                match text(message) {
+                    Some(t) => self.classify_text(t),
+                    None => super::WsCodec.classify(message),
+                }
+            }
+            fn ping(&mut self, _id: PingId) -> $m {
+                let make: fn(&str) -> $m = $make;
+                make(&self.ping)
+            }
+            fn pong(&mut self, ping: &$m) -> Option<$m> {
+                let (text, make): (fn(&$m) -> Option<&str>, fn(&str) -> $m) = ($text, $make);
+                // The stack answers its own ping frames.
+                text(ping).map(|_| make(&self.pong))
+            }
+            fn close(&mut self, reason: CloseReason) -> Option<$m> {
+                super::WsCodec.close(reason)
+            }
+            fn close_text<'m>(&self, message: &'m $m) -> Option<&'m str> {
+                super::WsCodec.close_text(message)
+            }
+        }
+    };
+}
+
+over_websocket!(
+    "tungstenite",
+    tungstenite::Message,
+    |m| match m {
+        tungstenite::Message::Text(t) => Some(t.as_str()),
+        _ => None,
+    },
+    |t| tungstenite::Message::text(t)
+);
+over_websocket!(
+    "axum",
+    axum::extract::ws::Message,
+    |m| match m {
+        axum::extract::ws::Message::Text(t) => Some(t.as_str()),
+        _ => None,
+    },
+    |t| axum::extract::ws::Message::text(t)
+);
+over_websocket!(
+    "tokio-websockets",
+    tokio_websockets::Message,
+    tokio_websockets::Message::as_text,
+    |t| tokio_websockets::Message::text(String::from(t))
+);

@@ -1,285 +1,268 @@
-//! How a driven connection ends ([`Error`], [`Cause`]), and errors that travel in events
-//! ([`Failure`], [`Refused`]).
+//! How a driven connection, or a connection attempt, ended ([`Error`]), and a message
+//! that was not sent ([`SendError`]).
 
-use crate::event::CloseReason;
-use crate::policy::Loss;
+use crate::CloseReason;
 use core::fmt;
-use core::time::Duration;
-use std::string::{String, ToString};
 use std::sync::Arc;
 
-/// Why a connection ended.
-#[non_exhaustive]
-#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
-pub enum Cause {
-    /// A ping went unanswered, and nothing else arrived, for `pong_timeout`. We closed
-    /// with 1011.
-    PongTimeout,
-    /// Nothing arrived for `idle_timeout`. We closed with 1011.
-    IdleTimeout,
-    /// The application closed the connection (1000).
-    Shutdown,
-    /// The peer closed the connection (with its close frame's code, if any).
-    PeerClosed,
-    /// The transport failed (an I/O or protocol error).
-    Error,
-}
+type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
-impl Cause {
-    /// A short snake_case name: `pong_timeout`, `idle_timeout`, `shutdown`,
-    /// `peer_closed`, `error`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Cause::PongTimeout => "pong_timeout",
-            Cause::IdleTimeout => "idle_timeout",
-            Cause::Shutdown => "shutdown",
-            Cause::PeerClosed => "peer_closed",
-            Cause::Error => "error",
-        }
-    }
-}
-
-impl From<CloseReason> for Cause {
-    fn from(reason: CloseReason) -> Cause {
-        match reason {
-            CloseReason::PongTimeout => Cause::PongTimeout,
-            CloseReason::IdleTimeout => Cause::IdleTimeout,
-            CloseReason::Shutdown => Cause::Shutdown,
-        }
-    }
-}
-
-impl fmt::Display for Cause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The end of a driven connection: why, with which close code, and the transport's error
-/// if there was one.
+/// Why a connection, or a connection attempt, ended: the [`CloseReason`], the peer's
+/// close text when it sent one, and the underlying error (the transport's, the connect
+/// function's or the on-connect step's) as its [`source`](std::error::Error::source).
 ///
-/// The driver's stream yields it once, as its last item. A send on a connection that has
-/// ended (or is closing) fails with the same cause and code, without the source: the
-/// message was not sent.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct Error<E> {
-    cause: Cause,
-    code: Option<u16>,
-    reason: Option<String>,
-    source: Option<E>,
+/// A [`Heartbeat`](super::Heartbeat) yields it as its stream's last item; a
+/// [`Client`](super::Client) reports it in [`SessionEvent::Closed`](super::SessionEvent::Closed)
+/// and [`SessionEvent::ConnectFailed`](super::SessionEvent::ConnectFailed). Cloneable and
+/// comparable (the source by its message), so events can carry it.
+#[derive(Clone)]
+pub struct Error {
+    reason: CloseReason,
+    /// The peer closed (its close frame, or its refusal), rather than we.
+    by_peer: bool,
+    text: Option<Arc<str>>,
+    source: Option<Source>,
 }
 
-impl<E> Error<E> {
-    pub(crate) fn new(cause: Cause, code: Option<u16>, source: Option<E>) -> Error<E> {
+impl Error {
+    pub(crate) fn new(reason: CloseReason) -> Error {
         Error {
-            cause,
-            code,
-            reason: None,
-            source,
+            reason,
+            by_peer: matches!(
+                reason,
+                CloseReason::PeerClosed(_) | CloseReason::Refused { .. }
+            ),
+            text: None,
+            source: None,
         }
     }
 
-    pub(crate) fn with_reason(mut self, reason: Option<String>) -> Error<E> {
-        self.reason = reason.filter(|r| !r.is_empty());
+    /// The peer's close frame, with its reason text.
+    pub(crate) fn from_peer(reason: CloseReason, text: Option<&str>) -> Error {
+        Error {
+            by_peer: true,
+            text: text.filter(|t| !t.is_empty()).map(Arc::from),
+            ..Error::new(reason)
+        }
+    }
+
+    pub(crate) fn with_source(
+        mut self,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Error {
+        self.source = Some(Arc::from(source.into()));
         self
     }
 
-    /// The same end with another source type (for events, which carry a [`Failure`]).
-    pub(crate) fn map_source<F>(self, f: impl FnOnce(E) -> F) -> Error<F> {
-        Error {
-            cause: self.cause,
-            code: self.code,
-            reason: self.reason,
-            source: self.source.map(f),
-        }
+    /// Why it ended.
+    pub fn reason(&self) -> CloseReason {
+        self.reason
     }
 
-    /// The close frame's reason text, when the peer closed with one.
-    pub fn reason(&self) -> Option<&str> {
-        self.reason.as_deref()
-    }
-
-    /// What ended it, as the reconnect policy sees it.
-    pub fn loss(&self) -> Loss {
-        match (self.cause, self.code) {
-            (Cause::PongTimeout | Cause::IdleTimeout, _) => Loss::Timeout,
-            (Cause::PeerClosed, Some(code)) => Loss::PeerClose(code),
-            _ => Loss::Transport,
-        }
-    }
-
-    /// Why the connection ended.
-    pub fn cause(&self) -> Cause {
-        self.cause
-    }
-
-    /// The close code: the one we sent for our own closes (1011 timeouts, 1000
-    /// shutdown), the peer's for [`Cause::PeerClosed`]; `None` when no close frame went
-    /// either way (an error, or a peer that vanished).
+    /// The close code: the peer's for its close frame, the one we sent for our own
+    /// closes (1011 timeouts, 1000 shutdown, 1008 too many pings); `None` when no close
+    /// frame went either way (the transport failed, an attempt did not connect).
     pub fn code(&self) -> Option<u16> {
-        self.code
-    }
-
-    /// Whether the connection ended because the heartbeat found the peer silent.
-    pub fn is_timeout(&self) -> bool {
-        matches!(self.cause, Cause::PongTimeout | Cause::IdleTimeout)
-    }
-
-    /// The transport's error, for [`Cause::Error`].
-    pub fn transport_error(&self) -> Option<&E> {
-        self.source.as_ref()
-    }
-
-    /// Takes the transport's error.
-    pub fn into_transport_error(self) -> Option<E> {
-        self.source
-    }
-}
-
-impl<E: fmt::Display> fmt::Display for Error<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.cause, self.code, &self.source) {
-            (Cause::PeerClosed, Some(code), _) => {
-                write!(f, "the peer closed the connection (code {code}")?;
-                match &self.reason {
-                    Some(r) => write!(f, ": {r})"),
-                    None => f.write_str(")"),
-                }
+        match self.reason {
+            CloseReason::Transport | CloseReason::ConnectTimeout | CloseReason::Refused { .. } => {
+                None
             }
-            (Cause::PeerClosed, None, _) => {
-                f.write_str("the peer closed the connection without a close frame")
-            }
-            (Cause::Error, _, Some(e)) => write!(f, "the transport failed: {e}"),
-            (Cause::Error, _, None) => f.write_str("the transport failed"),
-            (cause, Some(code), _) => write!(
-                f,
-                "connection closed: {} (sent close code {code})",
-                cause.as_str().replace('_', " ")
-            ),
-            (cause, None, _) => {
-                write!(f, "connection closed: {}", cause.as_str().replace('_', " "))
-            }
+            reason => Some(reason.code()),
         }
     }
-}
 
-impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_ref().map(|e| e as _)
+    /// The peer's close reason text, when its close frame had one.
+    pub fn text(&self) -> Option<&str> {
+        self.text.as_deref()
+    }
+
+    /// Whether the peer ended it (its close frame, its refusal), rather than we (a
+    /// timeout, a shutdown, its pings policed) or the transport.
+    pub fn by_peer(&self) -> bool {
+        self.by_peer
+    }
+
+    /// Whether the heartbeat found the peer silent (a pong or idle timeout).
+    pub fn is_timeout(&self) -> bool {
+        self.reason.is_timeout()
     }
 }
 
-/// An error that travels in events: cloneable and comparable (by its message), with its
-/// chain of sources intact. Wraps the connect function's, the on-connect step's or the
-/// transport's own error.
-#[derive(Clone)]
-pub struct Failure(Arc<dyn std::error::Error + Send + Sync + 'static>);
-
-impl Failure {
-    /// Wraps any error (or message).
-    pub fn new(e: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Failure {
-        Failure(Arc::from(e.into()))
-    }
-
-    /// The error inside, to downcast to its type.
-    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-        &*self.0
-    }
-}
-
-impl fmt::Debug for Failure {
+impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&*self.0, f)
-    }
-}
-
-impl std::error::Error for Failure {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
-    }
-}
-
-impl PartialEq for Failure {
-    fn eq(&self, other: &Failure) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
-    }
-}
-
-impl Eq for Failure {}
-
-/// The server refused the WebSocket upgrade. Return it (or any error whose chain holds
-/// it) from a connect function on a stack the client does not know, and the refusal
-/// reaches the reconnect policy with its status and `Retry-After`. (A
-/// `tungstenite::Error::Http` is recognised by itself.)
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
-pub struct Refused {
-    /// The HTTP status.
-    pub status: u16,
-    /// The `Retry-After` it sent, as a wait.
-    pub retry_after: Option<Duration>,
-}
-
-impl fmt::Display for Refused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the server refused the upgrade with HTTP {}",
-            self.status
-        )?;
-        if let Some(d) = self.retry_after {
-            write!(f, " (retry after {d:?})")?;
+        let r = self.reason;
+        match r {
+            CloseReason::Transport => f.write_str("the transport failed")?,
+            CloseReason::ConnectTimeout => f.write_str("the connection attempt timed out")?,
+            CloseReason::Refused { .. } => write!(f, "the server refused: {r}")?,
+            CloseReason::PeerClosed(code) => {
+                write!(f, "the peer closed the connection ({code}")?;
+                if let Some(t) = &self.text {
+                    write!(f, ": {t}")?;
+                }
+                f.write_str(")")?;
+            }
+            _ if self.by_peer => write!(f, "the peer closed the connection: {r} ({})", r.code())?,
+            _ => write!(f, "closed: {r} (sent close code {})", r.code())?,
+        }
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
         }
         Ok(())
     }
 }
 
-impl std::error::Error for Refused {}
-
-impl Refused {
-    /// The refusal somewhere in `error`'s chain: a [`Refused`]; an HTTP response in place
-    /// of the upgrade (feature `tungstenite`, with its `Retry-After`); tokio-websockets'
-    /// "did not switch protocols" (feature `tokio-websockets`, the status only).
-    pub fn find(error: &(dyn std::error::Error + 'static)) -> Option<Refused> {
-        let mut e = Some(error);
-        while let Some(err) = e {
-            if let Some(r) = err.downcast_ref::<Refused>() {
-                return Some(*r);
-            }
-            #[cfg(feature = "tungstenite")]
-            if let Some(tungstenite::Error::Http(response)) =
-                err.downcast_ref::<tungstenite::Error>()
-            {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                let retry_after = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| crate::policy::parse_retry_after(v, now));
-                return Some(Refused {
-                    status: response.status().as_u16(),
-                    retry_after,
-                });
-            }
-            // tokio-websockets keeps the status only.
-            #[cfg(feature = "tokio-websockets")]
-            if let Some(tokio_websockets::upgrade::Error::DidNotSwitchProtocols(status)) =
-                err.downcast_ref::<tokio_websockets::upgrade::Error>()
-            {
-                return Some(Refused {
-                    status: *status,
-                    retry_after: None,
-                });
-            }
-            e = err.source();
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("reason", &self.reason);
+        if self.by_peer {
+            d.field("by_peer", &true);
         }
-        None
+        if let Some(t) = &self.text {
+            d.field("text", t);
+        }
+        if let Some(s) = &self.source {
+            d.field("source", &format_args!("{s}"));
+        }
+        d.finish()
+    }
+}
+
+impl PartialEq for Error {
+    fn eq(&self, other: &Error) -> bool {
+        let source = |e: &Error| e.source.as_ref().map(|s| s.to_string());
+        (self.reason, self.by_peer, &self.text) == (other.reason, other.by_peer, &other.text)
+            && source(self) == source(other)
+    }
+}
+
+impl Eq for Error {}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as _)
+    }
+}
+
+/// The on-connect step failed: its error, said so.
+#[derive(Debug)]
+pub(crate) struct SetupFailed(pub(crate) Box<dyn std::error::Error + Send + Sync + 'static>);
+
+impl fmt::Display for SetupFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the on-connect step failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for SetupFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+/// A message that was not sent, and why. Every variant that can return the message does.
+#[non_exhaustive]
+#[derive(PartialEq, Eq)]
+pub enum SendError<M> {
+    /// No connection is open (connecting, or waiting to reconnect): nothing is queued
+    /// behind your back. Wait for [`Client::connected`](super::Client::connected), or
+    /// the next [`SessionEvent::Connected`](super::SessionEvent::Connected), and send
+    /// it again.
+    NotConnected(M),
+    /// The client has stopped (shut down or gave up).
+    Stopped(M),
+    /// The message was handed to the transport, but the connection ended, for this
+    /// reason, before it was flushed: it may or may not have arrived.
+    Unconfirmed(CloseReason),
+}
+
+impl<M> SendError<M> {
+    /// The message, when it was certainly not sent.
+    pub fn into_message(self) -> Option<M> {
+        match self {
+            SendError::NotConnected(m) | SendError::Stopped(m) => Some(m),
+            SendError::Unconfirmed(_) => None,
+        }
+    }
+}
+
+impl<M> fmt::Debug for SendError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::NotConnected(_) => f.write_str("NotConnected(..)"),
+            SendError::Stopped(_) => f.write_str("Stopped(..)"),
+            SendError::Unconfirmed(r) => write!(f, "Unconfirmed({r:?})"),
+        }
+    }
+}
+
+impl<M> fmt::Display for SendError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::NotConnected(_) => f.write_str(
+                "not sent: no connection is open; send it again once connected \
+                 (Client::connected)",
+            ),
+            SendError::Stopped(_) => f.write_str("not sent: the client has stopped"),
+            SendError::Unconfirmed(r) => write!(
+                f,
+                "unconfirmed: the connection ended ({r}) before the message was flushed"
+            ),
+        }
+    }
+}
+
+impl<M> std::error::Error for SendError<M> {}
+
+/// The peer's refusal of the upgrade, found in a connect error's chain: an HTTP
+/// response in place of the upgrade (feature `tungstenite`, with its `Retry-After`),
+/// tokio-websockets' "did not switch protocols" (feature `tokio-websockets`, the status
+/// only), or an [`Error`] whose reason is a refusal (any other stack: return one).
+pub(crate) fn refusal(error: &(dyn std::error::Error + 'static)) -> Option<CloseReason> {
+    let mut e = Some(error);
+    while let Some(err) = e {
+        if let Some(ours) = err.downcast_ref::<Error>() {
+            if let r @ CloseReason::Refused { .. } = ours.reason {
+                return Some(r);
+            }
+        }
+        #[cfg(feature = "tungstenite")]
+        if let Some(tungstenite::Error::Http(response)) = err.downcast_ref::<tungstenite::Error>() {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok());
+            return Some(CloseReason::refused(
+                response.status().as_u16(),
+                retry_after,
+                now,
+            ));
+        }
+        #[cfg(feature = "tokio-websockets")]
+        if let Some(tokio_websockets::upgrade::Error::DidNotSwitchProtocols(status)) =
+            err.downcast_ref::<tokio_websockets::upgrade::Error>()
+        {
+            return Some(CloseReason::Refused {
+                status: *status,
+                retry_after: None,
+            });
+        }
+        e = err.source();
+    }
+    None
+}
+
+impl Error {
+    /// A refused upgrade, for a connect function on a stack the client does not know
+    /// (`reason` from [`CloseReason::refused`], which reads the `Retry-After` header):
+    /// return it, or any error whose chain holds it, and the refusal reaches the
+    /// reconnect decision with its status and wait. (tungstenite's and
+    /// tokio-websockets' refusals are recognised by themselves.)
+    pub fn refused(reason: CloseReason) -> Error {
+        Error::new(reason)
     }
 }

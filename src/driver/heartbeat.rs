@@ -1,11 +1,11 @@
 //! [`Heartbeat`]: drives one connection's heartbeat over any [`Transport`].
 
 use super::alarm::Alarm;
-use super::error::{Cause, Error};
+use super::error::Error;
 use super::outbox::Outbox;
 use super::trace::{event, Span};
 use super::unheard::Unheard;
-use super::{Timer, Transport};
+use super::{Runtime, Transport};
 use crate::codec::{HeartbeatCodec, Inbound};
 use crate::meter::Meter;
 use crate::{
@@ -17,105 +17,118 @@ use core::task::{Context, Poll};
 use core::time::Duration;
 use futures_core::Stream;
 use futures_sink::Sink;
-use std::string::{String, ToString};
 
 /// Inbound messages handled in one poll before yielding to the runtime, so a peer that
-/// floods pings cannot starve the other tasks of a thread.
+/// floods cannot starve the other tasks of a thread.
 const BUDGET: u32 = 64;
 
 /// What [`Heartbeat::poll_update`] reports: the application's messages, and the
-/// heartbeat's own traffic for those who want to show it.
-#[non_exhaustive]
+/// heartbeat's own traffic (the client shows it as session events).
 #[derive(Clone, PartialEq, Eq, Debug)]
-pub enum Update<M> {
+pub(crate) enum Update<M> {
     /// A message for the application.
     Message(M),
     /// A ping with this id has left (it was flushed past anything of ours ahead of it).
     PingSent(PingId),
     /// A pong acknowledged the ping in flight, `rtt` after the ping left.
-    Pong {
-        /// The id it echoed (`None` for application-level pongs).
-        id: Option<PingId>,
-        /// The measured round trip.
-        rtt: Duration,
-    },
+    Pong(Duration),
 }
 
 /// How far the driver has carried out the end of the connection.
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 enum Stage {
     Open,
     /// Our close (or the peer's) is under way. `linger`: wait for the peer's close before
-    /// dropping the transport (a clean shutdown); otherwise drop once ours is flushed.
+    /// dropping the transport (a clean shutdown); otherwise drop once ours is handed over.
     Closing {
-        cause: Cause,
-        code: Option<u16>,
+        reason: CloseReason,
         linger: bool,
     },
+    /// Over; `reported`: the stream has yielded it.
     Ended {
-        cause: Cause,
-        code: Option<u16>,
+        end: Error,
+        reported: bool,
     },
 }
 
-type TransportError<S, M> = <S as Sink<M>>::Error;
-type Step<S, M> = Poll<Option<Result<Update<M>, Error<TransportError<S, M>>>>>;
+type Step<M> = Poll<Option<Result<Update<M>, Error>>>;
 
 /// One connection with its heartbeat: a `Stream` of the application's messages and a
-/// `Sink` for them, over any [`Transport`] (a `Stream + Sink` of messages, such as a
-/// tokio-tungstenite or async-tungstenite `WebSocketStream`).
+/// `Sink` for them, over any [`Transport`] (tokio-tungstenite's and async-tungstenite's
+/// `WebSocketStream`, axum's `WebSocket`, tokio-websockets' `WebSocketStream`, or your
+/// own), on any [`Runtime`].
 ///
 /// It reports every message to its [`HeartbeatMachine`], sends the pings and pongs the
-/// machine asks for, keeps one timer at the machine's deadline, and closes the
-/// connection when the machine says so. The stream's last item is an [`Error`] saying
-/// why the connection ended.
+/// machine asks for, keeps one timer at the machine's deadline, and closes the connection
+/// when the machine says so. The stream's last item is an [`Error`] saying why the
+/// connection ended.
+///
+/// ```no_run
+/// use futures_util::{SinkExt, StreamExt};
+/// use keepalive::codec::WsCodec;
+/// use keepalive::driver::Heartbeat;
+/// use keepalive::meter::Meter;
+/// use keepalive::tokio::Tokio;
+/// use keepalive::Config;
+///
+/// async fn serve(tcp: tokio::net::TcpStream) -> Result<(), Box<dyn std::error::Error>> {
+///     let meter = Meter::new();
+///     let ws = tokio_tungstenite::accept_async(meter.tcp(tcp)).await?; // bytes count as life
+///     let mut conn = Heartbeat::new(Tokio, ws, WsCodec, Config::server().build()?).with_meter(meter);
+///     while let Some(message) = conn.next().await {
+///         match message {
+///             Ok(m) => conn.send(m).await?, // echo
+///             Err(end) => println!("{end}"), // pong timeout (sent 1011), peer closed, ...
+///         }
+///     }
+///     Ok(())
+/// }
+/// ```
 ///
 /// # Bytes, not only messages
 ///
 /// Give it the [`Meter`] of the byte stream under the WebSocket
 /// ([`with_meter`](Self::with_meter)) and bytes count as life: a large message that takes
 /// minutes to arrive over a slow link keeps the peer alive while its bytes arrive, an
-/// upload keeps it alive while the peer takes its bytes, and the pong timeout runs from
-/// when the ping has actually left. Without a meter the heartbeat sees complete messages
-/// only: a message that takes longer than `ping_interval + pong_timeout` to cross can
-/// look like silence.
+/// upload keeps it alive while the peer takes its bytes, the pong timeout runs from when
+/// the ping has actually left, and (Linux) the kernel's round-trip estimate sets the floor
+/// under it. Without a meter the heartbeat sees complete messages only.
 ///
 /// # What you must keep doing
 ///
-/// The heartbeat runs while the stream is polled (`next()`, or `poll_update` /
-/// `poll_next`, or a pending `send`/`flush`/`close`): that is when pings go out, pongs are
-/// answered and silence is measured. A `Heartbeat` left unpolled answers no pings, so
-/// the *peer* may time it out after its own bound; it never makes *this* side call a live
-/// peer dead, because every message waiting in the transport is read (and proves the
-/// peer alive) before any deadline is checked. A `send` keeps our pings and pongs going
-/// out and tells the machine of deliveries, but checks no deadline (it reads nothing). So:
+/// The heartbeat runs while the stream is polled (`next()`, or a pending
+/// `send`/`flush`/`close`): that is when pings go out, pongs are answered and silence is
+/// measured. A `Heartbeat` left unpolled answers no pings, so the *peer* may time it out
+/// after its own bound; it never makes *this* side call a live peer dead, because every
+/// message waiting in the transport is read (and proves the peer alive) before any
+/// deadline is checked. A `send` keeps our pings and pongs going out and tells the
+/// machine of deliveries, but checks no deadline (it reads nothing). So poll it in a loop
+/// (for example in `select!` with your other work), split it (`StreamExt::split`), or use
+/// [`Client`](super::Client), which drives the connection from its own task.
 ///
-/// - poll it in a loop (for example in `select!` with your other work), or split it
-///   (`StreamExt::split`) and read from one task while another sends; or
-/// - hand slow work to another task; or
-/// - use [`Client`](super::Client), which drives the connection from its own task.
+/// While a pong it owes cannot be flushed (the peer does not read), it reads nothing
+/// more: a ping flood cannot grow the transport's write buffer.
 ///
 /// A message is sent only when a `send` (or `flush`) completes; a send on a connection
-/// that ended fails with the cause. Messages that arrive after you called `close` are
+/// that ended fails with the reason. Messages that arrive after you called `close` are
 /// discarded.
-pub struct Heartbeat<S, C, T>
+pub struct Heartbeat<S, C, R>
 where
-    C: HeartbeatCodec,
-    S: Sink<C::Message>,
+    S: Transport,
+    R: Runtime,
 {
     transport: Option<S>,
     codec: C,
     machine: HeartbeatMachine,
     clock: Clock,
     /// One timer, at the machine's deadline.
-    alarm: Alarm<T>,
-    outbox: Outbox<C::Message>,
+    alarm: Alarm<R>,
+    outbox: Outbox<S::Message>,
     unheard: Unheard,
     meter: Option<Meter>,
     stage: Stage,
     /// A ping that left, not yet reported as an update.
     ping_sent: Option<PingId>,
-    end: Option<Error<S::Error>>,
     follow_up: Option<Action>,
     /// This connection's span (feature `tracing`; nothing otherwise).
     span: Span,
@@ -123,13 +136,9 @@ where
 
 // Nothing is ever pinned through a `Heartbeat`: the transport is polled as `Pin<&mut S>`
 // with `S: Unpin`, the rest is plain data.
-impl<S: Sink<C::Message>, C: HeartbeatCodec, T> Unpin for Heartbeat<S, C, T> {}
+impl<S: Transport, C, R: Runtime> Unpin for Heartbeat<S, C, R> {}
 
-impl<S, C, T> fmt::Debug for Heartbeat<S, C, T>
-where
-    C: HeartbeatCodec,
-    S: Sink<C::Message>,
-{
+impl<S: Transport, C, R: Runtime> fmt::Debug for Heartbeat<S, C, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Heartbeat")
             .field("stage", &self.stage)
@@ -140,35 +149,40 @@ where
     }
 }
 
-impl<S, C, T> Heartbeat<S, C, T>
+impl<S, C, R> Heartbeat<S, C, R>
 where
-    C: HeartbeatCodec,
-    S: Transport<C::Message>,
-    T: Timer,
+    S: Transport,
+    <S as Sink<S::Message>>::Error: std::error::Error + Send + Sync + 'static,
+    C: HeartbeatCodec<S::Message>,
+    R: Runtime,
 {
-    /// Drives `transport`, which is open now, with a new machine for `config` (use
-    /// `Config::server()` on the accepting side).
-    pub fn new(transport: S, codec: C, config: Config) -> Self {
-        let clock = Clock::with_epoch(T::now());
-        let machine = HeartbeatMachine::new(config, Alarm::<T>::now(&clock));
-        Heartbeat::with_machine(transport, codec, machine, clock)
+    /// Drives `transport`, which is open now, on `runtime`, with a new machine for
+    /// `config` (`Config::server()` on the accepting side; a client's config makes a
+    /// connection that ends where a reconnect would begin: see
+    /// [`Client`](super::Client) for one that comes back).
+    pub fn new(runtime: R, transport: S, codec: C, config: Config) -> Self {
+        let clock = Clock::with_epoch(runtime.now());
+        let machine = HeartbeatMachine::new(config, clock.from_std(runtime.now()));
+        Heartbeat::with_machine(runtime, transport, codec, machine, clock)
     }
 
     /// Drives `transport`, which is open now, with an existing `machine` (reported
-    /// [`Event::Connected`] here) whose times come from `clock`. A reconnecting client
+    /// [`Event::Connected`] here) whose times come from `clock`: a reconnecting client
     /// passes the same machine from connection to connection, so the backoff carries on.
-    pub fn with_machine(
+    pub(crate) fn with_machine(
+        runtime: R,
         transport: S,
         codec: C,
         mut machine: HeartbeatMachine,
         clock: Clock,
     ) -> Self {
-        let actions = machine.handle(Alarm::<T>::now(&clock), Event::Connected);
+        let alarm = Alarm::new(runtime);
+        let actions = machine.handle(alarm.now(&clock), Event::Connected);
         let span = Span::connection(machine.config().role());
         let mut hb = Heartbeat {
             transport: Some(transport),
             codec,
-            alarm: Alarm::default(),
+            alarm,
             machine,
             clock,
             outbox: Outbox::default(),
@@ -176,7 +190,6 @@ where
             meter: None,
             stage: Stage::Open,
             ping_sent: None,
-            end: None,
             follow_up: None,
             span,
         };
@@ -195,45 +208,26 @@ where
     /// messages](Self#bytes-not-only-messages)). The meter is the one of the byte stream
     /// under this transport: [`Meter::tcp`] at connect or accept time.
     pub fn with_meter(mut self, meter: Meter) -> Self {
+        self.unheard.start(&meter);
         self.meter = Some(meter);
         self
     }
 
-    /// The machine, for its state, round-trip time and statistics.
+    /// The machine: its state, the last round trip, the values in force.
     pub fn machine(&self) -> &HeartbeatMachine {
         &self.machine
     }
 
-    /// Counters and round trips (pings, pongs, timeouts, the last and smoothed RTT),
-    /// while the connection runs: for a service's metrics.
+    /// Counters, round trips and the timeouts in force (pings, pongs, timeouts, the
+    /// smoothed RTT, the dead-peer bound), while the connection runs: for a service's
+    /// metrics.
     pub fn stats(&self) -> Stats {
         self.machine.stats()
-    }
-
-    /// The clock the machine's times come from.
-    pub fn clock(&self) -> Clock {
-        self.clock
-    }
-
-    /// The byte meter, if one was given.
-    pub fn meter(&self) -> Option<&Meter> {
-        self.meter.as_ref()
     }
 
     /// The transport, until the connection ends.
     pub fn get_ref(&self) -> Option<&S> {
         self.transport.as_ref()
-    }
-
-    /// What the machine asked for when the connection ended: `Reconnect { after }` or
-    /// `GiveUp` for a client, `None` for a server or after a shutdown.
-    pub fn follow_up(&self) -> Option<Action> {
-        self.follow_up
-    }
-
-    /// Takes the machine back (for the next connection of a reconnecting client).
-    pub fn into_machine(self) -> HeartbeatMachine {
-        self.machine
     }
 
     /// Whether the connection has ended (the stream has yielded, or is about to yield,
@@ -242,13 +236,25 @@ where
         matches!(self.stage, Stage::Ended { .. })
     }
 
+    /// What the machine asked for when the connection ended: `Reconnect { after }` or
+    /// `GiveUp` for a client, `None` for a server or after a shutdown.
+    pub(crate) fn follow_up(&self) -> Option<Action> {
+        self.follow_up
+    }
+
+    /// Takes the machine back (for the next connection of a reconnecting client).
+    pub(crate) fn into_machine(self) -> HeartbeatMachine {
+        self.machine
+    }
+
     /// Drives the connection and returns its next update: a message, or the heartbeat's
     /// own traffic. The last item is the [`Error`] that ended the connection.
     ///
     /// Each pass: **transmit** our pings, pongs and close; the **timer**, if it fired
-    /// while the peer keeps talking; **receive** everything the peer sent; and only when
-    /// nothing more is there, the **deadline**, by the clock.
-    pub fn poll_update(&mut self, cx: &mut Context<'_>) -> Step<S, C::Message> {
+    /// while the peer keeps talking; **receive** everything the peer sent (unless a pong
+    /// we owe cannot be flushed); and only when nothing more is there, the **deadline**,
+    /// by the clock.
+    pub(crate) fn poll_update(&mut self, cx: &mut Context<'_>) -> Step<S::Message> {
         let span = self.span.clone();
         let _entered = span.enter();
         if self.span.first() {
@@ -259,8 +265,10 @@ where
             if let Some(id) = self.ping_sent.take() {
                 return Poll::Ready(Some(Ok(Update::PingSent(id))));
             }
-            if let Stage::Ended { .. } = self.stage {
-                return Poll::Ready(self.end.take().map(Err));
+            if let Stage::Ended { end, reported } = &mut self.stage {
+                return Poll::Ready(
+                    (!core::mem::replace(reported, true)).then(|| Err(end.clone())),
+                );
             }
             self.transmit(cx);
             if self.ping_sent.is_some() {
@@ -269,17 +277,20 @@ where
             if self.timer(cx) {
                 continue;
             }
-            match self.receive(cx) {
-                Poll::Ready(Some(update)) => return Poll::Ready(Some(Ok(update))),
-                Poll::Ready(None) => {
-                    budget -= 1;
-                    if budget == 0 {
-                        cx.waker().wake_by_ref();
-                        return Poll::Pending;
+            // Backpressure: while a pong we owe cannot be flushed, read nothing more.
+            if !self.outbox.owes_pong() {
+                match self.receive(cx) {
+                    Poll::Ready(Some(update)) => return Poll::Ready(Some(Ok(update))),
+                    Poll::Ready(None) => {
+                        budget -= 1;
+                        if budget == 0 {
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
+                        continue;
                     }
-                    continue;
+                    Poll::Pending => {}
                 }
-                Poll::Pending => {}
             }
             if self.deadline(cx) {
                 continue;
@@ -301,9 +312,9 @@ where
             Ok(None) => {}
             Err(e) => return self.failed(e),
         }
-        // A close for a timeout: the close frame goes out if the transport takes it now
-        // (it usually does); nobody waits for a peer that is gone, so the transport is
-        // dropped at once either way.
+        // A close of ours that is not a clean shutdown: the close frame goes out if the
+        // transport takes it now (it usually does); nobody waits for a peer that is gone
+        // or misbehaves, so the transport is dropped at once either way.
         if let Stage::Closing { linger: false, .. } = self.stage {
             self.finish(true);
         }
@@ -320,14 +331,13 @@ where
             return false;
         }
         self.alarm.looked();
-        let now = self.now();
-        self.feed(now, Event::Tick);
+        self.tick(self.now());
         true
     }
 
-    /// 3. One message from the peer: `Ready(Some)` for the application, `Ready(None)`
+    /// 3. The next message from the peer: `Ready(Some)` for the application, `Ready(None)`
     ///    when it was the heartbeat's own (or the end), `Pending` when nothing is there.
-    fn receive(&mut self, cx: &mut Context<'_>) -> Poll<Option<Update<C::Message>>> {
+    fn receive(&mut self, cx: &mut Context<'_>) -> Poll<Option<Update<S::Message>>> {
         let Some(transport) = self.transport.as_mut() else {
             self.finish(true);
             return Poll::Ready(None);
@@ -356,14 +366,14 @@ where
         if !self.alarm.due(&self.clock, deadline, now, cx) {
             return false;
         }
-        self.feed(now, Event::Tick);
+        self.tick(now);
         true
     }
 
     // ----- telling the machine, carrying out what it says -----
 
     fn now(&self) -> Instant {
-        Alarm::<T>::now(&self.clock)
+        self.alarm.now(&self.clock)
     }
 
     /// Tells the machine the traffic it has not heard of, at `now`.
@@ -372,6 +382,17 @@ where
             let actions = self.machine.handle(now, event);
             self.apply(actions, None);
         }
+    }
+
+    /// A deadline: the machine hears the traffic, then the kernel's view of the path (one
+    /// system call, here only), then the time.
+    fn tick(&mut self, now: Instant) {
+        self.report(now);
+        for event in self.unheard.path(self.meter.as_ref()) {
+            let actions = self.machine.handle(now, event);
+            self.apply(actions, None);
+        }
+        self.feed(now, Event::Tick);
     }
 
     /// Tells the machine `event` at `now`, after the traffic it has not heard of, and
@@ -385,14 +406,13 @@ where
     /// A ping has left.
     fn ping_left(&mut self, id: PingId) {
         event!(debug, id = id.get(), "ping sent");
-        let now = self.now();
-        self.feed(now, Event::PingWritten(id));
+        self.feed(self.now(), Event::PingWritten(id));
         if self.stage == Stage::Open {
             self.ping_sent = Some(id);
         }
     }
 
-    fn inbound(&mut self, message: C::Message, cx: &mut Context<'_>) -> Option<Update<C::Message>> {
+    fn inbound(&mut self, message: S::Message, cx: &mut Context<'_>) -> Option<Update<S::Message>> {
         let kind = self.codec.classify(&message);
         if kind == Inbound::Data {
             self.unheard.data_in();
@@ -405,8 +425,6 @@ where
         self.report(now);
         match kind {
             Inbound::Ping => {
-                // Transports that answer pings themselves (tungstenite) send on a flush.
-                self.outbox.needs_flush();
                 let actions = self.machine.handle(now, Event::PingReceived);
                 self.apply(actions, Some(&message));
                 None
@@ -415,21 +433,20 @@ where
                 let before = self.machine.stats().pongs_received;
                 let actions = self.machine.handle(now, Event::PongReceived(id));
                 self.apply(actions, None);
-                let stats = self.machine.stats();
-                let rtt = stats.rtt.unwrap_or_default();
-                if stats.pongs_received == before {
+                if self.machine.stats().pongs_received == before {
                     return None;
                 }
+                let rtt = self.machine.rtt().unwrap_or_default();
                 event!(debug, rtt_us = rtt.as_micros() as u64, "pong");
-                Some(Update::Pong { id, rtt })
+                Some(Update::Pong(rtt))
             }
             Inbound::Close(code) => {
                 // Let the transport send its answer if it queued one, then we are done.
                 if let Some(t) = self.transport.as_mut() {
                     let _ = Pin::new(t).poll_flush(cx);
                 }
-                let reason = self.codec.close_reason(&message).map(str::to_string);
-                self.peer_closed(code, reason);
+                let text = self.codec.close_text(&message).unwrap_or("");
+                self.peer_closed(CloseReason::from_peer(code, text), text);
                 None
             }
             Inbound::Data => None, // handled above
@@ -437,7 +454,7 @@ where
     }
 
     /// Carries out what the machine said. `ping` is the message being answered.
-    fn apply(&mut self, actions: Actions, ping: Option<&C::Message>) {
+    fn apply(&mut self, actions: Actions, ping: Option<&S::Message>) {
         for action in actions {
             match action {
                 Action::SendPing(id) if self.stage == Stage::Open => {
@@ -445,13 +462,15 @@ where
                     self.outbox.ping(id, message);
                 }
                 Action::SendPong if self.stage == Stage::Open => {
-                    if let Some(pong) = ping.and_then(|p| self.codec.pong(p)) {
-                        self.outbox.pong(pong);
+                    if let Some(ping) = ping {
+                        // Ours to send, or queued by the transport itself: owed either way.
+                        let pong = self.codec.pong(ping);
+                        self.outbox.owe_pong(pong);
                     }
                 }
                 Action::Close(reason) => self.begin_close(reason),
                 Action::ForceClose => self.finish(false),
-                Action::Reconnect { .. } | Action::GiveUp => self.follow_up = Some(action),
+                Action::Reconnect { .. } | Action::GiveUp { .. } => self.follow_up = Some(action),
                 _ => {}
             }
         }
@@ -461,26 +480,36 @@ where
         if self.stage != Stage::Open {
             return;
         }
-        if reason == CloseReason::Shutdown {
-            event!(info, "closing (shutdown)");
-        } else {
-            event!(
-                warn,
-                reason = reason.as_str(),
-                silence_ms = (self.now() - self.machine.last_heard()).as_millis() as u64,
-                bound_ms = self.machine.config().dead_peer_bound().as_millis() as u64,
-                "the peer is silent: closing"
-            );
+        match reason {
+            CloseReason::Shutdown => {
+                event!(info, "closing (shutdown)");
+            }
+            CloseReason::TooManyPings => {
+                event!(
+                    warn,
+                    strikes = self.machine.config().max_ping_strikes() + 1,
+                    "the peer pings too often: closing"
+                );
+            }
+            _ => {
+                event!(
+                    warn,
+                    reason = reason.as_str(),
+                    silence_ms = (self.now() - self.machine.last_heard()).as_millis() as u64,
+                    bound_ms = self.machine.stats().dead_peer_bound.as_millis() as u64,
+                    "the peer is silent: closing"
+                );
+            }
         }
         // Nothing more goes out on this connection but the close.
         let close = self.codec.close(reason);
         let has_close = close.is_some();
         self.outbox.close(close);
         self.stage = Stage::Closing {
-            cause: reason.into(),
-            code: Some(reason.code()),
+            reason,
             // A clean shutdown waits for the peer's close (bounded by close_timeout), so
-            // our close is not lost to a reset; a dead peer is not waited for.
+            // our close is not lost to a reset; a dead or misbehaving peer is not waited
+            // for.
             linger: reason == CloseReason::Shutdown && has_close,
         };
     }
@@ -488,37 +517,35 @@ where
     /// The connection is over. `disconnected`: tell the machine (not after a
     /// `ForceClose`, which it already counted).
     fn finish(&mut self, disconnected: bool) {
-        let (cause, code) = match self.stage {
+        let end = match &self.stage {
             Stage::Ended { .. } => return,
-            Stage::Closing { cause, code, .. } => (cause, code),
-            Stage::Open => (Cause::PeerClosed, None),
+            Stage::Closing { reason, .. } => Error::new(*reason),
+            // The peer vanished without a close frame.
+            Stage::Open => Error::new(CloseReason::Transport),
         };
-        let event = disconnected.then_some(Event::Disconnected);
-        self.end_with(event, Error::new(cause, code, None));
+        self.end_with(disconnected.then_some(Event::Disconnected), end);
     }
 
-    /// The peer's close frame arrived, with this code and reason: the end of the
-    /// connection, its cause for the machine (while open), or the answer to our close.
-    fn peer_closed(&mut self, code: Option<u16>, reason: Option<String>) {
+    /// The peer's close frame arrived, for `reason` with its text: the end of the
+    /// connection, its reason for the machine (while open), or the answer to our close.
+    fn peer_closed(&mut self, reason: CloseReason, text: &str) {
         match self.stage {
             Stage::Open => {
-                // 1005: a close frame without a code (RFC 6455, 7.1.5).
-                let event = Event::CloseReceived(code.unwrap_or(1005));
-                let end = Error::new(Cause::PeerClosed, code, None).with_reason(reason);
-                self.end_with(Some(event), end);
+                let end = Error::from_peer(reason, Some(text));
+                self.end_with(Some(Event::Closed(reason)), end);
             }
             _ => self.finish(true),
         }
     }
 
     /// The transport failed.
-    fn failed(&mut self, e: S::Error) {
+    fn failed(&mut self, e: <S as Sink<S::Message>>::Error) {
         match self.stage {
             // An error while closing (a reset after our close) ends the close.
             Stage::Closing { .. } => self.finish(true),
             Stage::Open => self.end_with(
                 Some(Event::Disconnected),
-                Error::new(Cause::Error, None, Some(e)),
+                Error::new(CloseReason::Transport).with_source(e),
             ),
             Stage::Ended { .. } => {}
         }
@@ -526,22 +553,21 @@ where
 
     /// Ends the connection with `end`, telling the machine `event` (none after a
     /// `ForceClose`, which it already counted).
-    fn end_with(&mut self, event: Option<Event>, end: Error<S::Error>) {
+    fn end_with(&mut self, event: Option<Event>, end: Error) {
         event!(
             info,
-            cause = end.cause().as_str(),
+            reason = end.reason().name(),
             code = end.code(),
-            reason = end.reason(),
+            text = end.text(),
             "connection closed"
         );
         if let Some(event) = event {
             self.feed(self.now(), event);
         }
         self.stage = Stage::Ended {
-            cause: end.cause(),
-            code: end.code(),
+            end,
+            reported: false,
         };
-        self.end = Some(end);
         self.transport = None;
         self.outbox.clear();
         self.alarm.aim(&self.clock, None);
@@ -555,8 +581,8 @@ where
         self.notify(Event::Pause);
     }
 
-    /// Back from a pause: the peer is probed at once (one ping, a fresh
-    /// `pong_timeout`). The ping goes out on the next poll.
+    /// Back from a pause: the peer is probed at once (one ping, a fresh pong timeout).
+    /// The ping goes out on the next poll.
     pub fn resume(&mut self) {
         self.notify(Event::Resume);
     }
@@ -567,7 +593,7 @@ where
         self.notify(Event::NetworkChanged);
     }
 
-    fn notify(&mut self, event: Event) {
+    pub(crate) fn notify(&mut self, event: Event) {
         let span = self.span.clone();
         let _entered = span.enter();
         if self.stage == Stage::Open {
@@ -575,35 +601,29 @@ where
         }
     }
 
-    /// Starts a clean close (code 1000); the stream ends when it completes.
-    pub(crate) fn shut_down(&mut self) {
-        self.notify(Event::Shutdown);
-    }
-
     // ----- the application's sends -----
 
     /// The error for a send that cannot be made, when the connection is closing or over.
-    fn refused(&self) -> Option<Error<S::Error>> {
-        match self.stage {
+    fn refused(&self) -> Option<Error> {
+        match &self.stage {
             Stage::Open => None,
-            Stage::Closing { cause, code, .. } | Stage::Ended { cause, code } => {
-                Some(Error::new(cause, code, None))
-            }
+            Stage::Closing { reason, .. } => Some(Error::new(*reason)),
+            Stage::Ended { end, .. } => Some(end.clone()),
         }
     }
 
     /// The error for a send on a connection that is closing or over.
-    fn gone(&self) -> Error<S::Error> {
+    fn gone(&self) -> Error {
         self.refused()
-            .unwrap_or_else(|| Error::new(Cause::Error, None, None))
+            .unwrap_or_else(|| Error::new(CloseReason::Transport))
     }
 
     /// A sink operation's outcome: a transport error ends the connection, and the send
-    /// fails with the cause (the error itself goes to the stream's final item).
+    /// fails with it.
     fn sink_outcome(
         &mut self,
-        outcome: Poll<Result<(), S::Error>>,
-    ) -> Poll<Result<(), Error<S::Error>>> {
+        outcome: Poll<Result<(), <S as Sink<S::Message>>::Error>>,
+    ) -> Poll<Result<(), Error>> {
         match outcome {
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
             Poll::Ready(Err(e)) => {
@@ -615,13 +635,14 @@ where
     }
 }
 
-impl<S, C, T> Stream for Heartbeat<S, C, T>
+impl<S, C, R> Stream for Heartbeat<S, C, R>
 where
-    C: HeartbeatCodec,
-    S: Transport<C::Message>,
-    T: Timer,
+    S: Transport,
+    <S as Sink<S::Message>>::Error: std::error::Error + Send + Sync + 'static,
+    C: HeartbeatCodec<S::Message>,
+    R: Runtime,
 {
-    type Item = Result<C::Message, Error<S::Error>>;
+    type Item = Result<S::Message, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
@@ -637,15 +658,16 @@ where
     }
 }
 
-impl<S, C, T> Sink<C::Message> for Heartbeat<S, C, T>
+impl<S, C, R> Sink<S::Message> for Heartbeat<S, C, R>
 where
-    C: HeartbeatCodec,
-    S: Transport<C::Message>,
-    T: Timer,
+    S: Transport,
+    <S as Sink<S::Message>>::Error: std::error::Error + Send + Sync + 'static,
+    C: HeartbeatCodec<S::Message>,
+    R: Runtime,
 {
-    type Error = Error<S::Error>;
+    type Error = Error;
 
-    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let this = self.get_mut();
         let span = this.span.clone();
         let _entered = span.enter();
@@ -666,7 +688,7 @@ where
         }
     }
 
-    fn start_send(self: Pin<&mut Self>, item: C::Message) -> Result<(), Self::Error> {
+    fn start_send(self: Pin<&mut Self>, item: S::Message) -> Result<(), Error> {
         let this = self.get_mut();
         if let Some(e) = this.refused() {
             return Err(e);
@@ -682,12 +704,12 @@ where
         Ok(())
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let this = self.get_mut();
         let span = this.span.clone();
         let _entered = span.enter();
-        if let Stage::Ended { .. } = this.stage {
-            return Poll::Ready(Err(this.gone()));
+        if let Stage::Ended { end, .. } = &this.stage {
+            return Poll::Ready(Err(end.clone()));
         }
         // A flush runs when the socket has room again: the moment to tell the machine of
         // data handed over and bytes the peer took.
@@ -710,18 +732,19 @@ where
 
     /// Closes with [`CloseReason::Shutdown`] (code 1000), waits for the peer's close
     /// (at most `close_timeout`), and completes. The stream then yields the final
-    /// [`Error`] (cause [`Cause::Shutdown`]) and ends.
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+    /// [`Error`] (reason [`CloseReason::Shutdown`]) and ends.
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let this = self.get_mut();
-        this.shut_down();
+        this.notify(Event::Shutdown);
         loop {
             match this.poll_update(cx) {
                 Poll::Ready(Some(Ok(_))) => continue, // after close: discarded
-                Poll::Ready(Some(Err(end))) => {
-                    this.end = Some(end); // kept for the stream
+                Poll::Ready(Some(Err(_))) | Poll::Ready(None) => {
+                    if let Stage::Ended { reported, .. } = &mut this.stage {
+                        *reported = false; // kept for the stream
+                    }
                     return Poll::Ready(Ok(()));
                 }
-                Poll::Ready(None) => return Poll::Ready(Ok(())),
                 Poll::Pending => return Poll::Pending,
             }
         }

@@ -2,9 +2,19 @@
 //! and the reconnecting [`Client`] built on it.
 //!
 //! The machine decides; the driver only carries out what it says, with one timer at the
-//! machine's deadline. A runtime contributes a [`Timer`] (features `tokio`, `async-std`,
-//! `smol`) and, for the client, a way to spawn. Wrap the byte stream under the WebSocket
-//! in a [`Meter`](crate::meter::Meter) and bytes count as life, not only messages.
+//! machine's deadline. A [`Runtime`] contributes that timer and, for the client, a way to
+//! spawn (features `tokio`, `smol`, `async-std`; or implement it for your own). Wrap the
+//! byte stream under the WebSocket in a [`Meter`](crate::meter::Meter) and bytes count as
+//! life, not only messages.
+//!
+//! # Hostile peers
+//!
+//! Nothing a peer sends grows our memory through the heartbeat. While a pong we owe
+//! cannot be flushed (the peer does not read), nothing more is read: the transport holds
+//! one pending pong, the latest ping's (RFC 6455, 5.5.3), and TCP holds the peer back.
+//! That covers our own pongs and those the transport queues itself (tungstenite, axum,
+//! tokio-websockets), with every codec. A server polices pings besides: see
+//! [`ConfigBuilder::min_ping_interval`](crate::ConfigBuilder::min_ping_interval).
 
 mod alarm;
 mod client;
@@ -14,53 +24,60 @@ mod outbox;
 mod trace;
 mod unheard;
 
-pub use client::{
-    Attempt, Built, Client, ClientBuilder, ClientTask, ConnectError, NoSetup, SendError,
-    SendFuture, SessionEvent, Setup, Step, StepFuture, DEFAULT_CAPACITY,
-};
-pub use error::{Cause, Error, Failure, Refused};
-pub use heartbeat::{Heartbeat, Update};
+pub use client::{Attempt, Client, ClientBuilder, Events, SessionEvent};
+pub use error::{Error, SendError};
+pub use heartbeat::Heartbeat;
 
+use core::future::Future;
 use core::task::{Context, Poll};
 use futures_core::Stream;
 use futures_sink::Sink;
 
-/// A transport of messages `M`: a `Stream` of `Result<M, E>` and a `Sink<M, Error = E>`,
-/// as tokio-tungstenite's and async-tungstenite's `WebSocketStream` are. Every such type
-/// is one; write your own for other transports (see [`crate::codec`]).
-pub trait Transport<M>:
-    Stream<Item = Result<M, <Self as Sink<M>>::Error>> + Sink<M> + Unpin
+/// A transport of messages: a `Stream` of `Result<Message, E>` and a `Sink<Message,
+/// Error = E>`, as tokio-tungstenite's and async-tungstenite's `WebSocketStream`, axum's
+/// and tokio-websockets' `WebSocket` are. Every such type is one; write your own for other
+/// transports (see [`crate::codec`]).
+pub trait Transport:
+    Stream<Item = Result<Self::Message, <Self as Sink<Self::Message>>::Error>>
+    + Sink<Self::Message>
+    + Unpin
 {
+    /// The message type.
+    type Message;
 }
 
-impl<M, S> Transport<M> for S where
-    S: Stream<Item = Result<M, <S as Sink<M>>::Error>> + Sink<M> + Unpin
+impl<S, M, E> Transport for S
+where
+    S: Stream<Item = Result<M, E>> + Sink<M, Error = E> + Unpin,
 {
+    type Message = M;
 }
 
-/// One resettable timer, and the clock it runs on, from the runtime.
+/// A runtime: its clock, one resettable timer, and spawning.
 ///
-/// The driver arms it at the machine's deadline only when that changes, and compares the
-/// clock with the deadline itself before trusting it (a timer may report late under
-/// cooperative scheduling, or fire early by a rounding), so an implementation only has
-/// to wake the task at or after `deadline`.
-pub trait Timer: Default + Unpin {
-    /// Fire at `deadline`, replacing any earlier setting.
-    fn reset(&mut self, deadline: std::time::Instant);
-    /// `Ready` once the deadline set by the last `reset` has passed.
-    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+/// The driver arms the timer at the machine's deadline only when that changes, and
+/// compares the clock with the deadline itself before trusting it (a timer may report
+/// late under cooperative scheduling, or fire early by a rounding), so an implementation
+/// only has to wake the task at or after the deadline. Features `tokio`, `smol` and
+/// `async-std` provide one each.
+pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
+    /// The runtime's timer.
+    type Timer: Send + Unpin;
+    /// A timer that fires at `deadline`.
+    fn timer(&self, deadline: std::time::Instant) -> Self::Timer;
+    /// Re-arms `timer` to fire at `deadline` instead.
+    fn reset(&self, timer: &mut Self::Timer, deadline: std::time::Instant);
+    /// `Ready` once `timer`'s deadline has passed.
+    fn poll_timer(&self, timer: &mut Self::Timer, cx: &mut Context<'_>) -> Poll<()>;
     /// The current time on the runtime's clock (default: the operating system's). A
-    /// runtime whose clock can be paused or mocked in tests returns its own, so that the
-    /// driver's deadlines follow it.
-    fn now() -> std::time::Instant {
+    /// runtime whose clock can be paused in tests returns its own, so that the driver's
+    /// deadlines follow it.
+    fn now(&self) -> std::time::Instant {
         std::time::Instant::now()
     }
+    /// Runs `task` in the background until it finishes (a [`Client`]'s connections).
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F);
 }
 
-/// A runtime: its timer, and how to spawn a [`ClientTask`].
-pub trait Runtime {
-    /// The runtime's timer.
-    type Timer: Timer + Send + 'static;
-    /// Runs `task` in the background until it finishes.
-    fn spawn<F: core::future::Future<Output = ()> + Send + 'static>(&self, task: F);
-}
+/// The error a connect function or an on-connect step may return.
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -8,14 +8,22 @@ use futures_sink::Sink;
 /// The control messages waiting for the sink (at most one of each), and what was handed
 /// to it but not yet flushed. A pong goes first: it must not wait behind anything of
 /// ours; the close goes last.
+///
+/// A pong is *owed* from the moment a ping is read until a flush completes after its
+/// answer went to the sink (ours, or the one the transport queues itself): while one is
+/// owed and the flush cannot complete, the driver reads nothing more, so a peer that
+/// pings and never reads cannot make the transport's write buffer grow.
 #[derive(Debug)]
 pub(crate) struct Outbox<M> {
+    /// The latest ping's answer, if we make it (a newer ping replaces it).
     pong: Option<M>,
     ping: Option<(PingId, M)>,
     close: Option<M>,
     /// Something was handed to the sink and not flushed yet (ours, or a pong the
     /// transport queued itself).
     unflushed: bool,
+    /// A ping was read and its pong has not been flushed yet.
+    owed: bool,
     /// The ping handed to the sink, until a flush completes: then it has left.
     ping_unflushed: Option<PingId>,
 }
@@ -27,6 +35,7 @@ impl<M> Default for Outbox<M> {
             ping: None,
             close: None,
             unflushed: false,
+            owed: false,
             ping_unflushed: None,
         }
     }
@@ -37,8 +46,14 @@ impl<M> Outbox<M> {
         self.ping = Some((id, message));
     }
 
-    pub(crate) fn pong(&mut self, message: M) {
-        self.pong = Some(message);
+    /// A ping was read: it is owed a pong, ours (`Some`) or the transport's (`None`: the
+    /// transport queued it, and sends it on the next flush).
+    pub(crate) fn owe_pong(&mut self, ours: Option<M>) {
+        if ours.is_some() {
+            self.pong = ours; // only the latest ping needs an answer
+        }
+        self.owed = true;
+        self.unflushed = true;
     }
 
     /// The close replaces whatever else waits: nothing more goes out but the close.
@@ -48,16 +63,15 @@ impl<M> Outbox<M> {
         self.close = message;
     }
 
-    /// The transport queued something itself (tungstenite answers pings on its next
-    /// flush): flush soon.
-    pub(crate) fn needs_flush(&mut self) {
-        self.unflushed = true;
-    }
-
     /// Whether a ping or a pong still waits for the sink (the application's next
     /// message waits behind it).
     pub(crate) fn has_control(&self) -> bool {
         self.pong.is_some() || self.ping.is_some()
+    }
+
+    /// Whether a pong is owed and not flushed: read nothing more until it is.
+    pub(crate) fn owes_pong(&self) -> bool {
+        self.owed
     }
 
     /// Nothing more will go out (the connection ended).
@@ -66,9 +80,12 @@ impl<M> Outbox<M> {
     }
 
     /// A flush of the sink completed (ours or the application's): everything handed
-    /// over has left; returns the ping among it.
+    /// over has left, the owed pong included; returns the ping among it.
     pub(crate) fn flushed(&mut self) -> Option<PingId> {
         self.unflushed = false;
+        if self.pong.is_none() {
+            self.owed = false;
+        }
         self.ping_unflushed.take()
     }
 

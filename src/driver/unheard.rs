@@ -1,13 +1,13 @@
 //! [`Unheard`]: what the machine has not been told yet.
 
-use crate::meter::Meter;
+use crate::meter::{Meter, Path};
 use crate::Event;
 
 /// Traffic seen since the machine last heard of it. Data messages are not timed one by
 /// one (a clock read costs more than the rest of the per-message work): they are told at
 /// the next clock read, which comes before any deadline is looked at and at least once
 /// per burst, so a deadline never sees stale liveness. The meter's counts are read at the
-/// same moments.
+/// same moments, and the kernel's view of the path at deadlines only.
 #[derive(Debug, Default)]
 pub(crate) struct Unheard {
     /// Data arrived.
@@ -17,9 +17,18 @@ pub(crate) struct Unheard {
     /// The meter's counts when the machine last heard of them.
     received: u64,
     delivered: u64,
+    /// The kernel's view when last read.
+    path: Path,
 }
 
 impl Unheard {
+    /// Starts from what `meter` has counted so far (the handshake's bytes are no news).
+    pub(crate) fn start(&mut self, meter: &Meter) {
+        self.received = meter.received();
+        self.delivered = meter.delivered();
+        self.path = meter.path().unwrap_or_default();
+    }
+
     pub(crate) fn data_in(&mut self) {
         self.data_in = true;
     }
@@ -57,6 +66,32 @@ impl Unheard {
             bytes_in.then_some(Event::DataReceived),
             delivered.then_some(Event::DataDelivered),
             data_out.then_some(Event::DataSent),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// At a deadline: what the kernel saw since the last look. Bytes that arrived (even
+    /// unread: the driver stops reading while a pong it owes cannot be flushed) prove the
+    /// peer alive; so do segments of ours it acknowledged while our data is outstanding
+    /// (an idle link's acknowledgements prove nothing: a stopped process's kernel still
+    /// sends them); and the kernel's round-trip estimate sets the floor under the pong
+    /// timeout.
+    pub(crate) fn path(&mut self, meter: Option<&Meter>) -> impl Iterator<Item = Event> {
+        let now = meter.and_then(Meter::path);
+        let before = self.path;
+        if let Some(p) = now {
+            self.path = p;
+        }
+        let p = now.unwrap_or(before);
+        let rtt_changed = (p.srtt, p.rttvar) != (before.srtt, before.rttvar);
+        [
+            (p.received != before.received).then_some(Event::DataReceived),
+            (p.delivered != before.delivered && p.outstanding).then_some(Event::DataDelivered),
+            (rtt_changed && !p.srtt.is_zero()).then_some(Event::PathRtt {
+                srtt: p.srtt,
+                rttvar: p.rttvar,
+            }),
         ]
         .into_iter()
         .flatten()

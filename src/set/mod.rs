@@ -305,13 +305,14 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
     /// [`HeartbeatMachine::stats`](crate::HeartbeatMachine::stats).)
     pub fn stats(&self) -> Stats {
         let c = &self.counters;
-        let mut stats = Stats::default();
-        stats.pings_sent = self.pings_sent;
-        stats.pongs_received = c.pongs;
-        stats.timeouts = c.timeouts;
-        stats.reconnects = c.reconnects;
-        stats.rtt = c.rtt();
-        stats
+        Stats {
+            pings_sent: self.pings_sent,
+            pongs_received: c.pongs,
+            timeouts: c.timeouts,
+            reconnects: c.reconnects,
+            rtt: c.rtt(),
+            ..Stats::default()
+        }
     }
 
     /// The shared configuration.

@@ -568,6 +568,18 @@ pub(crate) fn fmt_config(c: &Config) -> String {
 
 /// Drives a machine and writes what happens as scenario text, so that a trace found by
 /// a property test or the fuzzer becomes a scenario file to keep.
+///
+/// ```
+/// use keepalive::{Config, Event, Instant, sim::{Recorder, Scenario}};
+///
+/// let mut r = Recorder::new(Config::client().seed(3).build()?, Instant::ZERO);
+/// r.handle(Instant::ZERO, Event::Connected);
+/// r.handle(Instant::from_secs(20), Event::Tick);
+/// let text = r.scenario();
+/// assert!(text.contains("20s tick -> send_ping 1"));
+/// Scenario::replay(&text)?; // and it replays
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Recorder {
     machine: HeartbeatMachine,

@@ -1,5 +1,5 @@
 //! A real axum server on loopback: `axum::serve` with the metered listener, one
-//! `Heartbeat` (AxumCodec) per WebSocket, echoing text and answering each binary message
+//! `Heartbeat` (WsCodec) per WebSocket, echoing text and answering each binary message
 //! with `got <bytes>`. Each connection's end is reported on a channel.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -9,17 +9,17 @@ use axum::routing::get;
 use axum::Router;
 use futures_util::{SinkExt, StreamExt};
 use keepalive::axum::{MeteredListener, Peer};
-use keepalive::codec::AxumCodec;
-use keepalive::driver::Cause;
-use keepalive::tokio::Heartbeat;
-use keepalive::Config;
+use keepalive::codec::WsCodec;
+use keepalive::driver::Heartbeat;
+use keepalive::tokio::Tokio;
+use keepalive::{CloseReason, Config};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// How one connection to the axum server ended.
 #[derive(Debug)]
 pub struct Served {
-    pub cause: Cause,
+    pub reason: CloseReason,
     pub code: Option<u16>,
     pub pongs_received: u32,
     pub lived: Duration,
@@ -52,7 +52,7 @@ pub async fn start(config: Config) -> (String, mpsc::UnboundedReceiver<Served>) 
 
 async fn serve(socket: WebSocket, peer: Peer, config: Config, ends: mpsc::UnboundedSender<Served>) {
     let started = Instant::now();
-    let mut hb: Heartbeat<_, _> = Heartbeat::new(socket, AxumCodec, config)
+    let mut hb = Heartbeat::new(Tokio, socket, WsCodec, config)
         .with_meter(peer.meter())
         .with_peer(peer.addr());
     let end = loop {
@@ -71,7 +71,7 @@ async fn serve(socket: WebSocket, peer: Peer, config: Config, ends: mpsc::Unboun
         }
     };
     let _ = ends.send(Served {
-        cause: end.cause(),
+        reason: end.reason(),
         code: end.code(),
         pongs_received: hb.stats().pongs_received,
         lived: started.elapsed(),

@@ -36,22 +36,61 @@ pub fn config() -> Config {
         .expect("valid test config")
 }
 
-/// A `Closed` event as `(cause, code)`, to compare; `None` for any other event.
+/// A server config for the loopback tests: pings every `interval`, and polices the
+/// peer's pings as a server does by default (50 ms: never tripped by the test client,
+/// which pings every 100 ms).
+pub fn server_config(interval: Duration, pong: Duration) -> Config {
+    Config::server()
+        .ping_interval(interval)
+        .pong_timeout(pong)
+        .build()
+        .expect("a valid server config")
+}
+
+/// A `Closed` event as `(reason, code)`, to compare; `None` for any other event.
 pub fn closed<M>(
     event: &keepalive::driver::SessionEvent<M>,
-) -> Option<(keepalive::driver::Cause, Option<u16>)> {
+) -> Option<(keepalive::CloseReason, Option<u16>)> {
     match event {
-        keepalive::driver::SessionEvent::Closed(end) => Some((end.cause(), end.code())),
+        keepalive::driver::SessionEvent::Closed(end) => Some((end.reason(), end.code())),
         _ => None,
     }
 }
 
+/// A spawned client: the handle that sends, and the stream of what happens.
+pub struct Session<M> {
+    pub client: keepalive::driver::Client<M>,
+    pub events: keepalive::driver::Events<M>,
+}
+
+impl<M> Session<M> {
+    /// The next event.
+    pub async fn next(&mut self) -> Option<keepalive::driver::SessionEvent<M>> {
+        futures_util::StreamExt::next(&mut self.events).await
+    }
+
+    /// Sends on the open connection.
+    pub async fn send(&self, m: M) -> Result<(), keepalive::driver::SendError<M>> {
+        self.client.send(m).await
+    }
+}
+
+impl<M> From<(keepalive::driver::Client<M>, keepalive::driver::Events<M>)> for Session<M> {
+    fn from(
+        (client, events): (keepalive::driver::Client<M>, keepalive::driver::Events<M>),
+    ) -> Self {
+        Session { client, events }
+    }
+}
+
 /// A tokio-tungstenite WebSocket over a metered TCP stream.
+#[cfg(feature = "tokio")]
 pub type MeteredWs =
     tokio_tungstenite::WebSocketStream<keepalive::meter::Metered<tokio::net::TcpStream>>;
 
 /// Connects to a `ws://host:port[/path]` URL on tokio with the TCP stream in the
 /// attempt's meter: bytes count as life, as the README shows.
+#[cfg(feature = "tokio")]
 pub async fn connect(
     url: String,
     attempt: keepalive::driver::Attempt,
@@ -67,15 +106,16 @@ pub async fn connect(
 }
 
 /// Our reconnecting client on tokio (tungstenite frames), connecting with [`connect`].
+#[cfg(feature = "tokio")]
 pub fn client(
     url: &str,
     config: keepalive::Config,
-) -> keepalive::driver::Client<tokio_tungstenite::tungstenite::Message> {
+) -> Session<tokio_tungstenite::tungstenite::Message> {
     let url = url.to_string();
-    keepalive::driver::Client::spawn(
-        keepalive::tokio::Tokio,
-        config,
-        keepalive::codec::WsCodec,
-        move |attempt| connect(url.clone(), attempt),
-    )
+    keepalive::driver::Client::builder(config, keepalive::codec::WsCodec, move |attempt| {
+        connect(url.clone(), attempt)
+    })
+    .spawn(keepalive::tokio::Tokio)
+    .expect("a client's config")
+    .into()
 }

@@ -5,10 +5,11 @@
 
 use super::closed;
 use super::throttle::Throttle;
+use super::Session;
 use futures_util::future::{select, Either};
 use futures_util::{SinkExt, StreamExt};
-use keepalive::driver::{Cause, Client, SendError, SessionEvent};
-use keepalive::{Config, Duration};
+use keepalive::driver::{SendError, SessionEvent};
+use keepalive::{CloseReason, Config, Duration};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -103,7 +104,7 @@ where
 }
 
 /// Waits for the client to connect; returns when it did.
-async fn connected(c: &mut Client<Message>, sleep: &impl Sleep) -> Instant {
+async fn connected(c: &mut Session<Message>, sleep: &impl Sleep) -> Instant {
     assert_eq!(
         next(c, Duration::from_secs(10), sleep).await,
         SessionEvent::Connected
@@ -113,11 +114,11 @@ async fn connected(c: &mut Client<Message>, sleep: &impl Sleep) -> Instant {
 
 /// The next event within `wait`, by the runtime's `sleep`.
 pub async fn next(
-    c: &mut Client<Message>,
+    c: &mut Session<Message>,
     wait: Duration,
     sleep: &impl Sleep,
 ) -> SessionEvent<Message> {
-    match select(c.next(), Box::pin(sleep.sleep(wait))).await {
+    match select(Box::pin(c.next()), Box::pin(sleep.sleep(wait))).await {
         Either::Left((Some(e), _)) => e,
         Either::Left((None, _)) => panic!("the client ended"),
         Either::Right(_) => panic!("no event within {wait:?}"),
@@ -127,7 +128,7 @@ pub async fn next(
 /// The next event that is not the heartbeat's own (`PingSent`, `Pong`), each within
 /// `wait`; returns it with the number of pings sent meanwhile.
 async fn past_heartbeats(
-    c: &mut Client<Message>,
+    c: &mut Session<Message>,
     wait: Duration,
     sleep: &impl Sleep,
 ) -> (SessionEvent<Message>, u32) {
@@ -143,7 +144,7 @@ async fn past_heartbeats(
 
 /// Downloads the peer's large message through the proxy: no close on the way, and it
 /// arrives whole. Returns how long it took.
-pub async fn download(c: &mut Client<Message>, sleep: &impl Sleep) -> Duration {
+pub async fn download(c: &mut Session<Message>, sleep: &impl Sleep) -> Duration {
     let started = connected(c, sleep).await;
     let (event, pings) = past_heartbeats(c, Duration::from_secs(30), sleep).await;
     match event {
@@ -164,7 +165,7 @@ pub async fn download(c: &mut Client<Message>, sleep: &impl Sleep) -> Duration {
 
 /// Uploads a large message through the proxy: the send completes, the peer confirms it
 /// got every byte, and nothing was closed. Returns how long it took.
-pub async fn upload(c: &mut Client<Message>, sleep: &impl Sleep) -> Duration {
+pub async fn upload(c: &mut Session<Message>, sleep: &impl Sleep) -> Duration {
     let started = connected(c, sleep).await;
     c.send(Message::binary(vec![9u8; BIG]))
         .await
@@ -193,7 +194,7 @@ pub async fn upload(c: &mut Client<Message>, sleep: &impl Sleep) -> Duration {
 /// The proxy stalls `after` into a download: the client closes with a pong timeout
 /// within the bound (plus slack) of the stall.
 pub async fn download_stall(
-    c: &mut Client<Message>,
+    c: &mut Session<Message>,
     proxy: &Throttle,
     after: Duration,
     sleep: &impl Sleep,
@@ -201,7 +202,7 @@ pub async fn download_stall(
     let started = connected(c, sleep).await;
     // The transfer runs (nothing may close) until the stall.
     while let Some(left) = after.checked_sub(started.elapsed()) {
-        match select(c.next(), Box::pin(sleep.sleep(left))).await {
+        match select(Box::pin(c.next()), Box::pin(sleep.sleep(left))).await {
             Either::Left((Some(SessionEvent::PingSent(_) | SessionEvent::Pong { .. }), _)) => {}
             Either::Left((other, _)) => panic!("before the stall: {other:?}"),
             Either::Right(_) => break,
@@ -225,7 +226,7 @@ pub async fn download_stall(
 /// The proxy stalls `after` into an upload: the client closes with a pong timeout within
 /// the bound (plus slack), and the send fails with that cause, never in silence.
 pub async fn upload_stall(
-    c: &mut Client<Message>,
+    c: &mut Session<Message>,
     proxy: &Throttle,
     after: Duration,
     sleep: &impl Sleep,
@@ -240,9 +241,9 @@ pub async fn upload_stall(
             stalled = Some(Instant::now());
             sleep.sleep(Duration::from_secs(30)).await;
         };
-        match select(send, Box::pin(stall)).await {
-            Either::Left((Err(SendError::Unconfirmed(cause)), _)) => {
-                assert_eq!(cause, Cause::PongTimeout)
+        match select(Box::pin(send), Box::pin(stall)).await {
+            Either::Left((Err(SendError::Unconfirmed(reason)), _)) => {
+                assert_eq!(reason, CloseReason::PongTimeout)
             }
             Either::Left((other, _)) => panic!("the stalled upload ended with {other:?}"),
             Either::Right(_) => panic!("the stalled upload never ended"),
@@ -263,9 +264,9 @@ pub async fn upload_stall(
 }
 
 /// The next life event is a close for a pong timeout, within the bound of `stalled`.
-async fn expect_timeout(c: &mut Client<Message>, stalled: Instant, sleep: &impl Sleep) {
+async fn expect_timeout(c: &mut Session<Message>, stalled: Instant, sleep: &impl Sleep) {
     let (end, _) = past_heartbeats(c, Duration::from_secs(10), sleep).await;
-    assert_eq!(closed(&end), Some((Cause::PongTimeout, Some(1011))));
+    assert_eq!(closed(&end), Some((CloseReason::PongTimeout, Some(1011))));
     let took = stalled.elapsed();
     assert!(
         took <= INTERVAL + PONG + SLACK,

@@ -1,157 +1,193 @@
-//! [`Client`]: the application's handle on a reconnecting connection.
+//! [`Client`] and [`Events`]: the application's handles on a reconnecting connection, and
+//! the [`ClientBuilder`] that makes them.
 
-use super::setup::{NoSetup, Setup, Step};
-use super::task::ClientTask;
-use super::{lock, Attempt, SendError, SessionEvent, Shared, DEFAULT_CAPACITY};
+use super::task::{Connect, Setup, Task};
+use super::{lock, Attempt, Inner, SessionEvent, DEFAULT_CAPACITY};
 use crate::codec::HeartbeatCodec;
-use crate::driver::alarm::Alarm;
-use crate::driver::error::Cause;
-use crate::driver::{Runtime, Timer, Transport};
-use crate::{Clock, Config, Event, HeartbeatMachine, Stats};
+use crate::driver::error::SendError;
+use crate::driver::{BoxError, Runtime, Transport};
+use crate::{Config, ConfigError, Event, Role, Stats};
 use core::fmt;
-use core::future::Future;
-use core::marker::PhantomData;
+use core::future::{poll_fn, Future};
 use core::pin::Pin;
 use core::task::{Context, Poll};
 use futures_core::Stream;
+use futures_sink::Sink;
 use std::string::String;
 use std::sync::{Arc, Mutex};
+use std::vec::Vec;
 
-/// The application's handle on a reconnecting connection: a `Stream` of
-/// [`SessionEvent`]s, and [`send`](Client::send).
+/// A handle on a reconnecting connection: send through it from any number of tasks
+/// (it is `Clone`, and a `Sink`), wait for the connection, pause, resume, shut down.
+/// What happens comes out of the client's one [`Events`] stream.
 ///
-/// Its [`ClientTask`] runs the connection in its own task ([`Client::spawn`] spawns it),
-/// so pings are answered and silence is measured while the application is busy. Events
-/// wait in a buffer of `capacity`; when it is full the task stops reading the connection
-/// until the application catches up (the peer is held back by TCP, and this side's
-/// silence checks wait too, so a slow application never makes the client call a live
-/// server dead).
+/// The client runs its connections in its own task ([`ClientBuilder::spawn`]), so pings
+/// are answered and silence is measured while the application is busy. A message is
+/// either sent or handed back: a send while no connection is open fails at once with
+/// [`SendError::NotConnected`] (the message returned: nothing is queued behind your back);
+/// one that the connection's end catches before it was handed to the transport fails the
+/// same way; one that was handed over but not flushed fails with
+/// [`SendError::Unconfirmed`].
 ///
-/// The connect function is called for each attempt with an [`Attempt`]: wrap the TCP
-/// stream in `attempt.meter().tcp(..)` and bytes count as life on that connection.
-///
-/// The stream ends after [`SessionEvent::GaveUp`], or after a [`shutdown`](Client::shutdown)
-/// has closed the connection (code 1000). Dropping the handle shuts down too.
+/// The client stops when [`shutdown`](Self::shutdown) is called (it closes with 1000),
+/// when it gives up, or when every `Client` handle and the `Events` stream are dropped.
 ///
 /// ```no_run
-/// use futures_util::{SinkExt, StreamExt};
+/// use futures_util::StreamExt;
 /// use keepalive::codec::WsCodec;
-/// use keepalive::driver::{Attempt, Client};
+/// use keepalive::driver::{Attempt, Client, SessionEvent};
 /// use keepalive::tokio::Tokio;
 /// use tokio_tungstenite::tungstenite::Message;
 ///
-/// # async fn doc(config: keepalive::Config) {
-/// let urls = ["ws://primary:9001", "ws://backup:9001"];
-/// let mut client = Client::builder(config, WsCodec, move |attempt: Attempt| async move {
-///     // Rotate endpoints: the attempt knows its number and what ended the last one.
-///     let url = urls[(attempt.number() as usize - 1) % urls.len()];
-///     let host = url.trim_start_matches("ws://");
-///     let tcp = attempt.meter().tcp(tokio::net::TcpStream::connect(host).await?);
-///     tokio_tungstenite::client_async(url, tcp).await.map(|(ws, _)| ws)
+/// # async fn doc(config: keepalive::Config) -> Result<(), Box<dyn std::error::Error>> {
+/// let (client, mut events) = Client::builder(config, WsCodec, |attempt: Attempt| async move {
+///     let tcp = attempt.meter().tcp(tokio::net::TcpStream::connect("127.0.0.1:9001").await?);
+///     tokio_tungstenite::client_async("ws://127.0.0.1:9001", tcp).await.map(|(ws, _)| ws)
 /// })
-/// // On every new connection, before the application's sends are accepted:
-/// .on_connect(|mut ws| async move {
-///     ws.send(Message::text(r#"{"op":"auth","token":"..."}"#)).await?;
-///     ws.send(Message::text(r#"{"op":"subscribe","channel":"prices"}"#)).await?;
-///     Ok::<_, tokio_tungstenite::tungstenite::Error>(ws)
-/// })
-/// .spawn(Tokio);
-/// while let Some(event) = client.next().await {
-///     println!("{event:?}");
+/// .spawn(Tokio)?;
+/// // Any task sends through its own clone.
+/// let sender = client.clone();
+/// tokio::spawn(async move {
+///     if sender.connected().await {
+///         let _ = sender.send(Message::text("hello")).await;
+///     }
+/// });
+/// while let Some(event) = events.next().await {
+///     if let SessionEvent::Message(m) = event {
+///         println!("got {m}");
+///     }
 /// }
-/// # }
+/// # Ok(()) }
 /// ```
 pub struct Client<M> {
-    shared: Arc<Mutex<Shared<M>>>,
+    shared: Arc<Mutex<Inner<M>>>,
+    /// Messages started through this handle's `Sink`, not yet flushed.
+    sink: Vec<u64>,
+}
+
+/// The client's one stream of [`SessionEvent`]s. Events wait in a buffer of the
+/// builder's `capacity`; when it is full the client stops reading the connection until
+/// the stream catches up (the peer is held back by TCP, and this side's silence checks
+/// wait too, so a slow application never makes the client call a live server dead).
+/// The stream ends after [`SessionEvent::GaveUp`], or once a shutdown has closed the
+/// connection.
+pub struct Events<M> {
+    shared: Arc<Mutex<Inner<M>>>,
 }
 
 impl<M> fmt::Debug for Client<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = lock(&self.shared);
         f.debug_struct("Client")
-            .field("buffered", &s.events.len())
-            .field("shutdown", &s.shutdown)
+            .field("open", &s.open)
+            .field("queued", &s.sends.len())
             .field("finished", &s.finished)
             .finish()
     }
 }
 
+impl<M> fmt::Debug for Events<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = lock(&self.shared);
+        f.debug_struct("Events")
+            .field("buffered", &s.events.len())
+            .field("finished", &s.finished)
+            .finish()
+    }
+}
+
+impl<M> Clone for Client<M> {
+    fn clone(&self) -> Self {
+        lock(&self.shared).clients += 1;
+        Client {
+            shared: Arc::clone(&self.shared),
+            sink: Vec::new(),
+        }
+    }
+}
+
+impl<M> Drop for Client<M> {
+    fn drop(&mut self) {
+        let mut s = lock(&self.shared);
+        for ticket in self.sink.drain(..) {
+            s.withdraw(ticket);
+        }
+        s.clients -= 1;
+        s.abandoned();
+    }
+}
+
+impl<M> Drop for Events<M> {
+    fn drop(&mut self) {
+        let mut s = lock(&self.shared);
+        s.listening = false;
+        s.events.clear();
+        s.wake_task(); // there is room again: events now go nowhere
+        s.abandoned();
+    }
+}
+
 impl<M> Client<M> {
-    /// A client for `config` (use `Config::client()`), connecting with `connect` (called
-    /// for each attempt with its [`Attempt`]), to be set up further (an on-connect step,
-    /// the event buffer) and then spawned.
-    pub fn builder<S, C, F, Fut, CE>(config: Config, codec: C, connect: F) -> ClientBuilder<S, C, F>
+    /// A client for `config` (built with `Config::client()`), connecting with `connect`
+    /// (called for each attempt with its [`Attempt`]) and speaking `codec`, to be set up
+    /// further and then spawned.
+    pub fn builder<S, C, F, Fut, E>(config: Config, codec: C, connect: F) -> ClientBuilder<S, C, F>
     where
-        C: HeartbeatCodec<Message = M> + Clone,
-        S: Transport<M>,
+        S: Transport<Message = M> + Sink<M>,
+        C: HeartbeatCodec<M> + Clone,
         F: FnMut(Attempt) -> Fut,
-        Fut: Future<Output = Result<S, CE>>,
-        CE: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+        Fut: Future<Output = Result<S, E>>,
+        E: Into<BoxError>,
     {
         ClientBuilder {
             config,
             codec,
             connect,
-            setup: NoSetup,
+            setup: None,
             capacity: DEFAULT_CAPACITY,
             peer: None,
-            transport: PhantomData,
         }
     }
 
-    /// A client and the task that runs it, to be spawned on your runtime (with timer
-    /// `T`): [`builder`](Self::builder)`(..).capacity(capacity).build()`.
-    pub fn new<S, C, T, F, Fut, CE>(
-        config: Config,
-        codec: C,
-        connect: F,
-        capacity: usize,
-    ) -> Built<S, C, T, F, Fut, NoSetup>
-    where
-        C: HeartbeatCodec<Message = M> + Clone,
-        S: Transport<M>,
-        S::Error: std::error::Error + Send + Sync + 'static,
-        T: Timer,
-        F: FnMut(Attempt) -> Fut,
-        Fut: Future<Output = Result<S, CE>>,
-        CE: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
-    {
-        Client::builder(config, codec, connect)
-            .capacity(capacity)
-            .build()
+    /// Sends `message` on the open connection; completes once it is flushed. Fails at
+    /// once with [`SendError::NotConnected`] (the message returned) while connecting or
+    /// waiting to reconnect, and with [`SendError::Stopped`] once the client stopped.
+    /// Messages from all handles go out in the order their sends began; when many wait,
+    /// a send waits for room first.
+    pub async fn send(&self, message: M) -> Result<(), SendError<M>> {
+        let mut message = Some(message);
+        let ticket = poll_fn(|cx| self.place(&mut message, cx)).await?;
+        let _withdraw = Withdraw {
+            shared: &self.shared,
+            ticket,
+        };
+        poll_fn(|cx| self.outcome(ticket, cx)).await
     }
 
-    /// Creates the client and spawns its task on `runtime` (for example
-    /// `keepalive::tokio::Tokio`), buffering [`DEFAULT_CAPACITY`] events, with no
-    /// on-connect step. The first attempt starts at once.
-    pub fn spawn<R, S, C, F, Fut, CE>(runtime: R, config: Config, codec: C, connect: F) -> Client<M>
-    where
-        R: Runtime,
-        M: Send + 'static,
-        C: HeartbeatCodec<Message = M> + Clone + Send + 'static,
-        S: Transport<M> + Send + 'static,
-        S::Error: std::error::Error + Send + Sync + 'static,
-        F: FnMut(Attempt) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<S, CE>> + Send + 'static,
-        CE: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
-    {
-        Client::builder(config, codec, connect).spawn(runtime)
+    /// Waits until a connection is open (`true`), or the client has stopped (`false`).
+    pub async fn connected(&self) -> bool {
+        poll_fn(|cx| {
+            let mut s = lock(&self.shared);
+            if s.open {
+                return Poll::Ready(true);
+            }
+            if s.finished || s.shutdown {
+                return Poll::Ready(false);
+            }
+            s.waiters.push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
     }
 
-    /// Sends `message` on the open connection; completes once it is flushed. Fails with
-    /// [`SendError::NotConnected`] (the message returned) while connecting or waiting to
-    /// reconnect: nothing is queued behind your back.
-    pub fn send(&mut self, message: M) -> SendFuture<'_, M> {
-        SendFuture {
-            client: self,
-            message: Some(message),
-            placed: false,
-        }
+    /// Whether a connection is open now.
+    pub fn is_connected(&self) -> bool {
+        lock(&self.shared).open
     }
 
-    /// Counters and round trips over the client's life (pings, pongs, timeouts,
-    /// reconnects, the current streak of attempts, the last and smoothed RTT), as of the
-    /// task's last step: for a service's metrics. Reading them stops nothing.
+    /// Counters, round trips and the timeouts in force over the client's life (pings,
+    /// pongs, timeouts, reconnects, the current streak of attempts, the smoothed RTT, the
+    /// dead-peer bound), as of the task's last step: for a service's metrics.
     pub fn stats(&self) -> Stats {
         lock(&self.shared).stats
     }
@@ -184,26 +220,123 @@ impl<M> Client<M> {
         s.wake_task();
     }
 
-    /// Closes the connection with code 1000 and stops; the stream then yields the last
-    /// events ([`SessionEvent::Closed`] with [`Cause::Shutdown`]) and ends.
+    /// Closes the connection with code 1000 and stops; the events then end with
+    /// [`SessionEvent::Closed`] (reason [`Shutdown`](crate::CloseReason::Shutdown)).
     pub fn shutdown(&self) {
         let mut s = lock(&self.shared);
         s.shutdown = true;
         s.wake_task();
+        s.wake_handles();
     }
-}
 
-impl<M> Drop for Client<M> {
-    fn drop(&mut self) {
+    /// Queues `message` for the task, once there is room; fails at once when no
+    /// connection is open.
+    fn place(
+        &self,
+        message: &mut Option<M>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<u64, SendError<M>>> {
         let mut s = lock(&self.shared);
-        s.shutdown = true;
-        s.detached = true;
-        s.events.clear();
-        s.wake_task();
+        if s.open && s.sends.len() >= s.capacity && !s.shutdown {
+            s.waiters.push(cx.waker().clone());
+            return Poll::Pending;
+        }
+        match message.take() {
+            Some(m) => Poll::Ready(queue(&mut s, m)),
+            None => Poll::Ready(Err(SendError::Unconfirmed(crate::CloseReason::Transport))),
+        }
+    }
+
+    /// The outcome of the send with `ticket`, once the task settled it.
+    fn outcome(&self, ticket: u64, cx: &mut Context<'_>) -> Poll<Result<(), SendError<M>>> {
+        let mut s = lock(&self.shared);
+        match s.settled.iter().position(|(t, _)| *t == ticket) {
+            Some(i) => Poll::Ready(s.settled.swap_remove(i).1),
+            None => {
+                s.waiters.push(cx.waker().clone());
+                Poll::Pending
+            }
+        }
     }
 }
 
-impl<M> Stream for Client<M> {
+/// Queues `m` for the task (however many wait: the caller made room), or fails at once
+/// when no connection is open.
+fn queue<M>(s: &mut Inner<M>, m: M) -> Result<u64, SendError<M>> {
+    if s.finished || s.shutdown {
+        return Err(SendError::Stopped(m));
+    }
+    if !s.open {
+        return Err(SendError::NotConnected(m));
+    }
+    let ticket = s.next_ticket;
+    s.next_ticket += 1;
+    s.sends.push_back((ticket, m));
+    s.wake_task();
+    Ok(ticket)
+}
+
+/// Takes a send back when its future is dropped before it settled.
+struct Withdraw<'a, M> {
+    shared: &'a Mutex<Inner<M>>,
+    ticket: u64,
+}
+
+impl<M> Drop for Withdraw<'_, M> {
+    fn drop(&mut self) {
+        lock(self.shared).withdraw(self.ticket);
+    }
+}
+
+/// The client as a `Sink`: `start_send` fails at once, handing the message back, when no
+/// connection is open; `poll_flush` completes when every message started through this
+/// handle was flushed, or fails with the first that was not (again until none is left).
+/// `poll_close` flushes: it does not stop the client, which other handles may share.
+impl<M> Sink<M> for Client<M> {
+    type Error = SendError<M>;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), SendError<M>>> {
+        let mut s = lock(&self.shared);
+        if s.sends.len() < s.capacity || s.finished || !s.open {
+            return Poll::Ready(Ok(())); // start_send says why it cannot, with the message
+        }
+        s.waiters.push(cx.waker().clone());
+        Poll::Pending
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: M) -> Result<(), SendError<M>> {
+        let this = self.get_mut();
+        let ticket = queue(&mut lock(&this.shared), item)?;
+        this.sink.push(ticket);
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), SendError<M>>> {
+        let this = self.get_mut();
+        let mut s = lock(&this.shared);
+        while let Some(&ticket) = this.sink.first() {
+            match s.settled.iter().position(|(t, _)| *t == ticket) {
+                Some(i) => {
+                    this.sink.remove(0);
+                    if let Err(e) = s.settled.swap_remove(i).1 {
+                        return Poll::Ready(Err(e));
+                    }
+                }
+                None => {
+                    s.waiters.push(cx.waker().clone());
+                    return Poll::Pending;
+                }
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), SendError<M>>> {
+        self.poll_flush(cx)
+    }
+}
+
+impl<M> Stream for Events<M> {
     type Item = SessionEvent<M>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SessionEvent<M>>> {
@@ -215,127 +348,60 @@ impl<M> Stream for Client<M> {
         if s.finished {
             return Poll::Ready(None);
         }
-        s.app = Some(cx.waker().clone());
+        s.reader = Some(cx.waker().clone());
         Poll::Pending
     }
 }
 
-/// The future of [`Client::send`].
-#[must_use = "a send does nothing unless awaited"]
-pub struct SendFuture<'a, M> {
-    client: &'a mut Client<M>,
-    message: Option<M>,
-    placed: bool,
-}
+/// A spawned client: the handle that sends, and the one stream of events.
+type Spawned<M> = (Client<M>, Events<M>);
 
-impl<M> fmt::Debug for SendFuture<'_, M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SendFuture")
-            .field("placed", &self.placed)
-            .finish()
-    }
-}
-
-impl<M> Unpin for SendFuture<'_, M> {}
-
-impl<M> Future for SendFuture<'_, M> {
-    type Output = Result<(), SendError<M>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let mut s = lock(&this.client.shared);
-        if !this.placed {
-            let Some(message) = this.message.take() else {
-                return Poll::Ready(Err(SendError::Unconfirmed(Cause::Error)));
-            };
-            if s.finished || s.shutdown {
-                return Poll::Ready(Err(SendError::Stopped(message)));
-            }
-            s.outbox = Some(message);
-            s.outcome = None;
-            this.placed = true;
-            s.wake_task();
-        } else if let Some(outcome) = s.outcome.take() {
-            return Poll::Ready(outcome);
-        } else if s.finished {
-            let outcome = match s.outbox.take() {
-                Some(m) => Err(SendError::Stopped(m)),
-                None => Err(SendError::Unconfirmed(Cause::Shutdown)),
-            };
-            return Poll::Ready(outcome);
-        }
-        s.app = Some(cx.waker().clone());
-        Poll::Pending
-    }
-}
-
-impl<M> Drop for SendFuture<'_, M> {
-    fn drop(&mut self) {
-        if self.placed {
-            // Abandoned: take the message back if the task has not started sending it.
-            let mut s = lock(&self.client.shared);
-            s.outbox = None;
-            s.outcome = None;
-        }
-    }
-}
-
-/// A client and the task that runs it.
-pub type Built<S, C, T, F, Fut, G> = (
-    Client<<C as HeartbeatCodec>::Message>,
-    ClientTask<S, C, T, F, Fut, G>,
-);
-
-/// Sets up a [`Client`]: its on-connect step and event buffer; then
-/// [`spawn`](Self::spawn) it (or [`build`](Self::build) it for a runtime of your own).
-#[must_use = "a builder does nothing until spawned or built"]
-pub struct ClientBuilder<S, C, F, G = NoSetup> {
+/// Sets up a [`Client`]: its on-connect step, its event buffer, its name in traces; then
+/// [`spawn`](Self::spawn) it on a runtime.
+#[must_use = "a builder does nothing until spawned"]
+pub struct ClientBuilder<S, C, F> {
     config: Config,
     codec: C,
     connect: F,
-    setup: G,
+    setup: Option<Setup<S>>,
     capacity: usize,
     peer: Option<String>,
-    transport: PhantomData<fn() -> S>,
 }
 
-impl<S, C, F, G> fmt::Debug for ClientBuilder<S, C, F, G> {
+impl<S, C, F> fmt::Debug for ClientBuilder<S, C, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("config", &self.config)
             .field("capacity", &self.capacity)
+            .field("on_connect", &self.setup.is_some())
             .finish_non_exhaustive()
     }
 }
 
-impl<S, C, F, G> ClientBuilder<S, C, F, G>
+impl<S, C, F> ClientBuilder<S, C, F>
 where
-    C: HeartbeatCodec + Clone,
-    S: Transport<C::Message>,
-    S::Error: std::error::Error + Send + Sync + 'static,
-    G: Setup<S>,
+    S: Transport + Send + 'static,
+    <S as Sink<S::Message>>::Error: std::error::Error + Send + Sync + 'static,
+    S::Message: Send + 'static,
+    C: HeartbeatCodec<S::Message> + Clone + Send + 'static,
 {
     /// A step run on each new connection before it is handed to the heartbeat and the
     /// application (authenticate, subscribe again): it gets the transport, may send and
-    /// read on it, and gives it back. Until it does, the application's sends fail with
+    /// read on it, and gives it back. Until it does, sends fail with
     /// [`SendError::NotConnected`]; if it fails, or outlasts `connect_timeout`, the
-    /// attempt fails with [`ConnectError::Setup`](super::ConnectError::Setup) (or
-    /// `TimedOut`) and the client backs off.
-    pub fn on_connect<H, HFut, HE>(self, step: H) -> ClientBuilder<S, C, F, Step<H>>
+    /// attempt fails ([`SessionEvent::ConnectFailed`], the step's error as the source)
+    /// and the client backs off.
+    pub fn on_connect<H, HFut, HE>(mut self, mut step: H) -> Self
     where
-        H: FnMut(S) -> HFut,
-        HFut: Future<Output = Result<S, HE>>,
-        HE: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+        H: FnMut(S) -> HFut + Send + 'static,
+        HFut: Future<Output = Result<S, HE>> + Send + 'static,
+        HE: Into<BoxError>,
     {
-        ClientBuilder {
-            config: self.config,
-            codec: self.codec,
-            connect: self.connect,
-            setup: Step(step),
-            capacity: self.capacity,
-            peer: self.peer,
-            transport: PhantomData,
-        }
+        self.setup = Some(Box::new(move |transport| {
+            let running = step(transport);
+            Box::pin(async move { running.await.map_err(Into::into) })
+        }));
+        self
     }
 
     /// Names the peer (a URL, a service) in the client's `tracing` span (feature
@@ -345,53 +411,52 @@ where
         self
     }
 
-    /// How many events wait for the application before the client stops reading
-    /// (at least 1; default [`DEFAULT_CAPACITY`]).
+    /// How many events wait for the application before the client stops reading, and
+    /// how many sends wait for the connection (at least 1; default 64).
     pub fn capacity(mut self, events: usize) -> Self {
         self.capacity = events;
         self
     }
 
-    /// The client and the task that runs it, to be spawned on a runtime with timer `T`.
-    pub fn build<T, Fut, CE>(self) -> Built<S, C, T, F, Fut, G>
+    /// Starts the client on `runtime`: the first attempt starts at once. Returns a
+    /// handle to send through (clone it for other tasks) and the one stream of events;
+    /// refused ([`ConfigError::NotAClient`]) for a server's config.
+    pub fn spawn<R, Fut, E>(self, runtime: R) -> Result<Spawned<S::Message>, ConfigError>
     where
-        T: Timer,
-        F: FnMut(Attempt) -> Fut,
-        Fut: Future<Output = Result<S, CE>>,
-        CE: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+        R: Runtime,
+        R::Timer: Send,
+        F: FnMut(Attempt) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<S, E>> + Send + 'static,
+        E: Into<BoxError>,
     {
-        let shared = Arc::new(Mutex::new(Shared::new(self.capacity)));
-        let clock = Clock::with_epoch(T::now());
-        let machine = HeartbeatMachine::new(self.config, Alarm::<T>::now(&clock));
-        let task = ClientTask::new(
+        if self.config.role() != Role::Client {
+            return Err(ConfigError::NotAClient);
+        }
+        let shared = Arc::new(Mutex::new(Inner::new(self.capacity)));
+        let mut connect = self.connect;
+        let connect: Connect<S> = Box::new(move |attempt| {
+            let dialing = connect(attempt);
+            Box::pin(async move { dialing.await.map_err(Into::into) })
+        });
+        let task = Task::new(
             Arc::clone(&shared),
-            machine,
-            clock,
+            runtime.clone(),
+            self.config,
             self.codec,
-            self.connect,
+            connect,
             self.setup,
         );
         if let Some(peer) = &self.peer {
             task.record_peer(peer);
         }
-        (Client { shared }, task)
-    }
-
-    /// Creates the client and spawns its task on `runtime`.
-    pub fn spawn<R, Fut, CE>(self, runtime: R) -> Client<C::Message>
-    where
-        R: Runtime,
-        C: Send + 'static,
-        C::Message: Send + 'static,
-        S: Send + 'static,
-        F: FnMut(Attempt) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<S, CE>> + Send + 'static,
-        CE: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
-        G: Send + 'static,
-        G::Future: Send + 'static,
-    {
-        let (client, task) = self.build::<R::Timer, Fut, CE>();
         runtime.spawn(task);
-        client
+        let events = Events {
+            shared: Arc::clone(&shared),
+        };
+        let client = Client {
+            shared,
+            sink: Vec::new(),
+        };
+        Ok((client, events))
     }
 }

@@ -1,33 +1,29 @@
 //! [`Client`]: a connection that comes back. Connects with a timeout, keeps the heartbeat
-//! from its own task ([`ClientTask`]), reconnects when the machine says, and reports each
-//! step as a [`SessionEvent`].
+//! from its own task, reconnects when the machine says, and reports each step as a
+//! [`SessionEvent`] on its one [`Events`] stream; any number of [`Client`] handles send.
 
 mod handle;
-mod setup;
 mod task;
 
-pub use handle::{Built, Client, ClientBuilder, SendFuture};
-pub use setup::{NoSetup, Setup, Step, StepFuture};
-pub use task::ClientTask;
+pub use handle::{Client, ClientBuilder, Events};
 
-use super::error::{Cause, Error, Failure};
+use super::error::{Error, SendError};
 use crate::meter::Meter;
-use crate::policy::Loss;
-use crate::{Event, PingId, Stats};
-use core::fmt;
+use crate::{CloseReason, Event, PingId, Stats};
 use core::task::Waker;
 use core::time::Duration;
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
+use std::vec::Vec;
 
 /// Events buffered for the application by default before the client stops reading.
-pub const DEFAULT_CAPACITY: usize = 64;
+const DEFAULT_CAPACITY: usize = 64;
 
-/// One step in a client's life, from [`Client`]'s stream.
+/// One step in a client's life, from its [`Events`] stream.
 #[non_exhaustive]
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum SessionEvent<M> {
-    /// A connection is open (TCP and handshake done).
+    /// A connection is open (TCP, handshake and on-connect step done): sends go through.
     Connected,
     /// A message from the peer.
     Message(M),
@@ -38,147 +34,39 @@ pub enum SessionEvent<M> {
         /// The measured round trip.
         rtt: Duration,
     },
-    /// The connection ended: why ([`Error::cause`], [`Error::loss`]), with which close
-    /// code and reason, and the transport's error as its source.
-    Closed(Error<Failure>),
-    /// A connection attempt failed.
-    ConnectFailed(ConnectError),
+    /// The connection ended: why ([`Error::reason`]), with which close code and text,
+    /// and the transport's error as its source.
+    Closed(Error),
+    /// A connection attempt failed: it timed out ([`CloseReason::ConnectTimeout`]), the
+    /// server refused the upgrade ([`CloseReason::Refused`], with its status and
+    /// `Retry-After`), or the connect function or the on-connect step failed (the source).
+    ConnectFailed(Error),
     /// The next attempt starts `after` from now (the client waits by itself).
     Reconnecting {
-        /// The wait, as the reconnect policy decided it.
+        /// The wait, as the reconnect decision made it.
         after: Duration,
+    },
+    /// The server closed us for pinging too often ([`CloseReason::TooManyPings`]): from
+    /// the next connection on, the client pings every `ping_interval` (twice as long).
+    SlowingDown {
+        /// The ping interval in force now.
+        ping_interval: Duration,
     },
     /// The client stopped for good.
     GaveUp {
         /// What ended the last connection or attempt.
-        loss: Loss,
-        /// The reconnect policy said retrying cannot fix it (a 401, a close 1008);
-        /// otherwise `max_attempts` attempts failed in a row.
+        reason: CloseReason,
+        /// Retrying cannot fix it (a 401, a close 1008); otherwise `max_attempts`
+        /// attempts failed in a row.
         fatal: bool,
     },
 }
-
-/// Why a connection attempt failed.
-#[non_exhaustive]
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub enum ConnectError {
-    /// Neither connected nor failed within `connect_timeout` (for example a server that
-    /// accepts TCP but never completes the handshake).
-    TimedOut,
-    /// The server refused the WebSocket upgrade with this HTTP status.
-    Refused {
-        /// The HTTP status.
-        status: u16,
-        /// Its `Retry-After`, as a wait.
-        retry_after: Option<Duration>,
-        /// The connect function's error.
-        error: Failure,
-    },
-    /// The connect function failed (an unreachable host, a TLS error, ...).
-    Failed(Failure),
-    /// The connection opened, but the on-connect step failed (authentication,
-    /// subscriptions): the attempt counts as failed.
-    Setup(Failure),
-}
-
-impl ConnectError {
-    /// What ended the attempt, as the reconnect policy sees it.
-    pub fn loss(&self) -> Loss {
-        match self {
-            ConnectError::TimedOut => Loss::ConnectTimeout,
-            ConnectError::Refused {
-                status,
-                retry_after,
-                ..
-            } => Loss::Refused {
-                status: *status,
-                retry_after: *retry_after,
-            },
-            ConnectError::Failed(_) | ConnectError::Setup(_) => Loss::Transport,
-        }
-    }
-}
-
-impl fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConnectError::TimedOut => f.write_str("connect timed out"),
-            ConnectError::Refused { status, error, .. } => {
-                write!(f, "connect refused with HTTP {status}: {error}")
-            }
-            ConnectError::Failed(e) => write!(f, "connect failed: {e}"),
-            ConnectError::Setup(e) => write!(f, "the on-connect step failed: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for ConnectError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ConnectError::TimedOut => None,
-            ConnectError::Refused { error, .. }
-            | ConnectError::Failed(error)
-            | ConnectError::Setup(error) => Some(error),
-        }
-    }
-}
-
-/// A message that was not sent, and why. Every variant that can return the message does.
-#[non_exhaustive]
-#[derive(PartialEq, Eq)]
-pub enum SendError<M> {
-    /// No connection is open (connecting, or waiting to reconnect): try again after
-    /// [`SessionEvent::Connected`].
-    NotConnected(M),
-    /// The client has stopped (shut down or gave up).
-    Stopped(M),
-    /// The message was handed to the transport, but the connection ended before it was
-    /// flushed: it may or may not have arrived.
-    Unconfirmed(Cause),
-}
-
-impl<M> SendError<M> {
-    /// The message, when it was certainly not sent.
-    pub fn into_message(self) -> Option<M> {
-        match self {
-            SendError::NotConnected(m) | SendError::Stopped(m) => Some(m),
-            SendError::Unconfirmed(_) => None,
-        }
-    }
-}
-
-impl<M> fmt::Debug for SendError<M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SendError::NotConnected(_) => f.write_str("NotConnected(..)"),
-            SendError::Stopped(_) => f.write_str("Stopped(..)"),
-            SendError::Unconfirmed(c) => write!(f, "Unconfirmed({c:?})"),
-        }
-    }
-}
-
-impl<M> fmt::Display for SendError<M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SendError::NotConnected(_) => f.write_str(
-                "not sent: no connection is open; send again after the next Connected event",
-            ),
-            SendError::Stopped(_) => f.write_str("not sent: the client has stopped"),
-            SendError::Unconfirmed(c) => write!(
-                f,
-                "unconfirmed: the connection ended ({c}) before the message was flushed"
-            ),
-        }
-    }
-}
-
-impl<M> std::error::Error for SendError<M> {}
 
 /// One connection attempt, as the client's connect function sees it.
 ///
 /// ```no_run
 /// # async fn doc(attempt: keepalive::driver::Attempt) -> Result<(), tokio_tungstenite::tungstenite::Error> {
-/// // Inside `Client::spawn(Tokio, config, WsCodec, |attempt: Attempt| async move { ... })`:
+/// // Inside `Client::builder(config, WsCodec, |attempt: Attempt| async move { ... })`:
 /// let tcp = tokio::net::TcpStream::connect("127.0.0.1:9001").await?;
 /// let tcp = attempt.meter().tcp(tcp); // bytes count as life on this connection
 /// let (ws, _) = tokio_tungstenite::client_async("ws://127.0.0.1:9001", tcp).await?;
@@ -187,7 +75,7 @@ impl<M> std::error::Error for SendError<M> {}
 #[derive(Debug)]
 pub struct Attempt {
     number: u32,
-    last_loss: Option<Loss>,
+    last_reason: Option<CloseReason>,
     meter: Meter,
 }
 
@@ -200,8 +88,8 @@ impl Attempt {
 
     /// What ended the previous connection or attempt (`None` for the first): for
     /// example, add a resume token after a restart, or a fresh credential after a 401.
-    pub fn last_loss(&self) -> Option<Loss> {
-        self.last_loss
+    pub fn last_reason(&self) -> Option<CloseReason> {
+        self.last_reason
     }
 
     /// The meter for this attempt's connection: wrap the TCP stream in it
@@ -211,56 +99,93 @@ impl Attempt {
     }
 }
 
-/// What the application's handle and the task share.
-struct Shared<M> {
+/// What the application's handles and the task share.
+struct Inner<M> {
     events: VecDeque<SessionEvent<M>>,
+    capacity: usize,
     /// The machine's statistics as of the task's last pass.
     stats: Stats,
-    capacity: usize,
-    /// A message the application wants sent, and then the outcome.
-    outbox: Option<M>,
-    outcome: Option<Result<(), SendError<M>>>,
+    /// Messages the handles want sent, in order, by ticket; and the outcomes of those
+    /// the task took.
+    sends: VecDeque<(u64, M)>,
+    next_ticket: u64,
+    settled: Vec<(u64, Result<(), SendError<M>>)>,
+    /// A connection is open.
+    open: bool,
     /// Pause, Resume, NetworkChanged from the application, not yet applied.
     signals: VecDeque<Event>,
     shutdown: bool,
-    /// The application dropped its handle: events go nowhere.
-    detached: bool,
     finished: bool,
+    /// `Client` handles alive, and whether the `Events` stream is.
+    clients: usize,
+    listening: bool,
     task: Option<Waker>,
-    app: Option<Waker>,
+    /// The `Events` stream's consumer.
+    reader: Option<Waker>,
+    /// Handles waiting: for room to send, an outcome, or the connection.
+    waiters: Vec<Waker>,
 }
 
-impl<M> Shared<M> {
-    fn new(capacity: usize) -> Shared<M> {
-        Shared {
+impl<M> Inner<M> {
+    fn new(capacity: usize) -> Inner<M> {
+        Inner {
             events: VecDeque::new(),
-            stats: Stats::default(),
             capacity: capacity.max(1),
-            outbox: None,
-            outcome: None,
+            stats: Stats::default(),
+            sends: VecDeque::new(),
+            next_ticket: 0,
+            settled: Vec::new(),
+            open: false,
             signals: VecDeque::new(),
             shutdown: false,
-            detached: false,
             finished: false,
+            clients: 1,
+            listening: true,
             task: None,
-            app: None,
+            reader: None,
+            waiters: Vec::new(),
         }
     }
 
     fn push(&mut self, event: SessionEvent<M>) {
-        if !self.detached {
+        if self.listening {
             self.events.push_back(event);
-            self.wake_app();
+            if let Some(w) = self.reader.take() {
+                w.wake();
+            }
         }
     }
 
-    fn settle(&mut self, outcome: Result<(), SendError<M>>) {
-        self.outcome = Some(outcome);
-        self.wake_app();
+    fn settle(&mut self, ticket: u64, outcome: Result<(), SendError<M>>) {
+        self.settled.push((ticket, outcome));
+        self.wake_handles();
     }
 
-    fn wake_app(&mut self) {
-        if let Some(w) = self.app.take() {
+    /// Fails every message still waiting for the task: none was sent.
+    fn refuse_all(&mut self, stopped: bool) {
+        while let Some((ticket, m)) = self.sends.pop_front() {
+            let e = if stopped {
+                SendError::Stopped(m)
+            } else {
+                SendError::NotConnected(m)
+            };
+            self.settle(ticket, Err(e));
+        }
+    }
+
+    /// Forgets a send whose caller went away: taken back if the task has not taken it.
+    fn withdraw(&mut self, ticket: u64) {
+        self.sends.retain(|(t, _)| *t != ticket);
+        self.settled.retain(|(t, _)| *t != ticket);
+    }
+
+    fn set_open(&mut self, open: bool) {
+        self.open = open;
+        self.wake_handles();
+    }
+
+    fn wake_handles(&mut self) {
+        for w in self.waiters.drain(..) {
             w.wake();
         }
     }
@@ -270,9 +195,17 @@ impl<M> Shared<M> {
             w.wake();
         }
     }
+
+    /// Shuts down when nobody can send or listen any more.
+    fn abandoned(&mut self) {
+        if self.clients == 0 && !self.listening {
+            self.shutdown = true;
+            self.wake_task();
+        }
+    }
 }
 
-fn lock<M>(shared: &Mutex<Shared<M>>) -> MutexGuard<'_, Shared<M>> {
+fn lock<M>(shared: &Mutex<Inner<M>>) -> MutexGuard<'_, Inner<M>> {
     // A panic elsewhere while holding the lock leaves plain data: keep going.
     shared
         .lock()

@@ -1,127 +1,121 @@
-//! [`ClientTask`]: runs a [`Client`](super::Client)'s connections in their own task.
+//! The task that runs a [`Client`](super::Client)'s connections.
 //!
 //! It keeps no clock of its own: the machine says when to connect (`Connect` at the end
 //! of a wait), when an attempt has taken too long (`AbortConnect`) and when to give up;
 //! while no connection is open the task's one timer is the machine's deadline.
 
-use super::setup::Setup;
-use super::{lock, Attempt, ConnectError, SendError, SessionEvent, Shared};
+use super::{lock, Attempt, Inner, SessionEvent};
 use crate::codec::HeartbeatCodec;
 use crate::driver::alarm::Alarm;
-use crate::driver::error::{Cause, Error, Failure, Refused};
+use crate::driver::error::{refusal, Error, SendError, SetupFailed};
 use crate::driver::heartbeat::{Heartbeat, Update};
 use crate::driver::trace::{event, Span};
-use crate::driver::{Timer, Transport};
+use crate::driver::{BoxError, Runtime, Transport};
 use crate::meter::Meter;
-use crate::policy::{Decision, Loss};
-use crate::{Action, Actions, Clock, Event, HeartbeatMachine, Instant, Stats};
+use crate::{Action, Actions, Clock, CloseReason, Config, Event, HeartbeatMachine, Instant, Stats};
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
+use core::time::Duration;
 use futures_sink::Sink;
 use std::sync::{Arc, Mutex};
+use std::vec::Vec;
 
-/// Where the client's connection is, as the task carries it out.
-// `Open` is the state a client spends its life in, and the task lives on the heap
+/// An attempt, or an on-connect step, under way.
+type Pending<S> = Pin<Box<dyn Future<Output = Result<S, BoxError>> + Send>>;
+/// The connect function, its error made uniform.
+pub(super) type Connect<S> = Box<dyn FnMut(Attempt) -> Pending<S> + Send>;
+/// The on-connect step.
+pub(super) type Setup<S> = Box<dyn FnMut(S) -> Pending<S> + Send>;
+
+/// Most messages handed to the transport before one flush.
+const BATCH: usize = 64;
+
+/// What the task is driving.
+// `Open` is the stage a client spends its life in, and the task lives on the heap
 // (spawned) anyway: boxing it would add an allocation per connection for nothing.
 #[allow(clippy::large_enum_variant)]
-enum Line<S, C, T, Fut, SetupFut>
-where
-    C: HeartbeatCodec,
-    S: Sink<C::Message>,
-{
+enum Stage<S: Transport, C, R: Runtime> {
     /// The first attempt starts at the first poll (a new machine is connecting).
     Start,
     /// No connection: the machine's deadline says when to connect.
     Waiting,
     /// An attempt under way, and the meter its transport may use.
-    Dialing(Pin<Box<Fut>>, Meter),
+    Dialing(Pending<S>, Meter),
     /// The connection is open; the on-connect step runs on it.
-    Setting(Pin<Box<SetupFut>>, Meter),
-    Open(Heartbeat<S, C, T>),
+    SettingUp(Pending<S>, Meter),
+    Open(Heartbeat<S, C, R>),
     Done,
 }
 
-/// The task that runs a [`Client`](super::Client)'s connections: spawn it on your runtime
-/// ([`Client::spawn`](super::Client::spawn) does). It finishes when the client gives up or
-/// shuts down.
-#[must_use = "the client does nothing until its task is spawned"]
-pub struct ClientTask<S, C, T, F, Fut, G>
-where
-    C: HeartbeatCodec,
-    S: Sink<C::Message>,
-    G: Setup<S>,
-{
-    shared: Arc<Mutex<Shared<C::Message>>>,
+pub(super) struct Task<S: Transport, C, R: Runtime> {
+    shared: Arc<Mutex<Inner<S::Message>>>,
     /// The machine, while no connection is open (the open connection's driver has it).
     machine: Option<HeartbeatMachine>,
     clock: Clock,
     codec: C,
-    connect: F,
-    setup: G,
-    line: Line<S, C, T, Fut, G::Future>,
+    connect: Connect<S>,
+    setup: Option<Setup<S>>,
+    stage: Stage<S, C, R>,
     /// One timer, at the machine's deadline while no connection is open.
-    alarm: Alarm<T>,
+    alarm: Alarm<R>,
     /// Attempts started.
     attempts: u32,
     /// What ended the last connection or attempt.
-    last_loss: Option<Loss>,
-    /// A message of the application's is in the sink, not yet flushed.
-    sending: bool,
+    last_reason: Option<CloseReason>,
+    /// The ping interval in force, to tell when a peer's "too many pings" raised it.
+    ping_interval: Duration,
+    /// Messages handed to the transport, not yet flushed.
+    sending: Vec<u64>,
     stopping: bool,
     /// The task's span (feature `tracing`; nothing otherwise).
     span: Span,
 }
 
-impl<S, C, T, F, Fut, G> fmt::Debug for ClientTask<S, C, T, F, Fut, G>
-where
-    C: HeartbeatCodec,
-    S: Sink<C::Message>,
-    G: Setup<S>,
-{
+impl<S: Transport, C, R: Runtime> fmt::Debug for Task<S, C, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientTask")
+        f.debug_struct("Task")
             .field("machine", &self.machine)
             .field("attempts", &self.attempts)
-            .field("sending", &self.sending)
             .finish_non_exhaustive()
     }
 }
 
-// Only the connect and setup futures are pinned, and they are boxed.
-impl<S: Sink<C::Message>, C: HeartbeatCodec, T, F, Fut, G: Setup<S>> Unpin
-    for ClientTask<S, C, T, F, Fut, G>
-{
-}
+// Only the attempt and step futures are pinned, and they are boxed.
+impl<S: Transport, C, R: Runtime> Unpin for Task<S, C, R> {}
 
-impl<S, C, T, F, Fut, G> ClientTask<S, C, T, F, Fut, G>
+impl<S, C, R> Task<S, C, R>
 where
-    C: HeartbeatCodec,
-    S: Sink<C::Message>,
-    T: Timer,
-    G: Setup<S>,
+    S: Transport,
+    <S as Sink<S::Message>>::Error: std::error::Error + Send + Sync + 'static,
+    C: HeartbeatCodec<S::Message> + Clone,
+    R: Runtime,
 {
     pub(super) fn new(
-        shared: Arc<Mutex<Shared<C::Message>>>,
-        machine: HeartbeatMachine,
-        clock: Clock,
+        shared: Arc<Mutex<Inner<S::Message>>>,
+        runtime: R,
+        config: Config,
         codec: C,
-        connect: F,
-        setup: G,
+        connect: Connect<S>,
+        setup: Option<Setup<S>>,
     ) -> Self {
-        ClientTask {
+        let clock = Clock::with_epoch(runtime.now());
+        let alarm = Alarm::new(runtime);
+        let machine = HeartbeatMachine::new(config, alarm.now(&clock));
+        Task {
             shared,
+            ping_interval: config.ping_interval(),
             machine: Some(machine),
             clock,
             codec,
             connect,
             setup,
-            last_loss: None,
-            line: Line::Start,
-            alarm: Alarm::default(),
+            last_reason: None,
+            stage: Stage::Start,
+            alarm,
             attempts: 0,
-            sending: false,
+            sending: Vec::new(),
             stopping: false,
             span: Span::client(),
         }
@@ -131,54 +125,42 @@ where
     pub(super) fn record_peer(&self, peer: &dyn fmt::Display) {
         self.span.record_peer(peer);
     }
-}
 
-impl<S, C, T, F, Fut, CE, G> ClientTask<S, C, T, F, Fut, G>
-where
-    C: HeartbeatCodec + Clone,
-    S: Transport<C::Message>,
-    S::Error: std::error::Error + Send + Sync + 'static,
-    T: Timer,
-    F: FnMut(Attempt) -> Fut,
-    Fut: Future<Output = Result<S, CE>>,
-    CE: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
-    G: Setup<S>,
-{
-    fn push(&self, event: SessionEvent<C::Message>) {
+    fn push(&self, event: SessionEvent<S::Message>) {
         lock(&self.shared).push(event);
     }
 
     fn now(&self) -> Instant {
-        Alarm::<T>::now(&self.clock)
+        self.alarm.now(&self.clock)
     }
 
     /// The machine's statistics, wherever it is now.
     fn stats(&self) -> Stats {
-        match (&self.line, &self.machine) {
-            (Line::Open(hb), _) => hb.stats(),
+        match (&self.stage, &self.machine) {
+            (Stage::Open(hb), _) => hb.stats(),
             (_, Some(m)) => m.stats(),
             _ => Stats::default(),
         }
     }
 
     /// Advances the connection by one step: `Ready(true)` progress, `Ready(false)` done.
-    fn poll_line(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
-        match &mut self.line {
-            Line::Done => Poll::Ready(false),
-            Line::Start => {
+    fn poll_stage(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        match &mut self.stage {
+            Stage::Done => Poll::Ready(false),
+            Stage::Start => {
                 self.dial();
                 Poll::Ready(true)
             }
-            Line::Waiting => self.poll_machine(cx),
-            Line::Dialing(attempt, _) => match attempt.as_mut().poll(cx) {
+            Stage::Waiting => self.poll_machine(cx),
+            Stage::Dialing(attempt, _) => match attempt.as_mut().poll(cx) {
                 Poll::Ready(outcome) => {
-                    self.dialed(outcome.map_err(Failure::new));
+                    self.dialed(outcome);
                     Poll::Ready(true)
                 }
                 // The attempt's timeout is the machine's deadline.
                 Poll::Pending => self.poll_machine(cx),
             },
-            Line::Setting(step, _) => match step.as_mut().poll(cx) {
+            Stage::SettingUp(step, _) => match step.as_mut().poll(cx) {
                 Poll::Ready(outcome) => {
                     self.set_up(outcome);
                     Poll::Ready(true)
@@ -186,7 +168,7 @@ where
                 // The on-connect step counts toward the attempt's timeout.
                 Poll::Pending => self.poll_machine(cx),
             },
-            Line::Open(hb) => {
+            Stage::Open(hb) => {
                 let step = match hb.poll_update(cx) {
                     Poll::Ready(step) => step,
                     Poll::Pending => return Poll::Pending,
@@ -194,7 +176,7 @@ where
                 match step {
                     Some(Ok(Update::Message(m))) => self.push(SessionEvent::Message(m)),
                     Some(Ok(Update::PingSent(id))) => self.push(SessionEvent::PingSent(id)),
-                    Some(Ok(Update::Pong { rtt, .. })) => self.push(SessionEvent::Pong { rtt }),
+                    Some(Ok(Update::Pong(rtt))) => self.push(SessionEvent::Pong { rtt }),
                     Some(Err(end)) => self.ended(Some(end)),
                     None => self.ended(None),
                 }
@@ -227,36 +209,32 @@ where
             match action {
                 Action::Connect => self.dial(),
                 Action::AbortConnect => {
-                    self.line = Line::Waiting; // drops the attempt
+                    self.stage = Stage::Waiting; // drops the attempt
                     if timed {
-                        self.last_loss = Some(Loss::ConnectTimeout);
-                        self.push(SessionEvent::ConnectFailed(ConnectError::TimedOut));
+                        self.last_reason = Some(CloseReason::ConnectTimeout);
+                        let e = Error::new(CloseReason::ConnectTimeout);
+                        event!(info, error = %e, "connect failed");
+                        self.push(SessionEvent::ConnectFailed(e));
                     }
                 }
                 Action::Reconnect { after } => {
-                    self.line = Line::Waiting;
+                    self.stage = Stage::Waiting;
                     self.reconnecting(after);
                 }
-                Action::GiveUp => self.gave_up(),
+                Action::GiveUp { reason, fatal } => self.gave_up(reason, fatal),
                 _ => {}
             }
         }
     }
 
-    /// The machine gave up: say why.
-    fn gave_up(&mut self) {
-        self.line = Line::Done;
-        let loss = self.last_loss.unwrap_or(Loss::Transport);
-        let fatal = self.machine.as_ref().is_some_and(|m| {
-            let next = m.stats().attempt.saturating_add(1);
-            m.config().decide(loss, next) == Decision::GiveUp
-        });
-        event!(warn, loss = ?loss, fatal, "gave up");
-        self.push(SessionEvent::GaveUp { loss, fatal });
+    fn gave_up(&mut self, reason: CloseReason, fatal: bool) {
+        self.stage = Stage::Done;
+        event!(warn, reason = reason.name(), fatal, "gave up");
+        self.push(SessionEvent::GaveUp { reason, fatal });
     }
 
     /// The machine announced a wait.
-    fn reconnecting(&mut self, after: core::time::Duration) {
+    fn reconnecting(&mut self, after: Duration) {
         event!(
             info,
             attempt = self.stats().attempt,
@@ -273,82 +251,78 @@ where
         let meter = Meter::new();
         let attempt = (self.connect)(Attempt {
             number: self.attempts,
-            last_loss: self.last_loss,
+            last_reason: self.last_reason,
             meter: meter.clone(),
         });
-        self.line = Line::Dialing(Box::pin(attempt), meter);
+        self.stage = Stage::Dialing(attempt, meter);
     }
 
     /// Leaves the attempt's stage (dialing or setting up) for waiting; returns the meter
     /// its transport was given.
     fn leave_attempt(&mut self) -> Meter {
-        match core::mem::replace(&mut self.line, Line::Waiting) {
-            Line::Dialing(_, meter) | Line::Setting(_, meter) => meter,
+        match core::mem::replace(&mut self.stage, Stage::Waiting) {
+            Stage::Dialing(_, meter) | Stage::SettingUp(_, meter) => meter,
             _ => Meter::new(),
         }
     }
 
     /// The attempt ended: run the on-connect step on the new connection, or tell the
-    /// machine it failed.
-    fn dialed(&mut self, outcome: Result<S, Failure>) {
+    /// machine it failed (a refusal with its status and `Retry-After`, found in the
+    /// error's chain, or a transport failure).
+    fn dialed(&mut self, outcome: Result<S, BoxError>) {
         let meter = self.leave_attempt();
         match outcome {
-            Ok(transport) => {
-                self.line = Line::Setting(Box::pin(self.setup.run(transport)), meter);
-            }
+            Ok(transport) => match self.setup.as_mut() {
+                Some(step) => self.stage = Stage::SettingUp(step(transport), meter),
+                None => self.set_up_with(transport, meter),
+            },
             Err(e) => {
-                let error = match Refused::find(e.get_ref()) {
-                    Some(Refused {
-                        status,
-                        retry_after,
-                    }) => ConnectError::Refused {
-                        status,
-                        retry_after,
-                        error: e,
-                    },
-                    None => ConnectError::Failed(e),
-                };
-                self.failed(error);
+                let reason = refusal(&*e).unwrap_or(CloseReason::Transport);
+                self.failed(Error::new(reason).with_source(e));
             }
         }
     }
 
     /// The on-connect step ended: the connection is the application's, or the attempt
     /// failed.
-    fn set_up(&mut self, outcome: Result<S, Failure>) {
+    fn set_up(&mut self, outcome: Result<S, BoxError>) {
         let meter = self.leave_attempt();
-        let transport = match outcome {
-            Ok(transport) => transport,
-            Err(e) => return self.failed(ConnectError::Setup(e)),
-        };
-        let Some(machine) = self.machine.take() else {
-            self.line = Line::Done;
-            return;
-        };
-        let hb = Heartbeat::with_machine(transport, self.codec.clone(), machine, self.clock)
-            .with_meter(meter);
-        self.line = Line::Open(hb);
-        self.push(SessionEvent::Connected);
+        match outcome {
+            Ok(transport) => self.set_up_with(transport, meter),
+            Err(e) => self.failed(Error::new(CloseReason::Transport).with_source(SetupFailed(e))),
+        }
     }
 
-    /// The attempt failed: the machine hears why (a refusal with its status and
-    /// `Retry-After`, else a transport failure) and says what comes next.
-    fn failed(&mut self, error: ConnectError) {
-        let loss = error.loss();
-        self.last_loss = Some(loss);
-        let event = match loss {
-            Loss::Refused {
-                status,
-                retry_after,
-            } => Event::Refused {
-                status,
-                retry_after,
-            },
-            _ => Event::ConnectFailed,
+    /// The connection is open and set up: it is the application's now.
+    fn set_up_with(&mut self, transport: S, meter: Meter) {
+        let Some(machine) = self.machine.take() else {
+            self.stage = Stage::Done;
+            return;
         };
+        let hb = Heartbeat::with_machine(
+            self.alarm.runtime().clone(),
+            transport,
+            self.codec.clone(),
+            machine,
+            self.clock,
+        )
+        .with_meter(meter);
+        self.stage = Stage::Open(hb);
+        let mut s = lock(&self.shared);
+        s.set_open(true);
+        s.push(SessionEvent::Connected);
+    }
+
+    /// The attempt failed: the machine hears why and says what comes next.
+    fn failed(&mut self, error: Error) {
+        let reason = error.reason();
+        self.last_reason = Some(reason);
         event!(info, error = %error, "connect failed");
         self.push(SessionEvent::ConnectFailed(error));
-        self.tell(event);
+        self.tell(match reason {
+            CloseReason::Transport => Event::ConnectFailed,
+            reason => Event::Closed(reason),
+        });
     }
 
     /// Tells the machine `event` while no connection is open (it is here, not with a
@@ -362,112 +336,119 @@ where
     }
 
     /// The open connection ended: take the machine back; it says what comes next.
-    fn ended(&mut self, end: Option<Error<S::Error>>) {
-        let cause = end.as_ref().map_or(Cause::Error, Error::cause);
-        self.last_loss = Some(end.as_ref().map_or(Loss::Transport, Error::loss));
-        if let Some(end) = end {
-            self.push(SessionEvent::Closed(end.map_source(Failure::new)));
+    fn ended(&mut self, end: Option<Error>) {
+        let reason = end.as_ref().map_or(CloseReason::Transport, Error::reason);
+        self.last_reason = Some(reason);
+        {
+            let mut s = lock(&self.shared);
+            s.set_open(false);
+            if let Some(end) = end {
+                s.push(SessionEvent::Closed(end));
+            }
+            for ticket in self.sending.drain(..) {
+                s.settle(ticket, Err(SendError::Unconfirmed(reason)));
+            }
         }
-        if self.sending {
-            self.sending = false;
-            lock(&self.shared).settle(Err(SendError::Unconfirmed(cause)));
-        }
-        let Line::Open(hb) = core::mem::replace(&mut self.line, Line::Waiting) else {
+        let Stage::Open(hb) = core::mem::replace(&mut self.stage, Stage::Waiting) else {
             return;
         };
         let follow_up = hb.follow_up();
-        self.machine = Some(hb.into_machine());
+        let machine = hb.into_machine();
+        let ping_interval = machine.stats().ping_interval;
+        self.machine = Some(machine);
+        if ping_interval > self.ping_interval {
+            self.ping_interval = ping_interval;
+            event!(
+                warn,
+                ping_interval_ms = ping_interval.as_millis() as u64,
+                "told: too many pings"
+            );
+            self.push(SessionEvent::SlowingDown { ping_interval });
+        }
         match follow_up {
             // The wait is the machine's deadline; its tick says Connect.
             Some(Action::Reconnect { after }) => self.reconnecting(after),
-            Some(Action::GiveUp) => self.gave_up(),
-            _ => self.line = Line::Done,
+            Some(Action::GiveUp { reason, fatal }) => self.gave_up(reason, fatal),
+            _ => self.stage = Stage::Done,
         }
     }
 
     /// Pause, Resume or NetworkChanged, from the application.
     fn signal(&mut self, event: Event) {
-        if let Line::Open(hb) = &mut self.line {
-            match event {
-                Event::Pause => hb.pause(),
-                Event::Resume => hb.resume(),
-                _ => hb.network_changed(),
-            }
+        if let Stage::Open(hb) = &mut self.stage {
+            hb.notify(event);
             return;
         }
         self.tell(event);
     }
 
     fn shut_down(&mut self) {
-        match &mut self.line {
-            Line::Open(hb) => hb.shut_down(),
-            Line::Done => {}
+        match &mut self.stage {
+            Stage::Open(hb) => hb.notify(Event::Shutdown),
+            Stage::Done => {}
             _ => {
                 let now = self.now();
                 if let Some(m) = self.machine.as_mut() {
                     let _ = m.handle(now, Event::Shutdown);
                 }
-                self.line = Line::Done;
+                self.stage = Stage::Done;
             }
         }
     }
 
-    /// Moves the application's message along: into the sink, then flushed.
+    /// Moves the handles' messages along: into the sink, as many as it takes, then one
+    /// flush; while no connection is open, each fails at once with its message.
     fn poll_send(&mut self, cx: &mut Context<'_>) {
-        let Line::Open(hb) = &mut self.line else {
-            let mut s = lock(&self.shared);
-            if let Some(m) = s.outbox.take() {
-                let e = if self.stopping {
-                    SendError::Stopped(m)
-                } else {
-                    SendError::NotConnected(m)
-                };
-                s.settle(Err(e));
-            }
+        let Stage::Open(hb) = &mut self.stage else {
+            lock(&self.shared).refuse_all(self.stopping);
             return;
         };
         let mut hb = Pin::new(hb);
-        if !self.sending {
-            let mut s = lock(&self.shared);
-            if s.outbox.is_none() {
+        loop {
+            if self.sending.len() < BATCH {
+                let mut s = lock(&self.shared);
+                while self.sending.len() < BATCH && !s.sends.is_empty() {
+                    match hb.as_mut().poll_ready(cx) {
+                        Poll::Ready(Ok(())) => {}
+                        // The connection is ending: what waits fails once it has.
+                        Poll::Ready(Err(_)) | Poll::Pending => break,
+                    }
+                    let Some((ticket, m)) = s.sends.pop_front() else {
+                        break;
+                    };
+                    match hb.as_mut().start_send(m) {
+                        Ok(()) => self.sending.push(ticket),
+                        Err(e) => s.settle(ticket, Err(SendError::Unconfirmed(e.reason()))),
+                    }
+                }
+            }
+            if self.sending.is_empty() {
                 return;
             }
-            match hb.as_mut().poll_ready(cx) {
-                Poll::Ready(Ok(())) => {
-                    if let Some(m) = s.outbox.take() {
-                        match hb.as_mut().start_send(m) {
-                            Ok(()) => self.sending = true,
-                            Err(e) => s.settle(Err(SendError::Unconfirmed(e.cause()))),
-                        }
-                    }
-                }
-                Poll::Ready(Err(_)) => {
-                    if let Some(m) = s.outbox.take() {
-                        s.settle(Err(SendError::NotConnected(m)));
-                    }
-                }
-                Poll::Pending => return,
+            let Poll::Ready(result) = hb.as_mut().poll_flush(cx) else {
+                return;
+            };
+            let mut s = lock(&self.shared);
+            for ticket in self.sending.drain(..) {
+                let outcome = match &result {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(SendError::Unconfirmed(e.reason())),
+                };
+                s.settle(ticket, outcome);
             }
-        }
-        if self.sending {
-            if let Poll::Ready(result) = hb.poll_flush(cx) {
-                self.sending = false;
-                lock(&self.shared).settle(result.map_err(|e| SendError::Unconfirmed(e.cause())));
+            if result.is_err() || s.sends.is_empty() {
+                return;
             }
         }
     }
 }
 
-impl<S, C, T, F, Fut, CE, G> Future for ClientTask<S, C, T, F, Fut, G>
+impl<S, C, R> Future for Task<S, C, R>
 where
-    C: HeartbeatCodec + Clone,
-    S: Transport<C::Message>,
-    S::Error: std::error::Error + Send + Sync + 'static,
-    T: Timer,
-    F: FnMut(Attempt) -> Fut,
-    Fut: Future<Output = Result<S, CE>>,
-    CE: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
-    G: Setup<S>,
+    S: Transport,
+    <S as Sink<S::Message>>::Error: std::error::Error + Send + Sync + 'static,
+    C: HeartbeatCodec<S::Message> + Clone,
+    R: Runtime,
 {
     type Output = ();
 
@@ -482,7 +463,7 @@ where
                 s.task = Some(cx.waker().clone());
                 s.stats = stats;
                 let signals = core::mem::take(&mut s.signals);
-                let full = !s.detached && s.events.len() >= s.capacity;
+                let full = s.listening && s.events.len() >= s.capacity;
                 (s.shutdown, full, signals)
             };
             for event in signals {
@@ -496,15 +477,16 @@ where
             if full {
                 return Poll::Pending; // the application takes an event, then wakes us
             }
-            match this.poll_line(cx) {
+            match this.poll_stage(cx) {
                 Poll::Ready(true) => continue,
                 Poll::Ready(false) => {
                     let mut s = lock(&this.shared);
                     s.finished = true;
-                    if let Some(m) = s.outbox.take() {
-                        s.settle(Err(SendError::Stopped(m)));
+                    s.set_open(false);
+                    s.refuse_all(true);
+                    if let Some(w) = s.reader.take() {
+                        w.wake();
                     }
-                    s.wake_app();
                     return Poll::Ready(());
                 }
                 Poll::Pending => return Poll::Pending,
