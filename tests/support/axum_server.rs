@@ -1,5 +1,5 @@
 //! A real axum server on loopback: `axum::serve` with the metered listener, one
-//! `Heartbeat` (WsCodec) per WebSocket, echoing text and answering each binary message
+//! `Heartbeat` (WsCodec, or TextCodec) per WebSocket, echoing text and answering each binary message
 //! with `got <bytes>`. Each connection's end is reported on a channel.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::Router;
 use futures_util::{SinkExt, StreamExt};
 use keepalive::axum::{MeteredListener, Peer};
-use keepalive::codec::WsCodec;
+use keepalive::codec::{HeartbeatCodec, TextCodec, WsCodec};
 use keepalive::driver::Heartbeat;
 use keepalive::tokio::Tokio;
 use keepalive::{CloseReason, Config};
@@ -25,9 +25,21 @@ pub struct Served {
     pub lived: Duration,
 }
 
-/// Starts the server with `config` for every connection; returns its `ws://` URL and the
-/// ends of its connections.
+/// Starts the server with `config` for every connection, WebSocket ping frames; returns
+/// its `ws://` URL and the ends of its connections.
 pub async fn start(config: Config) -> (String, mpsc::UnboundedReceiver<Served>) {
+    start_with(config, WsCodec).await
+}
+
+/// The same server with application-level JSON heartbeats (`TextCodec`).
+pub async fn start_text(config: Config) -> (String, mpsc::UnboundedReceiver<Served>) {
+    start_with(config, TextCodec::default()).await
+}
+
+async fn start_with<C>(config: Config, codec: C) -> (String, mpsc::UnboundedReceiver<Served>)
+where
+    C: HeartbeatCodec<Message> + Clone + Send + Sync + 'static,
+{
     let listener = MeteredListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = axum::serve::Listener::local_addr(&listener)
         .expect("addr")
@@ -37,9 +49,10 @@ pub async fn start(config: Config) -> (String, mpsc::UnboundedReceiver<Served>) 
         "/ws",
         get(
             move |upgrade: WebSocketUpgrade, ConnectInfo(peer): ConnectInfo<Peer>| {
-                let tx = tx.clone();
+                let (tx, codec) = (tx.clone(), codec.clone());
                 async move {
-                    upgrade.on_upgrade(move |socket| serve(socket, peer, config, tx)) as Response
+                    upgrade.on_upgrade(move |socket| serve(socket, codec, peer, config, tx))
+                        as Response
                 }
             },
         ),
@@ -50,9 +63,17 @@ pub async fn start(config: Config) -> (String, mpsc::UnboundedReceiver<Served>) 
     (format!("ws://{addr}/ws"), rx)
 }
 
-async fn serve(socket: WebSocket, peer: Peer, config: Config, ends: mpsc::UnboundedSender<Served>) {
+async fn serve<C>(
+    socket: WebSocket,
+    codec: C,
+    peer: Peer,
+    config: Config,
+    ends: mpsc::UnboundedSender<Served>,
+) where
+    C: HeartbeatCodec<Message>,
+{
     let started = Instant::now();
-    let mut hb = Heartbeat::new(Tokio, socket, WsCodec, config)
+    let mut hb = Heartbeat::new(Tokio, socket, codec, config)
         .with_meter(peer.meter())
         .with_peer(peer.addr());
     let end = loop {

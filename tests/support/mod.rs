@@ -7,6 +7,7 @@
 
 #[cfg(feature = "axum")]
 pub mod axum_server;
+pub mod flood;
 pub mod slow;
 pub mod throttle;
 
