@@ -394,24 +394,26 @@ settings! {
         /// the default, or shorter if the limit requires. A client told to ping less
         /// never slows down past the limit either.
         path_idle_limit, PathIdleLimit: OrOff, Duration => Option<Duration> = Duration::ZERO;
-        /// Ping policing: a ping from the peer that comes sooner than this after its
-        /// previous one is a strike (default 50 ms on a server, at most a quarter of its
-        /// `idle_timeout`; off on a client; zero turns it off). See
-        /// [`max_ping_strikes`](Self::max_ping_strikes).
+        /// Ping policing: the peer may ping once per this interval on average (default
+        /// 50 ms on a server, at most a quarter of its `idle_timeout`; off on a client;
+        /// zero turns it off). Its budget grows with time from the open, with credit for
+        /// up to a minute of quiet: pings that waited in our receive buffer while we were
+        /// busy arrive together and are not held against it. A ping beyond the budget is
+        /// a strike. See [`max_ping_strikes`](Self::max_ping_strikes).
         ///
         /// A server's default lets through every heartbeat the field sends, at least
         /// twice over: Python `websockets` pings every 20 s, socket.io 25 s, browsers'
         /// app-level heartbeats every few seconds, this crate's client every 20 s by
         /// default and every 100 ms at the fastest it documents (its tests and demo). A
-        /// flood at network speed is closed at its third early ping. Raise it to tell
-        /// misconfigured clients to slow down (gRPC servers use 5 min): a client of this
-        /// crate told "too many pings" doubles its interval. A client trusts its server
-        /// unless this is set.
+        /// flood at network speed right after the open is closed at its fourth ping.
+        /// Raise it to tell misconfigured clients to slow down (gRPC servers use 5 min):
+        /// a client of this crate told "too many pings" doubles its interval. A client
+        /// trusts its server unless this is set.
         min_ping_interval, MinPingInterval: OrOff, Duration => Option<Duration> = Duration::ZERO;
-        /// How many strikes in a row a peer may earn before the machine closes with
-        /// [`CloseReason::TooManyPings`] (code 1008; default 2: the third early ping in a
-        /// row closes). An on-time ping, or data we send, clears the strikes (gRFC A8's
-        /// rule), so a probe after a network change or a resume never adds up.
+        /// How many pings beyond its budget a peer may send before the machine closes
+        /// with [`CloseReason::TooManyPings`] (code 1008; default 2: the third one
+        /// closes). Data we send forgives them (gRFC A8's rule), and so does time: a
+        /// probe after a network change or a resume never adds up.
         max_ping_strikes, MaxPingStrikes: Count, u32 => u32 = 2;
         /// How long a connection attempt (TCP and handshake; on a server, the handshake of
         /// a machine created before it completes) may take before
@@ -723,7 +725,7 @@ impl core::error::Error for ConfigError {}
 /// | `idle_timeout` | off | the machine pings and times out pongs itself; set it on a server whose clients ping (for example 70 s for a 30 s client heartbeat: two missed beats). |
 /// | `ping_policy` | `WhenIdle` | busy links carry no pings. |
 /// | `close_timeout` | 10 s | `websockets` uses 10 s for the close handshake. |
-/// | `min_ping_interval` / `max_ping_strikes` | server 50 ms (at most a quarter of `idle_timeout`), client off / 2 | every heartbeat in the field, and this crate's fastest documented one (100 ms), is at least twice as slow; a flood is closed (1008, "too many pings") at its third early ping. |
+/// | `min_ping_interval` / `max_ping_strikes` | server 50 ms (at most a quarter of `idle_timeout`), client off / 2 | every heartbeat in the field, and this crate's fastest documented one (100 ms), is at least twice as slow; a flood is closed (1008, "too many pings") at its fourth ping past its budget of one per 50 ms since the open. |
 /// | `backoff_initial` | 1 s | never hammer a server that just went down. |
 /// | `backoff_max` | 30 s | a fleet comes back within half a minute of a server's return. |
 /// | `backoff_multiplier` | 2 | the usual doubling. |

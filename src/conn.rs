@@ -14,7 +14,7 @@ use crate::policy::Decision;
 use crate::reason::CloseReason;
 use crate::state::State;
 use crate::stats::Counters;
-use crate::time::{Instant, NS_PER_MS};
+use crate::time::{nanos, Instant, NS_PER_MS};
 use core::time::Duration;
 
 /// The largest lateness tolerated before a deadline counts as a clock jump.
@@ -31,7 +31,10 @@ const MAX_SLOWDOWN: u8 = 6;
 /// No round trip measured yet.
 const NO_RTT: u32 = u32::MAX;
 /// No ping from the peer yet.
-const NO_PING: u64 = u64::MAX;
+/// How much quiet time the peer's ping budget keeps as credit: a minute. Pings that
+/// waited in our receive buffer while we were busy arrive together, and must not count
+/// as a flood; a peer quiet for longer gets no more.
+const PING_CREDIT: u64 = 60 * 1_000 * NS_PER_MS;
 
 /// A ping awaits its pong.
 const IN_FLIGHT: u16 = 1;
@@ -110,8 +113,10 @@ pub(crate) struct Conn {
     /// The deadline as of the last full pass; after traffic on the fast path, an early
     /// bound of it (traffic only ever moves deadlines later there).
     wake: u64,
-    /// When the peer's last ping came ([`NO_PING`]: none yet on this connection).
-    peer_ping_at: u64,
+    /// Ping policing's budget (GCRA's theoretical arrival time): the time the peer's
+    /// pings have used up, at one `min_ping_interval` each, from the open (credit for
+    /// quiet time is kept for [`PING_CREDIT`] at most).
+    ping_budget: u64,
     phase: Phase,
     /// RFC 6298's estimator over the pongs' round trips, in µs ([`NO_RTT`]: none yet).
     srtt_us: u32,
@@ -122,8 +127,6 @@ pub(crate) struct Conn {
     /// Reconnect attempts since the last stable connection (saturating).
     attempt: u16,
     flags: u16,
-    /// The peer's early pings in a row.
-    strikes: u8,
     /// How many times the peer told us "too many pings": our interval is doubled so often.
     slowdown: u8,
 }
@@ -137,7 +140,7 @@ impl Conn {
             last_out: t,
             ping_at: t,
             wake: 0,
-            peer_ping_at: NO_PING,
+            ping_budget: t,
             phase: Phase::Connecting { since: t },
             srtt_us: NO_RTT,
             rttvar_us: 0,
@@ -145,7 +148,6 @@ impl Conn {
             ping_seq: 0,
             attempt: 0,
             flags: 0,
-            strikes: 0,
             slowdown: 0,
         };
         conn.refresh_wake(cfg);
@@ -289,7 +291,12 @@ impl Conn {
         {
             self.last_in = if fast & HEARD != 0 { now } else { self.last_in };
             self.last_out = if fast & BUSY != 0 { now } else { self.last_out };
-            self.strikes = if fast & SENT != 0 { 0 } else { self.strikes };
+            // Our data forgives the peer's strikes (gRFC A8): its budget restarts now.
+            self.ping_budget = if fast & SENT != 0 {
+                self.ping_budget.min(now)
+            } else {
+                self.ping_budget
+            };
             return Actions::pong_if(fast & PONG != 0);
         }
         self.slow(cfg, now, event, counters)
@@ -418,7 +425,20 @@ impl Conn {
             }
             Event::DataSent if open => {
                 self.last_out = now;
-                self.strikes = 0;
+                self.ping_budget = self.ping_budget.min(now);
+            }
+            Event::PathHeard { ago } if open => {
+                // The transport's record of the peer's last segment: life as of then,
+                // not now (it may predate a path that died since).
+                let at = now.saturating_sub(nanos(ago));
+                if at > self.ping_at {
+                    self.flags |= QUEUED; // the pong may have waited behind it (Karn)
+                }
+                if at > self.last_in && at > self.ping_at {
+                    self.heard(at);
+                } else {
+                    self.last_in = self.last_in.max(at);
+                }
             }
             Event::PingWritten(id) if open && id == self.current_ping() => {
                 self.flags |= WRITES_REPORTED;
@@ -512,21 +532,19 @@ impl Conn {
         self.flags &= !PROBING;
     }
 
-    /// Ping policing: whether the peer's ping at `now`, its strikes counted, is one too
-    /// many. An early ping is a strike; an on-time one (or our data) clears them.
+    /// Ping policing: whether the peer's ping at `now` is one too many. Each ping uses
+    /// one `min_ping_interval` of the peer's budget, which grows with time (credit for a
+    /// minute of quiet at most); a ping beyond it is a strike, and more than
+    /// `max_ping_strikes` of them close. Our data forgives them.
     fn strike(&mut self, cfg: &Config, now: u64) -> bool {
         let min = cfg.timing.min_ping_interval;
         if min == 0 {
             return false;
         }
-        let early = self.peer_ping_at != NO_PING && now < add_ms(self.peer_ping_at, min);
-        self.peer_ping_at = now;
-        self.strikes = if early {
-            self.strikes.saturating_add(1)
-        } else {
-            0
-        };
-        u32::from(self.strikes) > cfg.timing.max_ping_strikes
+        let floor = now.saturating_sub(PING_CREDIT);
+        self.ping_budget = add_ms(self.ping_budget.max(floor), min);
+        let allowed = u64::from(cfg.timing.max_ping_strikes) + 1;
+        self.ping_budget > now.saturating_add(ms(min).saturating_mul(allowed))
     }
 
     /// A round trip of `rtt_us` into RFC 6298's estimator.
@@ -564,8 +582,7 @@ impl Conn {
         self.last_in = now;
         self.last_out = now;
         self.ping_at = now;
-        self.peer_ping_at = NO_PING;
-        self.strikes = 0;
+        self.ping_budget = now;
         self.srtt_us = NO_RTT;
         self.rttvar_us = 0;
         self.path_rto_us = 0;

@@ -81,13 +81,22 @@ pub enum Event {
     /// every read that returns bytes proves the peer alive).
     DataReceived,
     /// We handed a data message to the transport. Keeps the outbound direction from
-    /// counting as idle, and clears the peer's ping strikes; proves nothing about the peer.
+    /// counting as idle, and forgives the peer's ping strikes; proves nothing about the peer.
     DataSent,
     /// The peer took bytes of ours: a write that had to wait for the transport's send
-    /// backlog to drain went through, or the kernel saw our queued bytes acknowledged.
-    /// Proves the peer alive, like inbound bytes, and keeps the outbound direction busy.
-    /// (A write that went through at once proves nothing; do not report it.)
+    /// backlog to drain went through. Proves the peer alive, like inbound bytes, and
+    /// keeps the outbound direction busy. (A write that went through at once proves
+    /// nothing; do not report it.)
     DataDelivered,
+    /// The transport's own record of the peer: its last segment that carried data to
+    /// us, or acknowledged new data of ours, arrived `ago` before `now` (Linux's
+    /// `TCP_INFO` keeps both times). Proves the peer alive as of then, not now: a record
+    /// read late may predate a path that died since, and the dead-peer bound still runs
+    /// from the peer's last sign.
+    PathHeard {
+        /// How long before `now` the peer was last heard.
+        ago: Duration,
+    },
     /// The ping with this id has left: its last byte was written past our own data
     /// queued ahead of it. The pong timeout and the round trip run from here, not from
     /// the [`Action::SendPing`]. A caller that cannot tell leaves it out.

@@ -18,9 +18,10 @@
 //! | you hand a data message to the transport | [`DataSent`](crate::Event::DataSent) |
 //! | a write that had to wait (the socket said "not now") goes through | [`DataDelivered`](crate::Event::DataDelivered): the send backlog drained, so the peer acknowledged bytes |
 //! | the ping's last byte is written (after whatever of ours was queued ahead of it) | [`PingWritten(id)`](crate::Event::PingWritten) |
+//! | the transport's own record (Linux `TCP_INFO`), read at a deadline: the peer's last data, or its acknowledgement of ours while ours is outstanding, came `ago` | [`PathHeard { ago }`](crate::Event::PathHeard) |
+//! | the transport's round-trip estimate (`TCP_INFO`'s RTT and its variance) | [`PathRtt { srtt, rttvar }`](crate::Event::PathRtt) |
 //! | the transport opens, fails, closes | `Connected`, `ConnectFailed`, `Disconnected` |
-//! | the peer's close frame arrives (the transport is gone) | [`CloseReceived(code)`](crate::Event::CloseReceived) instead of `Disconnected` |
-//! | the server refuses the upgrade (an HTTP status) | [`Refused { status, retry_after }`](crate::Event::Refused) instead of `ConnectFailed` |
+//! | the connection or the attempt ended for a known reason (the peer's close frame, a refused upgrade) | [`Closed(reason)`](crate::Event::Closed), with [`CloseReason::from_peer`](crate::CloseReason::from_peer) or [`CloseReason::refused`](crate::CloseReason::refused), instead of `Disconnected` or `ConnectFailed` |
 //!
 //! Reporting more often is harmless: traffic on a quiet open connection takes a fast path
 //! that costs a few nanoseconds. Reporting a burst once, at its end, is fine too: liveness
@@ -49,7 +50,7 @@
 //! | deadline | when | then |
 //! |---|---|---|
 //! | ping | `WhenIdle`: `min(last_in, last_out) + ping_interval`; `Fixed`: `ping_at + ping_interval` | `SendPing` (at most one per call) |
-//! | pong | a ping in flight: `max(ping_at, last_in) + pong_timeout` | `Close(PongTimeout)` |
+//! | pong | a ping in flight: `max(ping_at, last_in) + pong_timeout` (the one in force, below) | `Close(PongTimeout)` |
 //! | idle | `idle_timeout` set: `last_in + idle_timeout` (never before a probe's `pong_timeout`) | `Close(IdleTimeout)` |
 //!
 //! - **Dead-peer bound.** With no sign of the peer after `last_in`, the close comes by
@@ -58,6 +59,9 @@
 //!   being delivered ahead of it) gives the peer `pong_timeout` from when it left.
 //! - **Never a live peer dead.** `Close(PongTimeout)` only once `pong_timeout` has passed
 //!   since both the ping left and the last sign of the peer.
+//! - **The transport's record is life as of then.** `PathHeard { ago }` moves `last_in`
+//!   to `now - ago`, not to `now`: a record read late may predate a path that died since.
+//!   A ping that was due meanwhile goes out at the read, with `pong_timeout` from there.
 //! - **One ping in flight.** A pong acknowledges its ping and every earlier one; a pong
 //!   with an unknown id is a sign of life only; `PongReceived(None)` acknowledges the
 //!   ping in flight. A ping is replaced early only when the peer is visibly alive (it
@@ -66,6 +70,38 @@
 //!   not left yet (a caller that reports `PingWritten` has not reported it) is never
 //!   replaced: another would only queue behind it.
 //! - **No burst.** After a stall of any length, at most one ping goes out.
+//!
+//! # The pong timeout in force
+//!
+//! A path can be slower than the configured `pong_timeout` allows: a bloated uplink's
+//! queue, or TCP waiting out a retransmission timeout, delays every byte, pongs included.
+//! So the machine keeps RFC 6298's estimator (integer µs): a smoothed round trip and its
+//! variance from the pongs (Karn's rule: a pong that may have waited behind the peer's
+//! data is no sample), and the transport's own from `PathRtt`. The retransmission timeout
+//! is `SRTT + max(1 ms, 4 × RTTVAR)` (no one-second minimum: a fast path keeps a short
+//! timeout), the larger of the two sources counts, and the pong timeout in force is
+//!
+//! ```text
+//! max(pong_timeout, min(3 × RTO, 60 s))
+//! ```
+//!
+//! as QUIC bounds its idle timeout by three probe timeouts (RFC 9000 §10.1). A configured
+//! timeout below what the path allows is stretched, never refused; the 60 s cap keeps
+//! detection bounded on any path. On a fast quiet path nothing changes. `idle_timeout`
+//! is never shorter than a ping cycle in force when we ping. [`Stats`](crate::Stats)
+//! shows the interval, the pong timeout and the dead-peer bound in force.
+//!
+//! # Ping policing
+//!
+//! With `min_ping_interval` set (a server's default: 50 ms), each ping from the peer uses
+//! one interval of its budget, which grows with time from the open; credit for quiet
+//! time is kept for a minute at most (gRFC A8's rule, measured as a rate: pings that
+//! waited in our receive buffer while we were busy are read together and are no flood).
+//! A ping beyond the budget is a strike; past `max_ping_strikes` the machine closes with
+//! [`TooManyPings`](crate::CloseReason::TooManyPings) (1008, "too many pings") instead of
+//! answering. `DataSent` forgives the strikes; an unsolicited pong is life, never a
+//! strike. A client closed for too many pings doubles its ping interval for the next
+//! connection (at most six times, never past `path_idle_limit`).
 //!
 //! # Clock jumps and pauses
 //!
@@ -84,13 +120,24 @@
 //!
 //! # Reconnecting (client)
 //!
-//! After a close, `Disconnected`, `CloseReceived`, `ConnectFailed` or `Refused`, the
-//! [reconnect policy](crate::policy) decides from the cause: give up (a 401, a close
-//! 1008: retrying cannot fix it), come back soon (a restart, 1012), later (overload,
-//! 1013), not before the server's `Retry-After` (429, 503), or back off as usual:
-//! `Reconnect { after }`, with `after` from `backoff_initial`, times
-//! `backoff_multiplier` per attempt, capped at `backoff_max`, jittered. It announces the
-//! wait; the wait itself is the machine's
+//! After a close, `Disconnected`, `Closed(reason)` or `ConnectFailed`, the reason
+//! decides, through [`Config::decide`](crate::Config::decide) (the table below, or the
+//! config's overrides, as data):
+//!
+//! | reason | [`Decision`](crate::Decision) |
+//! |---|---|
+//! | the peer closed with 1001 (going away) or 1012 (restarting) | `Soon`: the first step of backoff, whatever the streak |
+//! | the peer closed with 1013 (try again later) | `Later`: half of `backoff_max` to `backoff_max` |
+//! | the peer closed with 1002, 1003, 1007, 1008, 1010 | `GiveUp`: retrying cannot fix a protocol or policy error |
+//! | the upgrade was refused with 429 or 503 and a `Retry-After` | `NotBefore(retry_after)`, capped at `retry_after_max` |
+//! | the upgrade was refused with 408, 429 or 503 without one, or any 5xx | `Backoff` |
+//! | the upgrade was refused with any other status (401, 403, 404, ...) | `GiveUp` |
+//! | anything else: timeouts, transport failures, other close codes, too many pings | `Backoff` |
+//!
+//! `Backoff` is `Reconnect { after }`, with `after` from `backoff_initial`, times
+//! `backoff_multiplier` per attempt, capped at `backoff_max`, jittered. `GiveUp` ends the
+//! client: [`Action::GiveUp`](crate::Action::GiveUp) carries the reason and
+//! `fatal: true`. The machine announces the wait; the wait itself is the machine's
 //! deadline, and the `Tick` there says `Connect`. The attempt then has `connect_timeout`
 //! to end in `Connected` or `ConnectFailed`, or it is abandoned (`AbortConnect`) and the
 //! next wait begins. So one timer at `next_deadline()` runs a client's whole life:

@@ -166,6 +166,7 @@ fn event() -> impl Strategy<Value = Event> {
                 srtt: Duration::from_micros(s), rttvar: Duration::from_micros(v) }),
         1 => proptest::option::of(0u64..6).prop_map(|id| Event::PingWritten(keepalive::PingId::new(id.unwrap_or(1)))),
         1 => Just(Event::DataDelivered),
+        1 => (0u64..5_000_000).prop_map(|ago| Event::PathHeard { ago: Duration::from_micros(ago) }),
         3 => Just(Event::PingReceived),
         2 => proptest::option::of(0u64..6).prop_map(|id| Event::PongReceived(id.map(keepalive::PingId::new))),
         2 => Just(Event::DataReceived),
@@ -580,21 +581,19 @@ proptest! {
     }
 }
 
-/// A server that polices pings, fed a train of pings at the given gaps (nothing else
-/// from us, so nothing clears the strikes but an on-time ping). Returns the index of the
-/// ping that closed the connection, if one did.
-fn ping_train(config: Config, gaps: &[Duration]) -> Option<usize> {
+/// A server that polices pings, fed pings at the given times (nothing else from us, so
+/// nothing forgives strikes). Returns the index of the ping that closed the connection,
+/// if one did.
+fn ping_train(config: Config, times: &[Instant]) -> Option<usize> {
     let mut m = HeartbeatMachine::new(config, Instant::ZERO);
     let mut oracle = Oracle::new(&m);
-    let mut t = Instant::ZERO;
     let mut feed = |m: &mut HeartbeatMachine, t: Instant, e: Event| {
         let actions: Vec<Action> = m.handle(t, e).collect();
         oracle.check(t, e, &actions, m).unwrap();
         actions
     };
-    let _ = feed(&mut m, t, Event::Connected);
-    for (i, gap) in gaps.iter().enumerate() {
-        t = t + *gap;
+    let _ = feed(&mut m, Instant::ZERO, Event::Connected);
+    for (i, &t) in times.iter().enumerate() {
         let actions = feed(&mut m, t, Event::PingReceived);
         if actions.contains(&Action::Close(CloseReason::TooManyPings)) {
             return Some(i);
@@ -606,18 +605,31 @@ fn ping_train(config: Config, gaps: &[Duration]) -> Option<usize> {
     None
 }
 
+/// The times of pings sent `gaps` apart from the open.
+fn sent_at(gaps: &[Duration]) -> Vec<Instant> {
+    let mut t = Instant::ZERO;
+    gaps.iter()
+        .map(|g| {
+            t = t + *g;
+            t
+        })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
-    /// Ping policing: a peer whose pings come at least `min_ping_interval` apart is never
-    /// closed for them; one that floods is closed at its (max_ping_strikes + 1)-th early
-    /// ping in a row, never sooner, with 1008.
+    /// Ping policing measures the peer's rate: a peer that pings at most once per
+    /// `min_ping_interval` is never closed for it, even when our reads bunch its pings
+    /// (they waited in our buffer while we were busy, up to a minute); a flood right after
+    /// the open is closed at its (max_ping_strikes + 2)-th ping, with 1008; and a flood
+    /// after any steady train is closed once the credit of that quiet time is spent.
     #[test]
     fn a_ping_flood_is_closed_past_the_strikes_and_a_steady_peer_never(
         min_ms in 1u64..5_000,
         strikes in 0u32..6,
         steady in proptest::collection::vec(0u64..1_000, 1..200),
-        flood_at in 0usize..50,
+        reads in proptest::collection::vec(0u64..60_000, 1..20),
     ) {
         let min = Duration::from_millis(min_ms);
         // A server that never pings itself (its clients do) keeps deadlines out of the way.
@@ -629,14 +641,38 @@ proptest! {
             .build()
             .unwrap();
         let on_time: Vec<Duration> = steady.iter().map(|&x| min + Duration::from_micros(x)).collect();
-        prop_assert_eq!(ping_train(config, &on_time), None);
-        // On time, then a flood (a gap of a tenth of the minimum).
-        let mut gaps: Vec<Duration> = on_time.iter().take(flood_at).copied().collect();
-        gaps.extend(std::iter::repeat(min / 10).take(strikes as usize + 5));
-        let closed = ping_train(config, &gaps).expect("a flood is closed");
-        // (The connection's first ping has no predecessor: it is never early.)
-        let first = gaps.iter().position(|g| *g < min).expect("the flood").max(1);
-        prop_assert_eq!(closed, first + strikes as usize, "closed at the wrong ping");
+        let sent = sent_at(&on_time);
+        prop_assert_eq!(ping_train(config, &sent), None);
+        // The same pings, read in bunches: each at the first read at or after it was sent,
+        // with reads at most a minute apart.
+        let mut read_at = Vec::new();
+        let mut t = Instant::ZERO;
+        for gap in reads.iter().cycle() {
+            t = t + Duration::from_millis(*gap);
+            read_at.push(t);
+            if t >= *sent.last().expect("a ping") {
+                break;
+            }
+        }
+        let bunched: Vec<Instant> = sent
+            .iter()
+            .map(|s| *read_at.iter().find(|r| *r >= s).expect("a read after it"))
+            .collect();
+        prop_assert_eq!(ping_train(config, &bunched), None, "bunched by our reads");
+        // A flood (gaps of a tenth of the minimum) right after the open.
+        let flood = sent_at(&vec![min / 10; strikes as usize + 5]);
+        prop_assert_eq!(ping_train(config, &flood), Some(strikes as usize + 1));
+        // After the steady train: each flood ping spends nine tenths of an interval of
+        // the credit, which is a minute at most.
+        let mut gaps = on_time.clone();
+        let credit = (Duration::from_secs(60).as_nanos() / min.as_nanos()) as usize;
+        let most = (credit + strikes as usize + 3) * 10 / 9 + 1;
+        gaps.extend(std::iter::repeat(min / 10).take(most + 1));
+        let closed = ping_train(config, &sent_at(&gaps)).expect("a flood is closed");
+        prop_assert!(
+            closed > on_time.len() + strikes as usize && closed <= on_time.len() + most,
+            "closed at ping {closed}, the flood from {}", on_time.len()
+        );
         prop_assert_eq!(CloseReason::TooManyPings.code(), 1008);
     }
 

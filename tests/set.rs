@@ -66,6 +66,9 @@ fn op() -> impl Strategy<Value = SetOp<u8>> {
             srtt: Duration::from_millis(300),
             rttvar: Duration::from_millis(80),
         }),
+        Just(Event::PathHeard {
+            ago: Duration::from_millis(250),
+        }),
         Just(Event::DataReceived),
         Just(Event::DataSent),
         Just(Event::Pause),

@@ -125,6 +125,9 @@ fuzz_target!(|i: Inputs| {
                     srtt: Duration::from_millis(300),
                     rttvar: Duration::from_millis(100),
                 },
+                Event::PathHeard {
+                    ago: Duration::from_millis(250),
+                },
             ];
             let mut t = Instant::ZERO;
             let steps: Vec<_> = i

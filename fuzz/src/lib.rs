@@ -44,7 +44,7 @@ impl Reader<'_> {
 }
 
 /// The event kinds a step's first byte picks from; its parameter byte fills them in.
-const EVENTS: [Event; 19] = [
+const EVENTS: [Event; 20] = [
     Event::Tick,
     Event::Connected,
     Event::ConnectFailed,
@@ -70,6 +70,9 @@ const EVENTS: [Event; 19] = [
         rttvar: Duration::ZERO,
     },
     Event::PingReceived,
+    Event::PathHeard {
+        ago: Duration::ZERO,
+    },
 ];
 
 /// The close codes and HTTP statuses a parameter picks from: every row of the reconnect
@@ -115,7 +118,8 @@ pub fn decode(data: &[u8]) -> Option<Input> {
 
 /// An event from its kind byte and its parameter: a pong's echoed id plus one (0: none),
 /// a written ping's id, a close code, a refused status (with a `Retry-After` of `p × 97`
-/// s when `p` has its 16 bit), another reason, or a path estimate.
+/// s when `p` has its 16 bit), another reason, a path estimate, or how long ago the
+/// path heard the peer (`p²` ms).
 fn event(e: u8, p: u8) -> Event {
     let lo = usize::from(p % 16);
     match EVENTS[usize::from(e) % EVENTS.len()] {
@@ -132,6 +136,9 @@ fn event(e: u8, p: u8) -> Event {
         Event::PathRtt { .. } => Event::PathRtt {
             srtt: Duration::from_millis(u64::from(p) * u64::from(p)),
             rttvar: Duration::from_millis(u64::from(p % 32) * 11),
+        },
+        Event::PathHeard { .. } => Event::PathHeard {
+            ago: Duration::from_millis(u64::from(p) * u64::from(p)),
         },
         ev => ev,
     }
@@ -151,6 +158,7 @@ fn event_bytes(e: Event) -> (u8, u8) {
             REASONS.iter().position(|x| *x == r).unwrap_or(0) as u8,
         ),
         Event::PathRtt { srtt, .. } => (17, (srtt.as_millis() as f64).sqrt().min(255.0) as u8),
+        Event::PathHeard { ago } => (19, (ago.as_millis() as f64).sqrt().min(255.0) as u8),
         e => (kind(e), 0),
     }
 }

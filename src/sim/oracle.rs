@@ -44,6 +44,9 @@ pub struct Oracle {
     state: State,
     last_in: Instant,
     probe_base: Instant,
+    /// When the transport's record last moved `last_in` (to a time before the call):
+    /// a ping due by then goes out at the call, with the pong timeout from there.
+    heard_late: Instant,
     slack: Duration,
     /// The ping in flight: its id, when it left (or was asked for), whether it was
     /// reported written.
@@ -61,9 +64,9 @@ pub struct Oracle {
     close_at: Instant,
     streak: u32,
     shutdown: bool,
-    /// Ping policing: when the peer's last ping came, and its early pings in a row.
-    peer_ping_at: Option<Instant>,
-    strikes: u32,
+    /// Ping policing: the time the peer's pings have used up, one `min_ping_interval`
+    /// each, counted from the open; credit for quiet time lasts a minute at most.
+    pings_used: Instant,
     /// The round-trip estimate, in µs: the pongs' (SRTT, RTTVAR), the path's RTO.
     srtt: Option<(u64, u64)>,
     path_rto: u64,
@@ -84,6 +87,7 @@ impl Oracle {
             state: machine.state(),
             last_in: now,
             probe_base: now,
+            heard_late: now,
             slack: Duration::ZERO,
             in_flight: None,
             writes_reported: false,
@@ -95,8 +99,7 @@ impl Oracle {
             close_at: now,
             streak: machine.stats().attempt,
             shutdown: false,
-            peer_ping_at: None,
-            strikes: 0,
+            pings_used: now,
             srtt: None,
             path_rto: 0,
             slowdown: 0,
@@ -188,7 +191,7 @@ impl Oracle {
                     "a ping is answered, or closed for past the strikes",
                     format!(
                         "{} strikes (at most {})",
-                        self.strikes,
+                        self.strikes(now),
                         cfg.max_ping_strikes()
                     ),
                 ));
@@ -309,10 +312,23 @@ impl Oracle {
                     self.queued = false;
                 }
             }
+            (Event::PathHeard { ago }, in_flight) => {
+                // Life as of then, not now.
+                let at = now - ago;
+                if at > self.last_in {
+                    self.last_in = at;
+                    self.heard_late = now;
+                    self.slack = Duration::ZERO;
+                }
+                if in_flight.is_some_and(|(_, sent, _)| at > sent) {
+                    self.queued = true;
+                }
+            }
             (Event::PathRtt { srtt, rttvar }, _) => {
                 self.path_rto = rto(micros(srtt), micros(rttvar));
             }
-            (Event::DataSent, _) => self.strikes = 0,
+            // Our data forgives the peer's strikes.
+            (Event::DataSent, _) => self.pings_used = self.pings_used.min(now),
             (Event::Closed(CloseReason::TooManyPings), _) if cfg.role() == Role::Client => {
                 self.slowdown = (self.slowdown + 1).min(6);
             }
@@ -324,10 +340,18 @@ impl Oracle {
         if event != Event::PingReceived {
             return false;
         }
-        let early = self.peer_ping_at.is_some_and(|p| now < p + min);
-        self.peer_ping_at = Some(now);
-        self.strikes = if early { self.strikes + 1 } else { 0 };
-        self.strikes.min(255) > cfg.max_ping_strikes()
+        let credit_from = now - Duration::from_secs(60);
+        self.pings_used = self.pings_used.max(credit_from) + min;
+        self.strikes(now) > cfg.max_ping_strikes()
+    }
+
+    /// The peer's pings beyond its budget: whole `min_ping_interval`s used past `now`,
+    /// the first one free.
+    fn strikes(&self, now: Instant) -> u32 {
+        let min = self.config.min_ping_interval().unwrap_or(Duration::MAX);
+        let ahead = self.pings_used.saturating_duration_since(now);
+        let whole = ahead.as_nanos().div_ceil(min.as_nanos().max(1));
+        u32::try_from(whole.saturating_sub(1)).unwrap_or(u32::MAX)
     }
 
     /// RFC 6298, in whole µs as the rules state it.
@@ -564,6 +588,7 @@ impl Oracle {
                 .map_or(Instant::ZERO, |(_, at, _)| at + pt);
             let limit = (self.last_in + bound)
                 .max(self.probe_base + bound.max(pt))
+                .max(self.heard_late + pt)
                 .max(left)
                 + self.slack;
             if d > limit {
@@ -599,12 +624,12 @@ impl Oracle {
         self.wait_until = None;
         self.last_in = now;
         self.probe_base = now;
+        self.heard_late = now;
         self.slack = Duration::ZERO;
         self.in_flight = None;
         self.last_ping = None;
         self.conn_since = now;
-        self.peer_ping_at = None;
-        self.strikes = 0;
+        self.pings_used = now;
         self.srtt = None;
         self.path_rto = 0;
     }
@@ -635,7 +660,7 @@ impl Oracle {
             CloseReason::TooManyPings if !policed => {
                 return Err((
                     "close for too many pings only past the strikes",
-                    format!("{} strikes", self.strikes),
+                    format!("{} strikes", self.strikes(now)),
                 ));
             }
             CloseReason::Shutdown | CloseReason::TooManyPings => {}

@@ -151,7 +151,8 @@ enum Line {
 ///   `start <time>` line before the first step. A step without `->` expects no action at
 ///   all. Events: `tick`, `connected`, `connect_failed`, `disconnected`,
 ///   `closed <reason>`, `ping_received`, `pong_received [id]`, `ping_written <id>`,
-///   `data_received`, `data_sent`, `data_delivered`, `path_rtt <srtt> <rttvar>`, `pause`,
+///   `data_received`, `data_sent`, `data_delivered`, `path_rtt <srtt> <rttvar>`,
+///   `path_heard <ago>`, `pause`,
 ///   `resume`, `network_changed`, `shutdown`. Actions: `send_ping [id]`, `send_pong`,
 ///   `close <reason>`, `force_close`, `reconnect <delay|lo..hi>`, `connect`,
 ///   `abort_connect`, `give_up <reason> [fatal]`. Reasons, one word for every place:

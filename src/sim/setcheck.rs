@@ -27,7 +27,7 @@ pub enum SetOp<K> {
 }
 
 /// Runs every operation on a [`HeartbeatSet`] and on a reference made of one
-/// [`HeartbeatMachine`] (under its [`Oracle`]) per key, and checks that they agree: the
+/// [`HeartbeatMachine`](crate::HeartbeatMachine) (under its [`Oracle`]) per key, and checks that they agree: the
 /// same actions for the same calls, the same states, the same keys handed out by `poll`
 /// (a machine is ticked when its deadline, rounded up to the millisecond, has come), and
 /// a `next_deadline` that is never later than any machine's.

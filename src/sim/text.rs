@@ -150,7 +150,7 @@ pub(crate) fn fmt_reason(r: CloseReason) -> String {
 /// The event names, for error messages.
 pub(crate) const EVENTS: &str = "tick, connected, connect_failed, disconnected, \
      closed <reason>, ping_received, pong_received [id|none], ping_written <id>, \
-     data_received, data_sent, data_delivered, path_rtt <srtt> <rttvar>, pause, resume, \
+     data_received, data_sent, data_delivered, path_rtt <srtt> <rttvar>, path_heard <ago>, pause, resume, \
      network_changed, shutdown";
 
 /// Reads an event from its words, as in `pong_received 3`.
@@ -186,6 +186,18 @@ pub(crate) fn parse_event(words: &[&str]) -> Result<Event, String> {
                 _ => Err(
                     "path_rtt takes the transport's smoothed round trip and its \
                           variance, like path_rtt 300ms 50ms"
+                        .into(),
+                ),
+            }
+        }
+        "path_heard" => {
+            return match args {
+                [ago] => Ok(Event::PathHeard {
+                    ago: parse_duration(ago)?,
+                }),
+                _ => Err(
+                    "path_heard takes how long ago the transport last heard the peer, \
+                          like path_heard 250ms"
                         .into(),
                 ),
             }
@@ -229,6 +241,7 @@ pub(crate) fn fmt_event(e: Event) -> String {
         Event::PathRtt { srtt, rttvar } => {
             format!("path_rtt {} {}", fmt_duration(srtt), fmt_duration(rttvar))
         }
+        Event::PathHeard { ago } => format!("path_heard {}", fmt_duration(ago)),
         Event::DataReceived => "data_received".into(),
         Event::DataSent => "data_sent".into(),
         Event::DataDelivered => "data_delivered".into(),
