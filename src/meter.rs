@@ -109,6 +109,9 @@ pub(crate) struct Path {
     pub(crate) received: u64,
     /// Our data is outstanding (unacknowledged or not yet sent).
     pub(crate) outstanding: bool,
+    /// How long ago the peer's last data arrived, and its last acknowledgement.
+    pub(crate) data_age: Duration,
+    pub(crate) ack_age: Duration,
     /// The kernel's smoothed round trip and its variance.
     pub(crate) srtt: Duration,
     pub(crate) rttvar: Duration,
@@ -338,11 +341,14 @@ mod tcp_info {
         // zeroes an older kernel leaves at the end included) is a valid value.
         let info = unsafe { info.assume_init() };
         let us = |v: u32| Duration::from_micros(u64::from(v));
+        let ms = |v: u32| Duration::from_millis(u64::from(v));
         Some(Path {
             // Kernels before 4.18 leave `tcpi_delivered` zero: acknowledged bytes then.
             delivered: u64::from(info.tcpi_delivered).max(info.tcpi_bytes_acked),
             received: info.tcpi_bytes_received,
             outstanding: info.tcpi_unacked > 0 || info.tcpi_notsent_bytes > 0,
+            data_age: ms(info.tcpi_last_data_recv),
+            ack_age: ms(info.tcpi_last_ack_recv),
             srtt: us(info.tcpi_rtt),
             rttvar: us(info.tcpi_rttvar),
         })

@@ -315,6 +315,89 @@ async fn an_unpolled_heartbeat_does_not_call_a_live_peer_dead() {
     assert!(hb.machine().stats().pongs_received >= 1);
 }
 
+/// A peer that completed the handshake and then stopped reading (its socket open, its
+/// process busy): a large send to it cannot complete. The send does not hang: the
+/// deadlines run while it waits, and it fails with the pong timeout within the bound.
+/// Returns the server's end of the connection.
+async fn stopped_reader() -> (Ws, tokio::task::JoinHandle<()>) {
+    let (l, url) = listener().await;
+    let peer = tokio::spawn(async move {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect");
+        sleep(Duration::from_secs(20)).await; // holds the socket, reads nothing
+        drop(ws);
+    });
+    (accept(&l).await, peer)
+}
+
+/// Large enough to fill both sockets' buffers many times over.
+const STUCK: usize = 64 * 1024 * 1024;
+
+#[tokio::test]
+async fn a_send_to_a_peer_that_stopped_reading_fails_within_the_bound() {
+    let (ws, peer) = stopped_reader().await;
+    let mut hb = Heartbeat::new(Tokio, ws, WsCodec, config()).with_meter(Meter::new());
+    let started = Instant::now();
+    let sent = timeout(EVENT_WAIT, hb.send(Message::binary(vec![1u8; STUCK])))
+        .await
+        .expect("the send ends");
+    let end = sent.expect_err("nobody took the message");
+    assert_eq!(end.reason(), CloseReason::PongTimeout);
+    let took = started.elapsed();
+    assert!(
+        took <= INTERVAL + PONG + SLACK,
+        "the send failed after {took:?}"
+    );
+    let last = timeout(EVENT_WAIT, hb.next())
+        .await
+        .expect("the stream ends");
+    assert_eq!(
+        last.map(|r| r.map_err(|e| e.reason())),
+        Some(Err(CloseReason::PongTimeout))
+    );
+    println!("a send to a peer that stopped reading failed after {took:?}: {end}");
+    peer.abort();
+}
+
+/// The same with the connection split: the sending half waits in one task, the reading
+/// half in another. Whichever runs the deadline, both learn the end.
+#[tokio::test]
+async fn split_halves_both_learn_that_a_stopped_reader_is_dead() {
+    let (ws, peer) = stopped_reader().await;
+    let hb = Heartbeat::new(Tokio, ws, WsCodec, config()).with_meter(Meter::new());
+    let (mut sink, mut stream) = hb.split();
+    let started = Instant::now();
+    let reader = tokio::spawn(async move {
+        loop {
+            match stream.next().await {
+                Some(Ok(_)) => continue,
+                Some(Err(end)) => return (end.reason(), started.elapsed()),
+                None => panic!("the stream ended without its reason"),
+            }
+        }
+    });
+    let sent = timeout(EVENT_WAIT, sink.send(Message::binary(vec![1u8; STUCK])))
+        .await
+        .expect("the send ends");
+    assert_eq!(sent.map_err(|e| e.reason()), Err(CloseReason::PongTimeout));
+    let took = started.elapsed();
+    assert!(
+        took <= INTERVAL + PONG + SLACK,
+        "the send failed after {took:?}"
+    );
+    let (reason, took) = timeout(EVENT_WAIT, reader)
+        .await
+        .expect("the reader learns the end")
+        .expect("the reader task");
+    assert_eq!(reason, CloseReason::PongTimeout);
+    assert!(
+        took <= INTERVAL + PONG + SLACK,
+        "the reader learnt it after {took:?}"
+    );
+    peer.abort();
+}
+
 /// Application-level heartbeats over WebSocket text frames, ours on both sides.
 #[tokio::test]
 async fn the_text_heartbeat_keeps_a_quiet_link_alive() {

@@ -13,7 +13,7 @@ use crate::{
 };
 use core::fmt;
 use core::pin::Pin;
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 use futures_core::Stream;
 use futures_sink::Sink;
@@ -102,8 +102,10 @@ type Step<M> = Poll<Option<Result<Update<M>, Error>>>;
 /// after its own bound; it never makes *this* side call a live peer dead, because every
 /// message waiting in the transport is read (and proves the peer alive) before any
 /// deadline is checked. A `send` keeps our pings and pongs going out and tells the
-/// machine of deliveries, but checks no deadline (it reads nothing). So poll it in a loop
-/// (for example in `select!` with your other work), split it (`StreamExt::split`), or use
+/// machine of deliveries; while it waits for the transport, the deadlines run too (with
+/// the kernel's view of the path, as it reads nothing), so a send to a dead peer fails
+/// within the bound instead of hanging. Poll the stream in a loop (for example in
+/// `select!` with your other work), split it (`StreamExt::split`), or use
 /// [`Client`](super::Client), which drives the connection from its own task.
 ///
 /// While a pong it owes cannot be flushed (the peer does not read), it reads nothing
@@ -129,6 +131,15 @@ where
     stage: Stage,
     /// A ping that left, not yet reported as an update.
     ping_sent: Option<PingId>,
+    /// The task reading the stream, and the one whose send waits: split halves run in
+    /// two tasks, and the timer wakes one. The end wakes both; a send that completes
+    /// gives the timer back to the reader.
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+    /// A waiting send holds the timer.
+    timer_lent: bool,
+    /// When the kernel's view of the path is due for a look at a clock read.
+    next_look: Instant,
     follow_up: Option<Action>,
     /// This connection's span (feature `tracing`; nothing otherwise).
     span: Span,
@@ -190,6 +201,10 @@ where
             meter: None,
             stage: Stage::Open,
             ping_sent: None,
+            reader: None,
+            writer: None,
+            timer_lent: false,
+            next_look: Instant::ZERO,
             follow_up: None,
             span,
         };
@@ -260,6 +275,7 @@ where
         if self.span.first() {
             event!(info, "connected");
         }
+        remember(&mut self.reader, cx);
         let mut budget = BUDGET;
         loop {
             if let Some(id) = self.ping_sent.take() {
@@ -362,6 +378,9 @@ where
     fn deadline(&mut self, cx: &mut Context<'_>) -> bool {
         let now = self.now();
         self.report(now);
+        if now >= self.next_look && self.look(now) {
+            return true;
+        }
         let deadline = self.machine.next_deadline();
         if !self.alarm.due(&self.clock, deadline, now, cx) {
             return false;
@@ -384,15 +403,31 @@ where
         }
     }
 
-    /// A deadline: the machine hears the traffic, then the kernel's view of the path (one
-    /// system call, here only), then the time.
+    /// A deadline: the machine hears the traffic, then the kernel's view of the path,
+    /// then the time.
     fn tick(&mut self, now: Instant) {
         self.report(now);
+        self.look(now);
+        self.feed(now, Event::Tick);
+    }
+
+    /// The kernel's view of the path (one system call): at every deadline, and at a
+    /// clock read once a configured pong timeout has passed since the last look, never
+    /// per message. So the floor under the pong timeout follows a healthy path, and
+    /// `stats` shows the bound that applies if it dies.
+    /// Returns whether the machine acted on it (a deadline had passed).
+    fn look(&mut self, now: Instant) -> bool {
+        if self.meter.is_none() {
+            return false;
+        }
+        self.next_look = now + self.machine.config().pong_timeout();
+        let mut acted = false;
         for event in self.unheard.path(self.meter.as_ref()) {
             let actions = self.machine.handle(now, event);
+            acted |= !actions.is_empty();
             self.apply(actions, None);
         }
-        self.feed(now, Event::Tick);
+        acted
     }
 
     /// Tells the machine `event` at `now`, after the traffic it has not heard of, and
@@ -571,6 +606,13 @@ where
         self.transport = None;
         self.outbox.clear();
         self.alarm.aim(&self.clock, None);
+        // Either may be waiting on a transport that is gone.
+        for waiting in [self.reader.take(), self.writer.take()]
+            .into_iter()
+            .flatten()
+        {
+            waiting.wake();
+        }
     }
 
     // ----- the application's signals -----
@@ -610,6 +652,31 @@ where
             Stage::Closing { reason, .. } => Some(Error::new(*reason)),
             Stage::Ended { end, .. } => Some(end.clone()),
         }
+    }
+
+    /// A send waits for the transport: the deadlines still run meanwhile (the kernel's
+    /// view of the path included), so a dead peer fails the send within the bound
+    /// instead of hanging it.
+    fn stuck(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        remember(&mut self.writer, cx);
+        while self.deadline(cx) {
+            self.transmit(cx);
+        }
+        self.timer_lent = true;
+        match self.refused() {
+            Some(end) => self.sent(Poll::Ready(Err(end))),
+            None => Poll::Pending,
+        }
+    }
+
+    /// A sink operation completes: the timer goes back to the reading task.
+    fn sent(&mut self, outcome: Poll<Result<(), Error>>) -> Poll<Result<(), Error>> {
+        if outcome.is_ready() && core::mem::take(&mut self.timer_lent) {
+            if let Some(reader) = &self.reader {
+                reader.wake_by_ref();
+            }
+        }
+        outcome
     }
 
     /// The error for a send on a connection that is closing or over.
@@ -677,12 +744,15 @@ where
             return Poll::Ready(Err(e));
         }
         if this.outbox.has_control() {
-            return Poll::Pending; // the sink wakes us when it has room
+            return this.stuck(cx); // the sink wakes us when it has room
         }
         match this.transport.as_mut() {
             Some(t) => {
                 let outcome = Pin::new(t).poll_ready(cx);
-                this.sink_outcome(outcome)
+                match this.sink_outcome(outcome) {
+                    Poll::Pending => this.stuck(cx),
+                    ready => this.sent(ready),
+                }
             }
             None => Poll::Ready(Err(this.gone())),
         }
@@ -716,6 +786,9 @@ where
         if this.unheard.any(this.meter.as_ref()) {
             let now = this.now();
             this.report(now);
+            if now >= this.next_look {
+                this.look(now);
+            }
         }
         this.transmit(cx);
         let outcome = match this.transport.as_mut() {
@@ -727,7 +800,10 @@ where
                 this.ping_left(id);
             }
         }
-        this.sink_outcome(outcome)
+        match this.sink_outcome(outcome) {
+            Poll::Pending => this.stuck(cx),
+            ready => this.sent(ready),
+        }
     }
 
     /// Closes with [`CloseReason::Shutdown`] (code 1000), waits for the peer's close
@@ -748,5 +824,12 @@ where
                 Poll::Pending => return Poll::Pending,
             }
         }
+    }
+}
+
+/// Keeps the waker of the task polling now, unless it is the one kept already.
+fn remember(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        *slot = Some(cx.waker().clone());
     }
 }

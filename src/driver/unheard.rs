@@ -73,10 +73,10 @@ impl Unheard {
 
     /// At a deadline: what the kernel saw since the last look. Bytes that arrived (even
     /// unread: the driver stops reading while a pong it owes cannot be flushed) prove the
-    /// peer alive; so do segments of ours it acknowledged while our data is outstanding
-    /// (an idle link's acknowledgements prove nothing: a stopped process's kernel still
-    /// sends them); and the kernel's round-trip estimate sets the floor under the pong
-    /// timeout.
+    /// peer alive, and so do segments of ours it acknowledged while our data is
+    /// outstanding (an idle link's acknowledgements prove nothing: a stopped process's
+    /// kernel still sends them); either as of the kernel's own time for it, not now. The
+    /// kernel's round-trip estimate sets the floor under the pong timeout.
     pub(crate) fn path(&mut self, meter: Option<&Meter>) -> impl Iterator<Item = Event> {
         let now = meter.and_then(Meter::path);
         let before = self.path;
@@ -84,10 +84,15 @@ impl Unheard {
             self.path = p;
         }
         let p = now.unwrap_or(before);
+        let data = (p.received != before.received).then_some(p.data_age);
+        let acked = (p.delivered != before.delivered && p.outstanding).then_some(p.ack_age);
+        let heard = match (data, acked) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let rtt_changed = (p.srtt, p.rttvar) != (before.srtt, before.rttvar);
         [
-            (p.received != before.received).then_some(Event::DataReceived),
-            (p.delivered != before.delivered && p.outstanding).then_some(Event::DataDelivered),
+            heard.map(|ago| Event::PathHeard { ago }),
             (rtt_changed && !p.srtt.is_zero()).then_some(Event::PathRtt {
                 srtt: p.srtt,
                 rttvar: p.rttvar,
