@@ -11,153 +11,21 @@ use keepalive::driver::{Attempt, Client, Heartbeat, SessionEvent};
 use keepalive::tokio::Tokio;
 use keepalive::{CloseReason, Config, Duration, PingPolicy};
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Instant;
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::net::TcpListener;
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::watch;
 use tokio::time::{sleep, timeout};
 use tokio_tungstenite::tungstenite::Message;
 
 mod support;
 use support::axum_server;
+use support::peer::{field, need, root, Peer};
 use support::slow::{self, BIG};
 use support::throttle::Throttle;
 use support::Session;
 
 const SLACK: Duration = Duration::from_millis(800);
 const WAIT: Duration = Duration::from_secs(15);
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn need(path: PathBuf, what: &str) -> PathBuf {
-    assert!(
-        path.exists(),
-        "{what} is not installed ({} missing): run scripts/install-peers.sh (the test command does)",
-        path.display()
-    );
-    path
-}
-
-fn python() -> PathBuf {
-    match std::env::var_os("KEEPALIVE_INTEROP_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => need(
-            root().join("target/interop/venv/bin/python"),
-            "Python websockets",
-        ),
-    }
-}
-
-/// A peer process whose stdout is one JSON object per line.
-struct Peer {
-    name: &'static str,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Lines<BufReader<ChildStdout>>,
-    seen: Vec<String>,
-}
-
-impl Peer {
-    fn spawn(name: &'static str, program: PathBuf, args: &[&str]) -> Peer {
-        // Chromium's stderr is start-up noise (no D-Bus in a sandbox); the others' is news.
-        let stderr = if name == "chromium" {
-            Stdio::null()
-        } else {
-            Stdio::inherit()
-        };
-        let mut child = Command::new(&program)
-            .args(args)
-            .current_dir(root().join("tests/interop"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            // Its own process group, so that a signal reaches every process it starts
-            // (Chromium's renderers), and none outlives the test.
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name} ({}): {e}", program.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stdin = child.stdin.take();
-        Peer {
-            name,
-            child,
-            stdin,
-            lines: BufReader::new(stdout).lines(),
-            seen: Vec::new(),
-        }
-    }
-
-    fn python(args: &[&str]) -> Peer {
-        let mut all = vec!["py_peer.py"];
-        all.extend_from_slice(args);
-        Peer::spawn("python websockets", python(), &all)
-    }
-
-    fn node(args: &[&str]) -> Peer {
-        need(root().join("tests/interop/node_modules/ws"), "Node ws");
-        let mut all = vec!["node_peer.js"];
-        all.extend_from_slice(args);
-        Peer::spawn("node ws", PathBuf::from("node"), &all)
-    }
-
-    /// The next line with `"event":"<event>"`, within `within`.
-    async fn expect(&mut self, event: &str, within: Duration) -> String {
-        let needle = format!(r#""event":"{event}""#);
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            match tokio::time::timeout_at(deadline, self.lines.next_line()).await {
-                Ok(Ok(Some(line))) => {
-                    self.seen.push(line.clone());
-                    if line.contains(&needle) {
-                        return line;
-                    }
-                }
-                Ok(_) => panic!(
-                    "{} ended before {event:?}; it printed {:#?}",
-                    self.name, self.seen
-                ),
-                Err(_) => panic!(
-                    "{} sent no {event:?} within {within:?}; it printed {:#?}",
-                    self.name, self.seen
-                ),
-            }
-        }
-    }
-
-    /// Sends `sig` to the peer's whole process group.
-    fn signal(&self, sig: &str) {
-        let group = format!("-{}", self.child.id().expect("running"));
-        let ok = std::process::Command::new("kill")
-            .args([sig, "--", &group])
-            .status()
-            .map(|s| s.success());
-        assert_eq!(ok.ok(), Some(true), "kill {sig} -- {group}");
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", "--", &format!("-{pid}")])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-}
-
-/// A number or `null` field of a peer's JSON line.
-fn field(line: &str, name: &str) -> Option<i64> {
-    let start = line.find(&format!(r#""{name}":"#))? + name.len() + 3;
-    let rest = &line[start..];
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    rest[..end].trim().parse().ok()
-}
 
 fn client_config(interval_ms: u64, pong_ms: u64) -> Config {
     Config::client()

@@ -8,12 +8,13 @@ Prints one compact JSON object per line on stdout (flushed), so the Rust side ca
   {"event":"done"}                                      (client finished its run normally)
 
 Usage:
-  py_peer.py server [--ping-interval S] [--ping-timeout S] [--close-timeout S]
-                    [--mode echo|app|send|count|close] [--size N] [--close-codes C,C,...]
+  py_peer.py server [--host H] [--port P] [--ping-interval S] [--ping-timeout S] [--close-timeout S]
+                    [--mode echo|app|send|count|bulk|close] [--size N] [--close-codes C,C,...]
     echo: echo every message; app: answer {"type":"ping"} with {"type": "pong"}, echo the
-    rest; send: send one binary message of --size bytes, then read; count: answer each
-    message with the text "got <its length>"; close: close the first connections with the
-    --close-codes in turn (1012 restarting, 1013 overloaded, ...), then echo.
+    rest; send: send one binary message of --size bytes, then echo; count: answer each
+    message with the text "got <its length>"; bulk: send, then count; close: close the
+    first connections with the --close-codes in turn (1012 restarting, 1013 overloaded,
+    ...), then echo. --host and --port: where to listen (default 127.0.0.1, any port).
   py_peer.py client --url URL [--ping-interval S] [--ping-timeout S] [--close-timeout S] [--run-s S]
 A --ping-interval of 0 turns websockets' keepalive off.
 """
@@ -53,11 +54,11 @@ async def server(args):
             closed(ws, False)
             return
         try:
-            if args.mode == "send":
+            if args.mode in ("send", "bulk"):
                 await ws.send(b"\x07" * args.size)
                 emit(event="sent", bytes=args.size)
             async for message in ws:
-                if args.mode == "count":
+                if args.mode in ("count", "bulk"):
                     emit(event="received", bytes=len(message))
                     await ws.send(f"got {len(message)}")
                     continue
@@ -78,7 +79,7 @@ async def server(args):
 
     interval = args.ping_interval or None
     # max_size None: a 1.5 MB message is within the test (websockets' default is 1 MiB).
-    async with serve(handler, "127.0.0.1", 0, ping_interval=interval,
+    async with serve(handler, args.host, args.port, ping_interval=interval,
                      ping_timeout=args.ping_timeout if interval else None,
                      close_timeout=args.close_timeout, max_size=None) as srv:
         port = srv.sockets[0].getsockname()[1]
@@ -111,9 +112,11 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("role", choices=["server", "client"])
     p.add_argument("--url")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
     p.add_argument("--ping-interval", type=float, default=0.2)
     p.add_argument("--ping-timeout", type=float, default=0.4)
-    p.add_argument("--mode", choices=["echo", "app", "send", "count", "close"], default="echo")
+    p.add_argument("--mode", choices=["echo", "app", "send", "count", "bulk", "close"], default="echo")
     p.add_argument("--close-codes", default="")
     p.add_argument("--size", type=int, default=1_500_000)
     p.add_argument("--run-s", type=float, default=2.0)

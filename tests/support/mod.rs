@@ -8,6 +8,9 @@
 #[cfg(feature = "axum")]
 pub mod axum_server;
 pub mod flood;
+#[cfg(target_os = "linux")]
+pub mod lab;
+pub mod peer;
 pub mod slow;
 pub mod throttle;
 

@@ -127,7 +127,7 @@ pub async fn next(
 
 /// The next event that is not the heartbeat's own (`PingSent`, `Pong`), each within
 /// `wait`; returns it with the number of pings sent meanwhile.
-async fn past_heartbeats(
+pub async fn past_heartbeats(
     c: &mut Session<Message>,
     wait: Duration,
     sleep: &impl Sleep,
