@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the interop peers of tests/interop.rs, at pinned versions, and fails loudly
-# if one cannot be had: Python `websockets` (pip, in target/interop/venv), Node `ws`
-# (npm ci, in tests/interop/node_modules) and Debian's `chromium` (apt-get).
+# Installs what the interop and lab tests need, at pinned versions, and fails loudly if
+# one cannot be had: Python `websockets` (pip, in target/interop/venv), Node `ws` (npm ci,
+# in tests/interop/node_modules), Debian's `chromium`, and `iproute2` (`ip`, `tc`) for the
+# network lab of tests/lab.rs (apt-get).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,11 +17,15 @@ echo "==> Node ws (tests/interop/package-lock.json)"
 (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
 node -e 'console.log("ws", require("./tests/interop/node_modules/ws/package.json").version)'
 
-echo "==> Chromium (Debian package)"
-if ! command -v chromium >/dev/null 2>&1; then
+echo "==> Chromium and iproute2 (Debian packages)"
+missing=()
+if ! command -v chromium >/dev/null 2>&1; then missing+=(chromium); fi
+if ! command -v ip >/dev/null 2>&1 || ! command -v tc >/dev/null 2>&1; then missing+=(iproute2); fi
+if [ "${#missing[@]}" -gt 0 ]; then
     sudo=()
     if [ "$(id -u)" != 0 ]; then sudo=(sudo); fi
     "${sudo[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}"
 fi
 chromium --version
+ip -V

@@ -15,10 +15,12 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export RUSTDOCFLAGS="-D warnings"
 
 step cargo fmt --all --check
-# The interop peers (Python websockets, Node ws, Chromium), pinned; fails if one cannot be had.
+# The interop peers (Python websockets, Node ws, Chromium) and the lab's iproute2, pinned;
+# fails if one cannot be had.
 step ./scripts/install-peers.sh
 step cargo clippy --all-targets --all-features -- -D warnings
-# Everything, doc tests and the README's run loop included.
+# Everything: the network lab (it needs root, which CI has), the floods, the interop
+# peers, and the doc tests (every code block of the README).
 step cargo test --all-features
 # The no_std core alone; the set on alloc without std; sim on alloc without std.
 step cargo test --no-default-features
@@ -26,7 +28,7 @@ step cargo build --no-default-features
 step cargo build --no-default-features --features alloc
 step cargo build --no-default-features --features sim
 # Each runtime and codec feature on its own (a cfg mistake shows only there).
-for f in driver tokio async-io smol async-std tungstenite axum tokio-websockets tracing; do
+for f in driver tokio smol async-std tungstenite axum tokio-websockets tracing; do
     step cargo check --no-default-features --features "$f"
 done
 step cargo doc --no-deps --all-features

@@ -169,7 +169,7 @@ pub enum Action {
 
 /// At most this many actions come out of one call; the transitions are built so that no
 /// call produces more (checked by the property tests and the fuzzer).
-const CAPACITY: usize = 4;
+const CAPACITY: usize = 3;
 
 /// The actions of one [`handle`](crate::HeartbeatMachine::handle) call, in the order to
 /// carry them out. A small fixed-size iterator: no allocation.
@@ -194,12 +194,7 @@ impl Actions {
     #[inline(always)]
     pub(crate) const fn pong_if(pong: bool) -> Actions {
         Actions {
-            buf: [
-                Action::SendPong,
-                Action::ForceClose,
-                Action::ForceClose,
-                Action::ForceClose,
-            ],
+            buf: [Action::SendPong, Action::ForceClose, Action::ForceClose],
             start: 0,
             end: pong as u8,
         }

@@ -1,18 +1,12 @@
-// The README is the crate's documentation, and its examples are doc tests. They use
-// `HeartbeatSet` and the tokio, smol, tungstenite and axum adapters, so they are compiled
-// when those features are on (`--all-features`, as docs.rs builds); otherwise a short
-// pointer stands in.
+// The README is the crate's documentation, and its examples are doc tests. They use the
+// tokio, tungstenite and axum adapters, so they are compiled when those features are on
+// (`--all-features`, as docs.rs builds); otherwise a short pointer stands in.
 #![cfg_attr(
-    all(feature = "tokio", feature = "smol", feature = "tungstenite", feature = "axum"),
+    all(feature = "tungstenite", feature = "axum"),
     doc = include_str!("../README.md")
 )]
 #![cfg_attr(
-    not(all(
-        feature = "tokio",
-        feature = "smol",
-        feature = "tungstenite",
-        feature = "axum"
-    )),
+    not(all(feature = "tungstenite", feature = "axum")),
     doc = "A sans-IO heartbeat state machine: see `HeartbeatMachine`, and README.md for the guide."
 )]
 #![cfg_attr(not(feature = "std"), no_std)]
