@@ -280,8 +280,8 @@ impl Conn {
         // move deadlines later, so `wake` stays an early bound and nothing can be due:
         // the full pass is skipped. The event's kind becomes a few bits (a table
         // look-up), and the times move without a branch on it: a busy connection's
-        // events come in no pattern a branch predictor could learn. A ping takes the
-        // full pass when pings are policed.
+        // events come in no pattern a branch predictor could learn. A policed ping goes
+        // to the full pass, which takes a short cut of its own.
         let fast = fast_class(event);
         let policed = (cfg.timing.min_ping_interval != 0) as u8 * PONG;
         if fast & (SLOW | policed) == 0
@@ -305,6 +305,20 @@ impl Conn {
     /// Every rule: the event, then every timer that is due, then the next deadline.
     #[inline(never)]
     fn slow(&mut self, cfg: &Config, now: u64, event: Event, counters: &mut Counters) -> Actions {
+        // A policed ping where the fast path applies otherwise: it uses its budget, and
+        // only one too many needs the rest of the pass (which counts it again, and closes).
+        if event == Event::PingReceived
+            && self.is_open()
+            && self.flags & (IN_FLIGHT | PROBING | PAUSED | NO_WAKE) == 0
+            && now < self.wake
+        {
+            let budget = self.ping_budget;
+            if !self.strike(cfg, now) {
+                self.last_in = now;
+                return Actions::pong_if(true);
+            }
+            self.ping_budget = budget;
+        }
         let mut out = Actions::new();
         self.apply(cfg, now, event, &mut out, counters);
         // Deadlines armed by the event lie at least 1 ms ahead, except at Instant::MAX,
