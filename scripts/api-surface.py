@@ -3,8 +3,8 @@
 
 A named public item is a struct, enum, trait, function, type alias, constant, static or
 macro that a user can name by a public path (modules and re-exports are ways to reach
-items, not items; methods, fields and variants belong to their item). Hidden items and
-the crate's own self-checks (feature `__internal`) are left out.
+items, not items; methods, fields and variants belong to their item). Hidden items are
+left out.
 
 Usage: scripts/api-surface.py [--max N]   (needs the nightly toolchain for the JSON)
 Prints the items by module and exits 1 if there are more than N.
@@ -16,14 +16,13 @@ import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-USER_FEATURES = "std,alloc,sim,driver,tokio,smol,async-std,tungstenite,axum,tokio-websockets,tracing"
 NAMED = {"struct", "enum", "trait", "function", "type_alias", "constant", "static", "macro", "union"}
 
 
 def rustdoc_json():
     subprocess.run(
-        ["cargo", "+nightly", "rustdoc", "--quiet", "--lib", "--no-default-features",
-         "--features", USER_FEATURES, "--", "-Z", "unstable-options", "--output-format", "json"],
+        ["cargo", "+nightly", "rustdoc", "--quiet", "--lib", "--all-features",
+         "--", "-Z", "unstable-options", "--output-format", "json"],
         cwd=ROOT, check=True)
     return json.loads((ROOT / "target/doc/keepalive.json").read_text())
 

@@ -14,6 +14,12 @@ step() {
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export RUSTDOCFLAGS="-D warnings"
 
+# The nightly toolchain: for the public-surface count (rustdoc JSON) and the fuzz run.
+if ! cargo +nightly --version >/dev/null 2>&1; then
+    echo "error: the API count and the fuzz run need a nightly toolchain (cargo +nightly); none is installed" >&2
+    exit 1
+fi
+
 step cargo fmt --all --check
 # The interop peers (Python websockets, Node ws, Chromium) and the lab's iproute2, pinned;
 # fails if one cannot be had.
@@ -32,6 +38,8 @@ for f in driver tokio smol async-std tungstenite axum tokio-websockets tracing; 
     step cargo check --no-default-features --features "$f"
 done
 step cargo doc --no-deps --all-features
+# The public surface stays small: at most 50 named items (rustdoc JSON, nightly).
+step python3 scripts/api-surface.py --max 50
 # Benchmarks compile (they run with `cargo bench`, see BENCHMARKS.md).
 step cargo bench --all-features --no-run
 
@@ -39,10 +47,6 @@ step cargo bench --all-features --no-run
 step cargo run --quiet --example demo --features tokio,tungstenite
 
 # Fuzzing: the seed corpora match tests/scenarios, then each target runs 30 s.
-if ! cargo +nightly --version >/dev/null 2>&1; then
-    echo "error: the fuzz smoke run needs a nightly toolchain (cargo +nightly); none is installed" >&2
-    exit 1
-fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     step cargo install cargo-fuzz --locked
 fi

@@ -965,17 +965,3 @@ impl Config {
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_setting_has_a_distinct_name() {
-        for (i, a) in Setting::ALL.iter().enumerate() {
-            for b in &Setting::ALL[i + 1..] {
-                assert_ne!(a.name(), b.name());
-            }
-        }
-    }
-}

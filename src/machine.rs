@@ -94,9 +94,10 @@ impl HeartbeatMachine {
     }
 
     /// The deadline the rules give now, never before the latest `now`: what
-    /// `next_deadline` is an early bound of (for the scenario checks and the oracle).
+    /// [`next_deadline`](Self::next_deadline) is an early bound of (feature `sim`, for
+    /// checks of the machine).
     #[cfg(feature = "sim")]
-    pub(crate) fn rule_deadline(&self) -> Option<Instant> {
+    pub fn rule_deadline(&self) -> Option<Instant> {
         self.conn
             .deadline(&self.config)
             .map(|t| Instant::from_nanos(t.max(self.now)))

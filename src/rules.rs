@@ -3,7 +3,8 @@
 //!
 //! This page is documentation only. The rules are implemented once, for both
 //! [`HeartbeatMachine`](crate::HeartbeatMachine) and [`HeartbeatSet`](crate::HeartbeatSet),
-//! and checked call by call by the oracle of the [`sim`](crate::sim) module.
+//! and checked call by call by the crate's oracle (`tests/check`: an independent
+//! statement of these rules, run by its scenario tests, property tests and fuzz targets).
 //!
 //! # What to report
 //!
@@ -170,8 +171,7 @@
 //!
 //! # Invariants checked on every call
 //!
-//! The oracle of the [`sim`](crate::sim) module checks, on every call of the scenarios,
-//! the property tests and the fuzzer:
+//! The oracle checks, on every call of the scenarios, the property tests and the fuzzer:
 //!
 //! - the deadline handed out is never before the latest `now`, later than `now` after
 //!   any call (except at `Instant::MAX`), and never later than the rules' deadline;

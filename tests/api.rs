@@ -1,8 +1,8 @@
 //! The public API: value types, config errors that say what to change, sizes.
 
 use keepalive::{
-    Action, CloseReason, Config, ConfigError, Duration, Event, HeartbeatMachine, Instant, Jitter,
-    PingId, PingPolicy, Setting, State,
+    Action, CloseReason, Config, ConfigError, Decision, Duration, Event, HeartbeatMachine, Instant,
+    Jitter, PingId, PingPolicy, Setting, State,
 };
 
 #[test]
@@ -505,4 +505,137 @@ fn regression_backoff_inverted_with_a_long_initial_offers_a_fix() {
         "backoff_initial (65535s) must not exceed backoff_max (30s); try backoff_initial 30s \
          or less"
     );
+}
+
+/// A refused upgrade's `Retry-After`, in seconds or as an HTTP date (IMF-fixdate, read
+/// against the caller's clock); anything else is no wait.
+#[test]
+fn retry_after_reads_seconds_and_http_dates() {
+    let wait = |header: &str, now: u64| match CloseReason::refused(503, Some(header), now) {
+        CloseReason::Refused { retry_after, .. } => retry_after,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(wait("120", 0), Some(Duration::from_secs(120)));
+    assert_eq!(
+        wait("Thu, 01 Jan 1970 00:00:00 GMT", 100),
+        Some(Duration::ZERO)
+    );
+    assert_eq!(
+        wait("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_770),
+        Some(Duration::from_secs(7))
+    );
+    assert_eq!(
+        wait("Sat, 29 Feb 2020 12:00:00 GMT", 1_582_977_590),
+        Some(Duration::from_secs(10))
+    );
+    assert_eq!(wait("Sun, 06 Nov 1994 08:49:37 UTC", 0), None);
+    assert_eq!(wait("Sun, 06 Foo 1994 08:49:37 GMT", 0), None);
+}
+
+/// A 1008 close says "too many pings" however the peer spells it; other codes or texts
+/// are the peer's own close.
+#[test]
+fn too_many_pings_is_read_from_the_close_text() {
+    for text in [
+        "too many pings",
+        "Too Many Pings",
+        "too_many_pings",
+        " too many pings ",
+    ] {
+        assert_eq!(
+            CloseReason::from_peer(Some(1008), text),
+            CloseReason::TooManyPings,
+            "{text}"
+        );
+    }
+    assert_eq!(
+        CloseReason::from_peer(Some(1011), "too many pings"),
+        CloseReason::PeerClosed(1011)
+    );
+    assert_eq!(
+        CloseReason::from_peer(Some(1008), "too many pings, and more"),
+        CloseReason::PeerClosed(1008)
+    );
+}
+
+/// The reconnect table gives up only where retrying cannot help; overrides replace it by
+/// key, up to four.
+#[test]
+fn the_table_gives_up_only_where_retrying_cannot_help_and_overrides_replace_it() {
+    let table = Config::client().build().unwrap();
+    for code in [1002, 1003, 1007, 1008, 1010] {
+        assert_eq!(
+            table.decide(CloseReason::PeerClosed(code)),
+            Decision::GiveUp
+        );
+    }
+    for status in [400, 401, 403, 404, 405, 410, 426, 301] {
+        let refused = CloseReason::Refused {
+            status,
+            retry_after: None,
+        };
+        assert_eq!(table.decide(refused), Decision::GiveUp, "{status}");
+    }
+    let busy = CloseReason::Refused {
+        status: 503,
+        retry_after: Some(Duration::from_secs(2)),
+    };
+    assert_eq!(
+        table.decide(busy),
+        Decision::NotBefore(Duration::from_secs(2))
+    );
+    // A peer that polices pings: back off, and the next connection pings less.
+    assert_eq!(table.decide(CloseReason::TooManyPings), Decision::Backoff);
+
+    let ours = Config::client()
+        .on_close_code(4001, Decision::GiveUp)
+        .on_close_code(4001, Decision::Soon) // the same key: replaced
+        .on_http_status(400, Decision::Backoff)
+        .on_http_status(401, Decision::Backoff)
+        .on_http_status(402, Decision::Backoff)
+        .build()
+        .unwrap();
+    assert_eq!(ours.decide(CloseReason::PeerClosed(4001)), Decision::Soon);
+    assert_eq!(ours.decide(CloseReason::PeerClosed(1008)), Decision::GiveUp);
+    let full = Config::client()
+        .on_http_status(400, Decision::Backoff)
+        .on_http_status(401, Decision::Backoff)
+        .on_http_status(402, Decision::Backoff)
+        .on_http_status(403, Decision::Backoff)
+        .on_http_status(499, Decision::Backoff)
+        .build();
+    assert_eq!(full, Err(ConfigError::TooManyOverrides));
+}
+
+/// `TextCodec` recognises a JSON heartbeat by its `"type"`, however the peer formats it,
+/// and nothing else.
+#[test]
+fn text_heartbeats_are_read_by_their_json_type() {
+    use keepalive::codec::{HeartbeatCodec, Inbound, TextCodec};
+    let mut codec = TextCodec::default();
+    for text in [
+        r#"{"type":"ping"}"#,
+        r#"{"type": "ping"}"#,
+        " {\n  \"type\" : \"ping\"\n} ",
+        r#"{"ts": 1700000000, "type": "ping"}"#,
+        r#"{"data": {"type": "pong", "list": [1, "}", {"a": []}]}, "type": "ping"}"#,
+        r#"{"k\"ey": "v,}", "type":"ping","more":true}"#,
+    ] {
+        assert_eq!(codec.classify(&text.to_string()), Inbound::Ping, "{text}");
+    }
+    for text in [
+        "ping",
+        "",
+        "{",
+        "{}",
+        r#"["type","ping"]"#,
+        r#"{"type": 1}"#,
+        r#"{"kind": "ping"}"#,
+        r#"{"nested": {"type": "ping"}}"#,
+        r#"{"type": "ping"#,
+        r#"{"a": "unterminated}"#,
+        r#"{"a" 1, "type": "ping"}"#,
+    ] {
+        assert_eq!(codec.classify(&text.to_string()), Inbound::Data, "{text}");
+    }
 }

@@ -4,6 +4,9 @@
 use keepalive::sim::{Pair, Side};
 use keepalive::{Action, CloseReason, Config, Duration, Instant, State};
 
+mod check;
+use check::watched_pair;
+
 fn client() -> Config {
     Config::client()
         .ping_interval(Duration::from_secs(20))
@@ -30,7 +33,7 @@ fn count(pair: &Pair, side: Side, f: impl Fn(&Action) -> bool) -> usize {
 
 #[test]
 fn a_healthy_link_runs_a_day_without_a_close_and_keeps_pinging() {
-    let mut pair = Pair::new(client(), server()).latency(Duration::from_millis(120));
+    let mut pair = watched_pair(client(), server()).latency(Duration::from_millis(120));
     pair.run_for(Duration::from_secs(86_400)).unwrap();
     assert!(pair.closes().is_empty(), "{:?}", pair.closes());
     // Pings keep flowing all day (hyper #2310 sent only the first): one per interval.
@@ -47,7 +50,7 @@ fn a_healthy_link_runs_a_day_without_a_close_and_keeps_pinging() {
 
 #[test]
 fn a_busy_link_carries_no_pings() {
-    let mut pair = Pair::new(client(), server());
+    let mut pair = watched_pair(client(), server());
     pair.set_traffic(Side::Client, Some(Duration::from_secs(5)));
     pair.set_traffic(Side::Server, Some(Duration::from_secs(5)));
     pair.run_for(Duration::from_secs(3_600)).unwrap();
@@ -65,7 +68,7 @@ fn a_busy_link_carries_no_pings() {
 #[test]
 fn both_ends_detect_a_cut_within_their_bounds() {
     for cut_at in [1_000u64, 1_007, 1_013, 1_019, 1_024, 1_031] {
-        let mut pair = Pair::new(client(), server()).latency(Duration::from_millis(30));
+        let mut pair = watched_pair(client(), server()).latency(Duration::from_millis(30));
         pair.run_until(Instant::from_secs(cut_at)).unwrap();
         pair.cut();
         pair.run_for(Duration::from_secs(120)).unwrap();
@@ -95,7 +98,7 @@ fn both_ends_detect_a_cut_within_their_bounds() {
 
 #[test]
 fn a_frozen_server_is_detected_and_the_client_reconnects_after_thaw() {
-    let mut pair = Pair::new(client(), server()).latency(Duration::from_millis(5));
+    let mut pair = watched_pair(client(), server()).latency(Duration::from_millis(5));
     pair.run_until(Instant::from_secs(100)).unwrap();
     pair.freeze(Side::Server); // SIGSTOP: socket open, nothing answers
     pair.run_for(Duration::from_secs(60)).unwrap();
@@ -114,7 +117,7 @@ fn a_frozen_server_is_detected_and_the_client_reconnects_after_thaw() {
 
 #[test]
 fn a_restarted_server_is_reconnected_with_growing_backoff() {
-    let mut pair = Pair::new(client(), server()).latency(Duration::from_millis(5));
+    let mut pair = watched_pair(client(), server()).latency(Duration::from_millis(5));
     pair.run_until(Instant::from_secs(30)).unwrap();
     pair.server_down();
     pair.run_for(Duration::from_secs(60)).unwrap();
@@ -141,7 +144,7 @@ fn a_restarted_server_is_reconnected_with_growing_backoff() {
 
 #[test]
 fn a_flapping_server_still_backs_off() {
-    let mut pair = Pair::new(client(), server()).latency(Duration::from_millis(5));
+    let mut pair = watched_pair(client(), server()).latency(Duration::from_millis(5));
     // The server comes up for 3 s at a time: never stable (stable_after is 60 s).
     for _ in 0..6 {
         pair.run_for(Duration::from_secs(3)).unwrap();
@@ -157,7 +160,7 @@ fn a_flapping_server_still_backs_off() {
 
 #[test]
 fn a_lossy_link_keeps_every_invariant_and_recovers() {
-    let mut pair = Pair::new(client(), server()).latency(Duration::from_millis(50));
+    let mut pair = watched_pair(client(), server()).latency(Duration::from_millis(50));
     pair.set_loss(50_000); // 5 % of pings, pongs and data vanish
     pair.set_traffic(Side::Server, Some(Duration::from_secs(7)));
     pair.run_for(Duration::from_secs(6 * 3_600)).unwrap();
@@ -174,7 +177,7 @@ fn a_lossy_link_keeps_every_invariant_and_recovers() {
 #[test]
 fn latency_below_the_timeout_never_closes() {
     // One-way 4.9 s: round trips of 9.8 s against a 10 s pong timeout.
-    let mut pair = Pair::new(client(), server()).latency(Duration::from_millis(4_900));
+    let mut pair = watched_pair(client(), server()).latency(Duration::from_millis(4_900));
     pair.run_for(Duration::from_secs(86_400)).unwrap();
     assert!(pair.closes().is_empty(), "{:?}", pair.closes());
 }

@@ -4,12 +4,16 @@
 //! A failing case prints the trace as scenario text (via `sim::Recorder`), ready to be
 //! saved under `tests/scenarios/` as a regression.
 
-use keepalive::sim::{Oracle, Pair, Recorder, Side};
+use keepalive::sim::{Pair, Recorder, Side};
 use keepalive::{
     Action, CloseReason, Config, Decision, Duration, Event, HeartbeatMachine, Instant, Jitter,
     PingPolicy, State,
 };
 use proptest::prelude::*;
+
+mod check;
+use check::oracle::Oracle;
+use check::watched_pair;
 
 const MS: u64 = 1_000_000;
 
@@ -389,7 +393,7 @@ proptest! {
             .unwrap();
         let pt = client.pong_timeout().min(server.pong_timeout());
         let latency = pt * latency_frac as u32 / 1_000;
-        let mut pair = Pair::new(client, server).latency(latency);
+        let mut pair = watched_pair(client, server).latency(latency);
         pair.set_traffic(Side::Server, traffic_ms.map(Duration::from_millis));
         // Enough virtual time for many cycles, bounded in steps for tiny intervals.
         let horizon = (client.ping_interval() + client.pong_timeout()) * 200;
@@ -436,7 +440,7 @@ impl SlowLink {
     /// handed over.
     fn pair(&self) -> Pair {
         let latency = self.pong_timeout() * self.latency_frac as u32 / 4_000;
-        Pair::new(self.client, self.server)
+        watched_pair(self.client, self.server)
             .latency(latency)
             .bandwidth(self.bandwidth())
     }

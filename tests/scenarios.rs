@@ -1,13 +1,35 @@
 //! Replays every scenario under `tests/scenarios/` (one per field situation and one per
-//! rule of the contract, `keepalive::rules`), and checks that malformed scenarios fail
-//! cleanly.
+//! rule of the contract, `keepalive::rules`) with every step checked by the oracle, and
+//! checks that malformed scenarios fail cleanly.
 
 use keepalive::sim::{Scenario, ScenarioError};
+use keepalive::{Action, HeartbeatMachine};
+use std::path::Path;
 
-fn replay(text: &str) -> Result<Option<keepalive::HeartbeatMachine>, ScenarioError> {
+mod check;
+use check::oracle::Oracle;
+
+fn replay(text: &str) -> Result<Option<HeartbeatMachine>, ScenarioError> {
     Scenario::replay(text)
 }
-use std::path::Path;
+
+/// The scenario's steps again, each call checked against the rules by the oracle (its
+/// own expectations are `replay`'s business): `Err` names the step's time and the rule.
+fn oracle_checks(text: &str) -> Result<(), String> {
+    let scenario = Scenario::parse(text).map_err(|e| e.to_string())?;
+    let Ok(config) = scenario.config() else {
+        return Ok(()); // a scenario about a refused config has no machine
+    };
+    let mut m = HeartbeatMachine::new(config, scenario.start());
+    let mut oracle = Oracle::new(&m);
+    for (at, event) in scenario.steps() {
+        let actions: Vec<Action> = m.handle(at, event).collect();
+        oracle
+            .check(at, event, &actions, &m)
+            .map_err(|v| format!("at {at:?} `{event:?}`: the machine broke a rule: {v}"))?;
+    }
+    Ok(())
+}
 
 #[test]
 fn every_scenario_file_replays() {
@@ -27,8 +49,11 @@ fn every_scenario_file_replays() {
     for path in &files {
         let text = std::fs::read_to_string(path).expect("readable scenario");
         let name = path.file_name().unwrap().to_string_lossy();
-        match replay(&text) {
-            Ok(_) => println!("ok   {name}"),
+        match replay(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|_| oracle_checks(&text))
+        {
+            Ok(()) => println!("ok   {name}"),
             Err(e) => failures.push(format!("{name}: {e}")),
         }
     }
@@ -163,4 +188,32 @@ fn relative_times_and_user_settings() {
         s.run_with(slower).unwrap_err(),
         ScenarioError::Mismatch { .. }
     ));
+}
+
+/// Durations in scenario text: the units, fractions, and what is refused; the recorder
+/// writes them back the same.
+#[test]
+fn durations_read_and_write_back() {
+    let start = |t: &str| {
+        Scenario::parse(&format!("config client\nstart {t}\n{t} connected")).map(|s| s.start())
+    };
+    for t in ["30s", "1.5s", "150ms", "250us", "10ns", "0ns", "20.05s"] {
+        let at = start(t).expect(t);
+        let text = keepalive::sim::Recorder::new(keepalive::Config::client().build().unwrap(), at)
+            .scenario();
+        assert!(text.contains(&format!("start {t}")), "{t}: {text}");
+    }
+    assert_eq!(start("2m").unwrap(), keepalive::Instant::from_secs(120));
+    assert_eq!(start(".5s").unwrap(), keepalive::Instant::from_millis(500));
+    for bad in [
+        "s",
+        "30",
+        "3x",
+        "1.2.3s",
+        "99999999999999999999999h",
+        "0.0000000001s",
+        ".",
+    ] {
+        assert!(start(bad).is_err(), "{bad}");
+    }
 }

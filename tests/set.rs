@@ -1,7 +1,8 @@
 //! HeartbeatSet: exactly the semantics of one HeartbeatMachine per key (checked by
-//! `sim::SetCheck` over random operations), and its memory and size.
+//! `SetCheck` over random operations), and its memory and size.
 
-use keepalive::sim::{SetCheck, SetOp};
+mod check;
+use check::setcheck::{SetCheck, SetOp};
 use keepalive::{Action, Config, Duration, Event, HeartbeatSet, Instant, PingPolicy};
 use proptest::prelude::*;
 

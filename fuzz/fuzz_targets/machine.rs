@@ -1,5 +1,5 @@
 //! Any accepted config, any trace (time backwards, huge jumps, u64::MAX instants):
-//! every rule of the contract holds (see `keepalive::sim::Oracle`).
+//! every rule of the contract holds (the oracle of `tests/check`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,5 +1,5 @@
 //! Arbitrary operations on a HeartbeatSet, compared call by call with one
-//! HeartbeatMachine per key (keepalive::sim::SetCheck), each under the oracle.
+//! HeartbeatMachine per key (the SetCheck of `tests/check`), each under the oracle.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

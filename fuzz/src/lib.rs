@@ -1,8 +1,14 @@
 //! Shared by the fuzz targets: a compact byte format for `(config, trace)` inputs, its
 //! encoder (for seeding the corpus from `tests/scenarios/`), and the one check every
-//! trace goes through: `keepalive::sim::Oracle`, the same oracle the property tests use.
+//! trace goes through: the oracle of `tests/check`, the same one the property tests use.
 
-use keepalive::sim::{Oracle, Recorder, SetCheck, SetOp};
+#[path = "../../tests/check/mod.rs"]
+mod check;
+
+use check::oracle::Oracle;
+pub use check::setcheck::SetOp;
+use check::setcheck::SetCheck;
+use keepalive::sim::Recorder;
 use keepalive::{
     CloseReason, Config, Decision, Duration, Event, Instant, Jitter, PingId, PingPolicy, Role,
 };

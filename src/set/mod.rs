@@ -139,12 +139,6 @@ pub(crate) fn due(deadline_ns: u64, now_ns: u64) -> bool {
     ceil_ms(deadline_ns) <= now_ns / NS_PER_MS
 }
 
-/// When the set's wheel wakes for a deadline: the start of its millisecond, rounded up.
-#[cfg(feature = "__internal")]
-pub(crate) fn wake_at(deadline_ns: u64) -> u64 {
-    ceil_ms(deadline_ns).saturating_mul(NS_PER_MS)
-}
-
 impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
     /// An empty set; every connection will use `config`.
     pub fn new(config: Config) -> HeartbeatSet<K> {

@@ -2,16 +2,49 @@
 //! bandwidth, message sizes, loss, a cut switch, a server that can go down, and a peer
 //! that can freeze.
 
-use super::oracle::{Oracle, Violation};
 use crate::config::Config;
 use crate::event::{Action, Event, PingId};
 use crate::machine::HeartbeatMachine;
 use crate::reason::CloseReason;
 use crate::state::State;
 use crate::time::Instant;
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
+use alloc::string::String;
 use alloc::vec::Vec;
+use core::fmt;
 use core::time::Duration;
+
+/// A broken rule, found by a check of [`Pair::watched`]: which rule, and what happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The rule, in a few words.
+    pub rule: &'static str,
+    /// What the machine did.
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.rule, self.detail)
+    }
+}
+
+impl core::error::Error for Violation {}
+
+/// The check of one machine's calls: `(now, event, actions, the machine after)`.
+type Check = Box<dyn FnMut(Instant, Event, &[Action], &HeartbeatMachine) -> Result<(), Violation>>;
+/// Makes the check for a new machine.
+type Watch = Box<dyn FnMut(&HeartbeatMachine) -> Check>;
+
+/// A closure, in a struct that derives `Debug`.
+struct Opaque<T>(T);
+
+impl<T> fmt::Debug for Opaque<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("..")
+    }
+}
 
 /// One end of a [`Pair`].
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
@@ -72,7 +105,7 @@ struct Packet {
 #[derive(Debug)]
 struct End {
     machine: Option<HeartbeatMachine>,
-    oracle: Option<Oracle>,
+    check: Opaque<Option<Check>>,
     /// The connection this end is on.
     conn: u32,
     /// Messages waiting to leave, in order, with their sizes.
@@ -93,7 +126,7 @@ struct End {
 impl End {
     fn new(machine: Option<HeartbeatMachine>) -> End {
         End {
-            oracle: machine.as_ref().map(Oracle::new),
+            check: Opaque(None),
             machine,
             conn: 0,
             queue: VecDeque::new(),
@@ -110,9 +143,8 @@ impl End {
 
 /// Two machines and a link, stepped from deadline to deadline: no real time passes. The
 /// virtual link of the crate's own tests, for your property tests: both ends start
-/// connected at [`Instant::ZERO`], every call to either machine is checked against the
-/// [rules](crate::rules#invariants-checked-on-every-call), and a broken rule stops the run
-/// with the [`Violation`].
+/// connected at [`Instant::ZERO`]; with [`watched`](Self::watched), every call to either
+/// machine is checked, and a broken rule stops the run with its [`Violation`].
 ///
 /// The link carries each direction's messages in order. With a
 /// [`bandwidth`](Self::bandwidth), a message of `n` bytes takes `n / bandwidth` to leave,
@@ -162,6 +194,7 @@ pub struct Pair {
     log: Vec<(Instant, Side, Action)>,
     /// A violation found in `new`, returned by the first call that can report it.
     held: Option<Violation>,
+    watch: Opaque<Option<Watch>>,
 }
 
 /// The link's segment: bytes arrive, and leave, this many at a time.
@@ -172,6 +205,22 @@ const DATA: u64 = 64;
 impl Pair {
     /// A client and a server, connected at time zero, 10 ms apart, unlimited bandwidth.
     pub fn new(client: Config, server: Config) -> Pair {
+        Pair::start(client, server, None)
+    }
+
+    /// The same, with every call to either machine checked: `watch` gets each new
+    /// machine (the client's, and the server's of each connection) and returns the
+    /// check of its calls, `(now, event, actions, the machine after)`. The crate's own
+    /// tests check its rules this way.
+    pub fn watched<W, C>(client: Config, server: Config, mut watch: W) -> Pair
+    where
+        W: FnMut(&HeartbeatMachine) -> C + 'static,
+        C: FnMut(Instant, Event, &[Action], &HeartbeatMachine) -> Result<(), Violation> + 'static,
+    {
+        Pair::start(client, server, Some(Box::new(move |m| Box::new(watch(m)))))
+    }
+
+    fn start(client: Config, server: Config, watch: Option<Watch>) -> Pair {
         let mut pair = Pair {
             now: Instant::ZERO,
             ends: [
@@ -188,7 +237,10 @@ impl Pair {
             server_down: false,
             log: Vec::new(),
             held: None,
+            watch: Opaque(watch),
         };
+        let first = pair.checked(Side::Client);
+        pair.end(Side::Client).check = first;
         // Both ends are open from the start. A broken rule here is reported by the first
         // call that returns a result.
         let opened = pair
@@ -527,13 +579,20 @@ impl Pair {
         self.feed(to, event)
     }
 
-    /// Connection `conn` reaches the server: a fresh server machine (and oracle) serves
+    /// The check for `side`'s machine as it is now.
+    fn checked(&mut self, side: Side) -> Opaque<Option<Check>> {
+        let machine = self.ends[side as usize].machine.as_ref();
+        Opaque(machine.and_then(|m| self.watch.0.as_mut().map(|w| w(m))))
+    }
+
+    /// Connection `conn` reaches the server: a fresh server machine (and check) serves
     /// it; the server machine of an older connection is dropped here.
     fn accept(&mut self, conn: u32) -> Result<(), Violation> {
         let machine = HeartbeatMachine::new(self.server_config, self.now);
+        let check = Opaque(self.watch.0.as_mut().map(|w| w(&machine)));
         let server = self.end(Side::Server);
         server.conn = conn;
-        server.oracle = Some(Oracle::new(&machine));
+        server.check = check;
         server.machine = Some(machine);
         server.last_ping = None;
         self.end(Side::Client).last_ping = None;
@@ -547,11 +606,13 @@ impl Pair {
         }
         let now = self.now;
         let end = self.end(side);
-        let (Some(machine), Some(oracle)) = (end.machine.as_mut(), end.oracle.as_mut()) else {
+        let Some(machine) = end.machine.as_mut() else {
             return Ok(());
         };
         let actions: Vec<Action> = machine.handle(now, event).collect();
-        oracle.check(now, event, &actions, machine)?;
+        if let Some(check) = end.check.0.as_mut() {
+            check(now, event, &actions, machine)?;
+        }
         for action in actions {
             self.log.push((now, side, action));
             match action {

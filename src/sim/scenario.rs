@@ -1,7 +1,6 @@
 //! Scenario files: a configuration, then one `(time, event) -> expected actions` step per
-//! line, replayed against a [`HeartbeatMachine`] under the [`Oracle`].
+//! line, replayed against a [`HeartbeatMachine`].
 
-use super::oracle::Oracle;
 use super::text::{
     self, fmt_actions, fmt_duration, fmt_event, fmt_instant, parse_duration, parse_instant, Pattern,
 };
@@ -45,13 +44,6 @@ pub enum ScenarioError {
         /// What was expected, and what happened.
         message: String,
     },
-    /// The machine broke a rule of the contract (see [`crate::rules`]).
-    Invariant {
-        /// The step.
-        line: usize,
-        /// The rule, and what happened.
-        message: String,
-    },
 }
 
 impl ScenarioError {
@@ -60,8 +52,7 @@ impl ScenarioError {
         match self {
             ScenarioError::Parse { line, .. }
             | ScenarioError::Config { line, .. }
-            | ScenarioError::Mismatch { line, .. }
-            | ScenarioError::Invariant { line, .. } => *line,
+            | ScenarioError::Mismatch { line, .. } => *line,
         }
     }
 
@@ -70,23 +61,16 @@ impl ScenarioError {
         match self {
             ScenarioError::Parse { message, .. }
             | ScenarioError::Config { message, .. }
-            | ScenarioError::Mismatch { message, .. }
-            | ScenarioError::Invariant { message, .. } => message,
+            | ScenarioError::Mismatch { message, .. } => message,
         }
     }
 }
 
 impl fmt::Display for ScenarioError {
     /// `line 3: at 20s `tick`: expected send_pong, got send_ping 1`: the line, then the
-    /// message (a broken rule says so first).
+    /// message.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ScenarioError::Invariant { line, message } => write!(
-                f,
-                "line {line}: the machine broke a rule of the contract: {message}"
-            ),
-            e => write!(f, "line {}: {}", e.line(), e.message()),
-        }
+        write!(f, "line {}: {}", self.line(), self.message())
     }
 }
 
@@ -164,11 +148,7 @@ enum Line {
 ///   `expect <rtt|smoothed_rtt> <duration|none>`, `expect <ping_interval|pong_timeout|
 ///   bound> <duration>` (the values in force), check the machine after the step above.
 ///   `deadline` is the deadline the rules give; `next_deadline()` hands out that or,
-///   after traffic on the fast path, an earlier wake-up (the oracle checks it is never
-///   later).
-///
-/// Every step is also checked against the [rules](crate::rules#invariants-checked-on-every-call),
-/// so a scenario fails on a broken invariant even where it expects nothing in particular.
+///   after traffic on the fast path, an earlier wake-up, never later.
 ///
 /// ```
 /// keepalive::sim::Scenario::replay("
@@ -339,18 +319,11 @@ impl Scenario {
     /// apply): for checking your own settings against a recorded situation.
     pub fn run_with(&self, config: Config) -> Result<HeartbeatMachine, ScenarioError> {
         let mut m = HeartbeatMachine::new(config, self.start());
-        let mut oracle = Oracle::new(&m);
         for (n, entry) in &self.lines {
             let line = *n;
             match entry {
                 Line::Step { at, event, expect } => {
                     let got: Vec<Action> = m.handle(*at, *event).collect();
-                    oracle
-                        .check(*at, *event, &got, &m)
-                        .map_err(|v| ScenarioError::Invariant {
-                            line,
-                            message: v.to_string(),
-                        })?;
                     let ok = got.len() == expect.len()
                         && expect.iter().zip(&got).all(|(p, a)| p.matches(a));
                     if !ok {

@@ -1,40 +1,33 @@
-//! The contract ([`crate::rules`]) as executable checks, written once and used by the
-//! scenario runner, the virtual-clock pair, the property tests and the fuzzer.
+//! The contract (the crate's `rules` page) as executable checks, written once and used
+//! by the scenario tests, the virtual-clock pair's runs, the property tests and the
+//! fuzzer: the crate's own self-check, kept out of the library.
 
-use super::text::{fmt_action, fmt_duration, fmt_event, fmt_instant};
-use crate::config::{Config, PingPolicy, Role};
-use crate::event::{Action, Event, PingId};
-use crate::machine::HeartbeatMachine;
-use crate::policy::Decision;
-use crate::reason::CloseReason;
-use crate::state::State;
-use crate::time::Instant;
-use alloc::format;
-use alloc::string::String;
-use core::fmt;
-use core::time::Duration;
+use keepalive::sim::Violation;
+use keepalive::{
+    Action, CloseReason, Config, Decision, Duration, Event, HeartbeatMachine, Instant, PingId,
+    PingPolicy, Role, State,
+};
 
-/// A broken invariant: which rule, and what happened.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    /// The rule, in a few words.
-    pub rule: &'static str,
-    /// What the machine did.
-    pub detail: String,
+fn fmt_instant(t: Instant) -> String {
+    format!("{t:?}")
 }
 
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.rule, self.detail)
-    }
+fn fmt_duration(d: Duration) -> String {
+    format!("{d:?}")
 }
 
-impl core::error::Error for Violation {}
+fn fmt_event(e: Event) -> String {
+    format!("{e:?}")
+}
+
+fn fmt_action(a: Action) -> String {
+    format!("{a:?}")
+}
 
 type Broken = (&'static str, String);
 
 /// Watches one [`HeartbeatMachine`] call by call and checks every rule of the contract
-/// that can be judged from the outside: the list at the end of [`crate::rules`]. A
+/// that can be judged from the outside: the list at the end of the `rules` page. A
 /// broken rule is a [`Violation`] naming it.
 #[derive(Clone, Debug)]
 pub struct Oracle {
@@ -129,7 +122,7 @@ impl Oracle {
                 actions
                     .iter()
                     .map(|a| fmt_action(*a))
-                    .collect::<alloc::vec::Vec<_>>()
+                    .collect::<Vec<_>>()
                     .join(", "),
                 machine.state()
             ),
@@ -272,6 +265,12 @@ impl Oracle {
                             "abort_connect while not connecting".into(),
                         ));
                     }
+                }
+                other => {
+                    return Err((
+                        "every action is one the oracle knows",
+                        format!("{other:?}: teach the oracle its rule"),
+                    ))
                 }
             }
         }

@@ -1,17 +1,13 @@
 //! A [`HeartbeatSet`] checked against its definition: one [`HeartbeatMachine`] per key.
 
-use super::oracle::{Oracle, Violation};
-use super::scenario::Recorder;
-use crate::config::Config;
-use crate::event::{Action, Event};
-use crate::set::HeartbeatSet;
-use crate::state::State;
-use crate::time::{Instant, NS_PER_MS};
-use alloc::collections::BTreeMap;
-use alloc::format;
-use alloc::vec::Vec;
-use core::fmt::Debug;
-use core::hash::Hash;
+use super::oracle::Oracle;
+use keepalive::sim::{Recorder, Violation};
+use keepalive::{Action, Config, Event, HeartbeatSet, Instant, State};
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+const NS_PER_MS: u64 = 1_000_000;
 
 /// One operation on a set.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,7 +23,7 @@ pub enum SetOp<K> {
 }
 
 /// Runs every operation on a [`HeartbeatSet`] and on a reference made of one
-/// [`HeartbeatMachine`](crate::HeartbeatMachine) (under its [`Oracle`]) per key, and checks that they agree: the
+/// `HeartbeatMachine` (under its [`Oracle`]) per key, and checks that they agree: the
 /// same actions for the same calls, the same states, the same keys handed out by `poll`
 /// (a machine is ticked when its deadline, rounded up to the millisecond, has come), and
 /// a `next_deadline` that is never later than any machine's.
@@ -48,8 +44,19 @@ pub struct SetCheck<K> {
     now: Instant,
 }
 
+/// The set's documented precision: a deadline is due once its millisecond, rounded up,
+/// has come, and the wheel wakes at the start of that millisecond.
+fn wake_at(deadline: Instant) -> Instant {
+    Instant::from_nanos(
+        deadline
+            .as_nanos()
+            .div_ceil(NS_PER_MS)
+            .saturating_mul(NS_PER_MS),
+    )
+}
+
 fn due_by(deadline: Instant, now: Instant) -> bool {
-    crate::set::due(deadline.as_nanos(), now.as_nanos())
+    deadline.as_nanos().div_ceil(NS_PER_MS) <= now.as_nanos() / NS_PER_MS
 }
 
 impl<K: Ord + Hash + Clone + Debug> SetCheck<K> {
@@ -174,7 +181,7 @@ impl<K: Ord + Hash + Clone + Debug> SetCheck<K> {
                 );
             }
             if let Some(d) = *deadline {
-                let tick = Instant::from_nanos(crate::set::wake_at(d.as_nanos()));
+                let tick = wake_at(d);
                 earliest = Some(earliest.map_or(tick, |e| e.min(tick)));
             }
         }
