@@ -13,7 +13,7 @@ use proptest::prelude::*;
 
 mod check;
 use check::oracle::Oracle;
-use check::watched_pair;
+use check::{watched_pair, Checked};
 
 const MS: u64 = 1_000_000;
 
@@ -589,20 +589,14 @@ proptest! {
 /// nothing forgives strikes). Returns the index of the ping that closed the connection,
 /// if one did.
 fn ping_train(config: Config, times: &[Instant]) -> Option<usize> {
-    let mut m = HeartbeatMachine::new(config, Instant::ZERO);
-    let mut oracle = Oracle::new(&m);
-    let mut feed = |m: &mut HeartbeatMachine, t: Instant, e: Event| {
-        let actions: Vec<Action> = m.handle(t, e).collect();
-        oracle.check(t, e, &actions, m).unwrap();
-        actions
-    };
-    let _ = feed(&mut m, Instant::ZERO, Event::Connected);
+    let mut m = Checked::new(config, Instant::ZERO);
+    let _ = m.feed(Instant::ZERO, Event::Connected);
     for (i, &t) in times.iter().enumerate() {
-        let actions = feed(&mut m, t, Event::PingReceived);
+        let actions = m.feed(t, Event::PingReceived);
         if actions.contains(&Action::Close(CloseReason::TooManyPings)) {
             return Some(i);
         }
-        if m.state() != State::Open {
+        if m.machine.state() != State::Open {
             return None;
         }
     }
@@ -701,18 +695,12 @@ proptest! {
             .unwrap();
         let srtt = ms(srtt_ms);
         let rttvar = srtt * var_frac as u32 / 1_000;
-        let mut m = HeartbeatMachine::new(config, Instant::ZERO);
-        let mut oracle = Oracle::new(&m);
-        let mut feed = |m: &mut HeartbeatMachine, t: Instant, e: Event| {
-            let actions: Vec<Action> = m.handle(t, e).collect();
-            oracle.check(t, e, &actions, m).unwrap();
-            actions
-        };
-        let _ = feed(&mut m, Instant::ZERO, Event::Connected);
+        let mut m = Checked::new(config, Instant::ZERO);
+        let _ = m.feed(Instant::ZERO, Event::Connected);
         let mut pong: Option<(Instant, keepalive::PingId)> = None;
         let mut pings = 0;
         while pings < 40 {
-            let deadline = m.next_deadline().expect("an open client has a deadline");
+            let deadline = m.machine.next_deadline().expect("an open client has a deadline");
             let calls = match pong {
                 Some((at, id)) if at <= deadline => {
                     pong = None;
@@ -722,7 +710,7 @@ proptest! {
                 _ => vec![(deadline, Event::PathRtt { srtt, rttvar }), (deadline, Event::Tick)],
             };
             for (t, event) in calls {
-                for a in feed(&mut m, t, event) {
+                for a in m.feed(t, event) {
                     match a {
                         Action::SendPing(id) => {
                             let rtt = srtt * 2 * rtts[pings % rtts.len()] as u32 / 1_000;
@@ -733,7 +721,7 @@ proptest! {
                     }
                 }
             }
-            let pt = m.stats().pong_timeout;
+            let pt = m.machine.stats().pong_timeout;
             prop_assert!(pt >= config.pong_timeout() && pt <= config.pong_timeout().max(Duration::from_secs(60)));
         }
     }

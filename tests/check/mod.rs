@@ -8,8 +8,31 @@ pub mod oracle;
 pub mod setcheck;
 
 use keepalive::sim::{Pair, Violation};
-use keepalive::{Config, HeartbeatMachine};
+use keepalive::{Action, Config, Event, HeartbeatMachine, Instant};
 use oracle::Oracle;
+
+/// A machine whose every call the oracle checks; a broken rule panics, naming it.
+pub struct Checked {
+    pub machine: HeartbeatMachine,
+    oracle: Oracle,
+}
+
+impl Checked {
+    pub fn new(config: Config, now: Instant) -> Checked {
+        let machine = HeartbeatMachine::new(config, now);
+        let oracle = Oracle::new(&machine);
+        Checked { machine, oracle }
+    }
+
+    /// `handle(now, event)`, checked; its actions.
+    pub fn feed(&mut self, now: Instant, event: Event) -> Vec<Action> {
+        let actions: Vec<Action> = self.machine.handle(now, event).collect();
+        if let Err(v) = self.oracle.check(now, event, &actions, &self.machine) {
+            panic!("{v}");
+        }
+        actions
+    }
+}
 
 /// A [`Pair`] with every call of either machine checked by the oracle.
 pub fn watched_pair(client: Config, server: Config) -> Pair {
