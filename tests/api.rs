@@ -609,6 +609,7 @@ fn the_table_gives_up_only_where_retrying_cannot_help_and_overrides_replace_it()
 
 /// `TextCodec` recognises a JSON heartbeat by its `"type"`, however the peer formats it,
 /// and nothing else.
+#[cfg(feature = "alloc")]
 #[test]
 fn text_heartbeats_are_read_by_their_json_type() {
     use keepalive::codec::{HeartbeatCodec, Inbound, TextCodec};
