@@ -318,8 +318,9 @@ async fn an_unpolled_heartbeat_does_not_call_a_live_peer_dead() {
 /// A peer that completed the handshake and then stopped reading (its socket open, its
 /// process busy): a large send to it cannot complete. The send does not hang: the
 /// deadlines run while it waits, and it fails with the pong timeout within the bound.
-/// Returns the server's end of the connection.
-async fn stopped_reader() -> (Ws, tokio::task::JoinHandle<()>) {
+/// Returns our end of the connection, metered (without a meter a send that waits checks
+/// no deadline: a pong waiting unread could not be told from silence).
+async fn stopped_reader() -> (Ws, Meter, tokio::task::JoinHandle<()>) {
     let (l, url) = listener().await;
     let peer = tokio::spawn(async move {
         let (ws, _) = tokio_tungstenite::connect_async(url)
@@ -328,7 +329,12 @@ async fn stopped_reader() -> (Ws, tokio::task::JoinHandle<()>) {
         sleep(Duration::from_secs(20)).await; // holds the socket, reads nothing
         drop(ws);
     });
-    (accept(&l).await, peer)
+    let (tcp, _) = l.accept().await.expect("accept");
+    let meter = Meter::new();
+    let ws = tokio_tungstenite::accept_async(meter.tcp(tcp))
+        .await
+        .expect("handshake");
+    (ws, meter, peer)
 }
 
 /// Large enough to fill both sockets' buffers many times over.
@@ -336,8 +342,8 @@ const STUCK: usize = 64 * 1024 * 1024;
 
 #[tokio::test]
 async fn a_send_to_a_peer_that_stopped_reading_fails_within_the_bound() {
-    let (ws, peer) = stopped_reader().await;
-    let mut hb = Heartbeat::new(Tokio, ws, WsCodec, config()).with_meter(Meter::new());
+    let (ws, meter, peer) = stopped_reader().await;
+    let mut hb = Heartbeat::new(Tokio, ws, WsCodec, config()).with_meter(meter);
     let started = Instant::now();
     let sent = timeout(EVENT_WAIT, hb.send(Message::binary(vec![1u8; STUCK])))
         .await
@@ -364,8 +370,8 @@ async fn a_send_to_a_peer_that_stopped_reading_fails_within_the_bound() {
 /// half in another. Whichever runs the deadline, both learn the end.
 #[tokio::test]
 async fn split_halves_both_learn_that_a_stopped_reader_is_dead() {
-    let (ws, peer) = stopped_reader().await;
-    let hb = Heartbeat::new(Tokio, ws, WsCodec, config()).with_meter(Meter::new());
+    let (ws, meter, peer) = stopped_reader().await;
+    let hb = Heartbeat::new(Tokio, ws, WsCodec, config()).with_meter(meter);
     let (mut sink, mut stream) = hb.split();
     let started = Instant::now();
     let reader = tokio::spawn(async move {

@@ -102,9 +102,10 @@ type Step<M> = Poll<Option<Result<Update<M>, Error>>>;
 /// after its own bound; it never makes *this* side call a live peer dead, because every
 /// message waiting in the transport is read (and proves the peer alive) before any
 /// deadline is checked. A `send` keeps our pings and pongs going out and tells the
-/// machine of deliveries; while it waits for the transport, the deadlines run too (with
-/// the kernel's view of the path, as it reads nothing), so a send to a dead peer fails
-/// within the bound instead of hanging. Poll the stream in a loop (for example in
+/// machine of deliveries; with a [meter](Self::with_meter), while it waits for the
+/// transport, the deadlines run too (on the bytes the peer takes and the kernel's view of
+/// the path, as it reads nothing), so a send to a dead peer fails within the bound
+/// instead of hanging. Poll the stream in a loop (for example in
 /// `select!` with your other work), split it (`StreamExt::split`), or use
 /// [`Client`](super::Client), which drives the connection from its own task.
 ///
@@ -654,12 +655,14 @@ where
         }
     }
 
-    /// A send waits for the transport: the deadlines still run meanwhile (the kernel's
-    /// view of the path included), so a dead peer fails the send within the bound
-    /// instead of hanging it.
+    /// A send waits for the transport. With a meter the deadlines still run meanwhile,
+    /// so a dead peer fails the send within the bound instead of hanging it: nothing is
+    /// read, but the meter sees the bytes the peer takes and, on Linux, the kernel's
+    /// record of what arrived. Without one, a pong waiting unread could not be told
+    /// from silence, so the deadlines wait for the stream to be polled.
     fn stuck(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         remember(&mut self.writer, cx);
-        while self.deadline(cx) {
+        while self.meter.is_some() && self.deadline(cx) {
             self.transmit(cx);
         }
         self.timer_lent = true;
@@ -673,7 +676,10 @@ where
     fn sent(&mut self, outcome: Poll<Result<(), Error>>) -> Poll<Result<(), Error>> {
         if outcome.is_ready() && core::mem::take(&mut self.timer_lent) {
             if let Some(reader) = &self.reader {
-                reader.wake_by_ref();
+                // (One task doing both has the timer already.)
+                if !self.writer.as_ref().is_some_and(|w| w.will_wake(reader)) {
+                    reader.wake_by_ref();
+                }
             }
         }
         outcome
