@@ -621,6 +621,8 @@ fn text_heartbeats_are_read_by_their_json_type() {
         r#"{"ts": 1700000000, "type": "ping"}"#,
         r#"{"data": {"type": "pong", "list": [1, "}", {"a": []}]}, "type": "ping"}"#,
         r#"{"k\"ey": "v,}", "type":"ping","more":true}"#,
+        // A repeated key is its last value, as the peer's own JSON reader sees it.
+        r#"{"type": "pong", "type": "ping"}"#,
     ] {
         assert_eq!(codec.classify(&text.to_string()), Inbound::Ping, "{text}");
     }
@@ -636,6 +638,9 @@ fn text_heartbeats_are_read_by_their_json_type() {
         r#"{"type": "ping"#,
         r#"{"a": "unterminated}"#,
         r#"{"a" 1, "type": "ping"}"#,
+        r#"{"type": "ping", "type": null}"#,
+        r#"{"type": "ping", "more": "#,
+        r#"{"type": "ping" "x"}"#,
     ] {
         assert_eq!(codec.classify(&text.to_string()), Inbound::Data, "{text}");
     }

@@ -7,8 +7,10 @@
 //! (fuzzed by the `codec` target).
 
 /// The raw contents of the top-level `"type"` string of a JSON object, or `None` when
-/// `text` is not an object or has no string `"type"`. Escapes are not decoded: heartbeat
-/// types are plain words.
+/// `text` is not a whole object or its `"type"` is missing or not a string. A repeated
+/// `"type"` is read as its last value, as `JSON.parse` and Python's `json` read it, so a
+/// heartbeat means here what it means to the peer that wrote it. Escapes are not
+/// decoded: heartbeat types are plain words.
 pub(crate) fn type_field(text: &str) -> Option<&str> {
     let b = text.as_bytes();
     let mut i = skip_ws(b, 0);
@@ -19,6 +21,7 @@ pub(crate) fn type_field(text: &str) -> Option<&str> {
     if b.get(i) == Some(&b'}') {
         return None;
     }
+    let mut kind = None;
     loop {
         let (key, after_key) = string(b, i)?;
         i = skip_ws(b, after_key);
@@ -26,15 +29,19 @@ pub(crate) fn type_field(text: &str) -> Option<&str> {
             return None;
         }
         i = skip_ws(b, i + 1);
-        if key == b"type" && b.get(i) == Some(&b'"') {
-            let (value, _) = string(b, i)?;
-            // The value is a slice of `text` between two ASCII quotes: valid UTF-8.
-            return core::str::from_utf8(value).ok();
+        let end = skip_value(b, i)?;
+        if key == b"type" {
+            kind = match string(b, i) {
+                Some((value, after)) if skip_ws(b, after) == end => Some(value),
+                _ => None, // not a string: the last "type" is what the peer meant
+            };
         }
-        i = skip_ws(b, skip_value(b, i)?);
+        i = skip_ws(b, end);
         match b.get(i) {
             Some(b',') => i = skip_ws(b, i + 1),
-            _ => return None, // '}' without a type, or malformed
+            // The value is a slice of `text` between two ASCII quotes: valid UTF-8.
+            Some(b'}') => return core::str::from_utf8(kind?).ok(),
+            _ => return None, // malformed
         }
     }
 }
