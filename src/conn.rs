@@ -30,7 +30,6 @@ const GRANULARITY_US: u32 = 1_000;
 const MAX_SLOWDOWN: u8 = 6;
 /// No round trip measured yet.
 const NO_RTT: u32 = u32::MAX;
-/// No ping from the peer yet.
 /// How much quiet time the peer's ping budget keeps as credit: a minute. Pings that
 /// waited in our receive buffer while we were busy arrive together, and must not count
 /// as a flood; a peer quiet for longer gets no more.
