@@ -174,6 +174,14 @@ impl Conn {
     fn is_open(&self) -> bool {
         matches!(self.phase, Phase::Open { .. })
     }
+    /// Open, with no ping in flight, no probe, no pause, and nothing due before `wake`:
+    /// traffic then only moves deadlines later, so the fast path may skip the full pass.
+    #[inline(always)]
+    fn steady(&self, now: u64) -> bool {
+        self.is_open()
+            && self.flags & (IN_FLIGHT | PROBING | PAUSED | NO_WAKE) == 0
+            && now < self.wake
+    }
     pub(crate) fn ping_in_flight(&self) -> Option<PingId> {
         (self.is_open() && self.has(IN_FLIGHT)).then(|| self.current_ping())
     }
@@ -241,25 +249,25 @@ impl Conn {
         let idle = ms(t.idle_timeout);
         match t.ping_policy {
             PingPolicy::Never => idle,
-            _ => idle.max(
-                self.ping_interval(cfg)
-                    .saturating_add(self.pong_timeout(cfg)),
-            ),
+            _ => idle.max(self.ping_cycle(cfg)),
         }
     }
 
     /// The dead-peer bound in force: from the last sign of the peer, a ping interval and
-    /// a pong timeout (or the idle timeout, when shorter or when we never ping).
+    /// a pong timeout in force, or the idle timeout when we never ping. (While we ping,
+    /// the idle timeout in force is never shorter than that cycle: it cannot tighten it.)
     pub(crate) fn dead_peer_bound(&self, cfg: &Config) -> u64 {
-        let pinging = (cfg.timing.ping_policy != PingPolicy::Never).then(|| {
-            self.ping_interval(cfg)
-                .saturating_add(self.pong_timeout(cfg))
-        });
-        match (pinging, self.idle_timeout(cfg)) {
-            (Some(p), 0) => p,
-            (Some(p), i) => p.min(i),
-            (None, i) => i,
+        match cfg.timing.ping_policy {
+            PingPolicy::Never => self.idle_timeout(cfg),
+            _ => self.ping_cycle(cfg),
         }
+    }
+
+    /// A ping interval and a pong timeout, both in force: the longest a live peer may
+    /// stay silent while we ping.
+    fn ping_cycle(&self, cfg: &Config) -> u64 {
+        self.ping_interval(cfg)
+            .saturating_add(self.pong_timeout(cfg))
     }
 
     // ----- the entry point -----
@@ -283,11 +291,7 @@ impl Conn {
         // to the full pass, which takes a short cut of its own.
         let fast = fast_class(event);
         let policed = (cfg.timing.min_ping_interval != 0) as u8 * PONG;
-        if fast & (SLOW | policed) == 0
-            && self.is_open()
-            && self.flags & (IN_FLIGHT | PROBING | PAUSED | NO_WAKE) == 0
-            && now < self.wake
-        {
+        if fast & (SLOW | policed) == 0 && self.steady(now) {
             self.last_in = if fast & HEARD != 0 { now } else { self.last_in };
             self.last_out = if fast & BUSY != 0 { now } else { self.last_out };
             // Our data forgives the peer's strikes (gRFC A8): its budget restarts now.
@@ -306,11 +310,7 @@ impl Conn {
     fn slow(&mut self, cfg: &Config, now: u64, event: Event, counters: &mut Counters) -> Actions {
         // A policed ping where the fast path applies otherwise: it uses its budget, and
         // only one too many needs the rest of the pass (which counts it again, and closes).
-        if event == Event::PingReceived
-            && self.is_open()
-            && self.flags & (IN_FLIGHT | PROBING | PAUSED | NO_WAKE) == 0
-            && now < self.wake
-        {
+        if event == Event::PingReceived && self.steady(now) {
             let budget = self.ping_budget;
             if !self.strike(cfg, now) {
                 self.last_in = now;
