@@ -138,21 +138,17 @@ impl HeartbeatMachine {
     /// Counters, round trips, and the timeouts in force (the dead-peer bound the machine
     /// keeps now, on this path).
     pub fn stats(&self) -> Stats {
-        let (cfg, conn, c) = (&self.config, &self.conn, &self.counters);
+        let (cfg, conn) = (&self.config, &self.conn);
         let ns = Duration::from_nanos;
         let srtt = conn.srtt();
         Stats {
-            pings_sent: conn.pings_sent(),
-            pongs_received: c.pongs,
-            timeouts: c.timeouts,
-            reconnects: c.reconnects,
             attempt: conn.attempt(),
-            rtt: c.rtt(),
             smoothed_rtt: srtt.map(|s| s.0),
             rtt_var: srtt.map(|s| s.1),
             ping_interval: ns(conn.ping_interval(cfg)),
             pong_timeout: ns(conn.pong_timeout(cfg)),
             dead_peer_bound: ns(conn.dead_peer_bound(cfg)),
+            ..self.counters.totals(conn.pings_sent())
         }
     }
 

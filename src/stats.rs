@@ -42,9 +42,9 @@ const NO_RTT: u32 = u32::MAX;
 /// set's totals).
 #[derive(Copy, Clone, Debug)]
 pub(crate) struct Counters {
-    pub(crate) pongs: u32,
-    pub(crate) timeouts: u32,
-    pub(crate) reconnects: u32,
+    pongs: u32,
+    timeouts: u32,
+    reconnects: u32,
     rtt_us: u32,
 }
 
@@ -55,6 +55,19 @@ impl Counters {
             timeouts: 0,
             reconnects: 0,
             rtt_us: NO_RTT,
+        }
+    }
+
+    /// The counted figures, with `pings_sent` (which the connection state keeps); the
+    /// per-connection ones are left at their defaults.
+    pub(crate) fn totals(&self, pings_sent: u32) -> Stats {
+        Stats {
+            pings_sent,
+            pongs_received: self.pongs,
+            timeouts: self.timeouts,
+            reconnects: self.reconnects,
+            rtt: self.rtt(),
+            ..Stats::default()
         }
     }
 

@@ -298,15 +298,7 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
     /// round trip and the timeouts in force, are a machine's: see
     /// [`HeartbeatMachine::stats`](crate::HeartbeatMachine::stats).)
     pub fn stats(&self) -> Stats {
-        let c = &self.counters;
-        Stats {
-            pings_sent: self.pings_sent,
-            pongs_received: c.pongs,
-            timeouts: c.timeouts,
-            reconnects: c.reconnects,
-            rtt: c.rtt(),
-            ..Stats::default()
-        }
+        self.counters.totals(self.pings_sent)
     }
 
     /// The shared configuration.
