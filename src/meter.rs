@@ -46,6 +46,7 @@
 //! [`Event::PingWritten`]: crate::Event::PingWritten
 //! [`Event::PathRtt`]: crate::Event::PathRtt
 
+use crate::driver::lock;
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::task::Poll;
@@ -217,11 +218,6 @@ impl Meter {
     fn count_delivery(&self) {
         self.counts.delivered.fetch_add(1, Ordering::Relaxed);
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic elsewhere while holding the lock leaves plain data: keep going.
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Closes the meter's copy of the socket when the metered stream goes, so that dropping

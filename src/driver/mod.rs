@@ -81,3 +81,8 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
 
 /// The error a connect function or an on-connect step may return.
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Locks `m`. A panic elsewhere while holding the lock leaves plain data: keep going.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

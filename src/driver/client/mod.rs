@@ -8,12 +8,12 @@ mod task;
 pub use handle::{Client, ClientBuilder, Events};
 
 use super::error::{Error, SendError};
+use super::lock;
 use crate::meter::Meter;
 use crate::{CloseReason, Event, PingId, Stats};
 use core::task::Waker;
 use core::time::Duration;
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard};
 use std::vec::Vec;
 
 /// Events buffered for the application by default before the client stops reading.
@@ -203,11 +203,4 @@ impl<M> Inner<M> {
             self.wake_task();
         }
     }
-}
-
-fn lock<M>(shared: &Mutex<Inner<M>>) -> MutexGuard<'_, Inner<M>> {
-    // A panic elsewhere while holding the lock leaves plain data: keep going.
-    shared
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
