@@ -379,7 +379,7 @@ where
     fn deadline(&mut self, cx: &mut Context<'_>) -> bool {
         let now = self.now();
         self.report(now);
-        if now >= self.next_look && self.look(now) {
+        if self.look_if_due(now) {
             return true;
         }
         let deadline = self.machine.next_deadline();
@@ -396,12 +396,22 @@ where
         self.alarm.now(&self.clock)
     }
 
-    /// Tells the machine the traffic it has not heard of, at `now`.
-    fn report(&mut self, now: Instant) {
-        for event in self.unheard.take(self.meter.as_ref()) {
+    /// Tells the machine `events` at `now` and carries out what it says; returns whether
+    /// it said anything.
+    fn tell(&mut self, now: Instant, events: impl IntoIterator<Item = Event>) -> bool {
+        let mut acted = false;
+        for event in events {
             let actions = self.machine.handle(now, event);
+            acted |= !actions.is_empty();
             self.apply(actions, None);
         }
+        acted
+    }
+
+    /// Tells the machine the traffic it has not heard of, at `now`.
+    fn report(&mut self, now: Instant) {
+        let events = self.unheard.take(self.meter.as_ref());
+        self.tell(now, events);
     }
 
     /// A deadline: the machine hears the traffic, then the kernel's view of the path,
@@ -422,21 +432,20 @@ where
             return false;
         }
         self.next_look = now + self.machine.config().pong_timeout();
-        let mut acted = false;
-        for event in self.unheard.path(self.meter.as_ref()) {
-            let actions = self.machine.handle(now, event);
-            acted |= !actions.is_empty();
-            self.apply(actions, None);
-        }
-        acted
+        let events = self.unheard.path(self.meter.as_ref());
+        self.tell(now, events)
+    }
+
+    /// A look at a clock read, when one is due.
+    fn look_if_due(&mut self, now: Instant) -> bool {
+        now >= self.next_look && self.look(now)
     }
 
     /// Tells the machine `event` at `now`, after the traffic it has not heard of, and
     /// carries out what it says.
     fn feed(&mut self, now: Instant, event: Event) {
         self.report(now);
-        let actions = self.machine.handle(now, event);
-        self.apply(actions, None);
+        self.tell(now, [event]);
     }
 
     /// A ping has left.
@@ -467,8 +476,7 @@ where
             }
             Inbound::Pong(id) => {
                 let before = self.machine.stats().pongs_received;
-                let actions = self.machine.handle(now, Event::PongReceived(id));
-                self.apply(actions, None);
+                self.tell(now, [Event::PongReceived(id)]);
                 if self.machine.stats().pongs_received == before {
                     return None;
                 }
@@ -792,9 +800,7 @@ where
         if this.unheard.any(this.meter.as_ref()) {
             let now = this.now();
             this.report(now);
-            if now >= this.next_look {
-                this.look(now);
-            }
+            this.look_if_due(now);
         }
         this.transmit(cx);
         let outcome = match this.transport.as_mut() {
