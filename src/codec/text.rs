@@ -67,23 +67,26 @@ impl TextCodec {
         &self.pong
     }
 
+    /// A configured text matches by its JSON `"type"` when it has one, else exactly. The
+    /// message's own `"type"` is read once, and only when a configured text has one.
     fn classify_text(&self, text: &str) -> Inbound {
-        if matches(&self.ping, text) {
+        let (ping, pong) = (type_field(&self.ping), type_field(&self.pong));
+        let kind = if ping.is_some() || pong.is_some() {
+            type_field(text)
+        } else {
+            None
+        };
+        let is = |want: &str, want_kind: Option<&str>| match want_kind {
+            Some(k) => kind == Some(k),
+            None => want == text,
+        };
+        if is(&self.ping, ping) {
             Inbound::Ping
-        } else if matches(&self.pong, text) {
+        } else if is(&self.pong, pong) {
             Inbound::Pong(None)
         } else {
             Inbound::Data
         }
-    }
-}
-
-/// Whether the text `got` is the configured text `want`: by JSON `"type"` when `want` has
-/// one, else exactly.
-fn matches(want: &str, got: &str) -> bool {
-    match type_field(want) {
-        Some(kind) => type_field(got) == Some(kind),
-        None => want == got,
     }
 }
 
