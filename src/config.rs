@@ -68,6 +68,16 @@ const MAX_ATTEMPTS: u32 = 65_535;
 const UNLIMITED: u32 = u32::MAX;
 /// A server's `min_ping_interval` unless set: see [`ConfigBuilder::min_ping_interval`].
 const SERVER_MIN_PING_INTERVAL: Duration = Duration::from_millis(50);
+/// The default `ping_interval`, and the most one derived from a path limit may be.
+const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
+/// The default `pong_timeout`.
+const DEFAULT_PONG_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// `d` in whole milliseconds, rounded down: how every derived value and every hint is
+/// kept, so that the builder accepts it as printed.
+const fn whole_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}
 
 /// How a setting's value is taken in, checked, kept and handed back.
 pub(crate) trait Kind {
@@ -369,12 +379,12 @@ settings! {
         /// How long a direction may stay quiet before we ping (default 20 s). With
         /// [`PingPolicy::Fixed`], the time between pings. Left unset with a
         /// [`path_idle_limit`](Self::path_idle_limit), it is derived from the limit.
-        ping_interval, PingInterval: Millis, Duration => Duration = Duration::from_secs(20);
+        ping_interval, PingInterval: Millis, Duration => Duration = DEFAULT_PING_INTERVAL;
         /// How long to wait for a pong (or any other sign of the peer) after a ping left
         /// before closing with [`CloseReason::PongTimeout`] (default 20 s). A slow path
         /// stretches it: it never falls below three retransmission timeouts of the
         /// measured round trip (see [`Stats::pong_timeout`](crate::Stats::pong_timeout)).
-        pong_timeout, PongTimeout: Millis, Duration => Duration = Duration::from_secs(20);
+        pong_timeout, PongTimeout: Millis, Duration => Duration = DEFAULT_PONG_TIMEOUT;
         /// Close with [`CloseReason::IdleTimeout`] after this much silence from the peer
         /// (default off; zero turns it off). Must be at least `ping_interval +
         /// pong_timeout` when we ping, so it never pre-empts a slow pong.
@@ -589,9 +599,7 @@ impl ConfigError {
             return PathFix::Interval(MIN);
         };
         match limit.checked_sub(pong_timeout) {
-            Some(room) if room.as_millis() >= 1 => {
-                PathFix::Interval(Duration::from_millis(room.as_millis() as u64))
-            }
+            Some(room) if room.as_millis() >= 1 => PathFix::Interval(whole_ms(room)),
             _ => {
                 let ms = limit.as_millis() as u64;
                 // A third for the pong, the rest for the interval: both at least 1 ms.
@@ -622,7 +630,7 @@ impl fmt::Display for ConfigError {
                 ) {
                     f.write_str(", or zero for off")?;
                 }
-                let nearest = Duration::from_millis(value.clamp(MIN, MAX).as_millis() as u64);
+                let nearest = whole_ms(value.clamp(MIN, MAX));
                 write!(f, "; try {nearest:?} (the default is ")?;
                 setting.show_default(f)?;
                 f.write_str(")")
@@ -690,7 +698,7 @@ impl fmt::Display for ConfigError {
                 "min_ping_interval ({min_ping_interval:?}) must be at most half of idle_timeout \
                  ({idle_timeout:?}), or a peer that pings often enough to stay open is closed for \
                  pinging too often; try {:?} or less",
-                Duration::from_millis(idle_timeout.as_millis() as u64 / 2)
+                whole_ms(idle_timeout / 2)
             ),
             ConfigError::TooManyOverrides => f.write_str(
                 "at most 4 reconnect overrides (on_close_code, on_http_status) fit in a config; \
@@ -894,7 +902,7 @@ impl ConfigBuilder {
             }
             // Never stricter than the pings the server's own idle timeout asks for.
             let idle = given.idle_timeout.unwrap_or(Duration::ZERO);
-            let quarter = Duration::from_millis(idle.as_millis() as u64 / 4);
+            let quarter = whole_ms(idle / 4);
             let default = match quarter.is_zero() {
                 true => SERVER_MIN_PING_INTERVAL,
                 false => SERVER_MIN_PING_INTERVAL.min(quarter),
@@ -905,13 +913,13 @@ impl ConfigBuilder {
             return Err(ConfigError::TooManyOverrides);
         }
         let limit = given.path_idle_limit.filter(|l| !l.is_zero());
-        let pong_timeout = given.pong_timeout.unwrap_or(Duration::from_secs(20));
+        let pong_timeout = given.pong_timeout.unwrap_or(DEFAULT_PONG_TIMEOUT);
         if let (None, Some(limit)) = (given.ping_interval, limit) {
             OrOff::store(Setting::PathIdleLimit, limit)?;
             // Leave room for the pong, in whole ms; never above the default.
-            let room = Duration::from_millis(limit.saturating_sub(pong_timeout).as_millis() as u64);
+            let room = whole_ms(limit.saturating_sub(pong_timeout));
             if !room.is_zero() {
-                given.ping_interval = Some(room.min(Duration::from_secs(20)));
+                given.ping_interval = Some(room.min(DEFAULT_PING_INTERVAL));
             }
         }
         let (timing, reconnect) = resolve(&given)?;
