@@ -455,6 +455,33 @@ impl Text for Plain<u64> {
     }
 }
 
+/// The value a word of `table` names; an unknown word is refused with the words there
+/// are (`what`: the setting).
+fn from_word<T: Copy>(table: &[(&str, T)], what: &str, s: &str) -> Result<T, String> {
+    if let Some((_, v)) = table.iter().find(|(n, _)| *n == s) {
+        return Ok(*v);
+    }
+    let mut words = String::new();
+    for (i, (n, _)) in table.iter().enumerate() {
+        let sep = match i {
+            0 => "",
+            i if i + 1 == table.len() => " or ",
+            _ => ", ",
+        };
+        words.push_str(sep);
+        words.push_str(n);
+    }
+    Err(format!("unknown {what} '{s}'; use {words}"))
+}
+
+/// The word `table` has for `v`.
+fn to_word<T: PartialEq>(table: &[(&str, T)], v: T) -> Option<String> {
+    table
+        .iter()
+        .find(|(_, w)| *w == v)
+        .map(|(n, _)| (*n).into())
+}
+
 const POLICIES: [(&str, PingPolicy); 3] = [
     ("when_idle", PingPolicy::WhenIdle),
     ("fixed", PingPolicy::Fixed),
@@ -463,17 +490,10 @@ const POLICIES: [(&str, PingPolicy); 3] = [
 
 impl Text for Plain<PingPolicy> {
     fn parse(s: &str) -> Result<PingPolicy, String> {
-        POLICIES
-            .iter()
-            .find(|(n, _)| *n == s)
-            .map(|(_, p)| *p)
-            .ok_or_else(|| format!("unknown ping_policy '{s}'; use when_idle, fixed or never"))
+        from_word(&POLICIES, "ping_policy", s)
     }
     fn write(p: PingPolicy) -> Option<String> {
-        POLICIES
-            .iter()
-            .find(|(_, q)| *q == p)
-            .map(|(n, _)| (*n).into())
+        to_word(&POLICIES, p)
     }
 }
 
@@ -485,16 +505,9 @@ const JITTERS: [(&str, Jitter); 3] = [
 
 impl Text for Plain<Jitter> {
     fn parse(s: &str) -> Result<Jitter, String> {
-        JITTERS
-            .iter()
-            .find(|(n, _)| *n == s)
-            .map(|(_, j)| *j)
-            .ok_or_else(|| format!("unknown jitter '{s}'; use none, full or equal"))
+        from_word(&JITTERS, "jitter", s)
     }
     fn write(j: Jitter) -> Option<String> {
-        JITTERS
-            .iter()
-            .find(|(_, k)| *k == j)
-            .map(|(n, _)| (*n).into())
+        to_word(&JITTERS, j)
     }
 }
