@@ -2,7 +2,8 @@
 //! line, replayed against a [`HeartbeatMachine`].
 
 use super::text::{
-    self, fmt_actions, fmt_duration, fmt_event, fmt_instant, parse_duration, parse_instant, Pattern,
+    self, fmt_actions, fmt_duration, fmt_event, fmt_instant, from_word, parse_duration,
+    parse_instant, to_word, Pattern,
 };
 use crate::config::{Config, ConfigBuilder, ConfigError, Role, Setting};
 use crate::event::{Action, Event, PingId};
@@ -365,8 +366,8 @@ fn check_machine(m: &HeartbeatMachine, check: &Check) -> Result<(), String> {
         ),
         Check::State(s) => (
             "state",
-            Some(state_name(*s).into()),
-            Some(state_name(m.state()).into()),
+            Some(to_word(&STATES, *s)),
+            Some(to_word(&STATES, m.state())),
         ),
         Check::InFlight(p) => (
             "in_flight",
@@ -422,13 +423,6 @@ const STATES: [(&str, State); 7] = [
     ("gave_up", State::GaveUp),
 ];
 
-fn state_name(s: State) -> &'static str {
-    STATES
-        .iter()
-        .find(|(_, st)| *st == s)
-        .map_or("?", |(n, _)| n)
-}
-
 fn parse_check(words: &[&str]) -> Result<Check, String> {
     let unknown = || {
         let names: Vec<&str> = STATS.iter().map(|(n, _)| *n).collect();
@@ -445,16 +439,12 @@ fn parse_check(words: &[&str]) -> Result<Check, String> {
             None => None,
             Some(()) => Some(parse_instant(t)?),
         }),
-        ["state", s] => Check::State(
-            STATES
-                .iter()
-                .find(|(n, _)| n == s)
-                .map(|(_, st)| *st)
-                .ok_or_else(|| format!("unknown state '{s}'; use backoff, connecting, open, closing, closed, stopped or gave_up"))?,
-        ),
+        ["state", s] => Check::State(from_word(&STATES, "state", s)?),
         ["in_flight", p] => Check::InFlight(match none_or(p) {
             None => None,
-            Some(()) => Some(PingId::new(p.parse().map_err(|_| format!("'{p}' is not a ping id"))?)),
+            Some(()) => Some(PingId::new(
+                p.parse().map_err(|_| format!("'{p}' is not a ping id"))?,
+            )),
         }),
         [name, v] => match STATS.iter().position(|(k, _)| k == name) {
             // Written back as the machine's figures are, so `1.50s` matches `1.5s`.

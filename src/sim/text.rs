@@ -8,7 +8,7 @@ use crate::reason::CloseReason;
 use crate::time::Instant;
 use alloc::format;
 use alloc::string::String;
-use core::fmt::{self, Write};
+use core::fmt;
 use core::time::Duration;
 
 /// Reads a duration such as `30s`, `1.5s`, `150ms`, `2m`, `1h`, `250us`, `10ns`.
@@ -96,39 +96,39 @@ pub(crate) fn fmt_instant(t: Instant) -> String {
 pub(crate) const REASONS: &str = "pong_timeout, idle_timeout, shutdown, too_many_pings, \
      transport, connect_timeout, peer_closed <code>, refused <status> [retry_after]";
 
+/// The reasons without a number: their word is [`CloseReason::name`].
+const PLAIN_REASONS: [CloseReason; 6] = [
+    CloseReason::PongTimeout,
+    CloseReason::IdleTimeout,
+    CloseReason::Shutdown,
+    CloseReason::TooManyPings,
+    CloseReason::Transport,
+    CloseReason::ConnectTimeout,
+];
+
 /// Reads a close reason from its words, as in `peer_closed 1012` or `refused 503 2s`.
 pub(crate) fn parse_reason(words: &[&str]) -> Result<CloseReason, String> {
     let number = |s: &str, what: &str| {
         s.parse::<u16>()
             .map_err(|_| format!("'{s}' is not {what} (a number)"))
     };
-    let (name, args) = words
-        .split_first()
-        .ok_or_else(|| format!("a close reason is missing; use one of: {REASONS}"))?;
-    let reason = match (*name, args) {
-        ("pong_timeout", []) => CloseReason::PongTimeout,
-        ("idle_timeout", []) => CloseReason::IdleTimeout,
-        ("shutdown", []) => CloseReason::Shutdown,
-        ("too_many_pings", []) => CloseReason::TooManyPings,
-        ("transport", []) => CloseReason::Transport,
-        ("connect_timeout", []) => CloseReason::ConnectTimeout,
-        ("peer_closed", [code]) => CloseReason::PeerClosed(number(code, "a close code")?),
-        ("refused", [status]) => CloseReason::Refused {
+    Ok(match words {
+        ["peer_closed", code] => CloseReason::PeerClosed(number(code, "a close code")?),
+        ["refused", status, wait @ ..] if wait.len() <= 1 => CloseReason::Refused {
             status: number(status, "an HTTP status")?,
-            retry_after: None,
+            retry_after: wait.first().map(|d| parse_duration(d)).transpose()?,
         },
-        ("refused", [status, d]) => CloseReason::Refused {
-            status: number(status, "an HTTP status")?,
-            retry_after: Some(parse_duration(d)?),
+        _ => match (words, PLAIN_REASONS.iter().find(|r| words == [r.name()])) {
+            ([], _) => return Err(format!("a close reason is missing; use one of: {REASONS}")),
+            (_, Some(reason)) => *reason,
+            (_, None) => {
+                return Err(format!(
+                    "unknown close reason '{}'; use one of: {REASONS}",
+                    words.join(" ")
+                ))
+            }
         },
-        _ => {
-            return Err(format!(
-                "unknown close reason '{}'; use one of: {REASONS}",
-                words.join(" ")
-            ))
-        }
-    };
-    Ok(reason)
+    })
 }
 
 /// Writes a close reason as [`parse_reason`] reads it.
@@ -137,12 +137,11 @@ pub(crate) fn fmt_reason(r: CloseReason) -> String {
         CloseReason::PeerClosed(code) => format!("peer_closed {code}"),
         CloseReason::Refused {
             status,
-            retry_after: None,
-        } => format!("refused {status}"),
-        CloseReason::Refused {
-            status,
-            retry_after: Some(d),
-        } => format!("refused {status} {}", fmt_duration(d)),
+            retry_after,
+        } => match retry_after {
+            None => format!("refused {status}"),
+            Some(d) => format!("refused {status} {}", fmt_duration(d)),
+        },
         r => r.name().into(),
     }
 }
@@ -153,72 +152,50 @@ pub(crate) const EVENTS: &str = "tick, connected, connect_failed, disconnected, 
      data_received, data_sent, data_delivered, path_rtt <srtt> <rttvar>, path_heard <ago>, pause, resume, \
      network_changed, shutdown";
 
+/// The events without arguments, by their word.
+const PLAIN_EVENTS: [(&str, Event); 13] = [
+    ("tick", Event::Tick),
+    ("connected", Event::Connected),
+    ("connect_failed", Event::ConnectFailed),
+    ("disconnected", Event::Disconnected),
+    ("ping_received", Event::PingReceived),
+    ("pong_received", Event::PongReceived(None)),
+    ("data_received", Event::DataReceived),
+    ("data_sent", Event::DataSent),
+    ("data_delivered", Event::DataDelivered),
+    ("pause", Event::Pause),
+    ("resume", Event::Resume),
+    ("network_changed", Event::NetworkChanged),
+    ("shutdown", Event::Shutdown),
+];
+
 /// Reads an event from its words, as in `pong_received 3`.
 pub(crate) fn parse_event(words: &[&str]) -> Result<Event, String> {
-    let (name, args) = words.split_first().ok_or("a step needs an event")?;
-    let event = match *name {
-        "tick" => Event::Tick,
-        "connected" => Event::Connected,
-        "connect_failed" => Event::ConnectFailed,
-        "disconnected" => Event::Disconnected,
-        "closed" => return parse_reason(args).map(Event::Closed),
-        "ping_received" => Event::PingReceived,
-        "pong_received" => {
-            let id = match args {
-                [] | ["none"] => None,
-                [id] => Some(parse_id(id)?),
-                _ => return Err("pong_received takes one id (or none)".into()),
-            };
-            return Ok(Event::PongReceived(id));
-        }
-        "ping_written" => {
-            return match args {
-                [id] => Ok(Event::PingWritten(parse_id(id)?)),
-                _ => Err("ping_written takes the id of the ping that left".into()),
+    let d = |s: &str| parse_duration(s);
+    Ok(match words {
+        [] => return Err("a step needs an event".into()),
+        ["closed", reason @ ..] => Event::Closed(parse_reason(reason)?),
+        ["pong_received", "none"] => Event::PongReceived(None),
+        ["pong_received", id] => Event::PongReceived(Some(parse_id(id)?)),
+        ["ping_written", id] => Event::PingWritten(parse_id(id)?),
+        ["path_rtt", srtt, rttvar] => Event::PathRtt {
+            srtt: d(srtt)?,
+            rttvar: d(rttvar)?,
+        },
+        ["path_heard", ago] => Event::PathHeard { ago: d(ago)? },
+        [name, rest @ ..] => match (lookup(&PLAIN_EVENTS, name), rest) {
+            (Some(event), []) => event,
+            (Some(_), [extra, ..]) => {
+                return Err(format!("event '{name}' takes no argument, found '{extra}'"))
             }
-        }
-        "path_rtt" => {
-            return match args {
-                [srtt, rttvar] => Ok(Event::PathRtt {
-                    srtt: parse_duration(srtt)?,
-                    rttvar: parse_duration(rttvar)?,
-                }),
-                _ => Err(
-                    "path_rtt takes the transport's smoothed round trip and its \
-                          variance, like path_rtt 300ms 50ms"
-                        .into(),
-                ),
+            (None, _) => {
+                return Err(format!(
+                    "unknown event '{}'; expected one of: {EVENTS}",
+                    words.join(" ")
+                ))
             }
-        }
-        "path_heard" => {
-            return match args {
-                [ago] => Ok(Event::PathHeard {
-                    ago: parse_duration(ago)?,
-                }),
-                _ => Err(
-                    "path_heard takes how long ago the transport last heard the peer, \
-                          like path_heard 250ms"
-                        .into(),
-                ),
-            }
-        }
-        "data_received" => Event::DataReceived,
-        "data_sent" => Event::DataSent,
-        "data_delivered" => Event::DataDelivered,
-        "pause" => Event::Pause,
-        "resume" => Event::Resume,
-        "network_changed" => Event::NetworkChanged,
-        "shutdown" => Event::Shutdown,
-        other => {
-            return Err(format!(
-                "unknown event '{other}'; expected one of: {EVENTS}"
-            ))
-        }
-    };
-    match args {
-        [] => Ok(event),
-        [extra, ..] => Err(format!("event '{name}' takes no argument, found '{extra}'")),
-    }
+        },
+    })
 }
 
 fn parse_id(s: &str) -> Result<PingId, String> {
@@ -229,26 +206,14 @@ fn parse_id(s: &str) -> Result<PingId, String> {
 
 pub(crate) fn fmt_event(e: Event) -> String {
     match e {
-        Event::Tick => "tick".into(),
-        Event::Connected => "connected".into(),
-        Event::ConnectFailed => "connect_failed".into(),
-        Event::Disconnected => "disconnected".into(),
         Event::Closed(r) => format!("closed {}", fmt_reason(r)),
-        Event::PingReceived => "ping_received".into(),
-        Event::PongReceived(None) => "pong_received".into(),
         Event::PongReceived(Some(id)) => format!("pong_received {id}"),
         Event::PingWritten(id) => format!("ping_written {id}"),
         Event::PathRtt { srtt, rttvar } => {
             format!("path_rtt {} {}", fmt_duration(srtt), fmt_duration(rttvar))
         }
         Event::PathHeard { ago } => format!("path_heard {}", fmt_duration(ago)),
-        Event::DataReceived => "data_received".into(),
-        Event::DataSent => "data_sent".into(),
-        Event::DataDelivered => "data_delivered".into(),
-        Event::Pause => "pause".into(),
-        Event::Resume => "resume".into(),
-        Event::NetworkChanged => "network_changed".into(),
-        Event::Shutdown => "shutdown".into(),
+        e => to_word(&PLAIN_EVENTS, e),
     }
 }
 
@@ -288,61 +253,65 @@ impl fmt::Display for Pattern {
 pub(crate) const ACTIONS: &str = "send_ping [id], send_pong, close <reason>, force_close, \
      reconnect <delay|lo..hi>, connect, abort_connect, give_up <reason> [fatal]";
 
+/// The actions without arguments, by their word.
+const PLAIN_ACTIONS: [(&str, Action); 4] = [
+    ("send_pong", Action::SendPong),
+    ("force_close", Action::ForceClose),
+    ("abort_connect", Action::AbortConnect),
+    ("connect", Action::Connect),
+];
+
 /// Reads one expected action, as in `reconnect 1s..2s`.
 pub(crate) fn parse_action(text: &str) -> Result<Pattern, String> {
     let words: alloc::vec::Vec<&str> = text.split_whitespace().collect();
-    let exact = |a| Ok(Pattern::Exact(a));
-    match words.as_slice() {
-        ["send_ping"] => Ok(Pattern::AnyPing),
-        ["send_ping", id] => exact(Action::SendPing(parse_id(id)?)),
-        ["send_pong"] => exact(Action::SendPong),
-        ["close", reason @ ..] => exact(Action::Close(parse_reason(reason)?)),
-        ["force_close"] => exact(Action::ForceClose),
-        ["abort_connect"] => exact(Action::AbortConnect),
-        ["connect"] => exact(Action::Connect),
-        ["give_up", rest @ ..] => {
-            let (reason, fatal) = match rest {
-                [reason @ .., "fatal"] => (reason, true),
-                reason => (reason, false),
-            };
-            exact(Action::GiveUp {
-                reason: parse_reason(reason)?,
-                fatal,
-            })
-        }
+    if let Some(action) = lookup(&PLAIN_ACTIONS, text) {
+        return Ok(Pattern::Exact(action));
+    }
+    let action = match words.as_slice() {
+        ["send_ping"] => return Ok(Pattern::AnyPing),
+        ["send_ping", id] => Action::SendPing(parse_id(id)?),
+        ["close", reason @ ..] => Action::Close(parse_reason(reason)?),
+        ["give_up", reason @ .., "fatal"] => Action::GiveUp {
+            reason: parse_reason(reason)?,
+            fatal: true,
+        },
+        ["give_up", reason @ ..] => Action::GiveUp {
+            reason: parse_reason(reason)?,
+            fatal: false,
+        },
         ["reconnect", d] => match d.split_once("..") {
             Some((lo, hi)) => {
                 let (lo, hi) = (parse_duration(lo)?, parse_duration(hi)?);
                 if lo > hi {
                     return Err(format!("reconnect range {d} is empty"));
                 }
-                Ok(Pattern::ReconnectWithin(lo, hi))
+                return Ok(Pattern::ReconnectWithin(lo, hi));
             }
-            None => exact(Action::Reconnect {
+            None => Action::Reconnect {
                 after: parse_duration(d)?,
-            }),
+            },
         },
-        [] => Err("an empty action between commas".into()),
-        _ => Err(format!(
-            "unknown action '{text}'; expected one of: {ACTIONS}"
-        )),
-    }
+        [] => return Err("an empty action between commas".into()),
+        _ => {
+            return Err(format!(
+                "unknown action '{text}'; expected one of: {ACTIONS}"
+            ))
+        }
+    };
+    Ok(Pattern::Exact(action))
 }
 
 pub(crate) fn fmt_action(a: Action) -> String {
     match a {
         Action::SendPing(id) => format!("send_ping {id}"),
-        Action::SendPong => "send_pong".into(),
         Action::Close(r) => format!("close {}", fmt_reason(r)),
-        Action::ForceClose => "force_close".into(),
         Action::Reconnect { after } => format!("reconnect {}", fmt_duration(after)),
-        Action::AbortConnect => "abort_connect".into(),
-        Action::Connect => "connect".into(),
         Action::GiveUp { reason, fatal } => format!(
             "give_up {}{}",
             fmt_reason(reason),
             if fatal { " fatal" } else { "" }
         ),
+        a => to_word(&PLAIN_ACTIONS, a),
     }
 }
 
@@ -351,42 +320,30 @@ pub(crate) fn fmt_actions(actions: &[Action]) -> String {
     if actions.is_empty() {
         return "nothing".into();
     }
-    let mut s = String::new();
-    for (i, a) in actions.iter().enumerate() {
-        if i > 0 {
-            s.push_str(", ");
-        }
-        let _ = write!(s, "{}", fmt_action(*a));
-    }
-    s
+    let words: alloc::vec::Vec<String> = actions.iter().map(|a| fmt_action(*a)).collect();
+    words.join(", ")
 }
+
+/// The reconnect decisions without a wait, by their word.
+const DECISIONS: [(&str, Decision); 4] = [
+    ("backoff", Decision::Backoff),
+    ("soon", Decision::Soon),
+    ("later", Decision::Later),
+    ("give_up", Decision::GiveUp),
+];
 
 /// Reads a reconnect decision: `backoff`, `soon`, `later`, `give_up`, `not_before:30s`.
 pub(crate) fn parse_decision(s: &str) -> Result<Decision, String> {
-    Ok(match s {
-        "backoff" => Decision::Backoff,
-        "soon" => Decision::Soon,
-        "later" => Decision::Later,
-        "give_up" => Decision::GiveUp,
-        _ => match s.strip_prefix("not_before:") {
-            Some(d) => Decision::NotBefore(parse_duration(d)?),
-            None => {
-                return Err(format!(
-                    "unknown decision '{s}'; use backoff, soon, later, give_up or \
-                     not_before:<duration>"
-                ))
-            }
-        },
-    })
+    match s.strip_prefix("not_before:") {
+        Some(d) => Ok(Decision::NotBefore(parse_duration(d)?)),
+        None => from_word(&DECISIONS, "decision (or not_before:<duration>)", s),
+    }
 }
 
 pub(crate) fn fmt_decision(d: Decision) -> String {
     match d {
-        Decision::Backoff => "backoff".into(),
-        Decision::Soon => "soon".into(),
-        Decision::Later => "later".into(),
-        Decision::GiveUp => "give_up".into(),
         Decision::NotBefore(d) => format!("not_before:{}", fmt_duration(d)),
+        d => to_word(&DECISIONS, d),
     }
 }
 
@@ -455,31 +412,26 @@ impl Text for Plain<u64> {
     }
 }
 
-/// The value a word of `table` names; an unknown word is refused with the words there
-/// are (`what`: the setting).
-fn from_word<T: Copy>(table: &[(&str, T)], what: &str, s: &str) -> Result<T, String> {
-    if let Some((_, v)) = table.iter().find(|(n, _)| *n == s) {
-        return Ok(*v);
-    }
-    let mut words = String::new();
-    for (i, (n, _)) in table.iter().enumerate() {
-        let sep = match i {
-            0 => "",
-            i if i + 1 == table.len() => " or ",
-            _ => ", ",
-        };
-        words.push_str(sep);
-        words.push_str(n);
-    }
-    Err(format!("unknown {what} '{s}'; use {words}"))
+/// The value `table` has for the word `s`.
+pub(crate) fn lookup<T: Copy>(table: &[(&str, T)], s: &str) -> Option<T> {
+    table.iter().find(|(n, _)| *n == s).map(|(_, v)| *v)
 }
 
-/// The word `table` has for `v`.
-fn to_word<T: PartialEq>(table: &[(&str, T)], v: T) -> Option<String> {
+/// The value a word of `table` names; an unknown word is refused with the words there
+/// are (`what`: the setting).
+pub(crate) fn from_word<T: Copy>(table: &[(&str, T)], what: &str, s: &str) -> Result<T, String> {
+    lookup(table, s).ok_or_else(|| {
+        let words: alloc::vec::Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+        format!("unknown {what} '{s}'; use {}", words.join(", "))
+    })
+}
+
+/// The word `table` has for `v` (every value the tables are asked for is in them).
+pub(crate) fn to_word<T: PartialEq>(table: &[(&str, T)], v: T) -> String {
     table
         .iter()
         .find(|(_, w)| *w == v)
-        .map(|(n, _)| (*n).into())
+        .map_or_else(String::new, |(n, _)| (*n).into())
 }
 
 const POLICIES: [(&str, PingPolicy); 3] = [
@@ -493,7 +445,7 @@ impl Text for Plain<PingPolicy> {
         from_word(&POLICIES, "ping_policy", s)
     }
     fn write(p: PingPolicy) -> Option<String> {
-        to_word(&POLICIES, p)
+        Some(to_word(&POLICIES, p))
     }
 }
 
@@ -508,6 +460,6 @@ impl Text for Plain<Jitter> {
         from_word(&JITTERS, "jitter", s)
     }
     fn write(j: Jitter) -> Option<String> {
-        to_word(&JITTERS, j)
+        Some(to_word(&JITTERS, j))
     }
 }
