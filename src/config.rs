@@ -82,7 +82,7 @@ const fn whole_ms(d: Duration) -> Duration {
 /// How a setting's value is taken in, checked, kept and handed back.
 pub(crate) trait Kind {
     /// What the setter takes.
-    type Input: Copy;
+    type Input: Copy + fmt::Debug;
     /// What the config keeps.
     type Stored: Copy + PartialEq + Eq + core::hash::Hash + fmt::Debug;
     /// What the getter returns.
@@ -90,7 +90,9 @@ pub(crate) trait Kind {
     fn store(setting: Setting, value: Self::Input) -> Result<Self::Stored, ConfigError>;
     fn output(stored: Self::Stored) -> Self::Output;
     /// Writes a value as errors show it.
-    fn show(value: &Self::Input, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+    fn show(value: &Self::Input, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{value:?}")
+    }
 }
 
 /// A duration from 1 ms to 24 h, in whole milliseconds.
@@ -99,8 +101,6 @@ pub(crate) struct Millis;
 pub(crate) struct OrOff;
 /// A count of attempts; [`UNLIMITED`] never gives up.
 pub(crate) struct Attempts;
-/// A plain count.
-pub(crate) struct Count;
 /// A growth factor from 1 to 15, kept in sixteenths.
 pub(crate) struct Factor;
 /// A value kept as given.
@@ -122,9 +122,6 @@ impl Kind for Millis {
     }
     fn output(ms: u32) -> Duration {
         Duration::from_millis(u64::from(ms))
-    }
-    fn show(value: &Duration, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{value:?}")
     }
 }
 
@@ -163,28 +160,6 @@ impl Kind for Attempts {
     fn output(n: u32) -> Option<u32> {
         (n != UNLIMITED).then_some(n)
     }
-    fn show(value: &u32, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if *value == UNLIMITED {
-            f.write_str("unlimited")
-        } else {
-            write!(f, "{value}")
-        }
-    }
-}
-
-impl Kind for Count {
-    type Input = u32;
-    type Stored = u32;
-    type Output = u32;
-    fn store(_: Setting, value: u32) -> Result<u32, ConfigError> {
-        Ok(value)
-    }
-    fn output(n: u32) -> u32 {
-        n
-    }
-    fn show(value: &u32, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{value}")
-    }
 }
 
 impl Kind for Factor {
@@ -201,9 +176,6 @@ impl Kind for Factor {
     fn output(sixteenths: u8) -> f32 {
         f32::from(sixteenths) / 16.0
     }
-    fn show(value: &f32, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{value}")
-    }
 }
 
 impl<T: Copy + PartialEq + Eq + core::hash::Hash + fmt::Debug> Kind for Plain<T> {
@@ -215,9 +187,6 @@ impl<T: Copy + PartialEq + Eq + core::hash::Hash + fmt::Debug> Kind for Plain<T>
     }
     fn output(value: T) -> T {
         value
-    }
-    fn show(value: &T, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{value:?}")
     }
 }
 
@@ -424,7 +393,7 @@ settings! {
         /// with [`CloseReason::TooManyPings`] (code 1008; default 2: the third one
         /// closes). Data we send forgives them (gRFC A8's rule), and so does time: a
         /// probe after a network change or a resume never adds up.
-        max_ping_strikes, MaxPingStrikes: Count, u32 => u32 = 2;
+        max_ping_strikes, MaxPingStrikes: Plain<u32>, u32 => u32 = 2;
         /// How long a connection attempt (TCP and handshake; on a server, the handshake of
         /// a machine created before it completes) may take before
         /// [`Action::AbortConnect`](crate::Action::AbortConnect) (default 10 s).

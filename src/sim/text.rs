@@ -1,7 +1,7 @@
 //! The scenario language's words: durations, times, events and actions, read and written
 //! in one place so that parse errors, mismatch reports and recorded traces agree.
 
-use crate::config::{Attempts, Count, Factor, Jitter, Kind, Millis, OrOff, PingPolicy, Plain};
+use crate::config::{Attempts, Factor, Jitter, Kind, Millis, OrOff, PingPolicy, Plain};
 use crate::event::{Action, Event, PingId};
 use crate::policy::Decision;
 use crate::reason::CloseReason;
@@ -384,7 +384,7 @@ impl Text for Attempts {
     }
 }
 
-impl Text for Count {
+impl Text for Plain<u32> {
     fn parse(s: &str) -> Result<u32, String> {
         s.parse().map_err(|_| format!("'{s}' is not a count"))
     }
