@@ -422,7 +422,8 @@ pub(crate) fn lookup<T: Copy>(table: &[(&str, T)], s: &str) -> Option<T> {
 pub(crate) fn from_word<T: Copy>(table: &[(&str, T)], what: &str, s: &str) -> Result<T, String> {
     lookup(table, s).ok_or_else(|| {
         let words: alloc::vec::Vec<&str> = table.iter().map(|(n, _)| *n).collect();
-        format!("unknown {what} '{s}'; use {}", words.join(", "))
+        let (last, rest) = words.split_last().unwrap_or((&"", &[]));
+        format!("unknown {what} '{s}'; use {}, or {last}", rest.join(", "))
     })
 }
 
