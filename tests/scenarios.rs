@@ -102,7 +102,11 @@ fn malformed_lines_are_errors_naming_the_line() {
         ("0s tick", 1, "expected `config"),
         ("config client\nconfig server\n0s tick", 2, "second config"),
         ("config client\n0s pong_received x", 2, "not a ping id"),
-        ("config client\n0s tick extra", 2, "takes no argument"),
+        (
+            "config client\n0s tick extra",
+            2,
+            "the event tick is written `tick`",
+        ),
         (
             "config client\n0s tick\nexpect mood happy",
             3,

@@ -92,8 +92,24 @@ pub(crate) fn fmt_instant(t: Instant) -> String {
     fmt_duration(Duration::from_nanos(t.as_nanos()))
 }
 
-/// The reason words, for error messages.
-pub(crate) const REASONS: &str = "pong_timeout, idle_timeout, shutdown, too_many_pings, \
+/// Why `words` are not one of `usages` (a list such as [`EVENTS`]): missing, an unknown
+/// word, or a known one written another way.
+fn misread(what: &str, usages: &str, words: &[&str]) -> String {
+    let text = words.join(" ");
+    let Some(first) = words.first() else {
+        return format!("the {what} is missing; use one of: {usages}");
+    };
+    match usages
+        .split(", ")
+        .find(|u| u.split(' ').next() == Some(*first))
+    {
+        Some(usage) => format!("'{text}': the {what} {first} is written `{usage}`"),
+        None => format!("unknown {what} '{text}'; use one of: {usages}"),
+    }
+}
+
+/// The reasons as scenarios write them, for error messages.
+const REASONS: &str = "pong_timeout, idle_timeout, shutdown, too_many_pings, \
      transport, connect_timeout, peer_closed <code>, refused <status> [retry_after]";
 
 /// The reasons without a number: their word is [`CloseReason::name`].
@@ -118,15 +134,9 @@ pub(crate) fn parse_reason(words: &[&str]) -> Result<CloseReason, String> {
             status: number(status, "an HTTP status")?,
             retry_after: wait.first().map(|d| parse_duration(d)).transpose()?,
         },
-        _ => match (words, PLAIN_REASONS.iter().find(|r| words == [r.name()])) {
-            ([], _) => return Err(format!("a close reason is missing; use one of: {REASONS}")),
-            (_, Some(reason)) => *reason,
-            (_, None) => {
-                return Err(format!(
-                    "unknown close reason '{}'; use one of: {REASONS}",
-                    words.join(" ")
-                ))
-            }
+        _ => match PLAIN_REASONS.iter().find(|r| words == [r.name()]) {
+            Some(reason) => *reason,
+            None => return Err(misread("close reason", REASONS, words)),
         },
     })
 }
@@ -146,8 +156,8 @@ pub(crate) fn fmt_reason(r: CloseReason) -> String {
     }
 }
 
-/// The event names, for error messages.
-pub(crate) const EVENTS: &str = "tick, connected, connect_failed, disconnected, \
+/// The events as scenarios write them, for error messages.
+const EVENTS: &str = "tick, connected, connect_failed, disconnected, \
      closed <reason>, ping_received, pong_received [id|none], ping_written <id>, \
      data_received, data_sent, data_delivered, path_rtt <srtt> <rttvar>, path_heard <ago>, pause, resume, \
      network_changed, shutdown";
@@ -173,7 +183,6 @@ const PLAIN_EVENTS: [(&str, Event); 13] = [
 pub(crate) fn parse_event(words: &[&str]) -> Result<Event, String> {
     let d = |s: &str| parse_duration(s);
     Ok(match words {
-        [] => return Err("a step needs an event".into()),
         ["closed", reason @ ..] => Event::Closed(parse_reason(reason)?),
         ["pong_received", "none"] => Event::PongReceived(None),
         ["pong_received", id] => Event::PongReceived(Some(parse_id(id)?)),
@@ -183,18 +192,11 @@ pub(crate) fn parse_event(words: &[&str]) -> Result<Event, String> {
             rttvar: d(rttvar)?,
         },
         ["path_heard", ago] => Event::PathHeard { ago: d(ago)? },
-        [name, rest @ ..] => match (lookup(&PLAIN_EVENTS, name), rest) {
-            (Some(event), []) => event,
-            (Some(_), [extra, ..]) => {
-                return Err(format!("event '{name}' takes no argument, found '{extra}'"))
-            }
-            (None, _) => {
-                return Err(format!(
-                    "unknown event '{}'; expected one of: {EVENTS}",
-                    words.join(" ")
-                ))
-            }
+        [name] => match lookup(&PLAIN_EVENTS, name) {
+            Some(event) => event,
+            None => return Err(misread("event", EVENTS, words)),
         },
+        _ => return Err(misread("event", EVENTS, words)),
     })
 }
 
@@ -250,7 +252,8 @@ impl fmt::Display for Pattern {
     }
 }
 
-pub(crate) const ACTIONS: &str = "send_ping [id], send_pong, close <reason>, force_close, \
+/// The actions as scenarios write them, for error messages.
+const ACTIONS: &str = "send_ping [id], send_pong, close <reason>, force_close, \
      reconnect <delay|lo..hi>, connect, abort_connect, give_up <reason> [fatal]";
 
 /// The actions without arguments, by their word.
@@ -291,12 +294,7 @@ pub(crate) fn parse_action(text: &str) -> Result<Pattern, String> {
                 after: parse_duration(d)?,
             },
         },
-        [] => return Err("an empty action between commas".into()),
-        _ => {
-            return Err(format!(
-                "unknown action '{text}'; expected one of: {ACTIONS}"
-            ))
-        }
+        _ => return Err(misread("action", ACTIONS, &words)),
     };
     Ok(Pattern::Exact(action))
 }
@@ -336,7 +334,7 @@ const DECISIONS: [(&str, Decision); 4] = [
 pub(crate) fn parse_decision(s: &str) -> Result<Decision, String> {
     match s.strip_prefix("not_before:") {
         Some(d) => Ok(Decision::NotBefore(parse_duration(d)?)),
-        None => from_word(&DECISIONS, "decision (or not_before:<duration>)", s),
+        None => from_word(&DECISIONS, "decision", s).map_err(|e| e + " (or not_before:<duration>)"),
     }
 }
 
