@@ -2,22 +2,20 @@
 //! line, replayed against a [`HeartbeatMachine`].
 
 use super::text::{
-    self, fmt_actions, fmt_duration, fmt_event, fmt_instant, from_word, parse_duration,
+    self, fmt_actions, fmt_duration, fmt_event, fmt_instant, from_word, parse_duration, parse_id,
     parse_instant, to_word, Pattern,
 };
 use crate::config::{Config, ConfigBuilder, ConfigError, Role, Setting};
-use crate::event::{Action, Event, PingId};
+use crate::event::{Action, Event};
 use crate::machine::HeartbeatMachine;
 use crate::policy::Decision;
 use crate::reason::CloseReason;
 use crate::state::State;
-use crate::stats::Stats;
 use crate::time::Instant;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::{self, Write};
-use core::time::Duration;
 
 /// What went wrong with a scenario, on which line (1-based), and what was expected and
 /// what happened (or what is malformed).
@@ -81,15 +79,9 @@ fn parse_err(line: usize) -> impl Fn(String) -> ScenarioError {
     move |message| ScenarioError::Parse { line, message }
 }
 
-#[derive(Clone, Debug)]
-enum Check {
-    Deadline(Option<Instant>),
-    State(State),
-    InFlight(Option<PingId>),
-    /// A figure from [`STATS`], by its index there, and the expected value as written
-    /// (`None`: none).
-    Stat(usize, Option<String>),
-}
+/// An expectation: a figure of [`FIGURES`], by its index there, and its expected value
+/// as the machine shows it (`None`: none).
+type Check = (usize, Option<String>);
 
 #[derive(Clone, Debug)]
 enum Line {
@@ -145,8 +137,8 @@ enum Line {
 ///   `connect_timeout`, `peer_closed <code>`, `refused <status> [retry_after]`.
 /// - `expect deadline <time|none>`, `expect state <backoff|connecting|open|closing|
 ///   closed|stopped|gave_up>`, `expect in_flight <id|none>`, and the figures of
-///   [`Stats`]: `expect <pings_sent|pongs_received|timeouts|reconnects|attempt> <n>`,
-///   `expect <rtt|smoothed_rtt> <duration|none>`, `expect <ping_interval|pong_timeout|
+///   [`Stats`](crate::Stats): `expect <pings_sent|pongs_received|timeouts|reconnects|attempt> <n>`,
+///   `expect <rtt|smoothed_rtt|rtt_var> <duration|none>`, `expect <ping_interval|pong_timeout|
 ///   bound> <duration>` (the values in force), check the machine after the step above.
 ///   `deadline` is the deadline the rules give; `next_deadline()` hands out that or,
 ///   after traffic on the fast path, an earlier wake-up, never later.
@@ -356,61 +348,92 @@ impl Scenario {
     }
 }
 
-fn check_machine(m: &HeartbeatMachine, check: &Check) -> Result<(), String> {
-    let stats = m.stats();
-    let (what, want, got) = match check {
-        Check::Deadline(d) => (
-            "deadline",
-            d.map(fmt_instant),
-            m.rule_deadline().map(fmt_instant),
-        ),
-        Check::State(s) => (
-            "state",
-            Some(to_word(&STATES, *s)),
-            Some(to_word(&STATES, m.state())),
-        ),
-        Check::InFlight(p) => (
-            "in_flight",
-            p.map(|p| p.to_string()),
-            m.ping_in_flight().map(|p| p.to_string()),
-        ),
-        Check::Stat(i, want) => {
-            let (name, read) = STATS[*i];
-            (name, want.clone(), read(&stats))
-        }
-    };
-    if want == got {
-        Ok(())
-    } else {
-        let show = |v: Option<String>| v.unwrap_or_else(|| "none".into());
-        Err(format!("expected {what} {}, got {}", show(want), show(got)))
+fn check_machine(m: &HeartbeatMachine, (i, want): &Check) -> Result<(), String> {
+    let (name, read, _) = FIGURES[*i];
+    let got = read(m);
+    if got == *want {
+        return Ok(());
     }
+    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+    Err(format!(
+        "expected {name} {}, got {}",
+        show(want),
+        show(&got)
+    ))
 }
 
-/// Reads one figure of the machine's statistics, as a scenario writes it.
-type Figure = fn(&Stats) -> Option<String>;
+/// How the machine shows a figure.
+type Read = fn(&HeartbeatMachine) -> Option<String>;
+/// How an expected value is read, and shown as the machine shows it (so `1.50s` matches
+/// `1.5s`).
+type Value = fn(&str) -> Result<String, String>;
 
-fn count(n: u32) -> Option<String> {
-    Some(n.to_string())
+fn count(s: &str) -> Result<String, String> {
+    s.parse::<u32>()
+        .map(|n| n.to_string())
+        .map_err(|_| format!("'{s}' is not a count"))
 }
 
-fn time(d: Option<Duration>) -> Option<String> {
-    d.map(fmt_duration)
+fn duration(s: &str) -> Result<String, String> {
+    parse_duration(s).map(fmt_duration)
 }
 
-/// The figures a scenario can expect, by name.
-const STATS: [(&str, Figure); 11] = [
-    ("pings_sent", |s| count(s.pings_sent)),
-    ("pongs_received", |s| count(s.pongs_received)),
-    ("timeouts", |s| count(s.timeouts)),
-    ("reconnects", |s| count(s.reconnects)),
-    ("attempt", |s| count(s.attempt)),
-    ("rtt", |s| time(s.rtt)),
-    ("smoothed_rtt", |s| time(s.smoothed_rtt)),
-    ("rtt_var", |s| time(s.rtt_var)),
-    ("ping_interval", |s| time(Some(s.ping_interval))),
-    ("pong_timeout", |s| time(Some(s.pong_timeout))),
-    ("bound", |s| time(Some(s.dead_peer_bound))),
+/// What a scenario can expect of the machine after a step, by name.
+const FIGURES: [(&str, Read, Value); 14] = [
+    (
+        "deadline",
+        |m| m.rule_deadline().map(fmt_instant),
+        |s| parse_instant(s).map(fmt_instant),
+    ),
+    (
+        "state",
+        |m| Some(to_word(&STATES, m.state())),
+        |s| from_word(&STATES, "state", s).map(|st| to_word(&STATES, st)),
+    ),
+    (
+        "in_flight",
+        |m| m.ping_in_flight().map(|p| p.to_string()),
+        |s| parse_id(s).map(|p| p.to_string()),
+    ),
+    (
+        "pings_sent",
+        |m| Some(m.stats().pings_sent.to_string()),
+        count,
+    ),
+    (
+        "pongs_received",
+        |m| Some(m.stats().pongs_received.to_string()),
+        count,
+    ),
+    ("timeouts", |m| Some(m.stats().timeouts.to_string()), count),
+    (
+        "reconnects",
+        |m| Some(m.stats().reconnects.to_string()),
+        count,
+    ),
+    ("attempt", |m| Some(m.stats().attempt.to_string()), count),
+    ("rtt", |m| m.stats().rtt.map(fmt_duration), duration),
+    (
+        "smoothed_rtt",
+        |m| m.stats().smoothed_rtt.map(fmt_duration),
+        duration,
+    ),
+    ("rtt_var", |m| m.stats().rtt_var.map(fmt_duration), duration),
+    (
+        "ping_interval",
+        |m| Some(fmt_duration(m.stats().ping_interval)),
+        duration,
+    ),
+    (
+        "pong_timeout",
+        |m| Some(fmt_duration(m.stats().pong_timeout)),
+        duration,
+    ),
+    (
+        "bound",
+        |m| Some(fmt_duration(m.stats().dead_peer_bound)),
+        duration,
+    ),
 ];
 
 const STATES: [(&str, State); 7] = [
@@ -424,42 +447,23 @@ const STATES: [(&str, State); 7] = [
 ];
 
 fn parse_check(words: &[&str]) -> Result<Check, String> {
-    let unknown = || {
-        let names: Vec<&str> = STATS.iter().map(|(n, _)| *n).collect();
-        format!(
-            "unknown expectation '{}'; use deadline, state, in_flight, config_error or one \
-             of {}",
+    let figure = match words {
+        [name, _] => FIGURES.iter().position(|(n, ..)| n == name),
+        _ => None,
+    };
+    let (Some(i), [_, value]) = (figure, words) else {
+        let names: Vec<&str> = FIGURES.iter().map(|(n, ..)| *n).collect();
+        return Err(format!(
+            "unknown expectation '{}'; use `expect <figure> <value>` with one of {}, or \
+             config_error",
             words.join(" "),
             names.join(", ")
-        )
+        ));
     };
-    let none_or = |s: &str| (s != "none").then_some(());
-    Ok(match words {
-        ["deadline", t] => Check::Deadline(match none_or(t) {
-            None => None,
-            Some(()) => Some(parse_instant(t)?),
-        }),
-        ["state", s] => Check::State(from_word(&STATES, "state", s)?),
-        ["in_flight", p] => Check::InFlight(match none_or(p) {
-            None => None,
-            Some(()) => Some(PingId::new(
-                p.parse().map_err(|_| format!("'{p}' is not a ping id"))?,
-            )),
-        }),
-        [name, v] => match STATS.iter().position(|(k, _)| k == name) {
-            // Written back as the machine's figures are, so `1.50s` matches `1.5s`.
-            Some(i) => {
-                let normal = match *v {
-                    "none" => None,
-                    n if n.parse::<u32>().is_ok() => Some(n.to_string()),
-                    d => Some(fmt_duration(parse_duration(d)?)),
-                };
-                Check::Stat(i, normal)
-            }
-            None => return Err(unknown()),
-        },
-        _ => return Err(unknown()),
-    })
+    match *value {
+        "none" => Ok((i, None)),
+        v => Ok((i, Some((FIGURES[i].2)(v)?))),
+    }
 }
 
 fn parse_setting(s: &str) -> Result<Setting, String> {

@@ -200,7 +200,7 @@ pub(crate) fn parse_event(words: &[&str]) -> Result<Event, String> {
     })
 }
 
-fn parse_id(s: &str) -> Result<PingId, String> {
+pub(crate) fn parse_id(s: &str) -> Result<PingId, String> {
     s.parse()
         .map(PingId::new)
         .map_err(|_| format!("'{s}' is not a ping id (a whole number)"))
