@@ -374,11 +374,11 @@ settings! {
         /// never slows down past the limit either.
         path_idle_limit, PathIdleLimit: OrOff, Duration => Option<Duration> = Duration::ZERO;
         /// Ping policing: the peer may ping once per this interval on average (default
-        /// 50 ms on a server, at most a quarter of its `idle_timeout`; off on a client;
-        /// zero turns it off). Its budget grows with time from the open, with credit for
-        /// up to a minute of quiet: pings that waited in our receive buffer while we were
-        /// busy arrive together and are not held against it. A ping beyond the budget is
-        /// a strike. See [`max_ping_strikes`](Self::max_ping_strikes).
+        /// 50 ms on a server, at most a quarter of its `idle_timeout` in whole ms, off when
+        /// that is under 1 ms; off on a client; zero turns it off). Its budget grows with
+        /// time from the open, with credit for up to a minute of quiet: pings that waited
+        /// in our receive buffer while we were busy arrive together and are not held
+        /// against it. A ping beyond the budget is a strike. See [`max_ping_strikes`](Self::max_ping_strikes).
         ///
         /// A server's default lets through every heartbeat the field sends, at least
         /// twice over: Python `websockets` pings every 20 s, socket.io 25 s, browsers'
@@ -869,12 +869,12 @@ impl ConfigBuilder {
                     setting: Setting::OnCloseCode,
                 });
             }
-            // Never stricter than the pings the server's own idle timeout asks for.
+            // Never stricter than the pings the server's own idle timeout asks for: at
+            // most a quarter of it, in whole ms (off when that is under 1 ms).
             let idle = given.idle_timeout.unwrap_or(Duration::ZERO);
-            let quarter = whole_ms(idle / 4);
-            let default = match quarter.is_zero() {
+            let default = match idle.is_zero() {
                 true => SERVER_MIN_PING_INTERVAL,
-                false => SERVER_MIN_PING_INTERVAL.min(quarter),
+                false => SERVER_MIN_PING_INTERVAL.min(whole_ms(idle / 4)),
             };
             given.min_ping_interval = given.min_ping_interval.or(Some(default));
         }

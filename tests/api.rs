@@ -386,6 +386,15 @@ fn defaults_match_the_documentation() {
         .build()
         .unwrap();
     assert_eq!(quiet.min_ping_interval(), Some(Duration::from_millis(25)));
+    // An idle timeout under 4 ms leaves no whole millisecond for a quarter: policing is
+    // off, and the server is never refused for a default it was not given.
+    for ms in [1, 2, 3] {
+        let tiny = Config::server()
+            .ping_policy(PingPolicy::Never)
+            .idle_timeout(Duration::from_millis(ms))
+            .build();
+        assert_eq!(tiny.map(|c| c.min_ping_interval()), Ok(None), "{ms} ms");
+    }
     assert_eq!(s.max_ping_strikes(), 2);
     assert_eq!(
         Config::server()
