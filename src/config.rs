@@ -65,7 +65,7 @@ const MAX: Duration = Duration::from_secs(24 * 3600);
 /// default backoff, over three weeks of retrying.
 const MAX_ATTEMPTS: u32 = 65_535;
 /// `max_attempts` that never gives up.
-const UNLIMITED: u32 = u32::MAX;
+pub(crate) const UNLIMITED: u32 = u32::MAX;
 /// A server's `min_ping_interval` unless set: see [`ConfigBuilder::min_ping_interval`].
 const SERVER_MIN_PING_INTERVAL: Duration = Duration::from_millis(50);
 /// The default `ping_interval`, and the most one derived from a path limit may be.
@@ -324,18 +324,15 @@ macro_rules! settings {
         #[cfg(feature = "sim")]
         impl Config {
             /// Every setting of the table's first two groups (only the heartbeat's for a
-            /// server) as `name=value`, in the table's order; settings that are off are
-            /// left out.
+            /// server) as `name=value`, in the table's order. Settings that are off are
+            /// written too: an omitted one means its default, which is not always off
+            /// (a server's `min_ping_interval`).
             pub(crate) fn settings_text(&self) -> alloc::vec::Vec<alloc::string::String> {
                 use crate::sim::text::Text;
                 let mut out = alloc::vec::Vec::new();
-                $( if let Some(v) = <$hk as Text>::write(self.timing.$h) {
-                    out.push(alloc::format!("{}={v}", stringify!($h)));
-                } )*
+                $( out.push(alloc::format!("{}={}", stringify!($h), <$hk as Text>::write(self.timing.$h))); )*
                 if self.role == Role::Client {
-                    $( if let Some(v) = <$rk as Text>::write(self.reconnect.$r) {
-                        out.push(alloc::format!("{}={v}", stringify!($r)));
-                    } )*
+                    $( out.push(alloc::format!("{}={}", stringify!($r), <$rk as Text>::write(self.reconnect.$r))); )*
                 }
                 out
             }

@@ -1,7 +1,7 @@
 //! The scenario language's words: durations, times, events and actions, read and written
 //! in one place so that parse errors, mismatch reports and recorded traces agree.
 
-use crate::config::{Attempts, Factor, Jitter, Kind, Millis, OrOff, PingPolicy, Plain};
+use crate::config::{Attempts, Factor, Jitter, Kind, Millis, OrOff, PingPolicy, Plain, UNLIMITED};
 use crate::event::{Action, Event, PingId};
 use crate::policy::Decision;
 use crate::reason::CloseReason;
@@ -346,18 +346,18 @@ pub(crate) fn fmt_decision(d: Decision) -> String {
 }
 
 /// A setting's value as scenario text: read with [`Text::parse`], written with
-/// [`Text::write`] (`None`: the setting is off, and left out).
+/// [`Text::write`] as `parse` takes it back ("off" and "unlimited" included).
 pub(crate) trait Text: Kind {
     fn parse(s: &str) -> Result<Self::Input, String>;
-    fn write(stored: Self::Stored) -> Option<String>;
+    fn write(stored: Self::Stored) -> String;
 }
 
 impl Text for Millis {
     fn parse(s: &str) -> Result<Duration, String> {
         parse_duration(s)
     }
-    fn write(ms: u32) -> Option<String> {
-        Some(fmt_duration(Millis::output(ms)))
+    fn write(ms: u32) -> String {
+        fmt_duration(Millis::output(ms))
     }
 }
 
@@ -368,17 +368,21 @@ impl Text for OrOff {
         }
         parse_duration(s)
     }
-    fn write(ms: u32) -> Option<String> {
-        OrOff::output(ms).map(fmt_duration)
+    fn write(ms: u32) -> String {
+        OrOff::output(ms).map_or_else(|| "off".into(), fmt_duration)
     }
 }
 
 impl Text for Attempts {
     fn parse(s: &str) -> Result<u32, String> {
-        s.parse().map_err(|_| format!("'{s}' is not a count"))
+        if s == "unlimited" {
+            return Ok(UNLIMITED);
+        }
+        s.parse()
+            .map_err(|_| format!("'{s}' is not a count (or unlimited)"))
     }
-    fn write(n: u32) -> Option<String> {
-        Attempts::output(n).map(|n| format!("{n}"))
+    fn write(n: u32) -> String {
+        Attempts::output(n).map_or_else(|| "unlimited".into(), |n| format!("{n}"))
     }
 }
 
@@ -386,8 +390,8 @@ impl Text for Plain<u32> {
     fn parse(s: &str) -> Result<u32, String> {
         s.parse().map_err(|_| format!("'{s}' is not a count"))
     }
-    fn write(n: u32) -> Option<String> {
-        Some(format!("{n}"))
+    fn write(n: u32) -> String {
+        format!("{n}")
     }
 }
 
@@ -395,8 +399,8 @@ impl Text for Factor {
     fn parse(s: &str) -> Result<f32, String> {
         s.parse().map_err(|_| format!("'{s}' is not a number"))
     }
-    fn write(sixteenths: u8) -> Option<String> {
-        Some(format!("{}", Factor::output(sixteenths)))
+    fn write(sixteenths: u8) -> String {
+        format!("{}", Factor::output(sixteenths))
     }
 }
 
@@ -405,8 +409,8 @@ impl Text for Plain<u64> {
         s.parse()
             .map_err(|_| format!("'{s}' is not a 64-bit number"))
     }
-    fn write(n: u64) -> Option<String> {
-        Some(format!("{n}"))
+    fn write(n: u64) -> String {
+        format!("{n}")
     }
 }
 
@@ -443,8 +447,8 @@ impl Text for Plain<PingPolicy> {
     fn parse(s: &str) -> Result<PingPolicy, String> {
         from_word(&POLICIES, "ping_policy", s)
     }
-    fn write(p: PingPolicy) -> Option<String> {
-        Some(to_word(&POLICIES, p))
+    fn write(p: PingPolicy) -> String {
+        to_word(&POLICIES, p)
     }
 }
 
@@ -458,7 +462,7 @@ impl Text for Plain<Jitter> {
     fn parse(s: &str) -> Result<Jitter, String> {
         from_word(&JITTERS, "jitter", s)
     }
-    fn write(j: Jitter) -> Option<String> {
-        Some(to_word(&JITTERS, j))
+    fn write(j: Jitter) -> String {
+        to_word(&JITTERS, j)
     }
 }
