@@ -4,7 +4,7 @@
 //! A failing case prints the trace as scenario text (via `sim::Recorder`), ready to be
 //! saved under `tests/scenarios/` as a regression.
 
-use keepalive::sim::{Pair, Recorder, Side};
+use keepalive::sim::{Pair, Recorder, Scenario, Side};
 use keepalive::{
     Action, CloseReason, Config, Decision, Duration, Event, HeartbeatMachine, Instant, Jitter,
     PingPolicy, State,
@@ -211,6 +211,14 @@ fn run_trace(
                 rec.scenario()
             )));
         }
+    }
+    // The trace as scenario text names every event and action it holds, and replays to
+    // the same actions.
+    if let Err(e) = Scenario::replay(&rec.scenario()) {
+        return Err(TestCaseError::fail(format!(
+            "the recorded trace does not replay: {e}\n--- as recorded ---\n{}",
+            rec.scenario()
+        )));
     }
     Ok(())
 }
