@@ -9,7 +9,7 @@
 
 use crate::backoff;
 use crate::config::{Config, PingPolicy, Role};
-use crate::event::{Action, Actions, Event, PingId};
+use crate::event::{Action, Actions, Event, PingId, TOLD_PONG, TOLD_SLOWER};
 use crate::policy::Decision;
 use crate::reason::CloseReason;
 use crate::state::State;
@@ -30,9 +30,11 @@ const GRANULARITY_US: u32 = 1_000;
 const MAX_SLOWDOWN: u8 = 6;
 /// No round trip measured yet.
 const NO_RTT: u32 = u32::MAX;
-/// How much quiet time the peer's ping budget keeps as credit: a minute. Pings that
-/// waited in our receive buffer while we were busy arrive together, and must not count
-/// as a flood; a peer quiet for longer gets no more.
+/// How much quiet time the peer's ping budget keeps as credit: a minute, and a new
+/// connection starts with all of it (a token bucket that starts full). Pings that
+/// waited in our receive buffer while we were busy arrive together, and a peer's first
+/// pings come at once (a conformance suite sends ten back to back): neither is a
+/// flood. A peer quiet for longer gets no more.
 const PING_CREDIT: u64 = 60 * 1_000 * NS_PER_MS;
 
 /// A ping awaits its pong.
@@ -112,9 +114,10 @@ pub(crate) struct Conn {
     /// The deadline as of the last full pass; after traffic on the fast path, an early
     /// bound of it (traffic only ever moves deadlines later there).
     wake: u64,
-    /// Ping policing's budget (GCRA's theoretical arrival time): the time the peer's
-    /// pings have used up, at one `min_ping_interval` each, from the open (credit for
-    /// quiet time is kept for [`PING_CREDIT`] at most).
+    /// Ping policing's budget (GCRA's theoretical arrival time, kept [`PING_CREDIT`]
+    /// ahead so that it never goes below zero): the time the peer's pings have used up,
+    /// at one `min_ping_interval` each. It starts at the open, that is with the whole
+    /// credit, and never falls more than the credit behind.
     ping_budget: u64,
     phase: Phase,
     /// RFC 6298's estimator over the pongs' round trips, in µs ([`NO_RTT`]: none yet).
@@ -296,7 +299,7 @@ impl Conn {
             self.last_out = if fast & BUSY != 0 { now } else { self.last_out };
             // Our data forgives the peer's strikes (gRFC A8): its budget restarts now.
             self.ping_budget = if fast & SENT != 0 {
-                self.ping_budget.min(now)
+                self.ping_budget.min(now.saturating_add(PING_CREDIT))
             } else {
                 self.ping_budget
             };
@@ -426,6 +429,7 @@ impl Conn {
                     }
                     self.flags &= !(IN_FLIGHT | UNWRITTEN | QUEUED);
                     counters.pong(rtt_us);
+                    out.tell(TOLD_PONG);
                 }
             }
             Event::DataReceived if open => {
@@ -438,7 +442,7 @@ impl Conn {
             }
             Event::DataSent if open => {
                 self.last_out = now;
-                self.ping_budget = self.ping_budget.min(now);
+                self.ping_budget = self.ping_budget.min(now.saturating_add(PING_CREDIT));
             }
             Event::PathHeard { ago } if open => {
                 // The transport's record of the peer's last segment: life as of then,
@@ -524,8 +528,12 @@ impl Conn {
         match self.phase {
             Phase::Open { since } => {
                 // The peer polices pings: the next connection pings half as often.
-                if reason == CloseReason::TooManyPings && cfg.role == Role::Client {
-                    self.slowdown = (self.slowdown + 1).min(MAX_SLOWDOWN);
+                if reason == CloseReason::TooManyPings
+                    && cfg.role == Role::Client
+                    && self.slowdown < MAX_SLOWDOWN
+                {
+                    self.slowdown += 1;
+                    out.tell(TOLD_SLOWER);
                 }
                 self.leave_open(cfg, now, since);
                 self.lost(cfg, now, reason, out, c);
@@ -547,17 +555,18 @@ impl Conn {
 
     /// Ping policing: whether the peer's ping at `now` is one too many. Each ping uses
     /// one `min_ping_interval` of the peer's budget, which grows with time (credit for a
-    /// minute of quiet at most); a ping beyond it is a strike, and more than
-    /// `max_ping_strikes` of them close. Our data forgives them.
+    /// minute of quiet at most, all of it at the open); a ping beyond it is a strike,
+    /// and more than `max_ping_strikes` of them close. Our data forgives them.
     fn strike(&mut self, cfg: &Config, now: u64) -> bool {
         let min = cfg.timing.min_ping_interval;
         if min == 0 {
             return false;
         }
-        let floor = now.saturating_sub(PING_CREDIT);
-        self.ping_budget = add_ms(self.ping_budget.max(floor), min);
+        // Kept PING_CREDIT ahead: `now` is the budget of a peer with the whole credit.
+        self.ping_budget = add_ms(self.ping_budget.max(now), min);
         let allowed = u64::from(cfg.timing.max_ping_strikes) + 1;
-        self.ping_budget > now.saturating_add(ms(min).saturating_mul(allowed))
+        let limit = now.saturating_add(PING_CREDIT);
+        self.ping_budget > limit.saturating_add(ms(min).saturating_mul(allowed))
     }
 
     /// A round trip of `rtt_us` into RFC 6298's estimator.

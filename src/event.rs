@@ -171,14 +171,26 @@ pub enum Action {
 /// call produces more (checked by the property tests and the fuzzer).
 const CAPACITY: usize = 3;
 
+/// What an event did besides asking for actions, for a driver that reports it: set by
+/// the rule that decided it, never inferred from counters.
+pub(crate) const TOLD_PONG: u8 = 1;
+/// The peer's "too many pings" doubled our ping interval.
+pub(crate) const TOLD_SLOWER: u8 = 2;
+
 /// The actions of one [`handle`](crate::HeartbeatMachine::handle) call, in the order to
 /// carry them out. A small fixed-size iterator: no allocation.
+///
+/// It also says what the event did that is not an action: whether a pong acknowledged
+/// the ping in flight ([`pong_counted`](Self::pong_counted): the round trip was measured,
+/// see [`HeartbeatMachine::rtt`](crate::HeartbeatMachine::rtt)), and whether the peer's
+/// "too many pings" slowed our pings down ([`slowed_down`](Self::slowed_down)).
 #[must_use = "the actions must be carried out: a dropped SendPong or Close breaks the heartbeat"]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Actions {
     buf: [Action; CAPACITY],
     start: u8,
     end: u8,
+    told: u8,
 }
 
 impl Actions {
@@ -187,6 +199,7 @@ impl Actions {
             buf: [Action::ForceClose; CAPACITY],
             start: 0,
             end: 0,
+            told: 0,
         }
     }
 
@@ -197,7 +210,26 @@ impl Actions {
             buf: [Action::SendPong, Action::ForceClose, Action::ForceClose],
             start: 0,
             end: pong as u8,
+            told: 0,
         }
+    }
+
+    pub(crate) fn tell(&mut self, what: u8) {
+        self.told |= what;
+    }
+
+    /// The event was a pong that acknowledged the ping in flight: a round trip was
+    /// measured. (A pong for an older or unknown ping is a sign of life only.)
+    #[inline]
+    pub fn pong_counted(&self) -> bool {
+        self.told & TOLD_PONG != 0
+    }
+
+    /// The peer closed us for pinging too often, and the ping interval in force doubled
+    /// for the next connection ([`Stats::ping_interval`](crate::Stats::ping_interval)).
+    #[inline]
+    pub fn slowed_down(&self) -> bool {
+        self.told & TOLD_SLOWER != 0
     }
 
     pub(crate) fn push(&mut self, action: Action) {

@@ -627,8 +627,9 @@ proptest! {
 
     /// Ping policing measures the peer's rate: a peer that pings at most once per
     /// `min_ping_interval` is never closed for it, even when our reads bunch its pings
-    /// (they waited in our buffer while we were busy, up to a minute); a flood right after
-    /// the open is closed at its (max_ping_strikes + 2)-th ping, with 1008; and a flood
+    /// (they waited in our buffer while we were busy, up to a minute); a burst right
+    /// after the open is a token bucket that starts full: a minute's worth of pings
+    /// passes, and a flood is closed with 1008 once that credit is spent; and a flood
     /// after any steady train is closed once the credit of that quiet time is spent.
     #[test]
     fn a_ping_flood_is_closed_past_the_strikes_and_a_steady_peer_never(
@@ -665,14 +666,23 @@ proptest! {
             .map(|s| *read_at.iter().find(|r| *r >= s).expect("a read after it"))
             .collect();
         prop_assert_eq!(ping_train(config, &bunched), None, "bunched by our reads");
-        // A flood (gaps of a tenth of the minimum) right after the open.
-        let flood = sent_at(&vec![min / 10; strikes as usize + 5]);
-        prop_assert_eq!(ping_train(config, &flood), Some(strikes as usize + 1));
-        // After the steady train: each flood ping spends nine tenths of an interval of
-        // the credit, which is a minute at most.
-        let mut gaps = on_time.clone();
+        // Each flood ping (gaps of a tenth of the minimum) spends nine tenths of an
+        // interval of the credit, which is a minute at most, and all of it at the open.
         let credit = (Duration::from_secs(60).as_nanos() / min.as_nanos()) as usize;
         let most = (credit + strikes as usize + 3) * 10 / 9 + 1;
+        // A burst right after the open, of what any conformance suite sends at once (ten
+        // pings) and more: never closed while within the credit.
+        let burst = sent_at(&vec![min / 10; credit.min(64)]);
+        prop_assert_eq!(ping_train(config, &burst), None, "a burst at the open");
+        // A flood right after the open: closed once the credit is spent.
+        let flood = ping_train(config, &sent_at(&vec![min / 10; most + 1]));
+        let closed = flood.expect("a flood is closed");
+        prop_assert!(
+            closed >= credit + strikes as usize && closed <= most,
+            "a flood from the open closed at ping {closed}"
+        );
+        // After the steady train, likewise.
+        let mut gaps = on_time.clone();
         gaps.extend(std::iter::repeat(min / 10).take(most + 1));
         let closed = ping_train(config, &sent_at(&gaps)).expect("a flood is closed");
         prop_assert!(

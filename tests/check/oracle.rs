@@ -58,8 +58,9 @@ pub struct Oracle {
     streak: u32,
     shutdown: bool,
     /// Ping policing: the time the peer's pings have used up, one `min_ping_interval`
-    /// each, counted from the open; credit for quiet time lasts a minute at most.
-    pings_used: Instant,
+    /// each, in ns of the machine's clock (before its epoch too: a connection opens with
+    /// a minute of credit); credit for quiet time lasts a minute at most.
+    pings_used: i128,
     /// The round-trip estimate, in µs: the pongs' (SRTT, RTTVAR), the path's RTO.
     srtt: Option<(u64, u64)>,
     path_rto: u64,
@@ -92,7 +93,7 @@ impl Oracle {
             close_at: now,
             streak: machine.stats().attempt,
             shutdown: false,
-            pings_used: now,
+            pings_used: full_credit(now),
             srtt: None,
             path_rto: 0,
             slowdown: 0,
@@ -327,7 +328,7 @@ impl Oracle {
                 self.path_rto = rto(micros(srtt), micros(rttvar));
             }
             // Our data forgives the peer's strikes.
-            (Event::DataSent, _) => self.pings_used = self.pings_used.min(now),
+            (Event::DataSent, _) => self.pings_used = self.pings_used.min(nanos(now)),
             (Event::Closed(CloseReason::TooManyPings), _) if cfg.role() == Role::Client => {
                 self.slowdown = (self.slowdown + 1).min(6);
             }
@@ -339,8 +340,7 @@ impl Oracle {
         if event != Event::PingReceived {
             return false;
         }
-        let credit_from = now - Duration::from_secs(60);
-        self.pings_used = self.pings_used.max(credit_from) + min;
+        self.pings_used = self.pings_used.max(full_credit(now)) + min.as_nanos() as i128;
         self.strikes(now) > cfg.max_ping_strikes()
     }
 
@@ -348,8 +348,8 @@ impl Oracle {
     /// the first one free.
     fn strikes(&self, now: Instant) -> u32 {
         let min = self.config.min_ping_interval().unwrap_or(Duration::MAX);
-        let ahead = self.pings_used.saturating_duration_since(now);
-        let whole = ahead.as_nanos().div_ceil(min.as_nanos().max(1));
+        let ahead = (self.pings_used - nanos(now)).max(0) as u128;
+        let whole = ahead.div_ceil(min.as_nanos().max(1));
         u32::try_from(whole.saturating_sub(1)).unwrap_or(u32::MAX)
     }
 
@@ -628,7 +628,7 @@ impl Oracle {
         self.in_flight = None;
         self.last_ping = None;
         self.conn_since = now;
-        self.pings_used = now;
+        self.pings_used = full_credit(now);
         self.srtt = None;
         self.path_rto = 0;
     }
@@ -696,4 +696,14 @@ fn rto(srtt: u64, rttvar: u64) -> u64 {
 
 fn is_send(a: &Action) -> bool {
     matches!(a, Action::SendPing(_) | Action::SendPong)
+}
+
+/// `t` in ns, signed: policing's budget may reach back before the epoch.
+fn nanos(t: Instant) -> i128 {
+    (t - Instant::ZERO).as_nanos() as i128
+}
+
+/// The budget of a peer that has its whole credit at `now`: a minute of pings unused.
+fn full_credit(now: Instant) -> i128 {
+    nanos(now) - Duration::from_secs(60).as_nanos() as i128
 }
