@@ -72,6 +72,11 @@ const SERVER_MIN_PING_INTERVAL: Duration = Duration::from_millis(50);
 const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
 /// The default `pong_timeout`.
 const DEFAULT_PONG_TIMEOUT: Duration = Duration::from_secs(20);
+/// The shortest heartbeat setting a hint proposes in place of one that is out of range
+/// or leaves no room: a sub-second ping interval is a flood to real servers (they police
+/// pings), and a sub-second pong timeout calls a loaded mobile link dead. The builder
+/// accepts shorter values given on purpose (tests on loopback); a hint never leads there.
+const HINT_FLOOR: Duration = Duration::from_secs(1);
 
 /// `d` in whole milliseconds, rounded down: how every derived value and every hint is
 /// kept, so that the builder accepts it as printed.
@@ -542,6 +547,7 @@ impl ConfigError {
             ConfigError::ExceedsPathLimit { .. } => match self.path_fix() {
                 PathFix::Interval(_) => Setting::PingInterval,
                 PathFix::Both { .. } => Setting::PongTimeout,
+                PathFix::Limit(_) => Setting::PathIdleLimit,
             },
             ConfigError::IdleTimeoutTooShort { .. } | ConfigError::NoDeadPeerDetection => {
                 Setting::IdleTimeout
@@ -553,36 +559,47 @@ impl ConfigError {
         })
     }
 
-    /// The fix for [`ExceedsPathLimit`](Self::ExceedsPathLimit): a shorter interval if
-    /// the pong timeout leaves room for one, else both, in whole milliseconds.
+    /// The fix for [`ExceedsPathLimit`](Self::ExceedsPathLimit), in whole milliseconds
+    /// and never under [`HINT_FLOOR`]: a shorter interval if the pong timeout leaves room
+    /// for one; else both, a third of the limit for the pong; else (a limit under two
+    /// floors, which no sane heartbeat fits) the limit these settings need.
     const fn path_fix(&self) -> PathFix {
         let ConfigError::ExceedsPathLimit {
+            ping_interval,
             pong_timeout,
             limit,
-            ..
         } = *self
         else {
-            return PathFix::Interval(MIN);
+            return PathFix::Interval(HINT_FLOOR);
         };
-        match limit.checked_sub(pong_timeout) {
-            Some(room) if room.as_millis() >= 1 => PathFix::Interval(whole_ms(room)),
-            _ => {
-                let ms = limit.as_millis() as u64;
-                // A third for the pong, the rest for the interval: both at least 1 ms.
-                let pong = if ms / 3 > 0 { ms / 3 } else { 1 };
-                let interval = if ms > pong { ms - pong } else { 1 };
-                PathFix::Both {
-                    pong: Duration::from_millis(pong),
-                    interval: Duration::from_millis(interval),
-                }
+        let floor = HINT_FLOOR.as_millis() as u64;
+        let ms = limit.as_millis() as u64;
+        if let Some(room) = limit.checked_sub(pong_timeout) {
+            if room.as_millis() as u64 >= floor {
+                return PathFix::Interval(whole_ms(room));
             }
         }
+        if ms >= 2 * floor {
+            let pong = if ms / 3 > floor { ms / 3 } else { floor };
+            return PathFix::Both {
+                pong: Duration::from_millis(pong),
+                interval: Duration::from_millis(ms - pong),
+            };
+        }
+        let need = whole_ms(ping_interval.saturating_add(pong_timeout));
+        let least = Duration::from_millis(2 * floor);
+        PathFix::Limit(if need.as_millis() > least.as_millis() {
+            need
+        } else {
+            least
+        })
     }
 }
 
 enum PathFix {
     Interval(Duration),
     Both { pong: Duration, interval: Duration },
+    Limit(Duration),
 }
 
 impl fmt::Display for ConfigError {
@@ -596,7 +613,11 @@ impl fmt::Display for ConfigError {
                 ) {
                     f.write_str(", or zero for off")?;
                 }
-                let nearest = whole_ms(value.clamp(MIN, MAX));
+                // Too short: the shortest sane value (policing takes any small value).
+                let nearest = match value < MIN && setting != Setting::MinPingInterval {
+                    true => HINT_FLOOR,
+                    false => whole_ms(value.clamp(MIN, MAX)),
+                };
                 write!(f, "; try {nearest:?} (the default is ")?;
                 setting.show_default(f)?;
                 f.write_str(")")
@@ -631,6 +652,12 @@ impl fmt::Display for ConfigError {
                     PathFix::Both { pong, interval } => write!(
                         f,
                         "try pong_timeout {pong:?} and ping_interval {interval:?} or less"
+                    ),
+                    PathFix::Limit(need) => write!(
+                        f,
+                        "no heartbeat of a second or more fits that limit, and proxies and NATs \
+                         cut idle paths after tens of seconds (nginx 60s), so check it; for \
+                         these settings, try path_idle_limit {need:?}"
                     ),
                 }
             }
@@ -816,6 +843,8 @@ pub struct ConfigBuilder {
     overrides: Overrides,
     /// An override did not fit.
     overflow: bool,
+    /// The first override given, to name in an error.
+    first_override: Option<Setting>,
 }
 
 impl ConfigBuilder {
@@ -825,6 +854,7 @@ impl ConfigBuilder {
             given: Given::default(),
             overrides: Overrides::default(),
             overflow: false,
+            first_override: None,
         }
     }
 
@@ -851,6 +881,10 @@ impl ConfigBuilder {
 
     fn with_override(mut self, key: Key, decision: Decision) -> Self {
         self.overflow |= !self.overrides.set(key, decision);
+        self.first_override.get_or_insert(match key {
+            Key::Close(_) => Setting::OnCloseCode,
+            Key::Status(_) => Setting::OnHttpStatus,
+        });
         self
     }
 
@@ -861,10 +895,8 @@ impl ConfigBuilder {
             if let Some(setting) = given.reconnect_setting() {
                 return Err(ConfigError::ClientOnly { setting });
             }
-            if !self.overrides.is_empty() || self.overflow {
-                return Err(ConfigError::ClientOnly {
-                    setting: Setting::OnCloseCode,
-                });
+            if let Some(setting) = self.first_override {
+                return Err(ConfigError::ClientOnly { setting });
             }
             // Never stricter than the pings the server's own idle timeout asks for: at
             // most a quarter of it, in whole ms (off when that is under 1 ms).

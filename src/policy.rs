@@ -170,8 +170,4 @@ impl Overrides {
     pub(crate) fn iter(&self) -> impl Iterator<Item = (Key, Decision)> + '_ {
         self.entries.iter().filter_map(|e| e.unpack())
     }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.iter().next().is_none()
-    }
 }

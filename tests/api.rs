@@ -110,7 +110,8 @@ fn config_errors_name_the_setting_the_value_and_a_fix() {
             &[
                 "ping_interval (0ns)",
                 "from 1ms to 86400s",
-                "try 1ms (the default is 20s)",
+                // Never a 1 ms heartbeat: the shortest sane one.
+                "try 1s (the default is 20s)",
             ],
         ),
         (
@@ -180,9 +181,22 @@ fn config_errors_name_the_setting_the_value_and_a_fix() {
             // A limit that does not divide into whole milliseconds by three.
             Config::client()
                 .pong_timeout(Duration::from_secs(5))
-                .path_idle_limit(Duration::from_secs(1)),
+                .path_idle_limit(Duration::from_millis(4_000)),
             Setting::PongTimeout,
-            &["try pong_timeout 333ms and ping_interval 667ms or less"],
+            &["try pong_timeout 1.333s and ping_interval 2.667s or less"],
+        ),
+        (
+            // A limit no sane heartbeat fits: the fix is the limit these settings need.
+            Config::client()
+                .pong_timeout(Duration::from_secs(5))
+                .path_idle_limit(Duration::from_secs(1)),
+            Setting::PathIdleLimit,
+            &["check it", "try path_idle_limit 25s"],
+        ),
+        (
+            Config::client().path_idle_limit(Duration::from_millis(1)),
+            Setting::PathIdleLimit,
+            &["path idle limit (1ms)", "try path_idle_limit 40s"],
         ),
         (
             Config::server().idle_timeout(Duration::from_secs(30)),
@@ -221,6 +235,11 @@ fn config_errors_name_the_setting_the_value_and_a_fix() {
             &["on_close_code is a client's setting"],
         ),
         (
+            Config::server().on_http_status(401, keepalive::Decision::Backoff),
+            Setting::OnHttpStatus,
+            &["on_http_status is a client's setting"],
+        ),
+        (
             (1000..1005).fold(Config::client(), |b, c| {
                 b.on_close_code(c, keepalive::Decision::GiveUp)
             }),
@@ -257,9 +276,12 @@ fn duration(text: &str) -> Duration {
 }
 
 /// Applies every `<setting> <duration>` a hint proposes ("try ping_interval 40s", "try
-/// pong_timeout 333ms and ping_interval 667ms or less", or "try 40s" for the setting the
-/// error names), as printed.
-fn apply_hint(mut b: keepalive::ConfigBuilder, e: &ConfigError) -> keepalive::ConfigBuilder {
+/// pong_timeout 1.333s and ping_interval 2.667s or less", or "try 40s" for the setting
+/// the error names), as printed; returns the builder and what it set.
+fn apply_hint(
+    mut b: keepalive::ConfigBuilder,
+    e: &ConfigError,
+) -> (keepalive::ConfigBuilder, Vec<(String, Duration)>) {
     let message = e.to_string();
     let hint = message.rsplit_once("try ").expect("a hint").1;
     let words: Vec<&str> = hint
@@ -267,9 +289,11 @@ fn apply_hint(mut b: keepalive::ConfigBuilder, e: &ConfigError) -> keepalive::Co
         .filter(|w| !w.is_empty())
         .collect();
     let mut setting = e.setting().expect("a setting").name();
+    let mut set = Vec::new();
     for w in words {
         if w.starts_with(|c: char| c.is_ascii_digit()) {
             let d = duration(w);
+            set.push((setting.to_string(), d));
             b = match setting {
                 "ping_interval" => b.ping_interval(d),
                 "pong_timeout" => b.pong_timeout(d),
@@ -279,21 +303,25 @@ fn apply_hint(mut b: keepalive::ConfigBuilder, e: &ConfigError) -> keepalive::Co
                 "backoff_initial" => b.backoff_initial(d),
                 "min_ping_interval" => b.min_ping_interval(d),
                 "stable_after" => b.stable_after(d),
+                "path_idle_limit" => b.path_idle_limit(d),
                 other => panic!("a hint for {other}: {message}"),
             };
         } else if keepalive::Setting::PingInterval.name() == w || w.contains('_') {
             setting = w;
         }
     }
-    b
+    (b, set)
 }
 
 use proptest::prelude::*;
 
 proptest::proptest! {
-    /// Every hint is accepted as printed: a configuration refused for a duration out of
-    /// grain, a path limit, an idle timeout or policing too strict, with its hint
-    /// applied, builds.
+    /// Every hint is accepted as printed and leads somewhere sane: a configuration
+    /// refused for a duration out of range or grain, a path limit, an idle timeout or
+    /// policing too strict, with its hint applied, builds or fails with another error
+    /// (never the same one), and a hint never proposes a heartbeat shorter than a second
+    /// unless the value given was already shorter (then it only rounds it up to whole
+    /// milliseconds).
     #[test]
     fn every_hint_is_accepted_as_printed(
         interval_us in prop_oneof![1u64..2_000, 1u64..200_000_000, Just(100_000_000_000u64)],
@@ -318,13 +346,24 @@ proptest::proptest! {
         if let Some(i) = idle_ms {
             b = b.idle_timeout(Duration::from_millis(i));
         }
+        let given = |name: &str| match name {
+            "ping_interval" => us(interval_us),
+            "pong_timeout" => us(pong_us),
+            "path_idle_limit" => Duration::from_millis(limit_ms.unwrap_or(u64::MAX)),
+            "idle_timeout" => Duration::from_millis(idle_ms.unwrap_or(u64::MAX)),
+            _ => Duration::ZERO, // not a heartbeat setting: no floor to hold
+        };
         // Each fix may reveal the next mistake; none is refused for its own hint.
         for _ in 0..6 {
             match b.build() {
                 Ok(_) => return Ok(()),
                 Err(ConfigError::NoDeadPeerDetection) => return Ok(()), // its fix is a choice
                 Err(e) => {
-                    let fixed = apply_hint(b, &e);
+                    let (fixed, set) = apply_hint(b, &e);
+                    for (name, value) in set {
+                        let floor = given(&name).min(Duration::from_secs(1));
+                        proptest::prop_assert!(value >= floor, "{}: {} {:?}", e, name, value);
+                    }
                     if let Err(again) = fixed.build() {
                         proptest::prop_assert_ne!(again, e, "the hint of {} did not fix it", e);
                     }

@@ -166,7 +166,7 @@ fn a_refused_config_is_reported_unless_expected() {
     assert!(matches!(e, ScenarioError::Config { line: 1, .. }), "{e}");
     assert!(
         e.message().contains(
-            "ping_interval (0ns) must be from 1ms to 86400s; try 1ms (the default is 20s)"
+            "ping_interval (0ns) must be from 1ms to 86400s; try 1s (the default is 20s)"
         ),
         "{e}"
     );
