@@ -30,12 +30,16 @@ const GRANULARITY_US: u32 = 1_000;
 const MAX_SLOWDOWN: u8 = 6;
 /// No round trip measured yet.
 const NO_RTT: u32 = u32::MAX;
-/// How much quiet time the peer's ping budget keeps as credit: a minute, and a new
-/// connection starts with all of it (a token bucket that starts full). Pings that
-/// waited in our receive buffer while we were busy arrive together, and a peer's first
-/// pings come at once (a conformance suite sends ten back to back): neither is a
-/// flood. A peer quiet for longer gets no more.
+/// How much quiet time the peer's ping budget keeps as credit: a minute, and never
+/// more than [`PING_BURST`] pings; a new connection starts with all of it (a token
+/// bucket that starts full). Pings that waited in our receive buffer while we were busy
+/// arrive together, and a peer's first pings come at once (a conformance suite sends
+/// ten back to back): neither is a flood. A peer quiet for longer gets no more.
 const PING_CREDIT: u64 = 60 * 1_000 * NS_PER_MS;
+/// The most pings the credit holds: a flood is closed within about this many pings,
+/// before the pongs it never reads fill the socket's buffers and the backpressure stops
+/// our reads (about a thousand 125-byte pongs on loopback).
+const PING_BURST: u64 = 100;
 
 /// A ping awaits its pong.
 const IN_FLIGHT: u16 = 1;
@@ -450,6 +454,12 @@ impl Conn {
                 let at = now.saturating_sub(nanos(ago));
                 if at > self.ping_at {
                     self.flags |= QUEUED; // the pong may have waited behind it (Karn)
+                                          // The peer was alive after our ping left, as its pong would say: the
+                                          // ping is answered (no round trip: these bytes may not be the pong).
+                                          // A caller that reads nothing meanwhile can learn no more than this.
+                    if !(self.has(UNWRITTEN) && self.has(WRITES_REPORTED)) {
+                        self.flags &= !(IN_FLIGHT | UNWRITTEN);
+                    }
                 }
                 if at > self.last_in && at > self.ping_at {
                     self.heard(at);
@@ -555,15 +565,19 @@ impl Conn {
 
     /// Ping policing: whether the peer's ping at `now` is one too many. Each ping uses
     /// one `min_ping_interval` of the peer's budget, which grows with time (credit for a
-    /// minute of quiet at most, all of it at the open); a ping beyond it is a strike,
-    /// and more than `max_ping_strikes` of them close. Our data forgives them.
+    /// minute of quiet and at most [`PING_BURST`] pings, all of it at the open); a ping
+    /// beyond it is a strike, and more than `max_ping_strikes` of them close. Our data
+    /// forgives them.
     fn strike(&mut self, cfg: &Config, now: u64) -> bool {
         let min = cfg.timing.min_ping_interval;
         if min == 0 {
             return false;
         }
-        // Kept PING_CREDIT ahead: `now` is the budget of a peer with the whole credit.
-        self.ping_budget = add_ms(self.ping_budget.max(now), min);
+        // Kept PING_CREDIT ahead: `now` would be a peer with a minute of credit; it has
+        // at most PING_BURST pings of it.
+        let credit = PING_CREDIT.min(ms(min).saturating_mul(PING_BURST));
+        let full = now.saturating_add(PING_CREDIT - credit);
+        self.ping_budget = add_ms(self.ping_budget.max(full), min);
         let allowed = u64::from(cfg.timing.max_ping_strikes) + 1;
         let limit = now.saturating_add(PING_CREDIT);
         self.ping_budget > limit.saturating_add(ms(min).saturating_mul(allowed))

@@ -59,7 +59,7 @@ pub struct Oracle {
     shutdown: bool,
     /// Ping policing: the time the peer's pings have used up, one `min_ping_interval`
     /// each, in ns of the machine's clock (before its epoch too: a connection opens with
-    /// a minute of credit); credit for quiet time lasts a minute at most.
+    /// its whole credit); credit for quiet time lasts a minute, 100 pings, at most.
     pings_used: i128,
     /// The round-trip estimate, in µs: the pongs' (SRTT, RTTVAR), the path's RTO.
     srtt: Option<(u64, u64)>,
@@ -320,8 +320,13 @@ impl Oracle {
                     self.heard_late = now;
                     self.slack = Duration::ZERO;
                 }
-                if in_flight.is_some_and(|(_, sent, _)| at > sent) {
+                if let Some((_, sent, written)) = in_flight.filter(|(_, sent, _)| at > *sent) {
                     self.queued = true;
+                    // Life after the ping left answers it, without a round trip.
+                    if written || !self.writes_reported {
+                        self.in_flight = None;
+                    }
+                    let _ = sent;
                 }
             }
             (Event::PathRtt { srtt, rttvar }, _) => {
@@ -340,7 +345,8 @@ impl Oracle {
         if event != Event::PingReceived {
             return false;
         }
-        self.pings_used = self.pings_used.max(full_credit(now)) + min.as_nanos() as i128;
+        let credit = (min.as_nanos() as i128 * 100).min(CREDIT);
+        self.pings_used = self.pings_used.max(nanos(now) - credit) + min.as_nanos() as i128;
         self.strikes(now) > cfg.max_ping_strikes()
     }
 
@@ -703,7 +709,11 @@ fn nanos(t: Instant) -> i128 {
     (t - Instant::ZERO).as_nanos() as i128
 }
 
-/// The budget of a peer that has its whole credit at `now`: a minute of pings unused.
+/// Policing's credit for quiet time: a minute, and at most 100 pings of it.
+const CREDIT: i128 = 60_000_000_000;
+
+/// The budget of a peer that has its whole credit at `now` (at least: each ping caps it
+/// at 100 pings).
 fn full_credit(now: Instant) -> i128 {
-    nanos(now) - Duration::from_secs(60).as_nanos() as i128
+    nanos(now) - CREDIT
 }
