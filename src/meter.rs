@@ -62,10 +62,14 @@ const DEFAULT_UNSENT_LIMIT: u32 = 16 * 1024;
 struct Counts {
     /// Reads that returned bytes.
     received: AtomicU64,
+    /// The bytes those reads returned.
+    bytes_read: AtomicU64,
     /// Writes that had to wait, then went through.
     delivered: AtomicU64,
     /// `TCP_NOTSENT_LOWAT` took effect on the socket.
     limited: AtomicBool,
+    /// A stream was wrapped: the counts mean something.
+    attached: AtomicBool,
     /// The socket, for `TCP_INFO` (Linux), while the metered stream lives.
     socket: Mutex<Option<Socket>>,
 }
@@ -137,6 +141,7 @@ impl Meter {
 
     /// Counts what crosses `io`, any byte stream (a TLS stream, an in-memory pipe).
     pub fn wrap<T>(&self, io: T) -> Metered<T> {
+        self.counts.attached.store(true, Ordering::Relaxed);
         Metered {
             io,
             meter: self.clone(),
@@ -173,6 +178,12 @@ impl Meter {
         self.wrap(io)
     }
 
+    /// Whether a stream was wrapped ([`wrap`](Self::wrap) or [`tcp`](Self::tcp)): a
+    /// meter that wraps nothing counts nothing, and the driver ignores it.
+    pub(crate) fn is_attached(&self) -> bool {
+        self.counts.attached.load(Ordering::Relaxed)
+    }
+
     /// Whether the unsent backlog is kept small, so that a written ping is on its way
     /// (`TCP_NOTSENT_LOWAT` was set by [`tcp`](Self::tcp)).
     pub fn limits_backlog(&self) -> bool {
@@ -202,13 +213,45 @@ impl Meter {
         None
     }
 
+    /// Whether the peer can still reach us while nothing is read (Linux, a metered TCP
+    /// stream): the kernel holds little that arrived and was not read yet (under a
+    /// quarter of the receive buffer, at most 16 KiB), so our receive window is open,
+    /// and a pong the peer sends shows in the kernel's view at the next deadline. `false`
+    /// where the platform cannot tell, or when the peer may be held back by us. Two
+    /// system calls; asked at deadlines only.
+    pub(crate) fn peer_can_reach_us(&self) -> bool {
+        self.backlog()
+            .is_some_and(|(unread, buffer)| unread < (buffer / 4).min(16 * 1024))
+    }
+
+    /// The bytes that arrived and were not read yet, and the receive buffer's size
+    /// (Linux, a metered TCP stream: two system calls); `None` where the platform
+    /// cannot tell.
+    pub(crate) fn backlog(&self) -> Option<(u64, u64)> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsFd;
+            let socket = lock(&self.counts.socket);
+            let fd = socket.as_ref()?;
+            let path = tcp_info::read(fd.as_fd())?;
+            let read = self.counts.bytes_read.load(Ordering::Relaxed);
+            let buffer = socket2::SockRef::from(fd).recv_buffer_size().ok()? as u64;
+            Some((path.received.saturating_sub(read), buffer))
+        }
+        #[cfg(not(target_os = "linux"))]
+        None
+    }
+
     // Called by the AsyncRead/AsyncWrite impls of the runtime features.
     #[cfg_attr(
         not(any(feature = "tokio", feature = "smol", feature = "async-std")),
         allow(dead_code)
     )]
-    fn count_read(&self) {
+    fn count_read(&self, bytes: usize) {
         self.counts.received.fetch_add(1, Ordering::Relaxed);
+        self.counts
+            .bytes_read
+            .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     #[cfg_attr(
@@ -277,9 +320,9 @@ impl<T> Metered<T> {
         not(any(feature = "tokio", feature = "smol", feature = "async-std")),
         allow(dead_code)
     )]
-    fn read<E>(&self, outcome: Poll<Result<(), E>>, got_bytes: bool) -> Poll<Result<(), E>> {
-        if got_bytes && matches!(outcome, Poll::Ready(Ok(()))) {
-            self.meter.count_read();
+    fn read<E>(&self, outcome: Poll<Result<(), E>>, bytes: usize) -> Poll<Result<(), E>> {
+        if bytes > 0 && matches!(outcome, Poll::Ready(Ok(()))) {
+            self.meter.count_read(bytes);
         }
         outcome
     }
@@ -368,7 +411,7 @@ mod tokio_io {
             let this = self.get_mut();
             let before = buf.filled().len();
             let outcome = Pin::new(&mut this.io).poll_read(cx, buf);
-            let got = buf.filled().len() > before;
+            let got = buf.filled().len() - before;
             this.read(outcome, got)
         }
     }
@@ -425,7 +468,7 @@ mod futures_io_impl {
             let this = self.get_mut();
             let outcome = Pin::new(&mut this.io).poll_read(cx, buf);
             if let Poll::Ready(Ok(n)) = outcome {
-                return this.read(Poll::Ready(Ok(())), n > 0).map_ok(|()| n);
+                return this.read(Poll::Ready(Ok(())), n).map_ok(|()| n);
             }
             outcome
         }

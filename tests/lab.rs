@@ -516,7 +516,7 @@ fn smol_a_link_down_mid_upload_is_caught_then_reconnected() {
             };
             // The send fails with the cause, never in silence.
             match select(Box::pin(send), Box::pin(cut)).await {
-                Either::Left((Err(SendError::Unconfirmed(reason)), _)) => {
+                Either::Left((Err(SendError::Unconfirmed(_, reason)), _)) => {
                     assert!(reason.is_timeout(), "{reason:?}")
                 }
                 Either::Left((other, _)) => panic!("the cut upload ended with {other:?}"),

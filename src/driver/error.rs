@@ -161,28 +161,31 @@ impl std::error::Error for SetupFailed {
     }
 }
 
-/// A message that was not sent, and why. Every variant that can return the message does.
+/// A message that was not sent, or not confirmed, and why. Every variant hands the
+/// message back ([`into_message`](Self::into_message)): retrying needs no copy of your
+/// own.
 #[non_exhaustive]
 #[derive(PartialEq, Eq)]
 pub enum SendError<M> {
-    /// No connection is open (connecting, or waiting to reconnect): nothing is queued
-    /// behind your back. Wait for [`Client::connected`](super::Client::connected), or
-    /// the next [`SessionEvent::Connected`](super::SessionEvent::Connected), and send
+    /// No connection is open (connecting, waiting to reconnect, or the connection ended
+    /// before the message was handed to it): it was certainly not sent, and nothing is
+    /// queued behind your back. Wait for [`Client::connected`](super::Client::connected),
+    /// or the next [`SessionEvent::Connected`](super::SessionEvent::Connected), and send
     /// it again.
     NotConnected(M),
-    /// The client has stopped (shut down or gave up).
+    /// The client has stopped (shut down or gave up): certainly not sent.
     Stopped(M),
     /// The message was handed to the transport, but the connection ended, for this
-    /// reason, before it was flushed: it may or may not have arrived.
-    Unconfirmed(CloseReason),
+    /// reason, before it was flushed: it may or may not have arrived. A protocol that
+    /// must not lose or repeat a message needs the peer's acknowledgement either way.
+    Unconfirmed(M, CloseReason),
 }
 
 impl<M> SendError<M> {
-    /// The message, when it was certainly not sent.
-    pub fn into_message(self) -> Option<M> {
+    /// The message, handed back.
+    pub fn into_message(self) -> M {
         match self {
-            SendError::NotConnected(m) | SendError::Stopped(m) => Some(m),
-            SendError::Unconfirmed(_) => None,
+            SendError::NotConnected(m) | SendError::Stopped(m) | SendError::Unconfirmed(m, _) => m,
         }
     }
 }
@@ -192,7 +195,7 @@ impl<M> fmt::Debug for SendError<M> {
         match self {
             SendError::NotConnected(_) => f.write_str("NotConnected(..)"),
             SendError::Stopped(_) => f.write_str("Stopped(..)"),
-            SendError::Unconfirmed(r) => write!(f, "Unconfirmed({r:?})"),
+            SendError::Unconfirmed(_, r) => write!(f, "Unconfirmed(.., {r:?})"),
         }
     }
 }
@@ -205,9 +208,10 @@ impl<M> fmt::Display for SendError<M> {
                  (Client::connected)",
             ),
             SendError::Stopped(_) => f.write_str("not sent: the client has stopped"),
-            SendError::Unconfirmed(r) => write!(
+            SendError::Unconfirmed(_, r) => write!(
                 f,
-                "unconfirmed: the connection ended ({r}) before the message was flushed"
+                "unconfirmed: the connection ended ({r}) before the message was flushed; it \
+                 may or may not have arrived"
             ),
         }
     }

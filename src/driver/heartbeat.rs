@@ -22,6 +22,12 @@ use futures_sink::Sink;
 /// floods cannot starve the other tasks of a thread.
 const BUDGET: u32 = 64;
 
+/// After our close, what the peer may still send before the transport is dropped
+/// anyway: messages, and (with a meter) bytes. A live peer's close answer comes well
+/// within it; a peer that keeps writing cannot hold the connection open.
+const DRAIN_MESSAGES: u32 = 4096;
+const DRAIN_BYTES: u64 = 1 << 20;
+
 /// What [`Heartbeat::poll_update`] reports: the application's messages, and the
 /// heartbeat's own traffic (the client shows it as session events).
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -38,11 +44,18 @@ pub(crate) enum Update<M> {
 #[derive(Clone, PartialEq, Eq, Debug)]
 enum Stage {
     Open,
-    /// Our close (or the peer's) is under way. `linger`: wait for the peer's close before
-    /// dropping the transport (a clean shutdown); otherwise drop once ours is handed over.
+    /// Our close (or the peer's) is under way. `linger`: read and discard what the peer
+    /// still sends until its close (or `close_timeout`, or the drain's budget), so that
+    /// our close frame is read before the transport goes (dropping it with unread bytes
+    /// makes the kernel answer with a reset, which can destroy our close on its way);
+    /// otherwise (a timeout: the peer is gone) drop once ours is handed over.
+    /// `drained`: messages discarded so far, and the meter's count of received bytes
+    /// when the close began.
     Closing {
         reason: CloseReason,
         linger: bool,
+        drained: u32,
+        bytes_at_close: u64,
     },
     /// Over; `reported`: the stream has yielded it.
     Ended {
@@ -139,8 +152,20 @@ where
     writer: Option<Waker>,
     /// A waiting send holds the timer.
     timer_lent: bool,
-    /// When the kernel's view of the path is due for a look at a clock read.
+    /// The application is behind on the messages already read: nothing is read, and the
+    /// peer is judged only while the kernel shows that it can still reach us (see
+    /// [`Heartbeat::hold`]).
+    held: bool,
+    /// The peer's "too many pings" slowed our pings down (the machine said so).
+    slowed_down: bool,
+    /// Since it was held, the transport may be reading a backlog that arrived long ago:
+    /// until the kernel shows it drained, what is read proves life as of when it
+    /// arrived (the kernel's view), not as of now.
+    stale_reads: bool,
+    /// When the kernel's view of the path is due for a look at a clock read, and when
+    /// the last look was.
     next_look: Instant,
+    last_look: Instant,
     follow_up: Option<Action>,
     /// This connection's span (feature `tracing`; nothing otherwise).
     span: Span,
@@ -205,7 +230,11 @@ where
             reader: None,
             writer: None,
             timer_lent: false,
+            held: false,
+            slowed_down: false,
+            stale_reads: false,
             next_look: Instant::ZERO,
+            last_look: Instant::ZERO,
             follow_up: None,
             span,
         };
@@ -223,9 +252,14 @@ where
     /// Counts the bytes `meter` sees as signs of the peer (see [Bytes, not only
     /// messages](Self#bytes-not-only-messages)). The meter is the one of the byte stream
     /// under this transport: [`Meter::tcp`] at connect or accept time.
+    ///
+    /// A meter that wraps no stream (its [`Meter::tcp`] or [`Meter::wrap`] was never
+    /// called) counts nothing, and is ignored: the heartbeat then sees messages only.
     pub fn with_meter(mut self, meter: Meter) -> Self {
-        self.unheard.start(&meter);
-        self.meter = Some(meter);
+        if meter.is_attached() {
+            self.unheard.start(&meter);
+            self.meter = Some(meter);
+        }
         self
     }
 
@@ -256,6 +290,46 @@ where
     /// `GiveUp` for a client, `None` for a server or after a shutdown.
     pub(crate) fn follow_up(&self) -> Option<Action> {
         self.follow_up
+    }
+
+    /// Whether the peer's "too many pings" slowed our pings down for the next connection.
+    pub(crate) fn slowed_down(&self) -> bool {
+        self.slowed_down
+    }
+
+    /// Whether the connection is open: messages read now are the application's. (While
+    /// closing, what arrives is discarded.)
+    pub(crate) fn is_open(&self) -> bool {
+        self.stage == Stage::Open
+    }
+
+    /// The application is behind (`true`): the owner reads nothing meanwhile, and the
+    /// judgement of the peer waits with the reads, unless the kernel can vouch for it:
+    /// with a metered TCP stream (Linux), while our receive window is open, the peer's
+    /// bytes (a pong included) show in the kernel's view even unread, so pings and
+    /// deadlines go on ([`poll_held`](Self::poll_held)) and a dead peer is still found
+    /// within the bound. Otherwise nothing is pinged or timed out until the owner reads
+    /// again; then what waited is read before any deadline is looked at, and a deadline
+    /// long past probes the peer (one ping, a fresh pong timeout) instead of closing.
+    pub(crate) fn hold(&mut self, held: bool) {
+        self.held = held;
+        self.stale_reads |= held && self.meter.is_some();
+    }
+
+    /// While held: our pings and pongs go out, and the deadlines run where the kernel
+    /// can vouch for the peer (see [`hold`](Self::hold)); the timer wakes the task.
+    pub(crate) fn poll_held(&mut self, cx: &mut Context<'_>) {
+        remember(&mut self.reader, cx);
+        self.transmit(cx);
+        while self.deadline(cx) {
+            self.transmit(cx);
+        }
+    }
+
+    /// Whether the peer may be judged now: always while the owner reads; while it does
+    /// not, only if the kernel shows that the peer's bytes can reach us.
+    fn may_judge(&self) -> bool {
+        !self.held || self.meter.as_ref().is_some_and(Meter::peer_can_reach_us)
     }
 
     /// Takes the machine back (for the next connection of a reconnecting client).
@@ -343,6 +417,9 @@ where
     ///    goes first, and the deadline is looked at: no pong deadline can pass then, so
     ///    this never closes; it only lets pings out. Returns whether it ticked.
     fn timer(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.held {
+            return false; // the owner reads nothing: poll_held judges
+        }
         self.alarm.aim(&self.clock, self.machine.next_deadline()); // a compare unless it moved
         if !self.alarm.poll_fired(cx) || !self.unheard.peer_spoke(self.meter.as_ref()) {
             return false;
@@ -377,6 +454,9 @@ where
     ///    deadline has passed by the clock; otherwise the timer waits for it. Returns
     ///    whether it ticked.
     fn deadline(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.may_judge() {
+            return false;
+        }
         let now = self.now();
         self.report(now);
         if self.look_if_due(now) {
@@ -408,10 +488,32 @@ where
         acted
     }
 
-    /// Tells the machine the traffic it has not heard of, at `now`.
+    /// Tells the machine `event` at `now`, carries out what it says, and returns whether
+    /// a pong counted.
+    fn tell_pong(&mut self, now: Instant, event: Event) -> bool {
+        let actions = self.machine.handle(now, event);
+        let counted = actions.pong_counted();
+        self.apply(actions, None);
+        counted
+    }
+
+    /// Tells the machine the traffic it has not heard of, at `now`. While the transport
+    /// reads a backlog that waited for a slow application, reads are no news of now: the
+    /// kernel's view dates the peer's last bytes instead.
     fn report(&mut self, now: Instant) {
+        if self.stale_reads {
+            let drained = self.meter.as_ref().and_then(Meter::backlog);
+            self.stale_reads = drained.is_some_and(|(unread, _)| unread > 0);
+        }
+        let stale = self.stale_reads;
         let events = self.unheard.take(self.meter.as_ref());
-        self.tell(now, events);
+        self.tell(
+            now,
+            events.filter(|e| !(stale && *e == Event::DataReceived)),
+        );
+        if stale {
+            self.look(now);
+        }
     }
 
     /// A deadline: the machine hears the traffic, then the kernel's view of the path,
@@ -432,7 +534,9 @@ where
             return false;
         }
         self.next_look = now + self.machine.config().pong_timeout();
-        let events = self.unheard.path(self.meter.as_ref());
+        let since = now - self.last_look;
+        self.last_look = now;
+        let events = self.unheard.path(self.meter.as_ref(), since);
         self.tell(now, events)
     }
 
@@ -451,7 +555,13 @@ where
     /// A ping has left.
     fn ping_left(&mut self, id: PingId) {
         event!(debug, id = id.get(), "ping sent");
-        self.feed(self.now(), Event::PingWritten(id));
+        let now = self.now();
+        self.feed(now, Event::PingWritten(id));
+        if self.held || self.stale_reads {
+            // The kernel judges (nothing is read): what it counts from here on came
+            // after the ping, however coarse its clock, and answers it.
+            self.look(now);
+        }
         if self.stage == Stage::Open {
             self.ping_sent = Some(id);
         }
@@ -459,11 +569,27 @@ where
 
     fn inbound(&mut self, message: S::Message, cx: &mut Context<'_>) -> Option<Update<S::Message>> {
         let kind = self.codec.classify(&message);
+        if let Stage::Closing {
+            linger: true,
+            drained,
+            bytes_at_close,
+            ..
+        } = &mut self.stage
+        {
+            // Draining after our close: discarded, within the budget; the peer's close
+            // (below) ends it.
+            *drained += 1;
+            let bytes = self.meter.as_ref().map_or(0, |m| m.received());
+            if *drained > DRAIN_MESSAGES || bytes.saturating_sub(*bytes_at_close) > DRAIN_BYTES {
+                self.finish(true);
+                return None;
+            }
+        }
         if kind == Inbound::Data {
             self.unheard.data_in();
             return match self.stage {
-                Stage::Closing { linger: true, .. } => None,
-                _ => Some(Update::Message(message)),
+                Stage::Open => Some(Update::Message(message)),
+                _ => None,
             };
         }
         let now = self.now();
@@ -475,9 +601,7 @@ where
                 None
             }
             Inbound::Pong(id) => {
-                let before = self.machine.stats().pongs_received;
-                self.tell(now, [Event::PongReceived(id)]);
-                if self.machine.stats().pongs_received == before {
+                if !self.tell_pong(now, Event::PongReceived(id)) {
                     return None;
                 }
                 let rtt = self.machine.rtt().unwrap_or_default();
@@ -499,6 +623,7 @@ where
 
     /// Carries out what the machine said. `ping` is the message being answered.
     fn apply(&mut self, actions: Actions, ping: Option<&S::Message>) {
+        self.slowed_down |= actions.slowed_down();
         for action in actions {
             match action {
                 Action::SendPing(id) if self.stage == Stage::Open => {
@@ -551,10 +676,12 @@ where
         self.outbox.close(close);
         self.stage = Stage::Closing {
             reason,
-            // A clean shutdown waits for the peer's close (bounded by close_timeout), so
-            // our close is not lost to a reset; a dead or misbehaving peer is not waited
-            // for.
-            linger: reason == CloseReason::Shutdown && has_close,
+            // A peer that is alive (a shutdown, its pings policed) may still be writing:
+            // drain until its close (bounded by close_timeout and the drain's budget), so
+            // our close is not lost to a reset. A peer found silent is not waited for.
+            linger: !reason.is_timeout() && has_close,
+            drained: 0,
+            bytes_at_close: self.meter.as_ref().map_or(0, |m| m.received()),
         };
     }
 

@@ -2,6 +2,7 @@
 
 use crate::meter::{Meter, Path};
 use crate::Event;
+use core::time::Duration;
 
 /// Traffic seen since the machine last heard of it. Data messages are not timed one by
 /// one (a clock read costs more than the rest of the per-message work): they are told at
@@ -76,8 +77,14 @@ impl Unheard {
     /// peer alive, and so do segments of ours it acknowledged while our data is
     /// outstanding (an idle link's acknowledgements prove nothing: a stopped process's
     /// kernel still sends them); either as of the kernel's own time for it, not now. The
-    /// kernel's round-trip estimate sets the floor under the pong timeout.
-    pub(crate) fn path(&mut self, meter: Option<&Meter>) -> impl Iterator<Item = Event> {
+    /// kernel's round-trip estimate sets the floor under the pong timeout. `since`: the
+    /// time since the last look. What the kernel counted since then arrived after it,
+    /// whatever its coarse clock says (its ages are in jiffies: up to 10 ms late).
+    pub(crate) fn path(
+        &mut self,
+        meter: Option<&Meter>,
+        since: Duration,
+    ) -> impl Iterator<Item = Event> {
         let now = meter.and_then(Meter::path);
         let before = self.path;
         if let Some(p) = now {
@@ -89,7 +96,8 @@ impl Unheard {
         let heard = match (data, acked) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        };
+        }
+        .map(|ago| ago.min(since.saturating_sub(Duration::from_nanos(1))));
         let rtt_changed = (p.srtt, p.rttvar) != (before.srtt, before.rttvar);
         [
             heard.map(|ago| Event::PathHeard { ago }),

@@ -242,7 +242,7 @@ pub async fn upload_stall(
             sleep.sleep(Duration::from_secs(30)).await;
         };
         match select(Box::pin(send), Box::pin(stall)).await {
-            Either::Left((Err(SendError::Unconfirmed(reason)), _)) => {
+            Either::Left((Err(SendError::Unconfirmed(_, reason)), _)) => {
                 assert_eq!(reason, CloseReason::PongTimeout)
             }
             Either::Left((other, _)) => panic!("the stalled upload ended with {other:?}"),

@@ -27,7 +27,9 @@ use std::vec::Vec;
 /// [`SendError::NotConnected`] (the message returned: nothing is queued behind your back);
 /// one that the connection's end catches before it was handed to the transport fails the
 /// same way; one that was handed over but not flushed fails with
-/// [`SendError::Unconfirmed`].
+/// [`SendError::Unconfirmed`], the message handed back too. `is_connected()` turns false,
+/// and every send under way fails, as soon as a connection ends, whether or not the
+/// application reads its events.
 ///
 /// The client stops when [`shutdown`](Self::shutdown) is called (it closes with 1000),
 /// when it gives up, or when every `Client` handle and the `Events` stream are dropped.
@@ -65,10 +67,26 @@ pub struct Client<M> {
     sink: Vec<u64>,
 }
 
-/// The client's one stream of [`SessionEvent`]s. Events wait in a buffer of the
-/// builder's `capacity`; when it is full the client stops reading the connection until
-/// the stream catches up (the peer is held back by TCP, and this side's silence checks
-/// wait too, so a slow application never makes the client call a live server dead).
+/// The client's one stream of [`SessionEvent`]s.
+///
+/// What the application reads, or fails to read, never changes what the heartbeat
+/// decides:
+///
+/// - Messages wait in a buffer of the builder's `capacity`. When it is full the client
+///   stops reading the connection until the stream catches up: the peer is held back by
+///   TCP, and the judgement of the peer waits with the reads (no pings, no timeouts,
+///   for reads and sends alike), so a slow application never makes the client call a
+///   live server dead. Once it catches up, what waited is read before any deadline is
+///   looked at, and a deadline long past probes the peer before closing.
+/// - The heartbeat's news ([`PingSent`](SessionEvent::PingSent),
+///   [`Pong`](SessionEvent::Pong)) never waits for room: it is dropped, and counted
+///   ([`dropped`](Self::dropped)), when the buffer is full.
+/// - A connection's news (connected, closed, reconnecting, gave up) always arrives; for
+///   an application that reads nothing at all, the oldest of it makes room past twice
+///   `capacity`, so the newest ending is always there and the buffer stays bounded.
+/// - Dropping the stream means nobody listens: events are discarded from then on, and
+///   the heartbeat goes on.
+///
 /// The stream ends after [`SessionEvent::GaveUp`], or once a shutdown has closed the
 /// connection.
 pub struct Events<M> {
@@ -122,6 +140,7 @@ impl<M> Drop for Events<M> {
         let mut s = lock(&self.shared);
         s.listening = false;
         s.events.clear();
+        s.messages = 0;
         s.wake_task(); // there is room again: events now go nowhere
         s.abandoned();
     }
@@ -154,9 +173,18 @@ impl<M> Client<M> {
     /// waiting to reconnect, and with [`SendError::Stopped`] once the client stopped.
     /// Messages from all handles go out in the order their sends began; when many wait,
     /// a send waits for room first.
+    ///
+    /// `Ok` means the message was flushed to our socket: the kernel has it, not the
+    /// peer. If the connection dies right after, it is lost with everything else in
+    /// flight, and no heartbeat can tell (TCP itself cannot). A send under way when the
+    /// connection ends fails at once with the message handed back:
+    /// [`Unconfirmed`](SendError::Unconfirmed) if it was handed to the transport (it may
+    /// or may not arrive), [`NotConnected`](SendError::NotConnected) if not. To know that
+    /// a message was delivered, have the peer acknowledge it in your protocol (an id
+    /// echoed back), and send again what was not acknowledged after a reconnect.
     pub async fn send(&self, message: M) -> Result<(), SendError<M>> {
-        let mut message = Some(message);
-        let ticket = poll_fn(|cx| self.place(&mut message, cx)).await?;
+        poll_fn(|cx| self.room(cx)).await;
+        let ticket = queue(&mut lock(&self.shared), message)?;
         let _withdraw = Withdraw {
             shared: &self.shared,
             ticket,
@@ -229,22 +257,15 @@ impl<M> Client<M> {
         s.wake_handles();
     }
 
-    /// Queues `message` for the task, once there is room; fails at once when no
-    /// connection is open.
-    fn place(
-        &self,
-        message: &mut Option<M>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<u64, SendError<M>>> {
+    /// Ready when a send may be queued: there is room, or no connection to wait for (the
+    /// send then fails at once).
+    fn room(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut s = lock(&self.shared);
         if s.open && s.sends.len() >= s.capacity && !s.shutdown {
             s.waiters.push(cx.waker().clone());
             return Poll::Pending;
         }
-        match message.take() {
-            Some(m) => Poll::Ready(queue(&mut s, m)),
-            None => Poll::Ready(Err(SendError::Unconfirmed(crate::CloseReason::Transport))),
-        }
+        Poll::Ready(())
     }
 
     /// The outcome of the send with `ticket`, once the task settled it.
@@ -336,13 +357,25 @@ impl<M> Sink<M> for Client<M> {
     }
 }
 
+impl<M> Events<M> {
+    /// How many events were dropped because the application did not keep up: pings and
+    /// pongs once the buffer was full, and the oldest news of connections past twice its
+    /// capacity. Messages are never dropped (the client stops reading instead).
+    pub fn dropped(&self) -> u64 {
+        lock(&self.shared).dropped
+    }
+}
+
 impl<M> Stream for Events<M> {
     type Item = SessionEvent<M>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SessionEvent<M>>> {
         let mut s = lock(&self.shared);
-        if let Some(event) = s.events.pop_front() {
-            s.wake_task(); // there is room again
+        let was_behind = s.behind();
+        if let Some(event) = s.pop() {
+            if was_behind {
+                s.wake_task(); // there is room again
+            }
             return Poll::Ready(Some(event));
         }
         if s.finished {
@@ -382,7 +415,7 @@ impl<S, C, F> ClientBuilder<S, C, F>
 where
     S: Transport + Send + 'static,
     <S as Sink<S::Message>>::Error: std::error::Error + Send + Sync + 'static,
-    S::Message: Send + 'static,
+    S::Message: Clone + Send + 'static,
     C: HeartbeatCodec<S::Message> + Clone + Send + 'static,
 {
     /// A step run on each new connection before it is handed to the heartbeat and the

@@ -16,7 +16,7 @@ use core::time::Duration;
 use std::collections::VecDeque;
 use std::vec::Vec;
 
-/// Events buffered for the application by default before the client stops reading.
+/// Messages buffered for the application by default before the client stops reading.
 const DEFAULT_CAPACITY: usize = 64;
 
 /// One step in a client's life, from its [`Events`] stream.
@@ -99,10 +99,18 @@ impl Attempt {
     }
 }
 
-/// What the application's handles and the task share.
+/// What the application's handles and the task share. The task takes the lock for
+/// moments, never across the transport's I/O.
 struct Inner<M> {
+    /// Events for the application, in order: messages (at most `capacity`: then the
+    /// task stops reading), and news of the heartbeat and the connections, which never
+    /// wait for room (see [`Inner::push`]).
     events: VecDeque<SessionEvent<M>>,
+    /// How many of `events` are messages.
+    messages: usize,
     capacity: usize,
+    /// Events dropped for an application that did not keep up.
+    dropped: u64,
     /// The machine's statistics as of the task's last pass.
     stats: Stats,
     /// Messages the handles want sent, in order, by ticket; and the outcomes of those
@@ -130,7 +138,9 @@ impl<M> Inner<M> {
     fn new(capacity: usize) -> Inner<M> {
         Inner {
             events: VecDeque::new(),
+            messages: 0,
             capacity: capacity.max(1),
+            dropped: 0,
             stats: Stats::default(),
             sends: VecDeque::new(),
             next_ticket: 0,
@@ -147,13 +157,57 @@ impl<M> Inner<M> {
         }
     }
 
+    /// Queues `event` for the application. A message always fits: the task reads one
+    /// only while [`behind`](Self::behind) is false. The heartbeat's news never waits:
+    /// a ping sent or a pong is dropped (and counted) once the buffer holds `capacity`
+    /// events; a connection's news (connected, closed, reconnecting, gave up) is kept,
+    /// and past twice `capacity` the oldest news makes room for it, a ping or a pong
+    /// first. So the newest ending is always there, and the buffer stays bounded.
     fn push(&mut self, event: SessionEvent<M>) {
-        if self.listening {
-            self.events.push_back(event);
-            if let Some(w) = self.reader.take() {
-                w.wake();
-            }
+        if !self.listening {
+            return;
         }
+        let chatter = |e: &SessionEvent<M>| {
+            matches!(e, SessionEvent::PingSent(_) | SessionEvent::Pong { .. })
+        };
+        match &event {
+            SessionEvent::Message(_) => self.messages += 1,
+            e if chatter(e) && self.events.len() >= self.capacity => {
+                self.dropped += 1;
+                return;
+            }
+            _ if self.events.len() >= 2 * self.capacity => {
+                let oldest = self.events.iter().position(chatter).or_else(|| {
+                    self.events
+                        .iter()
+                        .position(|e| !matches!(e, SessionEvent::Message(_)))
+                });
+                if let Some(i) = oldest {
+                    self.events.remove(i);
+                    self.dropped += 1;
+                }
+            }
+            _ => {}
+        }
+        self.events.push_back(event);
+        if let Some(w) = self.reader.take() {
+            w.wake();
+        }
+    }
+
+    /// The application is behind on messages: the task reads nothing more, and the
+    /// heartbeat holds its judgement of the peer, until it catches up.
+    fn behind(&self) -> bool {
+        self.listening && self.messages >= self.capacity
+    }
+
+    /// The next event for the application.
+    fn pop(&mut self) -> Option<SessionEvent<M>> {
+        let event = self.events.pop_front()?;
+        if let SessionEvent::Message(_) = event {
+            self.messages -= 1;
+        }
+        Some(event)
     }
 
     fn settle(&mut self, ticket: u64, outcome: Result<(), SendError<M>>) {

@@ -32,11 +32,12 @@ pub(super) type Setup<S> = Box<dyn FnMut(S) -> Pending<S> + Send>;
 /// Most messages handed to the transport before one flush.
 const BATCH: usize = 64;
 
-/// What the task is driving.
-// `Open` is the stage a client spends its life in, and the task lives on the heap
+/// What the task is driving: the client's link to its server, from the first attempt
+/// to the end.
+// `Up` is where a client spends its life, and the task lives on the heap
 // (spawned) anyway: boxing it would add an allocation per connection for nothing.
 #[allow(clippy::large_enum_variant)]
-enum Stage<S: Transport, C, R: Runtime> {
+enum Link<S: Transport, C, R: Runtime> {
     /// The first attempt starts at the first poll (a new machine is connecting).
     Start,
     /// No connection: the machine's deadline says when to connect.
@@ -45,7 +46,8 @@ enum Stage<S: Transport, C, R: Runtime> {
     Dialing(Pending<S>, Meter),
     /// The connection is open; the on-connect step runs on it.
     SettingUp(Pending<S>, Meter),
-    Open(Heartbeat<S, C, R>),
+    /// A connection is up, driven by its heartbeat (open, or closing).
+    Up(Heartbeat<S, C, R>),
     Done,
 }
 
@@ -57,17 +59,16 @@ pub(super) struct Task<S: Transport, C, R: Runtime> {
     codec: C,
     connect: Connect<S>,
     setup: Option<Setup<S>>,
-    stage: Stage<S, C, R>,
+    link: Link<S, C, R>,
     /// One timer, at the machine's deadline while no connection is open.
     alarm: Alarm<R>,
     /// Attempts started.
     attempts: u32,
     /// What ended the last connection or attempt.
     last_reason: Option<CloseReason>,
-    /// The ping interval in force, to tell when a peer's "too many pings" raised it.
-    ping_interval: Duration,
-    /// Messages handed to the transport, not yet flushed.
-    sending: Vec<u64>,
+    /// Messages handed to the transport, not yet flushed, with their tickets: a copy of
+    /// each, handed back if the connection ends first.
+    sending: Vec<(u64, S::Message)>,
     stopping: bool,
     /// The task's span (feature `tracing`; nothing otherwise).
     span: Span,
@@ -88,6 +89,7 @@ impl<S: Transport, C, R: Runtime> Unpin for Task<S, C, R> {}
 impl<S, C, R> Task<S, C, R>
 where
     S: Transport,
+    S::Message: Clone,
     <S as Sink<S::Message>>::Error: std::error::Error + Send + Sync + 'static,
     C: HeartbeatCodec<S::Message> + Clone,
     R: Runtime,
@@ -105,14 +107,13 @@ where
         let machine = HeartbeatMachine::new(config, alarm.now(&clock));
         Task {
             shared,
-            ping_interval: config.ping_interval(),
             machine: Some(machine),
             clock,
             codec,
             connect,
             setup,
             last_reason: None,
-            stage: Stage::Start,
+            link: Link::Start,
             alarm,
             attempts: 0,
             sending: Vec::new(),
@@ -136,8 +137,8 @@ where
 
     /// The machine's statistics, wherever it is now.
     fn stats(&self) -> Stats {
-        match (&self.stage, &self.machine) {
-            (Stage::Open(hb), _) => hb.stats(),
+        match (&self.link, &self.machine) {
+            (Link::Up(hb), _) => hb.stats(),
             (_, Some(m)) => m.stats(),
             _ => Stats::default(),
         }
@@ -145,14 +146,14 @@ where
 
     /// Advances the connection by one step: `Ready(true)` progress, `Ready(false)` done.
     fn poll_stage(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
-        match &mut self.stage {
-            Stage::Done => Poll::Ready(false),
-            Stage::Start => {
+        match &mut self.link {
+            Link::Done => Poll::Ready(false),
+            Link::Start => {
                 self.dial();
                 Poll::Ready(true)
             }
-            Stage::Waiting => self.poll_machine(cx),
-            Stage::Dialing(attempt, _) => match attempt.as_mut().poll(cx) {
+            Link::Waiting => self.poll_machine(cx),
+            Link::Dialing(attempt, _) => match attempt.as_mut().poll(cx) {
                 Poll::Ready(outcome) => {
                     self.dialed(outcome);
                     Poll::Ready(true)
@@ -160,7 +161,7 @@ where
                 // The attempt's timeout is the machine's deadline.
                 Poll::Pending => self.poll_machine(cx),
             },
-            Stage::SettingUp(step, _) => match step.as_mut().poll(cx) {
+            Link::SettingUp(step, _) => match step.as_mut().poll(cx) {
                 Poll::Ready(outcome) => {
                     self.set_up(outcome);
                     Poll::Ready(true)
@@ -168,7 +169,7 @@ where
                 // The on-connect step counts toward the attempt's timeout.
                 Poll::Pending => self.poll_machine(cx),
             },
-            Stage::Open(hb) => {
+            Link::Up(hb) => {
                 let step = match hb.poll_update(cx) {
                     Poll::Ready(step) => step,
                     Poll::Pending => return Poll::Pending,
@@ -209,7 +210,7 @@ where
             match action {
                 Action::Connect => self.dial(),
                 Action::AbortConnect => {
-                    self.stage = Stage::Waiting; // drops the attempt
+                    self.link = Link::Waiting; // drops the attempt
                     if timed {
                         self.last_reason = Some(CloseReason::ConnectTimeout);
                         let e = Error::new(CloseReason::ConnectTimeout);
@@ -218,7 +219,7 @@ where
                     }
                 }
                 Action::Reconnect { after } => {
-                    self.stage = Stage::Waiting;
+                    self.link = Link::Waiting;
                     self.reconnecting(after);
                 }
                 Action::GiveUp { reason, fatal } => self.gave_up(reason, fatal),
@@ -228,7 +229,7 @@ where
     }
 
     fn gave_up(&mut self, reason: CloseReason, fatal: bool) {
-        self.stage = Stage::Done;
+        self.link = Link::Done;
         event!(warn, reason = reason.name(), fatal, "gave up");
         self.push(SessionEvent::GaveUp { reason, fatal });
     }
@@ -254,14 +255,14 @@ where
             last_reason: self.last_reason,
             meter: meter.clone(),
         });
-        self.stage = Stage::Dialing(attempt, meter);
+        self.link = Link::Dialing(attempt, meter);
     }
 
     /// Leaves the attempt's stage (dialing or setting up) for waiting; returns the meter
     /// its transport was given.
     fn leave_attempt(&mut self) -> Meter {
-        match core::mem::replace(&mut self.stage, Stage::Waiting) {
-            Stage::Dialing(_, meter) | Stage::SettingUp(_, meter) => meter,
+        match core::mem::replace(&mut self.link, Link::Waiting) {
+            Link::Dialing(_, meter) | Link::SettingUp(_, meter) => meter,
             _ => Meter::new(),
         }
     }
@@ -273,7 +274,7 @@ where
         let meter = self.leave_attempt();
         match outcome {
             Ok(transport) => match self.setup.as_mut() {
-                Some(step) => self.stage = Stage::SettingUp(step(transport), meter),
+                Some(step) => self.link = Link::SettingUp(step(transport), meter),
                 None => self.set_up_with(transport, meter),
             },
             Err(e) => {
@@ -296,7 +297,7 @@ where
     /// The connection is open and set up: it is the application's now.
     fn set_up_with(&mut self, transport: S, meter: Meter) {
         let Some(machine) = self.machine.take() else {
-            self.stage = Stage::Done;
+            self.link = Link::Done;
             return;
         };
         let hb = Heartbeat::with_machine(
@@ -307,7 +308,7 @@ where
             self.clock,
         )
         .with_meter(meter);
-        self.stage = Stage::Open(hb);
+        self.link = Link::Up(hb);
         let mut s = lock(&self.shared);
         s.set_open(true);
         s.push(SessionEvent::Connected);
@@ -335,7 +336,8 @@ where
         }
     }
 
-    /// The open connection ended: take the machine back; it says what comes next.
+    /// The connection ended: take the machine back; it says what comes next. The
+    /// application learns at once: not connected, and every send under way fails.
     fn ended(&mut self, end: Option<Error>) {
         let reason = end.as_ref().map_or(CloseReason::Transport, Error::reason);
         self.last_reason = Some(reason);
@@ -345,19 +347,20 @@ where
             if let Some(end) = end {
                 s.push(SessionEvent::Closed(end));
             }
-            for ticket in self.sending.drain(..) {
-                s.settle(ticket, Err(SendError::Unconfirmed(reason)));
+            for (ticket, m) in self.sending.drain(..) {
+                s.settle(ticket, Err(SendError::Unconfirmed(m, reason)));
             }
+            s.refuse_all(self.stopping);
         }
-        let Stage::Open(hb) = core::mem::replace(&mut self.stage, Stage::Waiting) else {
+        let Link::Up(hb) = core::mem::replace(&mut self.link, Link::Waiting) else {
             return;
         };
         let follow_up = hb.follow_up();
+        let slowed_down = hb.slowed_down();
         let machine = hb.into_machine();
         let ping_interval = machine.stats().ping_interval;
         self.machine = Some(machine);
-        if ping_interval > self.ping_interval {
-            self.ping_interval = ping_interval;
+        if slowed_down {
             event!(
                 warn,
                 ping_interval_ms = ping_interval.as_millis() as u64,
@@ -369,13 +372,13 @@ where
             // The wait is the machine's deadline; its tick says Connect.
             Some(Action::Reconnect { after }) => self.reconnecting(after),
             Some(Action::GiveUp { reason, fatal }) => self.gave_up(reason, fatal),
-            _ => self.stage = Stage::Done,
+            _ => self.link = Link::Done,
         }
     }
 
     /// Pause, Resume or NetworkChanged, from the application.
     fn signal(&mut self, event: Event) {
-        if let Stage::Open(hb) = &mut self.stage {
+        if let Link::Up(hb) = &mut self.link {
             hb.notify(event);
             return;
         }
@@ -383,43 +386,43 @@ where
     }
 
     fn shut_down(&mut self) {
-        match &mut self.stage {
-            Stage::Open(hb) => hb.notify(Event::Shutdown),
-            Stage::Done => {}
+        match &mut self.link {
+            Link::Up(hb) => hb.notify(Event::Shutdown),
+            Link::Done => {}
             _ => {
                 let now = self.now();
                 if let Some(m) = self.machine.as_mut() {
                     let _ = m.handle(now, Event::Shutdown);
                 }
-                self.stage = Stage::Done;
+                self.link = Link::Done;
             }
         }
     }
 
     /// Moves the handles' messages along: into the sink, as many as it takes, then one
-    /// flush; while no connection is open, each fails at once with its message.
+    /// flush; while no connection is open, each fails at once with its message. The
+    /// lock is taken for moments between the transport's calls, never across one.
     fn poll_send(&mut self, cx: &mut Context<'_>) {
-        let Stage::Open(hb) = &mut self.stage else {
+        let Link::Up(hb) = &mut self.link else {
             lock(&self.shared).refuse_all(self.stopping);
             return;
         };
         let mut hb = Pin::new(hb);
         loop {
-            if self.sending.len() < BATCH {
-                let mut s = lock(&self.shared);
-                while self.sending.len() < BATCH && !s.sends.is_empty() {
-                    match hb.as_mut().poll_ready(cx) {
-                        Poll::Ready(Ok(())) => {}
-                        // The connection is ending: what waits fails once it has.
-                        Poll::Ready(Err(_)) | Poll::Pending => break,
-                    }
-                    let Some((ticket, m)) = s.sends.pop_front() else {
-                        break;
-                    };
-                    match hb.as_mut().start_send(m) {
-                        Ok(()) => self.sending.push(ticket),
-                        Err(e) => s.settle(ticket, Err(SendError::Unconfirmed(e.reason()))),
-                    }
+            while self.sending.len() < BATCH && !lock(&self.shared).sends.is_empty() {
+                match hb.as_mut().poll_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    // The connection is ending: what waits fails once it has.
+                    Poll::Ready(Err(_)) | Poll::Pending => break,
+                }
+                let Some((ticket, m)) = lock(&self.shared).sends.pop_front() else {
+                    break;
+                };
+                let copy = m.clone();
+                match hb.as_mut().start_send(m) {
+                    Ok(()) => self.sending.push((ticket, copy)),
+                    // Refused before the transport had it: certainly not sent.
+                    Err(_) => lock(&self.shared).settle(ticket, Err(SendError::NotConnected(copy))),
                 }
             }
             if self.sending.is_empty() {
@@ -429,10 +432,10 @@ where
                 return;
             };
             let mut s = lock(&self.shared);
-            for ticket in self.sending.drain(..) {
+            for (ticket, m) in self.sending.drain(..) {
                 let outcome = match &result {
                     Ok(()) => Ok(()),
-                    Err(e) => Err(SendError::Unconfirmed(e.reason())),
+                    Err(e) => Err(SendError::Unconfirmed(m, e.reason())),
                 };
                 s.settle(ticket, outcome);
             }
@@ -446,6 +449,7 @@ where
 impl<S, C, R> Future for Task<S, C, R>
 where
     S: Transport,
+    S::Message: Clone,
     <S as Sink<S::Message>>::Error: std::error::Error + Send + Sync + 'static,
     C: HeartbeatCodec<S::Message> + Clone,
     R: Runtime,
@@ -458,13 +462,12 @@ where
         let _entered = span.enter();
         loop {
             let stats = this.stats();
-            let (shutdown, full, signals) = {
+            let (shutdown, behind, signals) = {
                 let mut s = lock(&this.shared);
                 s.task = Some(cx.waker().clone());
                 s.stats = stats;
                 let signals = core::mem::take(&mut s.signals);
-                let full = s.listening && s.events.len() >= s.capacity;
-                (s.shutdown, full, signals)
+                (s.shutdown, s.behind(), signals)
             };
             for event in signals {
                 this.signal(event);
@@ -474,8 +477,18 @@ where
                 this.shut_down();
             }
             this.poll_send(cx);
-            if full {
-                return Poll::Pending; // the application takes an event, then wakes us
+            if let Link::Up(hb) = &mut this.link {
+                // Behind on messages: read nothing until the application takes one (it
+                // wakes us); the peer is judged only as far as the kernel can vouch for
+                // it. A connection closing or ended still finishes: what it reads is
+                // discarded, and its end is news that never waits.
+                hb.hold(behind);
+                if behind && hb.is_open() {
+                    hb.poll_held(cx);
+                    if hb.is_open() {
+                        return Poll::Pending;
+                    }
+                }
             }
             match this.poll_stage(cx) {
                 Poll::Ready(true) => continue,
