@@ -385,6 +385,44 @@ async fn python_client_against_an_axum_server() {
     );
 }
 
+/// A close we send to a live peer reaches it: a Python client that sends 300 pings at
+/// once (the server's budget is 100, then 2 strikes) while it is still writing reads our
+/// 1008 "too many pings", and the server learns of its answer, instead of both ending
+/// in a reset. A burst within the budget (ten pings, as conformance suites send) is
+/// answered.
+#[tokio::test]
+async fn a_python_client_pinging_past_the_budget_reads_our_1008() {
+    let config = Config::server().build().expect("the defaults");
+    let (url, mut ends) = axum_server::start(config).await;
+    let mut py = Peer::python(&["client", "--url", &url, "--pings", "10", "--run-s", "1"]);
+    py.expect("connected", WAIT).await;
+    py.expect("done", WAIT).await; // ten at once are no flood
+    let end = timeout(WAIT, ends.recv())
+        .await
+        .expect("in time")
+        .expect("served");
+    assert_eq!(end.reason, CloseReason::PeerClosed(1000), "{end:?}");
+
+    let mut py = Peer::python(&["client", "--url", &url, "--pings", "300", "--run-s", "5"]);
+    py.expect("connected", WAIT).await;
+    let closed = py.expect("closed", WAIT).await;
+    assert_eq!(
+        field(&closed, "rcvd"),
+        Some(1008),
+        "the peer read our close: {closed}"
+    );
+    let end = timeout(WAIT, ends.recv())
+        .await
+        .expect("in time")
+        .expect("served");
+    assert_eq!(
+        (end.reason, end.code),
+        (CloseReason::TooManyPings, Some(1008)),
+        "{end:?}"
+    );
+    println!("a python client flooding 300 pings read our close: {closed}");
+}
+
 #[tokio::test]
 async fn python_client_against_our_server() {
     let (_f, fr, _s, sr) = switches();

@@ -16,6 +16,8 @@ Usage:
     first connections with the --close-codes in turn (1012 restarting, 1013 overloaded,
     ...), then echo. --host and --port: where to listen (default 127.0.0.1, any port).
   py_peer.py client --url URL [--ping-interval S] [--ping-timeout S] [--close-timeout S] [--run-s S]
+                    [--pings N]
+    --pings: send N pings back to back right after connecting, then carry on.
 A --ping-interval of 0 turns websockets' keepalive off.
 """
 import argparse
@@ -95,6 +97,8 @@ async def client(args):
         emit(event="connected")
         error = False
         try:
+            for i in range(args.pings):
+                await ws.ping(str(i))  # sends it; the pong is not awaited
             async with asyncio.timeout(args.run_s):
                 async for message in ws:
                     emit(event="message", text=message if isinstance(message, str) else None)
@@ -121,6 +125,7 @@ def main():
     p.add_argument("--size", type=int, default=1_500_000)
     p.add_argument("--run-s", type=float, default=2.0)
     p.add_argument("--close-timeout", type=float, default=0.3)
+    p.add_argument("--pings", type=int, default=0)
     args = p.parse_args()
     asyncio.run(server(args) if args.role == "server" else client(args))
 

@@ -118,6 +118,15 @@ impl Peer {
         }
     }
 
+    /// The next line the peer prints within `within`; `None` when it ended or fell
+    /// silent.
+    pub async fn line(&mut self, within: Duration) -> Option<String> {
+        let line = tokio::time::timeout(within, self.lines.next_line()).await;
+        let line = line.ok()?.ok()??;
+        self.seen.push(line.clone());
+        Some(line)
+    }
+
     /// Sends `sig` to the peer's whole process group.
     pub fn signal(&self, sig: &str) {
         let group = format!("-{}", self.child.id().expect("running"));
