@@ -453,10 +453,11 @@ impl Conn {
                 // not now (it may predate a path that died since).
                 let at = now.saturating_sub(nanos(ago));
                 if at > self.ping_at {
-                    self.flags |= QUEUED; // the pong may have waited behind it (Karn)
-                                          // The peer was alive after our ping left, as its pong would say: the
-                                          // ping is answered (no round trip: these bytes may not be the pong).
-                                          // A caller that reads nothing meanwhile can learn no more than this.
+                    // The pong may have waited behind it (Karn's rule). And the peer was
+                    // alive after our ping left, as its pong would say: the ping is
+                    // answered (no round trip: these bytes may not be the pong). A caller
+                    // that reads nothing meanwhile can learn no more than this.
+                    self.flags |= QUEUED;
                     if !(self.has(UNWRITTEN) && self.has(WRITES_REPORTED)) {
                         self.flags &= !(IN_FLIGHT | UNWRITTEN);
                     }
