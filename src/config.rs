@@ -1,7 +1,10 @@
 //! Settings, declared once in one table ([`settings!`]), and the checks that catch the
 //! mistakes the field makes. A row of the table is a setting: its setter, its stored
 //! field and getter, its name in errors and scenario files, and its default. Adding one
-//! takes that row, the rule that reads it, and a cross-check in `build` if it has one.
+//! takes that row, the rule that reads it, and a cross-check in `build` if it has one;
+//! the test harnesses that build configs from raw input (the fuzz targets, the property
+//! and API tests, the oracle) still list the settings by position, so it also takes a
+//! place in each of those.
 
 use crate::policy::{Decision, Key, Overrides};
 use crate::reason::CloseReason;
@@ -229,9 +232,13 @@ macro_rules! settings {
             pub(crate) const ALL: &'static [Setting] =
                 &[$( Setting::$HV, )* $( Setting::$RV, )* $( Setting::$OV, )*];
 
-            /// Writes the default as errors show it.
+            /// Writes the default as errors show it (a server's own where it has one).
             fn show_default(self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 match self {
+                    Setting::MinPingInterval => write!(
+                        f,
+                        "{SERVER_MIN_PING_INTERVAL:?} on a server, off on a client"
+                    ),
                     $( Setting::$HV => <$hk as Kind>::show(&$hd, f), )*
                     $( Setting::$RV => <$rk as Kind>::show(&$rd, f), )*
                     $( Setting::$OV => f.write_str("the table"), )*
@@ -377,16 +384,22 @@ settings! {
         path_idle_limit, PathIdleLimit: OrOff, Duration => Option<Duration> = Duration::ZERO;
         /// Ping policing: the peer may ping once per this interval on average (default
         /// 50 ms on a server, at most a quarter of its `idle_timeout` in whole ms, off when
-        /// that is under 1 ms; off on a client; zero turns it off). Its budget grows with
-        /// time from the open, with credit for up to a minute of quiet: pings that waited
-        /// in our receive buffer while we were busy arrive together and are not held
-        /// against it. A ping beyond the budget is a strike. See [`max_ping_strikes`](Self::max_ping_strikes).
+        /// that is under 1 ms; off on a client; zero turns it off).
+        ///
+        /// A token bucket that starts full. The rate: one ping per `min_ping_interval`.
+        /// The burst: the credit for quiet time, a minute and at most 100 pings (5 s of
+        /// credit at 50 ms), all of it at the open. So a burst at the start (the Autobahn
+        /// suite sends ten pings at once), or pings that waited in our receive buffer
+        /// while we were busy, are no flood. A ping beyond the budget is a strike; see
+        /// [`max_ping_strikes`](Self::max_ping_strikes).
         ///
         /// A server's default lets through every heartbeat the field sends, at least
         /// twice over: Python `websockets` pings every 20 s, socket.io 25 s, browsers'
         /// app-level heartbeats every few seconds, this crate's client every 20 s by
         /// default and every 100 ms at the fastest it documents (its tests and demo). A
-        /// flood at network speed right after the open is closed at its fourth ping.
+        /// flood at network speed right after the open is closed at its 104th ping (100
+        /// of credit, one to start with, two strikes), within milliseconds; a peer that
+        /// pings k times too fast is closed after about 100 / (k − 1) intervals.
         /// Raise it to tell misconfigured clients to slow down (gRPC servers use 5 min):
         /// a client of this crate told "too many pings" doubles its interval. A client
         /// trusts its server unless this is set.
@@ -726,7 +739,7 @@ impl core::error::Error for ConfigError {}
 /// | `idle_timeout` | off | the machine pings and times out pongs itself; set it on a server whose clients ping (for example 70 s for a 30 s client heartbeat: two missed beats). |
 /// | `ping_policy` | `WhenIdle` | busy links carry no pings. |
 /// | `close_timeout` | 10 s | `websockets` uses 10 s for the close handshake. |
-/// | `min_ping_interval` / `max_ping_strikes` | server 50 ms (at most a quarter of `idle_timeout`), client off / 2 | every heartbeat in the field, and this crate's fastest documented one (100 ms), is at least twice as slow; a flood is closed (1008, "too many pings") at its fourth ping past its budget of one per 50 ms since the open. |
+/// | `min_ping_interval` / `max_ping_strikes` | server 50 ms (at most a quarter of `idle_timeout`), client off / 2 | every heartbeat in the field, and this crate's fastest documented one (100 ms), is at least twice as slow; a burst of up to 100 pings at the open or after quiet is answered, and a flood is closed (1008, "too many pings") at its 104th ping. |
 /// | `backoff_initial` | 1 s | never hammer a server that just went down. |
 /// | `backoff_max` | 30 s | a fleet comes back within half a minute of a server's return. |
 /// | `backoff_multiplier` | 2 | the usual doubling. |

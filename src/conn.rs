@@ -59,9 +59,9 @@ const WRITES_REPORTED: u16 = 64;
 const QUEUED: u16 = 128;
 
 /// Where the connection is in its life: the public [`State`] with the time that gives
-/// each phase its meaning.
+/// each state its meaning (one lifecycle word per layer: the core says state).
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
-enum Phase {
+enum Timed {
     /// Waiting to reconnect; `Connect` at `until`.
     Backoff { until: u64 },
     /// An attempt under way since `since` (a new machine starts here).
@@ -123,7 +123,7 @@ pub(crate) struct Conn {
     /// at one `min_ping_interval` each. It starts at the open, that is with the whole
     /// credit, and never falls more than the credit behind.
     ping_budget: u64,
-    phase: Phase,
+    state: Timed,
     /// RFC 6298's estimator over the pongs' round trips, in µs ([`NO_RTT`]: none yet).
     srtt_us: u32,
     rttvar_us: u32,
@@ -147,7 +147,7 @@ impl Conn {
             ping_at: t,
             wake: 0,
             ping_budget: t,
-            phase: Phase::Connecting { since: t },
+            state: Timed::Connecting { since: t },
             srtt_us: NO_RTT,
             rttvar_us: 0,
             path_rto_us: 0,
@@ -164,22 +164,22 @@ impl Conn {
 
     /// The public state at `now`.
     pub(crate) fn state(&self, now: u64) -> State {
-        match self.phase {
-            Phase::Backoff { until } if until > now => State::Backoff,
+        match self.state {
+            Timed::Backoff { until } if until > now => State::Backoff,
             // The wait is over: a caller on its own timer may be connecting already.
-            Phase::Backoff { .. } | Phase::Connecting { .. } => State::Connecting,
-            Phase::Open { .. } => State::Open,
-            Phase::Closing { .. } => State::Closing,
-            Phase::Closed => State::Closed,
-            Phase::Stopped => State::Stopped,
-            Phase::GaveUp => State::GaveUp,
+            Timed::Backoff { .. } | Timed::Connecting { .. } => State::Connecting,
+            Timed::Open { .. } => State::Open,
+            Timed::Closing { .. } => State::Closing,
+            Timed::Closed => State::Closed,
+            Timed::Stopped => State::Stopped,
+            Timed::GaveUp => State::GaveUp,
         }
     }
     pub(crate) fn is_paused(&self) -> bool {
         self.has(PAUSED)
     }
     fn is_open(&self) -> bool {
-        matches!(self.phase, Phase::Open { .. })
+        matches!(self.state, Timed::Open { .. })
     }
     /// Open, with no ping in flight, no probe, no pause, and nothing due before `wake`:
     /// traffic then only moves deadlines later, so the fast path may skip the full pass.
@@ -368,21 +368,21 @@ impl Conn {
     /// except at `Instant::MAX`.
     #[inline]
     pub(crate) fn deadline(&self, cfg: &Config) -> Option<u64> {
-        if self.has(PAUSED) && !matches!(self.phase, Phase::Closing { .. }) {
+        if self.has(PAUSED) && !matches!(self.state, Timed::Closing { .. }) {
             return None;
         }
-        match self.phase {
-            Phase::Backoff { until } => Some(until),
-            Phase::Connecting { since } => Some(add_ms(since, cfg.timing.connect_timeout)),
-            Phase::Open { .. } => {
+        match self.state {
+            Timed::Backoff { until } => Some(until),
+            Timed::Connecting { since } => Some(add_ms(since, cfg.timing.connect_timeout)),
+            Timed::Open { .. } => {
                 let close = self.close_deadline(cfg).map(|(at, _)| at);
                 match (close, self.ping_due(cfg)) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 }
             }
-            Phase::Closing { force_at, .. } => Some(force_at),
-            Phase::Closed | Phase::Stopped | Phase::GaveUp => None,
+            Timed::Closing { force_at, .. } => Some(force_at),
+            Timed::Closed | Timed::Stopped | Timed::GaveUp => None,
         }
     }
 
@@ -399,16 +399,16 @@ impl Conn {
         let open = self.is_open();
         match event {
             Event::Tick => {}
-            Event::Connected => match self.phase {
-                Phase::Backoff { .. } | Phase::Connecting { .. } | Phase::Open { .. } => {
+            Event::Connected => match self.state {
+                Timed::Backoff { .. } | Timed::Connecting { .. } | Timed::Open { .. } => {
                     self.open(now)
                 }
-                Phase::Closing { .. } if !self.has(SHUTDOWN) => self.open(now),
+                Timed::Closing { .. } if !self.has(SHUTDOWN) => self.open(now),
                 _ => {}
             },
             // During the wait too: a caller on its own timer may have fired early.
             Event::ConnectFailed
-                if matches!(self.phase, Phase::Backoff { .. } | Phase::Connecting { .. }) =>
+                if matches!(self.state, Timed::Backoff { .. } | Timed::Connecting { .. }) =>
             {
                 self.lost(cfg, now, CloseReason::Transport, out, counters)
             }
@@ -483,34 +483,34 @@ impl Conn {
             Event::Pause if self.is_live() => self.flags |= PAUSED,
             Event::Resume if self.has(PAUSED) => {
                 self.flags &= !PAUSED;
-                match self.phase {
-                    Phase::Open { .. } => {
+                match self.state {
+                    Timed::Open { .. } => {
                         self.flags &= !PROBING;
                         self.probe(cfg, now, out);
                     }
-                    Phase::Backoff { .. } | Phase::Connecting { .. } => {
+                    Timed::Backoff { .. } | Timed::Connecting { .. } => {
                         self.connect_now(cfg, now, out)
                     }
                     _ => {}
                 }
             }
-            Event::NetworkChanged if !self.has(PAUSED) => match self.phase {
-                Phase::Open { .. } if !self.has(PROBING) => self.probe(cfg, now, out),
+            Event::NetworkChanged if !self.has(PAUSED) => match self.state {
+                Timed::Open { .. } if !self.has(PROBING) => self.probe(cfg, now, out),
                 // Only the wait is cut short; an attempt in progress has its own timeout,
                 // and a flapping network must not become a connect storm.
-                Phase::Backoff { until } if until > now => self.connect_now(cfg, now, out),
+                Timed::Backoff { until } if until > now => self.connect_now(cfg, now, out),
                 _ => {}
             },
-            Event::Shutdown => match self.phase {
-                Phase::Open { .. } => {
+            Event::Shutdown => match self.state {
+                Timed::Open { .. } => {
                     self.flags |= SHUTDOWN;
                     self.close(cfg, now, CloseReason::Shutdown, out);
                 }
-                Phase::Backoff { .. } | Phase::Connecting { .. } => {
+                Timed::Backoff { .. } | Timed::Connecting { .. } => {
                     out.push(Action::AbortConnect);
-                    self.phase = Phase::Stopped;
+                    self.state = Timed::Stopped;
                 }
-                Phase::Closing { .. } => self.flags |= SHUTDOWN,
+                Timed::Closing { .. } => self.flags |= SHUTDOWN,
                 _ => {}
             },
             _ => {}
@@ -520,9 +520,9 @@ impl Conn {
     /// Whether an attempt may be under way: connecting, or past the end of the wait (a
     /// caller on its own timer may have started one).
     fn attempting(&self, now: u64) -> bool {
-        match self.phase {
-            Phase::Connecting { .. } => true,
-            Phase::Backoff { until } => until <= now,
+        match self.state {
+            Timed::Connecting { .. } => true,
+            Timed::Backoff { until } => until <= now,
             _ => false,
         }
     }
@@ -536,8 +536,8 @@ impl Conn {
         out: &mut Actions,
         c: &mut Counters,
     ) {
-        match self.phase {
-            Phase::Open { since } => {
+        match self.state {
+            Timed::Open { since } => {
                 // The peer polices pings: the next connection pings half as often.
                 if reason == CloseReason::TooManyPings
                     && cfg.role == Role::Client
@@ -550,7 +550,7 @@ impl Conn {
                 self.lost(cfg, now, reason, out, c);
             }
             // Our own close completed: its reason stands.
-            Phase::Closing { ours, .. } => self.lost(cfg, now, ours.reason(), out, c),
+            Timed::Closing { ours, .. } => self.lost(cfg, now, ours.reason(), out, c),
             // A failed attempt (after the wait, a caller on its own timer may have
             // started one; during it, this is a late report of the old connection).
             _ if self.attempting(now) => self.lost(cfg, now, reason, out, c),
@@ -604,18 +604,18 @@ impl Conn {
 
     fn is_live(&self) -> bool {
         matches!(
-            self.phase,
-            Phase::Backoff { .. }
-                | Phase::Connecting { .. }
-                | Phase::Open { .. }
-                | Phase::Closing { .. }
+            self.state,
+            Timed::Backoff { .. }
+                | Timed::Connecting { .. }
+                | Timed::Open { .. }
+                | Timed::Closing { .. }
         )
     }
 
     /// A fresh connection: nothing of the previous one survives (but the slowdown a peer
     /// asked for, which is the point of asking).
     fn open(&mut self, now: u64) {
-        self.phase = Phase::Open { since: now };
+        self.state = Timed::Open { since: now };
         self.last_in = now;
         self.last_out = now;
         self.ping_at = now;
@@ -632,7 +632,7 @@ impl Conn {
     fn connect_now(&mut self, cfg: &Config, now: u64, out: &mut Actions) {
         if cfg.role == Role::Server {
             // A server never connects out: its handshake just gets a fresh timeout.
-            if let Phase::Connecting { since } = &mut self.phase {
+            if let Timed::Connecting { since } = &mut self.state {
                 *since = now;
             }
             return;
@@ -644,26 +644,26 @@ impl Conn {
             after: Duration::ZERO,
         });
         out.push(Action::Connect);
-        self.phase = Phase::Connecting { since: now };
+        self.state = Timed::Connecting { since: now };
     }
 
     // ----- timers -----
 
     fn run_timers(&mut self, cfg: &Config, now: u64, out: &mut Actions, counters: &mut Counters) {
-        if self.has(PAUSED) && !matches!(self.phase, Phase::Closing { .. }) {
+        if self.has(PAUSED) && !matches!(self.state, Timed::Closing { .. }) {
             return;
         }
-        match self.phase {
-            Phase::Backoff { until } if now >= until => {
+        match self.state {
+            Timed::Backoff { until } if now >= until => {
                 // The wait is over: the attempt starts now, and its timeout with it.
                 out.push(Action::Connect);
-                self.phase = Phase::Connecting { since: now };
+                self.state = Timed::Connecting { since: now };
             }
-            Phase::Connecting { since } if now >= add_ms(since, cfg.timing.connect_timeout) => {
+            Timed::Connecting { since } if now >= add_ms(since, cfg.timing.connect_timeout) => {
                 out.push(Action::AbortConnect);
                 self.lost(cfg, now, CloseReason::ConnectTimeout, out, counters);
             }
-            Phase::Open { .. } => {
+            Timed::Open { .. } => {
                 if let Some((at, reason)) = self.close_deadline(cfg) {
                     if at <= now {
                         // Late against the deadline handed out, not one the event just
@@ -685,7 +685,7 @@ impl Conn {
                     self.send_ping(now, out);
                 }
             }
-            Phase::Closing { force_at, ours } if now >= force_at => {
+            Timed::Closing { force_at, ours } if now >= force_at => {
                 out.push(Action::ForceClose);
                 self.lost(cfg, now, ours.reason(), out, counters);
             }
@@ -767,10 +767,10 @@ impl Conn {
     // ----- leaving a connection -----
 
     fn close(&mut self, cfg: &Config, now: u64, reason: CloseReason, out: &mut Actions) {
-        if let Phase::Open { since } = self.phase {
+        if let Timed::Open { since } = self.state {
             self.leave_open(cfg, now, since);
         }
-        self.phase = Phase::Closing {
+        self.state = Timed::Closing {
             force_at: add_ms(now, cfg.timing.close_timeout),
             ours: Ours::of(reason),
         };
@@ -798,17 +798,17 @@ impl Conn {
     ) {
         self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN);
         if self.has(SHUTDOWN) {
-            self.phase = Phase::Stopped;
+            self.state = Timed::Stopped;
             return;
         }
         if cfg.role == Role::Server {
-            self.phase = Phase::Closed;
+            self.state = Timed::Closed;
             return;
         }
         let decision = cfg.decide(reason);
         let fatal = decision == Decision::GiveUp;
         if fatal || u32::from(self.attempt) >= cfg.reconnect.max_attempts {
-            self.phase = Phase::GaveUp;
+            self.state = Timed::GaveUp;
             out.push(Action::GiveUp { reason, fatal });
             return;
         }
@@ -817,7 +817,7 @@ impl Conn {
         // Time and ping count vary per connection and per draw; a replay repeats them.
         let entropy = now ^ u64::from(self.ping_seq).rotate_left(32);
         let after = backoff::wait_nanos(cfg, decision, u32::from(self.attempt), entropy);
-        self.phase = Phase::Backoff {
+        self.state = Timed::Backoff {
             until: now.saturating_add(after),
         };
         out.push(Action::Reconnect {

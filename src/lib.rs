@@ -26,8 +26,6 @@ mod conn;
 pub mod driver;
 mod event;
 mod machine;
-#[cfg(feature = "driver")]
-pub mod meter;
 mod policy;
 mod reason;
 pub mod rules;
@@ -40,16 +38,18 @@ mod set;
 #[cfg(feature = "sim")]
 pub mod sim;
 
-#[cfg(any(feature = "smol", feature = "async-std"))]
-mod async_io;
+// The runtime adapters and the byte meter live with the driver they plug into; they are
+// named from the crate's root, where users reach for them.
 #[cfg(feature = "async-std")]
-pub mod async_std;
+pub use driver::async_std;
 #[cfg(feature = "axum")]
-pub mod axum;
+pub use driver::axum;
+#[cfg(feature = "driver")]
+pub use driver::meter;
 #[cfg(feature = "smol")]
-pub mod smol;
+pub use driver::smol;
 #[cfg(feature = "tokio")]
-pub mod tokio;
+pub use driver::tokio;
 
 pub use config::{Config, ConfigBuilder, ConfigError, Jitter, PingPolicy, Role, Setting};
 pub use event::{Action, Actions, Event, PingId};

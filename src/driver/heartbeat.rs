@@ -2,12 +2,12 @@
 
 use super::alarm::Alarm;
 use super::error::Error;
+use super::meter::Meter;
 use super::outbox::Outbox;
 use super::trace::{event, Span};
 use super::unheard::Unheard;
 use super::{Runtime, Transport};
 use crate::codec::{HeartbeatCodec, Inbound};
-use crate::meter::Meter;
 use crate::{
     Action, Actions, Clock, CloseReason, Config, Event, HeartbeatMachine, Instant, PingId, Stats,
 };

@@ -4,7 +4,7 @@
 //! The machine decides; the driver only carries out what it says, with one timer at the
 //! machine's deadline. A [`Runtime`] contributes that timer and, for the client, a way to
 //! spawn (features `tokio`, `smol`, `async-std`; or implement it for your own). Wrap the
-//! byte stream under the WebSocket in a [`Meter`](crate::meter::Meter) and bytes count as
+//! byte stream under the WebSocket in a [`Meter`](meter::Meter) and bytes count as
 //! life, not only messages.
 //!
 //! # Hostile peers
@@ -20,9 +20,22 @@ mod alarm;
 mod client;
 mod error;
 mod heartbeat;
+pub mod meter;
 mod outbox;
 mod trace;
 mod unheard;
+
+// The runtimes: a timer and spawning each (also at the crate's root).
+#[cfg(any(feature = "smol", feature = "async-std"))]
+mod async_io;
+#[cfg(feature = "async-std")]
+pub mod async_std;
+#[cfg(feature = "axum")]
+pub mod axum;
+#[cfg(feature = "smol")]
+pub mod smol;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use client::{Attempt, Client, ClientBuilder, Events, SessionEvent};
 pub use error::{Error, SendError};

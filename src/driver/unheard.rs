@@ -1,6 +1,6 @@
 //! [`Unheard`]: what the machine has not been told yet.
 
-use crate::meter::{Meter, Path};
+use super::meter::{Meter, Path};
 use crate::Event;
 use core::time::Duration;
 

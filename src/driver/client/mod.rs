@@ -9,7 +9,7 @@ pub use handle::{Client, ClientBuilder, Events};
 
 use super::error::{Error, SendError};
 use super::lock;
-use crate::meter::Meter;
+use crate::driver::meter::Meter;
 use crate::{CloseReason, Event, PingId, Stats};
 use core::task::Waker;
 use core::time::Duration;

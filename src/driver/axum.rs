@@ -37,7 +37,7 @@
 //! # }
 //! ```
 
-use crate::meter::{Meter, Metered};
+use super::meter::{Meter, Metered};
 use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
 use core::time::Duration;

@@ -2,7 +2,7 @@
 //! spawning, for the [`driver`](crate::driver). async-std is deprecated upstream in
 //! favour of smol; both share this code.
 
-crate::async_io::async_io_runtime!(
+super::async_io::async_io_runtime!(
     /// The async-std runtime: `Heartbeat::new(AsyncStd, ..)`,
     /// `Client::builder(..).spawn(AsyncStd)`.
     AsyncStd,

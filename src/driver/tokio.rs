@@ -5,7 +5,7 @@
 //! every tokio timer must. The driver reads tokio's clock, so on tokio's paused test clock
 //! (`#[tokio::test(start_paused = true)]`) every deadline follows virtual time.
 
-use crate::driver::Runtime;
+use super::Runtime;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};

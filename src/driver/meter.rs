@@ -46,7 +46,7 @@
 //! [`Event::PingWritten`]: crate::Event::PingWritten
 //! [`Event::PathRtt`]: crate::Event::PathRtt
 
-use crate::driver::lock;
+use super::lock;
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::task::Poll;
