@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the interop and lab tests need, at pinned versions, and fails loudly if
-# one cannot be had: Python `websockets` (pip, in target/interop/venv), Node `ws` (npm ci,
+# Installs what the interop, conformance and lab tests need, at pinned versions, and fails
+# loudly if one cannot be had: Python `websockets` and the Autobahn|Testsuite runner
+# `kosoku` (pip, in target/interop/venv), Node `ws` (npm ci,
 # in tests/interop/node_modules), Debian's `chromium`, and `iproute2` (`ip`, `tc`) for the
 # network lab of tests/lab.rs (apt-get).
 set -euo pipefail
@@ -12,6 +13,7 @@ if [ ! -x target/interop/venv/bin/python ]; then
 fi
 target/interop/venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
 target/interop/venv/bin/python -c 'import websockets; print("websockets", websockets.__version__)'
+target/interop/venv/bin/python -c 'import importlib.metadata as m; print("kosoku", m.version("kosoku"))'
 
 echo "==> Node ws (tests/interop/package-lock.json)"
 (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)

@@ -32,7 +32,9 @@ pub struct Stats {
     /// the path's measured round trip when that is longer (at most 60 s).
     pub pong_timeout: Duration,
     /// The dead-peer bound in force: a silent peer is closed within this of its last
-    /// byte, either way.
+    /// byte, either way, by the machine's clock. A driver closes when its timer fires:
+    /// that much later (tokio and async-io: up to the next millisecond, and then the
+    /// thread's scheduling; 1–6 ms on an idle machine).
     pub dead_peer_bound: Duration,
 }
 

@@ -98,4 +98,21 @@ async fn a_connection_says_what_it_does_and_why() {
     ] {
         assert!(text.contains(needle), "no {needle:?} in:\n{text}");
     }
+    // The close comes at the bound plus the timer's lateness, as the log states it.
+    let line = text
+        .lines()
+        .find(|l| l.contains("the peer is silent"))
+        .expect("the close's line");
+    let figure = |name: &str| -> u64 {
+        let start = line.find(&format!("{name}=")).expect(name) + name.len() + 1;
+        let digits: String = line[start..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().expect("a number")
+    };
+    let (silence, bound, late) = (figure("silence_ms"), figure("bound_ms"), figure("late_ms"));
+    assert!(silence >= bound, "closed before the bound: {line}");
+    assert_eq!(silence - bound, late, "{line}");
+    assert!(late <= 700, "the timer was {late} ms late: {line}");
 }

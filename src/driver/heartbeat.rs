@@ -661,11 +661,16 @@ where
                 );
             }
             _ => {
+                // The bound is the machine's; the close comes when the timer fired, a
+                // little after it (the runtime's lateness), and the log says how much.
+                let silence = self.now() - self.machine.last_heard();
+                let bound = self.machine.stats().dead_peer_bound;
                 event!(
                     warn,
                     reason = reason.as_str(),
-                    silence_ms = (self.now() - self.machine.last_heard()).as_millis() as u64,
-                    bound_ms = self.machine.stats().dead_peer_bound.as_millis() as u64,
+                    silence_ms = silence.as_millis() as u64,
+                    bound_ms = bound.as_millis() as u64,
+                    late_ms = silence.saturating_sub(bound).as_millis() as u64,
                     "the peer is silent: closing"
                 );
             }
