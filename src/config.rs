@@ -234,11 +234,10 @@ macro_rules! settings {
 
             /// Writes the default as errors show it (a server's own where it has one).
             fn show_default(self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                if self == Setting::MinPingInterval {
+                    return write!(f, "{SERVER_MIN_PING_INTERVAL:?} on a server, off on a client");
+                }
                 match self {
-                    Setting::MinPingInterval => write!(
-                        f,
-                        "{SERVER_MIN_PING_INTERVAL:?} on a server, off on a client"
-                    ),
                     $( Setting::$HV => <$hk as Kind>::show(&$hd, f), )*
                     $( Setting::$RV => <$rk as Kind>::show(&$rd, f), )*
                     $( Setting::$OV => f.write_str("the table"), )*
