@@ -57,6 +57,10 @@ const WRITES_REPORTED: u16 = 64;
 /// Data came from the peer since the ping in flight left: its pong may have waited
 /// behind that data, so its round trip says nothing about the path (Karn's rule).
 const QUEUED: u16 = 128;
+/// The caller reads nothing for now (its application is behind): the transport's record
+/// of the peer after a ping left answers it, since the pong waits unread. Only the async
+/// driver sets it.
+const UNREAD: u16 = 512;
 
 /// Where the connection is in its life: the public [`State`] with the time that gives
 /// each state its meaning (one lifecycle word per layer: the core says state).
@@ -201,6 +205,16 @@ impl Conn {
     pub(crate) fn last_heard(&self) -> u64 {
         self.last_in
     }
+    /// The caller reads nothing for now (`true`), or reads again: see [`UNREAD`].
+    #[cfg_attr(not(feature = "driver"), allow(dead_code))]
+    pub(crate) fn set_unread(&mut self, unread: bool) {
+        if unread {
+            self.flags |= UNREAD;
+        } else {
+            self.flags &= !UNREAD;
+        }
+    }
+
     /// The smoothed round trip and its variance, from the pongs of this connection.
     pub(crate) fn srtt(&self) -> Option<(Duration, Duration)> {
         let us = |v: u32| Duration::from_micros(u64::from(v));
@@ -453,12 +467,11 @@ impl Conn {
                 // not now (it may predate a path that died since).
                 let at = now.saturating_sub(nanos(ago));
                 if at > self.ping_at {
-                    // The pong may have waited behind it (Karn's rule). And the peer was
-                    // alive after our ping left, as its pong would say: the ping is
-                    // answered (no round trip: these bytes may not be the pong). A caller
-                    // that reads nothing meanwhile can learn no more than this.
-                    self.flags |= QUEUED;
-                    if !(self.has(UNWRITTEN) && self.has(WRITES_REPORTED)) {
+                    self.flags |= QUEUED; // the pong may have waited behind it (Karn)
+                                          // A caller that reads nothing can learn no more than this: the peer
+                                          // was alive after our ping left. Its pong waits unread: answered (no
+                                          // round trip: these bytes may not be the pong).
+                    if self.has(UNREAD) && !(self.has(UNWRITTEN) && self.has(WRITES_REPORTED)) {
                         self.flags &= !(IN_FLIGHT | UNWRITTEN);
                     }
                 }

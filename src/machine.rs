@@ -135,6 +135,14 @@ impl HeartbeatMachine {
         self.conn.ping_in_flight()
     }
 
+    /// The caller reads nothing for now (its application is behind), or reads again:
+    /// while it does not, the transport's record of the peer after a ping left answers
+    /// that ping (its pong waits unread).
+    #[cfg_attr(not(feature = "driver"), allow(dead_code))]
+    pub(crate) fn reads_nothing(&mut self, unread: bool) {
+        self.conn.set_unread(unread);
+    }
+
     /// Counters, round trips, and the timeouts in force (the dead-peer bound the machine
     /// keeps now, on this path).
     pub fn stats(&self) -> Stats {

@@ -63,10 +63,9 @@
 //! - **The transport's record is life as of then.** `PathHeard { ago }` moves `last_in`
 //!   to `now - ago`, not to `now`: a record read late may predate a path that died since.
 //!   A ping that was due meanwhile goes out at the read, with `pong_timeout` from there.
-//!   A record dated after the ping left answers that ping, as a pong would, without a
-//!   round trip (the bytes may not be the pong): a caller that reads nothing while the
-//!   application catches up learns no more than this, and must not call a live peer
-//!   dead for it.
+//!   (The async driver, while its application is behind and it reads nothing, lets a
+//!   record dated after the ping left answer that ping, without a round trip: the pong
+//!   is in the socket, unread, and nothing else could say so.)
 //! - **One ping in flight.** A pong acknowledges its ping and every earlier one; a pong
 //!   with an unknown id is a sign of life only; `PongReceived(None)` acknowledges the
 //!   ping in flight. A ping is replaced early only when the peer is visibly alive (it

@@ -314,6 +314,7 @@ where
     pub(crate) fn hold(&mut self, held: bool) {
         self.held = held;
         self.stale_reads |= held && self.meter.is_some();
+        self.machine.reads_nothing(self.held || self.stale_reads);
     }
 
     /// While held: our pings and pongs go out, and the deadlines run where the kernel
@@ -504,6 +505,7 @@ where
         if self.stale_reads {
             let drained = self.meter.as_ref().and_then(Meter::backlog);
             self.stale_reads = drained.is_some_and(|(unread, _)| unread > 0);
+            self.machine.reads_nothing(self.held || self.stale_reads);
         }
         let stale = self.stale_reads;
         let events = self.unheard.take(self.meter.as_ref());

@@ -320,13 +320,8 @@ impl Oracle {
                     self.heard_late = now;
                     self.slack = Duration::ZERO;
                 }
-                if let Some((_, sent, written)) = in_flight.filter(|(_, sent, _)| at > *sent) {
+                if in_flight.is_some_and(|(_, sent, _)| at > sent) {
                     self.queued = true;
-                    // Life after the ping left answers it, without a round trip.
-                    if written || !self.writes_reported {
-                        self.in_flight = None;
-                    }
-                    let _ = sent;
                 }
             }
             (Event::PathRtt { srtt, rttvar }, _) => {
