@@ -381,6 +381,15 @@ settings! {
         /// the default, or shorter if the limit requires. A client told to ping less
         /// never slows down past the limit either.
         path_idle_limit, PathIdleLimit: OrOff, Duration => Option<Duration> = Duration::ZERO;
+        /// Smart keepalive (default off; zero turns it off): learn how long the path stays
+        /// open when idle, stretching the keepalive interval from `ping_interval` (the
+        /// floor) up to this ceiling, never past what `path_idle_limit` leaves room for.
+        /// A ping answered after a silent gap of the interval in force is a success;
+        /// three in a row step it up a quarter; a connection lost right after such a gap,
+        /// twice in a row, settles it a fifth below the gap that failed (see
+        /// [`PathMemory`](crate::PathMemory)). The dead-peer bound stretches with the
+        /// interval: fewer wake-ups, a slower verdict on a dead peer.
+        keepalive_ceiling, KeepaliveCeiling: OrOff, Duration => Option<Duration> = Duration::ZERO;
         /// Ping policing: the peer may ping once per this interval on average (default
         /// 50 ms on a server, at most a quarter of its `idle_timeout` in whole ms, off when
         /// that is under 1 ms; off on a client; zero turns it off).
@@ -522,6 +531,16 @@ pub enum ConfigError {
     },
     /// `PingPolicy::Never` without `idle_timeout`: nothing would ever detect a dead peer.
     NoDeadPeerDetection,
+    /// `keepalive_ceiling` not above `ping_interval` (the floor it learns up from), or
+    /// set with `PingPolicy::Never` (no keepalive pings to learn from).
+    KeepaliveCeiling {
+        /// The ceiling.
+        ceiling: Duration,
+        /// The ping interval, the floor.
+        ping_interval: Duration,
+        /// Whether the policy pings at all.
+        pings: bool,
+    },
     /// `max_attempts` above 65,535 (the per-connection counter is 16 bits).
     TooManyAttempts {
         /// What it was set to.
@@ -565,6 +584,7 @@ impl ConfigError {
                 Setting::IdleTimeout
             }
             ConfigError::TooManyAttempts { .. } => Setting::MaxAttempts,
+            ConfigError::KeepaliveCeiling { .. } => Setting::KeepaliveCeiling,
             ConfigError::PolicingTooStrict { .. } => Setting::MinPingInterval,
             ConfigError::TooManyOverrides => Setting::OnCloseCode,
             ConfigError::NotAClient => return None,
@@ -704,6 +724,25 @@ impl fmt::Display for ConfigError {
                  ({idle_timeout:?}), or a peer that pings often enough to stay open is closed for \
                  pinging too often; try {:?} or less",
                 whole_ms(idle_timeout / 2)
+            ),
+            ConfigError::KeepaliveCeiling {
+                ping_interval,
+                pings: false,
+                ..
+            } => write!(
+                f,
+                "keepalive_ceiling learns from keepalive pings, and ping_policy Never sends none \
+                 (ping_interval {ping_interval:?} is unused); remove keepalive_ceiling, or ping"
+            ),
+            ConfigError::KeepaliveCeiling {
+                ceiling,
+                ping_interval,
+                ..
+            } => write!(
+                f,
+                "keepalive_ceiling ({ceiling:?}) must be longer than ping_interval \
+                 ({ping_interval:?}), the interval it learns up from; try {:?}",
+                whole_ms(ping_interval.saturating_mul(8).min(MAX))
             ),
             ConfigError::TooManyOverrides => f.write_str(
                 "at most 4 reconnect overrides (on_close_code, on_http_status) fit in a config; \
@@ -973,6 +1012,15 @@ impl Config {
             }
         } else if t.idle_timeout == 0 {
             return Err(ConfigError::NoDeadPeerDetection);
+        }
+        if t.keepalive_ceiling != 0
+            && (t.ping_policy == PingPolicy::Never || t.keepalive_ceiling <= t.ping_interval)
+        {
+            return Err(ConfigError::KeepaliveCeiling {
+                ceiling: d(t.keepalive_ceiling),
+                ping_interval: interval,
+                pings: t.ping_policy != PingPolicy::Never,
+            });
         }
         if t.idle_timeout != 0 && t.min_ping_interval > t.idle_timeout / 2 {
             return Err(ConfigError::PolicingTooStrict {

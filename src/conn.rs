@@ -9,7 +9,9 @@
 
 use crate::backoff;
 use crate::config::{Config, PingPolicy, Role};
-use crate::event::{Action, Actions, Event, PingId, TOLD_PONG, TOLD_SLOWER};
+use crate::event::{
+    Action, Actions, Event, PingId, TOLD_GAP_HELD, TOLD_GAP_LOST, TOLD_PONG, TOLD_SLOWER,
+};
 use crate::policy::Decision;
 use crate::reason::CloseReason;
 use crate::state::State;
@@ -61,6 +63,13 @@ const QUEUED: u16 = 128;
 /// of the peer after a ping left answers it, since the pong waits unread. Only the async
 /// driver sets it.
 const UNREAD: u16 = 512;
+/// The ping in flight followed a silent gap (nothing either way for the keepalive
+/// interval in force): its answer, or the connection's loss, is evidence of how long the
+/// path stays open when idle.
+const GAP_PING: u16 = 256;
+/// The keepalive interval's stretch over `ping_interval` when nothing is learned: 1×, in
+/// 256ths.
+const NO_STRETCH: u16 = 256;
 
 /// Where the connection is in its life: the public [`State`] with the time that gives
 /// each state its meaning (one lifecycle word per layer: the core says state).
@@ -139,6 +148,9 @@ pub(crate) struct Conn {
     flags: u16,
     /// How many times the peer told us "too many pings": our interval is doubled so often.
     slowdown: u8,
+    /// The keepalive interval learned, over `ping_interval`, in 256ths ([`NO_STRETCH`]:
+    /// 1×). It fills what was padding: learning costs a connection nothing.
+    stretch: u16,
 }
 
 impl Conn {
@@ -159,6 +171,7 @@ impl Conn {
             attempt: 0,
             flags: 0,
             slowdown: 0,
+            stretch: NO_STRETCH,
         };
         conn.refresh_wake(cfg);
         conn
@@ -190,7 +203,7 @@ impl Conn {
     #[inline(always)]
     fn steady(&self, now: u64) -> bool {
         self.is_open()
-            && self.flags & (IN_FLIGHT | PROBING | PAUSED | NO_WAKE) == 0
+            && self.flags & (IN_FLIGHT | PROBING | PAUSED | NO_WAKE | GAP_PING) == 0
             && now < self.wake
     }
     pub(crate) fn ping_in_flight(&self) -> Option<PingId> {
@@ -215,6 +228,32 @@ impl Conn {
         }
     }
 
+    /// Learns the keepalive interval `interval_ms` (from the path's memory): it applies
+    /// from the next ping on, in 256ths of `ping_interval`, rounded down.
+    pub(crate) fn set_keepalive(&mut self, cfg: &Config, interval_ms: u32) {
+        let floor = u64::from(cfg.timing.ping_interval.max(1));
+        let stretch = u64::from(interval_ms) * 256 / floor;
+        self.stretch = stretch.clamp(u64::from(NO_STRETCH), u64::from(u16::MAX)) as u16;
+        self.refresh_wake(cfg);
+    }
+
+    /// The round-trip estimator, in µs, for the path's memory: `(srtt, rttvar)` if a
+    /// round trip was measured, and the transport's retransmission timeout (0: none).
+    pub(crate) fn estimator(&self) -> (Option<(u32, u32)>, u32) {
+        let srtt = (self.srtt_us != NO_RTT).then_some((self.srtt_us, self.rttvar_us));
+        (srtt, self.path_rto_us)
+    }
+
+    /// Starts from a remembered estimator (a new connection on a path measured before).
+    pub(crate) fn seed_estimator(&mut self, cfg: &Config, (srtt, rto): (Option<(u32, u32)>, u32)) {
+        if let Some((srtt, rttvar)) = srtt {
+            self.srtt_us = srtt.min(NO_RTT - 1);
+            self.rttvar_us = rttvar;
+        }
+        self.path_rto_us = rto;
+        self.refresh_wake(cfg);
+    }
+
     /// The smoothed round trip and its variance, from the pongs of this connection.
     pub(crate) fn srtt(&self) -> Option<(Duration, Duration)> {
         let us = |v: u32| Duration::from_micros(u64::from(v));
@@ -232,11 +271,15 @@ impl Conn {
 
     // ----- the timeouts in force -----
 
-    /// The ping interval in force: the configured one, doubled for each "too many
-    /// pings" the peer said, never past what the path's idle limit leaves room for.
+    /// The ping interval in force: the configured one (stretched to the keepalive
+    /// interval learned), doubled for each "too many pings" the peer said, never past
+    /// what the path's idle limit leaves room for.
     pub(crate) fn ping_interval(&self, cfg: &Config) -> u64 {
         let t = &cfg.timing;
-        let base = ms(t.ping_interval);
+        let mut base = ms(t.ping_interval);
+        if self.stretch != NO_STRETCH {
+            base = base.saturating_mul(u64::from(self.stretch)) / 256;
+        }
         if self.slowdown == 0 {
             return base;
         }
@@ -528,6 +571,11 @@ impl Conn {
             },
             _ => {}
         }
+        // The peer answered after a silent gap: the path held that long.
+        if self.has(GAP_PING) && self.last_in > self.ping_at {
+            self.flags &= !GAP_PING;
+            out.tell(TOLD_GAP_HELD);
+        }
     }
 
     /// Whether an attempt may be under way: connecting, or past the end of the wait (a
@@ -551,6 +599,11 @@ impl Conn {
     ) {
         match self.state {
             Timed::Open { since } => {
+                // Lost right after a silent gap, nothing heard since: evidence of how long
+                // the path stays open (a close the peer chose is not).
+                if self.has(GAP_PING) && reason == CloseReason::Transport {
+                    out.tell(TOLD_GAP_LOST);
+                }
                 // The peer polices pings: the next connection pings half as often.
                 if reason == CloseReason::TooManyPings
                     && cfg.role == Role::Client
@@ -636,7 +689,7 @@ impl Conn {
         self.srtt_us = NO_RTT;
         self.rttvar_us = 0;
         self.path_rto_us = 0;
-        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN);
+        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN | GAP_PING);
     }
 
     /// Resume or a network change while not connected: connect now. A pending attempt is
@@ -695,7 +748,7 @@ impl Conn {
                     }
                 }
                 if self.ping_due(cfg).is_some_and(|at| at <= now) {
-                    self.send_ping(now, out);
+                    self.send_ping(cfg, now, out);
                 }
             }
             Timed::Closing { force_at, ours } if now >= force_at => {
@@ -759,11 +812,27 @@ impl Conn {
         None
     }
 
-    fn send_ping(&mut self, now: u64, out: &mut Actions) {
+    fn send_ping(&mut self, cfg: &Config, now: u64, out: &mut Actions) {
+        // A keepalive after a silent gap of the interval in force: nothing of ours for
+        // the interval (not much longer: a caller that slept probes a gap that says
+        // nothing of the path), and nothing of the peer's for most of it (the last
+        // ping's answer may have come a little after that ping).
+        let interval = self.ping_interval(cfg);
+        let pong = self.pong_timeout(cfg);
+        let (out_quiet, in_quiet) = (
+            now.saturating_sub(self.last_out),
+            now.saturating_sub(self.last_in),
+        );
+        let gap = out_quiet >= interval
+            && out_quiet <= interval.saturating_add(pong.min(JUMP_CAP_NS))
+            && in_quiet.saturating_add(pong.min(interval / 2)) >= interval;
         self.ping_seq = self.ping_seq.wrapping_add(1);
         self.ping_at = now;
         self.last_out = now;
-        self.flags = (self.flags | IN_FLIGHT | UNWRITTEN) & !QUEUED;
+        self.flags = (self.flags | IN_FLIGHT | UNWRITTEN) & !(QUEUED | GAP_PING);
+        if gap {
+            self.flags |= GAP_PING;
+        }
         out.push(Action::SendPing(self.current_ping()));
     }
 
@@ -773,7 +842,7 @@ impl Conn {
         if cfg.timing.ping_policy == PingPolicy::Never {
             self.ping_at = now; // no ping: only the grace
         } else if !(self.has(IN_FLIGHT) && self.ping_at == now) {
-            self.send_ping(now, out);
+            self.send_ping(cfg, now, out);
         }
     }
 
@@ -783,11 +852,14 @@ impl Conn {
         if let Timed::Open { since } = self.state {
             self.leave_open(cfg, now, since);
         }
+        if self.has(GAP_PING) && reason == CloseReason::PongTimeout {
+            out.tell(TOLD_GAP_LOST); // the ping after the gap went unanswered
+        }
         self.state = Timed::Closing {
             force_at: add_ms(now, cfg.timing.close_timeout),
             ours: Ours::of(reason),
         };
-        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN);
+        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN | GAP_PING);
         out.push(Action::Close(reason));
     }
 
@@ -809,7 +881,7 @@ impl Conn {
         out: &mut Actions,
         counters: &mut Counters,
     ) {
-        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN);
+        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN | GAP_PING);
         if self.has(SHUTDOWN) {
             self.state = Timed::Stopped;
             return;

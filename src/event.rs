@@ -176,6 +176,10 @@ const CAPACITY: usize = 3;
 pub(crate) const TOLD_PONG: u8 = 1;
 /// The peer's "too many pings" doubled our ping interval.
 pub(crate) const TOLD_SLOWER: u8 = 2;
+/// A keepalive ping after a silent gap was answered: the path held that long.
+pub(crate) const TOLD_GAP_HELD: u8 = 4;
+/// The connection was lost right after a silent gap, nothing heard since.
+pub(crate) const TOLD_GAP_LOST: u8 = 8;
 
 /// The actions of one [`handle`](crate::HeartbeatMachine::handle) call, in the order to
 /// carry them out. A small fixed-size iterator: no allocation.
@@ -216,6 +220,11 @@ impl Actions {
 
     pub(crate) fn tell(&mut self, what: u8) {
         self.told |= what;
+    }
+
+    /// What the event told besides the actions (`TOLD_*`).
+    pub(crate) fn told(&self) -> u8 {
+        self.told
     }
 
     /// The event was a pong that acknowledged the ping in flight: a round trip was

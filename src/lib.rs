@@ -25,6 +25,7 @@ mod conn;
 #[cfg(feature = "driver")]
 pub mod driver;
 mod event;
+mod learn;
 mod machine;
 mod policy;
 mod reason;
@@ -53,6 +54,7 @@ pub use driver::tokio;
 
 pub use config::{Config, ConfigBuilder, ConfigError, Jitter, PingPolicy, Role, Setting};
 pub use event::{Action, Actions, Event, PingId};
+pub use learn::PathMemory;
 pub use machine::HeartbeatMachine;
 pub use policy::Decision;
 pub use reason::CloseReason;

@@ -2,7 +2,8 @@
 
 use crate::config::Config;
 use crate::conn::Conn;
-use crate::event::{Actions, Event, PingId};
+use crate::event::{Actions, Event, PingId, TOLD_GAP_HELD, TOLD_GAP_LOST};
+use crate::learn::PathMemory;
 use crate::state::State;
 use crate::stats::{Counters, Stats};
 use crate::time::Instant;
@@ -58,6 +59,8 @@ pub struct HeartbeatMachine {
     /// The latest `now` seen: time never runs backwards inside.
     now: u64,
     counters: Counters,
+    /// What the connections learned about the path; carried from one to the next.
+    memory: PathMemory,
 }
 
 impl HeartbeatMachine {
@@ -68,7 +71,37 @@ impl HeartbeatMachine {
             conn: Conn::new(&config, now),
             now: now.as_nanos(),
             counters: Counters::new(),
+            memory: PathMemory::new(),
         }
+    }
+
+    /// Starts from what earlier connections learned about this path (a
+    /// [`PathMemory`] stored per network): the keepalive interval learned, and the round
+    /// trip behind the pong timeout's floor. Returns the machine, for chaining after
+    /// [`new`](Self::new).
+    pub fn remember(mut self, memory: PathMemory) -> HeartbeatMachine {
+        self.memory = memory;
+        self.apply_memory();
+        self
+    }
+
+    /// What this machine's connections learned about the path, the open connection's
+    /// round trips included: store it per network and give it to the next machine
+    /// ([`remember`](Self::remember)).
+    pub fn path_memory(&self) -> PathMemory {
+        let mut memory = self.memory;
+        let (srtt, rto) = self.conn.estimator();
+        memory.keep_rtt(srtt, rto);
+        memory
+    }
+
+    /// The learned interval and the remembered round trip, into the connection.
+    fn apply_memory(&mut self) {
+        if self.config.timing.keepalive_ceiling != 0 {
+            let interval = self.memory.interval_ms(&self.config);
+            self.conn.set_keepalive(&self.config, interval);
+        }
+        self.conn.seed_estimator(&self.config, self.memory.rtt());
     }
 
     /// The single entry point: applies `event` at `now` and returns what to do. A `now`
@@ -76,8 +109,35 @@ impl HeartbeatMachine {
     #[inline]
     pub fn handle(&mut self, now: Instant, event: Event) -> Actions {
         self.now = self.now.max(now.as_nanos());
-        self.conn
-            .handle(&self.config, self.now, event, &mut self.counters)
+        if event == Event::Connected {
+            // The round trips of the connection that ended stay with the path.
+            let (srtt, rto) = self.conn.estimator();
+            self.memory.keep_rtt(srtt, rto);
+        }
+        let actions = self
+            .conn
+            .handle(&self.config, self.now, event, &mut self.counters);
+        if event == Event::NetworkChanged {
+            self.memory.network_changed();
+        }
+        self.learn(event, &actions);
+        actions
+    }
+
+    /// What the event taught about the path, into the memory and the connection.
+    #[inline]
+    fn learn(&mut self, event: Event, actions: &Actions) {
+        let learns = self.config.timing.keepalive_ceiling != 0;
+        let told = actions.told();
+        if learns && told & TOLD_GAP_HELD != 0 {
+            self.memory.held(&self.config);
+        }
+        if learns && told & TOLD_GAP_LOST != 0 {
+            self.memory.lost(&self.config);
+        }
+        if (learns && told & (TOLD_GAP_HELD | TOLD_GAP_LOST) != 0) || event == Event::Connected {
+            self.apply_memory();
+        }
     }
 
     /// The latest time by which to call `handle(.., Event::Tick)`; `None` when nothing

@@ -181,3 +181,117 @@ fn latency_below_the_timeout_never_closes() {
     pair.run_for(Duration::from_secs(86_400)).unwrap();
     assert!(pair.closes().is_empty(), "{:?}", pair.closes());
 }
+
+/// A client with smart keepalive behind a NAT that forgets a connection idle for `t`,
+/// against a server that never pings (its clients do).
+fn behind_a_nat(t: Duration) -> (Config, Pair) {
+    let client = Config::client()
+        .ping_interval(Duration::from_secs(20))
+        .pong_timeout(Duration::from_secs(5))
+        .keepalive_ceiling(Duration::from_secs(1_800))
+        .seed(3)
+        .build()
+        .unwrap();
+    let server = Config::server()
+        .ping_policy(keepalive::PingPolicy::Never)
+        .idle_timeout(Duration::from_secs(86_400))
+        .build()
+        .unwrap();
+    let mut pair = watched_pair(client, server);
+    pair.set_forget_idle(Some(t));
+    (client, pair)
+}
+
+/// The client's pong timeouts so far: each a loss after a silent gap.
+fn losses(pair: &Pair) -> usize {
+    pair.closes()
+        .iter()
+        .filter(|(_, side, why)| *side == Side::Client && *why == CloseReason::PongTimeout)
+        .count()
+}
+
+/// Runs until the client's interval in force is in [0.6 t, t] and has held for ten
+/// times `t` with no new loss; returns the losses it took (at most `most`).
+fn converges(pair: &mut Pair, t: Duration, most: usize, before: usize) -> Duration {
+    let latency = Duration::from_millis(10); // the pair's default, one way
+    let deadline = pair.now() + Duration::from_secs(30 * 86_400);
+    loop {
+        let interval = pair.client().stats().ping_interval;
+        let lost = losses(pair) - before;
+        assert!(
+            lost <= most,
+            "{lost} losses before converging, at {interval:?}"
+        );
+        let settled = pair.client().path_memory().idle_limit().is_some();
+        if settled && interval.mul_f64(1.0 / 0.6) >= t && interval < t + latency {
+            let held_from = losses(pair);
+            pair.run_for(t * 10).unwrap();
+            assert_eq!(
+                losses(pair),
+                held_from,
+                "a loss at the learned {interval:?}"
+            );
+            return interval;
+        }
+        assert!(
+            pair.now() < deadline,
+            "no convergence in 30 days: {interval:?}"
+        );
+        pair.run_for(Duration::from_secs(60)).unwrap();
+    }
+}
+
+#[test]
+fn smart_keepalive_learns_what_a_nat_allows_and_the_next_client_starts_there() {
+    for t in [45, 100, 290, 1_200] {
+        let t = Duration::from_secs(t);
+        let (config, mut pair) = behind_a_nat(t);
+        let learned = converges(&mut pair, t, 3, 0);
+        // The interval never left [floor, ceiling], and the bound grew with it.
+        let stats = pair.client().stats();
+        assert_eq!(stats.dead_peer_bound, learned + stats.pong_timeout);
+        // A second client given the memory starts at the learned interval: no loss.
+        let memory = pair.client().path_memory();
+        assert_eq!(memory.idle_limit().map(|x| x > learned), Some(true));
+        let server = Config::server()
+            .ping_policy(keepalive::PingPolicy::Never)
+            .idle_timeout(Duration::from_secs(86_400))
+            .build()
+            .unwrap();
+        let mut next = watched_pair(config, server).remember(memory);
+        next.set_forget_idle(Some(t));
+        assert_eq!(next.client().stats().ping_interval, learned);
+        next.run_for(t * 10).unwrap();
+        assert_eq!(
+            losses(&next),
+            0,
+            "the remembered interval {learned:?} lost at {t:?}"
+        );
+        println!(
+            "NAT forgets after {t:?}: learned {learned:?} ({:.2} of it) after {} losses",
+            learned.as_secs_f64() / t.as_secs_f64(),
+            losses(&pair)
+        );
+    }
+}
+
+#[test]
+fn smart_keepalive_learns_again_after_the_network_changed() {
+    let t = Duration::from_secs(300);
+    let (_, mut pair) = behind_a_nat(t);
+    converges(&mut pair, t, 3, 0);
+    // Another network, whose NAT forgets after a minute.
+    let t2 = Duration::from_secs(60);
+    pair.set_forget_idle(Some(t2));
+    pair.inject(Side::Client, keepalive::Event::NetworkChanged)
+        .unwrap();
+    assert!(pair.client().path_memory().is_stale());
+    // The connection the change cut off is lost (its probe, or the stale interval's next
+    // gap): from the next one on, the client learns the new path.
+    let changed = losses(&pair);
+    while losses(&pair) == changed {
+        pair.run_for(Duration::from_secs(60)).unwrap();
+    }
+    let before = losses(&pair);
+    converges(&mut pair, t2, 3, before);
+}

@@ -66,7 +66,15 @@ fn config_with(
     policy: impl Strategy<Value = u8>,
 ) -> impl Strategy<Value = Config> {
     let dur = || prop_oneof![1u64..=50, 1u64..=120_000, Just(86_400_000u64)];
-    let timing = (server, dur(), dur(), proptest::option::of(dur()), policy);
+    let ceiling = proptest::option::of(dur());
+    let timing = (
+        server,
+        dur(),
+        dur(),
+        proptest::option::of(dur()),
+        policy,
+        ceiling,
+    );
     let backoff = (
         dur(),
         dur(),
@@ -89,7 +97,7 @@ fn config_with(
         policing,
     );
     (timing, backoff, rest).prop_filter_map("refused config", |(t, b, r)| {
-        let (server, interval, pong, idle, policy) = t;
+        let (server, interval, pong, idle, policy, ceiling) = t;
         let (initial, max, mult, jitter, attempts) = b;
         let (stable, close, connect, seed, retry_after_max, overrides, (min_ping, strikes)) = r;
         let ms = Duration::from_millis;
@@ -131,6 +139,10 @@ fn config_with(
         }
         if let Some(i) = idle {
             builder = builder.idle_timeout(ms(i));
+        }
+        if let Some(c) = ceiling.filter(|_| policy != 2) {
+            // Smart keepalive: a ceiling above the interval.
+            builder = builder.keepalive_ceiling(ms(interval.saturating_add(c).min(86_400_000)));
         }
         builder.build().ok()
     })

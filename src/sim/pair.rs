@@ -190,6 +190,11 @@ pub struct Pair {
     loss_per_million: u32,
     rng: u64,
     cut: bool,
+    /// A NAT on the path that forgets a connection idle this long (black-holing it
+    /// silently from then on), and when the current connection last crossed it.
+    forget_idle: Option<Duration>,
+    crossed: Instant,
+    forgotten: bool,
     server_down: bool,
     log: Vec<(Instant, Side, Action)>,
     /// A violation found in `new`, returned by the first call that can report it.
@@ -234,6 +239,9 @@ impl Pair {
             loss_per_million: 0,
             rng: client.seed() ^ 0x5eed,
             cut: false,
+            forget_idle: None,
+            crossed: Instant::ZERO,
+            forgotten: false,
             server_down: false,
             log: Vec::new(),
             held: None,
@@ -248,6 +256,25 @@ impl Pair {
             .and_then(|()| pair.accept(0));
         pair.held = opened.err();
         pair
+    }
+
+    /// Puts a NAT on the path (a carrier's, a home gateway's) that forgets a connection
+    /// after `idle` without a segment either way: from then on, nothing of that
+    /// connection gets through, and nothing says so. A new connection gets a new mapping.
+    /// `None` (the default) never forgets.
+    pub fn set_forget_idle(&mut self, idle: Option<Duration>) {
+        self.forget_idle = idle;
+    }
+
+    /// Gives the client what earlier clients learned about the path (see
+    /// [`PathMemory`](crate::PathMemory)), as an application that stored it per network
+    /// does.
+    pub fn remember(mut self, memory: crate::PathMemory) -> Pair {
+        let end = self.end(Side::Client);
+        end.machine = end.machine.take().map(|m| m.remember(memory));
+        let check = self.checked(Side::Client); // the watch sees the machine as it is now
+        self.end(Side::Client).check = check;
+        self
     }
 
     /// Sets the one-way latency (default 10 ms).
@@ -635,6 +662,24 @@ impl Pair {
         Ok(())
     }
 
+    /// Whether `msg` crosses the NAT (if there is one): a new connection gets a new
+    /// mapping; one idle for longer than the NAT keeps it is forgotten, for good.
+    fn through_nat(&mut self, msg: Msg) -> bool {
+        let Some(idle) = self.forget_idle else {
+            return true;
+        };
+        if msg == Msg::Open {
+            self.forgotten = false;
+        } else if self.now - self.crossed >= idle {
+            self.forgotten = true;
+        }
+        if self.forgotten {
+            return false;
+        }
+        self.crossed = self.now;
+        true
+    }
+
     /// The client moves on to a new connection (attempt).
     fn next_conn(&mut self) {
         let client = self.end(Side::Client);
@@ -647,7 +692,7 @@ impl Pair {
 
     /// Queues `msg` of `size` bytes on `from`'s wire (unless the link is cut or loses it).
     fn send_sized(&mut self, from: Side, msg: Msg, size: u64) {
-        if self.cut {
+        if self.cut || !self.through_nat(msg) {
             return;
         }
         if matches!(msg, Msg::Ping(_) | Msg::Pong(_) | Msg::Data) && self.loss_per_million > 0 {

@@ -4,6 +4,7 @@
 //! and stay out of the library.
 #![allow(dead_code)] // each suite uses what it needs
 
+mod learning;
 pub mod oracle;
 pub mod setcheck;
 

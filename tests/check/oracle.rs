@@ -2,6 +2,7 @@
 //! by the scenario tests, the virtual-clock pair's runs, the property tests and the
 //! fuzzer: the crate's own self-check, kept out of the library.
 
+use super::learning::Learning;
 use keepalive::sim::Violation;
 use keepalive::{
     Action, CloseReason, Config, Decision, Duration, Event, HeartbeatMachine, Instant, PingId,
@@ -68,6 +69,14 @@ pub struct Oracle {
     slowdown: u32,
     /// The pong timeout in force before the call.
     pong_in_force: Duration,
+    /// Our last outbound activity (data, a ping, bytes the peer took).
+    last_out: Instant,
+    /// The ping in flight followed a silent gap: since when it is out.
+    gap_since: Option<Instant>,
+    /// The smart keepalive's memory, and what this call taught it (a gap held, a gap
+    /// lost): learned after the call's actions, as the machine does.
+    learning: Learning,
+    taught: (bool, bool),
 }
 
 impl Oracle {
@@ -98,6 +107,10 @@ impl Oracle {
             path_rto: 0,
             slowdown: 0,
             pong_in_force: machine.stats().pong_timeout,
+            last_out: now,
+            gap_since: None,
+            learning: Learning::remembered(machine.config(), &machine.path_memory()),
+            taught: (false, false),
         }
     }
 
@@ -175,7 +188,19 @@ impl Oracle {
         }
         let ended = matches!(event, Event::Disconnected | Event::Closed(_));
         if ended && before == State::Open {
+            // Lost right after a silent gap (a close the peer chose is no evidence).
+            let transport = matches!(
+                event,
+                Event::Disconnected | Event::Closed(CloseReason::Transport)
+            );
+            if transport && self.gap_since.is_some() {
+                self.taught.1 = true;
+            }
+            self.gap_since = None;
             self.leave_open(now);
+        }
+        if event == Event::NetworkChanged {
+            self.learning.network_changed();
         }
         if before == State::Open && event == Event::PingReceived {
             let pong = actions.contains(&Action::SendPong);
@@ -216,6 +241,10 @@ impl Oracle {
                 }
                 Action::Close(why) => {
                     self.closing_for = why;
+                    if why == CloseReason::PongTimeout && self.gap_since.is_some() {
+                        self.taught.1 = true; // the ping after the gap went unanswered
+                    }
+                    self.gap_since = None;
                     if !open {
                         return Err((
                             "close only an open connection",
@@ -275,6 +304,13 @@ impl Oracle {
                 }
             }
         }
+        let (held, lost) = core::mem::take(&mut self.taught);
+        if held {
+            self.learning.held();
+        }
+        if lost {
+            self.learning.lost();
+        }
         self.check_after(now, actions, m)
     }
 
@@ -294,6 +330,16 @@ impl Oracle {
                 self.slack = Duration::ZERO;
             }
             _ => {}
+        }
+        if matches!(event, Event::DataSent | Event::DataDelivered) {
+            self.last_out = now;
+        }
+        if let (Event::PingWritten(id), Some((sent, _, false)), Some(since)) =
+            (event, self.in_flight, self.gap_since)
+        {
+            if id == sent {
+                self.gap_since = Some(since.max(now)); // the gap ping left only now
+            }
         }
         match (event, self.in_flight) {
             (Event::PongReceived(id), Some((sent, at, _))) if id.map_or(true, |id| id == sent) => {
@@ -333,6 +379,11 @@ impl Oracle {
                 self.slowdown = (self.slowdown + 1).min(6);
             }
             _ => {}
+        }
+        // The peer answered after a silent gap: the path held that long.
+        if self.gap_since.is_some_and(|at| self.last_in > at) {
+            self.gap_since = None;
+            self.taught.0 = true;
         }
         let Some(min) = cfg.min_ping_interval() else {
             return false;
@@ -374,7 +425,7 @@ impl Oracle {
     /// The ping interval the rules give now.
     fn ping_interval(&self) -> Duration {
         let cfg = &self.config;
-        let base = cfg.ping_interval();
+        let base = self.learning.interval(cfg);
         if self.slowdown == 0 {
             return base;
         }
@@ -453,6 +504,15 @@ impl Oracle {
                 ));
             }
         }
+        // A keepalive after a silent gap (nothing of ours for the interval, not much
+        // longer; nothing of the peer's for most of it) tests how long the path stays open.
+        let (interval, pt) = (self.ping_interval(), self.pong_timeout());
+        let (out_quiet, in_quiet) = (now - self.last_out, now - self.last_in);
+        let tested = out_quiet >= interval
+            && out_quiet <= interval.saturating_add(pt.min(Duration::from_secs(1)))
+            && in_quiet.saturating_add(pt.min(interval / 2)) >= interval;
+        self.gap_since = tested.then_some(now);
+        self.last_out = now;
         self.in_flight = Some((id, now, false));
         self.queued = false;
         self.last_ping = Some(now);
@@ -544,6 +604,10 @@ impl Oracle {
                 format!("ping interval, pong timeout, bound {got:?}; the rules say {want:?}"),
             ));
         }
+        if self.slowdown == 0 {
+            let settled = m.path_memory().idle_limit();
+            self.learning.check(stats.ping_interval, settled)?;
+        }
         let deadline = m.next_deadline();
         if after.is_terminal() && deadline.is_some() {
             return Err((
@@ -629,9 +693,11 @@ impl Oracle {
         self.in_flight = None;
         self.last_ping = None;
         self.conn_since = now;
+        self.last_out = now;
+        self.gap_since = None;
         self.pings_used = full_credit(now);
-        self.srtt = None;
-        self.path_rto = 0;
+        // The round trips measured stay with the path: a machine carries them from one
+        // connection to the next (the pong timeout's floor does not reset).
     }
 
     fn check_close(&self, now: Instant, reason: CloseReason, policed: bool) -> Result<(), Broken> {

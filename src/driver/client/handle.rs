@@ -6,7 +6,7 @@ use super::{lock, Attempt, Inner, SessionEvent, DEFAULT_CAPACITY};
 use crate::codec::HeartbeatCodec;
 use crate::driver::error::SendError;
 use crate::driver::{BoxError, Runtime, Transport};
-use crate::{Config, ConfigError, Event, Role, Stats};
+use crate::{Config, ConfigError, Event, PathMemory, Role, Stats};
 use core::fmt;
 use core::future::{poll_fn, Future};
 use core::pin::Pin;
@@ -165,6 +165,7 @@ impl<M> Client<M> {
             setup: None,
             capacity: DEFAULT_CAPACITY,
             peer: None,
+            memory: PathMemory::new(),
         }
     }
 
@@ -218,6 +219,14 @@ impl<M> Client<M> {
     /// dead-peer bound), as of the task's last step: for a service's metrics.
     pub fn stats(&self) -> Stats {
         lock(&self.shared).stats
+    }
+
+    /// What the client's connections learned about the path, as of the task's last
+    /// step: store it per network ([`PathMemory::to_bytes`]) and give it to the next
+    /// client ([`ClientBuilder::path_memory`]). After [`network_changed`](Self::network_changed)
+    /// it is marked stale.
+    pub fn path_memory(&self) -> PathMemory {
+        lock(&self.shared).memory
     }
 
     /// The application goes to the background: no pings, no deadlines, and no new
@@ -399,6 +408,7 @@ pub struct ClientBuilder<S, C, F> {
     setup: Option<Setup<S>>,
     capacity: usize,
     peer: Option<String>,
+    memory: PathMemory,
 }
 
 impl<S, C, F> fmt::Debug for ClientBuilder<S, C, F> {
@@ -444,6 +454,16 @@ where
         self
     }
 
+    /// Starts from what earlier clients learned about this path (stored per network:
+    /// Wi-Fi SSID, carrier, endpoint): the keepalive interval learned (with
+    /// [`keepalive_ceiling`](crate::ConfigBuilder::keepalive_ceiling)) and the round
+    /// trip behind the pong timeout's floor. The client carries its memory from
+    /// connection to connection by itself; read it back with [`Client::path_memory`].
+    pub fn path_memory(mut self, memory: PathMemory) -> Self {
+        self.memory = memory;
+        self
+    }
+
     /// How many events wait for the application before the client stops reading, and
     /// how many sends wait for the connection (at least 1; default 64).
     pub fn capacity(mut self, events: usize) -> Self {
@@ -475,6 +495,7 @@ where
             Arc::clone(&shared),
             runtime.clone(),
             self.config,
+            self.memory,
             self.codec,
             connect,
             self.setup,

@@ -10,7 +10,7 @@ pub use handle::{Client, ClientBuilder, Events};
 use super::error::{Error, SendError};
 use super::lock;
 use crate::driver::meter::Meter;
-use crate::{CloseReason, Event, PingId, Stats};
+use crate::{CloseReason, Event, PathMemory, PingId, Stats};
 use core::task::Waker;
 use core::time::Duration;
 use std::collections::VecDeque;
@@ -111,8 +111,9 @@ struct Inner<M> {
     capacity: usize,
     /// Events dropped for an application that did not keep up.
     dropped: u64,
-    /// The machine's statistics as of the task's last pass.
+    /// The machine's statistics and path memory as of the task's last pass.
     stats: Stats,
+    memory: PathMemory,
     /// Messages the handles want sent, in order, by ticket; and the outcomes of those
     /// the task took.
     sends: VecDeque<(u64, M)>,
@@ -142,6 +143,7 @@ impl<M> Inner<M> {
             capacity: capacity.max(1),
             dropped: 0,
             stats: Stats::default(),
+            memory: PathMemory::new(),
             sends: VecDeque::new(),
             next_ticket: 0,
             settled: Vec::new(),

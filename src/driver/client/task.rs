@@ -12,7 +12,10 @@ use crate::driver::heartbeat::{Heartbeat, Update};
 use crate::driver::meter::Meter;
 use crate::driver::trace::{event, Span};
 use crate::driver::{BoxError, Runtime, Transport};
-use crate::{Action, Actions, Clock, CloseReason, Config, Event, HeartbeatMachine, Instant, Stats};
+use crate::{
+    Action, Actions, Clock, CloseReason, Config, Event, HeartbeatMachine, Instant, PathMemory,
+    Stats,
+};
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
@@ -98,13 +101,14 @@ where
         shared: Arc<Mutex<Inner<S::Message>>>,
         runtime: R,
         config: Config,
+        memory: PathMemory,
         codec: C,
         connect: Connect<S>,
         setup: Option<Setup<S>>,
     ) -> Self {
         let clock = Clock::with_epoch(runtime.now());
         let alarm = Alarm::new(runtime);
-        let machine = HeartbeatMachine::new(config, alarm.now(&clock));
+        let machine = HeartbeatMachine::new(config, alarm.now(&clock)).remember(memory);
         Task {
             shared,
             machine: Some(machine),
@@ -135,13 +139,19 @@ where
         self.alarm.now(&self.clock)
     }
 
-    /// The machine's statistics, wherever it is now.
+    /// The machine's statistics and path memory, wherever it is now.
+    fn snapshot(&self) -> (Stats, PathMemory) {
+        let machine = match (&self.link, &self.machine) {
+            (Link::Up(hb), _) => Some(hb.machine()),
+            (_, m) => m.as_ref(),
+        };
+        machine.map_or((Stats::default(), PathMemory::new()), |m| {
+            (m.stats(), m.path_memory())
+        })
+    }
+
     fn stats(&self) -> Stats {
-        match (&self.link, &self.machine) {
-            (Link::Up(hb), _) => hb.stats(),
-            (_, Some(m)) => m.stats(),
-            _ => Stats::default(),
-        }
+        self.snapshot().0
     }
 
     /// Advances the connection by one step: `Ready(true)` progress, `Ready(false)` done.
@@ -461,11 +471,12 @@ where
         let span = this.span.clone();
         let _entered = span.enter();
         loop {
-            let stats = this.stats();
+            let (stats, memory) = this.snapshot();
             let (shutdown, behind, signals) = {
                 let mut s = lock(&this.shared);
                 s.task = Some(cx.waker().clone());
                 s.stats = stats;
+                s.memory = memory;
                 let signals = core::mem::take(&mut s.signals);
                 (s.shutdown, s.behind(), signals)
             };
