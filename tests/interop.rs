@@ -103,6 +103,26 @@ async fn our_server<C>(
 where
     C: HeartbeatCodec<Message> + Send + 'static,
 {
+    let (url, task, _up) = our_server_up(codec, config, frozen, stop).await;
+    (url, task)
+}
+
+/// [`our_server`], which also says when its connection is up (the handshake done): a
+/// peer whose start-up takes long on a loaded machine (Chromium) is timed from there.
+async fn our_server_up<C>(
+    codec: C,
+    config: Config,
+    frozen: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
+) -> (
+    String,
+    tokio::task::JoinHandle<Served>,
+    tokio::sync::oneshot::Receiver<()>,
+)
+where
+    C: HeartbeatCodec<Message> + Send + 'static,
+{
+    let (up_tx, up) = tokio::sync::oneshot::channel();
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("ws://{}", l.local_addr().expect("addr"));
     let task = tokio::spawn(async move {
@@ -111,6 +131,7 @@ where
         let ws = tokio_tungstenite::accept_async(tcp)
             .await
             .expect("handshake");
+        let _ = up_tx.send(());
         let started = Instant::now();
         let mut hb = Heartbeat::new(Tokio, ws, codec, config);
         let mut texts = Vec::new();
@@ -142,7 +163,16 @@ where
             }
         }
     });
-    (url, task)
+    (url, task, up)
+}
+
+/// Waits until a browser's page has connected to `up`'s server (Chromium may take many
+/// seconds to start on a loaded machine).
+async fn connected(up: tokio::sync::oneshot::Receiver<()>) {
+    timeout(Duration::from_secs(60), up)
+        .await
+        .expect("the page connected within a minute")
+        .expect("the server is up");
 }
 
 fn switches() -> (
@@ -638,9 +668,10 @@ fn tempdir() -> PathBuf {
 #[tokio::test]
 async fn a_browser_answers_our_ping_frames_across_many_intervals() {
     let (_f, fr, stop, sr) = switches();
-    let (url, served) = our_server(WsCodec, server_config(100, 400), fr, sr).await;
+    let (url, served, up) = our_server_up(WsCodec, server_config(100, 400), fr, sr).await;
     let _browser = Browser::open(&url, "frames");
-    sleep(Duration::from_secs(4)).await; // browser start-up, then many intervals
+    connected(up).await;
+    sleep(Duration::from_secs(2)).await; // many intervals
     stop.send(true).expect("stop");
     let served = timeout(WAIT, served)
         .await
@@ -663,9 +694,10 @@ async fn a_page_pinging_our_server(idle: Duration) -> (Browser, tokio::task::Joi
         .idle_timeout(idle)
         .build()
         .expect("config");
-    let (url, served) = our_server(TextCodec::default(), config, fr, sr).await;
+    let (url, served, up) = our_server_up(TextCodec::default(), config, fr, sr).await;
     let browser = Browser::open(&url, "text");
-    sleep(Duration::from_secs(3)).await; // browser start-up, then many intervals
+    connected(up).await;
+    sleep(Duration::from_secs(2)).await; // many intervals
     assert!(
         !served.is_finished(),
         "the server ended early: {:?}",
