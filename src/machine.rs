@@ -95,13 +95,19 @@ impl HeartbeatMachine {
         memory
     }
 
-    /// The learned interval and the remembered round trip, into the connection.
+    /// The memory, into a connection about to open: the learned interval and the
+    /// remembered round trips.
     fn apply_memory(&mut self) {
+        self.apply_interval();
+        self.conn.seed_estimator(&self.config, self.memory.rtt());
+    }
+
+    /// The learned interval, into the connection (from its next ping on).
+    fn apply_interval(&mut self) {
         if self.config.timing.keepalive_ceiling != 0 {
             let interval = self.memory.interval_ms(&self.config);
             self.conn.set_keepalive(&self.config, interval);
         }
-        self.conn.seed_estimator(&self.config, self.memory.rtt());
     }
 
     /// The single entry point: applies `event` at `now` and returns what to do. A `now`
@@ -135,8 +141,10 @@ impl HeartbeatMachine {
         if learns && told & TOLD_GAP_LOST != 0 {
             self.memory.lost(&self.config);
         }
-        if (learns && told & (TOLD_GAP_HELD | TOLD_GAP_LOST) != 0) || event == Event::Connected {
-            self.apply_memory();
+        if event == Event::Connected {
+            self.apply_memory(); // a new connection starts from what the path taught
+        } else if learns && told & (TOLD_GAP_HELD | TOLD_GAP_LOST) != 0 {
+            self.apply_interval();
         }
     }
 
