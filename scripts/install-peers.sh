@@ -2,8 +2,8 @@
 # Installs what the interop, conformance and lab tests need, at pinned versions, and fails
 # loudly if one cannot be had: Python `websockets` and the Autobahn|Testsuite runner
 # `kosoku` (pip, in target/interop/venv), Node `ws` (npm ci,
-# in tests/interop/node_modules), Debian's `chromium`, and `iproute2` (`ip`, `tc`) for the
-# network lab of tests/lab.rs (apt-get).
+# in tests/interop/node_modules), Debian's `chromium`, and `iproute2` (`ip`, `tc`) and
+# `nftables` (`nft`, the lab's NAT) for the network lab of tests/lab.rs (apt-get).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,10 +19,11 @@ echo "==> Node ws (tests/interop/package-lock.json)"
 (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
 node -e 'console.log("ws", require("./tests/interop/node_modules/ws/package.json").version)'
 
-echo "==> Chromium and iproute2 (Debian packages)"
+echo "==> Chromium, iproute2 and nftables (Debian packages)"
 missing=()
 if ! command -v chromium >/dev/null 2>&1; then missing+=(chromium); fi
 if ! command -v ip >/dev/null 2>&1 || ! command -v tc >/dev/null 2>&1; then missing+=(iproute2); fi
+if ! command -v nft >/dev/null 2>&1; then missing+=(nftables); fi
 if [ "${#missing[@]}" -gt 0 ]; then
     sudo=()
     if [ "$(id -u)" != 0 ]; then sudo=(sudo); fi
@@ -31,3 +32,4 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 chromium --version
 ip -V
+nft --version

@@ -20,7 +20,7 @@ use keepalive::driver::{Client, Error, Heartbeat, Runtime, SendError, SessionEve
 use keepalive::meter::Meter;
 use keepalive::smol::Smol;
 use keepalive::tokio::Tokio;
-use keepalive::{CloseReason, Config, Duration};
+use keepalive::{CloseReason, Config, Duration, PathMemory, PingPolicy};
 use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::time::Instant;
@@ -50,8 +50,8 @@ const SLACK: Duration = Duration::from_secs(1);
 /// No test waits longer than this for one event.
 const WAIT: Duration = Duration::from_secs(30);
 /// A server serves at most this many connections, for at most this long.
-const CONNECTIONS: usize = 4;
-const SERVER_LIFE: Duration = Duration::from_secs(120);
+const CONNECTIONS: usize = 16;
+const SERVER_LIFE: Duration = Duration::from_secs(600);
 
 fn client_config() -> Config {
     Config::client()
@@ -124,6 +124,11 @@ fn report(ends: &mpsc::Sender<End>, end: &Error, bound: Duration) {
 
 /// Our server on tokio, listening in `a`; its connections' ends are reported.
 fn tokio_server(lab: &Lab, script: Script) -> mpsc::Receiver<End> {
+    tokio_server_with(lab, script, server_config())
+}
+
+/// The same, with `config` for its connections.
+fn tokio_server_with(lab: &Lab, script: Script, config: Config) -> mpsc::Receiver<End> {
     let listener = lab.a.run(|| std::net::TcpListener::bind(lab.a.addr(PORT)));
     let listener = listener.expect("bind in namespace a");
     listener.set_nonblocking(true).expect("nonblocking");
@@ -144,7 +149,7 @@ fn tokio_server(lab: &Lab, script: Script) -> mpsc::Receiver<End> {
                     tokio::spawn(async move {
                         let meter = Meter::new();
                         if let Ok(ws) = tokio_tungstenite::accept_async(meter.tcp(tcp)).await {
-                            let hb = Heartbeat::new(Tokio, ws, WsCodec, server_config());
+                            let hb = Heartbeat::new(Tokio, ws, WsCodec, config);
                             serve(hb.with_meter(meter), script, tx).await;
                         }
                     });
@@ -191,8 +196,13 @@ fn smol_server(lab: &Lab, script: Script) -> mpsc::Receiver<End> {
 /// Our reconnecting client on tokio, connecting from `b` to the server in `a`, its TCP
 /// stream metered, as the README shows.
 fn tokio_client(lab: &Lab) -> Session<Message> {
+    tokio_client_with(lab, client_config(), PathMemory::new())
+}
+
+/// The same, with `config`, starting from what `memory` says of the path.
+fn tokio_client_with(lab: &Lab, config: Config, memory: PathMemory) -> Session<Message> {
     let (dialer, addr) = (lab.b.dialer(), lab.a.addr(PORT));
-    Client::builder(client_config(), WsCodec, move |attempt| {
+    Client::builder(config, WsCodec, move |attempt| {
         let dialer = dialer.clone();
         async move {
             let tcp = tokio::task::spawn_blocking(move || dialer.connect(addr, CONNECT))
@@ -204,6 +214,7 @@ fn tokio_client(lab: &Lab) -> Session<Message> {
             Ok::<_, tokio_tungstenite::tungstenite::Error>(ws)
         }
     })
+    .path_memory(memory)
     .spawn(Tokio)
     .expect("a client's config")
     .into()
@@ -589,5 +600,177 @@ fn a_stopped_python_client_on_an_idle_link_is_caught_within_the_bound() {
         py.signal("-CONT");
         let closed = py.expect("closed", WAIT).await;
         assert_eq!(field(&closed, "rcvd"), Some(1011), "{closed}");
+    });
+}
+
+// ------------------------------------------------------------------ behind a NAT
+
+/// The NAT's idle limit for established TCP in these tests: a carrier's minutes, scaled
+/// down to seconds. (The gap the NAT sees is our interval less the delay of our TCP
+/// acknowledgement of the pong, up to 200 ms: the limits are chosen so that no step of
+/// the learning, 2 s × 1.25ⁿ, falls within 200 ms above one.)
+const NAT: Duration = Duration::from_secs(5);
+/// The smart client's floor (and the fixed interval it is compared with), its ceiling,
+/// and its pong timeout.
+const FLOOR: Duration = Duration::from_secs(2);
+const CEILING: Duration = Duration::from_secs(20);
+const NAT_PONG: Duration = Duration::from_secs(1);
+
+/// A server that never pings (its clients keep the path open) and keeps a quiet client.
+fn quiet_server() -> Config {
+    Config::server()
+        .ping_policy(PingPolicy::Never)
+        .idle_timeout(Duration::from_secs(3_600))
+        .build()
+        .expect("a valid server config")
+}
+
+/// A client behind the NAT, pinging every `interval`, learning up to `ceiling` if given.
+fn nat_client(interval: Duration, ceiling: Option<Duration>) -> Config {
+    let b = Config::client()
+        .ping_interval(interval)
+        .pong_timeout(NAT_PONG)
+        .connect_timeout(CONNECT)
+        .backoff_initial(Duration::from_millis(100))
+        .backoff_max(BACKOFF_MAX)
+        .seed(23);
+    match ceiling {
+        Some(c) => b.keepalive_ceiling(c),
+        None => b,
+    }
+    .build()
+    .expect("a valid client config")
+}
+
+/// Follows the client's events until its keepalive interval has settled within
+/// [0.6 limit, limit) and then held for ten limits with no loss; returns it, with the
+/// losses (pong timeouts) it took. Fails past `most` losses or five minutes.
+async fn learns(c: &mut Session<Message>, limit: Duration, most: u32) -> (Duration, u32) {
+    let give_up = Instant::now() + Duration::from_secs(300);
+    let mut losses = 0;
+    loop {
+        let settled = c.client.path_memory().idle_limit().is_some();
+        let interval = c.client.stats().ping_interval;
+        if settled && interval.mul_f64(1.0 / 0.6) >= limit && interval < limit {
+            let before = c.client.stats().timeouts;
+            tokio::time::sleep(limit * 10).await;
+            let after = c.client.stats();
+            assert_eq!(after.timeouts, before, "lost at the learned {interval:?}");
+            assert!(c.client.is_connected(), "{after:?}");
+            return (interval, losses);
+        }
+        assert!(
+            Instant::now() < give_up,
+            "not settled in 5 minutes: {interval:?}"
+        );
+        let wait = Instant::now() + Duration::from_millis(500);
+        while let Ok(Some(e)) =
+            tokio::time::timeout_at(wait.into(), futures_util::StreamExt::next(&mut c.events)).await
+        {
+            if let Some((CloseReason::PongTimeout, _)) = closed(&e) {
+                losses += 1;
+                assert!(losses <= most, "{losses} losses, at {interval:?}");
+            }
+        }
+    }
+}
+
+/// Pings per hour at `interval` (with the pong's round trip, negligible here).
+fn per_hour(interval: Duration) -> u64 {
+    (3_600.0 / interval.as_secs_f64()).round() as u64
+}
+
+#[test]
+fn behind_a_nat_a_fixed_interval_past_its_limit_is_caught_and_reconnected() {
+    let Some(lab) = Lab::behind_nat("fixed interval behind a NAT", NAT) else {
+        return;
+    };
+    let ends = tokio_server_with(&lab, Script::Count, quiet_server());
+    on_tokio(async {
+        let config = nat_client(Duration::from_secs(6), None);
+        let mut c = tokio_client_with(&lab, config, PathMemory::new());
+        connected(&mut c, &tokio_sleep).await;
+        let up = Instant::now();
+        // Idle for 6 s: the NAT forgot the connection after 4; the ping is black-holed.
+        let (end, _) = past_heartbeats(&mut c, WAIT, &tokio_sleep).await;
+        let took = up.elapsed();
+        assert_eq!(
+            closed(&end).map(|c| c.0),
+            Some(CloseReason::PongTimeout),
+            "{end:?}"
+        );
+        let bound = config.ping_interval() + config.pong_timeout();
+        assert!(
+            took <= bound + SLACK,
+            "caught {took:?} after the last traffic (bound {bound:?})"
+        );
+        // A new connection, a new mapping.
+        loop {
+            match next(&mut c, WAIT, &tokio_sleep).await {
+                SessionEvent::Connected => break,
+                SessionEvent::Reconnecting { .. } | SessionEvent::PingSent(_) => {}
+                other => panic!("expected the reconnect, got {other:?}"),
+            }
+        }
+        println!("a fixed 6 s interval behind a NAT that forgets after {NAT:?}: caught after {took:?}, reconnected");
+    });
+    drop(ends);
+}
+
+#[test]
+fn behind_a_nat_smart_keepalive_learns_its_limit_and_the_next_client_starts_there() {
+    let Some(lab) = Lab::behind_nat("smart keepalive behind a NAT", NAT) else {
+        return;
+    };
+    let _ends = tokio_server_with(&lab, Script::Count, quiet_server());
+    on_tokio(async {
+        let config = nat_client(FLOOR, Some(CEILING));
+        let mut c = tokio_client_with(&lab, config, PathMemory::new());
+        connected(&mut c, &tokio_sleep).await;
+        let started = Instant::now();
+        let (learned, losses) = learns(&mut c, NAT, 3).await;
+        println!(
+            "behind a NAT that forgets after {NAT:?}: learned {learned:?} after {losses} losses in \
+             {:?}; {} pings an hour against {} at the fixed {FLOOR:?}",
+            started.elapsed(),
+            per_hour(learned),
+            per_hour(FLOOR)
+        );
+        // A second client, given what the first learned, starts there: no loss.
+        let memory = c.client.path_memory();
+        c.client.shutdown();
+        let mut next = tokio_client_with(&lab, config, memory);
+        connected(&mut next, &tokio_sleep).await;
+        assert_eq!(next.client.stats().ping_interval, learned);
+        tokio::time::sleep(NAT * 10).await;
+        let stats = next.client.stats();
+        assert_eq!(
+            stats.timeouts, 0,
+            "the remembered {learned:?} lost: {stats:?}"
+        );
+        assert!(next.client.is_connected());
+        next.client.shutdown();
+    });
+}
+
+#[test]
+fn behind_a_nat_smart_keepalive_learns_again_after_the_network_changed() {
+    let Some(lab) = Lab::behind_nat("smart keepalive, a NAT that changes", NAT) else {
+        return;
+    };
+    let _ends = tokio_server_with(&lab, Script::Count, quiet_server());
+    on_tokio(async {
+        let mut c = tokio_client_with(&lab, nat_client(FLOOR, Some(CEILING)), PathMemory::new());
+        connected(&mut c, &tokio_sleep).await;
+        learns(&mut c, NAT, 3).await;
+        // Another network, whose NAT forgets sooner.
+        let sooner = Duration::from_secs(4);
+        lab.nat_forgets_after(sooner);
+        c.client.network_changed();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(c.client.path_memory().is_stale());
+        let (learned, losses) = learns(&mut c, sooner, 3).await;
+        println!("after the change to a NAT that forgets after {sooner:?}: learned {learned:?} after {losses} losses");
+        c.client.shutdown();
     });
 }

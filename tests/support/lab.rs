@@ -6,7 +6,7 @@
 //!   namespaces it creates: no traffic goes anywhere else.
 //! - Everything is removed when the [`Lab`] drops, a failed test included; namespaces left
 //!   by a run that was killed are swept by the next one.
-//! - It needs root and iproute2 (`ip`, `tc`). Where it cannot create a namespace,
+//! - It needs root and iproute2 (`ip`, `tc`; `nft` for the NAT). Where it cannot create a namespace,
 //!   [`Lab::new`] fails under `CI=true`, and otherwise prints one line and returns `None`.
 
 use std::fs::File;
@@ -29,10 +29,13 @@ pub struct Ns {
     pub ip: Ipv4Addr,
 }
 
-/// Two namespaces, `a` and `b`, joined by one link.
+/// Two namespaces, `a` and `b`, joined by one link; or, [`behind_nat`](Lab::behind_nat),
+/// `b` behind a NAT router on the way to `a`.
 pub struct Lab {
     pub a: Ns,
     pub b: Ns,
+    /// The NAT router between them, if any.
+    router: Option<Ns>,
 }
 
 impl Lab {
@@ -52,6 +55,7 @@ impl Lab {
                 name: name("b"),
                 ip: Ipv4Addr::new(10, 200, 0, 2),
             },
+            router: None,
         };
         if let Err(why) = run("ip", &["netns", "add", &lab.a.name]) {
             let why = format!("cannot create a network namespace ({why})");
@@ -90,6 +94,100 @@ impl Lab {
         Some(lab)
     }
 
+    /// A fresh lab with `b` behind a NAT, as a carrier's or a home gateway's: a router
+    /// namespace between `b` (10.201.0.2) and `a` (10.200.0.1) that masquerades `b`'s
+    /// connections on its way out, drops what its connection tracking calls invalid, and
+    /// forgets an established TCP connection idle for `forget_after` (its own
+    /// `nf_conntrack_tcp_timeout_established`; `nf_conntrack_tcp_loose=0`, so a segment
+    /// of a forgotten connection is not taken up again). After that, the connection is
+    /// black-holed, silently, as carrier NATs do. Needs nftables (`nft`).
+    pub fn behind_nat(test: &str, forget_after: Duration) -> Option<Lab> {
+        let mut lab = Lab::new(test)?;
+        // Re-wire: a's end stays; b moves behind the router.
+        let router = Ns {
+            name: format!("{}-r", lab.a.name.trim_end_matches("-a")),
+            ip: Ipv4Addr::new(10, 200, 0, 254),
+        };
+        lab.must("ip", &["netns", "add", &router.name]);
+        lab.router = Some(router);
+        let r = lab
+            .router
+            .as_ref()
+            .map(|r| r.name.clone())
+            .unwrap_or_default();
+        let (a, b) = (lab.a.name.clone(), lab.b.name.clone());
+        lab.must("ip", &["-n", &b, "link", "del", DEV]); // the direct link, both ends
+        let veth = |lab: &Lab, ns: &str, there: &str| {
+            lab.must(
+                "ip",
+                &[
+                    "link", "add", DEV, "netns", ns, "type", "veth", "peer", "name", there,
+                    "netns", &r,
+                ],
+            );
+        };
+        veth(&lab, &a, "out0");
+        veth(&lab, &b, "in0");
+        lab.b.ip = Ipv4Addr::new(10, 201, 0, 2);
+        for (ns, dev, addr) in [
+            (&a, DEV, "10.200.0.1/24"),
+            (&b, DEV, "10.201.0.2/24"),
+            (&r, "out0", "10.200.0.254/24"),
+            (&r, "in0", "10.201.0.1/24"),
+        ] {
+            lab.must("ip", &["-n", ns, "addr", "add", addr, "dev", dev]);
+            lab.must("ip", &["-n", ns, "link", "set", dev, "up"]);
+        }
+        lab.must("ip", &["-n", &r, "link", "set", "lo", "up"]);
+        lab.must(
+            "ip",
+            &["-n", &b, "route", "add", "default", "via", "10.201.0.1"],
+        );
+        let rules = "table ip kalab {\n\
+             chain forward { type filter hook forward priority 0; policy accept; ct state invalid drop; }\n\
+             chain post { type nat hook postrouting priority 100; oifname \"out0\" masquerade; }\n\
+             }\n";
+        let file = std::env::temp_dir().join(format!("{r}.nft"));
+        std::fs::write(&file, rules).expect("the NAT's rules");
+        let file = file.to_str().expect("a UTF-8 path").to_string();
+        lab.must("ip", &["netns", "exec", &r, "nft", "-f", &file]);
+        let _ = std::fs::remove_file(&file);
+        lab.must(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &r,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ],
+        );
+        lab.must(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &r,
+                "sysctl",
+                "-qw",
+                "net.netfilter.nf_conntrack_tcp_loose=0",
+            ],
+        );
+        lab.nat_forgets_after(forget_after);
+        Some(lab)
+    }
+
+    /// How long the NAT keeps an idle established connection (whole seconds).
+    pub fn nat_forgets_after(&self, idle: Duration) {
+        let r = self.router.as_ref().expect("a lab behind a NAT");
+        let setting = format!(
+            "net.netfilter.nf_conntrack_tcp_timeout_established={}",
+            idle.as_secs().max(1)
+        );
+        self.must("ip", &["netns", "exec", &r.name, "sysctl", "-qw", &setting]);
+    }
+
     /// Shapes both ends with a token bucket: `rate` (as `tc` writes it, e.g. `2mbit`) and
     /// a queue that holds up to `queue` of traffic before it drops.
     pub fn shape(&self, rate: &str, queue: Duration) {
@@ -122,7 +220,10 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         // Deleting a namespace deletes its end of the link, and so the pair.
-        for ns in [&self.a, &self.b] {
+        for ns in [Some(&self.a), Some(&self.b), self.router.as_ref()]
+            .into_iter()
+            .flatten()
+        {
             let _ = run("ip", &["netns", "del", &ns.name]);
         }
     }
