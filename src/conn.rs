@@ -679,16 +679,16 @@ impl Conn {
     }
 
     /// A fresh connection: nothing of the previous one survives (but the slowdown a peer
-    /// asked for, which is the point of asking).
+    /// asked for, which is the point of asking, and the round trips measured on the
+    /// path, which only lengthen the pong timeout).
     fn open(&mut self, now: u64) {
         self.state = Timed::Open { since: now };
         self.last_in = now;
         self.last_out = now;
         self.ping_at = now;
         self.ping_budget = now;
-        self.srtt_us = NO_RTT;
-        self.rttvar_us = 0;
-        self.path_rto_us = 0;
+        // The round trips measured stay: the path is the same, and the pong timeout's
+        // floor must not reset at each reconnect (it only ever lengthens a deadline).
         self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN | GAP_PING);
     }
 

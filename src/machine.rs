@@ -81,7 +81,8 @@ impl HeartbeatMachine {
     /// [`new`](Self::new).
     pub fn remember(mut self, memory: PathMemory) -> HeartbeatMachine {
         self.memory = memory;
-        self.apply_memory();
+        self.apply_interval();
+        self.conn.seed_estimator(&self.config, self.memory.rtt());
         self
     }
 
@@ -93,13 +94,6 @@ impl HeartbeatMachine {
         let (srtt, rto) = self.conn.estimator();
         memory.keep_rtt(srtt, rto);
         memory
-    }
-
-    /// The memory, into a connection about to open: the learned interval and the
-    /// remembered round trips.
-    fn apply_memory(&mut self) {
-        self.apply_interval();
-        self.conn.seed_estimator(&self.config, self.memory.rtt());
     }
 
     /// The learned interval, into the connection (from its next ping on).
@@ -115,11 +109,6 @@ impl HeartbeatMachine {
     #[inline]
     pub fn handle(&mut self, now: Instant, event: Event) -> Actions {
         self.now = self.now.max(now.as_nanos());
-        if event == Event::Connected {
-            // The round trips of the connection that ended stay with the path.
-            let (srtt, rto) = self.conn.estimator();
-            self.memory.keep_rtt(srtt, rto);
-        }
         let actions = self
             .conn
             .handle(&self.config, self.now, event, &mut self.counters);
@@ -141,9 +130,7 @@ impl HeartbeatMachine {
         if learns && told & TOLD_GAP_LOST != 0 {
             self.memory.lost(&self.config);
         }
-        if event == Event::Connected {
-            self.apply_memory(); // a new connection starts from what the path taught
-        } else if learns && told & (TOLD_GAP_HELD | TOLD_GAP_LOST) != 0 {
+        if learns && (told & (TOLD_GAP_HELD | TOLD_GAP_LOST) != 0 || event == Event::Connected) {
             self.apply_interval();
         }
     }

@@ -159,7 +159,9 @@
 //! The attempt counter resets only after a connection stayed up `stable_after`, so a
 //! flapping server still sees growing waits; `max_attempts` failures in a row end in
 //! `GiveUp`. `Shutdown` never reconnects. Every connection starts from clean state:
-//! nothing of the previous one (a ping in flight, a deadline) can close the next.
+//! nothing of the previous one (a ping in flight, a deadline) can close the next. What
+//! the path taught stays: the round trips measured (they only lengthen the pong
+//! timeout) and, with `keepalive_ceiling`, the keepalive interval learned.
 //! A server never reconnects: after a close it is done.
 //!
 //! # The fast path, and what `next_deadline` promises

@@ -63,7 +63,10 @@ impl<K> Keys<K> for Slab<'_, K> {
 /// runs both), with two differences of bookkeeping: the set has one clock (a `now` earlier
 /// than any the set has seen counts as the latest), and it keeps deadlines to the
 /// millisecond, rounded up: a connection is handed out by the first [`poll`](Self::poll)
-/// in the millisecond after its deadline (or later), never before its deadline.
+/// in the millisecond after its deadline (or later), never before its deadline. And it
+/// does not learn: smart keepalive
+/// ([`keepalive_ceiling`](crate::ConfigBuilder::keepalive_ceiling)) is a client's, its
+/// memory is the machine's, and in a set every connection keeps `ping_interval`.
 ///
 /// The run loop: feed each connection's events with [`handle`](Self::handle), and at
 /// [`next_deadline`](Self::next_deadline) drain [`poll`](Self::poll).
