@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 #[derive(Arbitrary, Debug)]
 struct Inputs {
     server: bool,
-    durations: [Option<(u64, u32)>; 11],
+    durations: [Option<(u64, u32)>; 12],
     policy: u8,
     jitter: u8,
     multiplier: f32,
@@ -70,6 +70,9 @@ fuzz_target!(|i: Inputs| {
     }
     if let Some(x) = d[10] {
         b = b.min_ping_interval(x)
+    }
+    if let Some(x) = d[11] {
+        b = b.keepalive_ceiling(x)
     }
     if let Some(n) = i.strikes {
         b = b.max_ping_strikes(n)

@@ -238,7 +238,8 @@ fn decision_bytes(d: Decision) -> (u8, u32) {
 
 /// The config: a flags byte (server, ping policy, jitter, and which of idle timeout, max
 /// attempts and path limit are set), ten `u32` millisecond durations, the minimum ping
-/// interval (ms, 0: off), the strikes, the multiplier in sixteenths, max attempts, the
+/// interval (ms, 0: off), the keepalive ceiling's room above the ping interval (ms, 0:
+/// off), the strikes, the multiplier in sixteenths, max attempts, the
 /// number of overrides and each as 8 bytes (close or status, decision, `u16` code, `u32`
 /// wait in ms), the seed and the start instant. Reconnect settings apply to a client only.
 fn decode_config(r: &mut Reader<'_>) -> Option<(Config, Instant)> {
@@ -249,6 +250,7 @@ fn decode_config(r: &mut Reader<'_>) -> Option<(Config, Instant)> {
         *v = r.u32();
     }
     let min_ping = r.u32();
+    let ceiling = r.u32();
     let strikes = r.u8();
     let mult = r.u8();
     let attempts = r.u8();
@@ -308,6 +310,9 @@ fn decode_config(r: &mut Reader<'_>) -> Option<(Config, Instant)> {
     if flags & 128 != 0 {
         b = b.path_idle_limit(ms(d[8]));
     }
+    if ceiling != 0 {
+        b = b.keepalive_ceiling(ms(d[0].saturating_add(ceiling)));
+    }
     let config = b.build().ok()?;
     Some((config, start))
 }
@@ -352,6 +357,10 @@ pub fn encode(config: &Config, start: Instant, steps: &[(Instant, Event)]) -> Ve
         out.extend(ms(d).to_le_bytes());
     }
     out.extend(ms(config.min_ping_interval().unwrap_or(Duration::ZERO)).to_le_bytes());
+    let room = config
+        .keepalive_ceiling()
+        .map_or(Duration::ZERO, |c| c.saturating_sub(config.ping_interval()));
+    out.extend(ms(room).to_le_bytes());
     out.push(config.max_ping_strikes().min(255) as u8);
     out.push((config.backoff_multiplier() * 16.0) as u8);
     out.push(config.max_attempts().map_or(0, |n| n.min(255) as u8));
