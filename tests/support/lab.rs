@@ -152,40 +152,24 @@ impl Lab {
         let file = file.to_str().expect("a UTF-8 path").to_string();
         lab.must("ip", &["netns", "exec", &r, "nft", "-f", &file]);
         let _ = std::fs::remove_file(&file);
-        lab.must(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &r,
-                "sysctl",
-                "-qw",
-                "net.ipv4.ip_forward=1",
-            ],
-        );
-        lab.must(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &r,
-                "sysctl",
-                "-qw",
-                "net.netfilter.nf_conntrack_tcp_loose=0",
-            ],
-        );
+        lab.sysctl("net.ipv4.ip_forward=1");
+        lab.sysctl("net.netfilter.nf_conntrack_tcp_loose=0");
         lab.nat_forgets_after(forget_after);
         Some(lab)
     }
 
     /// How long the NAT keeps an idle established connection (whole seconds).
     pub fn nat_forgets_after(&self, idle: Duration) {
+        let seconds = idle.as_secs().max(1);
+        self.sysctl(&format!(
+            "net.netfilter.nf_conntrack_tcp_timeout_established={seconds}"
+        ));
+    }
+
+    /// Sets a kernel setting (`name=value`) in the NAT router's namespace.
+    fn sysctl(&self, setting: &str) {
         let r = self.router.as_ref().expect("a lab behind a NAT");
-        let setting = format!(
-            "net.netfilter.nf_conntrack_tcp_timeout_established={}",
-            idle.as_secs().max(1)
-        );
-        self.must("ip", &["netns", "exec", &r.name, "sysctl", "-qw", &setting]);
+        self.must("ip", &["netns", "exec", &r.name, "sysctl", "-qw", setting]);
     }
 
     /// Shapes both ends with a token bucket: `rate` (as `tc` writes it, e.g. `2mbit`) and
