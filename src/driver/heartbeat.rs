@@ -581,7 +581,7 @@ where
             // Draining after our close: discarded, within the budget; the peer's close
             // (below) ends it.
             *drained += 1;
-            let bytes = self.meter.as_ref().map_or(0, |m| m.received());
+            let bytes = self.meter.as_ref().map_or(0, Meter::bytes_read);
             if *drained > DRAIN_MESSAGES || bytes.saturating_sub(*bytes_at_close) > DRAIN_BYTES {
                 self.finish(true);
                 return None;
@@ -688,7 +688,7 @@ where
             // our close is not lost to a reset. A peer found silent is not waited for.
             linger: !reason.is_timeout() && has_close,
             drained: 0,
-            bytes_at_close: self.meter.as_ref().map_or(0, |m| m.received()),
+            bytes_at_close: self.meter.as_ref().map_or(0, Meter::bytes_read),
         };
     }
 

@@ -195,6 +195,11 @@ impl Meter {
         self.counts.received.load(Ordering::Relaxed)
     }
 
+    /// The bytes the metered stream's reads returned, so far.
+    pub(crate) fn bytes_read(&self) -> u64 {
+        self.counts.bytes_read.load(Ordering::Relaxed)
+    }
+
     /// Writes that had to wait for the peer and then went through, so far.
     pub fn delivered(&self) -> u64 {
         self.counts.delivered.load(Ordering::Relaxed)
@@ -234,7 +239,7 @@ impl Meter {
             let socket = lock(&self.counts.socket);
             let fd = socket.as_ref()?;
             let path = tcp_info::read(fd.as_fd())?;
-            let read = self.counts.bytes_read.load(Ordering::Relaxed);
+            let read = self.bytes_read();
             let buffer = socket2::SockRef::from(fd).recv_buffer_size().ok()? as u64;
             Some((path.received.saturating_sub(read), buffer))
         }

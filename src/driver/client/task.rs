@@ -417,6 +417,14 @@ where
             lock(&self.shared).refuse_all(self.stopping);
             return;
         };
+        if !hb.is_open() {
+            // Closing: over for sending at once (what was handed over is still flushed).
+            let mut s = lock(&self.shared);
+            if s.open {
+                s.set_open(false);
+            }
+            s.refuse_all(self.stopping);
+        }
         let mut hb = Pin::new(hb);
         loop {
             while self.sending.len() < BATCH && !lock(&self.shared).sends.is_empty() {
