@@ -510,10 +510,11 @@ impl Conn {
                 // not now (it may predate a path that died since).
                 let at = now.saturating_sub(nanos(ago));
                 if at > self.ping_at {
-                    self.flags |= QUEUED; // the pong may have waited behind it (Karn)
-                                          // A caller that reads nothing can learn no more than this: the peer
-                                          // was alive after our ping left. Its pong waits unread: answered (no
-                                          // round trip: these bytes may not be the pong).
+                    // The pong may have waited behind it (Karn's rule). A caller that reads
+                    // nothing can learn no more than this: the peer was alive after our
+                    // ping left. Its pong waits unread: answered (no round trip: these
+                    // bytes may not be the pong).
+                    self.flags |= QUEUED;
                     if self.has(UNREAD) && !(self.has(UNWRITTEN) && self.has(WRITES_REPORTED)) {
                         self.flags &= !(IN_FLIGHT | UNWRITTEN);
                     }
