@@ -59,8 +59,10 @@ pub struct Oracle {
     streak: u32,
     shutdown: bool,
     /// Ping policing: the time the peer's pings have used up, one `min_ping_interval`
-    /// each, in ns of the machine's clock (before its epoch too: a connection opens with
-    /// its whole credit); credit for quiet time lasts a minute, 100 pings, at most.
+    /// each, in ns of the machine's clock, kept a minute ahead (a connection opens with
+    /// its whole credit, which may reach back before the epoch); credit for quiet time
+    /// lasts a minute, 100 pings, at most. Like every time, it saturates at the end of
+    /// time ([`END`]).
     pings_used: i128,
     /// The round-trip estimate, in µs: the pongs' (SRTT, RTTVAR), the path's RTO.
     srtt: Option<(u64, u64)>,
@@ -374,7 +376,9 @@ impl Oracle {
                 self.path_rto = rto(micros(srtt), micros(rttvar));
             }
             // Our data forgives the peer's strikes.
-            (Event::DataSent, _) => self.pings_used = self.pings_used.min(nanos(now)),
+            (Event::DataSent, _) => {
+                self.pings_used = self.pings_used.min(ahead(nanos(now), CREDIT))
+            }
             (Event::Closed(CloseReason::TooManyPings), _) if cfg.role() == Role::Client => {
                 self.slowdown = (self.slowdown + 1).min(6);
             }
@@ -391,17 +395,22 @@ impl Oracle {
         if event != Event::PingReceived {
             return false;
         }
-        let credit = (min.as_nanos() as i128 * 100).min(CREDIT);
-        self.pings_used = self.pings_used.max(nanos(now) - credit) + min.as_nanos() as i128;
-        self.strikes(now) > cfg.max_ping_strikes()
+        let (min, allowed) = (
+            min.as_nanos() as i128,
+            i128::from(cfg.max_ping_strikes()) + 1,
+        );
+        let credit = (min * 100).min(CREDIT);
+        let full = ahead(nanos(now), CREDIT - credit);
+        self.pings_used = ahead(self.pings_used.max(full), min);
+        self.pings_used > ahead(ahead(nanos(now), CREDIT), min * allowed)
     }
 
     /// The peer's pings beyond its budget: whole `min_ping_interval`s used past `now`,
     /// the first one free.
     fn strikes(&self, now: Instant) -> u32 {
         let min = self.config.min_ping_interval().unwrap_or(Duration::MAX);
-        let ahead = (self.pings_used - nanos(now)).max(0) as u128;
-        let whole = ahead.div_ceil(min.as_nanos().max(1));
+        let over = (self.pings_used - ahead(nanos(now), CREDIT)).max(0) as u128;
+        let whole = over.div_ceil(min.as_nanos().max(1));
         u32::try_from(whole.saturating_sub(1)).unwrap_or(u32::MAX)
     }
 
@@ -773,8 +782,16 @@ fn nanos(t: Instant) -> i128 {
 /// Policing's credit for quiet time: a minute, and at most 100 pings of it.
 const CREDIT: i128 = 60_000_000_000;
 
+/// The end of time: `Instant::MAX` in ns. Times saturate there.
+const END: i128 = u64::MAX as i128;
+
+/// `t + d`, saturating at the end of time.
+fn ahead(t: i128, d: i128) -> i128 {
+    (t + d).min(END)
+}
+
 /// The budget of a peer that has its whole credit at `now` (at least: each ping caps it
-/// at 100 pings).
+/// at 100 pings), kept a minute ahead.
 fn full_credit(now: Instant) -> i128 {
-    nanos(now) - CREDIT
+    nanos(now)
 }
