@@ -113,16 +113,25 @@ where
     url
 }
 
-/// The bare stack: tokio-tungstenite's echo.
-async fn bare_echo(tcp: TcpStream) {
-    let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
-        return;
-    };
+/// Echoes every text and binary message until the stream ends or a send fails: the
+/// bare stack's loop, and the heartbeat's (whose stream yields only those).
+async fn echo<S, E>(mut ws: S)
+where
+    S: futures_util::Stream<Item = Result<Message, E>> + futures_util::Sink<Message> + Unpin,
+{
     while let Some(Ok(m)) = ws.next().await {
         if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
             return;
         }
     }
+}
+
+/// The bare stack: tokio-tungstenite's echo.
+async fn bare_echo(tcp: TcpStream) {
+    let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else {
+        return;
+    };
+    echo(ws).await;
 }
 
 /// The same echo through a `Heartbeat` at `Config::server()`, as the README shows.
@@ -132,12 +141,8 @@ async fn heartbeat_echo(tcp: TcpStream) {
         return;
     };
     let config = Config::server().build().expect("the defaults");
-    let mut conn = Heartbeat::new(Tokio, ws, WsCodec, config).with_meter(meter);
-    while let Some(Ok(m)) = conn.next().await {
-        if conn.send(m).await.is_err() {
-            return;
-        }
-    }
+    let conn = Heartbeat::new(Tokio, ws, WsCodec, config).with_meter(meter);
+    echo(conn).await;
 }
 
 /// `examples/axum_server` at its defaults, started as a process on a free port.
@@ -237,14 +242,10 @@ async fn serve_suite(agent: &str, drive: Drive) -> Verdicts {
 
 fn bare_client(url: String) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
     Box::pin(async move {
-        let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url).await else {
+        let Ok((ws, _)) = tokio_tungstenite::connect_async(url).await else {
             return;
         };
-        while let Some(Ok(m)) = ws.next().await {
-            if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
-                return;
-            }
-        }
+        echo(ws).await;
     })
 }
 
@@ -266,12 +267,8 @@ fn heartbeat_client(
             return;
         };
         let config = Config::client().build().expect("the defaults");
-        let mut conn = Heartbeat::new(Tokio, ws, WsCodec, config).with_meter(meter);
-        while let Some(Ok(m)) = conn.next().await {
-            if conn.send(m).await.is_err() {
-                return;
-            }
-        }
+        let conn = Heartbeat::new(Tokio, ws, WsCodec, config).with_meter(meter);
+        echo(conn).await;
     })
 }
 
