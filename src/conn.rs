@@ -31,7 +31,7 @@ const GRANULARITY_US: u32 = 1_000;
 /// A peer that says "too many pings" doubles our ping interval, at most this many times.
 const MAX_SLOWDOWN: u8 = 6;
 /// No round trip measured yet.
-const NO_RTT: u32 = u32::MAX;
+pub(crate) const NO_RTT: u32 = u32::MAX;
 /// How much quiet time the peer's ping budget keeps as credit: a minute, and never
 /// more than [`PING_BURST`] pings; a new connection starts with all of it (a token
 /// bucket that starts full). Pings that waited in our receive buffer while we were busy

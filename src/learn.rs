@@ -9,9 +9,10 @@
 //! the longest idle gap the path tolerates, between `ping_interval` (the floor) and the
 //! ceiling, by the rule of Tencent mars' smart heartbeat (WeChat), made exact:
 //!
-//! - **Evidence.** A keepalive ping sent after a silent gap (nothing either way for at
-//!   least the interval in force) that is answered (any sign of the peer) is a success at
-//!   that interval. A connection lost right after such a gap, with nothing heard since
+//! - **Evidence.** A keepalive ping sent after a silent gap (nothing of ours for the
+//!   interval in force, nothing of the peer's for most of it: the last ping's answer may
+//!   come a little after that ping) that is answered (any sign of the peer) is a success
+//!   at that interval. A connection lost right after such a gap, with nothing heard since
 //!   (a pong timeout, or a reset when the ping was written) is a loss at it. Nothing else
 //!   is evidence: a close the peer chose (1001, 1012, any close frame), a failure while
 //!   traffic flowed, a probe after the process slept.
@@ -27,6 +28,7 @@
 //! trade: fewer wake-ups for a slower verdict on a dead peer.
 
 use crate::config::Config;
+use crate::conn::NO_RTT;
 use core::fmt;
 
 impl Default for PathMemory {
@@ -42,8 +44,6 @@ pub(crate) const STEP_AFTER: u8 = 3;
 /// Successes at the settled interval before the interval that failed is probed again:
 /// at minutes apart, days (mars re-probes after a week).
 pub(crate) const REPROBE_AFTER: u16 = 1_000;
-/// No round trip measured yet.
-const NO_RTT: u32 = u32::MAX;
 /// The byte form's first byte: its version.
 const VERSION: u8 = 1;
 

@@ -115,13 +115,13 @@ impl HeartbeatMachine {
         if event == Event::NetworkChanged {
             self.memory.network_changed();
         }
-        self.learn(event, &actions);
+        self.learn(&actions);
         actions
     }
 
     /// What the event taught about the path, into the memory and the connection.
     #[inline]
-    fn learn(&mut self, event: Event, actions: &Actions) {
+    fn learn(&mut self, actions: &Actions) {
         let learns = self.config.timing.keepalive_ceiling != 0;
         let told = actions.told();
         if learns && told & TOLD_GAP_HELD != 0 {
@@ -130,7 +130,8 @@ impl HeartbeatMachine {
         if learns && told & TOLD_GAP_LOST != 0 {
             self.memory.lost(&self.config);
         }
-        if learns && (told & (TOLD_GAP_HELD | TOLD_GAP_LOST) != 0 || event == Event::Connected) {
+        // The connection keeps the interval across reconnects: only a change applies.
+        if learns && told & (TOLD_GAP_HELD | TOLD_GAP_LOST) != 0 {
             self.apply_interval();
         }
     }
