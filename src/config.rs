@@ -1,10 +1,10 @@
-//! Settings, declared once in one table ([`settings!`]), and the checks that catch the
-//! mistakes the field makes. A row of the table is a setting: its setter, its stored
-//! field and getter, its name in errors and scenario files, and its default. Adding one
-//! takes that row, the rule that reads it, and a cross-check in `build` if it has one;
-//! the test harnesses that build configs from raw input (the fuzz targets, the property
-//! and API tests, the oracle) still list the settings by position, so it also takes a
-//! place in each of those.
+//! Settings, declared once in one table ([`settings_table!`]), and the checks that catch
+//! the mistakes the field makes. A row of the table is a setting: its setter and its docs
+//! (its default and why), its stored field and getter, its name in errors and scenario
+//! files, and its default. Adding one takes that row, the rule that reads it, a
+//! cross-check in `build` if it has one, and its line in the README's defaults: the
+//! harnesses that build configs from raw input (the fuzz targets, the property and API
+//! tests) read the table through [`Setting::ALL`] and the scenario text.
 
 use crate::policy::{Decision, Key, Overrides};
 use crate::reason::CloseReason;
@@ -227,9 +227,9 @@ macro_rules! settings {
                 }
             }
 
-            /// Every setting, in the table's order.
-            #[cfg_attr(not(feature = "sim"), allow(dead_code))]
-            pub(crate) const ALL: &'static [Setting] =
+            /// Every setting, in the table's order: the heartbeat's, then a client's
+            /// reconnect settings, then its overrides.
+            pub const ALL: &'static [Setting] =
                 &[$( Setting::$HV, )* $( Setting::$RV, )* $( Setting::$OV, )*];
 
             /// Writes the default as errors show it (a server's own where it has one).
@@ -316,143 +316,122 @@ macro_rules! settings {
                 }
             )*
         }
+    };
+}
 
-        /// Settings as scenario files write them.
-        #[cfg(feature = "sim")]
-        impl ConfigBuilder {
-            /// Sets the setting `name` from its text; `None` for a name that is not in
-            /// the table's first two groups.
-            pub(crate) fn set_text(self, name: &str, value: &str) -> Option<Result<Self, alloc::string::String>> {
-                use crate::sim::text::Text;
-                match name {
-                    $( stringify!($h) => Some(<$hk as Text>::parse(value).map(|v| self.$h(v))), )*
-                    $( stringify!($r) => Some(<$rk as Text>::parse(value).map(|v| self.$r(v))), )*
-                    _ => None,
-                }
+/// The settings table, handed to `$consumer!` (a macro that takes the table's rows as
+/// [`settings!`] does): one table, read by the config here and by whatever else writes
+/// settings (the simulator's scenario text), without this module knowing them.
+macro_rules! settings_table {
+    ($consumer:ident) => {
+        $consumer! {
+            heartbeat {
+                /// How long a direction may stay quiet before we ping (default 20 s). With
+                /// [`PingPolicy::Fixed`], the time between pings. Left unset with a
+                /// [`path_idle_limit`](Self::path_idle_limit), it is derived from the limit.
+                ping_interval, PingInterval: Millis, Duration => Duration = DEFAULT_PING_INTERVAL;
+                /// How long to wait for a pong (or any other sign of the peer) after a ping left
+                /// before closing with [`CloseReason::PongTimeout`] (default 20 s). A slow path
+                /// stretches it: it never falls below three retransmission timeouts of the
+                /// measured round trip (see [`Stats::pong_timeout`](crate::Stats::pong_timeout)).
+                pong_timeout, PongTimeout: Millis, Duration => Duration = DEFAULT_PONG_TIMEOUT;
+                /// Close with [`CloseReason::IdleTimeout`] after this much silence from the peer
+                /// (default off; zero turns it off). Must be at least `ping_interval +
+                /// pong_timeout` when we ping, so it never pre-empts a slow pong.
+                idle_timeout, IdleTimeout: OrOff, Duration => Option<Duration> = Duration::ZERO;
+                /// When to ping (default [`PingPolicy::WhenIdle`]).
+                ping_policy, PingPolicy: Plain<PingPolicy>, PingPolicy => PingPolicy = PingPolicy::WhenIdle;
+                /// How long a close may take before [`Action::ForceClose`](crate::Action::ForceClose)
+                /// (default 10 s).
+                close_timeout, CloseTimeout: Millis, Duration => Duration = Duration::from_secs(10);
+                /// The smallest idle limit on the path (default none; zero for none): nginx
+                /// `proxy_read_timeout` (60 s), AWS ALB (60 s), Cloudflare (100 s), a mobile NAT
+                /// (often 30 s or less).
+                ///
+                /// The worst silence the path sees is `ping_interval + pong_timeout` (a ping just
+                /// before the deadline, its pong as late as we allow), so `build` refuses settings
+                /// where that exceeds the limit. When `ping_interval` was not set, it is derived:
+                /// the default, or shorter if the limit requires. A client told to ping less
+                /// never slows down past the limit either.
+                path_idle_limit, PathIdleLimit: OrOff, Duration => Option<Duration> = Duration::ZERO;
+                /// Smart keepalive (default off; zero turns it off): learn how long the path stays
+                /// open when idle, stretching the keepalive interval from `ping_interval` (the
+                /// floor) up to this ceiling, never past what `path_idle_limit` leaves room for.
+                /// A ping answered after a silent gap of the interval in force is a success;
+                /// three in a row step it up a quarter; a connection lost right after such a gap,
+                /// twice in a row, settles it a fifth below the gap that failed (see
+                /// [`PathMemory`](crate::PathMemory)). The dead-peer bound stretches with the
+                /// interval: fewer wake-ups, a slower verdict on a dead peer.
+                keepalive_ceiling, KeepaliveCeiling: OrOff, Duration => Option<Duration> = Duration::ZERO;
+                /// Ping policing: the peer may ping once per this interval on average (default
+                /// 50 ms on a server, at most a quarter of its `idle_timeout` in whole ms, off when
+                /// that is under 1 ms; off on a client; zero turns it off).
+                ///
+                /// A token bucket that starts full. The rate: one ping per `min_ping_interval`.
+                /// The burst: the credit for quiet time, a minute and at most 100 pings (5 s of
+                /// credit at 50 ms), all of it at the open. So a burst at the start (the Autobahn
+                /// suite sends ten pings at once), or pings that waited in our receive buffer
+                /// while we were busy, are no flood. A ping beyond the budget is a strike; see
+                /// [`max_ping_strikes`](Self::max_ping_strikes).
+                ///
+                /// A server's default lets through every heartbeat the field sends, at least
+                /// twice over: Python `websockets` pings every 20 s, socket.io 25 s, browsers'
+                /// app-level heartbeats every few seconds, this crate's client every 20 s by
+                /// default and every 100 ms at the fastest it documents (its tests and demo). A
+                /// flood at network speed right after the open is closed at its 104th ping (100
+                /// of credit, one to start with, two strikes), within milliseconds; a peer that
+                /// pings k times too fast is closed after about 100 / (k − 1) intervals.
+                /// Raise it to tell misconfigured clients to slow down (gRPC servers use 5 min):
+                /// a client of this crate told "too many pings" doubles its interval. A client
+                /// trusts its server unless this is set.
+                min_ping_interval, MinPingInterval: OrOff, Duration => Option<Duration> = Duration::ZERO;
+                /// How many pings beyond its budget a peer may send before the machine closes
+                /// with [`CloseReason::TooManyPings`] (code 1008; default 2: the third one
+                /// closes). Data we send forgives them (gRFC A8's rule), and so does time: a
+                /// probe after a network change or a resume never adds up.
+                max_ping_strikes, MaxPingStrikes: Plain<u32>, u32 => u32 = 2;
+                /// How long a connection attempt (TCP and handshake; on a server, the handshake of
+                /// a machine created before it completes) may take before
+                /// [`Action::AbortConnect`](crate::Action::AbortConnect) (default 10 s).
+                connect_timeout, ConnectTimeout: Millis, Duration => Duration = Duration::from_secs(10);
+                /// Seeds the jitter and the set's hashing. With feature `std` the default is
+                /// random per builder; without it, a constant, so give each device its own seed
+                /// (a serial number, a hardware random number) or a fleet reconnects in step. A
+                /// fixed seed and the same times replay exactly.
+                seed, Seed: Plain<u64>, u64 => u64 = default_seed();
             }
-        }
-
-        #[cfg(feature = "sim")]
-        impl Config {
-            /// Every setting of the table's first two groups (only the heartbeat's for a
-            /// server) as `name=value`, in the table's order. Settings that are off are
-            /// written too: an omitted one means its default, which is not always off
-            /// (a server's `min_ping_interval`).
-            pub(crate) fn settings_text(&self) -> alloc::vec::Vec<alloc::string::String> {
-                use crate::sim::text::Text;
-                let mut out = alloc::vec::Vec::new();
-                $( out.push(alloc::format!("{}={}", stringify!($h), <$hk as Text>::write(self.timing.$h))); )*
-                if self.role == Role::Client {
-                    $( out.push(alloc::format!("{}={}", stringify!($r), <$rk as Text>::write(self.reconnect.$r))); )*
-                }
-                out
+            reconnect {
+                /// The first reconnect delay, and the floor of every delay (default 1 s).
+                backoff_initial, BackoffInitial: Millis, Duration => Duration = Duration::from_secs(1);
+                /// The cap on every reconnect delay (default 30 s).
+                backoff_max, BackoffMax: Millis, Duration => Duration = Duration::from_secs(30);
+                /// Growth per attempt, from 1 to 15, kept in sixteenths (default 2).
+                backoff_multiplier, BackoffMultiplier: Factor, f32 => f32 = 2.0;
+                /// How delays are spread (default [`Jitter::Equal`]).
+                jitter, Jitter: Plain<Jitter>, Jitter => Jitter = Jitter::Equal;
+                /// Reconnect at most this many times in a row, then
+                /// [`Action::GiveUp`](crate::Action::GiveUp) (default unlimited; 0 never
+                /// reconnects; at most 65,535).
+                max_attempts, MaxAttempts: Attempts, u32 => Option<u32> = UNLIMITED;
+                /// A connection that stayed up this long resets the attempt counter (default
+                /// 60 s); a shorter one does not, so a flapping server still sees growing delays.
+                stable_after, StableAfter: Millis, Duration => Duration = Duration::from_secs(60);
+                /// The longest a server's `Retry-After` (or a [`Decision::NotBefore`]) is
+                /// honoured (default 10 min): a server that asks for an hour gets this much, plus
+                /// the spread.
+                retry_after_max, RetryAfterMax: Millis, Duration => Duration = Duration::from_secs(600);
+            }
+            overrides {
+                on_close_code, OnCloseCode;
+                on_http_status, OnHttpStatus;
             }
         }
     };
 }
+#[cfg_attr(not(feature = "sim"), allow(unused_imports))]
+pub(crate) use settings_table;
 
-settings! {
-    heartbeat {
-        /// How long a direction may stay quiet before we ping (default 20 s). With
-        /// [`PingPolicy::Fixed`], the time between pings. Left unset with a
-        /// [`path_idle_limit`](Self::path_idle_limit), it is derived from the limit.
-        ping_interval, PingInterval: Millis, Duration => Duration = DEFAULT_PING_INTERVAL;
-        /// How long to wait for a pong (or any other sign of the peer) after a ping left
-        /// before closing with [`CloseReason::PongTimeout`] (default 20 s). A slow path
-        /// stretches it: it never falls below three retransmission timeouts of the
-        /// measured round trip (see [`Stats::pong_timeout`](crate::Stats::pong_timeout)).
-        pong_timeout, PongTimeout: Millis, Duration => Duration = DEFAULT_PONG_TIMEOUT;
-        /// Close with [`CloseReason::IdleTimeout`] after this much silence from the peer
-        /// (default off; zero turns it off). Must be at least `ping_interval +
-        /// pong_timeout` when we ping, so it never pre-empts a slow pong.
-        idle_timeout, IdleTimeout: OrOff, Duration => Option<Duration> = Duration::ZERO;
-        /// When to ping (default [`PingPolicy::WhenIdle`]).
-        ping_policy, PingPolicy: Plain<PingPolicy>, PingPolicy => PingPolicy = PingPolicy::WhenIdle;
-        /// How long a close may take before [`Action::ForceClose`](crate::Action::ForceClose)
-        /// (default 10 s).
-        close_timeout, CloseTimeout: Millis, Duration => Duration = Duration::from_secs(10);
-        /// The smallest idle limit on the path (default none; zero for none): nginx
-        /// `proxy_read_timeout` (60 s), AWS ALB (60 s), Cloudflare (100 s), a mobile NAT
-        /// (often 30 s or less).
-        ///
-        /// The worst silence the path sees is `ping_interval + pong_timeout` (a ping just
-        /// before the deadline, its pong as late as we allow), so `build` refuses settings
-        /// where that exceeds the limit. When `ping_interval` was not set, it is derived:
-        /// the default, or shorter if the limit requires. A client told to ping less
-        /// never slows down past the limit either.
-        path_idle_limit, PathIdleLimit: OrOff, Duration => Option<Duration> = Duration::ZERO;
-        /// Smart keepalive (default off; zero turns it off): learn how long the path stays
-        /// open when idle, stretching the keepalive interval from `ping_interval` (the
-        /// floor) up to this ceiling, never past what `path_idle_limit` leaves room for.
-        /// A ping answered after a silent gap of the interval in force is a success;
-        /// three in a row step it up a quarter; a connection lost right after such a gap,
-        /// twice in a row, settles it a fifth below the gap that failed (see
-        /// [`PathMemory`](crate::PathMemory)). The dead-peer bound stretches with the
-        /// interval: fewer wake-ups, a slower verdict on a dead peer.
-        keepalive_ceiling, KeepaliveCeiling: OrOff, Duration => Option<Duration> = Duration::ZERO;
-        /// Ping policing: the peer may ping once per this interval on average (default
-        /// 50 ms on a server, at most a quarter of its `idle_timeout` in whole ms, off when
-        /// that is under 1 ms; off on a client; zero turns it off).
-        ///
-        /// A token bucket that starts full. The rate: one ping per `min_ping_interval`.
-        /// The burst: the credit for quiet time, a minute and at most 100 pings (5 s of
-        /// credit at 50 ms), all of it at the open. So a burst at the start (the Autobahn
-        /// suite sends ten pings at once), or pings that waited in our receive buffer
-        /// while we were busy, are no flood. A ping beyond the budget is a strike; see
-        /// [`max_ping_strikes`](Self::max_ping_strikes).
-        ///
-        /// A server's default lets through every heartbeat the field sends, at least
-        /// twice over: Python `websockets` pings every 20 s, socket.io 25 s, browsers'
-        /// app-level heartbeats every few seconds, this crate's client every 20 s by
-        /// default and every 100 ms at the fastest it documents (its tests and demo). A
-        /// flood at network speed right after the open is closed at its 104th ping (100
-        /// of credit, one to start with, two strikes), within milliseconds; a peer that
-        /// pings k times too fast is closed after about 100 / (k − 1) intervals.
-        /// Raise it to tell misconfigured clients to slow down (gRPC servers use 5 min):
-        /// a client of this crate told "too many pings" doubles its interval. A client
-        /// trusts its server unless this is set.
-        min_ping_interval, MinPingInterval: OrOff, Duration => Option<Duration> = Duration::ZERO;
-        /// How many pings beyond its budget a peer may send before the machine closes
-        /// with [`CloseReason::TooManyPings`] (code 1008; default 2: the third one
-        /// closes). Data we send forgives them (gRFC A8's rule), and so does time: a
-        /// probe after a network change or a resume never adds up.
-        max_ping_strikes, MaxPingStrikes: Plain<u32>, u32 => u32 = 2;
-        /// How long a connection attempt (TCP and handshake; on a server, the handshake of
-        /// a machine created before it completes) may take before
-        /// [`Action::AbortConnect`](crate::Action::AbortConnect) (default 10 s).
-        connect_timeout, ConnectTimeout: Millis, Duration => Duration = Duration::from_secs(10);
-        /// Seeds the jitter and the set's hashing. With feature `std` the default is
-        /// random per builder; without it, a constant, so give each device its own seed
-        /// (a serial number, a hardware random number) or a fleet reconnects in step. A
-        /// fixed seed and the same times replay exactly.
-        seed, Seed: Plain<u64>, u64 => u64 = default_seed();
-    }
-    reconnect {
-        /// The first reconnect delay, and the floor of every delay (default 1 s).
-        backoff_initial, BackoffInitial: Millis, Duration => Duration = Duration::from_secs(1);
-        /// The cap on every reconnect delay (default 30 s).
-        backoff_max, BackoffMax: Millis, Duration => Duration = Duration::from_secs(30);
-        /// Growth per attempt, from 1 to 15, kept in sixteenths (default 2).
-        backoff_multiplier, BackoffMultiplier: Factor, f32 => f32 = 2.0;
-        /// How delays are spread (default [`Jitter::Equal`]).
-        jitter, Jitter: Plain<Jitter>, Jitter => Jitter = Jitter::Equal;
-        /// Reconnect at most this many times in a row, then
-        /// [`Action::GiveUp`](crate::Action::GiveUp) (default unlimited; 0 never
-        /// reconnects; at most 65,535).
-        max_attempts, MaxAttempts: Attempts, u32 => Option<u32> = UNLIMITED;
-        /// A connection that stayed up this long resets the attempt counter (default
-        /// 60 s); a shorter one does not, so a flapping server still sees growing delays.
-        stable_after, StableAfter: Millis, Duration => Duration = Duration::from_secs(60);
-        /// The longest a server's `Retry-After` (or a [`Decision::NotBefore`]) is
-        /// honoured (default 10 min): a server that asks for an hour gets this much, plus
-        /// the spread.
-        retry_after_max, RetryAfterMax: Millis, Duration => Duration = Duration::from_secs(600);
-    }
-    overrides {
-        on_close_code, OnCloseCode;
-        on_http_status, OnHttpStatus;
-    }
-}
+settings_table!(settings);
 
 impl fmt::Display for Setting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -768,25 +747,8 @@ impl core::error::Error for ConfigError {}
 /// Small and `Copy`: one `Config` can be shared by many connections. Equal configs are
 /// equal in every setting and override.
 ///
-/// # Defaults, and why
-///
-/// | setting | default | why |
-/// |---|---|---|
-/// | `ping_interval` | 20 s | Python `websockets` uses 20 s, socket.io 25 s. With the 20 s `pong_timeout` the worst silence a proxy sees is 40 s, under nginx's and AWS ALB's 60 s, Cloudflare's 100 s. |
-/// | `pong_timeout` | 20 s | `websockets` uses 20 s, socket.io 20 s: long enough for a loaded mobile link, and a dead peer is found within 40 s of its last byte. A slow path stretches it (three retransmission timeouts of the measured round trip, at most 60 s). |
-/// | `idle_timeout` | off | the machine pings and times out pongs itself; set it on a server whose clients ping (for example 70 s for a 30 s client heartbeat: two missed beats). |
-/// | `ping_policy` | `WhenIdle` | busy links carry no pings. |
-/// | `close_timeout` | 10 s | `websockets` uses 10 s for the close handshake. |
-/// | `min_ping_interval` / `max_ping_strikes` | server 50 ms (at most a quarter of `idle_timeout`), client off / 2 | every heartbeat in the field, and this crate's fastest documented one (100 ms), is at least twice as slow; a burst of up to 100 pings at the open or after quiet is answered, and a flood is closed (1008, "too many pings") at its 104th ping. |
-/// | `backoff_initial` | 1 s | never hammer a server that just went down. |
-/// | `backoff_max` | 30 s | a fleet comes back within half a minute of a server's return. |
-/// | `backoff_multiplier` | 2 | the usual doubling. |
-/// | `jitter` | `Equal` | every delay is at least the un-jittered step, and a fleet is spread over a whole step, the first retry included. |
-/// | `max_attempts` | unlimited | a client should keep trying; set it where a person can act instead. |
-/// | `stable_after` | 60 s | longer than one full heartbeat cycle (40 s), so a connection cut at its first heartbeat still counts as flapping and keeps backing off. |
-/// | `connect_timeout` | 10 s | `websockets` uses 10 s for the opening handshake; a server that accepts TCP but never answers cannot hang a client. |
-/// | `retry_after_max` | 10 min | a server's `Retry-After` is honoured up to this; beyond, a client would look dead to its user. |
-/// | reconnect overrides | none | the [table](crate::rules#reconnecting-client): give up only on what retrying cannot fix. |
+/// Each setter names its default; the README's "Defaults, and why" gathers them with
+/// the reasons.
 ///
 /// Durations are kept in whole milliseconds, from 1 ms to 24 h: heartbeat settings need
 /// no finer grain (QUIC's idle timeout is in milliseconds too), and none needs a day.

@@ -488,7 +488,7 @@ fn parse_config(words: &[&str]) -> Result<ConfigBuilder, String> {
         let (k, v) = kv
             .split_once('=')
             .ok_or_else(|| format!("'{kv}' is not key=value"))?;
-        if let Some(set) = b.set_text(k, v) {
+        if let Some(set) = text::set_text(b, k, v) {
             b = set?;
             continue;
         }
@@ -521,7 +521,7 @@ pub(crate) fn fmt_config(c: &Config) -> String {
         Role::Server => "server",
     };
     let mut s = format!("config {role}");
-    for kv in c.settings_text() {
+    for kv in text::settings_text(c) {
         let _ = write!(s, " {kv}");
     }
     for (reason, decision) in c.overrides() {

@@ -1,7 +1,10 @@
 //! The scenario language's words: durations, times, events and actions, read and written
 //! in one place so that parse errors, mismatch reports and recorded traces agree.
 
-use crate::config::{Attempts, Factor, Jitter, Kind, Millis, OrOff, PingPolicy, Plain, UNLIMITED};
+use crate::config::{
+    settings_table, Attempts, Config, ConfigBuilder, Factor, Jitter, Kind, Millis, OrOff,
+    PingPolicy, Plain, Role, UNLIMITED,
+};
 use crate::event::{Action, Event, PingId};
 use crate::policy::Decision;
 use crate::reason::CloseReason;
@@ -466,3 +469,37 @@ impl Text for Plain<Jitter> {
         to_word(&JITTERS, j)
     }
 }
+
+/// Reads and writes the settings table's first two groups as `name=value`.
+macro_rules! settings_text {
+    (
+        heartbeat { $( $(#[doc = $hdoc:literal])* $h:ident, $HV:ident : $hk:ty, $hin:ty => $hout:ty = $hd:expr; )* }
+        reconnect { $( $(#[doc = $rdoc:literal])* $r:ident, $RV:ident : $rk:ty, $rin:ty => $rout:ty = $rd:expr; )* }
+        overrides { $( $o:ident, $OV:ident; )* }
+    ) => {
+        /// Sets the setting `name` from its text; `None` for a name that is not in the
+        /// table's first two groups.
+        pub(crate) fn set_text(b: ConfigBuilder, name: &str, value: &str) -> Option<Result<ConfigBuilder, String>> {
+            match name {
+                $( stringify!($h) => Some(<$hk as Text>::parse(value).map(|v| b.$h(v))), )*
+                $( stringify!($r) => Some(<$rk as Text>::parse(value).map(|v| b.$r(v))), )*
+                _ => None,
+            }
+        }
+
+        /// Every setting of the table's first two groups (only the heartbeat's for a
+        /// server) as `name=value`, in the table's order. Settings that are off are
+        /// written too: an omitted one means its default, which is not always off (a
+        /// server's `min_ping_interval`).
+        pub(crate) fn settings_text(c: &Config) -> alloc::vec::Vec<String> {
+            let mut out = alloc::vec::Vec::new();
+            $( out.push(format!("{}={}", stringify!($h), <$hk as Text>::write(c.timing.$h))); )*
+            if c.role() == Role::Client {
+                $( out.push(format!("{}={}", stringify!($r), <$rk as Text>::write(c.reconnect.$r))); )*
+            }
+            out
+        }
+    };
+}
+
+settings_table!(settings_text);
