@@ -51,9 +51,9 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     step cargo install cargo-fuzz --locked
 fi
 (cd fuzz && step cargo run --quiet --bin seed-corpus)
-if [ -n "$(git status --porcelain -- fuzz/corpus)" ]; then
-    git status --short -- fuzz/corpus >&2
-    echo "error: fuzz/corpus does not match tests/scenarios: run (cd fuzz && cargo run --bin seed-corpus) and commit" >&2
+if [ -n "$(git status --porcelain -- fuzz/corpus fuzz/scenario.dict)" ]; then
+    git status --short -- fuzz/corpus fuzz/scenario.dict >&2
+    echo "error: fuzz/corpus or fuzz/scenario.dict does not match tests/scenarios and the settings table: run (cd fuzz && cargo run --bin seed-corpus) and commit" >&2
     exit 1
 fi
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}"

@@ -279,43 +279,32 @@ fn duration(text: &str) -> Duration {
 
 /// Applies every `<setting> <duration>` a hint proposes ("try ping_interval 40s", "try
 /// pong_timeout 1.333s and ping_interval 2.667s or less", or "try 40s" for the setting
-/// the error names), as printed; returns the builder and what it set.
-fn apply_hint(
-    mut b: keepalive::ConfigBuilder,
-    e: &ConfigError,
-) -> (keepalive::ConfigBuilder, Vec<(String, Duration)>) {
+/// the error names), as printed, to the settings given as text (a later one wins);
+/// returns what it set.
+fn apply_hint(values: &mut Vec<(Setting, String)>, e: &ConfigError) -> Vec<(Setting, Duration)> {
     let message = e.to_string();
     let hint = message.rsplit_once("try ").expect("a hint").1;
     let words: Vec<&str> = hint
         .split(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')'))
         .filter(|w| !w.is_empty())
         .collect();
-    let mut setting = e.setting().expect("a setting").name();
+    let mut setting = e.setting().expect("a setting");
     let mut set = Vec::new();
     for w in words {
         if w.starts_with(|c: char| c.is_ascii_digit()) {
-            let d = duration(w);
-            set.push((setting.to_string(), d));
-            b = match setting {
-                "ping_interval" => b.ping_interval(d),
-                "pong_timeout" => b.pong_timeout(d),
-                "idle_timeout" => b.idle_timeout(d),
-                "close_timeout" => b.close_timeout(d),
-                "connect_timeout" => b.connect_timeout(d),
-                "backoff_initial" => b.backoff_initial(d),
-                "min_ping_interval" => b.min_ping_interval(d),
-                "stable_after" => b.stable_after(d),
-                "path_idle_limit" => b.path_idle_limit(d),
-                other => panic!("a hint for {other}: {message}"),
-            };
-        } else if keepalive::Setting::PingInterval.name() == w || w.contains('_') {
-            setting = w;
+            set.push((setting, duration(w)));
+            values.push((setting, w.to_string()));
+        } else if let Some(named) = Setting::ALL.iter().find(|s| s.name() == w) {
+            setting = *named;
         }
     }
-    (b, set)
+    set
 }
 
 use proptest::prelude::*;
+
+mod check;
+use check::settings::Table;
 
 proptest::proptest! {
     /// Every hint is accepted as printed and leads somewhere sane: a configuration
@@ -335,45 +324,45 @@ proptest::proptest! {
         never in proptest::bool::ANY,
     ) {
         let us = Duration::from_micros;
-        let mut b = if server { Config::server() } else { Config::client() }
-            .ping_interval(us(interval_us))
-            .pong_timeout(us(pong_us))
-            .min_ping_interval(Duration::from_millis(min_ping_ms));
+        let mut values = vec![
+            (Setting::PingInterval, format!("{interval_us}us")),
+            (Setting::PongTimeout, format!("{pong_us}us")),
+            (Setting::MinPingInterval, format!("{min_ping_ms}ms")),
+        ];
         if never {
-            b = b.ping_policy(PingPolicy::Never);
+            values.push((Setting::PingPolicy, "never".into()));
         }
         if let Some(l) = limit_ms {
-            b = b.path_idle_limit(Duration::from_millis(l));
+            values.push((Setting::PathIdleLimit, format!("{l}ms")));
         }
         if let Some(i) = idle_ms {
-            b = b.idle_timeout(Duration::from_millis(i));
+            values.push((Setting::IdleTimeout, format!("{i}ms")));
         }
-        let given = |name: &str| match name {
-            "ping_interval" => us(interval_us),
-            "pong_timeout" => us(pong_us),
-            "path_idle_limit" => Duration::from_millis(limit_ms.unwrap_or(u64::MAX)),
-            "idle_timeout" => Duration::from_millis(idle_ms.unwrap_or(u64::MAX)),
+        let given = |s: Setting| match s {
+            Setting::PingInterval => us(interval_us),
+            Setting::PongTimeout => us(pong_us),
+            Setting::PathIdleLimit => Duration::from_millis(limit_ms.unwrap_or(u64::MAX)),
+            Setting::IdleTimeout => Duration::from_millis(idle_ms.unwrap_or(u64::MAX)),
             _ => Duration::ZERO, // not a heartbeat setting: no floor to hold
         };
         // Each fix may reveal the next mistake; none is refused for its own hint.
         for _ in 0..6 {
-            match b.build() {
+            match Table::build(server, &values) {
                 Ok(_) => return Ok(()),
                 Err(ConfigError::NoDeadPeerDetection) => return Ok(()), // its fix is a choice
                 Err(e) => {
-                    let (fixed, set) = apply_hint(b, &e);
-                    for (name, value) in set {
-                        let floor = given(&name).min(Duration::from_secs(1));
-                        proptest::prop_assert!(value >= floor, "{}: {} {:?}", e, name, value);
+                    for (s, value) in apply_hint(&mut values, &e) {
+                        let floor = given(s).min(Duration::from_secs(1));
+                        proptest::prop_assert!(value >= floor, "{}: {} {:?}", e, s, value);
                     }
-                    if let Err(again) = fixed.build() {
+                    if let Err(again) = Table::build(server, &values) {
                         proptest::prop_assert_ne!(again, e, "the hint of {} did not fix it", e);
                     }
-                    b = fixed;
                 }
             }
         }
-        proptest::prop_assert!(b.build().is_ok(), "{:?}", b.build());
+        let built = Table::build(server, &values);
+        proptest::prop_assert!(built.is_ok(), "{:?}", built);
     }
 }
 
@@ -693,5 +682,24 @@ fn text_heartbeats_are_read_by_their_json_type() {
         r#"{"type": "ping" "x"}"#,
     ] {
         assert_eq!(codec.classify(&text.to_string()), Inbound::Data, "{text}");
+    }
+}
+
+/// The README's "Defaults, and why" names every setting of the table, so a new setting
+/// is documented where readers look for defaults.
+#[test]
+fn the_readme_names_every_setting_with_its_default() {
+    let readme = include_str!("../README.md");
+    let table = readme
+        .split_once("## Defaults, and why")
+        .and_then(|(_, rest)| rest.split_once("\n\n").map(|(_, t)| t))
+        .and_then(|t| t.split("\n\n").next())
+        .expect("the README has its defaults table");
+    for s in Setting::ALL {
+        assert!(
+            table.contains(&format!("`{}`", s.name())),
+            "the README's defaults table lacks `{}`",
+            s.name()
+        );
     }
 }

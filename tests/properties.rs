@@ -6,13 +6,14 @@
 
 use keepalive::sim::{Pair, Recorder, Scenario, Side};
 use keepalive::{
-    Action, CloseReason, Config, Decision, Duration, Event, HeartbeatMachine, Instant, Jitter,
-    PingPolicy, State,
+    Action, CloseReason, Config, Decision, Duration, Event, HeartbeatMachine, Instant, PingPolicy,
+    Setting, State,
 };
 use proptest::prelude::*;
 
 mod check;
 use check::oracle::Oracle;
+use check::settings::{self, Form, Table};
 use check::{watched_pair, Checked};
 
 const MS: u64 = 1_000_000;
@@ -61,91 +62,89 @@ fn code() -> impl Strategy<Value = u16> {
     ]
 }
 
+/// A configuration of every setting of the table, each from `settings::spread` (its
+/// edges and common ranges), shaped by the rules that tie settings together so that
+/// most are accepted and a healthy peer is not policed: the backoff's floor under its
+/// cap, a keepalive ceiling (when one is drawn) above the ping interval, policing of at
+/// most 5 s.
 fn config_with(
     server: impl Strategy<Value = bool>,
     policy: impl Strategy<Value = u8>,
 ) -> impl Strategy<Value = Config> {
-    let dur = || prop_oneof![1u64..=50, 1u64..=120_000, Just(86_400_000u64)];
-    let ceiling = proptest::option::of(dur());
-    let timing = (
-        server,
-        dur(),
-        dur(),
-        proptest::option::of(dur()),
-        policy,
-        ceiling,
-    );
-    let backoff = (
-        dur(),
-        dur(),
-        16u8..=240,
-        0u8..3,
-        proptest::option::of(0u32..6),
-    );
+    let table = Table::read();
+    let n = table.rows.len();
     let overrides = proptest::collection::vec((any::<bool>(), code(), decision()), 0..4);
-    let policing = (
-        proptest::option::of(prop_oneof![Just(0u64), 1u64..5_000]),
-        0u32..4,
-    );
-    let rest = (
-        dur(),
-        dur(),
-        dur(),
-        any::<u64>(),
-        dur(),
+    let ceiling = proptest::option::of(1u64..=120_000);
+    (
+        server,
+        policy,
+        proptest::collection::vec(any::<u64>(), n),
+        ceiling,
         overrides,
-        policing,
-    );
-    (timing, backoff, rest).prop_filter_map("refused config", |(t, b, r)| {
-        let (server, interval, pong, idle, policy, ceiling) = t;
-        let (initial, max, mult, jitter, attempts) = b;
-        let (stable, close, connect, seed, retry_after_max, overrides, (min_ping, strikes)) = r;
-        let ms = Duration::from_millis;
-        let mut builder = if server {
-            Config::server()
-        } else {
-            Config::client()
-        }
-        .ping_interval(ms(interval))
-        .pong_timeout(ms(pong))
-        .ping_policy(
-            [PingPolicy::WhenIdle, PingPolicy::Fixed, PingPolicy::Never][usize::from(policy)],
+    )
+        .prop_filter_map(
+            "refused config",
+            move |(server, policy, raws, ceiling, overrides)| {
+                let mut raw: Vec<(Setting, u64, &Form)> = table
+                    .plain(server)
+                    .zip(&raws)
+                    .map(|(row, r)| (row.setting, settings::spread(&row.form, *r), &row.form))
+                    .collect();
+                fn get(raw: &[(Setting, u64, &Form)], s: Setting) -> Option<u64> {
+                    raw.iter().find(|(x, ..)| *x == s).map(|(_, v, _)| *v)
+                }
+                fn set(raw: &mut [(Setting, u64, &Form)], s: Setting, v: u64) {
+                    if let Some(entry) = raw.iter_mut().find(|(x, ..)| *x == s) {
+                        entry.1 = v;
+                    }
+                }
+                set(&mut raw, Setting::PingPolicy, u64::from(policy));
+                if let (Some(a), Some(b)) = (
+                    get(&raw, Setting::BackoffInitial),
+                    get(&raw, Setting::BackoffMax),
+                ) {
+                    set(&mut raw, Setting::BackoffInitial, a.min(b));
+                    set(&mut raw, Setting::BackoffMax, a.max(b));
+                }
+                // Policing of at most 5 s: a peer that pings every 20 s or more is never
+                // told it pings too often (the healthy-link properties rely on it).
+                if let Some(m) = get(&raw, Setting::MinPingInterval) {
+                    set(&mut raw, Setting::MinPingInterval, m % 5_000);
+                }
+                let interval = get(&raw, Setting::PingInterval).unwrap_or(1);
+                let ceiling = ceiling.filter(|_| policy != 2);
+                set(
+                    &mut raw,
+                    Setting::KeepaliveCeiling,
+                    ceiling.map_or(0, |c| interval.saturating_add(c).min(86_400_000)),
+                );
+                let mut values: Vec<(Setting, String)> = raw
+                    .iter()
+                    .map(|(s, v, form)| (*s, settings::text(form, *v)))
+                    .collect();
+                if !server {
+                    for (close, code, d) in overrides {
+                        let s = if close {
+                            Setting::OnCloseCode
+                        } else {
+                            Setting::OnHttpStatus
+                        };
+                        let d = match d {
+                            Decision::Soon => "soon".to_string(),
+                            Decision::Later => "later".into(),
+                            Decision::GiveUp => "give_up".into(),
+                            Decision::NotBefore(w) => {
+                                // The longest wait the scenario language writes.
+                                format!("not_before:{}ns", w.as_nanos().min(u128::from(u64::MAX)))
+                            }
+                            _ => "backoff".into(),
+                        };
+                        values.push((s, format!("{code}:{d}")));
+                    }
+                }
+                Table::build(server, &values).ok()
+            },
         )
-        .close_timeout(ms(close))
-        .connect_timeout(ms(connect))
-        .max_ping_strikes(strikes)
-        .seed(seed);
-        if let Some(m) = min_ping {
-            builder = builder.min_ping_interval(ms(m));
-        }
-        if !server {
-            builder = builder
-                .backoff_initial(ms(initial.min(max)))
-                .backoff_max(ms(max.max(initial)))
-                .backoff_multiplier(f32::from(mult) / 16.0)
-                .jitter([Jitter::None, Jitter::Full, Jitter::Equal][usize::from(jitter)])
-                .stable_after(ms(stable))
-                .retry_after_max(ms(retry_after_max));
-            for (close, code, d) in overrides {
-                builder = if close {
-                    builder.on_close_code(code, d)
-                } else {
-                    builder.on_http_status(code, d)
-                };
-            }
-            if let Some(n) = attempts {
-                builder = builder.max_attempts(n);
-            }
-        }
-        if let Some(i) = idle {
-            builder = builder.idle_timeout(ms(i));
-        }
-        if let Some(c) = ceiling.filter(|_| policy != 2) {
-            // Smart keepalive: a ceiling above the interval.
-            builder = builder.keepalive_ceiling(ms(interval.saturating_add(c).min(86_400_000)));
-        }
-        builder.build().ok()
-    })
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -122,10 +122,13 @@ fuzz_target!(|i: Inputs| {
     );
     // Our own close text is read back as its reason.
     let text = WsCodec.close_text(&close).unwrap_or("");
-    assert_eq!(CloseReason::from_peer(Some(reason.code()), text), match reason {
-        CloseReason::TooManyPings => CloseReason::TooManyPings,
-        r => CloseReason::PeerClosed(r.code()),
-    });
+    assert_eq!(
+        CloseReason::from_peer(Some(reason.code()), text),
+        match reason {
+            CloseReason::TooManyPings => CloseReason::TooManyPings,
+            r => CloseReason::PeerClosed(r.code()),
+        }
+    );
     // Any text a peer closes with reads as some reason, without a panic.
     let _ = CloseReason::from_peer(Some(u16::from(i.close) * 257), i.message);
     // Text heartbeats over WebSocket keep the control frames' meaning.

@@ -4,97 +4,49 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use keepalive::{CloseReason, Config, Decision, Duration, Event, Instant, Jitter, PingPolicy};
+use keepalive::{CloseReason, Duration, Event, Instant, Setting};
+use keepalive_fuzz::settings::{self, Form};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
 struct Inputs {
     server: bool,
-    durations: [Option<(u64, u32)>; 12],
-    policy: u8,
-    jitter: u8,
-    multiplier: f32,
-    max_attempts: Option<u32>,
-    seed: u64,
-    strikes: Option<u32>,
-    overrides: Vec<(bool, u16, u8, u32)>,
+    /// A value for each setting of the table, in its order (`None`: the default).
+    values: Vec<Option<(u64, u32)>>,
+    overrides: Vec<(u8, u16, u8, u32)>,
     trace: Vec<(u16, u8)>,
 }
 
-fn dur((secs, nanos): (u64, u32)) -> Duration {
-    Duration::new(secs, nanos % 1_000_000_000)
+/// A value of `form` from the fuzzer's numbers: durations to the nanosecond (so the
+/// builder's grain check runs), any `f32` for a factor (NaN and infinities included).
+fn text(form: &Form, (a, b): (u64, u32)) -> String {
+    match form {
+        Form::Duration { .. } => format!("{}.{:09}s", a % 10_000_000_000, b % 1_000_000_000),
+        Form::Count => (a as u32).to_string(),
+        Form::Factor => format!("{}", f32::from_bits(b)),
+        _ => settings::text(form, a),
+    }
 }
 
 fuzz_target!(|i: Inputs| {
-    let mut b = if i.server {
-        Config::server()
-    } else {
-        Config::client()
+    let table = keepalive_fuzz::table();
+    let mut values: Vec<(Setting, String)> = table
+        .plain(i.server)
+        .zip(&i.values)
+        .filter_map(|(row, v)| v.map(|v| (row.setting, text(&row.form, v))))
+        .collect();
+    if !i.server {
+        let keyed: Vec<_> = table.keyed().collect();
+        for &(which, code, d, wait) in i.overrides.iter().take(6) {
+            let row = keyed[usize::from(which) % keyed.len()];
+            let d = keepalive_fuzz::decision(d, wait);
+            values.push((
+                row.setting,
+                format!("{code}:{}", keepalive_fuzz::decision_text(d)),
+            ));
+        }
     }
-    .ping_policy(
-        [PingPolicy::WhenIdle, PingPolicy::Fixed, PingPolicy::Never][usize::from(i.policy % 3)],
-    )
-    .jitter([Jitter::None, Jitter::Full, Jitter::Equal][usize::from(i.jitter % 3)])
-    .backoff_multiplier(i.multiplier)
-    .seed(i.seed);
-    let d = i.durations.map(|d| d.map(dur));
-    if let Some(x) = d[0] {
-        b = b.ping_interval(x)
-    }
-    if let Some(x) = d[1] {
-        b = b.pong_timeout(x)
-    }
-    if let Some(x) = d[2] {
-        b = b.idle_timeout(x)
-    }
-    if let Some(x) = d[3] {
-        b = b.backoff_initial(x)
-    }
-    if let Some(x) = d[4] {
-        b = b.backoff_max(x)
-    }
-    if let Some(x) = d[5] {
-        b = b.stable_after(x)
-    }
-    if let Some(x) = d[6] {
-        b = b.close_timeout(x)
-    }
-    if let Some(x) = d[7] {
-        b = b.connect_timeout(x)
-    }
-    if let Some(x) = d[8] {
-        b = b.path_idle_limit(x)
-    }
-    if let Some(x) = d[9] {
-        b = b.retry_after_max(x)
-    }
-    if let Some(x) = d[10] {
-        b = b.min_ping_interval(x)
-    }
-    if let Some(x) = d[11] {
-        b = b.keepalive_ceiling(x)
-    }
-    if let Some(n) = i.strikes {
-        b = b.max_ping_strikes(n)
-    }
-    for &(close, code, d, wait) in i.overrides.iter().take(6) {
-        let d = match d % 5 {
-            0 => Decision::Backoff,
-            1 => Decision::Soon,
-            2 => Decision::Later,
-            3 => Decision::GiveUp,
-            _ => Decision::NotBefore(Duration::from_millis(u64::from(wait))),
-        };
-        b = if close {
-            b.on_close_code(code, d)
-        } else {
-            b.on_http_status(code, d)
-        };
-    }
-    if let Some(n) = i.max_attempts {
-        b = b.max_attempts(n)
-    }
-    match b.build() {
+    match settings::Table::build(i.server, &values) {
         Err(e) => {
             let msg = e.to_string();
             let setting = e.setting().expect("a builder's error names a setting");

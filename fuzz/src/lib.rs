@@ -6,12 +6,13 @@
 mod check;
 
 use check::oracle::Oracle;
-pub use check::setcheck::SetOp;
 use check::setcheck::SetCheck;
+pub use check::setcheck::SetOp;
+pub use check::settings;
+use check::settings::{Form, Table};
 use keepalive::sim::Recorder;
-use keepalive::{
-    CloseReason, Config, Decision, Duration, Event, Instant, Jitter, PingId, PingPolicy, Role,
-};
+use keepalive::{CloseReason, Config, Decision, Duration, Event, Instant, PingId, Role, Setting};
+use std::sync::OnceLock;
 
 /// A fuzz input, decoded.
 #[derive(Debug)]
@@ -133,7 +134,9 @@ fn event(e: u8, p: u8) -> Event {
             Event::PongReceived(Some(PingId::new(u64::from(p) - 1)))
         }
         Event::PingWritten(_) => Event::PingWritten(PingId::new(u64::from(p))),
-        Event::Closed(CloseReason::PeerClosed(_)) => Event::Closed(CloseReason::PeerClosed(CODES[lo])),
+        Event::Closed(CloseReason::PeerClosed(_)) => {
+            Event::Closed(CloseReason::PeerClosed(CODES[lo]))
+        }
         Event::Closed(CloseReason::Refused { .. }) => Event::Closed(CloseReason::Refused {
             status: STATUSES[lo],
             retry_after: (p & 16 != 0).then(|| Duration::from_secs(u64::from(p) * 97)),
@@ -159,10 +162,7 @@ fn event_bytes(e: Event) -> (u8, u8) {
         Event::PingWritten(id) => (13, id.get().min(255) as u8),
         Event::Closed(CloseReason::PeerClosed(code)) => (14, pos(&CODES, code)),
         Event::Closed(CloseReason::Refused { status, .. }) => (15, pos(&STATUSES, status)),
-        Event::Closed(r) => (
-            16,
-            REASONS.iter().position(|x| *x == r).unwrap_or(0) as u8,
-        ),
+        Event::Closed(r) => (16, REASONS.iter().position(|x| *x == r).unwrap_or(0) as u8),
         Event::PathRtt { srtt, .. } => (17, (srtt.as_millis() as f64).sqrt().min(255.0) as u8),
         Event::PathHeard { ago } => (19, (ago.as_millis() as f64).sqrt().min(255.0) as u8),
         e => (kind(e), 0),
@@ -215,7 +215,7 @@ pub fn check_set(config: Config, ops: &[(Instant, SetOp<u8>)]) {
 }
 
 /// The decisions an override's byte picks from.
-fn decision(d: u8, wait_ms: u32) -> Decision {
+pub fn decision(d: u8, wait_ms: u32) -> Decision {
     match d % 5 {
         0 => Decision::Backoff,
         1 => Decision::Soon,
@@ -236,148 +236,100 @@ fn decision_bytes(d: Decision) -> (u8, u32) {
     }
 }
 
-/// The config: a flags byte (server, ping policy, jitter, and which of idle timeout, max
-/// attempts and path limit are set), ten `u32` millisecond durations, the minimum ping
-/// interval (ms, 0: off), the keepalive ceiling's room above the ping interval (ms, 0:
-/// off), the strikes, the multiplier in sixteenths, max attempts, the
-/// number of overrides and each as 8 bytes (close or status, decision, `u16` code, `u32`
-/// wait in ms), the seed and the start instant. Reconnect settings apply to a client only.
+/// The settings table, read once.
+pub fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(Table::read)
+}
+
+/// How many bytes a value of `form` takes.
+fn width(form: &Form) -> usize {
+    match form {
+        Form::Factor | Form::Words(_) => 1,
+        Form::Wide => 8,
+        _ => 4,
+    }
+}
+
+/// The config: a role byte (its low bit: a server), then every setting of the table
+/// that is written `name=value`, in the table's order (a server skips a client's), each
+/// in its form's exact terms (`settings::text`): a `u32` for a duration in ms (0: off)
+/// or a count, a byte for a factor in sixteenths or a word's index, a `u64` for a
+/// 64-bit number; then, for a client, the number of overrides and each as 8 bytes
+/// (which override, decision, `u16` code, `u32` wait in ms); then the start instant.
 fn decode_config(r: &mut Reader<'_>) -> Option<(Config, Instant)> {
-    let flags = r.u8();
-    let ms = |v: u32| Duration::from_millis(u64::from(v));
-    let mut d = [0u32; 10];
-    for v in &mut d {
-        *v = r.u32();
+    let server = r.u8() & 1 != 0;
+    let table = table();
+    let mut values = Vec::new();
+    for row in table.plain(server) {
+        let raw = match width(&row.form) {
+            1 => u64::from(r.u8()),
+            8 => r.u64(),
+            _ => u64::from(r.u32()),
+        };
+        values.push((row.setting, settings::text(&row.form, raw)));
     }
-    let min_ping = r.u32();
-    let ceiling = r.u32();
-    let strikes = r.u8();
-    let mult = r.u8();
-    let attempts = r.u8();
-    let n = usize::from(r.u8() % 5);
-    let overrides: Vec<(bool, u16, Decision)> = (0..n)
-        .map(|_| {
-            let (kind, dec) = (r.u8(), r.u8());
-            let code = r.u16();
-            (kind & 1 == 0, code, decision(dec, r.u32()))
-        })
-        .collect();
-    let seed = r.u64();
-    let start = Instant::from_nanos(r.u64());
-    let server = flags & 1 != 0;
-    let mut b = if server {
-        Config::server()
-    } else {
-        Config::client()
-    }
-    .ping_policy(
-        [
-            PingPolicy::WhenIdle,
-            PingPolicy::Fixed,
-            PingPolicy::Never,
-            PingPolicy::WhenIdle,
-        ][usize::from(flags >> 1 & 3)],
-    )
-    .ping_interval(ms(d[0]))
-    .pong_timeout(ms(d[1]))
-    .close_timeout(ms(d[6]))
-    .connect_timeout(ms(d[7]))
-    .min_ping_interval(ms(min_ping))
-    .max_ping_strikes(u32::from(strikes))
-    .seed(seed);
     if !server {
-        b = b
-            .jitter([Jitter::None, Jitter::Full, Jitter::Equal, Jitter::Equal][usize::from(flags >> 3 & 3)])
-            .backoff_initial(ms(d[3]))
-            .backoff_max(ms(d[4]))
-            .stable_after(ms(d[5]))
-            .backoff_multiplier(f32::from(mult) / 16.0)
-            .retry_after_max(ms(d[9]));
-        for (close, code, dec) in overrides {
-            b = if close {
-                b.on_close_code(code, dec)
-            } else {
-                b.on_http_status(code, dec)
-            };
-        }
-        if flags & 64 != 0 {
-            b = b.max_attempts(u32::from(attempts));
+        let keyed: Vec<_> = table.keyed().collect();
+        let n = usize::from(r.u8() % 5);
+        for _ in 0..n {
+            let (which, dec) = (r.u8(), r.u8());
+            let code = r.u16();
+            let d = decision(dec, r.u32());
+            let row = keyed[usize::from(which) % keyed.len()];
+            values.push((row.setting, format!("{code}:{}", decision_text(d))));
         }
     }
-    if flags & 32 != 0 {
-        b = b.idle_timeout(ms(d[2]));
-    }
-    if flags & 128 != 0 {
-        b = b.path_idle_limit(ms(d[8]));
-    }
-    if ceiling != 0 {
-        b = b.keepalive_ceiling(ms(d[0].saturating_add(ceiling)));
-    }
-    let config = b.build().ok()?;
+    let start = Instant::from_nanos(r.u64());
+    let config = Table::build(server, &values).ok()?;
     Some((config, start))
+}
+
+/// A decision as the scenario language writes it.
+pub fn decision_text(d: Decision) -> String {
+    match d {
+        Decision::Soon => "soon".into(),
+        Decision::Later => "later".into(),
+        Decision::GiveUp => "give_up".into(),
+        Decision::NotBefore(w) => format!("not_before:{}ms", w.as_millis()),
+        _ => "backoff".into(),
+    }
 }
 
 /// Encodes an input (the inverse of [`decode`], to the microsecond), for seed corpora.
 pub fn encode(config: &Config, start: Instant, steps: &[(Instant, Event)]) -> Vec<u8> {
-    let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
-    let policy = match config.ping_policy() {
-        PingPolicy::Fixed => 1,
-        PingPolicy::Never => 2,
-        _ => 0,
-    };
-    let jitter = match config.jitter() {
-        Jitter::None => 0,
-        Jitter::Full => 1,
-        _ => 2,
-    };
-    let mut flags = u8::from(config.role() == Role::Server) | policy << 1 | jitter << 3;
-    if config.idle_timeout().is_some() {
-        flags |= 32;
+    let server = config.role() == Role::Server;
+    let table = table();
+    let values = Table::values(*config);
+    let mut out = vec![u8::from(server)];
+    for row in table.plain(server) {
+        let text = values
+            .iter()
+            .find(|(k, _)| k == row.setting.name())
+            .map_or(row.default.as_str(), |(_, v)| v.as_str());
+        let raw = settings::raw(&row.form, text);
+        match width(&row.form) {
+            1 => out.push(raw as u8),
+            8 => out.extend(raw.to_le_bytes()),
+            _ => out.extend((raw.min(u64::from(u32::MAX)) as u32).to_le_bytes()),
+        }
     }
-    if config.max_attempts().is_some() {
-        flags |= 64;
+    if !server {
+        let keyed: Vec<_> = table.keyed().map(|r| r.setting).collect();
+        let overrides: Vec<_> = config.overrides().collect();
+        out.push(overrides.len() as u8);
+        for (reason, d) in overrides {
+            let (dec, wait) = decision_bytes(d);
+            let (setting, code) = match reason {
+                CloseReason::Refused { status, .. } => (Setting::OnHttpStatus, status),
+                other => (Setting::OnCloseCode, other.code()),
+            };
+            out.push(keyed.iter().position(|s| *s == setting).unwrap_or(0) as u8);
+            out.push(dec);
+            out.extend(code.to_le_bytes());
+            out.extend(wait.to_le_bytes());
+        }
     }
-    if config.path_idle_limit().is_some() {
-        flags |= 128;
-    }
-    let mut out = vec![flags];
-    let durations = [
-        config.ping_interval(),
-        config.pong_timeout(),
-        config.idle_timeout().unwrap_or(Duration::ZERO),
-        config.backoff_initial(),
-        config.backoff_max(),
-        config.stable_after(),
-        config.close_timeout(),
-        config.connect_timeout(),
-        config.path_idle_limit().unwrap_or(Duration::ZERO),
-        config.retry_after_max(),
-    ];
-    for d in durations {
-        out.extend(ms(d).to_le_bytes());
-    }
-    out.extend(ms(config.min_ping_interval().unwrap_or(Duration::ZERO)).to_le_bytes());
-    let room = config
-        .keepalive_ceiling()
-        .map_or(Duration::ZERO, |c| c.saturating_sub(config.ping_interval()));
-    out.extend(ms(room).to_le_bytes());
-    out.push(config.max_ping_strikes().min(255) as u8);
-    out.push((config.backoff_multiplier() * 16.0) as u8);
-    out.push(config.max_attempts().map_or(0, |n| n.min(255) as u8));
-    let overrides: Vec<_> = config.overrides().collect();
-    out.push(overrides.len() as u8);
-    for (reason, d) in overrides {
-        let (dec, wait) = decision_bytes(d);
-        let (close, code) = match reason {
-            CloseReason::Refused { status, .. } => (false, status),
-            other => (true, other.code()),
-        };
-        out.push(u8::from(!close));
-        out.push(dec);
-        out.extend(code.to_le_bytes());
-        out.extend(wait.to_le_bytes());
-    }
-    out.extend(config.seed().to_le_bytes());
     out.extend(start.as_nanos().to_le_bytes());
     let mut prev = start;
     for &(t, e) in steps {

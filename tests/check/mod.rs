@@ -7,6 +7,7 @@
 mod learning;
 pub mod oracle;
 pub mod setcheck;
+pub mod settings;
 
 use keepalive::sim::{Pair, Violation};
 use keepalive::{Action, Config, Event, HeartbeatMachine, Instant};

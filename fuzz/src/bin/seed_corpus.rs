@@ -1,8 +1,10 @@
 //! Writes the seed corpora under `fuzz/corpus/` from `tests/scenarios/*.scn`:
 //! the scenario texts for `scenario`, their traces in the byte format for `machine`.
+//! It also writes the settings part of `fuzz/scenario.dict` from the settings table.
 //! Run from `fuzz/`: `cargo run --bin seed-corpus`.
 
 use keepalive::sim::Scenario;
+use keepalive::Setting;
 use std::fs;
 use std::path::Path;
 
@@ -38,6 +40,26 @@ fn main() -> std::io::Result<()> {
         }
         n += 1;
     }
+    write_dictionary(&root.join("scenario.dict"))?;
     println!("seeded the corpora from {n} scenarios");
     Ok(())
+}
+
+/// The dictionary's last part, one `"name="` per setting of the table.
+const SETTINGS_PART: &str =
+    "# The settings, one \"name=\" each: written by seed-corpus from the settings table.\n";
+
+/// Rewrites the settings part of the scenario dictionary (its end) from the table.
+fn write_dictionary(path: &Path) -> std::io::Result<()> {
+    let text = fs::read_to_string(path)?;
+    let mut out = text
+        .split(SETTINGS_PART)
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    out.push_str(SETTINGS_PART);
+    for s in Setting::ALL {
+        out.push_str(&format!("\"{}=\"\n", s.name()));
+    }
+    fs::write(path, out)
 }
