@@ -363,6 +363,16 @@ macro_rules! settings_table {
                 /// [`PathMemory`](crate::PathMemory)). The dead-peer bound stretches with the
                 /// interval: fewer wake-ups, a slower verdict on a dead peer.
                 keepalive_ceiling, KeepaliveCeiling: OrOff, Duration => Option<Duration> = Duration::ZERO;
+                /// Spread the pings of connections opened together (default on): a connection's
+                /// first ping goes at a random point of the last seven eighths of its interval
+                /// (of quiet, as every ping), drawn from the seed; later pings keep that phase.
+                /// A fleet that reconnected within seconds of a server's restart then pings
+                /// about evenly, instead of in one wave per interval. The first ping may come
+                /// sooner than `ping_interval`, never later, so the dead-peer bound holds; it
+                /// never comes in the first eighth, so a peer that pauses for a second (2.5 s
+                /// at the default interval) draws none. Off: the first ping is a full interval
+                /// after the open.
+                spread_pings, SpreadPings: Plain<bool>, bool => bool = true;
                 /// Ping policing: the peer may ping once per this interval on average (default
                 /// 50 ms on a server, at most a quarter of its `idle_timeout` in whole ms, off when
                 /// that is under 1 ms; off on a client; zero turns it off).

@@ -67,6 +67,16 @@ const UNREAD: u16 = 512;
 /// interval in force): its answer, or the connection's loss, is evidence of how long the
 /// path stays open when idle.
 const GAP_PING: u16 = 256;
+/// The ping in flight is a connection's first, at its phase (see `spread_pings`), after
+/// nothing either way since the open: a gap shorter than the interval in force. Its
+/// loss says the interval is too long (a shorter gap failed); its answer says nothing
+/// of the interval. Set with [`GAP_PING`].
+const GAP_SHORT: u16 = 1024;
+/// The most a connection's first ping comes sooner than the interval, in 256ths of it:
+/// seven eighths (see `spread_pings`). A first ping needs an eighth of the interval of
+/// quiet (2.5 s at the default 20 s): a peer's pause of a second or so (a conformance
+/// suite's, an app's) never draws one.
+const MAX_PHASE: u8 = 224 - 1;
 /// The keepalive interval's stretch over `ping_interval` when nothing is learned: 1×, in
 /// 256ths.
 const NO_STRETCH: u16 = 256;
@@ -151,6 +161,10 @@ pub(crate) struct Conn {
     /// The keepalive interval learned, over `ping_interval`, in 256ths ([`NO_STRETCH`]:
     /// 1×). It fills what was padding: learning costs a connection nothing.
     stretch: u16,
+    /// How much sooner than the interval the first ping of this connection is due, in
+    /// 256ths of the interval (0: none); drawn at the open, spent by the first ping. The
+    /// last byte of what was padding.
+    phase: u8,
 }
 
 impl Conn {
@@ -172,6 +186,7 @@ impl Conn {
             flags: 0,
             slowdown: 0,
             stretch: NO_STRETCH,
+            phase: 0,
         };
         conn.refresh_wake(cfg);
         conn
@@ -458,9 +473,9 @@ impl Conn {
             Event::Tick => {}
             Event::Connected => match self.state {
                 Timed::Backoff { .. } | Timed::Connecting { .. } | Timed::Open { .. } => {
-                    self.open(now)
+                    self.open(cfg, now)
                 }
-                Timed::Closing { .. } if !self.has(SHUTDOWN) => self.open(now),
+                Timed::Closing { .. } if !self.has(SHUTDOWN) => self.open(cfg, now),
                 _ => {}
             },
             // During the wait too: a caller on its own timer may have fired early.
@@ -574,8 +589,10 @@ impl Conn {
         }
         // The peer answered after a silent gap: the path held that long.
         if self.has(GAP_PING) && self.last_in > self.ping_at {
-            self.flags &= !GAP_PING;
-            out.tell(TOLD_GAP_HELD);
+            if !self.has(GAP_SHORT) {
+                out.tell(TOLD_GAP_HELD);
+            }
+            self.flags &= !(GAP_PING | GAP_SHORT);
         }
     }
 
@@ -682,15 +699,25 @@ impl Conn {
     /// A fresh connection: nothing of the previous one survives (but the slowdown a peer
     /// asked for, which is the point of asking, and the round trips measured on the
     /// path, which only lengthen the pong timeout).
-    fn open(&mut self, now: u64) {
+    fn open(&mut self, cfg: &Config, now: u64) {
         self.state = Timed::Open { since: now };
+        self.phase = if cfg.timing.spread_pings {
+            // Uniform over 0..=MAX_PHASE: the first ping comes after an eighth to all of
+            // the interval (never right after the open, which just proved the peer alive).
+            // Time and ping count vary per connection; a replay repeats them.
+            let entropy = now ^ u64::from(self.ping_seq).rotate_left(32);
+            let r = crate::backoff::mix(cfg.timing.seed ^ crate::backoff::mix(entropy));
+            ((r >> 32) % u64::from(MAX_PHASE + 1)) as u8
+        } else {
+            0
+        };
         self.last_in = now;
         self.last_out = now;
         self.ping_at = now;
         self.ping_budget = now;
         // The round trips measured stay: the path is the same, and the pong timeout's
         // floor must not reset at each reconnect (it only ever lengthens a deadline).
-        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN | GAP_PING);
+        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN | GAP_PING | GAP_SHORT);
     }
 
     /// Resume or a network change while not connected: connect now. A pending attempt is
@@ -789,7 +816,9 @@ impl Conn {
     /// When the next ping is due while open, if one may be sent at all.
     #[inline]
     fn ping_due(&self, cfg: &Config) -> Option<u64> {
-        let interval = self.ping_interval(cfg);
+        let full = self.ping_interval(cfg);
+        // The first ping of a connection goes at its phase (see `spread_pings`).
+        let interval = full - full / 256 * u64::from(self.phase);
         let due = match cfg.timing.ping_policy {
             PingPolicy::WhenIdle => self.last_in.min(self.last_out).saturating_add(interval),
             PingPolicy::Fixed => self.ping_at.saturating_add(interval),
@@ -806,7 +835,7 @@ impl Conn {
         // has spoken since it went out, within the last ping_interval.
         if self.last_in > self.ping_at {
             let at = due.max(self.ping_at.saturating_add(self.pong_timeout(cfg)));
-            if at < self.last_in.saturating_add(interval) {
+            if at < self.last_in.saturating_add(full) {
                 return Some(at);
             }
         }
@@ -827,12 +856,20 @@ impl Conn {
         let gap = out_quiet >= interval
             && out_quiet <= interval.saturating_add(pong.min(JUMP_CAP_NS))
             && in_quiet.saturating_add(pong.min(interval / 2)) >= interval;
+        // A first ping at its phase, after silence both ways since the open.
+        let short = !gap
+            && out_quiet < interval
+            && self.phase != 0
+            && matches!(self.state, Timed::Open { since } if self.last_in == since && self.last_out == since);
         self.ping_seq = self.ping_seq.wrapping_add(1);
+        self.phase = 0;
         self.ping_at = now;
         self.last_out = now;
-        self.flags = (self.flags | IN_FLIGHT | UNWRITTEN) & !(QUEUED | GAP_PING);
+        self.flags = (self.flags | IN_FLIGHT | UNWRITTEN) & !(QUEUED | GAP_PING | GAP_SHORT);
         if gap {
             self.flags |= GAP_PING;
+        } else if short {
+            self.flags |= GAP_PING | GAP_SHORT;
         }
         out.push(Action::SendPing(self.current_ping()));
     }
@@ -860,7 +897,7 @@ impl Conn {
             force_at: add_ms(now, cfg.timing.close_timeout),
             ours: Ours::of(reason),
         };
-        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN | GAP_PING);
+        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN | GAP_PING | GAP_SHORT);
         out.push(Action::Close(reason));
     }
 
@@ -882,7 +919,7 @@ impl Conn {
         out: &mut Actions,
         counters: &mut Counters,
     ) {
-        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN | GAP_PING);
+        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN | GAP_PING | GAP_SHORT);
         if self.has(SHUTDOWN) {
             self.state = Timed::Stopped;
             return;

@@ -15,7 +15,10 @@
 //!   at that interval. A connection lost right after such a gap, with nothing heard since
 //!   (a pong timeout, or a reset when the ping was written) is a loss at it. Nothing else
 //!   is evidence: a close the peer chose (1001, 1012, any close frame), a failure while
-//!   traffic flowed, a probe after the process slept.
+//!   traffic flowed, a probe after the process slept. A connection's first ping, at its
+//!   phase ([`spread_pings`](crate::ConfigBuilder::spread_pings)), follows a shorter
+//!   gap when nothing went either way since the open: its loss is a loss at the
+//!   interval (a shorter gap failed), its answer is no success.
 //! - **Step up.** After [`STEP_AFTER`] successes in a row at an interval, the next is a
 //!   quarter longer (at most the ceiling).
 //! - **Settle.** Two losses in a row at an interval X settle the interval a fifth below X

@@ -41,15 +41,18 @@ use core::time::Duration;
 /// let mut m = HeartbeatMachine::new(config, Instant::ZERO);
 /// assert!(m.handle(Instant::ZERO, Event::Connected).is_empty());
 ///
-/// // Quiet for 20 s: the machine asks for a ping.
-/// assert_eq!(m.next_deadline(), Some(Instant::from_secs(20)));
-/// let ping = match m.handle(Instant::from_secs(20), Event::Tick).next() {
+/// // The first ping goes at a random point of the first 20 s, so that connections
+/// // opened together do not ping together; later ones after 20 s of quiet.
+/// let first = m.next_deadline().expect("a ping is due");
+/// assert!(first > Instant::ZERO && first <= Instant::from_secs(20));
+/// let ping = match m.handle(first, Event::Tick).next() {
 ///     Some(Action::SendPing(id)) => id,
 ///     other => panic!("expected a ping, got {other:?}"),
 /// };
-/// // The pong comes back 40 ms later.
-/// let _ = m.handle(Instant::from_millis(20_040), Event::PongReceived(Some(ping)));
+/// // The pong comes back 40 ms later; the next ping is due 20 s after this one.
+/// let _ = m.handle(first + Duration::from_millis(40), Event::PongReceived(Some(ping)));
 /// assert_eq!(m.rtt(), Some(Duration::from_millis(40)));
+/// assert_eq!(m.next_deadline(), Some(first + Duration::from_secs(20)));
 /// # Ok::<(), keepalive::ConfigError>(())
 /// ```
 #[derive(Clone, Debug)]

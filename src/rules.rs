@@ -50,9 +50,15 @@
 //!
 //! | deadline | when | then |
 //! |---|---|---|
-//! | ping | `WhenIdle`: `min(last_in, last_out) + ping_interval`; `Fixed`: `ping_at + ping_interval` | `SendPing` (at most one per call) |
+//! | ping | `WhenIdle`: `min(last_in, last_out) + ping_interval`; `Fixed`: `ping_at + ping_interval`; a connection's first ping `phase` sooner | `SendPing` (at most one per call) |
 //! | pong | a ping in flight: `max(ping_at, last_in) + pong_timeout` (the one in force, below) | `Close(PongTimeout)` |
 //! | idle | `idle_timeout` set: `last_in + idle_timeout` (never before a probe's `pong_timeout`) | `Close(IdleTimeout)` |
+//!
+//! The `phase` spreads connections opened together (`spread_pings`, on by default): at
+//! the open, `k / 256` of the interval in force, `k` uniform over 0 to 223 from the
+//! seeded generator (the seed, the time and the ping count), so a replay repeats it.
+//! The first ping then comes after an eighth to all of the interval; the later ones keep
+//! that phase. Pings only ever come sooner for it, so every bound below holds.
 //!
 //! - **Dead-peer bound.** With no sign of the peer after `last_in`, the close comes by
 //!   `last_in + ping_interval + pong_timeout` (or `idle_timeout`), counted from the last

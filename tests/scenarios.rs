@@ -177,15 +177,18 @@ fn a_refused_config_is_reported_unless_expected() {
 
 #[test]
 fn relative_times_and_user_settings() {
-    // Users replay recorded situations against their own settings with run_with.
+    // Users replay recorded situations against their own settings with run_with (here
+    // with the first ping a full interval after the open, as in the scenario).
     let s = Scenario::parse("config client\n0s connected\n+20s tick -> send_ping\n").unwrap();
     let mine = keepalive::Config::client()
         .ping_interval(keepalive::Duration::from_secs(20))
+        .spread_pings(false)
         .build()
         .unwrap();
     s.run_with(mine).unwrap();
     let slower = keepalive::Config::client()
         .ping_interval(keepalive::Duration::from_secs(30))
+        .spread_pings(false)
         .build()
         .unwrap();
     assert!(matches!(

@@ -29,8 +29,10 @@ const BACKOFF: Duration = Duration::from_millis(100);
 /// tokio's timer rounds a deadline up to its next millisecond.
 const TICK: Duration = Duration::from_millis(1);
 
+/// Every timing exact: no jitter, and the first ping a full interval after the open.
 fn config() -> Config {
     Config::client()
+        .spread_pings(false)
         .ping_interval(INTERVAL)
         .pong_timeout(PONG)
         .backoff_initial(BACKOFF)
@@ -196,6 +198,7 @@ async fn a_handshake_that_never_completes_times_out_then_backs_off_exactly() {
 async fn our_server_closes_a_silent_client_with_1011_at_interval_plus_timeout() {
     let (client_end, server_end) = open_pair().await;
     let config = Config::server()
+        .spread_pings(false)
         .ping_interval(INTERVAL)
         .pong_timeout(PONG)
         .build()

@@ -117,8 +117,9 @@ enum Line {
 ///   ([`Setting::name`](crate::Setting::name)): durations as `30s`, `1.5s`, `150ms`
 ///   (`off` or `0s` for a setting that has an off), `ping_policy`
 ///   (`when_idle`|`fixed`|`never`), `jitter` (`none`|`full`|`equal`), counts and the
-///   multiplier as numbers (`max_attempts` also `unlimited`), `seed` (0 unless given,
-///   so replays are exact), and the reconnect overrides `on_close_code=4001:give_up`,
+///   multiplier as numbers (`max_attempts` also `unlimited`), switches as `on`|`off`,
+///   `seed` (0 unless given, so replays are exact), `spread_pings` (off unless given,
+///   so a first ping is a full interval after the open), and the reconnect overrides `on_close_code=4001:give_up`,
 ///   `on_http_status=503:not_before:30s` (decisions `backoff`, `soon`, `later`, `give_up`, `not_before:<duration>`).
 /// - `expect config_error <setting>`, right after `config`: the builder must refuse
 ///   the configuration, naming that setting. Such a scenario has no steps.
@@ -483,7 +484,8 @@ fn parse_config(words: &[&str]) -> Result<ConfigBuilder, String> {
         "server" => Config::server(),
         other => return Err(format!("unknown role '{other}'; use client or server")),
     }
-    .seed(0);
+    .seed(0)
+    .spread_pings(false);
     for kv in settings {
         let (k, v) = kv
             .split_once('=')

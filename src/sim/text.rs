@@ -398,6 +398,17 @@ impl Text for Plain<u32> {
     }
 }
 
+impl Text for Plain<bool> {
+    fn parse(s: &str) -> Result<bool, String> {
+        from_word(&SWITCH, "switch", s)
+    }
+    fn write(on: bool) -> String {
+        to_word(&SWITCH, on)
+    }
+}
+
+const SWITCH: [(&str, bool); 2] = [("on", true), ("off", false)];
+
 impl Text for Factor {
     fn parse(s: &str) -> Result<f32, String> {
         s.parse().map_err(|_| format!("'{s}' is not a number"))

@@ -75,6 +75,9 @@ pub struct Oracle {
     last_out: Instant,
     /// The ping in flight followed a silent gap: since when it is out.
     gap_since: Option<Instant>,
+    /// That gap was shorter than the interval (a first ping at its phase): its loss
+    /// teaches, its answer does not.
+    gap_short: bool,
     /// The smart keepalive's memory, and what this call taught it (a gap held, a gap
     /// lost): learned after the call's actions, as the machine does.
     learning: Learning,
@@ -111,6 +114,7 @@ impl Oracle {
             pong_in_force: machine.stats().pong_timeout,
             last_out: now,
             gap_since: None,
+            gap_short: false,
             learning: Learning::remembered(machine.config(), &machine.path_memory()),
             taught: (false, false),
         }
@@ -387,7 +391,7 @@ impl Oracle {
         // The peer answered after a silent gap: the path held that long.
         if self.gap_since.is_some_and(|at| self.last_in > at) {
             self.gap_since = None;
-            self.taught.0 = true;
+            self.taught.0 = !self.gap_short;
         }
         let Some(min) = cfg.min_ping_interval() else {
             return false;
@@ -520,7 +524,17 @@ impl Oracle {
         let tested = out_quiet >= interval
             && out_quiet <= interval.saturating_add(pt.min(Duration::from_secs(1)))
             && in_quiet.saturating_add(pt.min(interval / 2)) >= interval;
-        self.gap_since = tested.then_some(now);
+        // With spread pings, a connection's first ping comes at a random point of its
+        // interval: after silence both ways since the open, a shorter gap that tests the
+        // path too (its loss says the interval is too long; its answer says nothing).
+        let short = !tested
+            && cfg.spread_pings()
+            && self.last_ping.is_none()
+            && out_quiet < interval
+            && self.last_in == self.conn_since
+            && self.last_out == self.conn_since;
+        self.gap_since = (tested || short).then_some(now);
+        self.gap_short = short;
         self.last_out = now;
         self.in_flight = Some((id, now, false));
         self.queued = false;
