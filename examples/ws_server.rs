@@ -19,38 +19,12 @@ use keepalive::codec::WsCodec;
 use keepalive::driver::Heartbeat;
 use keepalive::meter::Meter;
 use keepalive::tokio::Tokio;
-use keepalive::{Config, Stats};
+use keepalive::Stats;
 use std::process::ExitCode;
 use std::time::Instant;
-use support::{json_str, millis, parse_flags};
+use support::{json_str, server_flags};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-
-fn setup() -> Result<(String, Config), String> {
-    let mut listen = "127.0.0.1:9001".to_string();
-    let mut b = Config::server();
-    for (name, value) in parse_flags(
-        std::env::args().skip(1),
-        &[
-            "listen",
-            "ping-interval-ms",
-            "pong-timeout-ms",
-            "min-ping-interval-ms",
-        ],
-    )? {
-        b = match name.as_str() {
-            "listen" => {
-                listen = value;
-                b
-            }
-            "ping-interval-ms" => b.ping_interval(millis(&name, &value)?),
-            "pong-timeout-ms" => b.pong_timeout(millis(&name, &value)?),
-            "min-ping-interval-ms" => b.min_ping_interval(millis(&name, &value)?),
-            _ => b,
-        };
-    }
-    Ok((listen, b.build().map_err(|e| e.to_string())?))
-}
 
 /// The heartbeat's figures for a `closed` line.
 fn figures(s: &Stats) -> String {
@@ -74,7 +48,7 @@ fn emit(start: Instant, conn: u64, body: &str) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (listen, config) = match setup() {
+    let (listen, config) = match server_flags("127.0.0.1:9001") {
         Ok(s) => s,
         Err(e) => {
             eprintln!("ws_server: {e}");

@@ -63,6 +63,35 @@ pub fn millis(name: &str, value: &str) -> Result<std::time::Duration, String> {
         .map_err(|_| format!("--{name} takes whole milliseconds, like 500; got {value:?}"))
 }
 
+/// A server's flags: `--listen` (default `listen`), `--ping-interval-ms`,
+/// `--pong-timeout-ms`, `--min-ping-interval-ms` (ping policing; 0 turns it off).
+/// Returns the address and the config.
+pub fn server_flags(listen: &str) -> Result<(String, keepalive::Config), String> {
+    let mut listen = listen.to_string();
+    let mut b = keepalive::Config::server();
+    for (name, value) in parse_flags(
+        std::env::args().skip(1),
+        &[
+            "listen",
+            "ping-interval-ms",
+            "pong-timeout-ms",
+            "min-ping-interval-ms",
+        ],
+    )? {
+        b = match name.as_str() {
+            "listen" => {
+                listen = value;
+                b
+            }
+            "ping-interval-ms" => b.ping_interval(millis(&name, &value)?),
+            "pong-timeout-ms" => b.pong_timeout(millis(&name, &value)?),
+            "min-ping-interval-ms" => b.min_ping_interval(millis(&name, &value)?),
+            _ => b,
+        };
+    }
+    Ok((listen, b.build().map_err(|e| e.to_string())?))
+}
+
 /// A WebSocket over a metered TCP stream: what every example's client connects with.
 pub type MeteredWs =
     tokio_tungstenite::WebSocketStream<keepalive::meter::Metered<tokio::net::TcpStream>>;

@@ -662,6 +662,7 @@ where
                     "the peer pings too often: closing"
                 );
             }
+            #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
             _ => {
                 // The bound is the machine's; the close comes when the timer fired, a
                 // little after it (the runtime's lateness), and the log says how much.

@@ -22,6 +22,7 @@ mod error;
 mod heartbeat;
 pub mod meter;
 mod outbox;
+mod set_loop;
 mod trace;
 mod unheard;
 
@@ -40,6 +41,7 @@ pub mod tokio;
 pub use client::{Attempt, Client, ClientBuilder, Events, SessionEvent};
 pub use error::{Error, SendError};
 pub use heartbeat::Heartbeat;
+pub use set_loop::{Beat, Member, SetLoop};
 
 use core::future::Future;
 use core::task::{Context, Poll};

@@ -150,6 +150,7 @@ where
         })
     }
 
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     fn stats(&self) -> Stats {
         self.snapshot().0
     }

@@ -1,0 +1,427 @@
+//! [`SetLoop`]: one task runs a [`HeartbeatSet`] for every connection of a server, on one
+//! timer; each connection holds a [`Member`] that reports its events and hands it its
+//! [`Beat`]s.
+
+use super::alarm::Alarm;
+use super::{lock, Runtime};
+use crate::{Action, Clock, CloseReason, Config, Event, HeartbeatSet, PingId, State};
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// What the loop tells one connection to do, in order, at once.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Beat<P> {
+    /// Send a ping. Its payload is yours to choose (the id's bytes let you match the
+    /// pong: report [`Event::PongReceived`] with the id read back, or `None`). Report
+    /// [`Event::PingWritten`] when its last byte is written, if your transport says.
+    Ping(PingId),
+    /// Send a pong carrying this payload: the one of the ping it answers.
+    Pong(P),
+    /// Close the connection for this reason: send a close (WebSocket code
+    /// [`CloseReason::code`]) and keep reading until the peer's close or the end of the
+    /// stream; then drop the member. Should that take longer than `close_timeout`,
+    /// [`ForceClose`](Beat::ForceClose) follows.
+    Close(CloseReason),
+    /// The close took too long: drop the connection now. The member has left the set;
+    /// nothing follows.
+    ForceClose,
+}
+
+/// What a member reports to the loop.
+enum Report<P> {
+    Join,
+    Event(Event),
+    Ping(P),
+    Leave,
+}
+
+/// A member's place: what the loop has for it, and who waits for it.
+struct Slot<P> {
+    /// Told apart from the slot's earlier members: part of the set's key.
+    generation: u32,
+    /// The next beat, kept inline: a connection rarely has two waiting.
+    next: Option<Beat<P>>,
+    /// The ones after it (a burst of pongs), allocated only then: boxed, so that a slot
+    /// without a burst keeps one word for it, not a queue's four.
+    #[allow(clippy::box_collection)]
+    more: Option<Box<VecDeque<Beat<P>>>>,
+    waker: Option<Waker>,
+    /// The loop removed it from the set: nothing more comes.
+    ended: bool,
+}
+
+/// What the loop and its members share, under one lock held only to move reports and
+/// beats, never across I/O.
+struct Shared<P> {
+    reports: VecDeque<(u64, Report<P>)>,
+    slots: Vec<Slot<P>>,
+    free: Vec<u32>,
+    waker: Option<Waker>,
+    /// [`SetLoop`] handles alive; with no handle and no member left the loop ends.
+    handles: usize,
+    members: usize,
+}
+
+impl<P> Shared<P> {
+    fn report(&mut self, key: u64, report: Report<P>) {
+        self.reports.push_back((key, report));
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    fn slot(&mut self, key: u64) -> Option<&mut Slot<P>> {
+        let (id, generation) = ((key & 0xffff_ffff) as usize, (key >> 32) as u32);
+        self.slots
+            .get_mut(id)
+            .filter(|s| s.generation == generation)
+    }
+
+    /// Hands `beat` to the member `key` (if it is still there) and wakes it.
+    fn tell(&mut self, key: u64, beat: Beat<P>) {
+        if let Some(slot) = self.slot(key).filter(|s| !s.ended) {
+            if slot.next.is_none() {
+                slot.next = Some(beat);
+            } else {
+                slot.more.get_or_insert_with(Box::default).push_back(beat);
+            }
+            if let Some(w) = slot.waker.take() {
+                w.wake();
+            }
+        }
+    }
+
+    fn end(&mut self, key: u64) {
+        if let Some(slot) = self.slot(key) {
+            slot.ended = true;
+            if let Some(w) = slot.waker.take() {
+                w.wake();
+            }
+        }
+    }
+}
+
+/// A handle on a task that runs a [`HeartbeatSet`] for many connections on one timer:
+/// the server's side of the heartbeat, with no glue to write. Every connection
+/// [`join`](Self::join)s and gets a [`Member`]: it reports what it reads and writes and
+/// receives its [`Beat`]s (pings to send, pongs with the ping's payload, closes). The
+/// loop removes a connection when its close is done or its member is dropped; a late
+/// report for one is ignored.
+///
+/// Clone the handle freely; the task ends once every handle and every member is gone.
+///
+/// ```no_run
+/// use keepalive::driver::{Beat, SetLoop};
+/// use keepalive::tokio::Tokio;
+/// use keepalive::{Config, Event};
+///
+/// # async fn serve(mut sockets: tokio::sync::mpsc::Receiver<tokio::net::TcpStream>) -> Result<(), keepalive::ConfigError> {
+/// let heartbeats: SetLoop<Vec<u8>> = SetLoop::spawn(Tokio, Config::server().build()?);
+/// while let Some(socket) = sockets.recv().await {
+///     let mut member = heartbeats.join();
+///     tokio::spawn(async move {
+///         // For each read: member.report(Event::DataReceived); a ping's payload:
+///         // member.ping_received(payload); a pong: member.report(Event::PongReceived(None)).
+///         while let Some(beat) = member.next().await {
+///             match beat {
+///                 Beat::Ping(id) => { /* send a ping with id.get().to_be_bytes() */ }
+///                 Beat::Pong(payload) => { /* send a pong with payload */ }
+///                 Beat::Close(reason) => { /* send a close with reason.code() */ }
+///                 _ => break, // ForceClose: drop the socket
+///             }
+///         }
+///         drop(socket);
+///     });
+/// }
+/// # Ok(())
+/// # }
+/// ```
+///
+/// `examples/set_server.rs` serves WebSocket connections through it.
+pub struct SetLoop<P> {
+    shared: Arc<Mutex<Shared<P>>>,
+}
+
+impl<P> fmt::Debug for SetLoop<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = lock(&self.shared);
+        f.debug_struct("SetLoop")
+            .field("members", &s.members)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Send + 'static> SetLoop<P> {
+    /// Starts the loop on `runtime` for connections heartbeated by `config` (a server's:
+    /// [`Config::server`]).
+    pub fn spawn<R: Runtime>(runtime: R, config: Config) -> SetLoop<P> {
+        let shared = Arc::new(Mutex::new(Shared {
+            reports: VecDeque::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            waker: None,
+            handles: 1,
+            members: 0,
+        }));
+        let task = Task {
+            set: HeartbeatSet::new(config),
+            clock: Clock::with_epoch(runtime.now()),
+            alarm: Alarm::new(runtime.clone()),
+            shared: shared.clone(),
+            batch: VecDeque::new(),
+        };
+        runtime.spawn(task);
+        SetLoop { shared }
+    }
+
+    /// A new connection, open now (its handshake done): its heartbeat starts.
+    #[must_use = "the connection leaves the set when its member is dropped"]
+    pub fn join(&self) -> Member<P> {
+        let mut s = lock(&self.shared);
+        let id = match s.free.pop() {
+            Some(id) => id,
+            None => {
+                s.slots.push(Slot {
+                    generation: 0,
+                    next: None,
+                    more: None,
+                    waker: None,
+                    ended: false,
+                });
+                (s.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut s.slots[id as usize];
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.ended = false;
+        slot.next = None;
+        slot.more = None;
+        let key = u64::from(id) | u64::from(slot.generation) << 32;
+        s.members += 1;
+        s.report(key, Report::Join);
+        Member {
+            shared: self.shared.clone(),
+            key,
+        }
+    }
+
+    /// How many members are alive: joined and not yet dropped.
+    pub fn len(&self) -> usize {
+        lock(&self.shared).members
+    }
+
+    /// Whether no member is alive.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<P> Clone for SetLoop<P> {
+    fn clone(&self) -> SetLoop<P> {
+        lock(&self.shared).handles += 1;
+        SetLoop {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<P> Drop for SetLoop<P> {
+    fn drop(&mut self) {
+        let mut s = lock(&self.shared);
+        s.handles -= 1;
+        if let Some(w) = s.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+/// One connection in a [`SetLoop`]: report its events, and act on its [`Beat`]s
+/// ([`next`](Self::next)). Dropping it removes the connection from the set.
+pub struct Member<P> {
+    shared: Arc<Mutex<Shared<P>>>,
+    key: u64,
+}
+
+impl<P> fmt::Debug for Member<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Member").field("key", &self.key).finish()
+    }
+}
+
+impl<P> Member<P> {
+    /// Reports an event of this connection: bytes or a message read
+    /// ([`Event::DataReceived`]), a pong ([`Event::PongReceived`]), data sent, a ping
+    /// written, the end of the stream ([`Event::Disconnected`]). A ping goes through
+    /// [`ping_received`](Self::ping_received), with its payload.
+    pub fn report(&self, event: Event) {
+        lock(&self.shared).report(self.key, Report::Event(event));
+    }
+
+    /// Reports a ping from the peer: its [`Beat::Pong`] carries `payload` back (unless
+    /// policing closes the connection instead).
+    pub fn ping_received(&self, payload: P) {
+        lock(&self.shared).report(self.key, Report::Ping(payload));
+    }
+
+    /// The next beat; `None` once the connection has left the set (after
+    /// [`Beat::ForceClose`], or when its close is done).
+    pub async fn next(&mut self) -> Option<Beat<P>> {
+        core::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// The next beat, polled: `Ready(None)` once the connection has left the set.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Beat<P>>> {
+        let mut s = lock(&self.shared);
+        let Some(slot) = s.slot(self.key) else {
+            return Poll::Ready(None);
+        };
+        if let Some(beat) = slot.next.take() {
+            if let Some(more) = &mut slot.more {
+                slot.next = more.pop_front();
+                if more.is_empty() {
+                    // A burst is over: the connection keeps no queue between beats.
+                    slot.more = None;
+                }
+            }
+            return Poll::Ready(Some(beat));
+        }
+        if slot.ended {
+            return Poll::Ready(None);
+        }
+        slot.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl<P> futures_core::Stream for Member<P> {
+    type Item = Beat<P>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Beat<P>>> {
+        Member::poll_next(self.get_mut(), cx)
+    }
+}
+
+impl<P> Drop for Member<P> {
+    fn drop(&mut self) {
+        let mut s = lock(&self.shared);
+        s.report(self.key, Report::Leave);
+        if let Some(slot) = s.slot(self.key) {
+            slot.next = None;
+            slot.more = None;
+            slot.waker = None;
+            slot.ended = true;
+            s.free.push((self.key & 0xffff_ffff) as u32);
+        }
+        s.members -= 1;
+    }
+}
+
+/// The room a batch of reports keeps between loops.
+const BATCH_ROOM: usize = 1_024;
+
+/// The loop's task: the set, its one timer, and the reports taken in one batch.
+struct Task<R: Runtime, P> {
+    set: HeartbeatSet<u64>,
+    clock: Clock,
+    alarm: Alarm<R>,
+    shared: Arc<Mutex<Shared<P>>>,
+    batch: VecDeque<(u64, Report<P>)>,
+}
+
+/// Hands the set's action for `key` to its member, a pong with `payload`.
+fn deliver<P>(s: &mut Shared<P>, key: u64, action: Action, payload: &mut Option<P>) {
+    let beat = match action {
+        Action::SendPing(id) => Beat::Ping(id),
+        Action::SendPong => match payload.take() {
+            Some(p) => Beat::Pong(p),
+            None => return,
+        },
+        Action::Close(reason) => Beat::Close(reason),
+        Action::ForceClose => Beat::ForceClose,
+        // A server's set connects nothing: the rest is a client's.
+        _ => return,
+    };
+    s.tell(key, beat);
+}
+
+/// Removes `key` from the set once its connection is over, and tells its member.
+fn reap<P>(set: &mut HeartbeatSet<u64>, s: &mut Shared<P>, key: u64) {
+    if set
+        .state(&key)
+        .is_some_and(|st| st.is_terminal() || st == State::Backoff)
+    {
+        set.remove(&key);
+        s.end(key);
+    }
+}
+
+// The task moves nothing it pins: its payloads sit in queues.
+impl<R: Runtime, P> Unpin for Task<R, P> {}
+
+impl<R: Runtime, P> Future for Task<R, P> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            {
+                let mut s = lock(&this.shared);
+                if s.handles == 0 && s.members == 0 && s.reports.is_empty() {
+                    return Poll::Ready(());
+                }
+                core::mem::swap(&mut s.reports, &mut this.batch);
+                s.waker = Some(cx.waker().clone());
+            }
+            let now = this.alarm.now(&this.clock);
+            let mut batch = core::mem::take(&mut this.batch);
+            let mut s = lock(&this.shared);
+            for (key, report) in batch.drain(..) {
+                let (event, mut payload) = match report {
+                    Report::Join => {
+                        // The key is new: its slot's generation moved on.
+                        let _ = this.set.insert(key, now);
+                        (Event::Connected, None)
+                    }
+                    Report::Event(e) => (e, None),
+                    Report::Ping(p) => (Event::PingReceived, Some(p)),
+                    Report::Leave => {
+                        this.set.remove(&key);
+                        continue;
+                    }
+                };
+                // A late report for a connection already removed is harmless.
+                let Ok(actions) = this.set.handle(now, &key, event) else {
+                    continue;
+                };
+                for action in actions {
+                    deliver(&mut s, key, action, &mut payload);
+                }
+                reap(&mut this.set, &mut s, key);
+            }
+            while let Some((key, action)) = this.set.poll(now) {
+                deliver(&mut s, key, action, &mut None);
+                reap(&mut this.set, &mut s, key);
+            }
+            drop(s);
+            // The batch's room is kept for the next one, unless a burst (a thousand
+            // connections joining at once) left far more than a loop needs.
+            if batch.capacity() <= BATCH_ROOM {
+                this.batch = batch;
+            }
+            let deadline = this.set.next_deadline();
+            let now = this.alarm.now(&this.clock);
+            if this.alarm.due(&this.clock, deadline, now, cx) {
+                continue;
+            }
+            if !lock(&this.shared).reports.is_empty() {
+                continue;
+            }
+            return Poll::Pending;
+        }
+    }
+}

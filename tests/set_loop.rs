@@ -1,0 +1,148 @@
+//! The set's loop (`driver::SetLoop`) on tokio's paused clock: each rule of the server's
+//! side asserted exactly, with members that behave as connections do, well or badly.
+#![cfg(feature = "tokio")]
+
+use keepalive::driver::{Beat, SetLoop};
+use keepalive::tokio::Tokio;
+use keepalive::{CloseReason, Config, Duration, Event};
+use tokio::time::{timeout, Instant};
+
+const INTERVAL: Duration = Duration::from_millis(100);
+const PONG: Duration = Duration::from_millis(200);
+const CLOSE: Duration = Duration::from_millis(300);
+/// The set keeps deadlines to the millisecond, and tokio's timer rounds up to its next.
+const GRAIN: Duration = Duration::from_millis(2);
+
+fn config() -> Config {
+    Config::server()
+        .ping_interval(INTERVAL)
+        .pong_timeout(PONG)
+        .close_timeout(CLOSE)
+        .spread_pings(false) // every timing exact
+        .build()
+        .expect("a valid config")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_member_is_pinged_then_closed_within_the_bound_then_removed() {
+    let heartbeats: SetLoop<Vec<u8>> = SetLoop::spawn(Tokio, config());
+    let mut member = heartbeats.join();
+    let start = Instant::now();
+    let Some(Beat::Ping(_)) = member.next().await else {
+        panic!("a ping first")
+    };
+    let pinged = start.elapsed();
+    assert!(
+        pinged >= INTERVAL && pinged <= INTERVAL + GRAIN,
+        "{pinged:?}"
+    );
+    assert_eq!(
+        member.next().await,
+        Some(Beat::Close(CloseReason::PongTimeout))
+    );
+    let closed = start.elapsed();
+    assert!(
+        closed >= INTERVAL + PONG && closed <= INTERVAL + PONG + GRAIN,
+        "{closed:?}"
+    );
+    // The close is done: the connection leaves the set, and a late report is harmless.
+    member.report(Event::Disconnected);
+    assert_eq!(member.next().await, None);
+    member.report(Event::DataReceived);
+    assert_eq!(heartbeats.len(), 1, "the member is still held");
+    drop(member);
+    tokio::task::yield_now().await;
+    assert!(heartbeats.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn pongs_carry_the_pings_payload_and_ten_at_once_are_no_flood() {
+    let heartbeats: SetLoop<Vec<u8>> = SetLoop::spawn(Tokio, config());
+    let mut member = heartbeats.join();
+    for i in 0..10u8 {
+        member.ping_received(vec![i; 3]);
+    }
+    for i in 0..10u8 {
+        assert_eq!(member.next().await, Some(Beat::Pong(vec![i; 3])));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_live_member_is_never_closed() {
+    let heartbeats: SetLoop<Vec<u8>> = SetLoop::spawn(Tokio, config());
+    let mut member = heartbeats.join();
+    let end = Instant::now() + Duration::from_secs(60);
+    let mut pings = 0;
+    while Instant::now() < end {
+        match timeout(Duration::from_secs(1), member.next()).await {
+            Ok(Some(Beat::Ping(id))) => {
+                pings += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                member.report(Event::PongReceived(Some(id)));
+            }
+            other => panic!("a ping, then its pong: got {other:?}"),
+        }
+    }
+    assert!(pings >= 60_000 / 120 - 5, "{pings} pings in a minute");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_close_that_never_ends_is_forced_after_close_timeout() {
+    let heartbeats: SetLoop<Vec<u8>> = SetLoop::spawn(Tokio, config());
+    let mut member = heartbeats.join();
+    assert!(matches!(member.next().await, Some(Beat::Ping(_))));
+    assert_eq!(
+        member.next().await,
+        Some(Beat::Close(CloseReason::PongTimeout))
+    );
+    let closing = Instant::now();
+    assert_eq!(member.next().await, Some(Beat::ForceClose));
+    let forced = closing.elapsed();
+    assert!(forced >= CLOSE && forced <= CLOSE + GRAIN, "{forced:?}");
+    assert_eq!(member.next().await, None, "nothing follows a forced close");
+}
+
+#[tokio::test(start_paused = true)]
+async fn many_members_share_one_timer_and_leave_when_dropped() {
+    let heartbeats: SetLoop<Vec<u8>> = SetLoop::spawn(Tokio, config());
+    let mut members: Vec<_> = (0..1_000).map(|_| heartbeats.join()).collect();
+    // Half of them talk; all are pinged at their interval of quiet.
+    for m in members.iter().step_by(2) {
+        m.report(Event::DataReceived);
+    }
+    for m in &mut members {
+        assert!(matches!(m.next().await, Some(Beat::Ping(_))));
+    }
+    assert_eq!(heartbeats.len(), 1_000);
+    members.truncate(10);
+    tokio::task::yield_now().await;
+    assert_eq!(heartbeats.len(), 10);
+    // A slot freed and taken again: the old member's reports cannot reach the new one.
+    let fresh = heartbeats.join();
+    fresh.ping_received(b"new".to_vec());
+    let mut fresh = fresh;
+    assert_eq!(fresh.next().await, Some(Beat::Pong(b"new".to_vec())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_loop_ends_when_every_handle_and_member_is_gone() {
+    let alive = || {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    };
+    let heartbeats: SetLoop<Vec<u8>> = SetLoop::spawn(Tokio, config());
+    let member = heartbeats.join();
+    let copy = heartbeats.clone();
+    tokio::task::yield_now().await;
+    assert_eq!(alive(), 1, "the loop runs");
+    drop(heartbeats);
+    drop(member);
+    tokio::task::yield_now().await;
+    assert_eq!(alive(), 1, "a handle is left");
+    drop(copy);
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(alive(), 0, "the loop ended");
+}
