@@ -264,7 +264,11 @@ async fn an_app_that_reads_one_event_a_second_keeps_a_streaming_server() {
     let bound = client.stats().dead_peer_bound;
     let limit = bound + SLACK + Duration::from_millis(500);
     while client.is_connected() {
-        assert!(frozen.elapsed() <= limit, "not found within {limit:?}");
+        assert!(
+            frozen.elapsed() <= limit,
+            "not found within {limit:?}: {:?}",
+            client.stats()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     println!(

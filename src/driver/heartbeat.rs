@@ -159,9 +159,13 @@ where
     /// The peer's "too many pings" slowed our pings down (the machine said so).
     slowed_down: bool,
     /// Since it was held, the transport may be reading a backlog that arrived long ago:
-    /// until the kernel shows it drained, what is read proves life as of when it
-    /// arrived (the kernel's view), not as of now.
+    /// until the kernel shows it drained, and then until the transport has read the
+    /// socket again (its own buffer of frames spent), what is read proves life as of
+    /// when it arrived (the kernel's view), not as of now.
     stale_reads: bool,
+    /// The meter's count of bytes read when the kernel's queue was seen drained: the
+    /// backlog is over once the transport reads past it.
+    drained_at: Option<u64>,
     /// When the kernel's view of the path is due for a look at a clock read, and when
     /// the last look was.
     next_look: Instant,
@@ -233,6 +237,7 @@ where
             held: false,
             slowed_down: false,
             stale_reads: false,
+            drained_at: None,
             next_look: Instant::ZERO,
             last_look: Instant::ZERO,
             follow_up: None,
@@ -313,7 +318,10 @@ where
     /// long past probes the peer (one ping, a fresh pong timeout) instead of closing.
     pub(crate) fn hold(&mut self, held: bool) {
         self.held = held;
-        self.stale_reads |= held && self.meter.is_some();
+        if held && self.meter.is_some() {
+            self.stale_reads = true;
+            self.drained_at = None;
+        }
         self.machine.reads_nothing(self.held || self.stale_reads);
     }
 
@@ -503,8 +511,21 @@ where
     /// kernel's view dates the peer's last bytes instead.
     fn report(&mut self, now: Instant) {
         if self.stale_reads {
-            let drained = self.meter.as_ref().and_then(Meter::backlog);
-            self.stale_reads = drained.is_some_and(|(unread, _)| unread > 0);
+            let meter = self.meter.as_ref();
+            match (self.drained_at, meter) {
+                (None, Some(m)) => match m.backlog() {
+                    Some((unread, _)) if unread > 0 => {}
+                    // The kernel's queue is empty, but the transport may still hold
+                    // frames it read from it long ago (a WebSocket stream reads ahead).
+                    Some(_) => self.drained_at = Some(m.received()),
+                    None => self.stale_reads = false,
+                },
+                (Some(mark), Some(m)) if m.received() == mark => {}
+                _ => {
+                    self.stale_reads = false;
+                    self.drained_at = None;
+                }
+            }
             self.machine.reads_nothing(self.held || self.stale_reads);
         }
         let stale = self.stale_reads;
