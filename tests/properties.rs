@@ -129,17 +129,7 @@ fn config_with(
                         } else {
                             Setting::OnHttpStatus
                         };
-                        let d = match d {
-                            Decision::Soon => "soon".to_string(),
-                            Decision::Later => "later".into(),
-                            Decision::GiveUp => "give_up".into(),
-                            Decision::NotBefore(w) => {
-                                // The longest wait the scenario language writes.
-                                format!("not_before:{}ns", w.as_nanos().min(u128::from(u64::MAX)))
-                            }
-                            _ => "backoff".into(),
-                        };
-                        values.push((s, format!("{code}:{d}")));
+                        values.push((s, settings::override_text(code, d)));
                     }
                 }
                 Table::build(server, &values).ok()

@@ -40,10 +40,7 @@ fuzz_target!(|i: Inputs| {
         for &(which, code, d, wait) in i.overrides.iter().take(6) {
             let row = keyed[usize::from(which) % keyed.len()];
             let d = keepalive_fuzz::decision(d, wait);
-            values.push((
-                row.setting,
-                format!("{code}:{}", keepalive_fuzz::decision_text(d)),
-            ));
+            values.push((row.setting, settings::override_text(code, d)));
         }
     }
     match settings::Table::build(i.server, &values) {

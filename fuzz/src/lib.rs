@@ -277,23 +277,12 @@ fn decode_config(r: &mut Reader<'_>) -> Option<(Config, Instant)> {
             let code = r.u16();
             let d = decision(dec, r.u32());
             let row = keyed[usize::from(which) % keyed.len()];
-            values.push((row.setting, format!("{code}:{}", decision_text(d))));
+            values.push((row.setting, settings::override_text(code, d)));
         }
     }
     let start = Instant::from_nanos(r.u64());
     let config = Table::build(server, &values).ok()?;
     Some((config, start))
-}
-
-/// A decision as the scenario language writes it.
-pub fn decision_text(d: Decision) -> String {
-    match d {
-        Decision::Soon => "soon".into(),
-        Decision::Later => "later".into(),
-        Decision::GiveUp => "give_up".into(),
-        Decision::NotBefore(w) => format!("not_before:{}ms", w.as_millis()),
-        _ => "backoff".into(),
-    }
 }
 
 /// Encodes an input (the inverse of [`decode`], to the microsecond), for seed corpora.

@@ -6,7 +6,7 @@
 //! message naming the setting.
 
 use keepalive::sim::{Recorder, Scenario, ScenarioError};
-use keepalive::{Config, ConfigError, Instant, Setting};
+use keepalive::{Config, ConfigError, Decision, Instant, Setting};
 
 /// How a setting's value is written.
 #[derive(Clone, Debug, PartialEq)]
@@ -211,4 +211,19 @@ pub fn spread(form: &Form, r: u64) -> u64 {
         Form::Words(words) => r % words.len() as u64,
         Form::Keyed => 0,
     }
+}
+
+/// A reconnect override's value, `<code>:<decision>`, as the scenario language writes it
+/// (a wait beyond 584 years is written as the longest it can).
+pub fn override_text(code: u16, d: Decision) -> String {
+    let d = match d {
+        Decision::Soon => "soon".to_string(),
+        Decision::Later => "later".into(),
+        Decision::GiveUp => "give_up".into(),
+        Decision::NotBefore(w) => {
+            format!("not_before:{}ns", w.as_nanos().min(u128::from(u64::MAX)))
+        }
+        _ => "backoff".into(),
+    };
+    format!("{code}:{d}")
 }
