@@ -265,6 +265,7 @@ fn config_errors_name_the_setting_the_value_and_a_fix() {
 }
 
 /// Reads a duration as `Duration`'s `Debug` prints it: `40s`, `1.5s`, `333ms`.
+#[cfg(feature = "sim")]
 fn duration(text: &str) -> Duration {
     let (num, unit) = text.split_at(text.find(|c: char| c.is_alphabetic()).expect("a unit"));
     let scale = match unit {
@@ -281,6 +282,7 @@ fn duration(text: &str) -> Duration {
 /// pong_timeout 1.333s and ping_interval 2.667s or less", or "try 40s" for the setting
 /// the error names), as printed, to the settings given as text (a later one wins);
 /// returns what it set.
+#[cfg(feature = "sim")]
 fn apply_hint(values: &mut Vec<(Setting, String)>, e: &ConfigError) -> Vec<(Setting, Duration)> {
     let message = e.to_string();
     let hint = message.rsplit_once("try ").expect("a hint").1;
@@ -301,68 +303,74 @@ fn apply_hint(values: &mut Vec<(Setting, String)>, e: &ConfigError) -> Vec<(Sett
     set
 }
 
-use proptest::prelude::*;
-
+// The hints are applied as text, through the settings table the harnesses share.
+#[cfg(feature = "sim")]
 mod check;
-use check::settings::Table;
 
-proptest::proptest! {
-    /// Every hint is accepted as printed and leads somewhere sane: a configuration
-    /// refused for a duration out of range or grain, a path limit, an idle timeout or
-    /// policing too strict, with its hint applied, builds or fails with another error
-    /// (never the same one), and a hint never proposes a heartbeat shorter than a second
-    /// unless the value given was already shorter (then it only rounds it up to whole
-    /// milliseconds).
-    #[test]
-    fn every_hint_is_accepted_as_printed(
-        interval_us in prop_oneof![1u64..2_000, 1u64..200_000_000, Just(100_000_000_000u64)],
-        pong_us in prop_oneof![1u64..2_000, 1u64..200_000_000],
-        limit_ms in proptest::option::of(1u64..200_000),
-        idle_ms in proptest::option::of(1u64..400_000),
-        min_ping_ms in 0u64..100_000,
-        server in proptest::bool::ANY,
-        never in proptest::bool::ANY,
-    ) {
-        let us = Duration::from_micros;
-        let mut values = vec![
-            (Setting::PingInterval, format!("{interval_us}us")),
-            (Setting::PongTimeout, format!("{pong_us}us")),
-            (Setting::MinPingInterval, format!("{min_ping_ms}ms")),
-        ];
-        if never {
-            values.push((Setting::PingPolicy, "never".into()));
-        }
-        if let Some(l) = limit_ms {
-            values.push((Setting::PathIdleLimit, format!("{l}ms")));
-        }
-        if let Some(i) = idle_ms {
-            values.push((Setting::IdleTimeout, format!("{i}ms")));
-        }
-        let given = |s: Setting| match s {
-            Setting::PingInterval => us(interval_us),
-            Setting::PongTimeout => us(pong_us),
-            Setting::PathIdleLimit => Duration::from_millis(limit_ms.unwrap_or(u64::MAX)),
-            Setting::IdleTimeout => Duration::from_millis(idle_ms.unwrap_or(u64::MAX)),
-            _ => Duration::ZERO, // not a heartbeat setting: no floor to hold
-        };
-        // Each fix may reveal the next mistake; none is refused for its own hint.
-        for _ in 0..6 {
-            match Table::build(server, &values) {
-                Ok(_) => return Ok(()),
-                Err(ConfigError::NoDeadPeerDetection) => return Ok(()), // its fix is a choice
-                Err(e) => {
-                    for (s, value) in apply_hint(&mut values, &e) {
-                        let floor = given(s).min(Duration::from_secs(1));
-                        proptest::prop_assert!(value >= floor, "{}: {} {:?}", e, s, value);
-                    }
-                    if let Err(again) = Table::build(server, &values) {
-                        proptest::prop_assert_ne!(again, e, "the hint of {} did not fix it", e);
+#[cfg(feature = "sim")]
+mod hints {
+    use super::*;
+    use check::settings::Table;
+    use proptest::prelude::*;
+
+    proptest::proptest! {
+        /// Every hint is accepted as printed and leads somewhere sane: a configuration
+        /// refused for a duration out of range or grain, a path limit, an idle timeout or
+        /// policing too strict, with its hint applied, builds or fails with another error
+        /// (never the same one), and a hint never proposes a heartbeat shorter than a second
+        /// unless the value given was already shorter (then it only rounds it up to whole
+        /// milliseconds).
+        #[test]
+        fn every_hint_is_accepted_as_printed(
+            interval_us in prop_oneof![1u64..2_000, 1u64..200_000_000, Just(100_000_000_000u64)],
+            pong_us in prop_oneof![1u64..2_000, 1u64..200_000_000],
+            limit_ms in proptest::option::of(1u64..200_000),
+            idle_ms in proptest::option::of(1u64..400_000),
+            min_ping_ms in 0u64..100_000,
+            server in proptest::bool::ANY,
+            never in proptest::bool::ANY,
+        ) {
+            let us = Duration::from_micros;
+            let mut values = vec![
+                (Setting::PingInterval, format!("{interval_us}us")),
+                (Setting::PongTimeout, format!("{pong_us}us")),
+                (Setting::MinPingInterval, format!("{min_ping_ms}ms")),
+            ];
+            if never {
+                values.push((Setting::PingPolicy, "never".into()));
+            }
+            if let Some(l) = limit_ms {
+                values.push((Setting::PathIdleLimit, format!("{l}ms")));
+            }
+            if let Some(i) = idle_ms {
+                values.push((Setting::IdleTimeout, format!("{i}ms")));
+            }
+            let given = |s: Setting| match s {
+                Setting::PingInterval => us(interval_us),
+                Setting::PongTimeout => us(pong_us),
+                Setting::PathIdleLimit => Duration::from_millis(limit_ms.unwrap_or(u64::MAX)),
+                Setting::IdleTimeout => Duration::from_millis(idle_ms.unwrap_or(u64::MAX)),
+                _ => Duration::ZERO, // not a heartbeat setting: no floor to hold
+            };
+            // Each fix may reveal the next mistake; none is refused for its own hint.
+            for _ in 0..6 {
+                match Table::build(server, &values) {
+                    Ok(_) => return Ok(()),
+                    Err(ConfigError::NoDeadPeerDetection) => return Ok(()), // its fix is a choice
+                    Err(e) => {
+                        for (s, value) in apply_hint(&mut values, &e) {
+                            let floor = given(s).min(Duration::from_secs(1));
+                            proptest::prop_assert!(value >= floor, "{}: {} {:?}", e, s, value);
+                        }
+                        if let Err(again) = Table::build(server, &values) {
+                            proptest::prop_assert_ne!(again, e, "the hint of {} did not fix it", e);
+                        }
                     }
                 }
             }
+            let built = Table::build(server, &values);
+            proptest::prop_assert!(built.is_ok(), "{:?}", built);
         }
-        let built = Table::build(server, &values);
-        proptest::prop_assert!(built.is_ok(), "{:?}", built);
     }
 }
 
