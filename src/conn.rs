@@ -72,6 +72,9 @@ const GAP_PING: u16 = 256;
 /// loss says the interval is too long (a shorter gap failed); its answer says nothing
 /// of the interval. Set with [`GAP_PING`].
 const GAP_SHORT: u16 = 1024;
+/// What a ping in flight (or a probe) keeps: all of it goes with the connection or the
+/// close.
+const PING_STATE: u16 = IN_FLIGHT | PROBING | UNWRITTEN | GAP_PING | GAP_SHORT;
 /// The most a connection's first ping comes sooner than the interval, in 256ths of it:
 /// seven eighths (see `spread_pings`). A first ping needs an eighth of the interval of
 /// quiet (2.5 s at the default 20 s): a peer's pause of a second or so (a conformance
@@ -717,7 +720,7 @@ impl Conn {
         self.ping_budget = now;
         // The round trips measured stay: the path is the same, and the pong timeout's
         // floor must not reset at each reconnect (it only ever lengthens a deadline).
-        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN | GAP_PING | GAP_SHORT);
+        self.flags &= !PING_STATE;
     }
 
     /// Resume or a network change while not connected: connect now. A pending attempt is
@@ -897,7 +900,7 @@ impl Conn {
             force_at: add_ms(now, cfg.timing.close_timeout),
             ours: Ours::of(reason),
         };
-        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN | GAP_PING | GAP_SHORT);
+        self.flags &= !PING_STATE;
         out.push(Action::Close(reason));
     }
 
@@ -919,7 +922,7 @@ impl Conn {
         out: &mut Actions,
         counters: &mut Counters,
     ) {
-        self.flags &= !(IN_FLIGHT | PROBING | UNWRITTEN | GAP_PING | GAP_SHORT);
+        self.flags &= !PING_STATE;
         if self.has(SHUTDOWN) {
             self.state = Timed::Stopped;
             return;
