@@ -699,6 +699,12 @@ impl Conn {
         )
     }
 
+    /// What a random draw at `now` starts from: time and ping count vary per connection
+    /// and per draw, and a replay repeats them.
+    fn entropy(&self, now: u64) -> u64 {
+        now ^ u64::from(self.ping_seq).rotate_left(32)
+    }
+
     /// A fresh connection: nothing of the previous one survives (but the slowdown a peer
     /// asked for, which is the point of asking, and the round trips measured on the
     /// path, which only lengthen the pong timeout).
@@ -707,9 +713,7 @@ impl Conn {
         self.phase = if cfg.timing.spread_pings {
             // Uniform over 0..=MAX_PHASE: the first ping comes after an eighth to all of
             // the interval (never right after the open, which just proved the peer alive).
-            // Time and ping count vary per connection; a replay repeats them.
-            let entropy = now ^ u64::from(self.ping_seq).rotate_left(32);
-            let r = crate::backoff::mix(cfg.timing.seed ^ crate::backoff::mix(entropy));
+            let r = backoff::mix(cfg.timing.seed ^ backoff::mix(self.entropy(now)));
             ((r >> 32) % u64::from(MAX_PHASE + 1)) as u8
         } else {
             0
@@ -940,9 +944,7 @@ impl Conn {
         }
         self.attempt = self.attempt.saturating_add(1);
         counters.reconnect();
-        // Time and ping count vary per connection and per draw; a replay repeats them.
-        let entropy = now ^ u64::from(self.ping_seq).rotate_left(32);
-        let after = backoff::wait_nanos(cfg, decision, u32::from(self.attempt), entropy);
+        let after = backoff::wait_nanos(cfg, decision, u32::from(self.attempt), self.entropy(now));
         self.state = Timed::Backoff {
             until: now.saturating_add(after),
         };
