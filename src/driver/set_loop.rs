@@ -55,6 +55,17 @@ struct Slot<P> {
     ended: bool,
 }
 
+/// The set's key for a member: its slot's index, and the slot's generation above it, so
+/// that a late report of the slot's earlier member cannot reach the next.
+fn member_key(id: u32, generation: u32) -> u64 {
+    u64::from(id) | u64::from(generation) << 32
+}
+
+/// The slot a key names.
+fn slot_id(key: u64) -> u32 {
+    key as u32
+}
+
 /// What the loop and its members share, under one lock held only to move reports and
 /// beats, never across I/O.
 struct Shared<P> {
@@ -76,9 +87,9 @@ impl<P> Shared<P> {
     }
 
     fn slot(&mut self, key: u64) -> Option<&mut Slot<P>> {
-        let (id, generation) = ((key & 0xffff_ffff) as usize, (key >> 32) as u32);
+        let generation = (key >> 32) as u32;
         self.slots
-            .get_mut(id)
+            .get_mut(slot_id(key) as usize)
             .filter(|s| s.generation == generation)
     }
 
@@ -201,7 +212,7 @@ impl<P: Send + 'static> SetLoop<P> {
         slot.ended = false;
         slot.next = None;
         slot.more = None;
-        let key = u64::from(id) | u64::from(slot.generation) << 32;
+        let key = member_key(id, slot.generation);
         s.members += 1;
         s.report(key, Report::Join);
         Member {
@@ -315,7 +326,7 @@ impl<P> Drop for Member<P> {
             slot.more = None;
             slot.waker = None;
             slot.ended = true;
-            s.free.push((self.key & 0xffff_ffff) as u32);
+            s.free.push(slot_id(self.key));
         }
         s.members -= 1;
     }
@@ -369,18 +380,15 @@ impl<R: Runtime, P> Future for Task<R, P> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         loop {
-            {
-                let mut s = lock(&this.shared);
-                if s.handles == 0 && s.members == 0 && s.reports.is_empty() {
-                    return Poll::Ready(());
-                }
-                core::mem::swap(&mut s.reports, &mut this.batch);
-                s.waker = Some(cx.waker().clone());
-            }
-            let now = this.alarm.now(&this.clock);
-            let mut batch = core::mem::take(&mut this.batch);
             let mut s = lock(&this.shared);
-            for (key, report) in batch.drain(..) {
+            if s.handles == 0 && s.members == 0 && s.reports.is_empty() {
+                return Poll::Ready(());
+            }
+            core::mem::swap(&mut s.reports, &mut this.batch);
+            s.waker = Some(cx.waker().clone());
+            // Every report taken is dated now, after it arrived.
+            let now = this.alarm.now(&this.clock);
+            for (key, report) in this.batch.drain(..) {
                 let (event, mut payload) = match report {
                     Report::Join => {
                         // The key is new: its slot's generation moved on.
@@ -410,8 +418,8 @@ impl<R: Runtime, P> Future for Task<R, P> {
             drop(s);
             // The batch's room is kept for the next one, unless a burst (a thousand
             // connections joining at once) left far more than a loop needs.
-            if batch.capacity() <= BATCH_ROOM {
-                this.batch = batch;
+            if this.batch.capacity() > BATCH_ROOM {
+                this.batch = VecDeque::new();
             }
             let deadline = this.set.next_deadline();
             let now = this.alarm.now(&this.clock);
