@@ -63,12 +63,13 @@ fn op() -> impl Strategy<Value = SetOp<u8>> {
         Just(Event::PingReceived),
         Just(Event::PongReceived(None)),
         Just(Event::Closed(keepalive::CloseReason::TooManyPings)),
+        // Between milliseconds, which the set keeps at its grain.
         Just(Event::PathRtt {
-            srtt: Duration::from_millis(300),
-            rttvar: Duration::from_millis(80),
+            srtt: Duration::from_micros(300_123),
+            rttvar: Duration::from_micros(80_456),
         }),
         Just(Event::PathHeard {
-            ago: Duration::from_millis(250),
+            ago: Duration::from_micros(250_789),
         }),
         Just(Event::DataReceived),
         Just(Event::DataSent),
@@ -181,17 +182,64 @@ fn duplicate_and_unknown_keys_are_typed_errors() {
     assert!(set.is_empty());
 }
 
-#[test]
-fn heap_per_connection_stays_under_120_bytes_at_a_million() {
-    let config = Config::server().build().unwrap();
+/// Heap bytes per connection of a set of a million, keyed by `u64`, opened over 20 s.
+fn heap_per_connection(config: Config) -> f64 {
     let n = 1_000_000u64;
     let mut set = HeartbeatSet::new(config);
     for k in 0..n {
         set.insert(k, Instant::from_millis(k % 20_000)).unwrap();
     }
-    let per = set.heap_bytes() as f64 / n as f64;
-    println!("HeartbeatSet<u64>: {per:.1} heap bytes per connection at 1M");
-    // The state (80 bytes: times, the round-trip estimate, ping policing), its key, the
-    // wheel's links and the index.
-    assert!(per <= 120.0, "{per:.1} bytes per connection");
+    set.heap_bytes() as f64 / n as f64
+}
+
+/// The set's target: a server whose clients heartbeat (it never pings, and closes after
+/// 70 s of silence) keeps a connection in one cache line of heap, index, timer links and
+/// the slab's growth included: a 24-byte slot and its 8-byte key, 10 bytes of timer
+/// links, 4 to 8 of index.
+#[test]
+fn a_server_that_never_pings_keeps_at_most_64_bytes_a_connection() {
+    let config = Config::server()
+        .ping_policy(PingPolicy::Never)
+        .idle_timeout(Duration::from_secs(70))
+        .build()
+        .unwrap();
+    let per = heap_per_connection(config);
+    println!("a server that never pings: {per:.1} heap bytes per connection at 1M");
+    assert!(per <= 64.0, "{per:.1} bytes per connection");
+}
+
+/// A server that pings and polices its clients' pings (the defaults) pays for the ping
+/// count, the round-trip estimate and its last outbound activity: 17 bytes more (18 with
+/// the slab's growth), and the budget of each peer that pinged lately (5 more) once one
+/// has.
+#[test]
+fn a_server_that_pings_pays_for_what_it_uses() {
+    let per = heap_per_connection(Config::server().build().unwrap());
+    println!("a server that pings (defaults): {per:.1} heap bytes per connection at 1M");
+    assert!(per <= 72.0, "{per:.1} bytes per connection");
+}
+
+/// Without policing a set keeps no ping budget, even for clients that ping; with it, the
+/// budget's column appears once a client pings, and holds 5 bytes for each connection.
+#[test]
+fn the_ping_budget_is_kept_only_where_pings_are_policed() {
+    let heap = |policing: Duration| {
+        let config = Config::server()
+            .ping_policy(PingPolicy::Never)
+            .idle_timeout(Duration::from_secs(70))
+            .min_ping_interval(policing)
+            .build()
+            .unwrap();
+        let mut set = HeartbeatSet::with_capacity(config, 100_000);
+        for k in 0..100_000u64 {
+            set.insert(k, Instant::ZERO).unwrap();
+        }
+        let before = set.heap_bytes();
+        for k in 0..100_000u64 {
+            let _ = set.handle(Instant::from_secs(20), &k, Event::PingReceived).unwrap();
+        }
+        (set.heap_bytes() - before) / 100_000
+    };
+    assert_eq!(heap(Duration::ZERO), 0);
+    assert_eq!(heap(Duration::from_millis(50)), 5);
 }

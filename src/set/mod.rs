@@ -5,7 +5,8 @@ mod index;
 mod wheel;
 
 use crate::config::Config;
-use crate::conn::Conn;
+use crate::conn::packed::{Sides, Slot, View};
+use crate::conn::{traffic, Conn};
 use crate::event::{Action, Actions, Event, PingId};
 use crate::state::State;
 use crate::stats::{Counters, Stats};
@@ -14,6 +15,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::fmt;
 use core::hash::Hash;
+use core::time::Duration;
 use index::{Index, Keys};
 use wheel::{Link, Wheel};
 
@@ -41,7 +43,7 @@ impl fmt::Display for SetError {
 
 impl core::error::Error for SetError {}
 
-type Entry<K> = Option<(Conn, K)>;
+type Entry<K> = Option<(Slot, K)>;
 
 struct Slab<'a, K>(&'a [Entry<K>]);
 
@@ -55,18 +57,28 @@ impl<K> Keys<K> for Slab<'_, K> {
 }
 
 /// Heartbeats for many connections on one event loop: one shared [`Config`], a compact
-/// state per connection (about 115 bytes of heap at a million connections, index and
-/// timer included), and one hierarchical timing wheel, so a check with nothing due costs
-/// the same for ten connections or ten million.
+/// state per connection, and one hierarchical timing wheel, so a check with nothing due
+/// costs the same for ten connections or ten million.
+///
+/// A connection keeps only what its config uses: at a million connections keyed by
+/// `u64`, about 52 bytes of heap each (index, timer and growth included) for a server
+/// that never pings, and about 70 for one that pings; a peer's ping budget adds 5 bytes
+/// per connection only once some peer pings often enough to spend it.
 ///
 /// The rules are exactly [`HeartbeatMachine`](crate::HeartbeatMachine)'s (the same code
-/// runs both), with two differences of bookkeeping: the set has one clock (a `now` earlier
-/// than any the set has seen counts as the latest), and it keeps deadlines to the
-/// millisecond, rounded up: a connection is handed out by the first [`poll`](Self::poll)
-/// in the millisecond after its deadline (or later), never before its deadline. And it
-/// does not learn: smart keepalive
-/// ([`keepalive_ceiling`](crate::ConfigBuilder::keepalive_ceiling)) is a client's, its
-/// memory is the machine's, and in a set every connection keeps `ping_interval`.
+/// runs both), at the set's grain: the set has one clock, and it counts whole
+/// milliseconds. A `now` counts from the start of its millisecond (one earlier than any
+/// the set has seen counts as the latest), so every time a connection keeps is a whole
+/// millisecond, a round trip is measured to the millisecond, and a
+/// [`PathHeard`](Event::PathHeard)'s `ago` counts in whole milliseconds, rounded up. A
+/// machine given the same calls at whole milliseconds agrees with the set call by call.
+/// A deadline (which a measured round trip may put between two milliseconds) is kept
+/// rounded up: a connection is handed out by the first [`poll`](Self::poll) in its
+/// millisecond or later, never before its deadline. Times more than 8 years old count
+/// as 8 years old (every deadline from them is long past). And a set does not learn:
+/// smart keepalive ([`keepalive_ceiling`](crate::ConfigBuilder::keepalive_ceiling)) is a
+/// client's, its memory is the machine's, and in a set every connection keeps
+/// `ping_interval`.
 ///
 /// The run loop: feed each connection's events with [`handle`](Self::handle), and at
 /// [`next_deadline`](Self::next_deadline) drain [`poll`](Self::poll).
@@ -109,6 +121,8 @@ impl<K> Keys<K> for Slab<'_, K> {
 pub struct HeartbeatSet<K> {
     config: Config,
     slab: Vec<Entry<K>>,
+    /// What only some connections keep, beside the slab.
+    sides: Sides,
     links: Vec<Link>,
     free: Vec<u32>,
     index: Index,
@@ -133,6 +147,32 @@ impl<K: fmt::Debug> fmt::Debug for HeartbeatSet<K> {
     }
 }
 
+/// An event at the set's grain: the transport's record of the peer `ago` counts in whole
+/// milliseconds, rounded up, so that it dates the peer's last segment at the start of
+/// its millisecond, as the set's clock dates everything.
+fn grain(event: Event) -> Event {
+    match event {
+        Event::PathHeard { ago } => {
+            let ms = ago.as_nanos().div_ceil(u128::from(NS_PER_MS));
+            Event::PathHeard {
+                ago: Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX)),
+            }
+        }
+        e => e,
+    }
+}
+
+/// Whether a connection is where its wake-up files it, when [`HeartbeatSet::run`] starts.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Filed {
+    /// Taken out of the wheel to be run (by `poll`): file it again.
+    No,
+    /// Filed at its wake-up, or waiting in `due` for `poll` to look at: file it again
+    /// only if the wake-up moves. Traffic on the fast path leaves it where it is, without
+    /// touching its link (a cache miss saved per message).
+    Unless,
+}
+
 fn ceil_ms(ns: u64) -> u64 {
     ns.div_ceil(NS_PER_MS)
 }
@@ -148,6 +188,7 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
         HeartbeatSet {
             config,
             slab: Vec::new(),
+            sides: Sides::new(&config),
             links: Vec::new(),
             free: Vec::new(),
             index: Index::new(config.timing.seed),
@@ -179,16 +220,16 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
         // once: those wait in `ready` for poll, never dropped.
         let opened = conn.handle(&self.config, now, Event::Connected, &mut self.counters);
         let id = match self.free.pop() {
-            Some(id) => {
-                self.slab[id as usize] = Some((conn, key));
-                id
-            }
+            Some(id) => id,
             None => {
-                self.slab.push(Some((conn, key)));
                 self.links.push(Link::new());
+                self.sides.push();
+                self.slab.push(None);
                 (self.slab.len() - 1) as u32
             }
         };
+        let slot = self.sides.store(&conn, id);
+        self.slab[id as usize] = Some((slot, key));
         self.index.insert(&Slab(&self.slab), id);
         self.schedule(id);
         self.ready.extend(opened.map(|a| (id, a)));
@@ -216,7 +257,7 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
             .find(&Slab(&self.slab), key)
             .ok_or(SetError::UnknownKey)?;
         let now = self.clock(now);
-        Ok(self.run(id, now, event))
+        Ok(self.run(id, now, event, Filed::Unless))
     }
 
     /// The next action of a connection whose deadline has passed, if any. Call it until
@@ -240,13 +281,13 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
                 }
             }
             while let Some(id) = self.due.pop() {
-                let Some((conn, _)) = &self.slab[id as usize] else {
+                let Some((slot, _)) = &self.slab[id as usize] else {
                     continue; // removed meanwhile
                 };
-                match conn.wake() {
+                match self.sides.wake(slot) {
                     // Due by the rule the wheel files by: its millisecond has come.
                     Some(d) if due(d, now) => {
-                        let actions = self.run(id, now, Event::Tick);
+                        let actions = self.run(id, now, Event::Tick, Filed::No);
                         self.ready.extend(actions.map(|a| (id, a)));
                         if !self.ready.is_empty() {
                             break;
@@ -293,7 +334,7 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
 
     /// One connection's ping awaiting its pong.
     pub fn ping_in_flight(&self, key: &K) -> Option<PingId> {
-        self.conn(key).and_then(Conn::ping_in_flight)
+        self.conn(key).and_then(|c| c.ping_in_flight())
     }
 
     /// Totals over every connection the set has held: pings, pongs, timeouts, and the
@@ -317,37 +358,83 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
             + self.index.heap_bytes()
             + self.due.capacity() * core::mem::size_of::<u32>()
             + self.ready.capacity() * core::mem::size_of::<(u32, Action)>()
+            + self.sides.heap_bytes()
     }
 
-    fn conn(&self, key: &K) -> Option<&Conn> {
+    fn conn(&self, key: &K) -> Option<Conn> {
         let (_, id) = self.index.find(&Slab(&self.slab), key)?;
-        self.slab[id as usize].as_ref().map(|(c, _)| c)
+        let (slot, _) = self.slab[id as usize].as_ref()?;
+        Some(self.sides.load(slot, id))
     }
 
+    /// The set's clock: the latest `now` seen, counted from the start of its millisecond.
     fn clock(&mut self, now: Instant) -> u64 {
-        self.now = self.now.max(now.as_nanos());
+        let ms = now.as_nanos() / NS_PER_MS * NS_PER_MS;
+        self.now = self.now.max(ms);
+        let slots = self
+            .slab
+            .iter_mut()
+            .filter_map(|e| e.as_mut().map(|(s, _)| s));
+        self.sides.rebase(self.now, slots);
         self.now
     }
 
     /// Runs one connection's rules, counts, and files its new deadline.
-    fn run(&mut self, id: u32, now: u64, event: Event) -> Actions {
-        let Some((conn, _)) = self.slab[id as usize].as_mut() else {
+    fn run(&mut self, id: u32, now: u64, event: Event, filed: Filed) -> Actions {
+        let Some((slot, _)) = self.slab[id as usize].as_mut() else {
             return Actions::new();
         };
+        let event = grain(event);
+        #[cfg(debug_assertions)]
+        let unpacked = self.sides.load(slot, id);
+        let mut view = View {
+            slot,
+            sides: &mut self.sides,
+            id,
+        };
+        // Traffic on a steady connection moves its times in place: the wake-up stays, so
+        // it stays filed.
+        if let Some(actions) = traffic(&mut view, &self.config, now, event) {
+            #[cfg(debug_assertions)]
+            self.check_traffic(id, unpacked, now, event, &actions);
+            return actions;
+        }
+        let wake = self.sides.wake(slot);
+        let mut conn = self.sides.load(slot, id);
         let actions = conn.handle(&self.config, now, event, &mut self.counters);
+        *slot = self.sides.store(&conn, id);
+        debug_assert_eq!(self.sides.load(slot, id), self.sides.kept(&conn));
         let pings = actions
             .as_slice()
             .iter()
             .filter(|a| matches!(a, Action::SendPing(_)))
             .count();
         self.pings_sent = self.pings_sent.wrapping_add(pings as u32);
-        self.schedule(id);
+        let now_wake = self.slab[id as usize]
+            .as_ref()
+            .and_then(|(s, _)| self.sides.wake(s));
+        if filed == Filed::No || now_wake != wake {
+            self.schedule(id);
+        }
         actions
+    }
+
+    /// Traffic moved a slot in place as the rules move the connection it holds.
+    #[cfg(debug_assertions)]
+    fn check_traffic(&self, id: u32, mut conn: Conn, now: u64, event: Event, actions: &Actions) {
+        let want = conn.handle(&self.config, now, event, &mut Counters::new());
+        assert_eq!(actions.as_slice(), want.as_slice());
+        if let Some((slot, _)) = &self.slab[id as usize] {
+            assert_eq!(self.sides.load(slot, id), self.sides.kept(&conn));
+        }
     }
 
     /// Files a connection in the wheel at its deadline (or takes it out if it has none).
     fn schedule(&mut self, id: u32) {
-        match self.slab[id as usize].as_ref().and_then(|(c, _)| c.wake()) {
+        match self.slab[id as usize]
+            .as_ref()
+            .and_then(|(s, _)| self.sides.wake(s))
+        {
             // The connection's wake-up, as a machine hands it out: traffic on the fast
             // path leaves it unchanged, so a busy connection is not moved in the wheel.
             Some(d) => self.wheel.file(&mut self.links, id, ceil_ms(d)),

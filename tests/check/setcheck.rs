@@ -2,7 +2,7 @@
 
 use super::oracle::Oracle;
 use keepalive::sim::{Recorder, Violation};
-use keepalive::{Action, Config, Event, HeartbeatSet, Instant, State};
+use keepalive::{Action, Config, Duration, Event, HeartbeatSet, Instant, State};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -23,7 +23,8 @@ pub enum SetOp<K> {
 }
 
 /// Runs every operation on a [`HeartbeatSet`] and on a reference made of one
-/// `HeartbeatMachine` (under its [`Oracle`]) per key, and checks that they agree: the
+/// `HeartbeatMachine` (under its [`Oracle`]) per key, fed the same calls at the set's
+/// grain (times from the start of their millisecond), and checks that they agree: the
 /// same actions for the same calls, the same states, the same keys handed out by `poll`
 /// (a machine is ticked when its deadline, rounded up to the millisecond, has come), and
 /// a `next_deadline` that is never later than any machine's.
@@ -55,6 +56,24 @@ fn wake_at(deadline: Instant) -> Instant {
     )
 }
 
+/// The set's clock: a time counts from the start of its millisecond.
+fn millisecond(t: Instant) -> Instant {
+    Instant::from_millis(t.as_nanos() / NS_PER_MS)
+}
+
+/// An event at the set's grain: the transport's record of the peer `ago`, in whole
+/// milliseconds rounded up (the peer's last segment dated at the start of its millisecond).
+fn grain(event: Event) -> Event {
+    match event {
+        Event::PathHeard { ago } => Event::PathHeard {
+            ago: Duration::from_millis(
+                u64::try_from(ago.as_nanos().div_ceil(u128::from(NS_PER_MS))).unwrap_or(u64::MAX),
+            ),
+        },
+        e => e,
+    }
+}
+
 fn due_by(deadline: Instant, now: Instant) -> bool {
     deadline.as_nanos().div_ceil(NS_PER_MS) <= now.as_nanos() / NS_PER_MS
 }
@@ -78,9 +97,14 @@ impl<K: Ord + Hash + Clone + Debug> SetCheck<K> {
 
     /// Applies `op` at `now` to both and compares.
     pub fn apply(&mut self, now: Instant, op: SetOp<K>) -> Result<(), Violation> {
-        // The set has one clock; each reference machine is fed the same times.
-        self.now = self.now.max(now);
+        // The set has one clock that counts whole milliseconds; each reference machine is
+        // fed the same times, and the same events at that grain.
+        self.now = self.now.max(millisecond(now));
         let now = self.now;
+        let op = match op {
+            SetOp::Handle(k, e) => SetOp::Handle(k, grain(e)),
+            op => op,
+        };
         if now.as_nanos() / NS_PER_MS == u64::MAX / NS_PER_MS {
             self.saturated(now, op);
             return Ok(());

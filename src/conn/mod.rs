@@ -19,6 +19,9 @@ use crate::stats::Counters;
 use crate::time::{nanos, Instant, NS_PER_MS};
 use core::time::Duration;
 
+#[cfg(feature = "alloc")]
+pub(crate) mod packed;
+
 /// The largest lateness tolerated before a deadline counts as a clock jump.
 const JUMP_CAP_NS: u64 = 1_000_000_000;
 /// The floor under the pong timeout, in retransmission timeouts of the measured round
@@ -133,7 +136,7 @@ impl Ours {
 }
 
 /// The per-connection state. All times are nanoseconds of the caller's epoch.
-#[derive(Clone, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub(crate) struct Conn {
     /// The last sign of the peer: bytes or a message from it, or bytes of ours it took.
     last_in: u64,
@@ -216,13 +219,10 @@ impl Conn {
     fn is_open(&self) -> bool {
         matches!(self.state, Timed::Open { .. })
     }
-    /// Open, with no ping in flight, no probe, no pause, and nothing due before `wake`:
-    /// traffic then only moves deadlines later, so the fast path may skip the full pass.
+    /// See [`steady`].
     #[inline(always)]
     fn steady(&self, now: u64) -> bool {
-        self.is_open()
-            && self.flags & (IN_FLIGHT | PROBING | PAUSED | NO_WAKE | GAP_PING) == 0
-            && now < self.wake
+        steady(self, now)
     }
     pub(crate) fn ping_in_flight(&self) -> Option<PingId> {
         (self.is_open() && self.has(IN_FLIGHT)).then(|| self.current_ping())
@@ -364,25 +364,8 @@ impl Conn {
         event: Event,
         counters: &mut Counters,
     ) -> Actions {
-        // The fast path: traffic (or an early tick) on an open connection with no ping
-        // in flight, no probe and no pause, before the deadline. These events only ever
-        // move deadlines later, so `wake` stays an early bound and nothing can be due:
-        // the full pass is skipped. The event's kind becomes a few bits (a table
-        // look-up), and the times move without a branch on it: a busy connection's
-        // events come in no pattern a branch predictor could learn. A policed ping goes
-        // to the full pass, which takes a short cut of its own.
-        let fast = fast_class(event);
-        let policed = (cfg.timing.min_ping_interval != 0) as u8 * PONG;
-        if fast & (SLOW | policed) == 0 && self.steady(now) {
-            self.last_in = if fast & HEARD != 0 { now } else { self.last_in };
-            self.last_out = if fast & BUSY != 0 { now } else { self.last_out };
-            // Our data forgives the peer's strikes (gRFC A8): its budget restarts now.
-            self.ping_budget = if fast & SENT != 0 {
-                self.ping_budget.min(now.saturating_add(PING_CREDIT))
-            } else {
-                self.ping_budget
-            };
-            return Actions::pong_if(fast & PONG != 0);
+        if let Some(actions) = traffic(self, cfg, now, event) {
+            return actions;
         }
         self.slow(cfg, now, event, counters)
     }
@@ -661,14 +644,19 @@ impl Conn {
         if min == 0 {
             return false;
         }
-        // Kept PING_CREDIT ahead: `now` would be a peer with a minute of credit; it has
-        // at most PING_BURST pings of it.
-        let credit = PING_CREDIT.min(ms(min).saturating_mul(PING_BURST));
-        let full = now.saturating_add(PING_CREDIT - credit);
+        let full = now.saturating_add(full_lag(cfg));
         self.ping_budget = add_ms(self.ping_budget.max(full), min);
         let allowed = u64::from(cfg.timing.max_ping_strikes) + 1;
         let limit = now.saturating_add(PING_CREDIT);
         self.ping_budget > limit.saturating_add(ms(min).saturating_mul(allowed))
+    }
+
+    /// Whether the peer's ping budget is full: at or below where a ping from the last
+    /// sign of the peer on starts it, so that any such value behaves alike (a ping raises
+    /// it to its own start first, and our data only lowers what lies above that).
+    /// (`lag`: [`full_lag`] of the config.)
+    pub(crate) fn budget_full(&self, lag: u64) -> bool {
+        budget_full(self.ping_budget, self.last_in, lag)
     }
 
     /// A round trip of `rtt_us` into RFC 6298's estimator.
@@ -769,9 +757,11 @@ impl Conn {
                     if at <= now {
                         // Late against the deadline handed out, not one the event just
                         // moved earlier (a faster path shortens the pong timeout): only
-                        // a caller that slept past its wake-up saw a clock jump.
+                        // a caller that slept past its wake-up saw a clock jump. Counted
+                        // from the deadline's millisecond, rounded up: the grain a set
+                        // keeps wake-ups at, so that both judge lateness alike.
                         let handed_out = self.wake().map_or(at, |w| w.max(at));
-                        let late = now.saturating_sub(handed_out);
+                        let late = now.saturating_sub(ceil_ms(handed_out));
                         let tolerance = self.pong_timeout(cfg).min(JUMP_CAP_NS);
                         if late > tolerance && !self.has(PROBING) {
                             self.probe(cfg, now, out);
@@ -954,6 +944,87 @@ impl Conn {
     }
 }
 
+/// What the fast path reads and writes, wherever a connection is kept: a machine's
+/// [`Conn`] itself, or a set's packed slot (see [`packed`]). The fast path is written
+/// once, in [`traffic`]; everything else runs on a `Conn`.
+pub(crate) trait Kept {
+    fn is_open(&self) -> bool;
+    fn flags(&self) -> u16;
+    fn wake(&self) -> u64;
+    fn last_in(&self) -> u64;
+    fn last_out(&self) -> u64;
+    fn ping_budget(&self) -> u64;
+    fn set_traffic(&mut self, last_in: u64, last_out: u64, ping_budget: u64);
+}
+
+impl Kept for Conn {
+    #[inline(always)]
+    fn is_open(&self) -> bool {
+        Conn::is_open(self)
+    }
+    #[inline(always)]
+    fn flags(&self) -> u16 {
+        self.flags
+    }
+    #[inline(always)]
+    fn wake(&self) -> u64 {
+        self.wake
+    }
+    #[inline(always)]
+    fn last_in(&self) -> u64 {
+        self.last_in
+    }
+    #[inline(always)]
+    fn last_out(&self) -> u64 {
+        self.last_out
+    }
+    #[inline(always)]
+    fn ping_budget(&self) -> u64 {
+        self.ping_budget
+    }
+    #[inline(always)]
+    fn set_traffic(&mut self, last_in: u64, last_out: u64, ping_budget: u64) {
+        self.last_in = last_in;
+        self.last_out = last_out;
+        self.ping_budget = ping_budget;
+    }
+}
+
+/// Open, with no ping in flight, no probe, no pause, and nothing due before `wake`:
+/// traffic then only moves deadlines later, so the fast path may skip the full pass.
+#[inline(always)]
+fn steady<C: Kept>(c: &C, now: u64) -> bool {
+    c.is_open()
+        && c.flags() & (IN_FLIGHT | PROBING | PAUSED | NO_WAKE | GAP_PING) == 0
+        && now < c.wake()
+}
+
+/// The fast path: traffic (or an early tick) on an open connection with no ping in
+/// flight, no probe and no pause, before the deadline. These events only ever move
+/// deadlines later, so `wake` stays an early bound and nothing can be due: the full pass
+/// is skipped (`None`: it is needed). The event's kind becomes a few bits (a table
+/// look-up), and the times move without a branch on it: a busy connection's events come
+/// in no pattern a branch predictor could learn. A policed ping goes to the full pass,
+/// which takes a short cut of its own.
+#[inline(always)]
+pub(crate) fn traffic<C: Kept>(c: &mut C, cfg: &Config, now: u64, event: Event) -> Option<Actions> {
+    let fast = fast_class(event);
+    let policed = (cfg.timing.min_ping_interval != 0) as u8 * PONG;
+    if fast & (SLOW | policed) != 0 || !steady(c, now) {
+        return None;
+    }
+    let last_in = if fast & HEARD != 0 { now } else { c.last_in() };
+    let last_out = if fast & BUSY != 0 { now } else { c.last_out() };
+    // Our data forgives the peer's strikes (gRFC A8): its budget restarts now.
+    let budget = if fast & SENT != 0 {
+        c.ping_budget().min(now.saturating_add(PING_CREDIT))
+    } else {
+        c.ping_budget()
+    };
+    c.set_traffic(last_in, last_out, budget);
+    Some(Actions::pong_if(fast & PONG != 0))
+}
+
 /// RFC 6298's retransmission timeout, `SRTT + max(G, 4 × RTTVAR)`, in µs. No lower
 /// bound of a second (RFC 6298's 2.4, and Linux's 200 ms): on a fast quiet path the
 /// configured pong timeout must hold.
@@ -985,6 +1056,24 @@ fn fast_class(event: Event) -> u8 {
 
 fn ms(v: u32) -> u64 {
     u64::from(v) * NS_PER_MS
+}
+
+/// Where a ping at `now` starts the peer's budget from, less `now`: the budget is kept
+/// [`PING_CREDIT`] ahead, so `now` would be a peer with a minute of credit; it has at most
+/// [`PING_BURST`] pings of it.
+pub(crate) fn full_lag(cfg: &Config) -> u64 {
+    PING_CREDIT - PING_CREDIT.min(ms(cfg.timing.min_ping_interval).saturating_mul(PING_BURST))
+}
+
+/// See [`Conn::budget_full`].
+#[inline(always)]
+pub(crate) fn budget_full(budget: u64, last_in: u64, lag: u64) -> bool {
+    budget <= last_in.saturating_add(lag)
+}
+
+/// `t` rounded up to its millisecond (saturating in the last one).
+pub(crate) fn ceil_ms(t: u64) -> u64 {
+    t.div_ceil(NS_PER_MS).saturating_mul(NS_PER_MS)
 }
 
 fn add_ms(t: u64, v: u32) -> u64 {
