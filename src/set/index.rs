@@ -1,5 +1,6 @@
-//! Key → slab id: open addressing with linear probing over `u32` ids, the keys living
+//! Key → slab id: open addressing with linear probing over `u32` entries, the keys living
 //! in the slab. About 4–8 bytes per connection, where a `HashMap<K, u32>` needs 20–36.
+//! An entry is a slab id in its low bits and a tag of the key's hash above them.
 //!
 //! Keys are hashed with a seeded multiply-rotate hash (no_std, no dependencies). It is
 //! not built to resist keys chosen by an attacker: keys are the server's own connection
@@ -56,14 +57,23 @@ impl Index {
         }
     }
 
-    fn home<K: Hash>(&self, key: &K) -> usize {
+    fn hash<K: Hash>(&self, key: &K) -> u64 {
         let mut h = MixHasher(self.seed);
         key.hash(&mut h);
-        (h.finish() as usize) & self.mask()
+        h.finish()
     }
 
     fn mask(&self) -> usize {
         self.table.len().wrapping_sub(1)
+    }
+
+    /// The bits of an entry above its id (ids lie below the table's length): a tag of
+    /// hash bits the home position does not use. A probe compares keys only where the
+    /// tag matches, so it seldom reads the slab for another key (a cache miss at scale).
+    fn tag(&self, hash: u64) -> u32 {
+        ((hash >> 32) as u32)
+            .checked_shl(self.table.len().trailing_zeros())
+            .unwrap_or(0)
     }
 
     /// The table position and slab id of `key`.
@@ -71,27 +81,33 @@ impl Index {
         if self.table.is_empty() {
             return None;
         }
-        let mut pos = self.home(key);
+        let hash = self.hash(key);
+        let (mask, tag) = (self.mask(), self.tag(hash));
+        let mut pos = hash as usize & mask;
         loop {
-            let id = self.table[pos];
-            if id == EMPTY {
+            let entry = self.table[pos];
+            if entry == EMPTY {
                 return None;
             }
-            if keys.key(id) == key {
+            let id = entry & mask as u32;
+            if entry & !(mask as u32) == tag && keys.key(id) == key {
                 return Some((pos, id));
             }
-            pos = (pos + 1) & self.mask();
+            pos = (pos + 1) & mask;
         }
     }
 
     /// Files `id` under its key, which must not be in the index yet.
     pub(crate) fn insert<K: Hash + Eq>(&mut self, keys: &impl Keys<K>, id: u32) {
-        // Keep the load at or under 7/8, so probes stay short.
-        if (self.len + 1) * 8 > self.table.len() * 7 {
+        // Keep the load at or under 7/8, so probes stay short, and every id under 7/8 of
+        // the length, so that an entry is never EMPTY. (A set's ids stay under its most
+        // connections at once, which the load already bounds.)
+        while (self.len + 1) * 8 > self.table.len() * 7 || id as usize * 8 >= self.table.len() * 7 {
             let size = (self.table.len() * 2).max(16);
+            let old_mask = self.mask() as u32;
             let old = core::mem::replace(&mut self.table, vec![EMPTY; size]);
-            for other in old.into_iter().filter(|&i| i != EMPTY) {
-                self.place(keys, other);
+            for entry in old.into_iter().filter(|&e| e != EMPTY) {
+                self.place(keys, entry & old_mask);
             }
         }
         self.place(keys, id);
@@ -99,11 +115,13 @@ impl Index {
     }
 
     fn place<K: Hash + Eq>(&mut self, keys: &impl Keys<K>, id: u32) {
-        let mut pos = self.home(keys.key(id));
+        let hash = self.hash(keys.key(id));
+        let mask = self.mask();
+        let mut pos = hash as usize & mask;
         while self.table[pos] != EMPTY {
-            pos = (pos + 1) & self.mask();
+            pos = (pos + 1) & mask;
         }
-        self.table[pos] = id;
+        self.table[pos] = id | self.tag(hash);
     }
 
     /// Removes the entry at table position `pos` (from [`find`](Self::find)), shifting
@@ -114,7 +132,7 @@ impl Index {
         self.len -= 1;
         let mut next = (pos + 1) & mask;
         while self.table[next] != EMPTY {
-            let home = self.home(keys.key(self.table[next]));
+            let home = self.hash(keys.key(self.table[next] & mask as u32)) as usize & mask;
             // Move back if `pos` lies cyclically within [home, next).
             if (next.wrapping_sub(home) & mask) >= (next.wrapping_sub(pos) & mask) {
                 self.table[pos] = self.table[next];
