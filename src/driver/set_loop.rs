@@ -40,19 +40,17 @@ enum Report<P> {
     Leave,
 }
 
-/// A member's place: what the loop has for it, and who waits for it.
+/// A member's place: what the loop has for it, and who waits for it. 32 bytes: the
+/// beats waiting (seldom any: the member takes them at once) are allocated only then, and
+/// boxed, so that a slot without any keeps one word for them, not a queue's four.
 struct Slot<P> {
     /// Told apart from the slot's earlier members: part of the set's key.
     generation: u32,
-    /// The next beat, kept inline: a connection rarely has two waiting.
-    next: Option<Beat<P>>,
-    /// The ones after it (a burst of pongs), allocated only then: boxed, so that a slot
-    /// without a burst keeps one word for it, not a queue's four.
-    #[allow(clippy::box_collection)]
-    more: Option<Box<VecDeque<Beat<P>>>>,
-    waker: Option<Waker>,
     /// The loop removed it from the set: nothing more comes.
     ended: bool,
+    #[allow(clippy::box_collection)]
+    beats: Option<Box<VecDeque<Beat<P>>>>,
+    waker: Option<Waker>,
 }
 
 /// The set's key for a member: its slot's index, and the slot's generation above it, so
@@ -96,11 +94,7 @@ impl<P> Shared<P> {
     /// Hands `beat` to the member `key` (if it is still there) and wakes it.
     fn tell(&mut self, key: u64, beat: Beat<P>) {
         if let Some(slot) = self.slot(key).filter(|s| !s.ended) {
-            if slot.next.is_none() {
-                slot.next = Some(beat);
-            } else {
-                slot.more.get_or_insert_with(Box::default).push_back(beat);
-            }
+            slot.beats.get_or_insert_with(Box::default).push_back(beat);
             if let Some(w) = slot.waker.take() {
                 w.wake();
             }
@@ -199,10 +193,9 @@ impl<P: Send + 'static> SetLoop<P> {
             None => {
                 s.slots.push(Slot {
                     generation: 0,
-                    next: None,
-                    more: None,
-                    waker: None,
                     ended: false,
+                    beats: None,
+                    waker: None,
                 });
                 (s.slots.len() - 1) as u32
             }
@@ -210,8 +203,7 @@ impl<P: Send + 'static> SetLoop<P> {
         let slot = &mut s.slots[id as usize];
         slot.generation = slot.generation.wrapping_add(1);
         slot.ended = false;
-        slot.next = None;
-        slot.more = None;
+        slot.beats = None;
         let key = member_key(id, slot.generation);
         s.members += 1;
         s.report(key, Report::Join);
@@ -291,15 +283,15 @@ impl<P> Member<P> {
         let Some(slot) = s.slot(self.key) else {
             return Poll::Ready(None);
         };
-        if let Some(beat) = slot.next.take() {
-            if let Some(more) = &mut slot.more {
-                slot.next = more.pop_front();
-                if more.is_empty() {
-                    // A burst is over: the connection keeps no queue between beats.
-                    slot.more = None;
-                }
+        if let Some(beats) = &mut slot.beats {
+            let beat = beats.pop_front();
+            if beats.is_empty() {
+                // The connection keeps no queue between beats.
+                slot.beats = None;
             }
-            return Poll::Ready(Some(beat));
+            if beat.is_some() {
+                return Poll::Ready(beat);
+            }
         }
         if slot.ended {
             return Poll::Ready(None);
@@ -322,8 +314,7 @@ impl<P> Drop for Member<P> {
         let mut s = lock(&self.shared);
         s.report(self.key, Report::Leave);
         if let Some(slot) = s.slot(self.key) {
-            slot.next = None;
-            slot.more = None;
+            slot.beats = None;
             slot.waker = None;
             slot.ended = true;
             s.free.push(slot_id(self.key));
@@ -362,13 +353,27 @@ fn deliver<P>(s: &mut Shared<P>, key: u64, action: Action, payload: &mut Option<
 
 /// Removes `key` from the set once its connection is over, and tells its member.
 fn reap<P>(set: &mut HeartbeatSet<u64>, s: &mut Shared<P>, key: u64) {
-    if set
-        .state(&key)
-        .is_some_and(|st| st.is_terminal() || st == State::Backoff)
-    {
+    if set.state(&key).is_some_and(State::is_terminal) {
         set.remove(&key);
         s.end(key);
     }
+}
+
+/// Whether `event` may end a connection without an action: anything but traffic and
+/// the transport's timing (those end one only by the rules' own action, a forced close).
+fn may_end(event: Event) -> bool {
+    !matches!(
+        event,
+        Event::DataReceived
+            | Event::DataSent
+            | Event::DataDelivered
+            | Event::PingReceived
+            | Event::PongReceived(_)
+            | Event::PingWritten(_)
+            | Event::PathHeard { .. }
+            | Event::PathRtt { .. }
+            | Event::Tick
+    )
 }
 
 // The task moves nothing it pins: its payloads sit in queues.
@@ -406,14 +411,22 @@ impl<R: Runtime, P> Future for Task<R, P> {
                 let Ok(actions) = this.set.handle(now, &key, event) else {
                     continue;
                 };
+                // Traffic leaves a connection as it was: only its end, or what the
+                // rules do (a forced close), needs a look at its state.
+                let ends = may_end(event) || !actions.is_empty();
                 for action in actions {
                     deliver(&mut s, key, action, &mut payload);
                 }
-                reap(&mut this.set, &mut s, key);
+                if ends {
+                    reap(&mut this.set, &mut s, key);
+                }
             }
             while let Some((key, action)) = this.set.poll(now) {
+                let ends = matches!(action, Action::ForceClose);
                 deliver(&mut s, key, action, &mut None);
-                reap(&mut this.set, &mut s, key);
+                if ends {
+                    reap(&mut this.set, &mut s, key);
+                }
             }
             drop(s);
             // The batch's room is kept for the next one, unless a burst (a thousand
@@ -431,5 +444,13 @@ impl<R: Runtime, P> Future for Task<R, P> {
             }
             return Poll::Pending;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_member_slot_is_32_bytes() {
+        assert_eq!(core::mem::size_of::<super::Slot<Vec<u8>>>(), 32);
     }
 }
