@@ -269,7 +269,7 @@ fn bench(c: &mut Criterion) {
         "heap per connection at {n}: HeartbeatSet {set_b:.1} B, HashMap<u64,u64> {map_b:.1} B"
     );
     assert!(
-        set_b <= 120.0 || n < 1_000_000,
+        set_b <= 64.0 || n < 1_000_000,
         "HeartbeatSet uses {set_b:.1} B per connection"
     );
     let json = format!(
