@@ -112,13 +112,15 @@ impl HeartbeatMachine {
     #[inline]
     pub fn handle(&mut self, now: Instant, event: Event) -> Actions {
         self.now = self.now.max(now.as_nanos());
-        let actions = self
-            .conn
-            .handle(&self.config, self.now, event, &mut self.counters);
         if event == Event::NetworkChanged {
             self.memory.network_changed();
         }
-        self.learn(&actions);
+        let actions = self
+            .conn
+            .handle(&self.config, self.now, event, &mut self.counters);
+        if actions.told() != 0 {
+            self.learn(&actions);
+        }
         actions
     }
 

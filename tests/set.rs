@@ -236,7 +236,9 @@ fn the_ping_budget_is_kept_only_where_pings_are_policed() {
         }
         let before = set.heap_bytes();
         for k in 0..100_000u64 {
-            let _ = set.handle(Instant::from_secs(20), &k, Event::PingReceived).unwrap();
+            let _ = set
+                .handle(Instant::from_secs(20), &k, Event::PingReceived)
+                .unwrap();
         }
         (set.heap_bytes() - before) / 100_000
     };

@@ -6,7 +6,7 @@ mod wheel;
 
 use crate::config::Config;
 use crate::conn::packed::{Sides, Slot, View};
-use crate::conn::{traffic, Conn};
+use crate::conn::{fast_path, traffic, Conn, PONG, SLOW};
 use crate::event::{Action, Actions, Event, PingId};
 use crate::state::State;
 use crate::stats::{Counters, Stats};
@@ -394,7 +394,10 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
         };
         // Traffic on a steady connection moves its times in place: the wake-up stays, so
         // it stays filed.
-        if let Some(actions) = traffic(&mut view, &self.config, now, event) {
+        let fast = fast_path(&view, &self.config, now, event);
+        if fast & SLOW == 0 {
+            traffic(&mut view, fast, now);
+            let actions = Actions::pong_if(fast & PONG != 0);
             #[cfg(debug_assertions)]
             self.check_traffic(id, unpacked, now, event, &actions);
             return actions;
