@@ -184,16 +184,31 @@ fn run_queue(w: &Workload) -> (std::time::Duration, u64) {
     })
 }
 
-/// Heap bytes per connection of each, `n` connections inserted.
-fn heap_per_connection(w: &Workload) -> (f64, f64) {
-    let n = w.starts.len() as f64;
+/// Heap bytes per connection of a set under `config`, after the window's messages (as
+/// pings, when `pings`: a budget to keep where they are policed).
+fn set_heap_per_connection(w: &Workload, config: Config, pings: bool) -> f64 {
     let before = LIVE.load(Ordering::Relaxed);
-    let mut set = HeartbeatSet::new(config());
+    let mut set = HeartbeatSet::new(config);
     for &(t, k) in &w.starts {
         set.insert(k, at(t)).expect("a new key");
     }
-    let set_bytes = LIVE.load(Ordering::Relaxed) - before;
+    let event = if pings {
+        Event::PingReceived
+    } else {
+        Event::DataReceived
+    };
+    for &(t, k) in &w.messages {
+        let _ = set.handle(at(t), &k, event).expect("a known key");
+    }
+    let bytes = LIVE.load(Ordering::Relaxed) - before;
     drop(set);
+    bytes as f64 / w.starts.len() as f64
+}
+
+/// Heap bytes per connection of each, `n` connections inserted.
+fn heap_per_connection(w: &Workload) -> (f64, f64) {
+    let n = w.starts.len() as f64;
+    let set_bytes = set_heap_per_connection(w, config(), false) * n;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -243,9 +258,17 @@ fn bench(c: &mut Criterion) {
             });
         }
         let (set_b, queue_b) = heap_per_connection(&w);
-        println!("heap per connection at {n}: HeartbeatSet {set_b:.1} B, DelayQueue + HashMap {queue_b:.1} B");
+        // The same clients, heartbeating with pings: a server that polices them keeps
+        // their budgets; one that pings them (the defaults) keeps its pings' state too.
+        let policing_b = set_heap_per_connection(&w, config(), true);
+        let pinging = Config::server().seed(1).build().expect("a valid config");
+        let pinging_b = set_heap_per_connection(&w, pinging, true);
+        println!(
+            "heap per connection at {n}: HeartbeatSet {set_b:.1} B ({policing_b:.1} B when the \
+             clients ping, {pinging_b:.1} B for a server that pings), DelayQueue + HashMap {queue_b:.1} B"
+        );
         heap.push(format!(
-            "{{\"n\":{n},\"messages\":{},\"closed\":{by_set},\"set_bytes_per_conn\":{set_b:.1},\"delay_queue_bytes_per_conn\":{queue_b:.1}}}",
+            "{{\"n\":{n},\"messages\":{},\"closed\":{by_set},\"set_bytes_per_conn\":{set_b:.1},\"set_bytes_per_conn_policing\":{policing_b:.1},\"set_bytes_per_conn_pinging\":{pinging_b:.1},\"delay_queue_bytes_per_conn\":{queue_b:.1}}}",
             w.messages.len()
         ));
     }

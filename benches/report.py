@@ -123,6 +123,15 @@ def main():
                 goals.append(("≤ 64 heap bytes per connection at 1M, under DelayQueue + HashMap's (workload C)",
                               r["set_bytes_per_conn"] <= min(64, r["delay_queue_bytes_per_conn"]),
                               f"{r['set_bytes_per_conn']} B vs {r['delay_queue_bytes_per_conn']} B"))
+        for r in json.loads(queue_path.read_text())["runs"]:
+            if "set_bytes_per_conn_pinging" in r:
+                out.append("")
+                out.append(f"At {r['n']:,} connections the set pays for what it uses: **{r['set_bytes_per_conn']} B** "
+                           f"for this server; **{r['set_bytes_per_conn_policing']} B** when the clients heartbeat "
+                           f"with pings, which it polices (their budgets); **{r['set_bytes_per_conn_pinging']} B** "
+                           f"for a server that pings them (`PingPolicy::WhenIdle`, policing on: the defaults), "
+                           f"whose connections keep a ping count, a round-trip estimator and their last "
+                           f"outbound activity.")
         out.append("")
 
     bare = mean_ns("adapter_throughput", "bare_tokio_tungstenite")
