@@ -385,25 +385,30 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
             return Actions::new();
         };
         let event = grain(event);
-        #[cfg(debug_assertions)]
-        let unpacked = self.sides.load(slot, id);
-        let mut view = View {
-            slot,
-            sides: &mut self.sides,
-            id,
-        };
         // Traffic on a steady connection moves its times in place: the wake-up stays, so
-        // it stays filed.
-        let fast = fast_path(&view, &self.config, now, event);
-        if fast & SLOW == 0 {
-            traffic(&mut view, fast, now);
-            let actions = Actions::pong_if(fast & PONG != 0);
+        // it stays filed. (What the wheel hands out is due: never the fast path's.)
+        if filed == Filed::Unless {
             #[cfg(debug_assertions)]
-            self.check_traffic(id, unpacked, now, event, &actions);
-            return actions;
+            let unpacked = self.sides.load(slot, id);
+            let mut view = View {
+                slot,
+                sides: &mut self.sides,
+                id,
+            };
+            let fast = fast_path(&view, &self.config, now, event);
+            if fast & SLOW == 0 {
+                traffic(&mut view, fast, now);
+                let actions = Actions::pong_if(fast & PONG != 0);
+                #[cfg(debug_assertions)]
+                self.check_traffic(id, unpacked, now, event, &actions);
+                return actions;
+            }
         }
-        let wake = self.sides.wake(slot);
+        let Some((slot, _)) = self.slab[id as usize].as_mut() else {
+            return Actions::new();
+        };
         let mut conn = self.sides.load(slot, id);
+        let wake = conn.wake();
         let actions = conn.handle(&self.config, now, event, &mut self.counters);
         *slot = self.sides.store(&conn, id);
         debug_assert_eq!(self.sides.load(slot, id), self.sides.kept(&conn));
@@ -413,11 +418,8 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
             .filter(|a| matches!(a, Action::SendPing(_)))
             .count();
         self.pings_sent = self.pings_sent.wrapping_add(pings as u32);
-        let now_wake = self.slab[id as usize]
-            .as_ref()
-            .and_then(|(s, _)| self.sides.wake(s));
-        if filed == Filed::No || now_wake != wake {
-            self.schedule(id);
+        if filed == Filed::No || conn.wake() != wake {
+            self.file(id, conn.wake());
         }
         actions
     }
@@ -434,12 +436,17 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
 
     /// Files a connection in the wheel at its deadline (or takes it out if it has none).
     fn schedule(&mut self, id: u32) {
-        match self.slab[id as usize]
+        let wake = self.slab[id as usize]
             .as_ref()
-            .and_then(|(s, _)| self.sides.wake(s))
-        {
-            // The connection's wake-up, as a machine hands it out: traffic on the fast
-            // path leaves it unchanged, so a busy connection is not moved in the wheel.
+            .and_then(|(s, _)| self.sides.wake(s));
+        self.file(id, wake);
+    }
+
+    /// Files a connection in the wheel at `wake` (ns), its wake-up, as a machine hands it
+    /// out: traffic on the fast path leaves it unchanged, so a busy connection is not
+    /// moved in the wheel.
+    fn file(&mut self, id: u32, wake: Option<u64>) {
+        match wake {
             Some(d) => self.wheel.file(&mut self.links, id, ceil_ms(d)),
             None => self.wheel.remove(&mut self.links, id),
         }
