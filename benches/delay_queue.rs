@@ -208,7 +208,7 @@ fn set_heap_per_connection(w: &Workload, config: Config, pings: bool) -> f64 {
 /// Heap bytes per connection of each, `n` connections inserted.
 fn heap_per_connection(w: &Workload) -> (f64, f64) {
     let n = w.starts.len() as f64;
-    let set_bytes = set_heap_per_connection(w, config(), false) * n;
+    let set_b = set_heap_per_connection(w, config(), false);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -222,7 +222,7 @@ fn heap_per_connection(w: &Workload) -> (f64, f64) {
         }
         LIVE.load(Ordering::Relaxed) - before
     });
-    (set_bytes as f64 / n, queue_bytes as f64 / n)
+    (set_b, queue_bytes as f64 / n)
 }
 
 fn sizes() -> Vec<u64> {
