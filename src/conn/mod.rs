@@ -653,10 +653,8 @@ impl Conn {
         self.ping_budget > limit.saturating_add(ms(min).saturating_mul(allowed))
     }
 
-    /// Whether the peer's ping budget is full: at or below where a ping from the last
-    /// sign of the peer on starts it, so that any such value behaves alike (a ping raises
-    /// it to its own start first, and our data only lowers what lies above that).
-    /// (`lag`: [`full_lag`] of the config.)
+    /// See [`budget_full`].
+    #[cfg(feature = "alloc")]
     pub(crate) fn budget_full(&self, lag: u64) -> bool {
         budget_full(self.ping_budget, self.last_in, lag)
     }
@@ -1086,7 +1084,12 @@ pub(crate) fn full_lag(cfg: &Config) -> u64 {
     PING_CREDIT - PING_CREDIT.min(ms(cfg.timing.min_ping_interval).saturating_mul(PING_BURST))
 }
 
-/// See [`Conn::budget_full`].
+/// Whether a peer's ping `budget` is full: at or below where a ping from the last sign
+/// of the peer (`last_in`) on starts it, so that any such value behaves alike (a ping
+/// raises it to its own start first, and our data only lowers what lies above that).
+/// `lag`: [`full_lag`] of the config. (Only a set needs to know: it keeps a full budget
+/// as no bytes at all.)
+#[cfg(feature = "alloc")]
 #[inline(always)]
 pub(crate) fn budget_full(budget: u64, last_in: u64, lag: u64) -> bool {
     budget <= last_in.saturating_add(lag)
