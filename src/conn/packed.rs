@@ -10,11 +10,14 @@
 //! A [`Slot`] holds what every connection uses: 24 bytes. What only some configs use lives
 //! in [`Sides`], columns beside the slots that stay empty (no bytes at all) until a
 //! connection needs them: the ping count and round-trip estimator of a server that pings,
-//! the budget of a peer that pinged
-//! lately (policing), a client's attempts and slowdown, the transport's retransmission
-//! timeout. What a config never reads is not kept: when to ping next for a server that
-//! never pings (its last outbound activity), the budget while it is full (a peer that
-//! has not pinged lately, or no policing): a full budget behaves alike at any value.
+//! the budget of a peer that pinged lately (policing), a client's attempts and slowdown,
+//! the transport's retransmission timeout. What a config never reads is not kept: when
+//! to ping next for a server that never pings (its last outbound activity), the budget
+//! while it is full (a peer that has not pinged lately, or no policing): a full budget
+//! behaves alike at any value.
+//!
+//! Traffic on a steady connection (nearly every message) is not unpacked: [`View`] lets
+//! the machine's fast path move the slot's times in place.
 
 use super::{budget_full, ceil_ms, full_lag, Conn, Kept, Ours, Timed, NO_RTT, NO_STRETCH, NO_WAKE};
 use crate::config::{Config, PingPolicy};
