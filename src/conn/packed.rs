@@ -197,6 +197,26 @@ impl Sides {
         (self.base + t.get()).saturating_mul(NS_PER_MS)
     }
 
+    /// The last outbound activity, from a connection's ping state: unread (and not kept)
+    /// unless the config pings, so then its last sign of the peer stands in.
+    #[inline(always)]
+    fn last_out(&self, ping: Pinging, last_in: u64) -> u64 {
+        if self.pings {
+            self.ns(ping.last_out)
+        } else {
+            last_in
+        }
+    }
+
+    /// Slot `id`'s ping budget: the default stands for a full one.
+    #[inline(always)]
+    fn budget(&self, id: u32) -> u64 {
+        match self.budget.get(id) {
+            b if b == Ms::default() => 0,
+            b => self.ns(b),
+        }
+    }
+
     /// When to wake the connection in `slot`, as [`Conn::wake`] says.
     #[inline]
     pub(crate) fn wake(&self, slot: &Slot) -> Option<u64> {
@@ -253,19 +273,10 @@ impl Sides {
         let time = self.ns(slot.time);
         Conn {
             last_in,
-            // Unread unless the config pings.
-            last_out: if self.pings {
-                self.ns(ping.last_out)
-            } else {
-                last_in
-            },
+            last_out: self.last_out(ping, last_in),
             ping_at: self.ns(slot.ping_at),
             wake: self.ns(slot.wake),
-            // The default stands for a full budget.
-            ping_budget: match self.budget.get(id) {
-                b if b == Ms::default() => 0,
-                b => self.ns(b),
-            },
+            ping_budget: self.budget(id),
             state: match slot.tag {
                 Tag::Backoff => Timed::Backoff { until: time },
                 Tag::Connecting => Timed::Connecting { since: time },
@@ -394,18 +405,12 @@ impl Kept for View<'_> {
     }
     #[inline(always)]
     fn last_out(&self) -> u64 {
-        if self.sides.pings {
-            self.sides.ns(self.sides.ping.get(self.id).last_out)
-        } else {
-            self.last_in()
-        }
+        let ping = self.sides.ping.get(self.id);
+        self.sides.last_out(ping, self.last_in())
     }
     #[inline(always)]
     fn ping_budget(&self) -> u64 {
-        match self.sides.budget.get(self.id) {
-            b if b == Ms::default() => 0,
-            b => self.sides.ns(b),
-        }
+        self.sides.budget(self.id)
     }
     #[inline(always)]
     fn set_traffic(&mut self, last_in: u64, last_out: u64, ping_budget: u64) {
