@@ -353,7 +353,11 @@ fn deliver<P>(s: &mut Shared<P>, key: u64, action: Action, payload: &mut Option<
 
 /// Removes `key` from the set once its connection is over, and tells its member.
 fn reap<P>(set: &mut HeartbeatSet<u64>, s: &mut Shared<P>, key: u64) {
-    if set.state(&key).is_some_and(State::is_terminal) {
+    // A client's config would wait to reconnect: over too, for a loop that connects nothing.
+    if set
+        .state(&key)
+        .is_some_and(|st| st.is_terminal() || st == State::Backoff)
+    {
         set.remove(&key);
         s.end(key);
     }
