@@ -761,7 +761,7 @@ impl Conn {
                         // from the deadline's millisecond, rounded up: the grain a set
                         // keeps wake-ups at, so that both judge lateness alike.
                         let handed_out = self.wake().map_or(at, |w| w.max(at));
-                        let late = now.saturating_sub(ceil_ms(handed_out));
+                        let late = now.saturating_sub(round_up_ms(handed_out));
                         let tolerance = self.pong_timeout(cfg).min(JUMP_CAP_NS);
                         if late > tolerance && !self.has(PROBING) {
                             self.probe(cfg, now, out);
@@ -1096,7 +1096,7 @@ pub(crate) fn budget_full(budget: u64, last_in: u64, lag: u64) -> bool {
 }
 
 /// `t` rounded up to its millisecond (saturating in the last one).
-pub(crate) fn ceil_ms(t: u64) -> u64 {
+pub(crate) fn round_up_ms(t: u64) -> u64 {
     t.div_ceil(NS_PER_MS).saturating_mul(NS_PER_MS)
 }
 

@@ -19,7 +19,9 @@
 //! Traffic on a steady connection (nearly every message) is not unpacked: [`View`] lets
 //! the machine's fast path move the slot's times in place.
 
-use super::{budget_full, ceil_ms, full_lag, Conn, Kept, Ours, Timed, NO_RTT, NO_STRETCH, NO_WAKE};
+use super::{
+    budget_full, full_lag, round_up_ms, Conn, Kept, Ours, Timed, NO_RTT, NO_STRETCH, NO_WAKE,
+};
 use crate::config::{Config, PingPolicy};
 use crate::time::NS_PER_MS;
 use alloc::vec::Vec;
@@ -217,6 +219,18 @@ impl Sides {
         }
     }
 
+    /// Keeps slot `id`'s ping budget: a full one (every peer that has not pinged lately)
+    /// as the default, which takes no bytes while every budget is full.
+    #[inline(always)]
+    fn put_budget(&mut self, id: u32, budget: u64, last_in: u64) {
+        let kept = if budget_full(budget, last_in, self.lag) {
+            Ms::default()
+        } else {
+            self.ms(budget)
+        };
+        self.budget.put(id, kept, self.len);
+    }
+
     /// When to wake the connection in `slot`, as [`Conn::wake`] says.
     #[inline]
     pub(crate) fn wake(&self, slot: &Slot) -> Option<u64> {
@@ -333,13 +347,7 @@ impl Sides {
         };
         let len = self.len;
         self.ping.put(id, ping, len);
-        // A full budget (every peer that has not pinged lately) is kept as the default.
-        let budget = if c.budget_full(self.lag) {
-            Ms::default()
-        } else {
-            self.ms(c.ping_budget)
-        };
-        self.budget.put(id, budget, len);
+        self.put_budget(id, c.ping_budget, c.last_in);
         let client = Client {
             attempt: c.attempt,
             slowdown: c.slowdown,
@@ -370,9 +378,9 @@ impl Sides {
         if c.budget_full(self.lag) {
             k.ping_budget = 0;
         }
-        k.wake = ceil_ms(k.wake);
+        k.wake = round_up_ms(k.wake);
         if let Timed::Backoff { until } = &mut k.state {
-            *until = ceil_ms(*until);
+            *until = round_up_ms(*until);
         }
         k
     }
@@ -421,12 +429,7 @@ impl Kept for View<'_> {
             ping.last_out = sides.ms(last_out);
             sides.ping.put(id, ping, sides.len);
         }
-        let budget = if budget_full(ping_budget, last_in, sides.lag) {
-            Ms::default()
-        } else {
-            sides.ms(ping_budget)
-        };
-        sides.budget.put(id, budget, sides.len);
+        sides.put_budget(id, ping_budget, last_in);
     }
 }
 
