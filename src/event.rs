@@ -49,9 +49,9 @@ impl fmt::Display for PingId {
 
 /// Something that happened, reported to [`HeartbeatMachine::handle`](crate::HeartbeatMachine::handle).
 ///
-/// Report every sign of the peer (`PingReceived`, `PongReceived`, `DataReceived`,
-/// `DataDelivered`) and every outbound data message (`DataSent`): the machine uses them
-/// to prove the peer alive and to avoid pinging busy links. What to report per read and
+/// Report every sign of the peer (`PingReceived`, `PongReceived`, `DataReceived`), every
+/// outbound data message (`DataSent`) and what the path took (`DataDelivered`): the
+/// machine uses them to prove the peer alive and to avoid pinging busy links. What to report per read and
 /// per write, exactly, is in [`rules`](crate::rules#what-to-report).
 #[non_exhaustive]
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -83,18 +83,33 @@ pub enum Event {
     /// We handed a data message to the transport. Keeps the outbound direction from
     /// counting as idle, and forgives the peer's ping strikes; proves nothing about the peer.
     DataSent,
-    /// The peer took bytes of ours: a write that had to wait for the transport's send
-    /// backlog to drain went through. Proves the peer alive, like inbound bytes, and
-    /// keeps the outbound direction busy. (A write that went through at once proves
+    /// The path took bytes of ours: a write that had to wait for the transport's send
+    /// backlog to drain went through. Keeps the outbound direction busy, and proves that
+    /// the path moves, not that the peer lives (a stopped process's kernel keeps taking
+    /// bytes until its buffer is full): while the ping in flight still waits behind our
+    /// data in our own buffers (not yet [`PingWritten`](Event::PingWritten)), its pong
+    /// clock starts no earlier than now. (A write that went through at once proves
     /// nothing; do not report it.)
     DataDelivered,
     /// The transport's own record of the peer: its last segment that carried data to
-    /// us, or acknowledged new data of ours, arrived `ago` before `now` (Linux's
-    /// `TCP_INFO` keeps both times). Proves the peer alive as of then, not now: a record
-    /// read late may predate a path that died since, and the dead-peer bound still runs
-    /// from the peer's last sign.
+    /// us arrived `ago` before `now` (Linux's `TCP_INFO`). Proves the peer alive as of
+    /// then, not now: a record read late may predate a path that died since, and the
+    /// dead-peer bound still runs from the peer's last sign. (Acknowledgements of our
+    /// data are no sign of the peer: see [`PathMoved`](Event::PathMoved).)
     PathHeard {
         /// How long before `now` the peer was last heard.
+        ago: Duration,
+    },
+    /// The transport's own record of the path: the peer's kernel acknowledged bytes of
+    /// ours that were queued ahead of the ping in flight, the last of them `ago` before
+    /// `now`, and the ping's own bytes are not acknowledged yet (Linux's `TCP_INFO`
+    /// against the bytes written up to the ping). The ping is still on its way behind
+    /// our data, so its pong clock starts no earlier than then. Proves nothing of the
+    /// peer's application: report it only while the ping's own bytes are
+    /// unacknowledged, so that a peer whose process hangs while its kernel runs is
+    /// still caught within the bound.
+    PathMoved {
+        /// How long before `now` the path last took bytes ahead of the ping.
         ago: Duration,
     },
     /// The ping with this id has left: its last byte was written past our own data

@@ -179,9 +179,9 @@ impl HeartbeatMachine {
         self.conn.state(self.now)
     }
 
-    /// The last sign of the peer on the current connection: bytes or a message from it,
-    /// or bytes of ours it took (when the connection opened, if nothing since). For logs
-    /// and metrics: "silent for 12 s".
+    /// The last sign of the peer on the current connection: bytes or a message from it
+    /// (when the connection opened, if nothing since; what the path took of ours is no
+    /// sign of the peer). For logs and metrics: "silent for 12 s".
     pub fn last_heard(&self) -> Instant {
         Instant::from_nanos(self.conn.last_heard())
     }

@@ -17,9 +17,10 @@
 //! | a read returns bytes (any, a partial frame included) | [`DataReceived`](crate::Event::DataReceived) |
 //! | a complete ping, pong arrives | [`PingReceived`](crate::Event::PingReceived), [`PongReceived`](crate::Event::PongReceived) (a data message needs nothing more than its bytes' `DataReceived`) |
 //! | you hand a data message to the transport | [`DataSent`](crate::Event::DataSent) |
-//! | a write that had to wait (the socket said "not now") goes through | [`DataDelivered`](crate::Event::DataDelivered): the send backlog drained, so the peer acknowledged bytes |
+//! | a write that had to wait (the socket said "not now") goes through | [`DataDelivered`](crate::Event::DataDelivered): the send backlog drained, so the path took bytes |
 //! | the ping's last byte is written (after whatever of ours was queued ahead of it) | [`PingWritten(id)`](crate::Event::PingWritten) |
-//! | the transport's own record (Linux `TCP_INFO`), read at a deadline: the peer's last data, or its acknowledgement of ours while ours is outstanding, came `ago` | [`PathHeard { ago }`](crate::Event::PathHeard) |
+//! | the transport's own record (Linux `TCP_INFO`), read at a deadline: the peer's last data came `ago` | [`PathHeard { ago }`](crate::Event::PathHeard) |
+//! | the same record: the peer's kernel acknowledged our bytes queued ahead of the ping in flight, the last `ago`, and not yet the ping's own | [`PathMoved { ago }`](crate::Event::PathMoved) |
 //! | the transport's round-trip estimate (`TCP_INFO`'s RTT and its variance) | [`PathRtt { srtt, rttvar }`](crate::Event::PathRtt) |
 //! | the transport opens, fails, closes | `Connected`, `ConnectFailed`, `Disconnected` |
 //! | the connection or the attempt ended for a known reason (the peer's close frame, a refused upgrade) | [`Closed(reason)`](crate::Event::Closed), with [`CloseReason::from_peer`](crate::CloseReason::from_peer) or [`CloseReason::refused`](crate::CloseReason::refused), instead of `Disconnected` or `ConnectFailed` |
@@ -44,9 +45,23 @@
 //! # Deadlines while open
 //!
 //! Four times per connection: the last sign of the peer (`last_in`: bytes or a message
-//! from it, or bytes of ours it took), the last outbound activity (`last_out`), when the
-//! ping in flight left (`ping_at`: the `SendPing`, moved to its `PingWritten`), and when
-//! the connection opened. Every deadline is derived from them, so none can go stale.
+//! from it), the last outbound activity (`last_out`), when the ping in flight left
+//! (`ping_at`: the `SendPing`, moved to its `PingWritten`, and later while the path holds
+//! it), and when the connection opened. Every deadline is derived from them, so none can
+//! go stale.
+//!
+//! **Only the peer proves it is alive.** Bytes from the peer (`DataReceived`, a ping, a
+//! pong, `PathHeard`) move `last_in`. What the peer's *kernel* does for us (it takes our
+//! bytes: `DataDelivered`; it acknowledges them: `PathMoved`) proves only that the path
+//! moves: a process stopped with SIGSTOP, or hung, has a kernel that acknowledges
+//! everything until its receive buffer is full. So it never moves `last_in`; it may only
+//! *hold* the pong clock while our ping still waits behind our own data (in our buffers:
+//! `DataDelivered` before `PingWritten`; in the network: `PathMoved`, reported only while
+//! the ping's own bytes are unacknowledged). Once the ping's own bytes are acknowledged
+//! nothing holds it: the peer's application must answer within the pong timeout. A hung
+//! peer is then caught within the bound whatever we send, and a bloated uplink still
+//! never gets a live peer called dead: its acknowledgements hold the ping that waits in
+//! its queue.
 //!
 //! | deadline | when | then |
 //! |---|---|---|
@@ -61,9 +76,10 @@
 //! that phase. Pings only ever come sooner for it, so every bound below holds.
 //!
 //! - **Dead-peer bound.** With no sign of the peer after `last_in`, the close comes by
-//!   `last_in + ping_interval + pong_timeout` (or `idle_timeout`), counted from the last
-//!   byte in either direction. A ping that left later than that (our own data was still
-//!   being delivered ahead of it) gives the peer `pong_timeout` from when it left.
+//!   `last_in + ping_interval + pong_timeout` (or `idle_timeout`). A ping that left later
+//!   than that, or that the path held (our own data was still being delivered ahead of
+//!   it), gives the peer `pong_timeout` from when it left or was last held: so the bound
+//!   counts from the last byte either way.
 //! - **Never a live peer dead.** `Close(PongTimeout)` only once `pong_timeout` has passed
 //!   since both the ping left and the last sign of the peer.
 //! - **The transport's record is life as of then.** `PathHeard { ago }` moves `last_in`

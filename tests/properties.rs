@@ -172,6 +172,7 @@ fn event() -> impl Strategy<Value = Event> {
         1 => proptest::option::of(0u64..6).prop_map(|id| Event::PingWritten(keepalive::PingId::new(id.unwrap_or(1)))),
         1 => Just(Event::DataDelivered),
         1 => (0u64..5_000_000).prop_map(|ago| Event::PathHeard { ago: Duration::from_micros(ago) }),
+        1 => (0u64..5_000_000).prop_map(|ago| Event::PathMoved { ago: Duration::from_micros(ago) }),
         3 => Just(Event::PingReceived),
         2 => proptest::option::of(0u64..6).prop_map(|id| Event::PongReceived(id.map(keepalive::PingId::new))),
         2 => Just(Event::DataReceived),
@@ -561,7 +562,9 @@ proptest! {
     }
 
     /// A transfer that stalls (no byte either way: the path died mid-message) is closed
-    /// by each end within ping_interval + pong_timeout of the last byte it saw.
+    /// by each end within ping_interval + pong_timeout of the last byte either way: the
+    /// peer's last byte it saw, or the last of its own the path took before the cut
+    /// (which held a ping waiting behind them).
     #[test]
     fn a_stalled_transfer_is_closed_within_the_bound_of_its_last_byte(
         link in slow_link(),
@@ -578,7 +581,9 @@ proptest! {
                 Side::Client => pair.client(),
                 Side::Server => pair.server().expect("no restart: the server machine stays"),
             };
-            let (last, bound) = (machine.last_heard(), machine.stats().dead_peer_bound);
+            let latency = link.pong_timeout() * link.latency_frac as u32 / 4_000;
+            let path_last = cut_at + latency;
+            let (last, bound) = (machine.last_heard().max(path_last), machine.stats().dead_peer_bound);
             let close = pair
                 .closes()
                 .into_iter()

@@ -71,6 +71,9 @@ fn op() -> impl Strategy<Value = SetOp<u8>> {
         Just(Event::PathHeard {
             ago: Duration::from_micros(250_789),
         }),
+        Just(Event::PathMoved {
+            ago: Duration::from_micros(120_345),
+        }),
         Just(Event::DataReceived),
         Just(Event::DataSent),
         Just(Event::Pause),

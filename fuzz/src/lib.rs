@@ -76,7 +76,9 @@ const EVENTS: [Event; 20] = [
         srtt: Duration::ZERO,
         rttvar: Duration::ZERO,
     },
-    Event::PingReceived,
+    Event::PathMoved {
+        ago: Duration::ZERO,
+    },
     Event::PathHeard {
         ago: Duration::ZERO,
     },
@@ -149,6 +151,9 @@ fn event(e: u8, p: u8) -> Event {
         Event::PathHeard { .. } => Event::PathHeard {
             ago: Duration::from_millis(u64::from(p) * u64::from(p)),
         },
+        Event::PathMoved { .. } => Event::PathMoved {
+            ago: Duration::from_millis(u64::from(p) * u64::from(p)),
+        },
         ev => ev,
     }
 }
@@ -164,6 +169,7 @@ fn event_bytes(e: Event) -> (u8, u8) {
         Event::Closed(CloseReason::Refused { status, .. }) => (15, pos(&STATUSES, status)),
         Event::Closed(r) => (16, REASONS.iter().position(|x| *x == r).unwrap_or(0) as u8),
         Event::PathRtt { srtt, .. } => (17, (srtt.as_millis() as f64).sqrt().min(255.0) as u8),
+        Event::PathMoved { ago } => (18, (ago.as_millis() as f64).sqrt().min(255.0) as u8),
         Event::PathHeard { ago } => (19, (ago.as_millis() as f64).sqrt().min(255.0) as u8),
         e => (kind(e), 0),
     }

@@ -138,11 +138,12 @@ impl Ours {
 /// The per-connection state. All times are nanoseconds of the caller's epoch.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub(crate) struct Conn {
-    /// The last sign of the peer: bytes or a message from it, or bytes of ours it took.
+    /// The last sign of the peer: bytes or a message from it.
     last_in: u64,
     /// The last outbound activity (data, a ping, bytes of ours taken).
     last_out: u64,
-    /// When the last ping (or probe) left, or was asked for if not reported written yet.
+    /// When the last ping (or probe) left, or was asked for if not reported written yet;
+    /// moved later while the path shows it still waiting behind our data (a hold).
     ping_at: u64,
     /// The deadline as of the last full pass; after traffic on the fast path, an early
     /// bound of it (traffic only ever moves deadlines later there).
@@ -501,9 +502,14 @@ impl Conn {
                 self.flags |= QUEUED;
             }
             Event::DataDelivered if open => {
-                self.heard(now);
+                // The path took our bytes: no sign of the peer, but a ping still in our
+                // own buffers behind them has not had its chance yet.
                 self.last_out = now;
+                if self.has(UNWRITTEN) {
+                    self.hold(now);
+                }
             }
+            Event::PathMoved { ago } if open => self.hold(now.saturating_sub(nanos(ago))),
             Event::DataSent if open => {
                 self.last_out = now;
                 self.ping_budget = self.ping_budget.min(now.saturating_add(PING_CREDIT));
@@ -627,6 +633,16 @@ impl Conn {
             // started one; during it, this is a late report of the old connection).
             _ if self.attempting(now) => self.lost(cfg, now, reason, out, c),
             _ => {}
+        }
+    }
+
+    /// The ping in flight was still on its way behind our own data at `at`: its pong
+    /// clock starts no earlier. Its round trip is then no sample (Karn's rule: when it
+    /// really left is not known). Only the path moved: nothing of the peer is heard.
+    fn hold(&mut self, at: u64) {
+        if self.has(IN_FLIGHT) && at > self.ping_at {
+            self.ping_at = at;
+            self.flags |= QUEUED;
         }
     }
 
@@ -1066,7 +1082,8 @@ fn fast_class(event: Event) -> u8 {
         // With no ping in flight, a pong is a sign of life only, like data.
         Event::DataReceived | Event::PongReceived(_) => HEARD,
         Event::DataSent => BUSY | SENT,
-        Event::DataDelivered => HEARD | BUSY,
+        // The path took our bytes: with no ping in flight, only outbound activity.
+        Event::DataDelivered => BUSY,
         Event::PingReceived => HEARD | PONG,
         Event::Tick => 0,
         _ => SLOW,

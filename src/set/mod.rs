@@ -70,7 +70,8 @@ impl<K> Keys<K> for Slab<'_, K> {
 /// milliseconds. A `now` counts from the start of its millisecond (one earlier than any
 /// the set has seen counts as the latest), so every time a connection keeps is a whole
 /// millisecond, a round trip is measured to the millisecond, and a
-/// [`PathHeard`](Event::PathHeard)'s `ago` counts in whole milliseconds, rounded up. A
+/// [`PathHeard`](Event::PathHeard)'s or [`PathMoved`](Event::PathMoved)'s `ago` counts in
+/// whole milliseconds, rounded up. A
 /// machine given the same calls at whole milliseconds agrees with the set call by call.
 /// A deadline (which a measured round trip may put between two milliseconds) is kept
 /// rounded up: a connection is handed out by the first [`poll`](Self::poll) in its
@@ -90,8 +91,9 @@ impl<K> Keys<K> for Slab<'_, K> {
 ///   a complete ping or pong: `PingReceived` / `PongReceived` as well;
 /// - per data message you hand to the socket: `DataSent`;
 /// - per write that had to wait (`EAGAIN`, or not writable) and then went through:
-///   `DataDelivered` (the peer acknowledged bytes); keep the socket's unsent backlog
-///   small (`TCP_NOTSENT_LOWAT`, Linux and Android) so that this follows the peer;
+///   `DataDelivered` (the path took bytes: a ping waiting behind them is held, the
+///   peer is not proven alive); keep the socket's unsent backlog small
+///   (`TCP_NOTSENT_LOWAT`, Linux and Android) so that this follows the path;
 /// - when a ping's last byte is written: `PingWritten(id)`: the pong timeout runs from
 ///   there.
 ///
@@ -147,17 +149,17 @@ impl<K: fmt::Debug> fmt::Debug for HeartbeatSet<K> {
     }
 }
 
-/// An event at the set's grain: the transport's record of the peer `ago` counts in whole
-/// milliseconds, rounded up, so that it dates the peer's last segment at the start of
-/// its millisecond, as the set's clock dates everything.
+/// An event at the set's grain: the transport's records (`ago` before now) count in
+/// whole milliseconds, rounded up, so that they date the peer's last segment, or the
+/// path's last move, at the start of its millisecond, as the set's clock dates everything.
 fn grain(event: Event) -> Event {
+    let ms = |ago: Duration| {
+        let ms = ago.as_nanos().div_ceil(u128::from(NS_PER_MS));
+        Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+    };
     match event {
-        Event::PathHeard { ago } => {
-            let ms = ago.as_nanos().div_ceil(u128::from(NS_PER_MS));
-            Event::PathHeard {
-                ago: Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX)),
-            }
-        }
+        Event::PathHeard { ago } => Event::PathHeard { ago: ms(ago) },
+        Event::PathMoved { ago } => Event::PathMoved { ago: ms(ago) },
         e => e,
     }
 }

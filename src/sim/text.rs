@@ -162,7 +162,7 @@ pub(crate) fn fmt_reason(r: CloseReason) -> String {
 /// The events as scenarios write them, for error messages.
 const EVENTS: &str = "tick, connected, connect_failed, disconnected, \
      closed <reason>, ping_received, pong_received [id|none], ping_written <id>, \
-     data_received, data_sent, data_delivered, path_rtt <srtt> <rttvar>, path_heard <ago>, pause, resume, \
+     data_received, data_sent, data_delivered, path_rtt <srtt> <rttvar>, path_heard <ago>, path_moved <ago>, pause, resume, \
      network_changed, shutdown";
 
 /// The events without arguments, by their word.
@@ -195,6 +195,7 @@ pub(crate) fn parse_event(words: &[&str]) -> Result<Event, String> {
             rttvar: d(rttvar)?,
         },
         ["path_heard", ago] => Event::PathHeard { ago: d(ago)? },
+        ["path_moved", ago] => Event::PathMoved { ago: d(ago)? },
         [name] => match lookup(&PLAIN_EVENTS, name) {
             Some(event) => event,
             None => return Err(misread("event", EVENTS, words)),
@@ -218,6 +219,7 @@ pub(crate) fn fmt_event(e: Event) -> String {
             format!("path_rtt {} {}", fmt_duration(srtt), fmt_duration(rttvar))
         }
         Event::PathHeard { ago } => format!("path_heard {}", fmt_duration(ago)),
+        Event::PathMoved { ago } => format!("path_moved {}", fmt_duration(ago)),
         e => to_word(&PLAIN_EVENTS, e),
     }
 }

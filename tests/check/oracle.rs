@@ -49,6 +49,8 @@ pub struct Oracle {
     writes_reported: bool,
     /// Data came since the ping in flight left: its pong's round trip is no sample.
     queued: bool,
+    /// The path held the ping in flight's clock (it waited behind our data).
+    held: bool,
     last_ping: Option<Instant>,
     /// The end of the announced reconnect wait, until its `Connect`.
     wait_until: Option<Instant>,
@@ -100,6 +102,7 @@ impl Oracle {
             in_flight: None,
             writes_reported: false,
             queued: false,
+            held: false,
             last_ping: None,
             wait_until: None,
             closing_for: CloseReason::Transport,
@@ -328,13 +331,18 @@ impl Oracle {
         }
         let cfg = self.config;
         match event {
-            Event::PingReceived
-            | Event::DataReceived
-            | Event::PongReceived(_)
-            | Event::DataDelivered => {
+            // Only the peer's bytes prove it alive: what the path took of ours does not.
+            Event::PingReceived | Event::DataReceived | Event::PongReceived(_) => {
                 self.last_in = now;
                 self.slack = Duration::ZERO;
             }
+            _ => {}
+        }
+        // The path moved while the ping waited behind our data: its pong clock starts no
+        // earlier (a delivery holds only a ping not yet written).
+        match (event, self.in_flight) {
+            (Event::DataDelivered, Some((_, _, false))) => self.hold(now),
+            (Event::PathMoved { ago }, Some(_)) => self.hold(now - ago),
             _ => {}
         }
         if matches!(event, Event::DataSent | Event::DataDelivered) {
@@ -416,6 +424,19 @@ impl Oracle {
         let over = (self.pings_used - ahead(nanos(now), CREDIT)).max(0) as u128;
         let whole = over.div_ceil(min.as_nanos().max(1));
         u32::try_from(whole.saturating_sub(1)).unwrap_or(u32::MAX)
+    }
+
+    /// The ping in flight was still on its way at `at`: its clock starts no earlier,
+    /// its round trip is no sample, and a gap it tests is tested from then.
+    fn hold(&mut self, at: Instant) {
+        if let Some((id, sent, written)) = self.in_flight {
+            if at > sent {
+                self.in_flight = Some((id, at, written));
+                self.queued = true;
+                self.held = true;
+                self.gap_since = self.gap_since.map(|g| g.max(at));
+            }
+        }
     }
 
     /// RFC 6298, in whole µs as the rules state it.
@@ -538,6 +559,7 @@ impl Oracle {
         self.last_out = now;
         self.in_flight = Some((id, now, false));
         self.queued = false;
+        self.held = false;
         self.last_ping = Some(now);
         Ok(())
     }
@@ -667,11 +689,11 @@ impl Oracle {
             ));
         }
         if after == State::Open && !m.is_paused() {
-            // A ping that left late (behind our own data being delivered) gives the peer
-            // the pong timeout from then.
+            // A ping that left late (behind our own data being delivered), or that the
+            // path held, gives the peer the pong timeout from then.
             let left = self
                 .in_flight
-                .filter(|(_, _, written)| *written)
+                .filter(|(_, _, written)| *written || self.held)
                 .map_or(Instant::ZERO, |(_, at, _)| at + pt);
             let limit = (self.last_in + bound)
                 .max(self.probe_base + bound.max(pt))

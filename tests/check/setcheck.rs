@@ -61,15 +61,18 @@ fn millisecond(t: Instant) -> Instant {
     Instant::from_millis(t.as_nanos() / NS_PER_MS)
 }
 
-/// An event at the set's grain: the transport's record of the peer `ago`, in whole
-/// milliseconds rounded up (the peer's last segment dated at the start of its millisecond).
+/// An event at the set's grain: the transport's records (`ago`), in whole milliseconds
+/// rounded up (the peer's last segment, or the path's last move, dated at the start of
+/// its millisecond).
 fn grain(event: Event) -> Event {
+    let ms = |ago: Duration| {
+        Duration::from_millis(
+            u64::try_from(ago.as_nanos().div_ceil(u128::from(NS_PER_MS))).unwrap_or(u64::MAX),
+        )
+    };
     match event {
-        Event::PathHeard { ago } => Event::PathHeard {
-            ago: Duration::from_millis(
-                u64::try_from(ago.as_nanos().div_ceil(u128::from(NS_PER_MS))).unwrap_or(u64::MAX),
-            ),
-        },
+        Event::PathHeard { ago } => Event::PathHeard { ago: ms(ago) },
+        Event::PathMoved { ago } => Event::PathMoved { ago: ms(ago) },
         e => e,
     }
 }
