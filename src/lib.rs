@@ -26,6 +26,8 @@ mod conn;
 pub mod driver;
 mod event;
 mod learn;
+#[cfg(any(feature = "driver", feature = "sim"))]
+mod link;
 mod machine;
 mod policy;
 mod reason;

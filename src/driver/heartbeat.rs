@@ -5,9 +5,9 @@ use super::error::Error;
 use super::meter::Meter;
 use super::outbox::Outbox;
 use super::trace::{event, Span};
-use super::unheard::Unheard;
 use super::{Runtime, Transport};
 use crate::codec::{HeartbeatCodec, Inbound};
+use crate::link::{Counts, Judge, Link};
 use crate::{
     Action, Actions, Clock, CloseReason, Config, Event, HeartbeatMachine, Instant, PingId, Stats,
 };
@@ -140,7 +140,9 @@ where
     /// One timer, at the machine's deadline.
     alarm: Alarm<R>,
     outbox: Outbox<S::Message>,
-    unheard: Unheard,
+    /// The evidence and the judgement beside the machine (the meter's and the kernel's
+    /// records, reads held for the application, reads before judging).
+    link: Link,
     meter: Option<Meter>,
     stage: Stage,
     /// A ping that left, not yet reported as an update.
@@ -152,24 +154,8 @@ where
     writer: Option<Waker>,
     /// A waiting send holds the timer.
     timer_lent: bool,
-    /// The application is behind on the messages already read: nothing is read, and the
-    /// peer is judged only while the kernel shows that it can still reach us (see
-    /// [`Heartbeat::hold`]).
-    held: bool,
     /// The peer's "too many pings" slowed our pings down (the machine said so).
     slowed_down: bool,
-    /// Since it was held, the transport may be reading a backlog that arrived long ago:
-    /// until the kernel shows it drained, and then until the transport has read the
-    /// socket again (its own buffer of frames spent), what is read proves life as of
-    /// when it arrived (the kernel's view), not as of now.
-    stale_reads: bool,
-    /// The meter's count of bytes read when the kernel's queue was seen drained: the
-    /// backlog is over once the transport reads past it.
-    drained_at: Option<u64>,
-    /// When the kernel's view of the path is due for a look at a clock read, and when
-    /// the last look was.
-    next_look: Instant,
-    last_look: Instant,
     follow_up: Option<Action>,
     /// This connection's span (feature `tracing`; nothing otherwise).
     span: Span,
@@ -227,19 +213,14 @@ where
             machine,
             clock,
             outbox: Outbox::default(),
-            unheard: Unheard::default(),
+            link: Link::default(),
             meter: None,
             stage: Stage::Open,
             ping_sent: None,
             reader: None,
             writer: None,
             timer_lent: false,
-            held: false,
             slowed_down: false,
-            stale_reads: false,
-            drained_at: None,
-            next_look: Instant::ZERO,
-            last_look: Instant::ZERO,
             follow_up: None,
             span,
         };
@@ -262,7 +243,7 @@ where
     /// called) counts nothing, and is ignored: the heartbeat then sees messages only.
     pub fn with_meter(mut self, meter: Meter) -> Self {
         if meter.is_attached() {
-            self.unheard.start(&meter);
+            self.link.start(meter.counts(), meter.kernel());
             self.meter = Some(meter);
         }
         self
@@ -317,12 +298,8 @@ where
     /// again; then what waited is read before any deadline is looked at, and a deadline
     /// long past probes the peer (one ping, a fresh pong timeout) instead of closing.
     pub(crate) fn hold(&mut self, held: bool) {
-        self.held = held;
-        if held && self.meter.is_some() {
-            self.stale_reads = true;
-            self.drained_at = None;
-        }
-        self.machine.reads_nothing(self.held || self.stale_reads);
+        let unread = self.link.hold(held);
+        self.machine.reads_nothing(unread);
     }
 
     /// While held: our pings and pongs go out, and the deadlines run where the kernel
@@ -336,9 +313,17 @@ where
     }
 
     /// Whether the peer may be judged now: always while the owner reads; while it does
-    /// not, only if the kernel shows that the peer's bytes can reach us.
-    fn may_judge(&self) -> bool {
-        !self.held || self.meter.as_ref().is_some_and(Meter::peer_can_reach_us)
+    /// not, only if the kernel shows (a fresh look) that the peer's bytes can reach us.
+    fn may_judge(&mut self, now: Instant) -> bool {
+        if self.link.is_held() {
+            self.look(now);
+        }
+        self.link.may_judge(self.counts())
+    }
+
+    /// What the meter counted so far (nothing without one).
+    fn counts(&self) -> Counts {
+        self.meter.as_ref().map_or_else(Counts::default, Meter::counts)
     }
 
     /// Takes the machine back (for the next connection of a reconnecting client).
@@ -426,11 +411,12 @@ where
     ///    goes first, and the deadline is looked at: no pong deadline can pass then, so
     ///    this never closes; it only lets pings out. Returns whether it ticked.
     fn timer(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.held {
+        if self.link.is_held() {
             return false; // the owner reads nothing: poll_held judges
         }
-        self.alarm.aim(&self.clock, self.machine.next_deadline()); // a compare unless it moved
-        if !self.alarm.poll_fired(cx) || !self.unheard.peer_spoke(self.meter.as_ref()) {
+        let wake = self.link.wake(self.machine.next_deadline());
+        self.alarm.aim(&self.clock, wake); // a compare unless it moved
+        if !self.alarm.poll_fired(cx) || !self.link.peer_spoke(self.counts()) {
             return false;
         }
         self.alarm.looked();
@@ -459,23 +445,36 @@ where
         }
     }
 
-    /// 4. Nothing more to read: tell the machine what it has not heard, then tick if its
-    ///    deadline has passed by the clock; otherwise the timer waits for it. Returns
-    ///    whether it ticked.
+    /// 4. Nothing more to read: tell the machine what it has not heard, then, if its
+    ///    deadline has passed by the clock, the kernel's record, and a tick, unless
+    ///    reads get a while first (a late wake of ours, or bytes the kernel holds
+    ///    unread: see [`Link::judge`]); otherwise the timer waits for it. Returns
+    ///    whether it did anything.
     fn deadline(&mut self, cx: &mut Context<'_>) -> bool {
-        if !self.may_judge() {
+        let now = self.now();
+        if !self.may_judge(now) {
             return false;
         }
-        let now = self.now();
         self.report(now);
         if self.look_if_due(now) {
             return true;
         }
-        let deadline = self.machine.next_deadline();
-        if !self.alarm.due(&self.clock, deadline, now, cx) {
+        let wake = self.link.wake(self.machine.next_deadline());
+        if !self.alarm.due(&self.clock, wake, now, cx) {
             return false;
         }
-        self.tick(now);
+        if self.look(now) {
+            return true;
+        }
+        let Some(at) = self.machine.next_deadline().filter(|at| *at <= now) else {
+            self.link.not_due(); // the deadline moved: no wait
+            return true;
+        };
+        let unread = !self.link.is_held() && self.link.unread_at_look(self.counts());
+        match self.link.judge(now, at, unread) {
+            Judge::Now => self.feed(now, Event::Tick),
+            Judge::After(_) => {} // the timer, aimed at the wait's end next pass
+        }
         true
     }
 
@@ -508,39 +507,34 @@ where
 
     /// Tells the machine the traffic it has not heard of, at `now`. While the transport
     /// reads a backlog that waited for a slow application, reads are no news of now: the
-    /// kernel's view dates the peer's last bytes instead.
+    /// kernel's record dates the peer's last bytes instead.
     fn report(&mut self, now: Instant) {
-        if self.stale_reads {
-            let meter = self.meter.as_ref();
-            match (self.drained_at, meter) {
-                (None, Some(m)) => match m.backlog() {
-                    Some((unread, _)) if unread > 0 => {}
-                    // The kernel's queue is empty, but the transport may still hold
-                    // frames it read from it long ago (a WebSocket stream reads ahead).
-                    Some(_) => self.drained_at = Some(m.received()),
-                    None => self.stale_reads = false,
-                },
-                (Some(mark), Some(m)) if m.received() == mark => {}
-                _ => {
-                    self.stale_reads = false;
-                    self.drained_at = None;
-                }
-            }
-            self.machine.reads_nothing(self.held || self.stale_reads);
+        self.report_traffic(now, false);
+    }
+
+    /// [`report`](Self::report), before a pong (`pong`): bytes read that belong to no
+    /// data message are its own, and go with it.
+    fn report_traffic(&mut self, now: Instant, pong: bool) {
+        let counts = self.counts();
+        let mut stale = false;
+        if self.link.is_stale() {
+            let unread = self
+                .meter
+                .as_ref()
+                .and_then(Meter::kernel)
+                .map(|k| k.received.saturating_sub(counts.bytes_read));
+            stale = self.link.stale(counts, unread);
+            self.machine.reads_nothing(self.link.unread_mode());
         }
-        let stale = self.stale_reads;
-        let events = self.unheard.take(self.meter.as_ref());
-        self.tell(
-            now,
-            events.filter(|e| !(stale && *e == Event::DataReceived)),
-        );
+        let events = self.link.traffic(counts, pong);
+        self.tell(now, events);
         if stale {
             self.look(now);
         }
     }
 
-    /// A deadline: the machine hears the traffic, then the kernel's view of the path,
-    /// then the time.
+    /// The timer fired while the peer keeps talking: the machine hears the traffic, the
+    /// kernel's record, then the time (no close can come due: the peer just spoke).
     fn tick(&mut self, now: Instant) {
         self.report(now);
         self.look(now);
@@ -553,19 +547,21 @@ where
     /// `stats` shows the bound that applies if it dies.
     /// Returns whether the machine acted on it (a deadline had passed).
     fn look(&mut self, now: Instant) -> bool {
-        if self.meter.is_none() {
+        let Some(meter) = &self.meter else {
             return false;
-        }
-        self.next_look = now + self.machine.config().pong_timeout();
-        let since = now - self.last_look;
-        self.last_look = now;
-        let events = self.unheard.path(self.meter.as_ref(), since);
+        };
+        let kernel = meter.kernel();
+        let (in_flight, pong_timeout) = (
+            self.machine.ping_in_flight(),
+            self.machine.config().pong_timeout(),
+        );
+        let events = self.link.look(now, kernel, in_flight, pong_timeout);
         self.tell(now, events)
     }
 
     /// A look at a clock read, when one is due.
     fn look_if_due(&mut self, now: Instant) -> bool {
-        now >= self.next_look && self.look(now)
+        self.link.look_due(now) && self.look(now)
     }
 
     /// Tells the machine `event` at `now`, after the traffic it has not heard of, and
@@ -579,8 +575,9 @@ where
     fn ping_left(&mut self, id: PingId) {
         event!(debug, id = id.get(), "ping sent");
         let now = self.now();
+        self.link.ping_written(id, self.counts());
         self.feed(now, Event::PingWritten(id));
-        if self.held || self.stale_reads {
+        if self.link.unread_mode() {
             // The kernel judges (nothing is read): what it counts from here on came
             // after the ping, however coarse its clock, and answers it.
             self.look(now);
@@ -609,14 +606,14 @@ where
             }
         }
         if kind == Inbound::Data {
-            self.unheard.data_in();
+            self.link.data_in();
             return match self.stage {
                 Stage::Open => Some(Update::Message(message)),
                 _ => None,
             };
         }
         let now = self.now();
-        self.report(now);
+        self.report_traffic(now, kind != Inbound::Data);
         match kind {
             Inbound::Ping => {
                 let actions = self.machine.handle(now, Event::PingReceived);
@@ -940,7 +937,7 @@ where
         if let Poll::Ready(Err(e)) = this.sink_outcome(Poll::Ready(outcome)) {
             return Err(e);
         }
-        this.unheard.data_out(); // told at the next clock read (this flush at the latest)
+        this.link.data_out(); // told at the next clock read (this flush at the latest)
         Ok(())
     }
 
@@ -953,7 +950,7 @@ where
         }
         // A flush runs when the socket has room again: the moment to tell the machine of
         // data handed over and bytes the peer took.
-        if this.unheard.any(this.meter.as_ref()) {
+        if this.link.any(this.counts()) {
             let now = this.now();
             this.report(now);
             this.look_if_due(now);

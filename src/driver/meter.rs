@@ -13,9 +13,10 @@
 //! - the ping's flush completes only when it has left our backlog, so the pong clock
 //!   starts then ([`Event::PingWritten`]);
 //! - at each deadline (never per message), the kernel's `TCP_INFO` on Linux: bytes that
-//!   arrived and bytes of ours the peer acknowledged (selective acknowledgements during
-//!   loss recovery included) count as life, and its round-trip estimate
-//!   ([`Event::PathRtt`]) sets the floor under the pong timeout.
+//!   arrived count as life even unread ([`Event::PathHeard`]); bytes of ours the peer's
+//!   kernel acknowledged ahead of our ping hold the pong clock while the ping waits
+//!   behind them ([`Event::PathMoved`]); its round-trip estimate ([`Event::PathRtt`])
+//!   sets the floor under the pong timeout.
 //!
 //! # What each platform gets
 //!
@@ -25,9 +26,11 @@
 //! | Android | reads, deliveries, the small backlog; no `TCP_INFO` (the pongs' round trips set the floor) |
 //! | macOS, BSDs, Windows | reads and deliveries; a written ping may still wait behind the kernel's send buffer, so the pong timeout must cover the time that buffer takes to drain on your slowest link |
 //!
-//! The kernel's acknowledgements count only while our data is outstanding: a stopped
-//! process's kernel keeps acknowledging our pings (and answering zero-window probes)
-//! forever, so an idle link learns nothing from them.
+//! Only the peer's bytes prove it alive. A stopped or hung process's kernel keeps
+//! acknowledging everything we send until its receive buffer is full, so the kernel's
+//! acknowledgements never count as life: they only hold a ping that still waits behind
+//! our own data, and once the ping's own bytes are acknowledged the peer's application
+//! must answer within the pong timeout, whatever we send.
 //!
 //! ```
 //! # #[cfg(feature = "tokio")]
@@ -45,12 +48,14 @@
 //! [`Event::DataDelivered`]: crate::Event::DataDelivered
 //! [`Event::PingWritten`]: crate::Event::PingWritten
 //! [`Event::PathRtt`]: crate::Event::PathRtt
+//! [`Event::PathHeard`]: crate::Event::PathHeard
+//! [`Event::PathMoved`]: crate::Event::PathMoved
 
 use super::lock;
+use crate::link::{self, Kernel};
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::task::Poll;
-use core::time::Duration;
 use std::sync::{Arc, Mutex};
 
 /// The unsent backlog [`Meter::tcp`] allows unless told otherwise: 16 KiB, the value
@@ -64,6 +69,8 @@ struct Counts {
     received: AtomicU64,
     /// The bytes those reads returned.
     bytes_read: AtomicU64,
+    /// The bytes written.
+    bytes_written: AtomicU64,
     /// Writes that had to wait, then went through.
     delivered: AtomicU64,
     /// `TCP_NOTSENT_LOWAT` took effect on the socket.
@@ -103,23 +110,6 @@ impl Default for Meter {
     fn default() -> Meter {
         Meter::new()
     }
-}
-
-/// The kernel's view of a TCP connection, as the driver uses it at a deadline.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Path {
-    /// Segments of ours delivered, selectively acknowledged ones included.
-    pub(crate) delivered: u64,
-    /// Bytes that arrived from the peer.
-    pub(crate) received: u64,
-    /// Our data is outstanding (unacknowledged or not yet sent).
-    pub(crate) outstanding: bool,
-    /// How long ago the peer's last data arrived, and its last acknowledgement.
-    pub(crate) data_age: Duration,
-    pub(crate) ack_age: Duration,
-    /// The kernel's smoothed round trip and its variance.
-    pub(crate) srtt: Duration,
-    pub(crate) rttvar: Duration,
 }
 
 impl Meter {
@@ -205,43 +195,29 @@ impl Meter {
         self.counts.delivered.load(Ordering::Relaxed)
     }
 
-    /// The kernel's view of the path (`TCP_INFO`), where the platform gives it and the
-    /// stream is alive: one system call, made at deadlines only.
-    pub(crate) fn path(&self) -> Option<Path> {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsFd;
-            let socket = lock(&self.counts.socket);
-            socket.as_ref().and_then(|fd| tcp_info::read(fd.as_fd()))
+    /// What the stream counted so far.
+    pub(crate) fn counts(&self) -> link::Counts {
+        let c = &self.counts;
+        link::Counts {
+            reads: c.received.load(Ordering::Relaxed),
+            bytes_read: c.bytes_read.load(Ordering::Relaxed),
+            bytes_written: c.bytes_written.load(Ordering::Relaxed),
+            deliveries: c.delivered.load(Ordering::Relaxed),
         }
-        #[cfg(not(target_os = "linux"))]
-        None
     }
 
-    /// Whether the peer can still reach us while nothing is read (Linux, a metered TCP
-    /// stream): the kernel holds little that arrived and was not read yet (under a
-    /// quarter of the receive buffer, at most 16 KiB), so our receive window is open,
-    /// and a pong the peer sends shows in the kernel's view at the next deadline. `false`
-    /// where the platform cannot tell, or when the peer may be held back by us. Two
-    /// system calls; asked at deadlines only.
-    pub(crate) fn peer_can_reach_us(&self) -> bool {
-        self.backlog()
-            .is_some_and(|(unread, buffer)| unread < (buffer / 4).min(16 * 1024))
-    }
-
-    /// The bytes that arrived and were not read yet, and the receive buffer's size
-    /// (Linux, a metered TCP stream: two system calls); `None` where the platform
-    /// cannot tell.
-    pub(crate) fn backlog(&self) -> Option<(u64, u64)> {
+    /// The kernel's record of the connection (`TCP_INFO` and the receive buffer's
+    /// size), where the platform gives it and the stream is alive: two system calls,
+    /// made at deadlines only.
+    pub(crate) fn kernel(&self) -> Option<Kernel> {
         #[cfg(target_os = "linux")]
         {
             use std::os::fd::AsFd;
             let socket = lock(&self.counts.socket);
             let fd = socket.as_ref()?;
-            let path = tcp_info::read(fd.as_fd())?;
-            let read = self.bytes_read();
-            let buffer = socket2::SockRef::from(fd).recv_buffer_size().ok()? as u64;
-            Some((path.received.saturating_sub(read), buffer))
+            let mut kernel = tcp_info::read(fd.as_fd())?;
+            kernel.buffer = socket2::SockRef::from(fd).recv_buffer_size().ok()? as u64;
+            Some(kernel)
         }
         #[cfg(not(target_os = "linux"))]
         None
@@ -263,8 +239,13 @@ impl Meter {
         not(any(feature = "tokio", feature = "smol", feature = "async-std")),
         allow(dead_code)
     )]
-    fn count_delivery(&self) {
-        self.counts.delivered.fetch_add(1, Ordering::Relaxed);
+    fn count_write(&self, bytes: usize, waited: bool) {
+        self.counts
+            .bytes_written
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+        if waited {
+            self.counts.delivered.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -342,9 +323,8 @@ impl<T> Metered<T> {
         match &outcome {
             Poll::Pending => self.waited = true,
             Poll::Ready(Ok(n)) if *n > 0 => {
-                if core::mem::take(&mut self.waited) {
-                    self.meter.count_delivery();
-                }
+                let waited = core::mem::take(&mut self.waited);
+                self.meter.count_write(*n, waited);
             }
             Poll::Ready(_) => {}
         }
@@ -358,12 +338,12 @@ impl<T> Metered<T> {
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 mod tcp_info {
-    use super::Path;
+    use super::Kernel;
     use core::mem::{size_of, MaybeUninit};
     use core::time::Duration;
     use std::os::fd::{AsRawFd, BorrowedFd};
 
-    pub(super) fn read(fd: BorrowedFd<'_>) -> Option<Path> {
+    pub(super) fn read(fd: BorrowedFd<'_>) -> Option<Kernel> {
         let mut info = MaybeUninit::<libc::tcp_info>::zeroed();
         let mut len = size_of::<libc::tcp_info>() as libc::socklen_t;
         // SAFETY: `fd` is a live socket, borrowed for the call; `info` points to
@@ -386,15 +366,15 @@ mod tcp_info {
         let info = unsafe { info.assume_init() };
         let us = |v: u32| Duration::from_micros(u64::from(v));
         let ms = |v: u32| Duration::from_millis(u64::from(v));
-        Some(Path {
-            // Kernels before 4.18 leave `tcpi_delivered` zero: acknowledged bytes then.
-            delivered: u64::from(info.tcpi_delivered).max(info.tcpi_bytes_acked),
+        Some(Kernel {
             received: info.tcpi_bytes_received,
-            outstanding: info.tcpi_unacked > 0 || info.tcpi_notsent_bytes > 0,
+            // Kernels before 4.1 leave it zero: then nothing is known of the ping's bytes.
+            acked: info.tcpi_bytes_acked,
             data_age: ms(info.tcpi_last_data_recv),
             ack_age: ms(info.tcpi_last_ack_recv),
             srtt: us(info.tcpi_rtt),
             rttvar: us(info.tcpi_rttvar),
+            buffer: 0,
         })
     }
 }
@@ -542,11 +522,12 @@ mod tests {
                 .tcp_notsent_lowat()
                 .expect("getsockopt");
             assert_eq!(set, DEFAULT_UNSENT_LIMIT);
-            let path = meter.path().expect("TCP_INFO on Linux");
-            assert_eq!(path.received, 0);
+            let kernel = meter.kernel().expect("TCP_INFO on Linux");
+            assert_eq!(kernel.received, 0);
+            assert!(kernel.buffer > 0);
             // Dropping the stream closes the connection: the meter kept no socket open.
             drop(tcp);
-            assert!(meter.path().is_none());
+            assert!(meter.kernel().is_none());
             let mut buf = [0u8; 1];
             let n = tokio::io::AsyncReadExt::read(&mut theirs, &mut buf)
                 .await

@@ -24,7 +24,6 @@ pub mod meter;
 mod outbox;
 mod set_loop;
 mod trace;
-mod unheard;
 
 // The runtimes: a timer and spawning each (also at the crate's root).
 #[cfg(any(feature = "smol", feature = "async-std"))]

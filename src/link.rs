@@ -1,0 +1,463 @@
+//! [`Link`]: what a driver decides beside the machine, as plain state that takes `now`
+//! and reports and says what to tell the machine: the byte meter's and the kernel's
+//! evidence, reads that wait for a slow application, and when the peer may be judged.
+//!
+//! The async driver reads its meter and the socket's `TCP_INFO` into [`Counts`] and
+//! [`Kernel`] and asks a `Link`; the simulator's kernel model produces the same numbers
+//! and asks the same `Link` (`sim::Kernel`), so that every rule here runs under the
+//! property tests and the fuzzer. Nothing here touches a socket, a clock or a runtime.
+//!
+//! The rules, each in one place:
+//!
+//! - **Only the peer proves it is alive.** Bytes that arrive (counted by the meter, or by
+//!   the kernel while nothing is read) are the peer's. What its kernel acknowledges of
+//!   ours is reported only while our ping in flight is still behind it
+//!   ([`Event::PathMoved`]): once the ping's own bytes are acknowledged, nothing the
+//!   kernel does can keep a hung peer alive.
+//! - **A pong's own bytes are no data ahead of it.** Bytes read since the last report
+//!   that belong to no data message are the pong's: told with the pong, not before it,
+//!   so Karn's rule does not discard the round trip of every metered pong.
+//! - **Read before judging.** A deadline found past by more than [`LATE`] means our own
+//!   process did not run (a stall, a throttled container, a late wake): what the peer
+//!   sent meanwhile may sit unread in the socket, or unreported by a connection's task.
+//!   The judgement waits [`settle`](Link::judge) (as long as we were late, from 50 ms
+//!   to 1 s) while reads go on; and where the kernel shows bytes that arrived and were
+//!   not read, it waits for them too, once per deadline.
+//! - **Reads that waited for the application are no news of now.** While the
+//!   application is behind and nothing is read, and after, until the backlog that built
+//!   up meanwhile is read, the kernel's record dates the peer's bytes instead.
+
+use crate::event::{Event, PingId};
+use crate::time::Instant;
+use core::time::Duration;
+
+/// A deadline found past by more than this means our own process was not running.
+pub(crate) const LATE: Duration = Duration::from_millis(25);
+/// How long reads get after such a wake, at least and at most (beyond a second the
+/// machine itself treats the lateness as a clock jump and probes instead of closing).
+pub(crate) const SETTLE_MIN: Duration = Duration::from_millis(50);
+pub(crate) const SETTLE_MAX: Duration = Duration::from_secs(1);
+/// While the application is behind, the peer is judged only while our receive window
+/// is open this wide: under a quarter of the receive buffer, and at most 16 KiB unread.
+const UNREAD_MAX: u64 = 16 * 1024;
+
+/// What the byte meter under the transport counted so far.
+#[derive(Copy, Clone, Default, Debug, PartialEq, Eq)]
+pub(crate) struct Counts {
+    /// Reads that returned bytes.
+    pub(crate) reads: u64,
+    /// The bytes those reads returned.
+    pub(crate) bytes_read: u64,
+    /// The bytes written.
+    pub(crate) bytes_written: u64,
+    /// Writes that had to wait, then went through.
+    pub(crate) deliveries: u64,
+}
+
+/// The kernel's record of the connection (Linux's `TCP_INFO`), as plain numbers.
+#[derive(Copy, Clone, Default, Debug, PartialEq, Eq)]
+pub(crate) struct Kernel {
+    /// Bytes that arrived from the peer.
+    pub(crate) received: u64,
+    /// Bytes of ours the peer's kernel acknowledged (0: the kernel does not say).
+    pub(crate) acked: u64,
+    /// How long ago the peer's last data arrived, and its last acknowledgement.
+    pub(crate) data_age: Duration,
+    pub(crate) ack_age: Duration,
+    /// The kernel's smoothed round trip and its variance.
+    pub(crate) srtt: Duration,
+    pub(crate) rttvar: Duration,
+    /// The receive buffer's size.
+    pub(crate) buffer: u64,
+}
+
+/// Up to three events to tell the machine, in order.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Tell {
+    buf: [Option<Event>; 3],
+    at: usize,
+}
+
+impl Tell {
+    fn push(&mut self, event: Event) {
+        if let Some(slot) = self.buf.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(event);
+        }
+    }
+}
+
+impl Iterator for Tell {
+    type Item = Event;
+    fn next(&mut self) -> Option<Event> {
+        while self.at < self.buf.len() {
+            self.at += 1;
+            if let Some(e) = self.buf[self.at - 1].take() {
+                return Some(e);
+            }
+        }
+        None
+    }
+}
+
+/// Whether a deadline that has come may be acted on now.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Judge {
+    /// Act on it now.
+    Now,
+    /// Keep reading; look again at this time (or when anything is read).
+    After(Instant),
+}
+
+/// Reads and the application (see [`Link::hold`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Reads {
+    /// Read as they come: what is read is news of now.
+    Live,
+    /// The application is behind: nothing is read.
+    Held,
+    /// Reading again, but a backlog that waited may still come: until the kernel shows
+    /// it drained (`None`), and then until the transport reads past what had arrived by
+    /// then (the meter's count of reads then).
+    Stale(Option<u64>),
+}
+
+/// One connection's evidence and judgement, beside its machine.
+#[derive(Clone, Debug)]
+pub(crate) struct Link {
+    /// What the machine has heard of.
+    told: Counts,
+    /// A complete data message arrived, and the application handed one over.
+    data_in: bool,
+    data_out: bool,
+    /// The kernel's record at the last look (`None`: never read, or not to be had).
+    kernel: Option<Kernel>,
+    /// The ping written last, and the bytes written when it left: its own end there.
+    ping_end: Option<(PingId, u64)>,
+    /// When the kernel's record is due a look at a clock read, and when it last had one.
+    next_look: Instant,
+    last_look: Instant,
+    reads: Reads,
+    /// After a late wake, judgement waits until then; `waited`: for the deadline then
+    /// in force, the wait is spent.
+    settle: Option<Instant>,
+    waited: Option<Instant>,
+}
+
+impl Default for Link {
+    fn default() -> Self {
+        Link {
+            told: Counts::default(),
+            data_in: false,
+            data_out: false,
+            kernel: None,
+            ping_end: None,
+            next_look: Instant::ZERO,
+            last_look: Instant::ZERO,
+            reads: Reads::Live,
+            settle: None,
+            waited: None,
+        }
+    }
+}
+
+impl Link {
+    /// Starts from what the meter counted so far and the kernel's record (the
+    /// handshake's bytes are no news).
+    pub(crate) fn start(&mut self, counts: Counts, kernel: Option<Kernel>) {
+        self.told = counts;
+        self.kernel = kernel;
+    }
+
+    /// A complete data message arrived.
+    pub(crate) fn data_in(&mut self) {
+        self.data_in = true;
+    }
+
+    /// The application handed a data message to the transport.
+    pub(crate) fn data_out(&mut self) {
+        self.data_out = true;
+    }
+
+    /// Whether anything waits to be told.
+    pub(crate) fn any(&self, counts: Counts) -> bool {
+        self.data_out
+            || self.data_in
+            || counts.reads != self.told.reads
+            || counts.deliveries != self.told.deliveries
+    }
+
+    /// Whether the peer sent anything the machine has not heard of.
+    pub(crate) fn peer_spoke(&self, counts: Counts) -> bool {
+        self.data_in || counts.reads != self.told.reads
+    }
+
+    /// The traffic to tell the machine now, and forgets it. `pong`: a pong was just read
+    /// and is told next: bytes read that belong to no data message are its own, and go
+    /// with it. While reads are stale (see [`hold`](Self::hold)) they are no news of now.
+    pub(crate) fn traffic(&mut self, counts: Counts, pong: bool) -> Tell {
+        let read = counts.reads != self.told.reads;
+        let data = core::mem::take(&mut self.data_in) || (read && !pong);
+        let delivered = counts.deliveries != self.told.deliveries;
+        let sent = core::mem::take(&mut self.data_out);
+        self.told = counts;
+        let mut tell = Tell::default();
+        if data && !self.unread_mode() {
+            tell.push(Event::DataReceived);
+        }
+        if delivered {
+            tell.push(Event::DataDelivered);
+        }
+        if sent {
+            tell.push(Event::DataSent);
+        }
+        tell
+    }
+
+    /// The ping `id` has left (its flush completed): its own bytes end at or before what
+    /// is written now.
+    pub(crate) fn ping_written(&mut self, id: PingId, counts: Counts) {
+        self.ping_end = Some((id, counts.bytes_written));
+    }
+
+    /// Whether the kernel's record is due a look at a clock read at `now`: once a
+    /// configured pong timeout since the last, never per message.
+    pub(crate) fn look_due(&self, now: Instant) -> bool {
+        now >= self.next_look
+    }
+
+    /// A look at the kernel's record at `now` (`None`: none to be had), with the ping in
+    /// flight and the configured pong timeout (the time to the next look). Bytes that
+    /// arrived since the last look are the peer's, as of the kernel's time for them;
+    /// acknowledgements of our bytes ahead of the ping in flight hold its clock, never
+    /// once its own bytes are acknowledged, and never without progress; the kernel's
+    /// round trip sets the floor. What the kernel counted since the last look arrived
+    /// after it, whatever its coarse clock says (ages are in jiffies: up to 10 ms late).
+    pub(crate) fn look(
+        &mut self,
+        now: Instant,
+        kernel: Option<Kernel>,
+        in_flight: Option<PingId>,
+        pong_timeout: Duration,
+    ) -> Tell {
+        self.next_look = now + pong_timeout;
+        let since = now - self.last_look;
+        self.last_look = now;
+        let mut tell = Tell::default();
+        let (Some(k), before) = (kernel, self.kernel) else {
+            return tell;
+        };
+        self.kernel = Some(k);
+        let before = before.unwrap_or_default();
+        let recent = |ago: Duration| ago.min(since.saturating_sub(Duration::from_nanos(1)));
+        if k.received != before.received {
+            tell.push(Event::PathHeard {
+                ago: recent(k.data_age),
+            });
+        }
+        let ahead = match (in_flight, self.ping_end) {
+            (Some(id), Some((written, end))) if id == written => k.acked < end,
+            _ => false,
+        };
+        if ahead && k.acked > before.acked && before.acked != 0 {
+            tell.push(Event::PathMoved {
+                ago: recent(k.ack_age),
+            });
+        }
+        if (k.srtt, k.rttvar) != (before.srtt, before.rttvar) && !k.srtt.is_zero() {
+            tell.push(Event::PathRtt {
+                srtt: k.srtt,
+                rttvar: k.rttvar,
+            });
+        }
+        tell
+    }
+
+    /// The bytes that arrived and were not read, by the last look (`None`: unknown).
+    fn unread(&self, counts: Counts) -> Option<u64> {
+        self.kernel
+            .map(|k| k.received.saturating_sub(counts.bytes_read))
+    }
+
+    /// The application is behind (`true`: nothing is read meanwhile) or reads again.
+    /// With a kernel to vouch for the peer, reads stay stale from here until the backlog
+    /// is read. Returns whether the machine must treat the peer's record as the answer
+    /// to its ping (nothing is read, or what is read is old).
+    pub(crate) fn hold(&mut self, held: bool) -> bool {
+        self.reads = match (held, self.reads) {
+            (true, _) => Reads::Held,
+            (false, Reads::Held) if self.kernel.is_some() => Reads::Stale(None),
+            (false, Reads::Held) => Reads::Live,
+            (false, r) => r,
+        };
+        self.unread_mode()
+    }
+
+    /// Whether the application is behind, and nothing is read.
+    pub(crate) fn is_held(&self) -> bool {
+        self.reads == Reads::Held
+    }
+
+    /// Whether what is read is not news of now (held, or a stale backlog): the kernel's
+    /// record dates the peer, and answers a ping that left before it.
+    pub(crate) fn unread_mode(&self) -> bool {
+        self.reads != Reads::Live && self.kernel.is_some()
+    }
+
+    /// Whether reads are stale (the backlog of a hold may still come).
+    pub(crate) fn is_stale(&self) -> bool {
+        matches!(self.reads, Reads::Stale(_))
+    }
+
+    /// Before traffic is told: whether a stale backlog is read (the kernel's queue
+    /// drained, `kernel_unread` bytes left by the last look, and the transport read past
+    /// it since). Returns whether reads are still stale; the kernel's record then dates
+    /// the peer, so the driver looks at it.
+    pub(crate) fn stale(&mut self, counts: Counts, kernel_unread: Option<u64>) -> bool {
+        if let Reads::Stale(mark) = self.reads {
+            self.reads = match (mark, kernel_unread) {
+                (None, Some(unread)) if unread > 0 => Reads::Stale(None),
+                // The kernel's queue is empty, but the transport may still hold frames
+                // it read from it long ago (a WebSocket stream reads ahead).
+                (None, Some(_)) => Reads::Stale(Some(counts.reads)),
+                (Some(mark), Some(_)) if counts.reads == mark => Reads::Stale(Some(mark)),
+                _ => Reads::Live,
+            };
+        }
+        self.reads != Reads::Live
+    }
+
+    /// Whether the peer may be judged now: always while reads go on; while nothing is
+    /// read, only where the kernel shows the peer's bytes (a pong included) though
+    /// unread, that is while our receive window is open (little arrived unread, by the
+    /// last look).
+    pub(crate) fn may_judge(&self, counts: Counts) -> bool {
+        match (self.reads, self.kernel, self.unread(counts)) {
+            (Reads::Held, Some(k), Some(unread)) => unread < (k.buffer / 4).min(UNREAD_MAX),
+            (Reads::Held, _, _) => false,
+            _ => true,
+        }
+    }
+
+    /// When to wake: at `deadline`, or at the end of a wait for reads under way.
+    pub(crate) fn wake(&self, deadline: Option<Instant>) -> Option<Instant> {
+        self.settle.or(deadline)
+    }
+
+    /// A deadline at `deadline` has come by `now`: whether to act on it now. After a
+    /// wake later than [`LATE`], or with bytes in the kernel not read yet (`unread`),
+    /// reads get a while first (once per deadline); meanwhile anything read is told as
+    /// usual, and may move the deadline.
+    pub(crate) fn judge(&mut self, now: Instant, deadline: Instant, unread: bool) -> Judge {
+        if let Some(until) = self.settle {
+            if now < until {
+                return Judge::After(until);
+            }
+            self.settle = None;
+            self.waited = Some(deadline);
+            return Judge::Now;
+        }
+        let late = now - deadline;
+        let reading = self.reads != Reads::Held;
+        if self.waited != Some(deadline) && reading && (late > LATE || unread) {
+            let wait = late.clamp(SETTLE_MIN, SETTLE_MAX);
+            self.settle = Some(now + wait);
+            return Judge::After(now + wait);
+        }
+        Judge::Now
+    }
+
+    /// The deadline is not due (it moved): a wait under way is over.
+    pub(crate) fn not_due(&mut self) {
+        self.settle = None;
+    }
+
+    /// Whether bytes the kernel recorded at the last look were not read yet.
+    pub(crate) fn unread_at_look(&self, counts: Counts) -> bool {
+        self.unread(counts).is_some_and(|n| n > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kernel(received: u64, acked: u64, ack_age_ms: u64) -> Kernel {
+        Kernel {
+            received,
+            acked,
+            ack_age: Duration::from_millis(ack_age_ms),
+            buffer: 128 * 1024,
+            ..Kernel::default()
+        }
+    }
+
+    #[test]
+    fn acknowledgements_hold_only_a_ping_still_behind_our_data() {
+        let mut link = Link::default();
+        let (s, id) = (Instant::from_secs, PingId::new(1));
+        link.start(Counts::default(), Some(kernel(0, 100, 0)));
+        let counts = Counts {
+            bytes_written: 1_000,
+            ..Counts::default()
+        };
+        link.ping_written(id, counts);
+        let pt = Duration::from_secs(1);
+        // Bytes ahead of the ping acknowledged: held.
+        let told: Vec<_> = link.look(s(1), Some(kernel(0, 500, 10)), Some(id), pt).collect();
+        assert_eq!(
+            told,
+            [Event::PathMoved {
+                ago: Duration::from_millis(10)
+            }]
+        );
+        // No progress: nothing.
+        assert_eq!(link.look(s(2), Some(kernel(0, 500, 900)), Some(id), pt).count(), 0);
+        // The ping's own bytes acknowledged: nothing holds it any more.
+        assert_eq!(link.look(s(3), Some(kernel(0, 1_200, 5)), Some(id), pt).count(), 0);
+        // Another ping than the one written: nothing.
+        let mut other = Link::default();
+        other.start(Counts::default(), Some(kernel(0, 100, 0)));
+        other.ping_written(id, counts);
+        let later = Some(PingId::new(2));
+        assert_eq!(other.look(s(1), Some(kernel(0, 500, 0)), later, pt).count(), 0);
+        // A kernel that does not count acknowledged bytes holds nothing.
+        let mut old = Link::default();
+        old.start(Counts::default(), Some(kernel(0, 0, 0)));
+        old.ping_written(id, counts);
+        assert_eq!(old.look(s(1), Some(kernel(0, 0, 0)), Some(id), pt).count(), 0);
+    }
+
+    #[test]
+    fn a_pongs_own_bytes_are_told_with_it() {
+        let mut link = Link::default();
+        let read = Counts {
+            reads: 1,
+            bytes_read: 16,
+            ..Counts::default()
+        };
+        assert_eq!(link.traffic(read, true).count(), 0);
+        let more = Counts { reads: 2, ..read };
+        link.data_in();
+        assert_eq!(
+            link.traffic(more, true).collect::<Vec<_>>(),
+            [Event::DataReceived]
+        );
+    }
+
+    #[test]
+    fn a_late_wake_reads_before_it_judges_once_per_deadline() {
+        let mut link = Link::default();
+        let ms = Instant::from_millis;
+        assert_eq!(link.judge(ms(1_010), ms(1_000), false), Judge::Now);
+        // 300 ms late: reads get 300 ms.
+        assert_eq!(link.judge(ms(1_300), ms(1_000), false), Judge::After(ms(1_600)));
+        assert_eq!(link.judge(ms(1_400), ms(1_000), false), Judge::After(ms(1_600)));
+        assert_eq!(link.judge(ms(1_600), ms(1_000), false), Judge::Now);
+        // The same deadline again: no second wait.
+        assert_eq!(link.judge(ms(1_700), ms(1_000), false), Judge::Now);
+        // Unread bytes in the kernel: at least the minimum.
+        assert_eq!(link.judge(ms(2_000), ms(2_000), true), Judge::After(ms(2_050)));
+        link.not_due();
+        assert_eq!(link.judge(ms(9_000), ms(8_000), false), Judge::After(ms(10_000)));
+    }
+}
