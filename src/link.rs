@@ -137,10 +137,7 @@ pub(crate) struct Link {
     next_look: Instant,
     last_look: Instant,
     reads: Reads,
-    /// After a late wake, judgement waits until then; `waited`: for the deadline then
-    /// in force, the wait is spent.
-    settle: Option<Instant>,
-    waited: Option<Instant>,
+    settle: Settle,
 }
 
 impl Default for Link {
@@ -154,8 +151,7 @@ impl Default for Link {
             next_look: Instant::ZERO,
             last_look: Instant::ZERO,
             reads: Reads::Live,
-            settle: None,
-            waited: None,
+            settle: Settle::default(),
         }
     }
 }
@@ -340,40 +336,73 @@ impl Link {
 
     /// When to wake: at `deadline`, or at the end of a wait for reads under way.
     pub(crate) fn wake(&self, deadline: Option<Instant>) -> Option<Instant> {
-        self.settle.or(deadline)
+        self.settle.wake(deadline)
     }
 
-    /// A deadline at `deadline` has come by `now`: whether to act on it now. After a
-    /// wake later than [`LATE`], or with bytes in the kernel not read yet (`unread`),
-    /// reads get a while first (once per deadline); meanwhile anything read is told as
-    /// usual, and may move the deadline.
+    /// A deadline at `deadline` has come by `now`: whether to act on it now (see
+    /// [`Settle::judge`]; while nothing is read, no wait: the kernel's record judges).
     pub(crate) fn judge(&mut self, now: Instant, deadline: Instant, unread: bool) -> Judge {
-        if let Some(until) = self.settle {
+        if self.reads == Reads::Held {
+            return Judge::Now;
+        }
+        self.settle.judge(now, deadline, unread)
+    }
+
+    /// The deadline is not due (it moved): a wait under way is over.
+    pub(crate) fn not_due(&mut self) {
+        self.settle.not_due();
+    }
+
+    /// Whether bytes the kernel recorded at the last look were not read yet.
+    pub(crate) fn unread_at_look(&self, counts: Counts) -> bool {
+        self.unread(counts).is_some_and(|n| n > 0)
+    }
+}
+
+/// Read before judging: after a wake later than [`LATE`] (our own process was not
+/// running), what the peer sent meanwhile may still be unread, in a socket or in a task
+/// that has not run yet. So a deadline that came during the stall is acted on only after
+/// reads have had as long as we were late (from [`SETTLE_MIN`] to [`SETTLE_MAX`]);
+/// meanwhile what is read is told as usual and may move it. Once per stall: a deadline
+/// that came before the last wait ended was given its wait. One rule for a connection's
+/// driver and for a loop that judges many.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Settle {
+    /// A wait under way ends then.
+    until: Option<Instant>,
+    /// When the last wait ended.
+    ended: Instant,
+}
+
+impl Settle {
+    /// When to wake: at `deadline`, or at the end of a wait under way.
+    pub(crate) fn wake(&self, deadline: Option<Instant>) -> Option<Instant> {
+        self.until.or(deadline)
+    }
+
+    /// A deadline at `deadline` has come by `now`: whether to act on it now. `unread`:
+    /// the kernel holds bytes not read yet (a wait of [`SETTLE_MIN`] for them).
+    pub(crate) fn judge(&mut self, now: Instant, deadline: Instant, unread: bool) -> Judge {
+        if let Some(until) = self.until {
             if now < until {
                 return Judge::After(until);
             }
-            self.settle = None;
-            self.waited = Some(deadline);
+            self.until = None;
+            self.ended = now;
             return Judge::Now;
         }
         let late = now - deadline;
-        let reading = self.reads != Reads::Held;
-        if self.waited != Some(deadline) && reading && (late > LATE || unread) {
-            let wait = late.clamp(SETTLE_MIN, SETTLE_MAX);
-            self.settle = Some(now + wait);
-            return Judge::After(now + wait);
+        if deadline > self.ended && (late > LATE || unread) {
+            let until = now + late.clamp(SETTLE_MIN, SETTLE_MAX);
+            self.until = Some(until);
+            return Judge::After(until);
         }
         Judge::Now
     }
 
     /// The deadline is not due (it moved): a wait under way is over.
     pub(crate) fn not_due(&mut self) {
-        self.settle = None;
-    }
-
-    /// Whether bytes the kernel recorded at the last look were not read yet.
-    pub(crate) fn unread_at_look(&self, counts: Counts) -> bool {
-        self.unread(counts).is_some_and(|n| n > 0)
+        self.until = None;
     }
 }
 

@@ -4,6 +4,7 @@
 
 use super::alarm::Alarm;
 use super::{lock, Runtime};
+use crate::link::{Judge, Settle};
 use crate::{Action, Clock, CloseReason, Config, Event, HeartbeatSet, PingId, State};
 use core::fmt;
 use core::future::Future;
@@ -64,8 +65,10 @@ fn slot_id(key: u64) -> u32 {
     key as u32
 }
 
-/// What the loop and its members share, under one lock held only to move reports and
-/// beats, never across I/O.
+/// What the loop and its members share, under one lock: a member holds it to queue a
+/// report or take a beat; the loop holds it while it runs one batch of reports and the
+/// deadlines that came through the set (no I/O, no await under it), so a member's report
+/// waits at most one batch.
 struct Shared<P> {
     reports: VecDeque<(u64, Report<P>)>,
     slots: Vec<Slot<P>>,
@@ -179,6 +182,7 @@ impl<P: Send + 'static> SetLoop<P> {
             alarm: Alarm::new(runtime.clone()),
             shared: shared.clone(),
             batch: VecDeque::new(),
+            settle: Settle::default(),
         };
         runtime.spawn(task);
         SetLoop { shared }
@@ -333,6 +337,9 @@ struct Task<R: Runtime, P> {
     alarm: Alarm<R>,
     shared: Arc<Mutex<Shared<P>>>,
     batch: VecDeque<(u64, Report<P>)>,
+    /// Read before judging: after a late wake of the loop, the members read and report
+    /// what reached their sockets before any deadline is acted on.
+    settle: Settle,
 }
 
 /// Hands the set's action for `key` to its member, a pong with `payload`.
@@ -425,7 +432,20 @@ impl<R: Runtime, P> Future for Task<R, P> {
                     reap(&mut this.set, &mut s, key);
                 }
             }
-            while let Some((key, action)) = this.set.poll(now) {
+            // The deadlines that came, unless the loop woke late: a stall of ours is no
+            // silence of the peers, so the members first read what reached their
+            // sockets meanwhile (their reports come in the next batches).
+            let judge = match this.set.next_deadline().filter(|at| *at <= now) {
+                Some(at) => this.settle.judge(now, at, false),
+                None => {
+                    this.settle.not_due();
+                    Judge::Now
+                }
+            };
+            while let Some((key, action)) = (judge == Judge::Now)
+                .then(|| this.set.poll(now))
+                .flatten()
+            {
                 let ends = matches!(action, Action::ForceClose);
                 deliver(&mut s, key, action, &mut None);
                 if ends {
@@ -438,7 +458,7 @@ impl<R: Runtime, P> Future for Task<R, P> {
             if this.batch.capacity() > BATCH_ROOM {
                 this.batch = VecDeque::new();
             }
-            let deadline = this.set.next_deadline();
+            let deadline = this.settle.wake(this.set.next_deadline());
             let now = this.alarm.now(&this.clock);
             if this.alarm.due(&this.clock, deadline, now, cx) {
                 continue;
