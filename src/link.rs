@@ -27,7 +27,8 @@
 //!   application is behind and nothing is read, and after, until the backlog that built
 //!   up meanwhile is read, the kernel's record dates the peer's bytes instead.
 
-use crate::event::{Event, PingId};
+use crate::event::{Actions, Event, PingId};
+use crate::machine::HeartbeatMachine;
 use crate::time::Instant;
 use core::time::Duration;
 
@@ -359,6 +360,138 @@ impl Link {
     }
 }
 
+/// A connection's driver, as the steps below see it: its machine and link, what its
+/// meter counted, the kernel's record, and carrying out what the machine says. The
+/// async driver is one; the simulator's kernel model is another.
+pub(crate) trait Driven {
+    /// The machine and the link.
+    fn parts(&mut self) -> (&mut HeartbeatMachine, &mut Link);
+    /// What the meter counted so far (zeros without one).
+    fn counts(&self) -> Counts;
+    /// A fresh read of the kernel's record (`None`: none to be had).
+    fn kernel(&self) -> Option<Kernel>;
+    /// Carries out `actions` at once.
+    fn carry_out(&mut self, actions: Actions);
+}
+
+/// Tells the machine `events` at `now` and carries out what it says; returns whether it
+/// said anything.
+pub(crate) fn tell<D: Driven>(
+    d: &mut D,
+    now: Instant,
+    events: impl Iterator<Item = Event>,
+) -> bool {
+    let mut acted = false;
+    for event in events {
+        let actions = d.parts().0.handle(now, event);
+        acted |= !actions.is_empty();
+        d.carry_out(actions);
+    }
+    acted
+}
+
+/// Tells the machine the traffic it has not heard of, at `now`. `pong`: a pong was just
+/// read and is told next (its own bytes go with it). While the transport reads a backlog
+/// that waited for a slow application, reads are no news of now: the kernel's record
+/// dates the peer instead.
+pub(crate) fn report<D: Driven>(d: &mut D, now: Instant, pong: bool) {
+    let counts = d.counts();
+    let mut stale = false;
+    if d.parts().1.is_stale() {
+        let unread = d
+            .kernel()
+            .map(|k| k.received.saturating_sub(counts.bytes_read));
+        let (machine, link) = d.parts();
+        stale = link.stale(counts, unread);
+        machine.reads_nothing(link.unread_mode());
+    }
+    let events = d.parts().1.traffic(counts, pong);
+    tell(d, now, events);
+    if stale {
+        look(d, now);
+    }
+}
+
+/// A look at the kernel's record (one system call): at every deadline, and at a clock
+/// read once a configured pong timeout has passed since the last, never per message.
+/// Returns whether the machine acted on it.
+pub(crate) fn look<D: Driven>(d: &mut D, now: Instant) -> bool {
+    let kernel = d.kernel();
+    let (machine, link) = d.parts();
+    let (in_flight, pong_timeout) = (machine.ping_in_flight(), machine.config().pong_timeout());
+    let events = link.look(now, kernel, in_flight, pong_timeout);
+    tell(d, now, events)
+}
+
+/// The ping `id` has left at `now` (its flush completed).
+pub(crate) fn ping_left<D: Driven>(d: &mut D, now: Instant, id: PingId) {
+    let counts = d.counts();
+    d.parts().1.ping_written(id, counts);
+    report(d, now, false);
+    tell(d, now, [Event::PingWritten(id)].into_iter());
+    if d.parts().1.unread_mode() {
+        // The kernel judges (nothing is read): what it counts from here on came after
+        // the ping, however coarse its clock, and answers it.
+        look(d, now);
+    }
+}
+
+/// What comes before a deadline is looked at, with nothing more to read.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Before {
+    /// The peer may not be judged now (nothing is read, and the kernel cannot vouch).
+    Wait,
+    /// The kernel's record, due at this clock read, made the machine act.
+    Acted,
+    /// Look at the timer: the deadline is [`Link::wake`] of the machine's.
+    Timer,
+}
+
+/// Step 1 of a deadline, at a clock read with nothing more to read: whether the peer may
+/// be judged, the traffic not yet told, and a look at the kernel's record if one is due.
+pub(crate) fn before_deadline<D: Driven>(d: &mut D, now: Instant) -> Before {
+    if d.parts().1.is_held() {
+        look(d, now);
+    }
+    let counts = d.counts();
+    if !d.parts().1.may_judge(counts) {
+        return Before::Wait;
+    }
+    report(d, now, false);
+    if d.parts().1.look_due(now) && look(d, now) {
+        return Before::Acted;
+    }
+    Before::Timer
+}
+
+/// Step 2, once the clock (or the timer) says the wake-up has come: the kernel's record,
+/// then the deadline if it is still due, unless reads get a while first (see
+/// [`Settle`]).
+pub(crate) fn at_deadline<D: Driven>(d: &mut D, now: Instant) {
+    if look(d, now) {
+        return;
+    }
+    let counts = d.counts();
+    let (machine, link) = d.parts();
+    let Some(at) = machine.next_deadline().filter(|at| *at <= now) else {
+        link.not_due(); // the deadline moved: no wait
+        return;
+    };
+    let unread = !link.is_held() && link.unread_at_look(counts);
+    if link.judge(now, at, unread) == Judge::Now {
+        report(d, now, false);
+        tell(d, now, [Event::Tick].into_iter());
+    }
+}
+
+/// The timer fired while the peer keeps talking: the traffic, the kernel's record, then
+/// the time (no close can come due: the peer just spoke).
+pub(crate) fn tick<D: Driven>(d: &mut D, now: Instant) {
+    report(d, now, false);
+    look(d, now);
+    tell(d, now, [Event::Tick].into_iter());
+}
+
 /// Read before judging: after a wake later than [`LATE`] (our own process was not
 /// running), what the peer sent meanwhile may still be unread, in a socket or in a task
 /// that has not run yet. So a deadline that came during the stall is acted on only after
@@ -432,7 +565,9 @@ mod tests {
         link.ping_written(id, counts);
         let pt = Duration::from_secs(1);
         // Bytes ahead of the ping acknowledged: held.
-        let told: Vec<_> = link.look(s(1), Some(kernel(0, 500, 10)), Some(id), pt).collect();
+        let told: Vec<_> = link
+            .look(s(1), Some(kernel(0, 500, 10)), Some(id), pt)
+            .collect();
         assert_eq!(
             told,
             [Event::PathMoved {
@@ -440,20 +575,34 @@ mod tests {
             }]
         );
         // No progress: nothing.
-        assert_eq!(link.look(s(2), Some(kernel(0, 500, 900)), Some(id), pt).count(), 0);
+        assert_eq!(
+            link.look(s(2), Some(kernel(0, 500, 900)), Some(id), pt)
+                .count(),
+            0
+        );
         // The ping's own bytes acknowledged: nothing holds it any more.
-        assert_eq!(link.look(s(3), Some(kernel(0, 1_200, 5)), Some(id), pt).count(), 0);
+        assert_eq!(
+            link.look(s(3), Some(kernel(0, 1_200, 5)), Some(id), pt)
+                .count(),
+            0
+        );
         // Another ping than the one written: nothing.
         let mut other = Link::default();
         other.start(Counts::default(), Some(kernel(0, 100, 0)));
         other.ping_written(id, counts);
         let later = Some(PingId::new(2));
-        assert_eq!(other.look(s(1), Some(kernel(0, 500, 0)), later, pt).count(), 0);
+        assert_eq!(
+            other.look(s(1), Some(kernel(0, 500, 0)), later, pt).count(),
+            0
+        );
         // A kernel that does not count acknowledged bytes holds nothing.
         let mut old = Link::default();
         old.start(Counts::default(), Some(kernel(0, 0, 0)));
         old.ping_written(id, counts);
-        assert_eq!(old.look(s(1), Some(kernel(0, 0, 0)), Some(id), pt).count(), 0);
+        assert_eq!(
+            old.look(s(1), Some(kernel(0, 0, 0)), Some(id), pt).count(),
+            0
+        );
     }
 
     #[test]
@@ -479,14 +628,26 @@ mod tests {
         let ms = Instant::from_millis;
         assert_eq!(link.judge(ms(1_010), ms(1_000), false), Judge::Now);
         // 300 ms late: reads get 300 ms.
-        assert_eq!(link.judge(ms(1_300), ms(1_000), false), Judge::After(ms(1_600)));
-        assert_eq!(link.judge(ms(1_400), ms(1_000), false), Judge::After(ms(1_600)));
+        assert_eq!(
+            link.judge(ms(1_300), ms(1_000), false),
+            Judge::After(ms(1_600))
+        );
+        assert_eq!(
+            link.judge(ms(1_400), ms(1_000), false),
+            Judge::After(ms(1_600))
+        );
         assert_eq!(link.judge(ms(1_600), ms(1_000), false), Judge::Now);
         // The same deadline again: no second wait.
         assert_eq!(link.judge(ms(1_700), ms(1_000), false), Judge::Now);
         // Unread bytes in the kernel: at least the minimum.
-        assert_eq!(link.judge(ms(2_000), ms(2_000), true), Judge::After(ms(2_050)));
+        assert_eq!(
+            link.judge(ms(2_000), ms(2_000), true),
+            Judge::After(ms(2_050))
+        );
         link.not_due();
-        assert_eq!(link.judge(ms(9_000), ms(8_000), false), Judge::After(ms(10_000)));
+        assert_eq!(
+            link.judge(ms(9_000), ms(8_000), false),
+            Judge::After(ms(10_000))
+        );
     }
 }

@@ -7,7 +7,7 @@ use super::outbox::Outbox;
 use super::trace::{event, Span};
 use super::{Runtime, Transport};
 use crate::codec::{HeartbeatCodec, Inbound};
-use crate::link::{Counts, Judge, Link};
+use crate::link::{self, Before, Counts, Driven, Kernel, Link};
 use crate::{
     Action, Actions, Clock, CloseReason, Config, Event, HeartbeatMachine, Instant, PingId, Stats,
 };
@@ -312,18 +312,11 @@ where
         }
     }
 
-    /// Whether the peer may be judged now: always while the owner reads; while it does
-    /// not, only if the kernel shows (a fresh look) that the peer's bytes can reach us.
-    fn may_judge(&mut self, now: Instant) -> bool {
-        if self.link.is_held() {
-            self.look(now);
-        }
-        self.link.may_judge(self.counts())
-    }
-
     /// What the meter counted so far (nothing without one).
     fn counts(&self) -> Counts {
-        self.meter.as_ref().map_or_else(Counts::default, Meter::counts)
+        self.meter
+            .as_ref()
+            .map_or_else(Counts::default, Meter::counts)
     }
 
     /// Takes the machine back (for the next connection of a reconnecting client).
@@ -420,7 +413,7 @@ where
             return false;
         }
         self.alarm.looked();
-        self.tick(self.now());
+        link::tick(self, self.now());
         true
     }
 
@@ -448,33 +441,20 @@ where
     /// 4. Nothing more to read: tell the machine what it has not heard, then, if its
     ///    deadline has passed by the clock, the kernel's record, and a tick, unless
     ///    reads get a while first (a late wake of ours, or bytes the kernel holds
-    ///    unread: see [`Link::judge`]); otherwise the timer waits for it. Returns
+    ///    unread: see [`link::at_deadline`]); otherwise the timer waits for it. Returns
     ///    whether it did anything.
     fn deadline(&mut self, cx: &mut Context<'_>) -> bool {
         let now = self.now();
-        if !self.may_judge(now) {
-            return false;
-        }
-        self.report(now);
-        if self.look_if_due(now) {
-            return true;
+        match link::before_deadline(self, now) {
+            Before::Wait => return false,
+            Before::Acted => return true,
+            Before::Timer => {}
         }
         let wake = self.link.wake(self.machine.next_deadline());
         if !self.alarm.due(&self.clock, wake, now, cx) {
             return false;
         }
-        if self.look(now) {
-            return true;
-        }
-        let Some(at) = self.machine.next_deadline().filter(|at| *at <= now) else {
-            self.link.not_due(); // the deadline moved: no wait
-            return true;
-        };
-        let unread = !self.link.is_held() && self.link.unread_at_look(self.counts());
-        match self.link.judge(now, at, unread) {
-            Judge::Now => self.feed(now, Event::Tick),
-            Judge::After(_) => {} // the timer, aimed at the wait's end next pass
-        }
+        link::at_deadline(self, now);
         true
     }
 
@@ -482,18 +462,6 @@ where
 
     fn now(&self) -> Instant {
         self.alarm.now(&self.clock)
-    }
-
-    /// Tells the machine `events` at `now` and carries out what it says; returns whether
-    /// it said anything.
-    fn tell(&mut self, now: Instant, events: impl IntoIterator<Item = Event>) -> bool {
-        let mut acted = false;
-        for event in events {
-            let actions = self.machine.handle(now, event);
-            acted |= !actions.is_empty();
-            self.apply(actions, None);
-        }
-        acted
     }
 
     /// Tells the machine `event` at `now`, carries out what it says, and returns whether
@@ -505,83 +473,18 @@ where
         counted
     }
 
-    /// Tells the machine the traffic it has not heard of, at `now`. While the transport
-    /// reads a backlog that waited for a slow application, reads are no news of now: the
-    /// kernel's record dates the peer's last bytes instead.
-    fn report(&mut self, now: Instant) {
-        self.report_traffic(now, false);
-    }
-
-    /// [`report`](Self::report), before a pong (`pong`): bytes read that belong to no
-    /// data message are its own, and go with it.
-    fn report_traffic(&mut self, now: Instant, pong: bool) {
-        let counts = self.counts();
-        let mut stale = false;
-        if self.link.is_stale() {
-            let unread = self
-                .meter
-                .as_ref()
-                .and_then(Meter::kernel)
-                .map(|k| k.received.saturating_sub(counts.bytes_read));
-            stale = self.link.stale(counts, unread);
-            self.machine.reads_nothing(self.link.unread_mode());
-        }
-        let events = self.link.traffic(counts, pong);
-        self.tell(now, events);
-        if stale {
-            self.look(now);
-        }
-    }
-
-    /// The timer fired while the peer keeps talking: the machine hears the traffic, the
-    /// kernel's record, then the time (no close can come due: the peer just spoke).
-    fn tick(&mut self, now: Instant) {
-        self.report(now);
-        self.look(now);
-        self.feed(now, Event::Tick);
-    }
-
-    /// The kernel's view of the path (one system call): at every deadline, and at a
-    /// clock read once a configured pong timeout has passed since the last look, never
-    /// per message. So the floor under the pong timeout follows a healthy path, and
-    /// `stats` shows the bound that applies if it dies.
-    /// Returns whether the machine acted on it (a deadline had passed).
-    fn look(&mut self, now: Instant) -> bool {
-        let Some(meter) = &self.meter else {
-            return false;
-        };
-        let kernel = meter.kernel();
-        let (in_flight, pong_timeout) = (
-            self.machine.ping_in_flight(),
-            self.machine.config().pong_timeout(),
-        );
-        let events = self.link.look(now, kernel, in_flight, pong_timeout);
-        self.tell(now, events)
-    }
-
-    /// A look at a clock read, when one is due.
-    fn look_if_due(&mut self, now: Instant) -> bool {
-        self.link.look_due(now) && self.look(now)
-    }
-
     /// Tells the machine `event` at `now`, after the traffic it has not heard of, and
     /// carries out what it says.
     fn feed(&mut self, now: Instant, event: Event) {
-        self.report(now);
-        self.tell(now, [event]);
+        link::report(self, now, false);
+        link::tell(self, now, [event].into_iter());
     }
 
     /// A ping has left.
     fn ping_left(&mut self, id: PingId) {
         event!(debug, id = id.get(), "ping sent");
         let now = self.now();
-        self.link.ping_written(id, self.counts());
-        self.feed(now, Event::PingWritten(id));
-        if self.link.unread_mode() {
-            // The kernel judges (nothing is read): what it counts from here on came
-            // after the ping, however coarse its clock, and answers it.
-            self.look(now);
-        }
+        link::ping_left(self, now, id);
         if self.stage == Stage::Open {
             self.ping_sent = Some(id);
         }
@@ -613,7 +516,7 @@ where
             };
         }
         let now = self.now();
-        self.report_traffic(now, kind != Inbound::Data);
+        link::report(self, now, kind != Inbound::Data);
         match kind {
             Inbound::Ping => {
                 let actions = self.machine.handle(now, Event::PingReceived);
@@ -869,6 +772,27 @@ where
     }
 }
 
+impl<S, C, R> Driven for Heartbeat<S, C, R>
+where
+    S: Transport,
+    <S as Sink<S::Message>>::Error: std::error::Error + Send + Sync + 'static,
+    C: HeartbeatCodec<S::Message>,
+    R: Runtime,
+{
+    fn parts(&mut self) -> (&mut HeartbeatMachine, &mut Link) {
+        (&mut self.machine, &mut self.link)
+    }
+    fn counts(&self) -> Counts {
+        Heartbeat::counts(self)
+    }
+    fn kernel(&self) -> Option<Kernel> {
+        self.meter.as_ref().and_then(Meter::kernel)
+    }
+    fn carry_out(&mut self, actions: Actions) {
+        self.apply(actions, None);
+    }
+}
+
 impl<S, C, R> Stream for Heartbeat<S, C, R>
 where
     S: Transport,
@@ -952,8 +876,10 @@ where
         // data handed over and bytes the peer took.
         if this.link.any(this.counts()) {
             let now = this.now();
-            this.report(now);
-            this.look_if_due(now);
+            link::report(this, now, false);
+            if this.link.look_due(now) {
+                link::look(this, now);
+            }
         }
         this.transmit(cx);
         let outcome = match this.transport.as_mut() {

@@ -442,9 +442,8 @@ impl<R: Runtime, P> Future for Task<R, P> {
                     Judge::Now
                 }
             };
-            while let Some((key, action)) = (judge == Judge::Now)
-                .then(|| this.set.poll(now))
-                .flatten()
+            while let Some((key, action)) =
+                (judge == Judge::Now).then(|| this.set.poll(now)).flatten()
             {
                 let ends = matches!(action, Action::ForceClose);
                 deliver(&mut s, key, action, &mut None);
