@@ -17,12 +17,12 @@
 //! - **A pong's own bytes are no data ahead of it.** Bytes read since the last report
 //!   that belong to no data message are the pong's: told with the pong, not before it,
 //!   so Karn's rule does not discard the round trip of every metered pong.
-//! - **Read before judging.** A deadline found past by more than [`LATE`] means our own
+//! - **Read before judging.** A wake-up found past by more than [`LATE`] means our own
 //!   process did not run (a stall, a throttled container, a late wake): what the peer
 //!   sent meanwhile may sit unread in the socket, or unreported by a connection's task.
-//!   The judgement waits [`settle`](Link::judge) (as long as we were late, from 50 ms
-//!   to 1 s) while reads go on; and where the kernel shows bytes that arrived and were
-//!   not read, it waits for them too, once per deadline.
+//!   No close for silence comes until reads have had as long as we were late (from
+//!   50 ms to 1 s; see [`Settle`]); and where the kernel shows bytes that arrived and
+//!   were not read, they get 50 ms too, once per deadline.
 //! - **Reads that waited for the application are no news of now.** While the
 //!   application is behind and nothing is read, and after, until the backlog that built
 //!   up meanwhile is read, the kernel's record dates the peer's bytes instead.
@@ -100,15 +100,6 @@ impl Iterator for Tell {
     }
 }
 
-/// Whether a deadline that has come may be acted on now.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Judge {
-    /// Act on it now.
-    Now,
-    /// Keep reading; look again at this time (or when anything is read).
-    After(Instant),
-}
-
 /// Reads and the application (see [`Link::hold`]).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 enum Reads {
@@ -134,6 +125,9 @@ pub(crate) struct Link {
     kernel: Option<Kernel>,
     /// The ping written last, and the bytes written when it left: its own end there.
     ping_end: Option<(PingId, u64)>,
+    /// The last look found that ping still behind our data: looks come four times per
+    /// pong timeout until its own bytes are acknowledged.
+    ping_held: bool,
     /// When the kernel's record is due a look at a clock read, and when it last had one.
     next_look: Instant,
     last_look: Instant,
@@ -149,6 +143,7 @@ impl Default for Link {
             data_out: false,
             kernel: None,
             ping_end: None,
+            ping_held: false,
             next_look: Instant::ZERO,
             last_look: Instant::ZERO,
             reads: Reads::Live,
@@ -184,6 +179,7 @@ impl Link {
     }
 
     /// Whether the peer sent anything the machine has not heard of.
+    #[cfg_attr(not(feature = "driver"), allow(dead_code))]
     pub(crate) fn peer_spoke(&self, counts: Counts) -> bool {
         self.data_in || counts.reads != self.told.reads
     }
@@ -214,6 +210,7 @@ impl Link {
     /// is written now.
     pub(crate) fn ping_written(&mut self, id: PingId, counts: Counts) {
         self.ping_end = Some((id, counts.bytes_written));
+        self.ping_held = false;
     }
 
     /// Whether the kernel's record is due a look at a clock read at `now`: once a
@@ -236,11 +233,11 @@ impl Link {
         in_flight: Option<PingId>,
         pong_timeout: Duration,
     ) -> Tell {
-        self.next_look = now + pong_timeout;
         let since = now - self.last_look;
         self.last_look = now;
         let mut tell = Tell::default();
         let (Some(k), before) = (kernel, self.kernel) else {
+            self.next_look = now + pong_timeout;
             return tell;
         };
         self.kernel = Some(k);
@@ -251,15 +248,29 @@ impl Link {
                 ago: recent(k.data_age),
             });
         }
-        let ahead = match (in_flight, self.ping_end) {
-            (Some(id), Some((written, end))) if id == written => k.acked < end,
-            _ => false,
+        // Our bytes ahead of the ping in flight acknowledged since the last look: it is
+        // held. The first look that finds its own bytes acknowledged holds it once more,
+        // to the last acknowledgement (the ping's came between the looks, at most that
+        // late): the peer's application gets a whole pong timeout from then, and nothing
+        // holds the ping after.
+        let ping = match (in_flight, self.ping_end) {
+            (Some(id), Some((written, end))) if id == written => Some(end),
+            _ => None,
         };
-        if ahead && k.acked > before.acked && before.acked != 0 {
+        let moved = k.acked > before.acked && before.acked != 0;
+        let ahead = ping.is_some_and(|end| k.acked < end);
+        if moved && (ahead || (ping.is_some() && self.ping_held)) {
             tell.push(Event::PathMoved {
                 ago: recent(k.ack_age),
             });
         }
+        self.ping_held = moved && ahead;
+        self.next_look = now
+            + if self.ping_held {
+                pong_timeout / 4
+            } else {
+                pong_timeout
+            };
         if (k.srtt, k.rttvar) != (before.srtt, before.rttvar) && !k.srtt.is_zero() {
             tell.push(Event::PathRtt {
                 srtt: k.srtt,
@@ -279,6 +290,7 @@ impl Link {
     /// With a kernel to vouch for the peer, reads stay stale from here until the backlog
     /// is read. Returns whether the machine must treat the peer's record as the answer
     /// to its ping (nothing is read, or what is read is old).
+    #[cfg_attr(not(feature = "driver"), allow(dead_code))]
     pub(crate) fn hold(&mut self, held: bool) -> bool {
         self.reads = match (held, self.reads) {
             (true, _) => Reads::Held,
@@ -335,28 +347,12 @@ impl Link {
         }
     }
 
-    /// When to wake: at `deadline`, or at the end of a wait for reads under way.
+    /// When to wake: at `deadline`, or sooner for a look while a ping is held.
     pub(crate) fn wake(&self, deadline: Option<Instant>) -> Option<Instant> {
-        self.settle.wake(deadline)
-    }
-
-    /// A deadline at `deadline` has come by `now`: whether to act on it now (see
-    /// [`Settle::judge`]; while nothing is read, no wait: the kernel's record judges).
-    pub(crate) fn judge(&mut self, now: Instant, deadline: Instant, unread: bool) -> Judge {
-        if self.reads == Reads::Held {
-            return Judge::Now;
+        match (self.ping_held, deadline) {
+            (true, Some(w)) => Some(w.min(self.next_look)),
+            _ => deadline,
         }
-        self.settle.judge(now, deadline, unread)
-    }
-
-    /// The deadline is not due (it moved): a wait under way is over.
-    pub(crate) fn not_due(&mut self) {
-        self.settle.not_due();
-    }
-
-    /// Whether bytes the kernel recorded at the last look were not read yet.
-    pub(crate) fn unread_at_look(&self, counts: Counts) -> bool {
-        self.unread(counts).is_some_and(|n| n > 0)
     }
 }
 
@@ -464,28 +460,43 @@ pub(crate) fn before_deadline<D: Driven>(d: &mut D, now: Instant) -> Before {
     Before::Timer
 }
 
-/// Step 2, once the clock (or the timer) says the wake-up has come: the kernel's record,
-/// then the deadline if it is still due, unless reads get a while first (see
-/// [`Settle`]).
+/// Step 2, once the clock (or the timer) says the wake-up has come: the kernel's
+/// record, then the tick.
 pub(crate) fn at_deadline<D: Driven>(d: &mut D, now: Instant) {
     if look(d, now) {
         return;
     }
-    let counts = d.counts();
+    report(d, now, false);
+    tell(d, now, [Event::Tick].into_iter());
+}
+
+/// Step 0, before the machine hears anything of a pass at `now` (a wake of any cause):
+/// read before judging (see [`Settle`]). If the machine's wake-up is more than [`LATE`]
+/// past, our process did not run: no close for silence until the peer's bytes that
+/// arrived meanwhile had as long to be read. If it has just come, and the kernel shows
+/// bytes that arrived and were not read (or cannot say), they get [`SETTLE_MIN`].
+pub(crate) fn begin<D: Driven>(d: &mut D, now: Instant) {
     let (machine, link) = d.parts();
-    let Some(at) = machine.next_deadline().filter(|at| *at <= now) else {
-        link.not_due(); // the deadline moved: no wait
+    let wake = machine.wake();
+    if let Some(until) = link.settle.woke(now, wake, machine.jump_tolerance()) {
+        machine.defer_judgement(until);
+        return;
+    }
+    let Some(at) = wake.filter(|w| *w <= now && !link.is_held()) else {
         return;
     };
-    let unread = !link.is_held() && link.unread_at_look(counts);
-    if link.judge(now, at, unread) == Judge::Now {
-        report(d, now, false);
-        tell(d, now, [Event::Tick].into_iter());
+    let known = link.kernel.is_some();
+    let counts = d.counts();
+    let unread = !known || d.kernel().is_some_and(|k| k.received > counts.bytes_read);
+    let (machine, link) = d.parts();
+    if let Some(until) = unread.then(|| link.settle.unread(now, at)).flatten() {
+        machine.defer_judgement(until);
     }
 }
 
 /// The timer fired while the peer keeps talking: the traffic, the kernel's record, then
 /// the time (no close can come due: the peer just spoke).
+#[cfg_attr(not(feature = "driver"), allow(dead_code))]
 pub(crate) fn tick<D: Driven>(d: &mut D, now: Instant) {
     report(d, now, false);
     look(d, now);
@@ -494,48 +505,50 @@ pub(crate) fn tick<D: Driven>(d: &mut D, now: Instant) {
 
 /// Read before judging: after a wake later than [`LATE`] (our own process was not
 /// running), what the peer sent meanwhile may still be unread, in a socket or in a task
-/// that has not run yet. So a deadline that came during the stall is acted on only after
-/// reads have had as long as we were late (from [`SETTLE_MIN`] to [`SETTLE_MAX`]);
-/// meanwhile what is read is told as usual and may move it. Once per stall: a deadline
-/// that came before the last wait ended was given its wait. One rule for a connection's
-/// driver and for a loop that judges many.
+/// that has not run yet. So no connection is closed for silence until reads have had as
+/// long as we were late (from [`SETTLE_MIN`] to [`SETTLE_MAX`]); meanwhile what is read
+/// is told as usual, and pings go on. Once per stall: a deadline that came before the
+/// last wait ended was given its wait. Bytes the kernel shows arrived and unread at a
+/// deadline get [`SETTLE_MIN`], once per deadline. One rule for a connection's driver
+/// and for a loop that judges many; the machine (or the set) keeps the time
+/// (`defer_judgement`).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Settle {
-    /// A wait under way ends then.
-    until: Option<Instant>,
-    /// When the last wait ended.
-    ended: Instant,
+    /// The end of the last wait: no close for silence before it.
+    until: Instant,
 }
 
 impl Settle {
-    /// When to wake: at `deadline`, or at the end of a wait under way.
-    pub(crate) fn wake(&self, deadline: Option<Instant>) -> Option<Instant> {
-        self.until.or(deadline)
+    /// A pass begins at `now`, and the wake-up the machine handed out was `wake` (its
+    /// raw deadline, which may lie before `now`): after a late wake, the time before
+    /// which no connection is closed for silence. A wake later than `tolerance` (the
+    /// machine's clock-jump tolerance) needs none: the machine then probes the peer
+    /// (one ping, a fresh pong timeout) instead of closing.
+    pub(crate) fn woke(
+        &mut self,
+        now: Instant,
+        wake: Option<Instant>,
+        tolerance: Duration,
+    ) -> Option<Instant> {
+        let wake = wake?;
+        let late = now - wake;
+        // Later than the machine's tolerance, it probes instead of closing: no wait.
+        if late > LATE && late <= tolerance && wake >= self.until {
+            self.until = now + late.clamp(SETTLE_MIN, SETTLE_MAX);
+            return Some(self.until);
+        }
+        None
     }
 
-    /// A deadline at `deadline` has come by `now`: whether to act on it now. `unread`:
-    /// the kernel holds bytes not read yet (a wait of [`SETTLE_MIN`] for them).
-    pub(crate) fn judge(&mut self, now: Instant, deadline: Instant, unread: bool) -> Judge {
-        if let Some(until) = self.until {
-            if now < until {
-                return Judge::After(until);
-            }
-            self.until = None;
-            self.ended = now;
-            return Judge::Now;
+    /// At a deadline `deadline` that came by `now`, the kernel holds bytes not read yet
+    /// (or cannot say): the time before which no connection is closed (once per
+    /// deadline: the deadline a wait moves a close to is judged then).
+    pub(crate) fn unread(&mut self, now: Instant, deadline: Instant) -> Option<Instant> {
+        if deadline > self.until {
+            self.until = now + SETTLE_MIN;
+            return Some(self.until);
         }
-        let late = now - deadline;
-        if deadline > self.ended && (late > LATE || unread) {
-            let until = now + late.clamp(SETTLE_MIN, SETTLE_MAX);
-            self.until = Some(until);
-            return Judge::After(until);
-        }
-        Judge::Now
-    }
-
-    /// The deadline is not due (it moved): a wait under way is over.
-    pub(crate) fn not_due(&mut self) {
-        self.until = None;
+        None
     }
 }
 
@@ -574,15 +587,34 @@ mod tests {
                 ago: Duration::from_millis(10)
             }]
         );
+        // Looks come sooner while it is held.
+        assert!(link.look_due(s(1) + pt / 4));
         // No progress: nothing.
-        assert_eq!(
-            link.look(s(2), Some(kernel(0, 500, 900)), Some(id), pt)
-                .count(),
-            0
-        );
+        let k = Some(kernel(0, 500, 900));
+        assert_eq!(link.look(s(2), k, Some(id), pt).count(), 0);
+        assert!(!link.look_due(s(2) + pt / 4));
         // The ping's own bytes acknowledged: nothing holds it any more.
+        let k = Some(kernel(0, 1_200, 5));
+        assert_eq!(link.look(s(3), k, Some(id), pt).count(), 0);
+        // Held at the last look, then its own bytes acknowledged: one last hold, to the
+        // last acknowledgement; then never again.
+        let mut once = Link::default();
+        once.start(Counts::default(), Some(kernel(0, 100, 0)));
+        once.ping_written(id, counts);
         assert_eq!(
-            link.look(s(3), Some(kernel(0, 1_200, 5)), Some(id), pt)
+            once.look(s(1), Some(kernel(0, 500, 0)), Some(id), pt)
+                .count(),
+            1
+        );
+        let told: Vec<_> = once
+            .look(s(2), Some(kernel(0, 2_000, 3)), Some(id), pt)
+            .collect();
+        let last = Event::PathMoved {
+            ago: Duration::from_millis(3),
+        };
+        assert_eq!(told, [last]);
+        assert_eq!(
+            once.look(s(3), Some(kernel(0, 3_000, 1)), Some(id), pt)
                 .count(),
             0
         );
@@ -623,31 +655,32 @@ mod tests {
     }
 
     #[test]
-    fn a_late_wake_reads_before_it_judges_once_per_deadline() {
-        let mut link = Link::default();
+    fn a_late_wake_reads_before_it_judges_once_per_stall() {
+        let mut settle = Settle::default();
         let ms = Instant::from_millis;
-        assert_eq!(link.judge(ms(1_010), ms(1_000), false), Judge::Now);
+        let second = Duration::from_secs(1);
+        assert_eq!(settle.woke(ms(1_010), Some(ms(1_000)), second), None);
+        assert_eq!(settle.woke(ms(1_010), None, second), None);
         // 300 ms late: reads get 300 ms.
         assert_eq!(
-            link.judge(ms(1_300), ms(1_000), false),
-            Judge::After(ms(1_600))
+            settle.woke(ms(1_300), Some(ms(1_000)), second),
+            Some(ms(1_600))
         );
+        // Deadlines that came before the wait ended were given it.
+        assert_eq!(settle.woke(ms(1_700), Some(ms(1_000)), second), None);
+        assert_eq!(settle.woke(ms(1_700), Some(ms(1_500)), second), None);
+        assert_eq!(settle.unread(ms(1_700), ms(1_550)), None);
+        // A new stall: at least the minimum.
         assert_eq!(
-            link.judge(ms(1_400), ms(1_000), false),
-            Judge::After(ms(1_600))
+            settle.woke(ms(2_000), Some(ms(1_970)), second),
+            Some(ms(2_050))
         );
-        assert_eq!(link.judge(ms(1_600), ms(1_000), false), Judge::Now);
-        // The same deadline again: no second wait.
-        assert_eq!(link.judge(ms(1_700), ms(1_000), false), Judge::Now);
-        // Unread bytes in the kernel: at least the minimum.
-        assert_eq!(
-            link.judge(ms(2_000), ms(2_000), true),
-            Judge::After(ms(2_050))
-        );
-        link.not_due();
-        assert_eq!(
-            link.judge(ms(9_000), ms(8_000), false),
-            Judge::After(ms(10_000))
-        );
+        // Later than the tolerance: the machine probes, no wait.
+        assert_eq!(settle.woke(ms(9_000), Some(ms(4_000)), second), None);
+        let short = Duration::from_millis(200);
+        assert_eq!(settle.woke(ms(9_500), Some(ms(9_200)), short), None);
+        // Unread bytes at a deadline: the minimum, once per deadline.
+        assert_eq!(settle.unread(ms(12_000), ms(12_000)), Some(ms(12_050)));
+        assert_eq!(settle.unread(ms(12_060), ms(12_000)), None);
     }
 }

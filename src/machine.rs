@@ -64,6 +64,9 @@ pub struct HeartbeatMachine {
     counters: Counters,
     /// What the connections learned about the path; carried from one to the next.
     memory: PathMemory,
+    /// No close for silence before this time (ns): the driver's own process did not run,
+    /// and reads come first (see [`defer_judgement`](Self::defer_judgement)).
+    not_before: u64,
 }
 
 impl HeartbeatMachine {
@@ -75,6 +78,7 @@ impl HeartbeatMachine {
             now: now.as_nanos(),
             counters: Counters::new(),
             memory: PathMemory::new(),
+            not_before: 0,
         }
     }
 
@@ -115,9 +119,13 @@ impl HeartbeatMachine {
         if event == Event::NetworkChanged {
             self.memory.network_changed();
         }
-        let actions = self
-            .conn
-            .handle(&self.config, self.now, event, &mut self.counters);
+        let actions = self.conn.handle(
+            &self.config,
+            self.now,
+            event,
+            &mut self.counters,
+            self.not_before,
+        );
         if actions.told() != 0 {
             self.learn(&actions);
         }
@@ -160,8 +168,22 @@ impl HeartbeatMachine {
     #[cfg(feature = "sim")]
     pub fn rule_deadline(&self) -> Option<Instant> {
         self.conn
-            .deadline(&self.config)
+            .deadline(&self.config, self.not_before)
             .map(|t| Instant::from_nanos(t.max(self.now)))
+    }
+
+    /// How late a close deadline may be judged before the machine takes it for a clock
+    /// jump and probes instead: the pong timeout in force, at most a second.
+    #[cfg_attr(not(any(feature = "driver", feature = "sim")), allow(dead_code))]
+    pub(crate) fn jump_tolerance(&self) -> Duration {
+        Duration::from_nanos(self.conn.jump_tolerance(&self.config))
+    }
+
+    /// The wake-up handed out, as the rules keep it: it may lie before the latest `now`
+    /// (a caller that is late). The driver measures its own lateness against it.
+    #[cfg_attr(not(any(feature = "driver", feature = "sim")), allow(dead_code))]
+    pub(crate) fn wake(&self) -> Option<Instant> {
+        self.conn.wake().map(Instant::from_nanos)
     }
 
     /// The latest `now` the machine has seen (it never goes back).
@@ -202,6 +224,20 @@ impl HeartbeatMachine {
     #[cfg_attr(not(feature = "driver"), allow(dead_code))]
     pub(crate) fn reads_nothing(&mut self, unread: bool) {
         self.conn.set_unread(unread);
+    }
+
+    /// No close for silence before `until`: the caller's own process did not run (a late
+    /// wake), and what reached the socket meanwhile is read first. Pings and everything
+    /// else go on; a close whose deadline came meanwhile waits for `until`, and a sign
+    /// of the peer read before then cancels it. Only the async driver and the simulator
+    /// set it, from [`link::Settle`](crate::link::Settle).
+    #[cfg_attr(not(any(feature = "driver", feature = "sim")), allow(dead_code))]
+    pub(crate) fn defer_judgement(&mut self, until: Instant) {
+        let until = until.as_nanos();
+        if until > self.not_before {
+            self.not_before = until;
+            self.conn.refresh_wake(&self.config, until);
+        }
     }
 
     /// Counters, round trips, and the timeouts in force (the dead-peer bound the machine

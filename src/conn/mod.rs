@@ -195,7 +195,7 @@ impl Conn {
             stretch: NO_STRETCH,
             phase: 0,
         };
-        conn.refresh_wake(cfg);
+        conn.refresh_wake(cfg, 0);
         conn
     }
 
@@ -253,7 +253,7 @@ impl Conn {
         let floor = u64::from(cfg.timing.ping_interval.max(1));
         let stretch = u64::from(interval_ms) * 256 / floor;
         self.stretch = stretch.clamp(u64::from(NO_STRETCH), u64::from(u16::MAX)) as u16;
-        self.refresh_wake(cfg);
+        self.refresh_wake(cfg, 0);
     }
 
     /// The round-trip estimator, in µs, for the path's memory: `(srtt, rttvar)` if a
@@ -270,7 +270,7 @@ impl Conn {
             self.rttvar_us = rttvar;
         }
         self.path_rto_us = rto;
-        self.refresh_wake(cfg);
+        self.refresh_wake(cfg, 0);
     }
 
     /// The smoothed round trip and its variance, from the pongs of this connection.
@@ -322,6 +322,12 @@ impl Conn {
         ms(cfg.timing.pong_timeout).max(floor)
     }
 
+    /// How late a close deadline may be judged before it counts as a clock jump (a
+    /// probe instead of a close): the pong timeout in force, at most a second.
+    pub(crate) fn jump_tolerance(&self, cfg: &Config) -> u64 {
+        self.pong_timeout(cfg).min(JUMP_CAP_NS)
+    }
+
     /// The idle timeout in force (0: off): never shorter than a ping cycle in force when
     /// we ping, so it never pre-empts a pong the path makes slow.
     fn idle_timeout(&self, cfg: &Config) -> u64 {
@@ -364,18 +370,26 @@ impl Conn {
         now: u64,
         event: Event,
         counters: &mut Counters,
+        not_before: u64,
     ) -> Actions {
         let fast = fast_path(self, cfg, now, event);
         if fast & SLOW == 0 {
             traffic(self, fast, now);
             return Actions::pong_if(fast & PONG != 0);
         }
-        self.slow(cfg, now, event, counters)
+        self.slow(cfg, now, event, counters, not_before)
     }
 
     /// Every rule: the event, then every timer that is due, then the next deadline.
     #[inline(never)]
-    fn slow(&mut self, cfg: &Config, now: u64, event: Event, counters: &mut Counters) -> Actions {
+    fn slow(
+        &mut self,
+        cfg: &Config,
+        now: u64,
+        event: Event,
+        counters: &mut Counters,
+        not_before: u64,
+    ) -> Actions {
         // A policed ping where the fast path applies otherwise: it uses its budget, and
         // only one too many needs the rest of the pass (which counts it again, and closes).
         if event == Event::PingReceived && self.steady(now) {
@@ -392,15 +406,16 @@ impl Conn {
         // where every deadline saturates to now: there, one transition per call, so a
         // probe or a reconnect is never undone by its own deadline in the same call.
         if now < u64::MAX || out.is_empty() {
-            self.run_timers(cfg, now, &mut out, counters);
+            self.run_timers(cfg, now, &mut out, counters, not_before);
         }
-        self.refresh_wake(cfg);
+        self.refresh_wake(cfg, not_before);
         out
     }
 
-    /// Sets `wake` to the deadline the rules compute now.
-    fn refresh_wake(&mut self, cfg: &Config) {
-        match self.deadline(cfg) {
+    /// Sets `wake` to the deadline the rules compute now, no close for silence before
+    /// `not_before` (see [`close_deadline`](Self::close_deadline)).
+    pub(crate) fn refresh_wake(&mut self, cfg: &Config, not_before: u64) {
+        match self.deadline(cfg, not_before) {
             Some(t) => {
                 self.wake = t;
                 self.flags &= !NO_WAKE;
@@ -428,7 +443,7 @@ impl Conn {
     /// caller that is late). Right after any `handle` it lies after that call's `now`,
     /// except at `Instant::MAX`.
     #[inline]
-    pub(crate) fn deadline(&self, cfg: &Config) -> Option<u64> {
+    pub(crate) fn deadline(&self, cfg: &Config, not_before: u64) -> Option<u64> {
         if self.has(PAUSED) && !matches!(self.state, Timed::Closing { .. }) {
             return None;
         }
@@ -436,7 +451,7 @@ impl Conn {
             Timed::Backoff { until } => Some(until),
             Timed::Connecting { since } => Some(add_ms(since, cfg.timing.connect_timeout)),
             Timed::Open { .. } => {
-                let close = self.close_deadline(cfg).map(|(at, _)| at);
+                let close = self.close_deadline(cfg, not_before).map(|(at, _)| at);
                 match (close, self.ping_due(cfg)) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -754,7 +769,14 @@ impl Conn {
 
     // ----- timers -----
 
-    fn run_timers(&mut self, cfg: &Config, now: u64, out: &mut Actions, counters: &mut Counters) {
+    fn run_timers(
+        &mut self,
+        cfg: &Config,
+        now: u64,
+        out: &mut Actions,
+        counters: &mut Counters,
+        not_before: u64,
+    ) {
         if self.has(PAUSED) && !matches!(self.state, Timed::Closing { .. }) {
             return;
         }
@@ -769,7 +791,7 @@ impl Conn {
                 self.lost(cfg, now, CloseReason::ConnectTimeout, out, counters);
             }
             Timed::Open { .. } => {
-                if let Some((at, reason)) = self.close_deadline(cfg) {
+                if let Some((at, reason)) = self.close_deadline(cfg, not_before) {
                     if at <= now {
                         // Late against the deadline handed out, not one the event just
                         // moved earlier (a faster path shortens the pong timeout): only
@@ -778,7 +800,7 @@ impl Conn {
                         // keeps wake-ups at, so that both judge lateness alike.
                         let handed_out = self.wake().map_or(at, |w| w.max(at));
                         let late = now.saturating_sub(round_up_ms(handed_out));
-                        let tolerance = self.pong_timeout(cfg).min(JUMP_CAP_NS);
+                        let tolerance = self.jump_tolerance(cfg);
                         if late > tolerance && !self.has(PROBING) {
                             self.probe(cfg, now, out);
                         } else {
@@ -800,9 +822,12 @@ impl Conn {
         }
     }
 
-    /// The earliest close deadline while open, and its reason (pong first on a tie).
+    /// The earliest close deadline while open, and its reason (pong first on a tie),
+    /// never before `not_before`: a driver whose own process did not run reads what
+    /// reached the socket meanwhile before anyone is judged (the machine's caller sets
+    /// it; 0 otherwise).
     #[inline]
-    fn close_deadline(&self, cfg: &Config) -> Option<(u64, CloseReason)> {
+    fn close_deadline(&self, cfg: &Config, not_before: u64) -> Option<(u64, CloseReason)> {
         let pong_timeout = self.pong_timeout(cfg);
         let pong = self.has(IN_FLIGHT).then(|| {
             (
@@ -820,10 +845,11 @@ impl Conn {
                 Some((at, CloseReason::IdleTimeout))
             }
         };
-        match (pong, idle) {
+        let earliest = match (pong, idle) {
             (Some(p), Some(i)) => Some(if i.0 < p.0 { i } else { p }),
             (p, i) => p.or(i),
-        }
+        };
+        earliest.map(|(at, reason)| (at.max(not_before), reason))
     }
 
     /// When the next ping is due while open, if one may be sent at all.

@@ -334,6 +334,7 @@ where
     pub(crate) fn poll_update(&mut self, cx: &mut Context<'_>) -> Step<S::Message> {
         let span = self.span.clone();
         let _entered = span.enter();
+        link::begin(self, self.now());
         if self.span.first() {
             event!(info, "connected");
         }
@@ -704,6 +705,7 @@ where
         let span = self.span.clone();
         let _entered = span.enter();
         if self.stage == Stage::Open {
+            link::begin(self, self.now());
             self.feed(self.now(), event);
         }
     }
@@ -829,6 +831,7 @@ where
         let this = self.get_mut();
         let span = this.span.clone();
         let _entered = span.enter();
+        link::begin(this, this.now());
         // Our pings and pongs go before the application's next message.
         this.transmit(cx);
         if let Some(e) = this.refused() {
@@ -869,6 +872,7 @@ where
         let this = self.get_mut();
         let span = this.span.clone();
         let _entered = span.enter();
+        link::begin(this, this.now());
         if let Stage::Ended { end, .. } = &this.stage {
             return Poll::Ready(Err(end.clone()));
         }

@@ -4,7 +4,7 @@
 
 use super::alarm::Alarm;
 use super::{lock, Runtime};
-use crate::link::{Judge, Settle};
+use crate::link::Settle;
 use crate::{Action, Clock, CloseReason, Config, Event, HeartbeatSet, PingId, State};
 use core::fmt;
 use core::future::Future;
@@ -327,6 +327,10 @@ impl<P> Drop for Member<P> {
     }
 }
 
+/// The most a connection's clock-jump tolerance can be: a later wake of the loop makes
+/// every connection whose close came due probe its peer instead (no wait needed).
+const JUMP: core::time::Duration = core::time::Duration::from_secs(1);
+
 /// The room a batch of reports keeps between loops.
 const BATCH_ROOM: usize = 1_024;
 
@@ -338,7 +342,7 @@ struct Task<R: Runtime, P> {
     shared: Arc<Mutex<Shared<P>>>,
     batch: VecDeque<(u64, Report<P>)>,
     /// Read before judging: after a late wake of the loop, the members read and report
-    /// what reached their sockets before any deadline is acted on.
+    /// what reached their sockets before anyone is closed for silence.
     settle: Settle,
 }
 
@@ -404,6 +408,13 @@ impl<R: Runtime, P> Future for Task<R, P> {
             s.waker = Some(cx.waker().clone());
             // Every report taken is dated now, after it arrived.
             let now = this.alarm.now(&this.clock);
+            // A late wake of the loop is a stall of ours, no silence of the peers: no
+            // connection is closed for silence until the members have read and reported
+            // what reached their sockets meanwhile (their reports come in the next
+            // batches); pings go on.
+            if let Some(until) = this.settle.woke(now, this.set.next_deadline(), JUMP) {
+                this.set.defer_judgement(until);
+            }
             for (key, report) in this.batch.drain(..) {
                 let (event, mut payload) = match report {
                     Report::Join => {
@@ -432,19 +443,7 @@ impl<R: Runtime, P> Future for Task<R, P> {
                     reap(&mut this.set, &mut s, key);
                 }
             }
-            // The deadlines that came, unless the loop woke late: a stall of ours is no
-            // silence of the peers, so the members first read what reached their
-            // sockets meanwhile (their reports come in the next batches).
-            let judge = match this.set.next_deadline().filter(|at| *at <= now) {
-                Some(at) => this.settle.judge(now, at, false),
-                None => {
-                    this.settle.not_due();
-                    Judge::Now
-                }
-            };
-            while let Some((key, action)) =
-                (judge == Judge::Now).then(|| this.set.poll(now)).flatten()
-            {
+            while let Some((key, action)) = this.set.poll(now) {
                 let ends = matches!(action, Action::ForceClose);
                 deliver(&mut s, key, action, &mut None);
                 if ends {
@@ -457,7 +456,7 @@ impl<R: Runtime, P> Future for Task<R, P> {
             if this.batch.capacity() > BATCH_ROOM {
                 this.batch = VecDeque::new();
             }
-            let deadline = this.settle.wake(this.set.next_deadline());
+            let deadline = this.set.next_deadline();
             let now = this.alarm.now(&this.clock);
             if this.alarm.due(&this.clock, deadline, now, cx) {
                 continue;

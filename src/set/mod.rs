@@ -137,6 +137,9 @@ pub struct HeartbeatSet<K> {
     ready: VecDeque<(u32, Action)>,
     counters: Counters,
     pings_sent: u32,
+    /// No close for silence before this time (ns, a whole millisecond): the loop's own
+    /// process did not run, and its connections read first.
+    not_before: u64,
 }
 
 impl<K: fmt::Debug> fmt::Debug for HeartbeatSet<K> {
@@ -200,6 +203,7 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
             ready: VecDeque::new(),
             counters: Counters::new(),
             pings_sent: 0,
+            not_before: 0,
         }
     }
 
@@ -220,7 +224,13 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
         let mut conn = Conn::new(&self.config, Instant::from_nanos(now));
         // Opening has no actions, except at Instant::MAX where the first ping is due at
         // once: those wait in `ready` for poll, never dropped.
-        let opened = conn.handle(&self.config, now, Event::Connected, &mut self.counters);
+        let opened = conn.handle(
+            &self.config,
+            now,
+            Event::Connected,
+            &mut self.counters,
+            self.not_before,
+        );
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
@@ -312,6 +322,18 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
         self.wheel
             .next_expiration()
             .map(|ms| Instant::from_nanos(ms.saturating_mul(NS_PER_MS).max(self.now)))
+    }
+
+    /// No close for silence before `until` (rounded up to its millisecond): the loop's
+    /// own process did not run (a late wake), and its connections read and report what
+    /// reached their sockets first. Pings and everything else go on; a connection whose
+    /// close came due meanwhile is looked at again then. (The loop's
+    /// [`Settle`](crate::link::Settle) decides it.)
+    #[cfg(feature = "driver")]
+    pub(crate) fn defer_judgement(&mut self, until: Instant) {
+        self.not_before = self
+            .not_before
+            .max(crate::conn::round_up_ms(until.as_nanos()));
     }
 
     /// How many connections are in the set.
@@ -411,7 +433,13 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
         };
         let mut conn = self.sides.load(slot, id);
         let wake = conn.wake();
-        let actions = conn.handle(&self.config, now, event, &mut self.counters);
+        let actions = conn.handle(
+            &self.config,
+            now,
+            event,
+            &mut self.counters,
+            self.not_before,
+        );
         *slot = self.sides.store(&conn, id);
         debug_assert_eq!(self.sides.load(slot, id), self.sides.kept(&conn));
         let pings = actions
@@ -429,7 +457,13 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
     /// Traffic moved a slot in place as the rules move the connection it holds.
     #[cfg(debug_assertions)]
     fn check_traffic(&self, id: u32, mut conn: Conn, now: u64, event: Event, actions: &Actions) {
-        let want = conn.handle(&self.config, now, event, &mut Counters::new());
+        let want = conn.handle(
+            &self.config,
+            now,
+            event,
+            &mut Counters::new(),
+            self.not_before,
+        );
         assert_eq!(actions.as_slice(), want.as_slice());
         if let Some((slot, _)) = &self.slab[id as usize] {
             assert_eq!(self.sides.load(slot, id), self.sides.kept(&conn));

@@ -10,13 +10,19 @@
 //! - [`Pair`]: a client and a server joined by a link with latency, bandwidth, message
 //!   sizes, loss, a cut switch, a server that goes down and a peer that freezes, stepped
 //!   from deadline to deadline; [`Pair::watched`] runs a check of yours on every call,
-//!   and a broken rule stops it with a [`Violation`].
+//!   and a broken rule stops it with a [`Violation`];
+//! - [`Tcp`]: one connection of the async driver's logic (the machine and what the
+//!   driver decides beside it) over a model of kernel TCP: buffers, acknowledgements, a
+//!   zero window, a peer process that stops while its kernel runs, and our own process
+//!   stalling.
 //!
 //! Nothing here sleeps: a simulated day takes milliseconds.
 
 mod pair;
 mod scenario;
+mod tcp;
 pub(crate) mod text;
 
 pub use pair::{Pair, Side, Violation};
 pub use scenario::{Recorder, Scenario, ScenarioError};
+pub use tcp::Tcp;
