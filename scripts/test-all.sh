@@ -57,7 +57,7 @@ if [ -n "$(git status --porcelain -- fuzz/corpus fuzz/scenario.dict)" ]; then
     exit 1
 fi
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
-for target in machine config scenario set codec; do
+for target in machine config scenario set codec link; do
     work="$(mktemp -d)"
     dict=()
     if [ "$target" = scenario ]; then dict=(-dict=scenario.dict); fi

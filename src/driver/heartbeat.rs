@@ -102,10 +102,12 @@ type Step<M> = Poll<Option<Result<Update<M>, Error>>>;
 ///
 /// Give it the [`Meter`] of the byte stream under the WebSocket
 /// ([`with_meter`](Self::with_meter)) and bytes count as life: a large message that takes
-/// minutes to arrive over a slow link keeps the peer alive while its bytes arrive, an
-/// upload keeps it alive while the peer takes its bytes, the pong timeout runs from when
-/// the ping has actually left, and (Linux) the kernel's round-trip estimate sets the floor
-/// under it. Without a meter the heartbeat sees complete messages only.
+/// minutes to arrive over a slow link keeps the peer alive while its bytes arrive; the
+/// pong timeout runs from when the ping has actually left, and while an upload holds it
+/// back behind our own data (the path taking our bytes proves only that the path moves,
+/// never that the peer lives: a hung peer's kernel takes them too); (Linux) the kernel's
+/// round-trip estimate sets the floor under it. Without a meter the heartbeat sees
+/// complete messages only.
 ///
 /// # What you must keep doing
 ///
@@ -116,9 +118,9 @@ type Step<M> = Poll<Option<Result<Update<M>, Error>>>;
 /// message waiting in the transport is read (and proves the peer alive) before any
 /// deadline is checked. A `send` keeps our pings and pongs going out and tells the
 /// machine of deliveries; with a [meter](Self::with_meter), while it waits for the
-/// transport, the deadlines run too (on the bytes the peer takes and the kernel's view of
-/// the path, as it reads nothing), so a send to a dead peer fails within the bound
-/// instead of hanging. Poll the stream in a loop (for example in
+/// transport, the deadlines run too (on the kernel's record of what arrived, as it reads
+/// nothing), so a send to a dead or hung peer fails within the bound instead of
+/// hanging. Poll the stream in a loop (for example in
 /// `select!` with your other work), split it (`StreamExt::split`), or use
 /// [`Client`](super::Client), which drives the connection from its own task.
 ///
@@ -723,8 +725,8 @@ where
 
     /// A send waits for the transport. With a meter the deadlines still run meanwhile,
     /// so a dead peer fails the send within the bound instead of hanging it: nothing is
-    /// read, but the meter sees the bytes the peer takes and, on Linux, the kernel's
-    /// record of what arrived. Without one, a pong waiting unread could not be told
+    /// read, but the meter sees what the path takes and, on Linux, the kernel's record
+    /// of what arrived. Without one, a pong waiting unread could not be told
     /// from silence, so the deadlines wait for the stream to be polled.
     fn stuck(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         remember(&mut self.writer, cx);
@@ -877,7 +879,7 @@ where
             return Poll::Ready(Err(end.clone()));
         }
         // A flush runs when the socket has room again: the moment to tell the machine of
-        // data handed over and bytes the peer took.
+        // data handed over and bytes the path took.
         if this.link.any(this.counts()) {
             let now = this.now();
             link::report(this, now, false);

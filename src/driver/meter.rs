@@ -7,9 +7,9 @@
 //! (its pong waits behind the message) or busy taking our upload looks silent. With one:
 //!
 //! - every read that returns bytes is a sign of the peer ([`Event::DataReceived`]);
-//! - every write that had to wait and then went through means the peer took bytes of ours
+//! - every write that had to wait and then went through means the path took bytes of ours
 //!   ([`Event::DataDelivered`]): with the unsent backlog kept small, writes follow the
-//!   peer's acknowledgements;
+//!   acknowledgements of the peer's kernel, which hold a ping still queued behind them;
 //! - the ping's flush completes only when it has left our backlog, so the pong clock
 //!   starts then ([`Event::PingWritten`]);
 //! - at each deadline (never per message), the kernel's `TCP_INFO` on Linux: bytes that
