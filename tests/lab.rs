@@ -80,6 +80,8 @@ enum Script {
     Bulk,
     /// Answers each data message with the text `got <its length>`.
     Count,
+    /// Sends a short text every so often, reading what comes meanwhile.
+    Push(Duration),
 }
 
 /// How one of the server's connections ended: why, when, and the dead-peer bound in
@@ -102,6 +104,9 @@ where
         // A failed send ends the connection: the stream yields the end next.
         let _ = hb.send(Message::binary(vec![7u8; SIZE])).await;
     }
+    if let Script::Push(every) = script {
+        return push(hb, every, ends).await;
+    }
     while let Some(next) = hb.next().await {
         match next {
             Ok(m) if m.is_binary() || m.is_text() => {
@@ -109,6 +114,31 @@ where
             }
             Ok(_) => {}
             Err(end) => return report(&ends, &end, hb.stats().dead_peer_bound),
+        }
+    }
+}
+
+/// Sends a text every `every` (each send awaited) while reading what comes, until the
+/// connection ends; reports the end.
+async fn push<S, E, R>(mut hb: Heartbeat<S, WsCodec, R>, every: Duration, ends: mpsc::Sender<End>)
+where
+    S: futures_util::Stream<Item = Result<Message, E>> + futures_util::Sink<Message, Error = E>,
+    S: Unpin,
+    E: std::error::Error + Send + Sync + 'static,
+    R: Runtime,
+{
+    let started = Instant::now();
+    while started.elapsed() < WAIT {
+        let tick = Box::pin(tokio::time::sleep(every));
+        match select(Box::pin(hb.next()), tick).await {
+            Either::Left((Some(Err(end)), _)) => {
+                return report(&ends, &end, hb.stats().dead_peer_bound);
+            }
+            Either::Left((None, _)) => return,
+            Either::Left((Some(Ok(_)), _)) => {}
+            Either::Right(_) => {
+                let _ = hb.send(Message::text("x".repeat(64))).await;
+            }
         }
     }
 }
@@ -129,7 +159,23 @@ fn tokio_server(lab: &Lab, script: Script) -> mpsc::Receiver<End> {
 
 /// The same, with `config` for its connections.
 fn tokio_server_with(lab: &Lab, script: Script, config: Config) -> mpsc::Receiver<End> {
-    let listener = lab.a.run(|| std::net::TcpListener::bind(lab.a.addr(PORT)));
+    tokio_server_metered(lab, PORT, script, config, true)
+}
+
+/// Our server on tokio on `port`, its connections' TCP streams metered or not.
+fn tokio_server_on(lab: &Lab, port: u16, script: Script, metered: bool) -> mpsc::Receiver<End> {
+    tokio_server_metered(lab, port, script, server_config(), metered)
+}
+
+/// The same, with `config` for its connections.
+fn tokio_server_metered(
+    lab: &Lab,
+    port: u16,
+    script: Script,
+    config: Config,
+    metered: bool,
+) -> mpsc::Receiver<End> {
+    let listener = lab.a.run(|| std::net::TcpListener::bind(lab.a.addr(port)));
     let listener = listener.expect("bind in namespace a");
     listener.set_nonblocking(true).expect("nonblocking");
     let (tx, rx) = mpsc::channel();
@@ -150,7 +196,8 @@ fn tokio_server_with(lab: &Lab, script: Script, config: Config) -> mpsc::Receive
                         let meter = Meter::new();
                         if let Ok(ws) = tokio_tungstenite::accept_async(meter.tcp(tcp)).await {
                             let hb = Heartbeat::new(Tokio, ws, WsCodec, config);
-                            serve(hb.with_meter(meter), script, tx).await;
+                            let hb = if metered { hb.with_meter(meter) } else { hb };
+                            serve(hb, script, tx).await;
                         }
                     });
                 }
@@ -215,6 +262,27 @@ fn tokio_client_with(lab: &Lab, config: Config, memory: PathMemory) -> Session<M
         }
     })
     .path_memory(memory)
+    .spawn(Tokio)
+    .expect("a client's config")
+    .into()
+}
+
+/// Our reconnecting client on tokio whose TCP stream is not metered: it sees complete
+/// messages only.
+fn tokio_client_unmetered(lab: &Lab) -> Session<Message> {
+    let (dialer, addr) = (lab.b.dialer(), lab.a.addr(PORT));
+    Client::builder(client_config(), WsCodec, move |_attempt| {
+        let dialer = dialer.clone();
+        async move {
+            let tcp = tokio::task::spawn_blocking(move || dialer.connect(addr, CONNECT))
+                .await
+                .map_err(std::io::Error::other)??;
+            let tcp = tokio::net::TcpStream::from_std(tcp)?;
+            let url = format!("ws://{addr}");
+            let (ws, _) = tokio_tungstenite::client_async(url, tcp).await?;
+            Ok::<_, tokio_tungstenite::tungstenite::Error>(ws)
+        }
+    })
     .spawn(Tokio)
     .expect("a client's config")
     .into()
@@ -601,6 +669,118 @@ fn a_stopped_python_client_on_an_idle_link_is_caught_within_the_bound() {
         let closed = py.expect("closed", WAIT).await;
         assert_eq!(field(&closed, "rcvd"), Some(1011), "{closed}");
     });
+}
+
+// ------------------------------------------------------------ hung peers while we send
+
+/// How often we send to a peer whose process stopped: acknowledgements of our data by
+/// its kernel once passed for life at these rates.
+const SEND_EVERY: [u64; 3] = [5, 20, 200];
+
+/// Sends a text every `every` while reading events, for `IDLE` (nothing may close), then
+/// stops the peer (`stop`) and keeps sending until the client closes for a timeout.
+/// Returns how long after the stop it closed, and the bound in force at the stop.
+async fn sending_to_a_hung_peer(
+    c: &mut Session<Message>,
+    every: Duration,
+    stop: impl FnOnce(),
+) -> (Duration, Duration) {
+    let mut stop = Some(stop);
+    let started = Instant::now();
+    let mut stopped: Option<(Instant, Duration)> = None;
+    while started.elapsed() < WAIT {
+        if stopped.is_none() && started.elapsed() >= IDLE {
+            let bound = c.client.stats().dead_peer_bound;
+            if let Some(stop) = stop.take() {
+                stop();
+            }
+            stopped = Some((Instant::now(), bound));
+        }
+        let tick = Box::pin(tokio_sleep(every));
+        let next = match select(Box::pin(c.next()), tick).await {
+            Either::Left((event, _)) => Some(event),
+            Either::Right(_) => None,
+        };
+        match next {
+            Some(Some(event)) => {
+                if let Some((reason, _)) = closed(&event) {
+                    let Some((at, bound)) = stopped else {
+                        panic!("a live peer closed ({reason:?}) before it stopped");
+                    };
+                    assert!(reason.is_timeout(), "closed for {reason:?}");
+                    return (at.elapsed(), bound);
+                }
+            }
+            Some(None) => panic!("the client ended"),
+            None => {
+                let _ = c.send(Message::text("x".repeat(64))).await;
+            }
+        }
+    }
+    panic!("a hung peer was never closed while we sent every {every:?}");
+}
+
+/// A Python server whose process stops while our client keeps sending to it, every 5,
+/// 20 and 200 ms, metered and not: its kernel acknowledges everything we send, and the
+/// client closes within the bound in force all the same.
+#[test]
+fn a_stopped_python_server_is_caught_while_we_send() {
+    let Some(lab) = Lab::new("a_stopped_python_server_is_caught_while_we_send") else {
+        return;
+    };
+    on_tokio(async {
+        for metered in [true, false] {
+            for every in SEND_EVERY {
+                let py = python_server(&lab, "echo").await;
+                let mut c = if metered {
+                    tokio_client(&lab)
+                } else {
+                    tokio_client_unmetered(&lab)
+                };
+                connected(&mut c, &tokio_sleep).await;
+                let every = Duration::from_millis(every);
+                let (took, bound) = sending_to_a_hung_peer(&mut c, every, || py.signal("-STOP")).await;
+                println!("metered {metered}, sending every {every:?}: caught after {took:?} (bound {bound:?})");
+                assert!(
+                    took <= bound + SLACK,
+                    "metered {metered}, sending every {every:?}: a hung server caught {took:?} after it stopped, bound {bound:?}"
+                );
+                c.client.shutdown();
+                py.signal("-CONT");
+                drop(py);
+                tokio_sleep(Duration::from_millis(200)).await; // the port is free again
+            }
+        }
+    });
+}
+
+/// A Python client whose process stops while our server keeps sending to it, every 5,
+/// 20 and 200 ms, metered and not: the server closes within the bound in force.
+#[test]
+fn a_stopped_python_client_is_caught_while_our_server_sends() {
+    let Some(lab) = Lab::new("a_stopped_python_client_is_caught_while_our_server_sends") else {
+        return;
+    };
+    for metered in [true, false] {
+        for every in SEND_EVERY {
+            let every = Duration::from_millis(every);
+            let port = PORT + 1 + u16::from(metered) * 10 + (every.as_millis() % 7) as u16;
+            let ends = tokio_server_on(&lab, port, Script::Push(every), metered);
+            on_tokio(async {
+                let url = format!("ws://{}", lab.a.addr(port));
+                let args = ["client", "--url", &url, "--ping-interval", "0", "--run-s", "30"];
+                let mut py = Peer::python_in(lab.b.name(), &args);
+                py.expect("connected", WAIT).await;
+                tokio_sleep(IDLE).await;
+                no_server_close(&ends);
+                py.signal("-STOP");
+                let fault = Instant::now();
+                let took = server_caught(&ends, fault);
+                println!("metered {metered}, pushing every {every:?}: caught after {took:?}");
+                py.signal("-CONT");
+            });
+        }
+    }
 }
 
 // ------------------------------------------------------------------ behind a NAT
