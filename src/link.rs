@@ -478,6 +478,10 @@ pub(crate) fn at_deadline<D: Driven>(d: &mut D, now: Instant) {
 pub(crate) fn begin<D: Driven>(d: &mut D, now: Instant) {
     let (machine, link) = d.parts();
     let wake = machine.wake();
+    if wake.is_some_and(|w| now - w > LATE) {
+        // The round trip of the ping in flight includes our stall: no sample.
+        machine.round_trip_unsampled();
+    }
     if let Some(until) = link.settle.woke(now, wake, machine.jump_tolerance()) {
         machine.defer_judgement(until);
         return;

@@ -172,6 +172,13 @@ impl HeartbeatMachine {
             .map(|t| Instant::from_nanos(t.max(self.now)))
     }
 
+    /// The caller's own process did not run for a while (a late wake): the ping in
+    /// flight's round trip will include that, and is no sample.
+    #[cfg(any(feature = "driver", feature = "sim"))]
+    pub(crate) fn round_trip_unsampled(&mut self) {
+        self.conn.round_trip_unsampled();
+    }
+
     /// How late a close deadline may be judged before the machine takes it for a clock
     /// jump and probes instead: the pong timeout in force, at most a second.
     #[cfg_attr(not(any(feature = "driver", feature = "sim")), allow(dead_code))]

@@ -739,7 +739,8 @@ fn a_stopped_python_server_is_caught_while_we_send() {
                 };
                 connected(&mut c, &tokio_sleep).await;
                 let every = Duration::from_millis(every);
-                let (took, bound) = sending_to_a_hung_peer(&mut c, every, || py.signal("-STOP")).await;
+                let (took, bound) =
+                    sending_to_a_hung_peer(&mut c, every, || py.signal("-STOP")).await;
                 println!("metered {metered}, sending every {every:?}: caught after {took:?} (bound {bound:?})");
                 assert!(
                     took <= bound + SLACK,
@@ -768,7 +769,15 @@ fn a_stopped_python_client_is_caught_while_our_server_sends() {
             let ends = tokio_server_on(&lab, port, Script::Push(every), metered);
             on_tokio(async {
                 let url = format!("ws://{}", lab.a.addr(port));
-                let args = ["client", "--url", &url, "--ping-interval", "0", "--run-s", "30"];
+                let args = [
+                    "client",
+                    "--url",
+                    &url,
+                    "--ping-interval",
+                    "0",
+                    "--run-s",
+                    "30",
+                ];
                 let mut py = Peer::python_in(lab.b.name(), &args);
                 py.expect("connected", WAIT).await;
                 tokio_sleep(IDLE).await;

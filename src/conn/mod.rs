@@ -401,7 +401,7 @@ impl Conn {
             self.ping_budget = budget;
         }
         let mut out = Actions::new();
-        self.apply(cfg, now, event, &mut out, counters);
+        self.apply(cfg, now, event, &mut out, counters, not_before);
         // Deadlines armed by the event lie at least 1 ms ahead, except at Instant::MAX,
         // where every deadline saturates to now: there, one transition per call, so a
         // probe or a reconnect is never undone by its own deadline in the same call.
@@ -471,6 +471,7 @@ impl Conn {
         event: Event,
         out: &mut Actions,
         counters: &mut Counters,
+        not_before: u64,
     ) {
         let open = self.is_open();
         match event {
@@ -504,7 +505,9 @@ impl Conn {
                     let rtt_us = u32::try_from((now - self.ping_at) / 1_000)
                         .unwrap_or(NO_RTT - 1)
                         .min(NO_RTT - 1);
-                    if !self.has(QUEUED) {
+                    // Read while the caller catches up after a stall of its own: the
+                    // round trip includes the stall, and is no sample either.
+                    if !self.has(QUEUED) && now >= not_before {
                         self.sample(rtt_us);
                     }
                     self.flags &= !(IN_FLIGHT | UNWRITTEN | QUEUED);
@@ -657,6 +660,15 @@ impl Conn {
     fn hold(&mut self, at: u64) {
         if self.has(IN_FLIGHT) && at > self.ping_at {
             self.ping_at = at;
+            self.flags |= QUEUED;
+        }
+    }
+
+    /// The caller's own process did not run for a while: the round trip of the ping in
+    /// flight will include that, and is no sample (as if its pong waited behind data).
+    #[cfg(any(feature = "driver", feature = "sim"))]
+    pub(crate) fn round_trip_unsampled(&mut self) {
+        if self.has(IN_FLIGHT) {
             self.flags |= QUEUED;
         }
     }
@@ -823,9 +835,9 @@ impl Conn {
     }
 
     /// The earliest close deadline while open, and its reason (pong first on a tie),
-    /// never before `not_before`: a driver whose own process did not run reads what
-    /// reached the socket meanwhile before anyone is judged (the machine's caller sets
-    /// it; 0 otherwise).
+    /// never before `not_before` (but never more than two seconds past the rules'
+    /// deadline): a driver whose own process did not run reads what reached the socket
+    /// meanwhile before anyone is judged (the machine's caller sets it; 0 otherwise).
     #[inline]
     fn close_deadline(&self, cfg: &Config, not_before: u64) -> Option<(u64, CloseReason)> {
         let pong_timeout = self.pong_timeout(cfg);
@@ -849,7 +861,11 @@ impl Conn {
             (Some(p), Some(i)) => Some(if i.0 < p.0 { i } else { p }),
             (p, i) => p.or(i),
         };
-        earliest.map(|(at, reason)| (at.max(not_before), reason))
+        // Deferred at most two seconds past its own deadline (a stall of up to a second
+        // before the wake, and as long again for the reads), however often the caller is
+        // late: under a lasting overload the dead are still closed.
+        let deferred = |at: u64| at.max(not_before.min(at.saturating_add(2 * JUMP_CAP_NS)));
+        earliest.map(|(at, reason)| (deferred(at), reason))
     }
 
     /// When the next ping is due while open, if one may be sent at all.

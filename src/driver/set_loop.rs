@@ -10,6 +10,7 @@ use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
+use core::time::Duration;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
@@ -327,10 +328,6 @@ impl<P> Drop for Member<P> {
     }
 }
 
-/// The most a connection's clock-jump tolerance can be: a later wake of the loop makes
-/// every connection whose close came due probe its peer instead (no wait needed).
-const JUMP: core::time::Duration = core::time::Duration::from_secs(1);
-
 /// The room a batch of reports keeps between loops.
 const BATCH_ROOM: usize = 1_024;
 
@@ -411,8 +408,12 @@ impl<R: Runtime, P> Future for Task<R, P> {
             // A late wake of the loop is a stall of ours, no silence of the peers: no
             // connection is closed for silence until the members have read and reported
             // what reached their sockets meanwhile (their reports come in the next
-            // batches); pings go on.
-            if let Some(until) = this.settle.woke(now, this.set.next_deadline(), JUMP) {
+            // batches); pings go on. However late the loop was: the earliest deadline
+            // may be past the clock-jump tolerance while others are not.
+            if let Some(until) = this
+                .settle
+                .woke(now, this.set.next_deadline(), Duration::MAX)
+            {
                 this.set.defer_judgement(until);
             }
             for (key, report) in this.batch.drain(..) {
