@@ -97,6 +97,8 @@ pub(crate) trait Kind {
     type Output;
     fn store(setting: Setting, value: Self::Input) -> Result<Self::Stored, ConfigError>;
     fn output(stored: Self::Stored) -> Self::Output;
+    /// Zero turns the setting off.
+    const OFF_AT_ZERO: bool = false;
     /// Writes a value as errors show it.
     fn show(value: &Self::Input, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{value:?}")
@@ -137,6 +139,7 @@ impl Kind for OrOff {
     type Input = Duration;
     type Stored = u32;
     type Output = Option<Duration>;
+    const OFF_AT_ZERO: bool = true;
     fn store(setting: Setting, value: Duration) -> Result<u32, ConfigError> {
         if value.is_zero() {
             return Ok(0);
@@ -231,6 +234,15 @@ macro_rules! settings {
             /// reconnect settings, then its overrides.
             pub const ALL: &'static [Setting] =
                 &[$( Setting::$HV, )* $( Setting::$RV, )* $( Setting::$OV, )*];
+
+            /// Whether zero turns the setting off (the table's `OrOff` rows).
+            const fn off_at_zero(self) -> bool {
+                match self {
+                    $( Setting::$HV => <$hk as Kind>::OFF_AT_ZERO, )*
+                    $( Setting::$RV => <$rk as Kind>::OFF_AT_ZERO, )*
+                    $( Setting::$OV => false, )*
+                }
+            }
 
             /// Writes the default as errors show it (a server's own where it has one).
             fn show_default(self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -628,10 +640,7 @@ impl fmt::Display for ConfigError {
         match *self {
             ConfigError::OutOfRange { setting, value } => {
                 write!(f, "{setting} ({value:?}) must be from {MIN:?} to {MAX:?}")?;
-                if matches!(
-                    setting,
-                    Setting::IdleTimeout | Setting::PathIdleLimit | Setting::MinPingInterval
-                ) {
+                if setting.off_at_zero() {
                     f.write_str(", or zero for off")?;
                 }
                 // Too short: the shortest sane value (policing takes any small value).

@@ -25,8 +25,9 @@ pub struct Stats {
     pub smoothed_rtt: Option<Duration>,
     /// Its mean deviation (RFC 6298's RTTVAR).
     pub rtt_var: Option<Duration>,
-    /// The ping interval in force: the configured one, doubled for each "too many pings"
-    /// the peer said.
+    /// The ping interval in force: the configured one, or the keepalive interval smart
+    /// keepalive learned ([`keepalive_ceiling`](crate::ConfigBuilder::keepalive_ceiling)),
+    /// doubled for each "too many pings" the peer said.
     pub ping_interval: Duration,
     /// The pong timeout in force: the configured one, or three retransmission timeouts of
     /// the path's measured round trip when that is longer (at most 60 s).
@@ -34,7 +35,9 @@ pub struct Stats {
     /// The dead-peer bound in force: a silent peer is closed within this of its last
     /// byte, either way, by the machine's clock. A driver closes when its timer fires:
     /// that much later (tokio and async-io: up to the next millisecond, and then the
-    /// thread's scheduling; 1–6 ms on an idle machine).
+    /// thread's scheduling; 1–6 ms on an idle machine), and reads what reached the
+    /// socket first (after a late wake of its own, or where the kernel cannot show what
+    /// waits unread: up to 50 ms more; see the README).
     pub dead_peer_bound: Duration,
 }
 

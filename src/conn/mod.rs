@@ -451,7 +451,9 @@ impl Conn {
             Timed::Backoff { until } => Some(until),
             Timed::Connecting { since } => Some(add_ms(since, cfg.timing.connect_timeout)),
             Timed::Open { .. } => {
-                let close = self.close_deadline(cfg, not_before).map(|(at, _)| at);
+                let close = self
+                    .close_deadline(cfg)
+                    .map(|(at, _)| deferred(at, not_before));
                 match (close, self.ping_due(cfg)) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -803,14 +805,20 @@ impl Conn {
                 self.lost(cfg, now, CloseReason::ConnectTimeout, out, counters);
             }
             Timed::Open { .. } => {
-                if let Some((at, reason)) = self.close_deadline(cfg, not_before) {
+                if let Some((raw, reason)) = self.close_deadline(cfg) {
+                    let at = deferred(raw, not_before);
                     if at <= now {
                         // Late against the deadline handed out, not one the event just
                         // moved earlier (a faster path shortens the pong timeout): only
                         // a caller that slept past its wake-up saw a clock jump. Counted
                         // from the deadline's millisecond, rounded up: the grain a set
-                        // keeps wake-ups at, so that both judge lateness alike.
-                        let handed_out = self.wake().map_or(at, |w| w.max(at));
+                        // keeps wake-ups at, so that both judge lateness alike. A wait
+                        // for reads (`not_before`) is the caller's own lateness: it
+                        // counts from the rules' deadline, so a long stall still probes.
+                        let handed_out = match at > raw {
+                            true => raw,
+                            false => self.wake().map_or(at, |w| w.max(at)),
+                        };
                         let late = now.saturating_sub(round_up_ms(handed_out));
                         let tolerance = self.jump_tolerance(cfg);
                         if late > tolerance && !self.has(PROBING) {
@@ -834,12 +842,9 @@ impl Conn {
         }
     }
 
-    /// The earliest close deadline while open, and its reason (pong first on a tie),
-    /// never before `not_before` (but never more than two seconds past the rules'
-    /// deadline): a driver whose own process did not run reads what reached the socket
-    /// meanwhile before anyone is judged (the machine's caller sets it; 0 otherwise).
+    /// The earliest close deadline while open, and its reason (pong first on a tie).
     #[inline]
-    fn close_deadline(&self, cfg: &Config, not_before: u64) -> Option<(u64, CloseReason)> {
+    fn close_deadline(&self, cfg: &Config) -> Option<(u64, CloseReason)> {
         let pong_timeout = self.pong_timeout(cfg);
         let pong = self.has(IN_FLIGHT).then(|| {
             (
@@ -857,15 +862,10 @@ impl Conn {
                 Some((at, CloseReason::IdleTimeout))
             }
         };
-        let earliest = match (pong, idle) {
+        match (pong, idle) {
             (Some(p), Some(i)) => Some(if i.0 < p.0 { i } else { p }),
             (p, i) => p.or(i),
-        };
-        // Deferred at most two seconds past its own deadline (a stall of up to a second
-        // before the wake, and as long again for the reads), however often the caller is
-        // late: under a lasting overload the dead are still closed.
-        let deferred = |at: u64| at.max(not_before.min(at.saturating_add(2 * JUMP_CAP_NS)));
-        earliest.map(|(at, reason)| (deferred(at), reason))
+        }
     }
 
     /// When the next ping is due while open, if one may be sent at all.
@@ -1152,6 +1152,15 @@ pub(crate) fn full_lag(cfg: &Config) -> u64 {
 #[inline(always)]
 pub(crate) fn budget_full(budget: u64, last_in: u64, lag: u64) -> bool {
     budget <= last_in.saturating_add(lag)
+}
+
+/// A close deadline `at`, deferred to `not_before` while a driver whose own process did
+/// not run reads what reached the socket meanwhile (0: no wait), but never more than two
+/// seconds past it (a stall of up to a second before the wake, and as long again for the
+/// reads), however often the caller is late: under a lasting overload the dead are still
+/// closed.
+fn deferred(at: u64, not_before: u64) -> u64 {
+    at.max(not_before.min(at.saturating_add(2 * JUMP_CAP_NS)))
 }
 
 /// `t` rounded up to its millisecond (saturating in the last one).

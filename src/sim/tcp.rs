@@ -407,8 +407,10 @@ impl Tcp {
             }
         };
         at(self.wire.iter().map(|w| w.0).min());
-        at(self.peer.answers.front().map(|a| a.0));
-        at(self.peer.traffic.map(|(_, _, next)| next));
+        if !self.peer.stopped {
+            at(self.peer.answers.front().map(|a| a.0));
+            at(self.peer.traffic.map(|(_, _, next)| next));
+        }
         if !self.running() {
             at(Some(self.stalled_until));
         } else {

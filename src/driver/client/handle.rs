@@ -74,10 +74,13 @@ pub struct Client<M> {
 ///
 /// - Messages wait in a buffer of the builder's `capacity`. When it is full the client
 ///   stops reading the connection until the stream catches up: the peer is held back by
-///   TCP, and the judgement of the peer waits with the reads (no pings, no timeouts,
-///   for reads and sends alike), so a slow application never makes the client call a
-///   live server dead. Once it catches up, what waited is read before any deadline is
-///   looked at, and a deadline long past probes the peer before closing.
+///   TCP. Meanwhile pings still go out, and the peer is judged only where the kernel can
+///   vouch for it (a metered TCP stream on Linux, while our receive window is open: the
+///   peer's bytes, a pong included, show in the kernel's record though unread); where it
+///   cannot, the judgement waits with the reads. So a slow application never makes the
+///   client call a live server dead, and a dead one is still found within the bound.
+///   Once it catches up, what waited is read before any deadline is looked at, and a
+///   deadline long past probes the peer before closing.
 /// - The heartbeat's news ([`PingSent`](SessionEvent::PingSent),
 ///   [`Pong`](SessionEvent::Pong)) never waits for room: it is dropped, and counted
 ///   ([`dropped`](Self::dropped)), when the buffer is full.
