@@ -88,7 +88,10 @@ async fn pings_are_answered_with_a_plausible_rtt_over_many_intervals() {
     // answered ping is a round-trip sample.
     let stats = c.client.stats();
     assert!(
-        stats.smoothed_rtt.is_some_and(|s| s < Duration::from_millis(500)) && stats.rtt_var.is_some(),
+        stats
+            .smoothed_rtt
+            .is_some_and(|s| s < Duration::from_millis(500))
+            && stats.rtt_var.is_some(),
         "no round trips measured on a metered connection: {stats:?}"
     );
     // Five idle intervals: one ping each (hyper #2310 sent only the first).

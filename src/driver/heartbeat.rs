@@ -17,6 +17,7 @@ use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 use futures_core::Stream;
 use futures_sink::Sink;
+use std::collections::VecDeque;
 
 /// Inbound messages handled in one poll before yielding to the runtime, so a peer that
 /// floods cannot starve the other tasks of a thread.
@@ -26,6 +27,10 @@ const BUDGET: u32 = 64;
 /// anyway: messages, and (with a meter) bytes. A live peer's close answer comes well
 /// within it; a peer that keeps writing cannot hold the connection open.
 const DRAIN_MESSAGES: u32 = 4096;
+
+/// At the end of a connection, at most this many messages the transport had already
+/// read are still handed to the application (see [`Heartbeat::end_with`]).
+const LEFTOVERS: usize = 4096;
 const DRAIN_BYTES: u64 = 1 << 20;
 
 /// What [`Heartbeat::poll_update`] reports: the application's messages, and the
@@ -128,8 +133,10 @@ type Step<M> = Poll<Option<Result<Update<M>, Error>>>;
 /// more: a ping flood cannot grow the transport's write buffer.
 ///
 /// A message is sent only when a `send` (or `flush`) completes; a send on a connection
-/// that ended fails with the reason. Messages that arrive after you called `close` are
-/// discarded.
+/// that ended fails with the reason. When the connection ends, the messages the
+/// transport had already read (and those the kernel hands over at once) come before the
+/// final error, at most 4,096; messages that arrive after you called `close`, or after
+/// we closed a peer for pinging too often, are discarded.
 pub struct Heartbeat<S, C, R>
 where
     S: Transport,
@@ -158,6 +165,9 @@ where
     timer_lent: bool,
     /// The peer's "too many pings" slowed our pings down (the machine said so).
     slowed_down: bool,
+    /// Messages the transport had read when the connection ended, still the
+    /// application's: yielded before the end.
+    leftovers: VecDeque<S::Message>,
     follow_up: Option<Action>,
     /// This connection's span (feature `tracing`; nothing otherwise).
     span: Span,
@@ -223,6 +233,7 @@ where
             writer: None,
             timer_lent: false,
             slowed_down: false,
+            leftovers: VecDeque::new(),
             follow_up: None,
             span,
         };
@@ -345,6 +356,9 @@ where
         loop {
             if let Some(id) = self.ping_sent.take() {
                 return Poll::Ready(Some(Ok(Update::PingSent(id))));
+            }
+            if let Some(m) = self.leftovers.pop_front() {
+                return Poll::Ready(Some(Ok(Update::Message(m))));
             }
             if let Stage::Ended { end, reported } = &mut self.stage {
                 return Poll::Ready(
@@ -667,6 +681,16 @@ where
         if let Some(event) = event {
             self.feed(self.now(), event);
         }
+        // What the transport already read is the application's, unless we closed on
+        // purpose (a shutdown, a peer policed): the end comes after it.
+        let keep = match self.stage {
+            Stage::Open => true,
+            Stage::Closing { reason, .. } => reason.is_timeout(),
+            Stage::Ended { .. } => false,
+        };
+        if let (true, Some(transport)) = (keep, self.transport.as_mut()) {
+            self.leftovers = read_already(transport, &mut self.codec);
+        }
         self.stage = Stage::Ended {
             end,
             reported: false,
@@ -922,6 +946,31 @@ where
             }
         }
     }
+}
+
+/// The data messages `transport` yields without waiting (frames it already read, and
+/// whatever the socket still hands over at once), at most [`LEFTOVERS`]: what a
+/// connection that ends leaves to its application. Control frames are no longer anyone's.
+fn read_already<S, C>(transport: &mut S, codec: &mut C) -> VecDeque<S::Message>
+where
+    S: Transport,
+    C: HeartbeatCodec<S::Message>,
+{
+    struct Nobody;
+    impl std::task::Wake for Nobody {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    let waker = Waker::from(std::sync::Arc::new(Nobody));
+    let mut cx = Context::from_waker(&waker);
+    let mut read = VecDeque::new();
+    while read.len() < LEFTOVERS {
+        match Pin::new(&mut *transport).poll_next(&mut cx) {
+            Poll::Ready(Some(Ok(m))) if codec.classify(&m) == Inbound::Data => read.push_back(m),
+            Poll::Ready(Some(Ok(_))) => {}
+            _ => break,
+        }
+    }
+    read
 }
 
 /// Keeps the waker of the task polling now, unless it is the one kept already.

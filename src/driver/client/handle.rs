@@ -81,6 +81,10 @@ pub struct Client<M> {
 ///   client call a live server dead, and a dead one is still found within the bound.
 ///   Once it catches up, what waited is read before any deadline is looked at, and a
 ///   deadline long past probes the peer before closing.
+/// - Messages are never dropped. When a connection ends, the messages its transport
+///   had already read, and those waiting in the kernel, are delivered before its
+///   ending (at most 4,096; past the capacity if need be): what can still be lost is
+///   what had not reached our kernel (in flight, or held back by a peer that died).
 /// - The heartbeat's news ([`PingSent`](SessionEvent::PingSent),
 ///   [`Pong`](SessionEvent::Pong)) never waits for room: it is dropped, and counted
 ///   ([`dropped`](Self::dropped)), when the buffer is full.

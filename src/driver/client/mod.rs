@@ -178,7 +178,8 @@ impl<M> Inner<M> {
                 self.dropped += 1;
                 return;
             }
-            _ if self.events.len() >= 2 * self.capacity => {
+            // News past twice the capacity (messages, which are never dropped, aside).
+            _ if self.events.len().saturating_sub(self.messages) >= 2 * self.capacity => {
                 let oldest = self.events.iter().position(chatter).or_else(|| {
                     self.events
                         .iter()
