@@ -239,10 +239,13 @@ impl PathMemory {
         out
     }
 
-    /// Reads the byte form; `None` unless it is one (28 bytes of a known version).
+    /// Reads the byte form; `None` unless it is one (28 bytes of a known version, its
+    /// reserved bytes zero).
     pub fn from_bytes(bytes: &[u8]) -> Option<PathMemory> {
         let b: &[u8; 28] = bytes.try_into().ok()?;
-        if b[0] != VERSION || b[1] > 1 {
+        // Another version, a flag that is no flag, reserved bytes that are not zero:
+        // not ours, or damaged.
+        if b[0] != VERSION || b[1] > 1 || b[14] != 0 || b[15] != 0 {
             return None;
         }
         let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);

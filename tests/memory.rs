@@ -1,0 +1,180 @@
+//! The path memory's stable byte form, which applications store per network and read
+//! back in later versions: every memory any trace reaches survives the round trip,
+//! frozen byte strings of this version keep their meaning, and damaged, short or foreign
+//! input is refused, never read as a wrong memory.
+
+use keepalive::{Config, Duration, Event, HeartbeatMachine, Instant, PathMemory};
+use proptest::prelude::*;
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+/// A learning client (smart keepalive on), with a short pong timeout so that round
+/// trips set the floor.
+fn learning() -> Config {
+    Config::client()
+        .ping_interval(ms(2_000))
+        .pong_timeout(ms(100))
+        .keepalive_ceiling(Duration::from_secs(600))
+        .spread_pings(false)
+        .seed(5)
+        .build()
+        .expect("a valid config")
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        6 => Just(Event::Tick),
+        2 => Just(Event::Connected),
+        1 => Just(Event::ConnectFailed),
+        2 => Just(Event::Disconnected),
+        3 => proptest::option::of(0u64..8).prop_map(|id| Event::PongReceived(id.map(keepalive::PingId::new))),
+        2 => Just(Event::DataReceived),
+        1 => Just(Event::DataSent),
+        1 => Just(Event::NetworkChanged),
+        1 => (0u64..2_000_000, 0u64..1_000_000).prop_map(|(s, v)| Event::PathRtt {
+                srtt: Duration::from_micros(s), rttvar: Duration::from_micros(v) }),
+    ]
+}
+
+proptest! {
+    /// `from_bytes(to_bytes(m)) == m` for every memory a trace reaches, and a machine
+    /// that remembers it starts where the first one left off.
+    #[test]
+    fn every_memory_any_trace_reaches_survives_its_bytes(
+        steps in proptest::collection::vec((0u64..30_000, event()), 1..300),
+    ) {
+        let mut m = HeartbeatMachine::new(learning(), Instant::ZERO);
+        let mut now = Instant::ZERO;
+        for (dt, event) in steps {
+            now = now + ms(dt);
+            let _ = m.handle(now, event);
+            let memory = m.path_memory();
+            let bytes = memory.to_bytes();
+            prop_assert_eq!(PathMemory::from_bytes(&bytes), Some(memory));
+            let next = HeartbeatMachine::new(learning(), now).remember(memory);
+            prop_assert_eq!(next.path_memory(), memory);
+            prop_assert_eq!(next.stats().ping_interval, m.stats().ping_interval);
+        }
+    }
+
+    /// Any change to the version, the stale flag or the reserved bytes is refused, and
+    /// so is any other length.
+    #[test]
+    fn damaged_short_or_foreign_bytes_are_refused(
+        at in prop_oneof![Just(0usize), Just(1usize), Just(14usize), Just(15usize)],
+        value in 2u8..=255,
+        len in 0usize..64,
+    ) {
+        let mut bytes = PathMemory::new().to_bytes();
+        bytes[at] = value;
+        prop_assert_eq!(PathMemory::from_bytes(&bytes), None);
+        let good = FROZEN[1].0;
+        prop_assume!(len != good.len());
+        let mut other = good.to_vec();
+        other.resize(len, 0);
+        prop_assert_eq!(PathMemory::from_bytes(&other), None);
+    }
+}
+
+/// Byte strings written by this version, and what they say: they must read the same in
+/// every later version. (interval learned, idle limit, stale, smoothed round trip)
+const FROZEN: [([u8; 28], Option<u64>, Option<u64>, bool, Option<u64>); 3] = [
+    // Nothing learned.
+    (
+        [
+            1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 0, 0, 0,
+            0, 0,
+        ],
+        None,
+        None,
+        false,
+        None,
+    ),
+    // 30 s learned after 3 successes; a round trip of 40 ms ± 5 ms.
+    (
+        [
+            1, 0, 3, 0, 0x30, 0x75, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0x9c, 0, 0, 0x88, 0x13, 0,
+            0, 0, 0, 0, 0,
+        ],
+        Some(30_000),
+        None,
+        false,
+        Some(40),
+    ),
+    // Settled at 48 s below a 60 s gap that failed twice, 7 successes since; the network
+    // changed since; the transport's RTO 250 ms.
+    (
+        [
+            1, 1, 0, 0, 0x80, 0xbb, 0, 0, 0x60, 0xea, 0, 0, 7, 0, 0, 0, 255, 255, 255, 255, 0, 0,
+            0, 0, 0x90, 0xd0, 0x03, 0,
+        ],
+        Some(48_000),
+        Some(60_000),
+        true,
+        None,
+    ),
+];
+
+#[test]
+fn frozen_bytes_keep_their_meaning() {
+    for (bytes, interval, limit, stale, srtt) in FROZEN {
+        let m = PathMemory::from_bytes(&bytes).expect("bytes of this version");
+        assert_eq!(m.interval(), interval.map(ms), "{bytes:?}");
+        assert_eq!(m.idle_limit(), limit.map(ms), "{bytes:?}");
+        assert_eq!(m.is_stale(), stale, "{bytes:?}");
+        assert_eq!(m.to_bytes(), bytes, "written back the same");
+        // What a machine makes of it: the interval in force, and the round trip.
+        let machine = HeartbeatMachine::new(learning(), Instant::ZERO).remember(m);
+        let stats = machine.stats();
+        assert_eq!(
+            stats.ping_interval,
+            interval.map_or(ms(2_000), ms),
+            "{bytes:?}"
+        );
+        assert_eq!(stats.smoothed_rtt, srtt.map(ms), "{bytes:?}");
+    }
+    // The round trip sets the floor: 3 × (40 ms + 4 × 5 ms) = 180 ms over the 100 ms
+    // configured; the transport's 250 ms RTO: 750 ms.
+    let floor = |bytes: &[u8; 28]| {
+        let m = PathMemory::from_bytes(bytes).expect("ours");
+        HeartbeatMachine::new(learning(), Instant::ZERO)
+            .remember(m)
+            .stats()
+            .pong_timeout
+    };
+    assert_eq!(floor(&FROZEN[1].0), ms(180));
+    assert_eq!(floor(&FROZEN[2].0), ms(750));
+}
+
+#[test]
+fn the_round_trip_survives_a_loss_on_a_new_network_and_a_reconnect() {
+    // What a client learned on another network (stale): 48 s, and the transport's RTO.
+    let stale = PathMemory::from_bytes(&FROZEN[2].0).expect("ours");
+    let mut m = HeartbeatMachine::new(learning(), Instant::ZERO).remember(stale);
+    let _ = m.handle(Instant::ZERO, Event::Connected);
+    let first = m.next_deadline().expect("a ping is due");
+    assert_eq!(first, Instant::ZERO + ms(48_000), "the interval remembered");
+    let id = match m.handle(first, Event::Tick).next() {
+        Some(keepalive::Action::SendPing(id)) => id,
+        other => panic!("expected a ping, got {other:?}"),
+    };
+    let _ = m.handle(first + ms(40), Event::PongReceived(Some(id)));
+    assert_eq!(m.stats().smoothed_rtt, Some(ms(40)));
+    // The next keepalive after a silent gap is lost with the connection: on this new
+    // network learning starts over from the floor, and the round trips stay.
+    let gap = m.next_deadline().expect("the next ping");
+    let _ = m.handle(gap, Event::Tick);
+    let _ = m.handle(gap + ms(10), Event::Disconnected);
+    let restored = PathMemory::from_bytes(&m.path_memory().to_bytes()).expect("ours");
+    assert!(!restored.is_stale());
+    assert_eq!(restored.interval(), Some(ms(2_000)), "from the floor");
+    assert_eq!(restored.idle_limit(), None);
+    let next = HeartbeatMachine::new(learning(), gap).remember(restored);
+    let stats = next.stats();
+    assert_eq!(stats.smoothed_rtt, Some(ms(40)));
+    assert_eq!(stats.rtt_var, Some(ms(20)));
+    // The transport's RTO (250 ms) outweighs the pongs' (40 + 4 × 20 = 120 ms): 750 ms.
+    assert_eq!(stats.pong_timeout, ms(750));
+}
