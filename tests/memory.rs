@@ -78,9 +78,12 @@ proptest! {
     }
 }
 
-/// Byte strings written by this version, and what they say: they must read the same in
-/// every later version. (interval learned, idle limit, stale, smoothed round trip)
-const FROZEN: [([u8; 28], Option<u64>, Option<u64>, bool, Option<u64>); 3] = [
+/// A byte string written by this version, and what it says: it must read the same in
+/// every later version (the interval learned, the idle limit, in ms; whether stale; the
+/// smoothed round trip, in ms).
+type Frozen = ([u8; 28], Option<u64>, Option<u64>, bool, Option<u64>);
+
+const FROZEN: [Frozen; 3] = [
     // Nothing learned.
     (
         [
