@@ -486,8 +486,8 @@ pub(crate) fn begin<D: Driven>(d: &mut D, now: Instant) {
         machine.defer_judgement(until);
         return;
     }
-    let Some(at) = wake.filter(|w| *w <= now && !link.is_held()) else {
-        return;
+    let Some(at) = wake.filter(|w| *w <= now && !link.is_held() && link.settle.ask(*w)) else {
+        return; // not due, or asked already (one system call per deadline, not per pass)
     };
     let known = link.kernel.is_some();
     let counts = d.counts();
@@ -520,6 +520,8 @@ pub(crate) fn tick<D: Driven>(d: &mut D, now: Instant) {
 pub(crate) struct Settle {
     /// The end of the last wait: no close for silence before it.
     until: Instant,
+    /// The last deadline whose unread bytes were asked after.
+    asked: Instant,
 }
 
 impl Settle {
@@ -542,6 +544,16 @@ impl Settle {
             return Some(self.until);
         }
         None
+    }
+
+    /// Whether to ask after unread bytes at `deadline`: once per deadline, and not for one
+    /// a wait covered already.
+    pub(crate) fn ask(&mut self, deadline: Instant) -> bool {
+        if deadline <= self.until || deadline <= self.asked {
+            return false;
+        }
+        self.asked = deadline;
+        true
     }
 
     /// At a deadline `deadline` that came by `now`, the kernel holds bytes not read yet
