@@ -647,25 +647,7 @@ fn a_stopped_python_client_on_an_idle_link_is_caught_within_the_bound() {
     };
     let ends = tokio_server(&lab, Script::Count);
     on_tokio(async {
-        let url = format!("ws://{}", lab.a.addr(PORT));
-        let args = [
-            "client",
-            "--url",
-            &url,
-            "--ping-interval",
-            "0",
-            "--run-s",
-            "30",
-        ];
-        let mut py = Peer::python_in(lab.b.name(), &args);
-        py.expect("connected", WAIT).await;
-        tokio_sleep(IDLE).await;
-        no_server_close(&ends);
-        py.signal("-STOP");
-        let fault = Instant::now();
-        let took = server_caught(&ends, fault);
-        println!("a stopped client caught by our server after {took:?}");
-        py.signal("-CONT");
+        let mut py = python_client_stops(&lab, PORT, &ends).await;
         let closed = py.expect("closed", WAIT).await;
         assert_eq!(field(&closed, "rcvd"), Some(1011), "{closed}");
     });
@@ -767,29 +749,36 @@ fn a_stopped_python_client_is_caught_while_our_server_sends() {
             let every = Duration::from_millis(every);
             let port = PORT + 1 + u16::from(metered) * 10 + (every.as_millis() % 7) as u16;
             let ends = tokio_server_on(&lab, port, Script::Push(every), metered);
-            on_tokio(async {
-                let url = format!("ws://{}", lab.a.addr(port));
-                let args = [
-                    "client",
-                    "--url",
-                    &url,
-                    "--ping-interval",
-                    "0",
-                    "--run-s",
-                    "30",
-                ];
-                let mut py = Peer::python_in(lab.b.name(), &args);
-                py.expect("connected", WAIT).await;
-                tokio_sleep(IDLE).await;
-                no_server_close(&ends);
-                py.signal("-STOP");
-                let fault = Instant::now();
-                let took = server_caught(&ends, fault);
-                println!("metered {metered}, pushing every {every:?}: caught after {took:?}");
-                py.signal("-CONT");
-            });
+            println!("metered {metered}, pushing every {every:?}:");
+            on_tokio(python_client_stops(&lab, port, &ends));
         }
     }
+}
+
+/// A Python client (no pings of its own) connects from `b` to our server on `port`,
+/// runs for `IDLE` with no close, then its process stops: our server closes it within
+/// its bound (asserted). Returns the stopped client, resumed.
+async fn python_client_stops(lab: &Lab, port: u16, ends: &mpsc::Receiver<End>) -> Peer {
+    let url = format!("ws://{}", lab.a.addr(port));
+    let args = [
+        "client",
+        "--url",
+        &url,
+        "--ping-interval",
+        "0",
+        "--run-s",
+        "30",
+    ];
+    let mut py = Peer::python_in(lab.b.name(), &args);
+    py.expect("connected", WAIT).await;
+    tokio_sleep(IDLE).await;
+    no_server_close(ends);
+    py.signal("-STOP");
+    let fault = Instant::now();
+    let took = server_caught(ends, fault);
+    println!("a stopped client caught by our server after {took:?}");
+    py.signal("-CONT");
+    py
 }
 
 // ------------------------------------------------------------------ behind a NAT
