@@ -62,6 +62,9 @@ pub(crate) struct Kernel {
     pub(crate) received: u64,
     /// Bytes of ours the peer's kernel acknowledged (0: the kernel does not say).
     pub(crate) acked: u64,
+    /// Segments of ours the peer's kernel took, selectively acknowledged ones included
+    /// (during loss recovery the acknowledged bytes stand still while these move).
+    pub(crate) delivered: u64,
     /// How long ago the peer's last data arrived, and its last acknowledgement.
     pub(crate) data_age: Duration,
     pub(crate) ack_age: Duration,
@@ -253,11 +256,13 @@ impl Link {
         // to the last acknowledgement (the ping's came between the looks, at most that
         // late): the peer's application gets a whole pong timeout from then, and nothing
         // holds the ping after.
+        // A ping not written yet waits behind everything written: all of it is ahead.
         let ping = match (in_flight, self.ping_end) {
             (Some(id), Some((written, end))) if id == written => Some(end),
-            _ => None,
+            (Some(_), _) => Some(u64::MAX),
+            (None, _) => None,
         };
-        let moved = k.acked > before.acked && before.acked != 0;
+        let moved = before.acked != 0 && (k.acked > before.acked || k.delivered > before.delivered);
         let ahead = ping.is_some_and(|end| k.acked < end);
         if moved && (ahead || (ping.is_some() && self.ping_held)) {
             tell.push(Event::PathMoved {
@@ -634,15 +639,18 @@ mod tests {
                 .count(),
             0
         );
-        // Another ping than the one written: nothing.
+        // A ping not written yet waits behind everything written: held while the path
+        // moves (here by selective acknowledgements alone, as in loss recovery).
         let mut other = Link::default();
         other.start(Counts::default(), Some(kernel(0, 100, 0)));
         other.ping_written(id, counts);
         let later = Some(PingId::new(2));
-        assert_eq!(
-            other.look(s(1), Some(kernel(0, 500, 0)), later, pt).count(),
-            0
-        );
+        let sacked = Kernel {
+            delivered: 9,
+            ..kernel(0, 100, 0)
+        };
+        assert_eq!(other.look(s(1), Some(sacked), later, pt).count(), 1);
+        assert_eq!(other.look(s(2), Some(sacked), later, pt).count(), 0);
         // A kernel that does not count acknowledged bytes holds nothing.
         let mut old = Link::default();
         old.start(Counts::default(), Some(kernel(0, 0, 0)));

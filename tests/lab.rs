@@ -113,7 +113,14 @@ where
                 let _ = hb.send(Message::text(format!("got {}", m.len()))).await;
             }
             Ok(_) => {}
-            Err(end) => return report(&ends, &end, hb.stats().dead_peer_bound),
+            Err(end) => {
+                println!(
+                    "server: at the close {:?}, last heard {:?} before",
+                    hb.stats(),
+                    hb.machine().now() - hb.machine().last_heard()
+                );
+                return report(&ends, &end, hb.stats().dead_peer_bound);
+            }
         }
     }
 }
@@ -374,9 +381,13 @@ async fn both_ways(c: &mut Session<Message>, sleep: &impl Sleep) {
         stats.pong_timeout, stats.dead_peer_bound, stats.smoothed_rtt
     );
     let started = Instant::now();
-    c.send(Message::binary(vec![9u8; SIZE]))
-        .await
-        .expect("the upload is flushed");
+    if let Err(e) = c.send(Message::binary(vec![9u8; SIZE])).await {
+        panic!(
+            "a live peer on a bloated link, yet the upload failed ({e}) after {:?}: {:?}",
+            started.elapsed(),
+            c.client.stats()
+        );
+    }
     match past_heartbeats(c, WAIT, sleep).await {
         (SessionEvent::Message(m), _) if m.to_text().ok() == Some(&format!("got {SIZE}")) => {}
         (other, _) => panic!(

@@ -657,12 +657,12 @@ impl Conn {
     }
 
     /// The ping in flight was still on its way behind our own data at `at`: its pong
-    /// clock starts no earlier. Its round trip is then no sample (Karn's rule: when it
-    /// really left is not known). Only the path moved: nothing of the peer is heard.
+    /// clock, and its round trip, start no earlier (the round trip then measures the
+    /// path from where the ping had got to, queues included, which is what the pong
+    /// timeout's floor must cover). Only the path moved: nothing of the peer is heard.
     fn hold(&mut self, at: u64) {
         if self.has(IN_FLIGHT) && at > self.ping_at {
             self.ping_at = at;
-            self.flags |= QUEUED;
         }
     }
 

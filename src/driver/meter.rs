@@ -370,10 +370,18 @@ mod tcp_info {
             received: info.tcpi_bytes_received,
             // Kernels before 4.1 leave it zero: then nothing is known of the ping's bytes.
             acked: info.tcpi_bytes_acked,
+            // Kernels before 4.18 leave it zero: then the acknowledged bytes alone move.
+            delivered: u64::from(info.tcpi_delivered),
             data_age: ms(info.tcpi_last_data_recv),
             ack_age: ms(info.tcpi_last_ack_recv),
             srtt: us(info.tcpi_rtt),
-            rttvar: us(info.tcpi_rttvar),
+            // While retransmission timeouts back off, the wait for the next one is the
+            // path's silence to cover: its RTO (backed off) in the variance's place.
+            rttvar: match info.tcpi_backoff {
+                0 => us(info.tcpi_rttvar),
+                _ => us(info.tcpi_rttvar)
+                    .max(us(info.tcpi_rto).saturating_sub(us(info.tcpi_rtt)) / 4),
+            },
             buffer: 0,
         })
     }

@@ -91,6 +91,7 @@ impl Driven for Ours {
         self.kernel_known.then(|| Kernel {
             received: self.received,
             acked: self.out.acked,
+            delivered: self.out.acked.div_ceil(SEGMENT),
             data_age: ms(self.data_at),
             ack_age: ms(self.ack_at),
             srtt,

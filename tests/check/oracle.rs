@@ -426,13 +426,12 @@ impl Oracle {
         u32::try_from(whole.saturating_sub(1)).unwrap_or(u32::MAX)
     }
 
-    /// The ping in flight was still on its way at `at`: its clock starts no earlier,
-    /// its round trip is no sample, and a gap it tests is tested from then.
+    /// The ping in flight was still on its way at `at`: its clock and its round trip
+    /// start no earlier, and a gap it tests is tested from then.
     fn hold(&mut self, at: Instant) {
         if let Some((id, sent, written)) = self.in_flight {
             if at > sent {
                 self.in_flight = Some((id, at, written));
-                self.queued = true;
                 self.held = true;
                 self.gap_since = self.gap_since.map(|g| g.max(at));
             }
