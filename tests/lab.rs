@@ -217,7 +217,7 @@ fn tokio_server_metered(
 }
 
 /// Our server on smol, listening in `a`.
-fn smol_server(lab: &Lab, script: Script) -> mpsc::Receiver<End> {
+fn smol_server(lab: &Lab, script: Script, config: Config) -> mpsc::Receiver<End> {
     let listener = lab.a.run(|| std::net::TcpListener::bind(lab.a.addr(PORT)));
     let listener = listener.expect("bind in namespace a");
     let (tx, rx) = mpsc::channel();
@@ -233,7 +233,7 @@ fn smol_server(lab: &Lab, script: Script) -> mpsc::Receiver<End> {
                     smol::spawn(async move {
                         let meter = Meter::new();
                         if let Ok(ws) = async_tungstenite::accept_async(meter.tcp(tcp)).await {
-                            let hb = Heartbeat::new(Smol, ws, WsCodec, server_config());
+                            let hb = Heartbeat::new(Smol, ws, WsCodec, config);
                             serve(hb.with_meter(meter), script, tx).await;
                         }
                     })
@@ -510,7 +510,7 @@ fn smol_both_ways_over_a_bloated_link() {
     let Some(lab) = bloated("smol_both_ways_over_a_bloated_link") else {
         return;
     };
-    let ends = smol_server(&lab, Script::Bulk);
+    let ends = smol_server(&lab, Script::Bulk, server_config());
     smol::block_on(async {
         let mut c = smol_client(&lab);
         both_ways(&mut c, &smol_sleep).await;
@@ -588,7 +588,7 @@ fn smol_a_link_down_mid_upload_is_caught_then_reconnected() {
     let Some(lab) = bloated("smol_a_link_down_mid_upload_is_caught_then_reconnected") else {
         return;
     };
-    let ends = smol_server(&lab, Script::Count);
+    let ends = smol_server(&lab, Script::Count, server_config());
     smol::block_on(async {
         let sleep = &smol_sleep;
         let mut c = smol_client(&lab);

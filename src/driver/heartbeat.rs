@@ -372,8 +372,13 @@ where
             if self.timer(cx) {
                 continue;
             }
-            // Backpressure: while a pong we owe cannot be flushed, read nothing more.
-            if !self.outbox.owes_pong() {
+            // Backpressure: while a pong we owe cannot be flushed, read nothing more; the
+            // peer's bytes the kernel records meanwhile (a pong among them) answer our
+            // ping, as while the application is behind.
+            let blocked = self.outbox.owes_pong();
+            self.machine
+                .reads_nothing(blocked || self.link.unread_mode());
+            if !blocked {
                 match self.receive(cx) {
                     Poll::Ready(Some(update)) => return Poll::Ready(Some(Ok(update))),
                     Poll::Ready(None) => {
