@@ -375,13 +375,7 @@ mod tcp_info {
             data_age: ms(info.tcpi_last_data_recv),
             ack_age: ms(info.tcpi_last_ack_recv),
             srtt: us(info.tcpi_rtt),
-            // While retransmission timeouts back off, the wait for the next one is the
-            // path's silence to cover: its RTO (backed off) in the variance's place.
-            rttvar: match info.tcpi_backoff {
-                0 => us(info.tcpi_rttvar),
-                _ => us(info.tcpi_rttvar)
-                    .max(us(info.tcpi_rto).saturating_sub(us(info.tcpi_rtt)) / 4),
-            },
+            rttvar: us(info.tcpi_rttvar),
             buffer: 0,
         })
     }
