@@ -253,16 +253,21 @@ fn tokio_client(lab: &Lab) -> Session<Message> {
     tokio_client_with(lab, client_config(), PathMemory::new())
 }
 
+/// A TCP connection from `b` to `addr` in `a`, on tokio.
+async fn tokio_dial(dialer: Dialer, addr: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+    let tcp = tokio::task::spawn_blocking(move || dialer.connect(addr, CONNECT))
+        .await
+        .map_err(std::io::Error::other)??;
+    tokio::net::TcpStream::from_std(tcp)
+}
+
 /// The same, with `config`, starting from what `memory` says of the path.
 fn tokio_client_with(lab: &Lab, config: Config, memory: PathMemory) -> Session<Message> {
     let (dialer, addr) = (lab.b.dialer(), lab.a.addr(PORT));
     Client::builder(config, WsCodec, move |attempt| {
         let dialer = dialer.clone();
         async move {
-            let tcp = tokio::task::spawn_blocking(move || dialer.connect(addr, CONNECT))
-                .await
-                .map_err(std::io::Error::other)??;
-            let tcp = tokio::net::TcpStream::from_std(tcp)?;
+            let tcp = tokio_dial(dialer, addr).await?;
             let url = format!("ws://{addr}");
             let (ws, _) = tokio_tungstenite::client_async(url, attempt.meter().tcp(tcp)).await?;
             Ok::<_, tokio_tungstenite::tungstenite::Error>(ws)
@@ -281,10 +286,7 @@ fn tokio_client_unmetered(lab: &Lab) -> Session<Message> {
     Client::builder(client_config(), WsCodec, move |_attempt| {
         let dialer = dialer.clone();
         async move {
-            let tcp = tokio::task::spawn_blocking(move || dialer.connect(addr, CONNECT))
-                .await
-                .map_err(std::io::Error::other)??;
-            let tcp = tokio::net::TcpStream::from_std(tcp)?;
+            let tcp = tokio_dial(dialer, addr).await?;
             let url = format!("ws://{addr}");
             let (ws, _) = tokio_tungstenite::client_async(url, tcp).await?;
             Ok::<_, tokio_tungstenite::tungstenite::Error>(ws)
