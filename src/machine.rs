@@ -237,7 +237,7 @@ impl HeartbeatMachine {
     /// wake), and what reached the socket meanwhile is read first. Pings and everything
     /// else go on; a close whose deadline came meanwhile waits for `until`, and a sign
     /// of the peer read before then cancels it. Only the async driver and the simulator
-    /// set it, from [`link::Settle`](crate::link::Settle).
+    /// set it (their rule for reading before judging decides when).
     #[cfg_attr(not(any(feature = "driver", feature = "sim")), allow(dead_code))]
     pub(crate) fn defer_judgement(&mut self, until: Instant) {
         let until = until.as_nanos();

@@ -69,8 +69,8 @@ fn role() -> impl Strategy<Value = Role> {
     prop_oneof![Just(Role::Client), Just(Role::Server)]
 }
 
-/// How often our application sends: the 5, 20 and 200 ms, anything up to a
-/// second, or never.
+/// How often our application sends: every 5, 20 and 200 ms (the rates at which a hung
+/// peer once passed for alive), anything up to a second, or never.
 fn sending() -> impl Strategy<Value = Option<Duration>> {
     prop_oneof![
         Just(Some(ms(5))),

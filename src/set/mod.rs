@@ -327,8 +327,8 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
     /// No close for silence before `until` (rounded up to its millisecond): the loop's
     /// own process did not run (a late wake), and its connections read and report what
     /// reached their sockets first. Pings and everything else go on; a connection whose
-    /// close came due meanwhile is looked at again then. (The loop's
-    /// [`Settle`](crate::link::Settle) decides it.)
+    /// close came due meanwhile is looked at again then. (The loop's rule for reading
+    /// before judging decides when.)
     #[cfg(feature = "driver")]
     pub(crate) fn defer_judgement(&mut self, until: Instant) {
         self.not_before = self
