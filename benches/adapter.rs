@@ -5,11 +5,15 @@
 //!   through a `Heartbeat` with byte-level liveness on (its TCP stream in a `Meter`,
 //!   `TCP_NOTSENT_LOWAT` set). The echo server is the same raw stream for all. Goal: at
 //!   least 0.95× each.
+//! - the reconnecting `Client`: each send awaited through `Client::send`, then every
+//!   echo read from its `Events` stream, against the bare stream doing the same, on a
+//!   current-thread runtime and on a multi-thread one (where the client's task reads on
+//!   another worker while the application sends). Goal: at least 0.90×.
 //! - heap added per connection by the driver, without and with the meter (counting
 //!   allocator; goal at most 256 bytes), and the driver's inline size beside the stream's.
 //!
-//! Everything runs on one current-thread runtime, so both variants see the same
-//! scheduling. `python3 benches/report.py` prints the ratios.
+//! Each comparison runs on one runtime, so both variants see the same scheduling; the
+//! echo server sets `TCP_NODELAY`, so no delayed acknowledgement hides the cost. `python3 benches/report.py` prints the ratios.
 
 #[path = "support/counting.rs"]
 mod counting;
@@ -18,7 +22,7 @@ use counting::LIVE;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures_util::{SinkExt, StreamExt};
 use keepalive::codec::WsCodec;
-use keepalive::driver::Heartbeat;
+use keepalive::driver::{Attempt, Client, Events, Heartbeat, SessionEvent};
 use keepalive::meter::{Meter, Metered};
 use keepalive::tokio::Tokio;
 use keepalive::{Config, Duration};
@@ -38,6 +42,9 @@ async fn echo_server() -> String {
     let url = format!("ws://{}", l.local_addr().expect("addr"));
     tokio::spawn(async move {
         while let Ok((tcp, _)) = l.accept().await {
+            // Echoes go out at once: the figures are the clients' cost, not a delayed
+            // acknowledgement's 40 ms that Nagle's algorithm would wait for.
+            tcp.set_nodelay(true).expect("TCP_NODELAY");
             tokio::spawn(async move {
                 let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
                     return;
@@ -127,7 +134,76 @@ fn throughput(c: &mut Criterion) {
     });
     g.finish();
     let (ratio, metered_ratio) = paired(&rt, &mut bare, &mut driven, &mut metered, &msg);
-    heap(&rt, &url, ratio, metered_ratio);
+    let client = (client_paired(false), client_paired(true));
+    heap(&rt, &url, ratio, metered_ratio, client);
+}
+
+/// One batch as an application awaits it: each send awaited (flushed) on its own, then
+/// every echo read.
+async fn round_awaited(conn: &mut Ws, msg: &Message) {
+    for _ in 0..BATCH {
+        conn.send(msg.clone()).await.expect("send");
+    }
+    for _ in 0..BATCH {
+        conn.next().await.expect("open").expect("echo");
+    }
+}
+
+/// The same batch through the reconnecting `Client`: `Client::send` awaited for each,
+/// then the echoes from its `Events` stream.
+async fn client_round(client: &Client<Message>, events: &mut Events<Message>, msg: &Message) {
+    for _ in 0..BATCH {
+        client.send(msg.clone()).await.expect("send");
+    }
+    let mut echoes = 0;
+    while echoes < BATCH {
+        if let SessionEvent::Message(_) = events.next().await.expect("events") {
+            echoes += 1;
+        }
+    }
+}
+
+/// The `Client`'s throughput relative to the bare stream's, each send awaited, measured
+/// in alternation (41 rounds, the median of per-round ratios), on a current-thread or a
+/// multi-thread runtime of its own (there the client's task reads on another worker
+/// while the application sends).
+fn client_paired(multi_thread: bool) -> f64 {
+    let rt = match multi_thread {
+        true => tokio::runtime::Builder::new_multi_thread(),
+        false => tokio::runtime::Builder::new_current_thread(),
+    }
+    .enable_all()
+    .build()
+    .expect("runtime");
+    let msg = Message::text("x".repeat(64));
+    let (mut bare, client, mut events) = rt.block_on(async {
+        let url = echo_server().await;
+        let bare = connect(&url).await;
+        let (client, mut events) = Client::builder(config(), WsCodec, move |attempt: Attempt| {
+            let url = url.clone();
+            async move {
+                let tcp = attempt.meter().tcp(tcp(&url).await);
+                tokio_tungstenite::client_async(url.as_str(), tcp)
+                    .await
+                    .map(|(ws, _)| ws)
+            }
+        })
+        .spawn(Tokio)
+        .expect("a client config");
+        while !matches!(events.next().await, Some(SessionEvent::Connected)) {}
+        (bare, client, events)
+    });
+    let mut ratios = Vec::new();
+    for _ in 0..41 {
+        let t = std::time::Instant::now();
+        rt.block_on(round_awaited(&mut bare, &msg));
+        let b = t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
+        rt.block_on(client_round(&client, &mut events, &msg));
+        ratios.push(b / t.elapsed().as_secs_f64());
+    }
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
 }
 
 /// One batch through `conn`, timed.
@@ -182,7 +258,7 @@ where
 
 /// Heap added by wrapping one connection (after its first poll arms the timer), without
 /// and with the meter, and the inline sizes; written for report.py.
-fn heap(rt: &Runtime, url: &str, ratio: f64, metered_ratio: f64) {
+fn heap(rt: &Runtime, url: &str, ratio: f64, metered_ratio: f64, client: (f64, f64)) {
     let (bytes, metered_bytes, inline) = rt.block_on(async {
         let ws = connect(url).await;
         let before = LIVE.load(Ordering::Relaxed);
@@ -208,7 +284,9 @@ fn heap(rt: &Runtime, url: &str, ratio: f64, metered_ratio: f64) {
         (added, metered, inline)
     });
     let out = format!(
-        "{{\"paired_throughput_ratio\":{ratio:.4},\"paired_throughput_ratio_metered\":{metered_ratio:.4},\"driver_heap_bytes_per_conn\":{bytes},\"driver_heap_bytes_per_conn_metered\":{metered_bytes},\"driver_inline_bytes_beyond_stream\":{inline},\"stream_inline_bytes\":{}}}",
+        "{{\"paired_throughput_ratio\":{ratio:.4},\"paired_throughput_ratio_client\":{:.4},\"paired_throughput_ratio_client_multi_thread\":{:.4},\"paired_throughput_ratio_metered\":{metered_ratio:.4},\"driver_heap_bytes_per_conn\":{bytes},\"driver_heap_bytes_per_conn_metered\":{metered_bytes},\"driver_inline_bytes_beyond_stream\":{inline},\"stream_inline_bytes\":{}}}",
+        client.0,
+        client.1,
         std::mem::size_of::<Ws>()
     );
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -110,10 +110,21 @@ enum Reads {
     Live,
     /// The application is behind: nothing is read.
     Held,
-    /// Reading again, but a backlog that waited may still come: until the kernel shows
-    /// it drained (`None`), and then until the transport reads past what had arrived by
-    /// then (the meter's count of reads then).
-    Stale(Option<u64>),
+    /// Reading again, but a backlog that waited may still come.
+    Stale(Backlog),
+}
+
+/// How far a stale backlog reaches.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Backlog {
+    /// Until the transport has read this many bytes: what had arrived by the kernel's
+    /// last count (0: not counted yet). The kernel is asked again only once reads get
+    /// there (one system call per stretch of backlog, not per message).
+    Bytes(u64),
+    /// The kernel's queue drained when the meter had counted this many reads: until the
+    /// transport reads again (a WebSocket stream reads ahead, so frames read from the
+    /// socket long ago may still come).
+    Reads(u64),
 }
 
 /// One connection's evidence and judgement, beside its machine.
@@ -299,7 +310,7 @@ impl Link {
     pub(crate) fn hold(&mut self, held: bool) -> bool {
         self.reads = match (held, self.reads) {
             (true, _) => Reads::Held,
-            (false, Reads::Held) if self.kernel.is_some() => Reads::Stale(None),
+            (false, Reads::Held) if self.kernel.is_some() => Reads::Stale(Backlog::Bytes(0)),
             (false, Reads::Held) => Reads::Live,
             (false, r) => r,
         };
@@ -322,18 +333,28 @@ impl Link {
         matches!(self.reads, Reads::Stale(_))
     }
 
-    /// Before traffic is told: whether a stale backlog is read (the kernel's queue
-    /// drained, `kernel_unread` bytes left by the last look, and the transport read past
-    /// it since). Returns whether reads are still stale; the kernel's record then dates
-    /// the peer, so the driver looks at it.
-    pub(crate) fn stale(&mut self, counts: Counts, kernel_unread: Option<u64>) -> bool {
-        if let Reads::Stale(mark) = self.reads {
-            self.reads = match (mark, kernel_unread) {
-                (None, Some(unread)) if unread > 0 => Reads::Stale(None),
+    /// Whether [`stale`](Self::stale) needs the kernel's count of bytes received now:
+    /// only once reads reach what it counted last.
+    pub(crate) fn stale_asks(&self, counts: Counts) -> bool {
+        matches!(self.reads, Reads::Stale(Backlog::Bytes(until)) if counts.bytes_read >= until)
+    }
+
+    /// Before traffic is told: whether a stale backlog is read (the transport read what
+    /// had arrived by the kernel's last count, the kernel shows nothing more unread
+    /// (`received`, when [`stale_asks`](Self::stale_asks)), and the transport read again
+    /// since). Returns whether reads are still stale; the kernel's record then dates
+    /// the peer.
+    pub(crate) fn stale(&mut self, counts: Counts, received: Option<u64>) -> bool {
+        if let Reads::Stale(backlog) = self.reads {
+            self.reads = match (backlog, received) {
+                (Backlog::Bytes(until), _) if counts.bytes_read < until => self.reads,
+                (Backlog::Bytes(_), Some(r)) if r > counts.bytes_read => {
+                    Reads::Stale(Backlog::Bytes(r))
+                }
                 // The kernel's queue is empty, but the transport may still hold frames
                 // it read from it long ago (a WebSocket stream reads ahead).
-                (None, Some(_)) => Reads::Stale(Some(counts.reads)),
-                (Some(mark), Some(_)) if counts.reads == mark => Reads::Stale(Some(mark)),
+                (Backlog::Bytes(_), Some(_)) => Reads::Stale(Backlog::Reads(counts.reads)),
+                (Backlog::Reads(mark), _) if counts.reads == mark => self.reads,
                 _ => Reads::Live,
             };
         }
@@ -399,16 +420,17 @@ pub(crate) fn report<D: Driven>(d: &mut D, now: Instant, pong: bool) {
     let counts = d.counts();
     let mut stale = false;
     if d.parts().1.is_stale() {
-        let unread = d
-            .kernel()
-            .map(|k| k.received.saturating_sub(counts.bytes_read));
+        let received = match d.parts().1.stale_asks(counts) {
+            true => d.kernel().map(|k| k.received),
+            false => None,
+        };
         let (machine, link) = d.parts();
-        stale = link.stale(counts, unread);
+        stale = link.stale(counts, received);
         machine.reads_nothing(link.unread_mode());
     }
     let events = d.parts().1.traffic(counts, pong);
     tell(d, now, events);
-    if stale {
+    if stale && d.parts().1.look_due(now) {
         look(d, now);
     }
 }

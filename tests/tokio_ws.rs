@@ -240,6 +240,58 @@ async fn a_healthy_link_loses_reorders_and_duplicates_nothing() {
     assert_eq!(got, want);
 }
 
+/// Four handles on a multi-thread runtime, two awaiting each send and two feeding the
+/// `Sink`, while the client's task reads the echoes on another worker: a send goes
+/// straight to the transport when nothing waits before it, or through the task when
+/// something does. Every message arrives once, each handle's in the order it sent them,
+/// and every send completed `Ok`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_handles_on_many_threads_lose_nothing_and_keep_their_order() {
+    let (l, url) = listener().await;
+    tokio::spawn(async move { echo(accept(&l).await).await });
+    let mut c = client(&url, config());
+    assert_eq!(next(&mut c).await, SessionEvent::Connected);
+    const N: usize = 500;
+    let senders: Vec<_> = (0..4)
+        .map(|h| {
+            let mut handle = c.client.clone();
+            tokio::spawn(async move {
+                for i in 0..N {
+                    let m = Message::text(format!("{h} {i}"));
+                    if h % 2 == 0 {
+                        handle.send(m).await.expect("healthy link");
+                    } else {
+                        handle.feed(m).await.expect("healthy link");
+                    }
+                }
+                handle.flush().await.expect("every fed message flushed");
+            })
+        })
+        .collect();
+    let mut next_of = [0usize; 4];
+    let mut got = 0;
+    while got < 4 * N {
+        if let SessionEvent::Message(m) = next_life(&mut c).await {
+            let text = m.into_text().expect("text");
+            let (h, i) = text.split_once(' ').expect("numbered");
+            let (h, i): (usize, usize) = (h.parse().expect("h"), i.parse().expect("i"));
+            assert_eq!(
+                i, next_of[h],
+                "handle {h}'s messages in order, none lost or twice"
+            );
+            next_of[h] += 1;
+            got += 1;
+        }
+    }
+    for s in senders {
+        timeout(EVENT_WAIT, s)
+            .await
+            .expect("senders done")
+            .expect("no panic");
+    }
+    assert_eq!(next_of, [N; 4]);
+}
+
 /// A slow consumer and a large message: the application does not read for several
 /// dead-peer bounds while a healthy server keeps sending; nothing times out and every
 /// message arrives, in order.

@@ -302,6 +302,11 @@ where
         self.stage == Stage::Open
     }
 
+    /// A ping left and the application has not been told yet (`poll_update` says so).
+    pub(crate) fn has_update(&self) -> bool {
+        self.ping_sent.is_some()
+    }
+
     /// The application is behind (`true`): the owner reads nothing meanwhile, and the
     /// judgement of the peer waits with the reads, unless the kernel can vouch for it:
     /// with a metered TCP stream (Linux), while our receive window is open, the peer's
@@ -961,12 +966,7 @@ where
     S: Transport,
     C: HeartbeatCodec<S::Message>,
 {
-    struct Nobody;
-    impl std::task::Wake for Nobody {
-        fn wake(self: std::sync::Arc<Self>) {}
-    }
-    let waker = Waker::from(std::sync::Arc::new(Nobody));
-    let mut cx = Context::from_waker(&waker);
+    let mut cx = Context::from_waker(super::nobody());
     let mut read = VecDeque::new();
     while read.len() < LEFTOVERS {
         match Pin::new(&mut *transport).poll_next(&mut cx) {

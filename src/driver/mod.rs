@@ -97,6 +97,16 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Locks `m`. A panic elsewhere while holding the lock leaves plain data: keep going.
+/// A waker that wakes nobody: for polls whose `Pending` is someone else's to follow up.
+pub(crate) fn nobody() -> &'static std::task::Waker {
+    struct Nobody;
+    impl std::task::Wake for Nobody {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    static NOBODY: std::sync::OnceLock<std::task::Waker> = std::sync::OnceLock::new();
+    NOBODY.get_or_init(|| std::task::Waker::from(std::sync::Arc::new(Nobody)))
+}
+
 pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -1,8 +1,9 @@
 //! [`Client`] and [`Events`]: the application's handles on a reconnecting connection, and
 //! the [`ClientBuilder`] that makes them.
 
+use super::ledger::Ticket;
 use super::task::{Connect, Setup, Task};
-use super::{lock, Attempt, Inner, SessionEvent, DEFAULT_CAPACITY};
+use super::{begin, lock, Attempt, Begun, Inner, SessionEvent, DEFAULT_CAPACITY};
 use crate::codec::HeartbeatCodec;
 use crate::driver::error::SendError;
 use crate::driver::{BoxError, Runtime, Transport};
@@ -22,7 +23,11 @@ use std::vec::Vec;
 /// What happens comes out of the client's one [`Events`] stream.
 ///
 /// The client runs its connections in its own task ([`ClientBuilder::spawn`]), so pings
-/// are answered and silence is measured while the application is busy. A message is
+/// are answered and silence is measured while the application is busy. A send needs no
+/// trip through that task: when nothing is queued before it, the caller's own task
+/// hands it to the transport and flushes it (waiting only while the client's task is
+/// polling the connection); what cannot complete at once is queued, and the client's
+/// task sends it in order. A message is
 /// either sent or handed back: a send while no connection is open fails at once with
 /// [`SendError::NotConnected`] (the message returned: nothing is queued behind your back);
 /// one that the connection's end catches before it was handed to the transport fails the
@@ -64,7 +69,7 @@ use std::vec::Vec;
 pub struct Client<M> {
     shared: Arc<Mutex<Inner<M>>>,
     /// Messages started through this handle's `Sink`, not yet flushed.
-    sink: Vec<u64>,
+    sink: Vec<Ticket>,
 }
 
 /// The client's one stream of [`SessionEvent`]s.
@@ -105,7 +110,8 @@ impl<M> fmt::Debug for Client<M> {
         let s = lock(&self.shared);
         f.debug_struct("Client")
             .field("open", &s.open)
-            .field("queued", &s.sends.len())
+            .field("queued", &s.ledger.queued())
+            .field("in_flight", &s.ledger.in_flight())
             .field("finished", &s.finished)
             .finish()
     }
@@ -115,7 +121,7 @@ impl<M> fmt::Debug for Events<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = lock(&self.shared);
         f.debug_struct("Events")
-            .field("buffered", &s.events.len())
+            .field("buffered", &s.inbox.len())
             .field("finished", &s.finished)
             .finish()
     }
@@ -135,7 +141,7 @@ impl<M> Drop for Client<M> {
     fn drop(&mut self) {
         let mut s = lock(&self.shared);
         for ticket in self.sink.drain(..) {
-            s.withdraw(ticket);
+            s.ledger.withdraw(ticket);
         }
         s.clients -= 1;
         s.abandoned();
@@ -145,9 +151,7 @@ impl<M> Drop for Client<M> {
 impl<M> Drop for Events<M> {
     fn drop(&mut self) {
         let mut s = lock(&self.shared);
-        s.listening = false;
-        s.events.clear();
-        s.messages = 0;
+        s.inbox.stop_listening();
         s.wake_task(); // there is room again: events now go nowhere
         s.abandoned();
     }
@@ -192,7 +196,10 @@ impl<M> Client<M> {
     /// echoed back), and send again what was not acknowledged after a reconnect.
     pub async fn send(&self, message: M) -> Result<(), SendError<M>> {
         poll_fn(|cx| self.room(cx)).await;
-        let ticket = queue(&mut lock(&self.shared), message)?;
+        let ticket = match begin(&self.shared, message)? {
+            Begun::Sent => return Ok(()),
+            Begun::Waiting(ticket) => ticket,
+        };
         let _withdraw = Withdraw {
             shared: &self.shared,
             ticket,
@@ -277,18 +284,18 @@ impl<M> Client<M> {
     /// send then fails at once).
     fn room(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut s = lock(&self.shared);
-        if s.open && s.sends.len() >= s.capacity && !s.shutdown {
-            s.waiters.push(cx.waker().clone());
-            return Poll::Pending;
+        if s.has_room() {
+            return Poll::Ready(());
         }
-        Poll::Ready(())
+        s.waiters.push(cx.waker().clone());
+        Poll::Pending
     }
 
     /// The outcome of the send with `ticket`, once the task settled it.
-    fn outcome(&self, ticket: u64, cx: &mut Context<'_>) -> Poll<Result<(), SendError<M>>> {
+    fn outcome(&self, ticket: Ticket, cx: &mut Context<'_>) -> Poll<Result<(), SendError<M>>> {
         let mut s = lock(&self.shared);
-        match s.settled.iter().position(|(t, _)| *t == ticket) {
-            Some(i) => Poll::Ready(s.settled.swap_remove(i).1),
+        match s.ledger.outcome(ticket) {
+            Some(outcome) => Poll::Ready(outcome),
             None => {
                 s.waiters.push(cx.waker().clone());
                 Poll::Pending
@@ -297,31 +304,15 @@ impl<M> Client<M> {
     }
 }
 
-/// Queues `m` for the task (however many wait: the caller made room), or fails at once
-/// when no connection is open.
-fn queue<M>(s: &mut Inner<M>, m: M) -> Result<u64, SendError<M>> {
-    if s.finished || s.shutdown {
-        return Err(SendError::Stopped(m));
-    }
-    if !s.open {
-        return Err(SendError::NotConnected(m));
-    }
-    let ticket = s.next_ticket;
-    s.next_ticket += 1;
-    s.sends.push_back((ticket, m));
-    s.wake_task();
-    Ok(ticket)
-}
-
 /// Takes a send back when its future is dropped before it settled.
 struct Withdraw<'a, M> {
     shared: &'a Mutex<Inner<M>>,
-    ticket: u64,
+    ticket: Ticket,
 }
 
 impl<M> Drop for Withdraw<'_, M> {
     fn drop(&mut self) {
-        lock(self.shared).withdraw(self.ticket);
+        lock(self.shared).ledger.withdraw(self.ticket);
     }
 }
 
@@ -334,7 +325,7 @@ impl<M> Sink<M> for Client<M> {
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), SendError<M>>> {
         let mut s = lock(&self.shared);
-        if s.sends.len() < s.capacity || s.finished || !s.open {
+        if s.has_room() {
             return Poll::Ready(Ok(())); // start_send says why it cannot, with the message
         }
         s.waiters.push(cx.waker().clone());
@@ -343,8 +334,9 @@ impl<M> Sink<M> for Client<M> {
 
     fn start_send(self: Pin<&mut Self>, item: M) -> Result<(), SendError<M>> {
         let this = self.get_mut();
-        let ticket = queue(&mut lock(&this.shared), item)?;
-        this.sink.push(ticket);
+        if let Begun::Waiting(ticket) = begin(&this.shared, item)? {
+            this.sink.push(ticket);
+        }
         Ok(())
     }
 
@@ -352,12 +344,10 @@ impl<M> Sink<M> for Client<M> {
         let this = self.get_mut();
         let mut s = lock(&this.shared);
         while let Some(&ticket) = this.sink.first() {
-            match s.settled.iter().position(|(t, _)| *t == ticket) {
-                Some(i) => {
+            match s.ledger.outcome(ticket) {
+                Some(outcome) => {
                     this.sink.remove(0);
-                    if let Err(e) = s.settled.swap_remove(i).1 {
-                        return Poll::Ready(Err(e));
-                    }
+                    outcome?;
                 }
                 None => {
                     s.waiters.push(cx.waker().clone());
@@ -378,7 +368,7 @@ impl<M> Events<M> {
     /// pongs once the buffer was full, and the oldest news of connections past twice its
     /// capacity. Messages are never dropped (the client stops reading instead).
     pub fn dropped(&self) -> u64 {
-        lock(&self.shared).dropped
+        lock(&self.shared).inbox.dropped()
     }
 }
 
@@ -387,8 +377,8 @@ impl<M> Stream for Events<M> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SessionEvent<M>>> {
         let mut s = lock(&self.shared);
-        let was_behind = s.behind();
-        if let Some(event) = s.pop() {
+        let was_behind = s.inbox.behind();
+        if let Some(event) = s.inbox.pop() {
             if was_behind {
                 s.wake_task(); // there is room again
             }

@@ -3,6 +3,8 @@
 //! [`SessionEvent`] on its one [`Events`] stream; any number of [`Client`] handles send.
 
 mod handle;
+mod inbox;
+mod ledger;
 mod task;
 
 pub use handle::{Client, ClientBuilder, Events};
@@ -13,7 +15,10 @@ use crate::driver::meter::Meter;
 use crate::{CloseReason, Event, PathMemory, PingId, Stats};
 use core::task::Waker;
 use core::time::Duration;
+use inbox::Inbox;
+use ledger::{Ledger, Ticket};
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::vec::Vec;
 
 /// Messages buffered for the application by default before the client stops reading.
@@ -99,35 +104,52 @@ impl Attempt {
     }
 }
 
-/// What the application's handles and the task share. The task takes the lock for
-/// moments, never across the transport's I/O.
+/// A handle's way to the open connection, past the task.
+trait Direct<M>: Send + Sync {
+    /// Sends `m` on the connection, now, if nothing stands in the way: waits for the
+    /// task to finish its pass (it holds the connection only while polling it), then,
+    /// under `shared`'s lock and only if no send is queued or in flight (so sends keep
+    /// their order), hands `m` to the transport and flushes it with a waker that wakes
+    /// nobody. Whatever cannot complete at once is the task's to finish (it is woken),
+    /// so the transport only ever waits for the task.
+    fn send(&self, m: M, shared: &Mutex<Inner<M>>) -> Result<Begun, SendError<M>>;
+}
+
+/// How a handle's direct send went.
+enum Tried<M> {
+    /// Flushed: the kernel has it. `wake`: the task has news to report (a ping of ours
+    /// left with it).
+    Sent { wake: bool },
+    /// Handed to the transport, flush pending: the copy, for the task to settle.
+    Handed(M),
+    /// The connection has no room now: not taken; queue it.
+    Busy(M),
+    /// Failed; the connection is ending.
+    Failed(SendError<M>),
+}
+
+/// What the application's handles and the task share: plain bookkeeping
+/// ([`Inbox`], [`Ledger`]) and the wakers. Locked for moments; a handle's direct send
+/// holds it across one non-blocking write (see [`Inner::begin`]), the task never
+/// holds it across the transport's I/O.
 struct Inner<M> {
-    /// Events for the application, in order: messages (at most `capacity`: then the
-    /// task stops reading), and news of the heartbeat and the connections, which never
-    /// wait for room (see [`Inner::push`]).
-    events: VecDeque<SessionEvent<M>>,
-    /// How many of `events` are messages.
-    messages: usize,
-    capacity: usize,
-    /// Events dropped for an application that did not keep up.
-    dropped: u64,
+    /// Events for the application.
+    inbox: Inbox<M>,
+    /// Sends, from the handles' calls to their outcomes.
+    ledger: Ledger<M>,
     /// The machine's statistics and path memory as of the task's last pass.
     stats: Stats,
     memory: PathMemory,
-    /// Messages the handles want sent, in order, by ticket; and the outcomes of those
-    /// the task took.
-    sends: VecDeque<(u64, M)>,
-    next_ticket: u64,
-    settled: Vec<(u64, Result<(), SendError<M>>)>,
+    /// The open connection, for sends that need not wait for the task.
+    direct: Option<Arc<dyn Direct<M>>>,
     /// A connection is open.
     open: bool,
     /// Pause, Resume, NetworkChanged from the application, not yet applied.
     signals: VecDeque<Event>,
     shutdown: bool,
     finished: bool,
-    /// `Client` handles alive, and whether the `Events` stream is.
+    /// `Client` handles alive.
     clients: usize,
-    listening: bool,
     task: Option<Waker>,
     /// The `Events` stream's consumer.
     reader: Option<Waker>,
@@ -135,109 +157,115 @@ struct Inner<M> {
     waiters: Vec<Waker>,
 }
 
+/// Begins sending `m` from a handle: fails at once when no connection is open; goes
+/// straight to the transport when nothing is queued or in flight before it; otherwise
+/// queues it for the task.
+fn begin<M>(shared: &Mutex<Inner<M>>, m: M) -> Result<Begun, SendError<M>> {
+    let direct = {
+        let mut s = lock(shared);
+        let m = s.may_send(m)?;
+        match s.direct.clone().filter(|_| s.ledger.idle()) {
+            Some(direct) => (direct, m),
+            None => return Ok(s.queue(m)),
+        }
+    };
+    direct.0.send(direct.1, shared)
+}
+
+/// How a send began.
+enum Begun {
+    /// It went straight to the transport and was flushed.
+    Sent,
+    /// Its outcome comes with this ticket.
+    Waiting(Ticket),
+}
+
 impl<M> Inner<M> {
     fn new(capacity: usize) -> Inner<M> {
         Inner {
-            events: VecDeque::new(),
-            messages: 0,
-            capacity: capacity.max(1),
-            dropped: 0,
+            inbox: Inbox::new(capacity),
+            ledger: Ledger::new(capacity),
             stats: Stats::default(),
             memory: PathMemory::new(),
-            sends: VecDeque::new(),
-            next_ticket: 0,
-            settled: Vec::new(),
+            direct: None,
             open: false,
             signals: VecDeque::new(),
             shutdown: false,
             finished: false,
             clients: 1,
-            listening: true,
             task: None,
             reader: None,
             waiters: Vec::new(),
         }
     }
 
-    /// Queues `event` for the application. A message always fits: the task reads one
-    /// only while [`behind`](Self::behind) is false. The heartbeat's news never waits:
-    /// a ping sent or a pong is dropped (and counted) once the buffer holds `capacity`
-    /// events; a connection's news (connected, closed, reconnecting, gave up) is kept,
-    /// and past twice `capacity` the oldest news makes room for it, a ping or a pong
-    /// first. So the newest ending is always there, and the buffer stays bounded.
+    /// Queues `event` for the application (see [`Inbox`]).
     fn push(&mut self, event: SessionEvent<M>) {
-        if !self.listening {
-            return;
-        }
-        let chatter = |e: &SessionEvent<M>| {
-            matches!(e, SessionEvent::PingSent(_) | SessionEvent::Pong { .. })
-        };
-        match &event {
-            SessionEvent::Message(_) => self.messages += 1,
-            e if chatter(e) && self.events.len() >= self.capacity => {
-                self.dropped += 1;
-                return;
+        if self.inbox.push(event) {
+            if let Some(w) = self.reader.take() {
+                w.wake();
             }
-            // News past twice the capacity (messages, which are never dropped, aside).
-            _ if self.events.len().saturating_sub(self.messages) >= 2 * self.capacity => {
-                let oldest = self.events.iter().position(chatter).or_else(|| {
-                    self.events
-                        .iter()
-                        .position(|e| !matches!(e, SessionEvent::Message(_)))
-                });
-                if let Some(i) = oldest {
-                    self.events.remove(i);
-                    self.dropped += 1;
+        }
+    }
+
+    /// Whether a send may begin: fails it at once (with its message) when the client
+    /// stopped or no connection is open.
+    fn may_send(&self, m: M) -> Result<M, SendError<M>> {
+        if self.finished || self.shutdown {
+            return Err(SendError::Stopped(m));
+        }
+        if !self.open {
+            return Err(SendError::NotConnected(m));
+        }
+        Ok(m)
+    }
+
+    /// Queues `m` for the task.
+    fn queue(&mut self, m: M) -> Begun {
+        let ticket = self.ledger.queue(m);
+        self.wake_task();
+        Begun::Waiting(ticket)
+    }
+
+    /// What a direct send's outcome means for the handle.
+    fn tried(&mut self, tried: Tried<M>) -> Result<Begun, SendError<M>> {
+        match tried {
+            Tried::Sent { wake } => {
+                if wake {
+                    self.wake_task();
                 }
+                Ok(Begun::Sent)
             }
-            _ => {}
-        }
-        self.events.push_back(event);
-        if let Some(w) = self.reader.take() {
-            w.wake();
+            Tried::Busy(m) => Ok(self.queue(m)),
+            Tried::Handed(copy) => {
+                let ticket = self.ledger.ticket();
+                self.ledger.handed(ticket, copy);
+                self.wake_task(); // the flush is the task's to finish
+                Ok(Begun::Waiting(ticket))
+            }
+            Tried::Failed(e) => {
+                self.wake_task(); // the connection is ending
+                Err(e)
+            }
         }
     }
 
-    /// The application is behind on messages: the task reads nothing more, and the
-    /// heartbeat holds its judgement of the peer, until it catches up.
-    fn behind(&self) -> bool {
-        self.listening && self.messages >= self.capacity
+    /// Room for a send: there is, or there is no connection to wait for (the send then
+    /// fails at once).
+    fn has_room(&self) -> bool {
+        !self.open || !self.ledger.full() || self.shutdown || self.finished
     }
 
-    /// The next event for the application.
-    fn pop(&mut self) -> Option<SessionEvent<M>> {
-        let event = self.events.pop_front()?;
-        if let SessionEvent::Message(_) = event {
-            self.messages -= 1;
-        }
-        Some(event)
-    }
-
-    fn settle(&mut self, ticket: u64, outcome: Result<(), SendError<M>>) {
-        self.settled.push((ticket, outcome));
+    /// Settles what the ledger settled: wakes the handles waiting.
+    fn settled(&mut self) {
         self.wake_handles();
-    }
-
-    /// Fails every message still waiting for the task: none was sent.
-    fn refuse_all(&mut self, stopped: bool) {
-        while let Some((ticket, m)) = self.sends.pop_front() {
-            let e = if stopped {
-                SendError::Stopped(m)
-            } else {
-                SendError::NotConnected(m)
-            };
-            self.settle(ticket, Err(e));
-        }
-    }
-
-    /// Forgets a send whose caller went away: taken back if the task has not taken it.
-    fn withdraw(&mut self, ticket: u64) {
-        self.sends.retain(|(t, _)| *t != ticket);
-        self.settled.retain(|(t, _)| *t != ticket);
     }
 
     fn set_open(&mut self, open: bool) {
         self.open = open;
+        if !open {
+            self.direct = None;
+        }
         self.wake_handles();
     }
 
@@ -255,7 +283,7 @@ impl<M> Inner<M> {
 
     /// Shuts down when nobody can send or listen any more.
     fn abandoned(&mut self) {
-        if self.clients == 0 && !self.listening {
+        if self.clients == 0 && !self.inbox.is_listening() {
             self.shutdown = true;
             self.wake_task();
         }

@@ -4,7 +4,7 @@
 //! of a wait), when an attempt has taken too long (`AbortConnect`) and when to give up;
 //! while no connection is open the task's one timer is the machine's deadline.
 
-use super::{lock, Attempt, Inner, SessionEvent};
+use super::{lock, Attempt, Begun, Direct, Inner, SessionEvent, Tried};
 use crate::codec::HeartbeatCodec;
 use crate::driver::alarm::Alarm;
 use crate::driver::error::{refusal, Error, SendError, SetupFailed};
@@ -23,7 +23,6 @@ use core::task::{Context, Poll};
 use core::time::Duration;
 use futures_sink::Sink;
 use std::sync::{Arc, Mutex};
-use std::vec::Vec;
 
 /// An attempt, or an on-connect step, under way.
 type Pending<S> = Pin<Box<dyn Future<Output = Result<S, BoxError>> + Send>>;
@@ -32,8 +31,12 @@ pub(super) type Connect<S> = Box<dyn FnMut(Attempt) -> Pending<S> + Send>;
 /// The on-connect step.
 pub(super) type Setup<S> = Box<dyn FnMut(S) -> Pending<S> + Send>;
 
-/// Most messages handed to the transport before one flush.
+/// Most messages handed to the transport before one flush, and most read in one pass.
 const BATCH: usize = 64;
+
+/// The open connection's driver, shared with the handles' direct sends (taken out when
+/// the connection ends).
+type Shared<S, C, R> = Arc<Mutex<Option<Heartbeat<S, C, R>>>>;
 
 /// What the task is driving: the client's link to its server, from the first attempt
 /// to the end.
@@ -50,7 +53,7 @@ enum Link<S: Transport, C, R: Runtime> {
     /// The connection is open; the on-connect step runs on it.
     SettingUp(Pending<S>, Meter),
     /// A connection is up, driven by its heartbeat (open, or closing).
-    Up(Heartbeat<S, C, R>),
+    Up(Shared<S, C, R>),
     Done,
 }
 
@@ -69,9 +72,6 @@ pub(super) struct Task<S: Transport, C, R: Runtime> {
     attempts: u32,
     /// What ended the last connection or attempt.
     last_reason: Option<CloseReason>,
-    /// Messages handed to the transport, not yet flushed, with their tickets: a copy of
-    /// each, handed back if the connection ends first.
-    sending: Vec<(u64, S::Message)>,
     stopping: bool,
     /// The task's span (feature `tracing`; nothing otherwise).
     span: Span,
@@ -91,10 +91,10 @@ impl<S: Transport, C, R: Runtime> Unpin for Task<S, C, R> {}
 
 impl<S, C, R> Task<S, C, R>
 where
-    S: Transport,
-    S::Message: Clone,
+    S: Transport + Send + 'static,
+    S::Message: Clone + Send,
     <S as Sink<S::Message>>::Error: std::error::Error + Send + Sync + 'static,
-    C: HeartbeatCodec<S::Message> + Clone,
+    C: HeartbeatCodec<S::Message> + Clone + Send + 'static,
     R: Runtime,
 {
     pub(super) fn new(
@@ -120,7 +120,6 @@ where
             link: Link::Start,
             alarm,
             attempts: 0,
-            sending: Vec::new(),
             stopping: false,
             span: Span::client(),
         }
@@ -141,13 +140,12 @@ where
 
     /// The machine's statistics and path memory, wherever it is now.
     fn snapshot(&self) -> (Stats, PathMemory) {
-        let machine = match (&self.link, &self.machine) {
-            (Link::Up(hb), _) => Some(hb.machine()),
-            (_, m) => m.as_ref(),
+        let of = |m: &HeartbeatMachine| (m.stats(), m.path_memory());
+        let taken = match &self.link {
+            Link::Up(hb) => lock(hb).as_ref().map(|hb| of(hb.machine())),
+            _ => self.machine.as_ref().map(of),
         };
-        machine.map_or((Stats::default(), PathMemory::new()), |m| {
-            (m.stats(), m.path_memory())
-        })
+        taken.unwrap_or((Stats::default(), PathMemory::new()))
     }
 
     #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
@@ -181,16 +179,18 @@ where
                 Poll::Pending => self.poll_machine(cx),
             },
             Link::Up(hb) => {
-                let step = match hb.poll_update(cx) {
-                    Poll::Ready(step) => step,
-                    Poll::Pending => return Poll::Pending,
+                let end = {
+                    let mut guard = lock(hb);
+                    let Some(hb) = guard.as_mut() else {
+                        return Poll::Ready(false);
+                    };
+                    match read(hb, &self.shared, cx) {
+                        Poll::Ready(end) => end,
+                        Poll::Pending => return Poll::Pending,
+                    }
                 };
-                match step {
-                    Some(Ok(Update::Message(m))) => self.push(SessionEvent::Message(m)),
-                    Some(Ok(Update::PingSent(id))) => self.push(SessionEvent::PingSent(id)),
-                    Some(Ok(Update::Pong(rtt))) => self.push(SessionEvent::Pong { rtt }),
-                    Some(Err(end)) => self.ended(Some(end)),
-                    None => self.ended(None),
+                if let Some(end) = end {
+                    self.ended(end);
                 }
                 Poll::Ready(true)
             }
@@ -319,8 +319,10 @@ where
             self.clock,
         )
         .with_meter(meter);
-        self.link = Link::Up(hb);
+        let hb = Arc::new(Mutex::new(Some(hb)));
         let mut s = lock(&self.shared);
+        s.direct = Some(Arc::clone(&hb) as Arc<dyn Direct<S::Message>>);
+        self.link = Link::Up(hb);
         s.set_open(true);
         s.push(SessionEvent::Connected);
     }
@@ -354,16 +356,18 @@ where
         self.last_reason = Some(reason);
         {
             let mut s = lock(&self.shared);
-            s.set_open(false);
+            s.set_open(false); // no handle reaches the connection any more
             if let Some(end) = end {
                 s.push(SessionEvent::Closed(end));
             }
-            for (ticket, m) in self.sending.drain(..) {
-                s.settle(ticket, Err(SendError::Unconfirmed(m, reason)));
-            }
-            s.refuse_all(self.stopping);
+            s.ledger.ended(reason, self.stopping);
+            s.settled();
         }
         let Link::Up(hb) = core::mem::replace(&mut self.link, Link::Waiting) else {
+            return;
+        };
+        let Some(hb) = lock(&hb).take() else {
+            self.link = Link::Done;
             return;
         };
         let follow_up = hb.follow_up();
@@ -389,16 +393,22 @@ where
 
     /// Pause, Resume or NetworkChanged, from the application.
     fn signal(&mut self, event: Event) {
-        if let Link::Up(hb) = &mut self.link {
-            hb.notify(event);
+        if let Link::Up(hb) = &self.link {
+            if let Some(hb) = lock(hb).as_mut() {
+                hb.notify(event);
+            }
             return;
         }
         self.tell(event);
     }
 
     fn shut_down(&mut self) {
-        match &mut self.link {
-            Link::Up(hb) => hb.notify(Event::Shutdown),
+        match &self.link {
+            Link::Up(hb) => {
+                if let Some(hb) = lock(hb).as_mut() {
+                    hb.notify(Event::Shutdown);
+                }
+            }
             Link::Done => {}
             _ => {
                 let now = self.now();
@@ -412,10 +422,16 @@ where
 
     /// Moves the handles' messages along: into the sink, as many as it takes, then one
     /// flush; while no connection is open, each fails at once with its message. The
-    /// lock is taken for moments between the transport's calls, never across one.
+    /// shared lock is taken for moments between the transport's calls, never across one.
     fn poll_send(&mut self, cx: &mut Context<'_>) {
-        let Link::Up(hb) = &mut self.link else {
-            lock(&self.shared).refuse_all(self.stopping);
+        let Link::Up(hb) = &self.link else {
+            let mut s = lock(&self.shared);
+            s.ledger.refuse_queued(self.stopping);
+            s.settled();
+            return;
+        };
+        let mut guard = lock(hb);
+        let Some(hb) = guard.as_mut() else {
             return;
         };
         if !hb.is_open() {
@@ -424,53 +440,156 @@ where
             if s.open {
                 s.set_open(false);
             }
-            s.refuse_all(self.stopping);
+            s.ledger.refuse_queued(self.stopping);
+            s.settled();
         }
         let mut hb = Pin::new(hb);
         loop {
-            while self.sending.len() < BATCH && !lock(&self.shared).sends.is_empty() {
+            let mut taken = 0;
+            while taken < BATCH {
+                if lock(&self.shared).ledger.queued() == 0 {
+                    break;
+                }
                 match hb.as_mut().poll_ready(cx) {
                     Poll::Ready(Ok(())) => {}
                     // The connection is ending: what waits fails once it has.
                     Poll::Ready(Err(_)) | Poll::Pending => break,
                 }
-                let Some((ticket, m)) = lock(&self.shared).sends.pop_front() else {
+                let mut s = lock(&self.shared);
+                let Some((ticket, m)) = s.ledger.take() else {
                     break;
                 };
                 let copy = m.clone();
                 match hb.as_mut().start_send(m) {
-                    Ok(()) => self.sending.push((ticket, copy)),
+                    Ok(()) => s.ledger.handed(ticket, copy),
                     // Refused before the transport had it: certainly not sent.
-                    Err(_) => lock(&self.shared).settle(ticket, Err(SendError::NotConnected(copy))),
+                    Err(_) => {
+                        s.ledger.refused(ticket, copy);
+                        s.settled();
+                    }
                 }
+                taken += 1;
             }
-            if self.sending.is_empty() {
+            if lock(&self.shared).ledger.in_flight() == 0 {
                 return;
             }
             let Poll::Ready(result) = hb.as_mut().poll_flush(cx) else {
                 return;
             };
             let mut s = lock(&self.shared);
-            for (ticket, m) in self.sending.drain(..) {
-                let outcome = match &result {
-                    Ok(()) => Ok(()),
-                    Err(e) => Err(SendError::Unconfirmed(m, e.reason())),
-                };
-                s.settle(ticket, outcome);
+            match &result {
+                Ok(()) => s.ledger.flushed(),
+                // The connection ends: queued sends fail when the task sees it end.
+                Err(e) => s.ledger.unconfirmed(e.reason()),
             }
-            if result.is_err() || s.sends.is_empty() {
+            s.settled();
+            if result.is_err() || s.ledger.queued() == 0 {
                 return;
             }
         }
     }
 }
 
-impl<S, C, R> Future for Task<S, C, R>
+/// Reads what the connection has for the application, up to a batch, into the inbox
+/// under one lock: `Ready(Some(end))` when the connection ended (`end` is its error, if
+/// it has one), `Ready(None)` when something was read, `Pending` when nothing was.
+#[allow(clippy::type_complexity)]
+fn read<S, C, R>(
+    hb: &mut Heartbeat<S, C, R>,
+    shared: &Mutex<Inner<S::Message>>,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Option<Error>>>
+where
+    S: Transport,
+    <S as Sink<S::Message>>::Error: std::error::Error + Send + Sync + 'static,
+    C: HeartbeatCodec<S::Message>,
+    R: Runtime,
+{
+    let mut s = None;
+    for _ in 0..BATCH {
+        let step = match hb.poll_update(cx) {
+            Poll::Ready(step) => step,
+            Poll::Pending if s.is_some() => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        let inner = s.get_or_insert_with(|| lock(shared));
+        match step {
+            Some(Ok(Update::Message(m))) => inner.push(SessionEvent::Message(m)),
+            Some(Ok(Update::PingSent(id))) => inner.push(SessionEvent::PingSent(id)),
+            Some(Ok(Update::Pong(rtt))) => inner.push(SessionEvent::Pong { rtt }),
+            Some(Err(end)) => return Poll::Ready(Some(Some(end))),
+            None => return Poll::Ready(Some(None)),
+        }
+        if inner.inbox.behind() {
+            break; // the task holds the connection's reads before the next pass
+        }
+    }
+    Poll::Ready(None)
+}
+
+/// A handle's send on the open connection (see [`Direct::send`]).
+impl<S, C, R> Direct<S::Message> for Mutex<Option<Heartbeat<S, C, R>>>
+where
+    S: Transport + Send,
+    S::Message: Clone + Send,
+    <S as Sink<S::Message>>::Error: std::error::Error + Send + Sync + 'static,
+    C: HeartbeatCodec<S::Message> + Send,
+    R: Runtime,
+{
+    fn send(
+        &self,
+        m: S::Message,
+        shared: &Mutex<Inner<S::Message>>,
+    ) -> Result<Begun, SendError<S::Message>> {
+        // The connection first, then the shared state: the task's order too.
+        let mut guard = lock(self);
+        let mut s = lock(shared);
+        let m = s.may_send(m)?;
+        match guard.as_mut() {
+            Some(hb) if s.ledger.idle() => {
+                let tried = try_send(Pin::new(hb), m);
+                s.tried(tried)
+            }
+            _ => Ok(s.queue(m)),
+        }
+    }
+}
+
+/// Poll-ready, hand over, flush, with a waker that wakes nobody.
+fn try_send<S, C, R>(mut hb: Pin<&mut Heartbeat<S, C, R>>, m: S::Message) -> Tried<S::Message>
 where
     S: Transport,
     S::Message: Clone,
     <S as Sink<S::Message>>::Error: std::error::Error + Send + Sync + 'static,
-    C: HeartbeatCodec<S::Message> + Clone,
+    C: HeartbeatCodec<S::Message>,
+    R: Runtime,
+{
+    let mut cx = Context::from_waker(crate::driver::nobody());
+    match hb.as_mut().poll_ready(&mut cx) {
+        Poll::Ready(Ok(())) => {}
+        Poll::Ready(Err(_)) => return Tried::Failed(SendError::NotConnected(m)),
+        Poll::Pending => return Tried::Busy(m),
+    }
+    let copy = m.clone();
+    if hb.as_mut().start_send(m).is_err() {
+        return Tried::Failed(SendError::NotConnected(copy));
+    }
+    match hb.as_mut().poll_flush(&mut cx) {
+        // A ping of ours that left with it is the task's to report.
+        Poll::Ready(Ok(())) => Tried::Sent {
+            wake: hb.has_update(),
+        },
+        Poll::Ready(Err(e)) => Tried::Failed(SendError::Unconfirmed(copy, e.reason())),
+        Poll::Pending => Tried::Handed(copy),
+    }
+}
+
+impl<S, C, R> Future for Task<S, C, R>
+where
+    S: Transport + Send + 'static,
+    S::Message: Clone + Send,
+    <S as Sink<S::Message>>::Error: std::error::Error + Send + Sync + 'static,
+    C: HeartbeatCodec<S::Message> + Clone + Send + 'static,
     R: Runtime,
 {
     type Output = ();
@@ -483,11 +602,13 @@ where
             let (stats, memory) = this.snapshot();
             let (shutdown, behind, signals) = {
                 let mut s = lock(&this.shared);
-                s.task = Some(cx.waker().clone());
+                if !s.task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    s.task = Some(cx.waker().clone());
+                }
                 s.stats = stats;
                 s.memory = memory;
                 let signals = core::mem::take(&mut s.signals);
-                (s.shutdown, s.behind(), signals)
+                (s.shutdown, s.inbox.behind(), signals)
             };
             for event in signals {
                 this.signal(event);
@@ -497,16 +618,18 @@ where
                 this.shut_down();
             }
             this.poll_send(cx);
-            if let Link::Up(hb) = &mut this.link {
+            if let Link::Up(hb) = &this.link {
                 // Behind on messages: read nothing until the application takes one (it
                 // wakes us); the peer is judged only as far as the kernel can vouch for
                 // it. A connection closing or ended still finishes: what it reads is
                 // discarded, and its end is news that never waits.
-                hb.hold(behind);
-                if behind && hb.is_open() {
-                    hb.poll_held(cx);
-                    if hb.is_open() {
-                        return Poll::Pending;
+                if let Some(hb) = lock(hb).as_mut() {
+                    hb.hold(behind);
+                    if behind && hb.is_open() {
+                        hb.poll_held(cx);
+                        if hb.is_open() {
+                            return Poll::Pending;
+                        }
                     }
                 }
             }
@@ -516,7 +639,8 @@ where
                     let mut s = lock(&this.shared);
                     s.finished = true;
                     s.set_open(false);
-                    s.refuse_all(true);
+                    s.ledger.ended(CloseReason::Shutdown, true);
+                    s.settled();
                     if let Some(w) = s.reader.take() {
                         w.wake();
                     }
