@@ -146,6 +146,8 @@ pub(crate) struct Link {
     next_look: Instant,
     last_look: Instant,
     reads: Reads,
+    /// A pong we owe waits for a flush that cannot complete: the transport reads nothing.
+    owed: bool,
     settle: Settle,
 }
 
@@ -161,6 +163,7 @@ impl Default for Link {
             next_look: Instant::ZERO,
             last_look: Instant::ZERO,
             reads: Reads::Live,
+            owed: false,
             settle: Settle::default(),
         }
     }
@@ -304,17 +307,29 @@ impl Link {
 
     /// The application is behind (`true`: nothing is read meanwhile) or reads again.
     /// With a kernel to vouch for the peer, reads stay stale from here until the backlog
-    /// is read. Returns whether the machine must treat the peer's record as the answer
-    /// to its ping (nothing is read, or what is read is old).
+    /// is read. Tell the machine with [`reads`].
     #[cfg_attr(not(feature = "driver"), allow(dead_code))]
-    pub(crate) fn hold(&mut self, held: bool) -> bool {
+    pub(crate) fn hold(&mut self, held: bool) {
         self.reads = match (held, self.reads) {
             (true, _) => Reads::Held,
             (false, Reads::Held) if self.kernel.is_some() => Reads::Stale(Backlog::Bytes(0)),
             (false, Reads::Held) => Reads::Live,
             (false, r) => r,
         };
-        self.unread_mode()
+    }
+
+    /// A pong we owe waits for a flush that cannot complete (`true`): the transport reads
+    /// nothing more until it does. Tell the machine with [`reads`].
+    #[cfg_attr(not(feature = "driver"), allow(dead_code))]
+    pub(crate) fn owe_pong(&mut self, owed: bool) {
+        self.owed = owed;
+    }
+
+    /// Whether the peer's record in the kernel answers a ping that left before it: the
+    /// transport reads nothing (the application is behind, or a pong we owe cannot be
+    /// flushed), or what it reads is an old backlog.
+    pub(crate) fn reads_nothing(&self) -> bool {
+        self.owed || self.unread_mode()
     }
 
     /// Whether the application is behind, and nothing is read.
@@ -424,9 +439,8 @@ pub(crate) fn report<D: Driven>(d: &mut D, now: Instant, pong: bool) {
             true => d.kernel().map(|k| k.received),
             false => None,
         };
-        let (machine, link) = d.parts();
-        stale = link.stale(counts, received);
-        machine.reads_nothing(link.unread_mode());
+        stale = d.parts().1.stale(counts, received);
+        reads(d);
     }
     let events = d.parts().1.traffic(counts, pong);
     tell(d, now, events);
@@ -446,13 +460,21 @@ pub(crate) fn look<D: Driven>(d: &mut D, now: Instant) -> bool {
     tell(d, now, events)
 }
 
+/// Tells the machine whether the peer's record answers its ping (see
+/// [`Link::reads_nothing`]): after [`Link::hold`], [`Link::owe_pong`] or a stale backlog
+/// read to its end.
+pub(crate) fn reads<D: Driven>(d: &mut D) {
+    let (machine, link) = d.parts();
+    machine.reads_nothing(link.reads_nothing());
+}
+
 /// The ping `id` has left at `now` (its flush completed).
 pub(crate) fn ping_left<D: Driven>(d: &mut D, now: Instant, id: PingId) {
     let counts = d.counts();
     d.parts().1.ping_written(id, counts);
     report(d, now, false);
     tell(d, now, [Event::PingWritten(id)].into_iter());
-    if d.parts().1.unread_mode() {
+    if d.parts().1.reads_nothing() {
         // The kernel judges (nothing is read): what it counts from here on came after
         // the ping, however coarse its clock, and answers it.
         look(d, now);

@@ -316,8 +316,8 @@ where
     /// again; then what waited is read before any deadline is looked at, and a deadline
     /// long past probes the peer (one ping, a fresh pong timeout) instead of closing.
     pub(crate) fn hold(&mut self, held: bool) {
-        let unread = self.link.hold(held);
-        self.machine.reads_nothing(unread);
+        self.link.hold(held);
+        link::reads(self);
     }
 
     /// While held: our pings and pongs go out, and the deadlines run where the kernel
@@ -381,8 +381,8 @@ where
             // peer's bytes the kernel records meanwhile (a pong among them) answer our
             // ping, as while the application is behind.
             let blocked = self.outbox.owes_pong();
-            self.machine
-                .reads_nothing(blocked || self.link.unread_mode());
+            self.link.owe_pong(blocked);
+            link::reads(self);
             if !blocked {
                 match self.receive(cx) {
                     Poll::Ready(Some(update)) => return Poll::Ready(Some(Ok(update))),
