@@ -178,13 +178,12 @@ impl PathMemory {
         self.successes = 0;
         if self.stale {
             // Another path: what this one allows is unknown; learn it from the floor.
+            // (The round trips are the connection's: `HeartbeatMachine::path_memory`
+            // folds them in, so they survive this.)
             *self = PathMemory {
-                srtt_us: self.srtt_us,
-                rttvar_us: self.rttvar_us,
-                path_rto_us: self.path_rto_us,
+                interval_ms: floor,
                 ..PathMemory::new()
             };
-            self.interval_ms = floor;
             return;
         }
         self.interval_ms = interval;
@@ -210,10 +209,11 @@ impl PathMemory {
         (srtt, self.path_rto_us)
     }
 
-    /// Keeps the estimator of a connection.
+    /// Keeps the estimator of a connection (its smoothed round trip is never
+    /// [`NO_RTT`], which means none).
     pub(crate) fn keep_rtt(&mut self, srtt_us: Option<(u32, u32)>, path_rto_us: u32) {
         if let Some((srtt, var)) = srtt_us {
-            self.srtt_us = srtt.min(NO_RTT - 1);
+            self.srtt_us = srtt;
             self.rttvar_us = var;
         }
         if path_rto_us != 0 {

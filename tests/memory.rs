@@ -56,6 +56,11 @@ proptest! {
             let next = HeartbeatMachine::new(learning(), now).remember(memory);
             prop_assert_eq!(next.path_memory(), memory);
             prop_assert_eq!(next.stats().ping_interval, m.stats().ping_interval);
+            // The round trips and the floor they set under the pong timeout come along.
+            let (was, is) = (m.stats(), next.stats());
+            prop_assert_eq!(is.smoothed_rtt, was.smoothed_rtt);
+            prop_assert_eq!(is.rtt_var, was.rtt_var);
+            prop_assert_eq!(is.pong_timeout, was.pong_timeout);
         }
     }
 
@@ -119,6 +124,20 @@ const FROZEN: [Frozen; 3] = [
         None,
     ),
 ];
+
+#[test]
+fn debug_output_names_what_was_learned() {
+    let m = PathMemory::from_bytes(&FROZEN[2].0).expect("ours");
+    let shown = format!("{m:?}");
+    for part in [
+        "PathMemory",
+        "interval_ms: 48000",
+        "limit_ms: 60000",
+        "stale: true",
+    ] {
+        assert!(shown.contains(part), "{part} in {shown}");
+    }
+}
 
 #[test]
 fn frozen_bytes_keep_their_meaning() {
