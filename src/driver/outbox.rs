@@ -1,4 +1,6 @@
-//! [`Outbox`]: the heartbeat's own messages on their way to the sink.
+//! [`Outbox`]: the heartbeat's own messages on their way to the sink. What goes next
+//! and what a flush settles are plain data ([`Outbox::next`], [`Outbox::flushed`]);
+//! [`Outbox::poll_send`] is the one loop that moves them into the sink.
 
 use crate::PingId;
 use core::pin::Pin;
@@ -89,6 +91,26 @@ impl<M> Outbox<M> {
         self.ping_unflushed.take()
     }
 
+    /// The next message for the sink, in order (the pong, the ping, the close), taken:
+    /// it counts as handed over, unflushed.
+    pub(crate) fn next(&mut self) -> Option<M> {
+        let m = if let Some(pong) = self.pong.take() {
+            pong
+        } else if let Some((id, ping)) = self.ping.take() {
+            self.ping_unflushed = Some(id);
+            ping
+        } else {
+            self.close.take()?
+        };
+        self.unflushed = true;
+        Some(m)
+    }
+
+    /// Whether a flush is due: something was handed over and not flushed yet.
+    pub(crate) fn unflushed(&self) -> bool {
+        self.unflushed
+    }
+
     /// Hands what waits to the sink as far as it takes it, then flushes. Returns the
     /// ping that has left, if a flush just completed with one in it.
     pub(crate) fn poll_send<S: Sink<M> + Unpin>(
@@ -97,24 +119,18 @@ impl<M> Outbox<M> {
         cx: &mut Context<'_>,
     ) -> Result<Option<PingId>, S::Error> {
         let mut sink = Pin::new(sink);
-        while self.pong.is_some() || self.ping.is_some() || self.close.is_some() {
+        while self.has_control() || self.close.is_some() {
             match sink.as_mut().poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Err(e),
                 // The sink wakes us when it has room.
                 Poll::Pending => return Ok(None),
             }
-            if let Some(pong) = self.pong.take() {
-                sink.as_mut().start_send(pong)?;
-            } else if let Some((id, ping)) = self.ping.take() {
-                sink.as_mut().start_send(ping)?;
-                self.ping_unflushed = Some(id);
-            } else if let Some(close) = self.close.take() {
-                sink.as_mut().start_send(close)?;
+            if let Some(m) = self.next() {
+                sink.as_mut().start_send(m)?;
             }
-            self.unflushed = true;
         }
-        if self.unflushed {
+        if self.unflushed() {
             match sink.poll_flush(cx) {
                 Poll::Ready(Ok(())) => return Ok(self.flushed()),
                 Poll::Ready(Err(e)) => return Err(e),
@@ -122,5 +138,49 @@ impl<M> Outbox<M> {
             }
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pong_goes_first_the_close_last_and_the_ping_leaves_with_a_flush() {
+        let mut o = Outbox::default();
+        o.ping(PingId::new(1), "ping");
+        o.owe_pong(Some("pong 1"));
+        o.owe_pong(Some("pong 2")); // only the latest ping needs an answer
+        assert!(o.has_control() && o.owes_pong());
+        assert_eq!(o.next(), Some("pong 2"));
+        assert_eq!(o.next(), Some("ping"));
+        assert_eq!(o.next(), None);
+        assert!(o.unflushed() && o.owes_pong(), "owed until a flush completes");
+        assert_eq!(o.flushed(), Some(PingId::new(1)), "the ping has left");
+        assert!(!o.owes_pong() && !o.unflushed());
+        assert_eq!(o.flushed(), None);
+    }
+
+    #[test]
+    fn a_pong_the_transport_queues_is_owed_until_a_flush() {
+        let mut o: Outbox<&str> = Outbox::default();
+        o.owe_pong(None);
+        assert!(o.owes_pong() && o.unflushed() && !o.has_control());
+        assert_eq!(o.next(), None);
+        assert_eq!(o.flushed(), None);
+        assert!(!o.owes_pong());
+    }
+
+    #[test]
+    fn the_close_replaces_what_waits() {
+        let mut o = Outbox::default();
+        o.ping(PingId::new(2), "ping");
+        o.owe_pong(Some("pong"));
+        o.close(Some("close"));
+        assert!(!o.has_control());
+        assert_eq!(o.next(), Some("close"));
+        assert_eq!(o.next(), None);
+        o.clear();
+        assert!(!o.unflushed() && !o.owes_pong());
     }
 }
