@@ -134,6 +134,89 @@ mod tests {
     }
 
     #[test]
+    fn mix_is_splitmix64() {
+        // SplitMix64's first outputs from state 0 (the reference generator's): each call
+        // adds the golden gamma and finalises.
+        let gamma = 0x9e37_79b9_7f4a_7c15u64;
+        assert_eq!(mix(0), 0xe220_a839_7b1d_cdaf);
+        assert_eq!(mix(gamma), 0x6e78_9e6a_a1b9_65f4);
+        assert_eq!(mix(gamma.wrapping_mul(2)), 0x06c4_5d18_8009_454f);
+    }
+
+    #[test]
+    fn each_attempt_draws_anew_whatever_the_entropy() {
+        // From attempt 6 on, full jitter spreads over the same range (0 to the cap): the
+        // draws must still differ from attempt to attempt, for any entropy, all bits set
+        // or none.
+        let c = cfg(Jitter::Full);
+        for entropy in [0, u64::MAX, 0x5555_5555_5555_5555] {
+            let draws: Vec<u64> = (6..16).map(|a| delay_nanos(&c, a, entropy)).collect();
+            let mut distinct = draws.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert!(distinct.len() >= 8, "entropy {entropy:#x}: {draws:?}");
+        }
+    }
+
+    /// The draws of `wait` over attempts 1..=12 and three entropies, for seeds with no
+    /// bit set, every bit set, and some: each seed and entropy must spread them.
+    fn spreads(wait: impl Fn(&Config, u32, u64) -> u64) {
+        for seed in [0, u64::MAX, 0x0123_4567_89ab_cdef] {
+            let c = Config::client()
+                .backoff_initial(Duration::from_secs(1))
+                .backoff_max(Duration::from_secs(30))
+                .seed(seed)
+                .build()
+                .unwrap();
+            for entropy in [0, u64::MAX, 0x5555_5555_5555_5555] {
+                let mut draws: Vec<u64> = (1..=12).map(|a| wait(&c, a, entropy)).collect();
+                draws.sort_unstable();
+                draws.dedup();
+                assert!(draws.len() >= 10, "seed {seed:#x}, entropy {entropy:#x}: {draws:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn later_waits_from_half_the_cap_to_the_cap_and_spreads() {
+        let c = cfg(Jitter::Equal);
+        let (half, max) = (15_000 * NS_PER_MS, 30_000 * NS_PER_MS);
+        let draws: Vec<u64> = (0..400).map(|e| wait_nanos(&c, Decision::Later, 1, e)).collect();
+        assert!(draws.iter().all(|d| (half..=max).contains(d)), "{draws:?}");
+        // Spread over the whole range: some in each tenth of it.
+        for tenth in 0..10 {
+            let lo = half + (max - half) * tenth / 10;
+            let hi = half + (max - half) * (tenth + 1) / 10;
+            assert!(draws.iter().any(|d| (lo..=hi).contains(d)), "none in {lo}..={hi}");
+        }
+        spreads(|c, a, e| wait_nanos(c, Decision::Later, a, e));
+        // A cap equal to the first step: exactly the cap.
+        let fixed = Config::client()
+            .backoff_initial(Duration::from_secs(5))
+            .backoff_max(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        assert_eq!(wait_nanos(&fixed, Decision::Later, 3, 9), 5_000 * NS_PER_MS);
+    }
+
+    #[test]
+    fn not_before_waits_at_least_that_long_and_at_most_a_quarter_more() {
+        let c = cfg(Jitter::Equal);
+        let after = Duration::from_secs(60);
+        for attempt in 1..6 {
+            for e in 0..100 {
+                let d = wait_nanos(&c, Decision::NotBefore(after), attempt, e);
+                let floor = (60_000 * NS_PER_MS).max(delay_nanos(&c, attempt, e));
+                assert!((floor..=floor + floor / 4).contains(&d), "{d} from {floor}");
+            }
+        }
+        spreads(|c, a, e| wait_nanos(c, Decision::NotBefore(after), a, e));
+        // Soon is the first step's jitter, whatever the streak.
+        let first = (1_000 * NS_PER_MS)..=(2_000 * NS_PER_MS);
+        assert!(first.contains(&wait_nanos(&c, Decision::Soon, 9, 4)));
+    }
+
+    #[test]
     fn multiplier_of_one_is_constant() {
         let c = Config::client()
             .backoff_multiplier(1.0)

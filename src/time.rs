@@ -180,3 +180,48 @@ impl Default for Clock {
         Clock::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checked_operations_say_when_they_cannot() {
+        let (a, b) = (Instant::from_millis(1_500), Instant::from_secs(4));
+        assert_eq!(b.checked_duration_since(a), Some(Duration::from_millis(2_500)));
+        assert_eq!(a.checked_duration_since(b), None);
+        assert_eq!(a.checked_add(Duration::from_millis(500)), Some(Instant::from_secs(2)));
+        assert_eq!(Instant::MAX.checked_add(Duration::from_nanos(1)), None);
+        assert_eq!(a.checked_add(Duration::MAX), None, "past u64 nanoseconds");
+        // The saturating forms never fail.
+        assert_eq!(a - b, Duration::ZERO);
+        assert_eq!(Instant::MAX + Duration::MAX, Instant::MAX);
+        assert_eq!(a - Duration::MAX, Instant::ZERO);
+    }
+
+    #[test]
+    fn units_and_debug() {
+        assert_eq!(Instant::from_micros(3).as_nanos(), 3_000);
+        assert_eq!(Instant::from_millis(3).as_nanos(), 3_000_000);
+        assert_eq!(Instant::from_secs(3).as_nanos(), 3_000_000_000);
+        assert_eq!(Instant::from_secs(u64::MAX), Instant::MAX, "saturates");
+        assert_eq!(format!("{:?}", Instant::from_millis(1_500)), "Instant(1.5s)");
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn a_clock_counts_from_its_epoch() {
+        let epoch = std::time::Instant::now();
+        let clock = Clock::with_epoch(epoch);
+        let later = epoch + Duration::from_millis(2_250);
+        assert_eq!(clock.from_std(later), Instant::from_millis(2_250));
+        assert_eq!(clock.to_std(Instant::from_millis(2_250)), later);
+        // Before the epoch: its start.
+        let past = Clock::with_epoch(later);
+        assert_eq!(past.from_std(epoch), Instant::ZERO);
+        // Now is at least as late as the time read before it.
+        if let Some(second_ago) = epoch.checked_sub(Duration::from_secs(1)) {
+            assert!(Clock::with_epoch(second_ago).now() >= Instant::from_secs(1));
+        }
+    }
+}
