@@ -69,31 +69,39 @@ const VERSION: u8 = 1;
 /// ```
 #[derive(Copy, Clone, PartialEq, Eq, Hash)]
 pub struct PathMemory {
-    /// The keepalive interval learned, in ms (0: none yet, the floor).
-    interval_ms: u32,
-    /// The idle gap that failed twice, in ms (0: none): not probed again for a while.
-    limit_ms: u32,
-    /// Successes in a row at the interval, and losses in a row.
-    successes: u8,
-    losses: u8,
-    /// Successes since the interval settled.
-    since_settled: u16,
-    /// The network changed since this was learned.
-    stale: bool,
+    learned: Learned,
     /// RFC 6298's estimator, in µs (`srtt_us` [`NO_RTT`]: none), and the transport's RTO.
     srtt_us: u32,
     rttvar_us: u32,
     path_rto_us: u32,
 }
 
+/// What the connections learned about the path's idle limit: the learning rules' state.
+/// A machine keeps this, and its connection the round trips; [`PathMemory`] is both.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub(crate) struct Learned {
+    /// The keepalive interval learned, in ms (0: nothing learned, the floor).
+    interval_ms: u32,
+    /// The idle gap that failed twice, in ms (0: none): not probed again for a while.
+    limit_ms: u32,
+    /// Successes since the interval settled.
+    since_settled: u16,
+    /// Successes in a row at the interval, and losses in a row.
+    successes: u8,
+    losses: u8,
+    /// The network changed since this was learned.
+    stale: bool,
+}
+
 impl fmt::Debug for PathMemory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let l = &self.learned;
         f.debug_struct("PathMemory")
-            .field("interval_ms", &self.interval_ms)
-            .field("limit_ms", &self.limit_ms)
-            .field("successes", &self.successes)
-            .field("losses", &self.losses)
-            .field("stale", &self.stale)
+            .field("interval_ms", &l.interval_ms)
+            .field("limit_ms", &l.limit_ms)
+            .field("successes", &l.successes)
+            .field("losses", &l.losses)
+            .field("stale", &l.stale)
             .field("srtt_us", &self.srtt_us)
             .finish_non_exhaustive()
     }
@@ -111,42 +119,11 @@ fn range(cfg: &Config) -> (u32, u32) {
     (floor, ceiling.max(floor))
 }
 
-impl PathMemory {
-    /// Nothing learned: the interval is the floor, no round trip known.
-    pub const fn new() -> PathMemory {
-        PathMemory {
-            interval_ms: 0,
-            limit_ms: 0,
-            successes: 0,
-            losses: 0,
-            since_settled: 0,
-            stale: false,
-            srtt_us: NO_RTT,
-            rttvar_us: 0,
-            path_rto_us: 0,
-        }
-    }
-
+impl Learned {
     /// The keepalive interval learned, in ms, within `cfg`'s range.
     pub(crate) fn interval_ms(&self, cfg: &Config) -> u32 {
         let (floor, ceiling) = range(cfg);
         self.interval_ms.clamp(floor, ceiling)
-    }
-
-    /// The idle gap that failed twice and is not probed again yet, if any.
-    pub fn idle_limit(&self) -> Option<core::time::Duration> {
-        (self.limit_ms != 0).then(|| core::time::Duration::from_millis(self.limit_ms.into()))
-    }
-
-    /// The keepalive interval learned, if any (`None`: nothing yet, the floor).
-    pub fn interval(&self) -> Option<core::time::Duration> {
-        (self.interval_ms != 0).then(|| core::time::Duration::from_millis(self.interval_ms.into()))
-    }
-
-    /// Whether the network changed since it was learned: the next loss after a silent
-    /// gap restarts learning from the floor.
-    pub fn is_stale(&self) -> bool {
-        self.stale
     }
 
     /// A keepalive ping after a silent gap at the interval in force was answered.
@@ -178,12 +155,7 @@ impl PathMemory {
         self.successes = 0;
         if self.stale {
             // Another path: what this one allows is unknown; learn it from the floor.
-            // (The round trips are the connection's: `HeartbeatMachine::path_memory`
-            // folds them in, so they survive this.)
-            *self = PathMemory {
-                interval_ms: floor,
-                ..PathMemory::new()
-            };
+            *self = Learned::default();
             return;
         }
         self.interval_ms = interval;
@@ -201,6 +173,65 @@ impl PathMemory {
     pub(crate) fn network_changed(&mut self) {
         self.stale = true;
     }
+}
+
+impl PathMemory {
+    /// Nothing learned: the interval is the floor, no round trip known.
+    pub const fn new() -> PathMemory {
+        PathMemory {
+            learned: Learned {
+                interval_ms: 0,
+                limit_ms: 0,
+                since_settled: 0,
+                successes: 0,
+                losses: 0,
+                stale: false,
+            },
+            srtt_us: NO_RTT,
+            rttvar_us: 0,
+            path_rto_us: 0,
+        }
+    }
+
+    /// `learned`, with a connection's round-trip estimator in µs: `(srtt, rttvar)` if
+    /// one was measured (never [`NO_RTT`], which means none), and the transport's
+    /// retransmission timeout (0: none).
+    pub(crate) fn of(learned: Learned, (srtt, path_rto_us): (Option<(u32, u32)>, u32)) -> Self {
+        let (srtt_us, rttvar_us) = srtt.unwrap_or((NO_RTT, 0));
+        PathMemory {
+            learned,
+            srtt_us,
+            rttvar_us,
+            path_rto_us,
+        }
+    }
+
+    /// What was learned about the idle limit.
+    pub(crate) fn learned(&self) -> Learned {
+        self.learned
+    }
+
+    /// The idle gap that failed twice and is not probed again yet, if any.
+    pub fn idle_limit(&self) -> Option<core::time::Duration> {
+        let limit = self.learned.limit_ms;
+        (limit != 0).then(|| core::time::Duration::from_millis(limit.into()))
+    }
+
+    /// The keepalive interval learned, in whole milliseconds, as a connection that
+    /// remembers this applies it (its [`Stats::ping_interval`](crate::Stats) reads the
+    /// same, within the config's range); `None`: nothing learned on this path yet, so
+    /// the interval in force is `ping_interval`, the floor (a new memory, or one whose
+    /// network changed and then lost a connection: learning starts over).
+    pub fn interval(&self) -> Option<core::time::Duration> {
+        let interval = self.learned.interval_ms;
+        (interval != 0).then(|| core::time::Duration::from_millis(interval.into()))
+    }
+
+    /// Whether the network changed since it was learned: the next loss after a silent
+    /// gap restarts learning from the floor.
+    pub fn is_stale(&self) -> bool {
+        self.learned.stale
+    }
 
     /// The round-trip estimator, in µs: `(srtt, rttvar)` if any was measured, and the
     /// transport's retransmission timeout (0: none).
@@ -209,29 +240,18 @@ impl PathMemory {
         (srtt, self.path_rto_us)
     }
 
-    /// Keeps the estimator of a connection (its smoothed round trip is never
-    /// [`NO_RTT`], which means none).
-    pub(crate) fn keep_rtt(&mut self, srtt_us: Option<(u32, u32)>, path_rto_us: u32) {
-        if let Some((srtt, var)) = srtt_us {
-            self.srtt_us = srtt;
-            self.rttvar_us = var;
-        }
-        if path_rto_us != 0 {
-            self.path_rto_us = path_rto_us;
-        }
-    }
-
     /// The stable byte form (28 bytes, little-endian, a version first): store it, and
     /// read it back with [`from_bytes`](Self::from_bytes) in any later version.
     pub fn to_bytes(&self) -> [u8; 28] {
         let mut out = [0u8; 28];
         out[0] = VERSION;
-        out[1] = u8::from(self.stale);
-        out[2] = self.successes;
-        out[3] = self.losses;
-        out[4..8].copy_from_slice(&self.interval_ms.to_le_bytes());
-        out[8..12].copy_from_slice(&self.limit_ms.to_le_bytes());
-        out[12..14].copy_from_slice(&self.since_settled.to_le_bytes());
+        let l = &self.learned;
+        out[1] = u8::from(l.stale);
+        out[2] = l.successes;
+        out[3] = l.losses;
+        out[4..8].copy_from_slice(&l.interval_ms.to_le_bytes());
+        out[8..12].copy_from_slice(&l.limit_ms.to_le_bytes());
+        out[12..14].copy_from_slice(&l.since_settled.to_le_bytes());
         // 14..16: reserved, zero.
         out[16..20].copy_from_slice(&self.srtt_us.to_le_bytes());
         out[20..24].copy_from_slice(&self.rttvar_us.to_le_bytes());
@@ -250,12 +270,14 @@ impl PathMemory {
         }
         let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         Some(PathMemory {
-            stale: b[1] == 1,
-            successes: b[2],
-            losses: b[3],
-            interval_ms: u32_at(4),
-            limit_ms: u32_at(8),
-            since_settled: u16::from_le_bytes([b[12], b[13]]),
+            learned: Learned {
+                stale: b[1] == 1,
+                successes: b[2],
+                losses: b[3],
+                interval_ms: u32_at(4),
+                limit_ms: u32_at(8),
+                since_settled: u16::from_le_bytes([b[12], b[13]]),
+            },
             srtt_us: u32_at(16),
             rttvar_us: u32_at(20),
             path_rto_us: u32_at(24),

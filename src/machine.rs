@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::conn::Conn;
 use crate::event::{Actions, Event, PingId, TOLD_GAP_HELD, TOLD_GAP_LOST};
-use crate::learn::PathMemory;
+use crate::learn::{Learned, PathMemory};
 use crate::state::State;
 use crate::stats::{Counters, Stats};
 use crate::time::Instant;
@@ -62,8 +62,9 @@ pub struct HeartbeatMachine {
     /// The latest `now` seen: time never runs backwards inside.
     now: u64,
     counters: Counters,
-    /// What the connections learned about the path; carried from one to the next.
-    memory: PathMemory,
+    /// What the connections learned about the path's idle limit; carried from one to
+    /// the next (the round trips are the connection's).
+    learned: Learned,
     /// No close for silence before this time (ns): the driver's own process did not run,
     /// and reads come first (see [`defer_judgement`](Self::defer_judgement)).
     not_before: u64,
@@ -77,7 +78,7 @@ impl HeartbeatMachine {
             conn: Conn::new(&config, now),
             now: now.as_nanos(),
             counters: Counters::new(),
-            memory: PathMemory::new(),
+            learned: Learned::default(),
             not_before: 0,
         }
     }
@@ -87,9 +88,9 @@ impl HeartbeatMachine {
     /// trip behind the pong timeout's floor. Returns the machine, for chaining after
     /// [`new`](Self::new).
     pub fn remember(mut self, memory: PathMemory) -> HeartbeatMachine {
-        self.memory = memory;
+        self.learned = memory.learned();
         self.apply_interval();
-        self.conn.seed_estimator(&self.config, self.memory.rtt());
+        self.conn.seed_estimator(&self.config, memory.rtt());
         self
     }
 
@@ -97,16 +98,13 @@ impl HeartbeatMachine {
     /// round trips included: store it per network and give it to the next machine
     /// ([`remember`](Self::remember)).
     pub fn path_memory(&self) -> PathMemory {
-        let mut memory = self.memory;
-        let (srtt, rto) = self.conn.estimator();
-        memory.keep_rtt(srtt, rto);
-        memory
+        PathMemory::of(self.learned, self.conn.estimator())
     }
 
     /// The learned interval, into the connection (from its next ping on).
     fn apply_interval(&mut self) {
         if self.config.timing.keepalive_ceiling != 0 {
-            let interval = self.memory.interval_ms(&self.config);
+            let interval = self.learned.interval_ms(&self.config);
             self.conn.set_keepalive(&self.config, interval);
         }
     }
@@ -117,7 +115,7 @@ impl HeartbeatMachine {
     pub fn handle(&mut self, now: Instant, event: Event) -> Actions {
         self.now = self.now.max(now.as_nanos());
         if event == Event::NetworkChanged {
-            self.memory.network_changed();
+            self.learned.network_changed();
         }
         let actions = self.conn.handle(
             &self.config,
@@ -138,10 +136,10 @@ impl HeartbeatMachine {
         let learns = self.config.timing.keepalive_ceiling != 0;
         let told = actions.told();
         if learns && told & TOLD_GAP_HELD != 0 {
-            self.memory.held(&self.config);
+            self.learned.held(&self.config);
         }
         if learns && told & TOLD_GAP_LOST != 0 {
-            self.memory.lost(&self.config);
+            self.learned.lost(&self.config);
         }
         // The connection keeps the interval across reconnects: only a change applies.
         if learns && told & (TOLD_GAP_HELD | TOLD_GAP_LOST) != 0 {

@@ -26,8 +26,9 @@ pub struct Stats {
     /// Its mean deviation (RFC 6298's RTTVAR).
     pub rtt_var: Option<Duration>,
     /// The ping interval in force: the configured one, or the keepalive interval smart
-    /// keepalive learned ([`keepalive_ceiling`](crate::ConfigBuilder::keepalive_ceiling)),
-    /// doubled for each "too many pings" the peer said.
+    /// keepalive learned ([`keepalive_ceiling`](crate::ConfigBuilder::keepalive_ceiling);
+    /// whole milliseconds, as [`PathMemory::interval`](crate::PathMemory::interval) reads
+    /// it), doubled for each "too many pings" the peer said.
     pub ping_interval: Duration,
     /// The pong timeout in force: the configured one, or three retransmission timeouts of
     /// the path's measured round trip when that is longer (at most 60 s).

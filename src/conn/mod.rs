@@ -83,9 +83,6 @@ const PING_STATE: u16 = IN_FLIGHT | PROBING | UNWRITTEN | GAP_PING | GAP_SHORT;
 /// quiet (2.5 s at the default 20 s): a peer's pause of a second or so (a conformance
 /// suite's, an app's) never draws one.
 const MAX_PHASE: u8 = 224 - 1;
-/// The keepalive interval's stretch over `ping_interval` when nothing is learned: 1×, in
-/// 256ths.
-const NO_STRETCH: u16 = 256;
 
 /// Where the connection is in its life: the public [`State`] with the time that gives
 /// each state its meaning (one lifecycle word per layer: the core says state).
@@ -165,9 +162,9 @@ pub(crate) struct Conn {
     flags: u16,
     /// How many times the peer told us "too many pings": our interval is doubled so often.
     slowdown: u8,
-    /// The keepalive interval learned, over `ping_interval`, in 256ths ([`NO_STRETCH`]:
-    /// 1×). It fills what was padding: learning costs a connection nothing.
-    stretch: u16,
+    /// The keepalive interval learned, in whole ms (0: none, `ping_interval`), exactly
+    /// as the path's memory keeps it, so the two read alike.
+    keepalive_ms: u32,
     /// How much sooner than the interval the first ping of this connection is due, in
     /// 256ths of the interval (0: none); drawn at the open, spent by the first ping. The
     /// last byte of what was padding.
@@ -192,7 +189,7 @@ impl Conn {
             attempt: 0,
             flags: 0,
             slowdown: 0,
-            stretch: NO_STRETCH,
+            keepalive_ms: 0,
             phase: 0,
         };
         conn.refresh_wake(cfg, 0);
@@ -247,12 +244,13 @@ impl Conn {
         }
     }
 
-    /// Learns the keepalive interval `interval_ms` (from the path's memory): it applies
-    /// from the next ping on, in 256ths of `ping_interval`, rounded down.
+    /// Learns the keepalive interval `interval_ms` (from the path's memory, in whole
+    /// milliseconds, never under `ping_interval`): it applies from the next ping on.
     pub(crate) fn set_keepalive(&mut self, cfg: &Config, interval_ms: u32) {
-        let floor = u64::from(cfg.timing.ping_interval.max(1));
-        let stretch = u64::from(interval_ms) * 256 / floor;
-        self.stretch = stretch.clamp(u64::from(NO_STRETCH), u64::from(u16::MAX)) as u16;
+        self.keepalive_ms = match interval_ms > cfg.timing.ping_interval {
+            true => interval_ms,
+            false => 0,
+        };
         self.refresh_wake(cfg, 0);
     }
 
@@ -295,10 +293,7 @@ impl Conn {
     /// what the path's idle limit leaves room for.
     pub(crate) fn ping_interval(&self, cfg: &Config) -> u64 {
         let t = &cfg.timing;
-        let mut base = ms(t.ping_interval);
-        if self.stretch != NO_STRETCH {
-            base = base.saturating_mul(u64::from(self.stretch)) / 256;
-        }
+        let base = ms(t.ping_interval.max(self.keepalive_ms));
         if self.slowdown == 0 {
             return base;
         }

@@ -20,7 +20,7 @@
 //! the machine's fast path move the slot's times in place.
 
 use super::{
-    budget_full, full_lag, round_up_ms, Conn, Kept, Ours, Timed, NO_RTT, NO_STRETCH, NO_WAKE,
+    budget_full, full_lag, round_up_ms, Conn, Kept, Ours, Timed, NO_RTT, NO_WAKE,
 };
 use crate::config::{Config, PingPolicy};
 use crate::time::NS_PER_MS;
@@ -310,7 +310,7 @@ impl Sides {
             attempt: client.attempt,
             flags: slot.flags,
             slowdown: client.slowdown,
-            stretch: NO_STRETCH,
+            keepalive_ms: 0,
             phase: slot.phase,
         }
     }

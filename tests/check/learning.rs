@@ -62,15 +62,12 @@ impl Learning {
         }
     }
 
-    /// The keepalive interval in force: the one learned, kept in 256ths of
-    /// `ping_interval`, rounded down.
+    /// The keepalive interval in force: the one learned, in whole ms.
     pub fn interval(&self, cfg: &Config) -> Duration {
-        let base = cfg.ping_interval();
-        if !self.on {
-            return base;
+        match self.on {
+            true => Duration::from_millis(self.interval),
+            false => cfg.ping_interval(),
         }
-        let stretch = (self.interval * 256 / self.floor.max(1)).clamp(256, u64::from(u16::MAX));
-        Duration::from_nanos((base.as_nanos() as u64).saturating_mul(stretch) / 256)
     }
 
     /// The gap that failed twice, while it is not to be probed again.
@@ -138,7 +135,6 @@ impl Learning {
         settled: Option<Duration>,
     ) -> Result<(), (&'static str, String)> {
         let ms = interval.as_millis() as u64;
-        // The floor's 256ths may round a ceiling down by a part of a ms.
         if self.on && !(self.floor..=self.ceiling).contains(&ms) {
             return Err((
                 "the keepalive interval stays within [ping_interval, keepalive_ceiling]",
