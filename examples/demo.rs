@@ -56,8 +56,12 @@ fn say(start: Instant, who: &str, what: impl std::fmt::Display) {
 /// (and does not complete new handshakes), but keeps every socket open.
 async fn server(listener: TcpListener, frozen: watch::Receiver<bool>, start: Instant) {
     let config = Config::server().build().expect("default server config");
+    let mut accepted = 0u32;
     while let Ok((tcp, _)) = listener.accept().await {
         let mut frozen = frozen.clone();
+        accepted += 1;
+        let n = accepted;
+        let came_while_frozen = *frozen.borrow();
         tokio::spawn(async move {
             let _ = frozen.wait_for(|f| !*f).await;
             let meter = Meter::new();
@@ -65,15 +69,24 @@ async fn server(listener: TcpListener, frozen: watch::Receiver<bool>, start: Ins
                 return;
             };
             let mut hb = Heartbeat::new(Tokio, ws, WsCodec, config).with_meter(meter);
+            let mut lived_through_freeze = false;
             loop {
                 if *frozen.borrow() {
+                    lived_through_freeze = true;
                     let _ = frozen.wait_for(|f| !*f).await;
                 }
                 tokio::select! {
                     next = hb.next() => match next {
                         Some(Ok(m)) => { let _ = hb.send(m).await; }
                         Some(Err(end)) => {
-                            say(start, "server", format!("an old connection ends: {end}"));
+                            let failed = end.reason() == CloseReason::Transport;
+                            let why = match (came_while_frozen, lived_through_freeze, failed) {
+                                (true, _, true) => " (an attempt made while we were frozen: its client timed out and left before we answered)",
+                                (true, _, false) => " (an attempt made while we were frozen, answered when we came back)",
+                                (false, true, _) => " (the one that froze: its client gave up on it, and we read that only now)",
+                                _ => "",
+                            };
+                            say(start, "server", format!("connection {n} ends{why}: {end}"));
                             return;
                         }
                         None => return,
@@ -290,7 +303,7 @@ async fn frozen_server(start: Instant) -> Result<(), Box<dyn Error>> {
                 match event {
                     SessionEvent::Connected => {
                         last_heard = Instant::now();
-                        say(start, "client", "connected");
+                        say(start, "client", "connected (a new connection)");
                     }
                     SessionEvent::PingSent(id) => say(start, "client", format!("ping #{id} ->")),
                     SessionEvent::Pong { rtt } => {
@@ -301,7 +314,14 @@ async fn frozen_server(start: Instant) -> Result<(), Box<dyn Error>> {
                         let (reason, silent) = (end.reason(), last_heard.elapsed());
                         let code = end.code().map_or("no code".to_string(), |c| format!("code {c}"));
                         if reason == CloseReason::PongTimeout {
-                            say(start, "client", format!("CLOSED: {reason} ({code}), after {silent:.2?} without a word from the server (bound {bound:?})"));
+                            // The bound is the machine's; the driver closes when its timer
+                            // fires, that much later (the README's "When does it close?").
+                            let late = silent.saturating_sub(bound);
+                            say(start, "client", format!(
+                                "CLOSED: {reason} ({code}), {silent:.2?} after the server's last pong: \
+                                 the bound {bound:?} plus {:.1} ms of the timer's lateness",
+                                late.as_secs_f64() * 1e3
+                            ));
                             if froze && !thawed {
                                 detected.get_or_insert(silent);
                             }
@@ -309,7 +329,7 @@ async fn frozen_server(start: Instant) -> Result<(), Box<dyn Error>> {
                             say(start, "client", format!("closed: {reason} ({code})"));
                         }
                     }
-                    SessionEvent::ConnectFailed(e) => say(start, "client", format!("attempt failed: {e}")),
+                    SessionEvent::ConnectFailed(e) => say(start, "client", format!("attempt failed (the frozen server never completes the handshake): {e}")),
                     SessionEvent::Reconnecting { after } => say(start, "client", format!("reconnecting in {after:.2?} (capped, jittered backoff)")),
                     SessionEvent::GaveUp { reason, .. } => say(start, "client", format!("gave up: {reason}")),
                     SessionEvent::Message(m) => say(start, "client", format!("message: {m}")),
