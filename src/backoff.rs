@@ -172,7 +172,10 @@ mod tests {
                 let mut draws: Vec<u64> = (1..=12).map(|a| wait(&c, a, entropy)).collect();
                 draws.sort_unstable();
                 draws.dedup();
-                assert!(draws.len() >= 10, "seed {seed:#x}, entropy {entropy:#x}: {draws:?}");
+                assert!(
+                    draws.len() >= 10,
+                    "seed {seed:#x}, entropy {entropy:#x}: {draws:?}"
+                );
             }
         }
     }
@@ -181,13 +184,18 @@ mod tests {
     fn later_waits_from_half_the_cap_to_the_cap_and_spreads() {
         let c = cfg(Jitter::Equal);
         let (half, max) = (15_000 * NS_PER_MS, 30_000 * NS_PER_MS);
-        let draws: Vec<u64> = (0..400).map(|e| wait_nanos(&c, Decision::Later, 1, e)).collect();
+        let draws: Vec<u64> = (0..400)
+            .map(|e| wait_nanos(&c, Decision::Later, 1, e))
+            .collect();
         assert!(draws.iter().all(|d| (half..=max).contains(d)), "{draws:?}");
         // Spread over the whole range: some in each tenth of it.
         for tenth in 0..10 {
             let lo = half + (max - half) * tenth / 10;
             let hi = half + (max - half) * (tenth + 1) / 10;
-            assert!(draws.iter().any(|d| (lo..=hi).contains(d)), "none in {lo}..={hi}");
+            assert!(
+                draws.iter().any(|d| (lo..=hi).contains(d)),
+                "none in {lo}..={hi}"
+            );
         }
         spreads(|c, a, e| wait_nanos(c, Decision::Later, a, e));
         // A cap equal to the first step: exactly the cap.

@@ -570,17 +570,17 @@ impl ConfigError {
     /// The setting the proposed fix changes (`None` for [`NotAClient`](Self::NotAClient),
     /// whose fix is the role).
     pub const fn setting(&self) -> Option<Setting> {
+        if let Some((setting, _)) = self.suggestion() {
+            return Some(setting);
+        }
         Some(match self {
             ConfigError::OutOfRange { setting, .. }
             | ConfigError::SubMillisecond { setting, .. }
             | ConfigError::ClientOnly { setting } => *setting,
             ConfigError::BackoffInverted { .. } => Setting::BackoffInitial,
             ConfigError::BadMultiplier { .. } => Setting::BackoffMultiplier,
-            ConfigError::ExceedsPathLimit { .. } => match self.path_fix() {
-                PathFix::Interval(_) => Setting::PingInterval,
-                PathFix::Both { .. } => Setting::PongTimeout,
-                PathFix::Limit(_) => Setting::PathIdleLimit,
-            },
+            // (Each of these has a suggestion, above.)
+            ConfigError::ExceedsPathLimit { .. } => Setting::PathIdleLimit,
             ConfigError::IdleTimeoutTooShort { .. } | ConfigError::NoDeadPeerDetection => {
                 Setting::IdleTimeout
             }
@@ -592,47 +592,158 @@ impl ConfigError {
         })
     }
 
-    /// The fix for [`ExceedsPathLimit`](Self::ExceedsPathLimit), in whole milliseconds
-    /// and never under [`HINT_FLOOR`]: a shorter interval if the pong timeout leaves room
-    /// for one; else both, a third of the limit for the pong; else (a limit under two
-    /// floors, which no sane heartbeat fits) the limit these settings need.
-    const fn path_fix(&self) -> PathFix {
-        let ConfigError::ExceedsPathLimit {
-            ping_interval,
-            pong_timeout,
-            limit,
-        } = *self
-        else {
-            return PathFix::Interval(HINT_FLOOR);
+    /// The value the hint proposes, as data: the setting it changes and the value to
+    /// give it (in whole milliseconds, as the builder takes it; zero turns an `or zero
+    /// for off` setting off). `None` where the fix is no duration (a multiplier, an
+    /// attempt count, an override, the role). The hint's text proposes the same; a fix
+    /// of two settings names the first here, and the next build proposes the second.
+    /// Hints take the other settings into account: applying them converges.
+    ///
+    /// ```
+    /// use keepalive::{Config, Duration, Setting};
+    /// let err = Config::client()
+    ///     .ping_interval(Duration::from_secs(50))
+    ///     .path_idle_limit(Duration::from_secs(60))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.suggestion(), Some((Setting::PingInterval, Duration::from_secs(40))));
+    /// ```
+    pub const fn suggestion(&self) -> Option<(Setting, Duration)> {
+        Some(match *self {
+            ConfigError::OutOfRange { setting, value } => (setting, nearest(setting, value)),
+            ConfigError::SubMillisecond { setting, value } => (setting, whole_ms_up(value)),
+            ConfigError::BackoffInverted { max, .. } => (Setting::BackoffInitial, max),
+            ConfigError::ExceedsPathLimit { .. } | ConfigError::IdleTimeoutTooShort { .. } => {
+                match self.cycle_fix() {
+                    CycleFix::Interval(d) => (Setting::PingInterval, d),
+                    CycleFix::Both { pong, .. } => (Setting::PongTimeout, pong),
+                    CycleFix::Limit(d) => (Setting::PathIdleLimit, d),
+                    CycleFix::Idle(d) => (Setting::IdleTimeout, d),
+                }
+            }
+            ConfigError::NoDeadPeerDetection => (Setting::IdleTimeout, SUGGESTED_IDLE),
+            ConfigError::PolicingTooStrict { idle_timeout, .. } => (
+                Setting::MinPingInterval,
+                whole_ms(idle_timeout_half(idle_timeout)),
+            ),
+            ConfigError::KeepaliveCeiling {
+                ping_interval,
+                pings: true,
+                ..
+            } if ping_interval.as_millis() < MAX.as_millis() => {
+                let eight = ping_interval.saturating_mul(8);
+                let ceiling = if eight.as_millis() < MAX.as_millis() {
+                    eight
+                } else {
+                    MAX
+                };
+                (Setting::KeepaliveCeiling, whole_ms(ceiling))
+            }
+            // No ceiling fits above the interval (or nothing pings): off.
+            ConfigError::KeepaliveCeiling { .. } => (Setting::KeepaliveCeiling, Duration::ZERO),
+            ConfigError::TooManyAttempts { .. }
+            | ConfigError::BadMultiplier { .. }
+            | ConfigError::TooManyOverrides
+            | ConfigError::ClientOnly { .. }
+            | ConfigError::NotAClient => return None,
+        })
+    }
+
+    /// The fix for a heartbeat cycle (`ping_interval + pong_timeout`) that does not fit
+    /// a limit, in whole milliseconds and never under [`HINT_FLOOR`].
+    ///
+    /// - Past the path's idle limit: a shorter interval if the pong timeout leaves room
+    ///   for one; else both, a third of the limit for the pong; else (a limit under two
+    ///   floors, which no sane heartbeat fits) the limit these settings need.
+    /// - Past `idle_timeout`: the idle timeout the cycle needs, if it is within range;
+    ///   else the cycle shortened to fit the idle timeout, as for a path's limit.
+    const fn cycle_fix(&self) -> CycleFix {
+        let (ping_interval, pong_timeout, limit, idle) = match *self {
+            ConfigError::ExceedsPathLimit {
+                ping_interval,
+                pong_timeout,
+                limit,
+            } => (ping_interval, pong_timeout, limit, false),
+            ConfigError::IdleTimeoutTooShort {
+                idle_timeout,
+                ping_interval,
+                pong_timeout,
+            } => (ping_interval, pong_timeout, idle_timeout, true),
+            _ => return CycleFix::Interval(HINT_FLOOR),
         };
+        let cycle = whole_ms(ping_interval.saturating_add(pong_timeout));
+        if idle && cycle.as_millis() <= MAX.as_millis() {
+            return CycleFix::Idle(cycle);
+        }
         let floor = HINT_FLOOR.as_millis() as u64;
         let ms = limit.as_millis() as u64;
         if let Some(room) = limit.checked_sub(pong_timeout) {
             if room.as_millis() as u64 >= floor {
-                return PathFix::Interval(whole_ms(room));
+                return CycleFix::Interval(whole_ms(room));
             }
         }
         if ms >= 2 * floor {
             let pong = if ms / 3 > floor { ms / 3 } else { floor };
-            return PathFix::Both {
+            return CycleFix::Both {
                 pong: Duration::from_millis(pong),
                 interval: Duration::from_millis(ms - pong),
             };
         }
-        let need = whole_ms(ping_interval.saturating_add(pong_timeout));
+        if idle {
+            // An idle timeout under two seconds: the one a one-second heartbeat needs.
+            return CycleFix::Idle(Duration::from_millis(2 * floor));
+        }
+        // At most the longest limit there is; the next hint then shortens the cycle.
         let least = Duration::from_millis(2 * floor);
-        PathFix::Limit(if need.as_millis() > least.as_millis() {
-            need
-        } else {
+        CycleFix::Limit(if cycle.as_millis() <= least.as_millis() {
             least
+        } else if cycle.as_millis() >= MAX.as_millis() {
+            MAX
+        } else {
+            cycle
         })
     }
 }
 
-enum PathFix {
+/// What `idle_timeout` a server whose clients do not ping is given by a hint: clients
+/// that ping every 30 s, one missed beat allowed.
+const SUGGESTED_IDLE: Duration = Duration::from_secs(70);
+
+const fn idle_timeout_half(idle: Duration) -> Duration {
+    Duration::from_nanos((idle.as_nanos() / 2) as u64)
+}
+
+/// `d` rounded up to whole milliseconds, at most [`MAX`].
+const fn whole_ms_up(d: Duration) -> Duration {
+    let ms = d.as_nanos().div_ceil(NS_PER_MS as u128) as u64;
+    let d = Duration::from_millis(ms);
+    if d.as_millis() > MAX.as_millis() {
+        MAX
+    } else {
+        d
+    }
+}
+
+/// The value nearest to `value` that `setting` takes: too short, the shortest sane one
+/// (policing takes any small value); too long, the longest.
+const fn nearest(setting: Setting, value: Duration) -> Duration {
+    if value.as_nanos() < MIN.as_nanos() && !matches!(setting, Setting::MinPingInterval) {
+        return HINT_FLOOR;
+    }
+    if value.as_nanos() < MIN.as_nanos() {
+        return MIN;
+    }
+    if value.as_nanos() > MAX.as_nanos() {
+        return MAX;
+    }
+    whole_ms(value)
+}
+
+enum CycleFix {
     Interval(Duration),
     Both { pong: Duration, interval: Duration },
     Limit(Duration),
+    Idle(Duration),
 }
 
 impl fmt::Display for ConfigError {
@@ -643,19 +754,14 @@ impl fmt::Display for ConfigError {
                 if setting.off_at_zero() {
                     f.write_str(", or zero for off")?;
                 }
-                // Too short: the shortest sane value (policing takes any small value).
-                let nearest = match value < MIN && setting != Setting::MinPingInterval {
-                    true => HINT_FLOOR,
-                    false => whole_ms(value.clamp(MIN, MAX)),
-                };
-                write!(f, "; try {nearest:?} (the default is ")?;
+                write!(f, "; try {:?} (the default is ", nearest(setting, value))?;
                 setting.show_default(f)?;
                 f.write_str(")")
             }
             ConfigError::SubMillisecond { setting, value } => write!(
                 f,
                 "{setting} ({value:?}) must be a whole number of milliseconds; try {:?}",
-                Duration::from_millis(value.as_nanos().div_ceil(NS_PER_MS.into()) as u64).min(MAX)
+                whole_ms_up(value)
             ),
             ConfigError::BackoffInverted { initial, max } => write!(
                 f,
@@ -677,13 +783,13 @@ impl fmt::Display for ConfigError {
                      not exceed the path idle limit ({limit:?}), or a slow pong lets the path cut \
                      a live connection; "
                 )?;
-                match self.path_fix() {
-                    PathFix::Interval(room) => write!(f, "try ping_interval {room:?} or less"),
-                    PathFix::Both { pong, interval } => write!(
+                match self.cycle_fix() {
+                    CycleFix::Interval(room) => write!(f, "try ping_interval {room:?} or less"),
+                    CycleFix::Both { pong, interval } => write!(
                         f,
                         "try pong_timeout {pong:?} and ping_interval {interval:?} or less"
                     ),
-                    PathFix::Limit(need) => write!(
+                    CycleFix::Limit(need) | CycleFix::Idle(need) => write!(
                         f,
                         "no heartbeat of a second or more fits that limit, and proxies and NATs \
                          cut idle paths after tens of seconds (nginx 60s), so check it; for \
@@ -701,8 +807,17 @@ impl fmt::Display for ConfigError {
                     f,
                     "idle_timeout ({idle_timeout:?}) must be at least ping_interval + \
                      pong_timeout ({cycle:?}), or it closes a live peer whose pong is merely \
-                     slow; try {cycle:?}"
-                )
+                     slow; "
+                )?;
+                match self.cycle_fix() {
+                    CycleFix::Idle(need) => write!(f, "try {need:?}"),
+                    CycleFix::Interval(room) => write!(f, "try ping_interval {room:?} or less"),
+                    CycleFix::Both { pong, interval } => write!(
+                        f,
+                        "try pong_timeout {pong:?} and ping_interval {interval:?} or less"
+                    ),
+                    CycleFix::Limit(need) => write!(f, "try idle_timeout {need:?}"),
+                }
             }
             ConfigError::TooManyAttempts { value } => write!(
                 f,
@@ -721,7 +836,7 @@ impl fmt::Display for ConfigError {
                 "min_ping_interval ({min_ping_interval:?}) must be at most half of idle_timeout \
                  ({idle_timeout:?}), or a peer that pings often enough to stay open is closed for \
                  pinging too often; try {:?} or less",
-                whole_ms(idle_timeout / 2)
+                whole_ms(idle_timeout_half(idle_timeout))
             ),
             ConfigError::KeepaliveCeiling {
                 ping_interval,
@@ -736,12 +851,17 @@ impl fmt::Display for ConfigError {
                 ceiling,
                 ping_interval,
                 ..
-            } => write!(
-                f,
-                "keepalive_ceiling ({ceiling:?}) must be longer than ping_interval \
-                 ({ping_interval:?}), the interval it learns up from; try {:?}",
-                whole_ms(ping_interval.saturating_mul(8).min(MAX))
-            ),
+            } => {
+                write!(
+                    f,
+                    "keepalive_ceiling ({ceiling:?}) must be longer than ping_interval \
+                     ({ping_interval:?}), the interval it learns up from; "
+                )?;
+                match self.suggestion() {
+                    Some((_, d)) if !d.is_zero() => write!(f, "try {d:?}"),
+                    _ => f.write_str("no longer one fits: remove keepalive_ceiling"),
+                }
+            }
             ConfigError::TooManyOverrides => f.write_str(
                 "at most 4 reconnect overrides (on_close_code, on_http_status) fit in a config; \
                  leave the cases the default table already decides that way to the table",

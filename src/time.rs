@@ -188,9 +188,15 @@ mod tests {
     #[test]
     fn checked_operations_say_when_they_cannot() {
         let (a, b) = (Instant::from_millis(1_500), Instant::from_secs(4));
-        assert_eq!(b.checked_duration_since(a), Some(Duration::from_millis(2_500)));
+        assert_eq!(
+            b.checked_duration_since(a),
+            Some(Duration::from_millis(2_500))
+        );
         assert_eq!(a.checked_duration_since(b), None);
-        assert_eq!(a.checked_add(Duration::from_millis(500)), Some(Instant::from_secs(2)));
+        assert_eq!(
+            a.checked_add(Duration::from_millis(500)),
+            Some(Instant::from_secs(2))
+        );
         assert_eq!(Instant::MAX.checked_add(Duration::from_nanos(1)), None);
         assert_eq!(a.checked_add(Duration::MAX), None, "past u64 nanoseconds");
         // The saturating forms never fail.
@@ -205,7 +211,10 @@ mod tests {
         assert_eq!(Instant::from_millis(3).as_nanos(), 3_000_000);
         assert_eq!(Instant::from_secs(3).as_nanos(), 3_000_000_000);
         assert_eq!(Instant::from_secs(u64::MAX), Instant::MAX, "saturates");
-        assert_eq!(format!("{:?}", Instant::from_millis(1_500)), "Instant(1.5s)");
+        assert_eq!(
+            format!("{:?}", Instant::from_millis(1_500)),
+            "Instant(1.5s)"
+        );
     }
 
     #[cfg(feature = "std")]

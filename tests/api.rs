@@ -304,6 +304,47 @@ fn apply_hint(values: &mut Vec<(Setting, String)>, e: &ConfigError) -> Vec<(Sett
     set
 }
 
+/// Two hints that once went round in circles: an idle timeout shorter than a cycle that
+/// no idle timeout can hold (20 h + 20 h), and an interval of zero under a path limit no
+/// heartbeat fits. Each converges in two rounds.
+#[cfg(feature = "sim")]
+#[test]
+fn hints_that_once_looped_converge() {
+    use keepalive::ConfigBuilder;
+    fn set(b: ConfigBuilder, s: Setting, d: Duration) -> ConfigBuilder {
+        match s {
+            Setting::PingInterval => b.ping_interval(d),
+            Setting::PongTimeout => b.pong_timeout(d),
+            Setting::IdleTimeout => b.idle_timeout(d),
+            Setting::PathIdleLimit => b.path_idle_limit(d),
+            other => panic!("no hint here for {other}"),
+        }
+    }
+    let hours = |h: u64| Duration::from_secs(h * 3_600);
+    let cases = [
+        Config::client()
+            .ping_interval(hours(20))
+            .pong_timeout(hours(20))
+            .idle_timeout(hours(1)),
+        Config::client()
+            .ping_interval(Duration::ZERO)
+            .path_idle_limit(Duration::from_millis(500)),
+    ];
+    for start in cases {
+        let mut b = start;
+        let mut seen = Vec::new();
+        let mut rounds = 0;
+        while let Err(e) = b.build() {
+            let (s, d) = e.suggestion().expect("a duration to try");
+            assert!(!seen.contains(&(s, d)), "{e}: proposed {s} {d:?} again");
+            seen.push((s, d));
+            b = set(b, s, d);
+            rounds += 1;
+            assert!(rounds <= 3, "{seen:?}");
+        }
+    }
+}
+
 // The hints are applied as text, through the settings table the harnesses share.
 #[cfg(feature = "sim")]
 mod check;
@@ -315,18 +356,20 @@ mod hints {
     use proptest::prelude::*;
 
     proptest::proptest! {
-        /// Every hint is accepted as printed and leads somewhere sane: a configuration
-        /// refused for a duration out of range or grain, a path limit, an idle timeout or
-        /// policing too strict, with its hint applied, builds or fails with another error
-        /// (never the same one), and a hint never proposes a heartbeat shorter than a second
-        /// unless the value given was already shorter (then it only rounds it up to whole
-        /// milliseconds).
+        /// Every hint is accepted as printed and converges: a configuration refused for
+        /// a duration out of range or grain, a path limit, an idle timeout or policing
+        /// too strict, with each hint applied as printed, builds within a round per
+        /// setting given and one more; no hint proposes a value it proposed before (no
+        /// loop), the hint's data
+        /// (`ConfigError::suggestion`) is what its text proposes first, and a hint never
+        /// proposes a heartbeat shorter than a second unless the value given was already
+        /// shorter (then it only rounds it up to whole milliseconds).
         #[test]
-        fn every_hint_is_accepted_as_printed(
-            interval_us in prop_oneof![1u64..2_000, 1u64..200_000_000, Just(100_000_000_000u64)],
-            pong_us in prop_oneof![1u64..2_000, 1u64..200_000_000],
-            limit_ms in proptest::option::of(1u64..200_000),
-            idle_ms in proptest::option::of(1u64..400_000),
+        fn every_hint_is_accepted_as_printed_and_converges(
+            interval_us in prop_oneof![1u64..2_000, 1u64..200_000_000, Just(72_000_000_000u64), Just(100_000_000_000u64)],
+            pong_us in prop_oneof![1u64..2_000, 1u64..200_000_000, Just(72_000_000_000u64)],
+            limit_ms in proptest::option::of(prop_oneof![1u64..200_000, Just(500u64)]),
+            idle_ms in proptest::option::of(prop_oneof![1u64..400_000, Just(3_600_000u64)]),
             min_ping_ms in 0u64..100_000,
             server in proptest::bool::ANY,
             never in proptest::bool::ANY,
@@ -353,15 +396,21 @@ mod hints {
                 Setting::IdleTimeout => Duration::from_millis(idle_ms.unwrap_or(u64::MAX)),
                 _ => Duration::ZERO, // not a heartbeat setting: no floor to hold
             };
+            // At most a round for each setting given, and one more.
+            let rounds = values.len() + 1;
+            let mut proposed = std::collections::HashSet::new();
             // Each fix may reveal the next mistake; none is refused for its own hint.
-            for _ in 0..6 {
+            for _ in 0..rounds {
                 match Table::build(server, &values) {
                     Ok(_) => return Ok(()),
                     Err(ConfigError::NoDeadPeerDetection) => return Ok(()), // its fix is a choice
                     Err(e) => {
-                        for (s, value) in apply_hint(&mut values, &e) {
+                        let applied = apply_hint(&mut values, &e);
+                        proptest::prop_assert_eq!(applied.first().copied(), e.suggestion(), "{}", e);
+                        for (s, value) in applied {
                             let floor = given(s).min(Duration::from_secs(1));
                             proptest::prop_assert!(value >= floor, "{}: {} {:?}", e, s, value);
+                            proptest::prop_assert!(proposed.insert((s, value)), "{} proposed {:?} again", e, value);
                         }
                         if let Err(again) = Table::build(server, &values) {
                             proptest::prop_assert_ne!(again, e, "the hint of {} did not fix it", e);

@@ -195,7 +195,11 @@ fn the_round_trip_survives_a_loss_on_a_new_network_and_a_reconnect() {
     let _ = m.handle(gap + ms(10), Event::Disconnected);
     let restored = PathMemory::from_bytes(&m.path_memory().to_bytes()).expect("ours");
     assert!(!restored.is_stale());
-    assert_eq!(restored.interval(), None, "nothing learned here yet: the floor");
+    assert_eq!(
+        restored.interval(),
+        None,
+        "nothing learned here yet: the floor"
+    );
     assert_eq!(restored.idle_limit(), None);
     let next = HeartbeatMachine::new(learning(), gap).remember(restored);
     let stats = next.stats();

@@ -19,9 +19,7 @@
 //! Traffic on a steady connection (nearly every message) is not unpacked: [`View`] lets
 //! the machine's fast path move the slot's times in place.
 
-use super::{
-    budget_full, full_lag, round_up_ms, Conn, Kept, Ours, Timed, NO_RTT, NO_WAKE,
-};
+use super::{budget_full, full_lag, round_up_ms, Conn, Kept, Ours, Timed, NO_RTT, NO_WAKE};
 use crate::config::{Config, PingPolicy};
 use crate::time::NS_PER_MS;
 use alloc::vec::Vec;

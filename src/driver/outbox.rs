@@ -155,7 +155,10 @@ mod tests {
         assert_eq!(o.next(), Some("pong 2"));
         assert_eq!(o.next(), Some("ping"));
         assert_eq!(o.next(), None);
-        assert!(o.unflushed() && o.owes_pong(), "owed until a flush completes");
+        assert!(
+            o.unflushed() && o.owes_pong(),
+            "owed until a flush completes"
+        );
         assert_eq!(o.flushed(), Some(PingId::new(1)), "the ping has left");
         assert!(!o.owes_pong() && !o.unflushed());
         assert_eq!(o.flushed(), None);
