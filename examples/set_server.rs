@@ -71,9 +71,8 @@ async fn echo(
                     let payload = id.get().to_be_bytes().to_vec();
                     let _ = ws.send(Message::Ping(payload.into())).await;
                 }
-                Some(Beat::Pong(payload)) => {
-                    let _ = ws.send(Message::Pong(payload.into())).await;
-                }
+                // Only after `member.ping_received`: tungstenite answered this one.
+                Some(Beat::Pong(_)) => {}
                 Some(Beat::Close(reason)) => {
                     // Then read on until the peer's close or the end.
                     ours = Some(reason);

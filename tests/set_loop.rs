@@ -67,6 +67,47 @@ async fn pongs_carry_the_pings_payload_and_ten_at_once_are_no_flood() {
     }
 }
 
+/// A stack that answers pings itself (tungstenite, axum) reports `PingReceived`: the
+/// ping counts as life and toward policing, and no `Beat::Pong` comes. A ping reported
+/// both ways by mistake counts twice toward policing and brings one `Beat::Pong`, which a
+/// member that matches it and does nothing ignores: nothing else changes.
+#[tokio::test(start_paused = true)]
+async fn a_ping_the_stack_answered_brings_no_pong_and_one_reported_twice_no_harm() {
+    let heartbeats: SetLoop<Vec<u8>> = SetLoop::spawn(Tokio, config());
+    let mut member = heartbeats.join();
+    // The peer pings every half interval; our own pings are answered.
+    let end = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < end {
+        tokio::time::sleep(INTERVAL / 2).await;
+        member.report(Event::PingReceived);
+        while let Ok(beat) = timeout(Duration::ZERO, member.next()).await {
+            match beat {
+                Some(Beat::Ping(id)) => member.report(Event::PongReceived(Some(id))),
+                other => panic!("no pong or close for a ping the stack answered: {other:?}"),
+            }
+        }
+    }
+    // The same ping both ways: one pong beat, and the member stays.
+    member.report(Event::PingReceived);
+    member.ping_received(b"p".to_vec());
+    loop {
+        match member.next().await {
+            Some(Beat::Ping(id)) => member.report(Event::PongReceived(Some(id))),
+            other => break assert_eq!(other, Some(Beat::Pong(b"p".to_vec()))),
+        }
+    }
+    for _ in 0..20 {
+        tokio::time::sleep(INTERVAL / 2).await;
+        member.report(Event::PingReceived);
+        while let Ok(beat) = timeout(Duration::ZERO, member.next()).await {
+            match beat {
+                Some(Beat::Ping(id)) => member.report(Event::PongReceived(Some(id))),
+                other => panic!("still open, no pong: {other:?}"),
+            }
+        }
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_live_member_is_never_closed() {
     let heartbeats: SetLoop<Vec<u8>> = SetLoop::spawn(Tokio, config());

@@ -124,6 +124,21 @@ impl<P> Shared<P> {
 ///
 /// Clone the handle freely; the task ends once every handle and every member is gone.
 ///
+/// **A peer's ping is reported one way, by what the stack does with it:**
+///
+/// - a stack that answers pings itself (tungstenite, axum, tokio-websockets):
+///   [`member.report(Event::PingReceived)`](Member::report). The ping counts as life and
+///   toward policing; no [`Beat::Pong`] comes.
+/// - a stack that does not (a raw socket, an application-level `{"type":"ping"}`):
+///   [`member.ping_received(payload)`](Member::ping_received), and send each
+///   [`Beat::Pong`] with its payload.
+///
+/// Mixed up, nothing breaks: a `Beat::Pong` after a ping the stack answered is matched
+/// and ignored (match it; do not let a catch-all arm end the connection on it), and a
+/// ping reported both ways counts twice toward the policing budget (harmless below half
+/// the policing rate: with a server's defaults, a peer pinging more often than every
+/// 100 ms on average).
+///
 /// ```no_run
 /// use keepalive::driver::{Beat, SetLoop};
 /// use keepalive::tokio::Tokio;
@@ -134,8 +149,9 @@ impl<P> Shared<P> {
 /// while let Some(socket) = sockets.recv().await {
 ///     let mut member = heartbeats.join();
 ///     tokio::spawn(async move {
-///         // For each read: member.report(Event::DataReceived); a ping's payload:
-///         // member.ping_received(payload); a pong: member.report(Event::PongReceived(None)).
+///         // For each read: member.report(Event::DataReceived); a ping (a raw socket
+///         // answers none itself): member.ping_received(payload); a pong:
+///         // member.report(Event::PongReceived(None)).
 ///         while let Some(beat) = member.next().await {
 ///             match beat {
 ///                 Beat::Ping(id) => { /* send a ping with id.get().to_be_bytes() */ }
@@ -264,14 +280,18 @@ impl<P> fmt::Debug for Member<P> {
 impl<P> Member<P> {
     /// Reports an event of this connection: bytes or a message read
     /// ([`Event::DataReceived`]), a pong ([`Event::PongReceived`]), data sent, a ping
-    /// written, the end of the stream ([`Event::Disconnected`]). A ping goes through
-    /// [`ping_received`](Self::ping_received), with its payload.
+    /// written, the end of the stream ([`Event::Disconnected`]), and a peer's ping that
+    /// the stack answered itself ([`Event::PingReceived`]: tungstenite, axum; no
+    /// [`Beat::Pong`] comes). A ping that you answer goes through
+    /// [`ping_received`](Self::ping_received) instead (see [`SetLoop`]).
     pub fn report(&self, event: Event) {
         lock(&self.shared).report(self.key, Report::Event(event));
     }
 
-    /// Reports a ping from the peer: its [`Beat::Pong`] carries `payload` back (unless
-    /// policing closes the connection instead).
+    /// Reports a ping from the peer that the stack does not answer itself: its
+    /// [`Beat::Pong`] carries `payload` back, for you to send (unless policing closes the
+    /// connection instead). For a stack that answers pings, report
+    /// [`Event::PingReceived`] instead (see [`SetLoop`]).
     pub fn ping_received(&self, payload: P) {
         lock(&self.shared).report(self.key, Report::Ping(payload));
     }
