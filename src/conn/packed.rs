@@ -463,6 +463,17 @@ mod tests {
     }
 
     #[test]
+    fn forty_bits_hold_every_time_short_of_the_end() {
+        assert_eq!(Ms::new(0).get(), 0);
+        assert_eq!(Ms::new(Ms::MAX).get(), Ms::MAX);
+        // Past the most a time may lie: the most, never the end and never wrapped round.
+        assert_eq!(Ms::new(Ms::MAX + 1).get(), Ms::MAX);
+        assert_eq!(Ms::new(u64::MAX).get(), Ms::MAX);
+        assert_ne!(Ms::new(u64::MAX), Ms::END);
+        assert_eq!(Ms::END.get(), (1 << 40) - 1);
+    }
+
+    #[test]
     fn a_rebase_keeps_recent_times_and_the_end() {
         let mut sides = Sides::new(&Config::server().build().unwrap());
         let now = (REBASE_AT + 5) * NS_PER_MS;
