@@ -172,6 +172,40 @@ fn regression_a_passed_deadline_is_handed_out_in_its_millisecond() {
     assert!(matches!(got, Some((0, Action::SendPing(_)))), "{got:?}");
 }
 
+/// The set wakes for a connection at its deadline, not before: a quiet connection of a
+/// server that pings every 20 s is next due 20 s after it opened, and after its ping at
+/// the pong timeout.
+#[test]
+fn the_next_deadline_is_the_connections_own() {
+    let config = Config::server()
+        .ping_interval(Duration::from_secs(20))
+        .pong_timeout(Duration::from_secs(10))
+        .spread_pings(false)
+        .build()
+        .unwrap();
+    let mut set = HeartbeatSet::new(config);
+    set.insert(1u8, Instant::ZERO).unwrap();
+    // An early bound (the wheel's slot), never later, never "now" for a quiet set.
+    let within = |set: &HeartbeatSet<u8>, from: u64, to: u64| {
+        let next = set.next_deadline().expect("a deadline");
+        assert!(
+            next > Instant::from_secs(from) && next <= Instant::from_secs(to),
+            "{next:?} not in ({from} s, {to} s]"
+        );
+    };
+    within(&set, 10, 20);
+    let early = set.poll(Instant::from_secs(19));
+    assert!(
+        early.is_none(),
+        "nothing due before the deadline: {early:?}"
+    );
+    within(&set, 19, 20);
+    let due = set.poll(Instant::from_secs(20));
+    assert!(matches!(due, Some((1, Action::SendPing(_)))), "{due:?}");
+    while set.poll(Instant::from_secs(20)).is_some() {}
+    within(&set, 20, 30);
+}
+
 #[test]
 fn duplicate_and_unknown_keys_are_typed_errors() {
     let mut set = HeartbeatSet::new(Config::server().build().unwrap());

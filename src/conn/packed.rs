@@ -474,6 +474,54 @@ mod tests {
     }
 
     #[test]
+    fn the_heap_counts_every_column() {
+        let mut sides = Sides::new(&Config::server().build().unwrap());
+        for _ in 0..10 {
+            sides.push();
+        }
+        let len = sides.len;
+        let pinged = Pinging {
+            ping_seq: [1, 0, 0, 0],
+            ..Pinging::default()
+        };
+        sides.ping.put(3, pinged, len);
+        sides.budget.put(4, Ms::new(9), len);
+        sides.path_rto_us.put(5, 250_000, len);
+        let (ping, budget, rto) = (
+            sides.ping.heap_bytes(),
+            sides.budget.heap_bytes(),
+            sides.path_rto_us.heap_bytes(),
+        );
+        assert!(ping > 0 && budget > 0 && rto > 0);
+        assert_eq!(
+            sides.heap_bytes(),
+            ping + budget + rto + sides.client.heap_bytes()
+        );
+    }
+
+    #[test]
+    fn a_second_rebase_moves_from_the_first() {
+        let mut sides = Sides::new(&Config::server().build().unwrap());
+        let mut slot = Slot {
+            last_in: Ms::default(),
+            ping_at: Ms::default(),
+            wake: Ms::END,
+            time: Ms::default(),
+            flags: 0,
+            tag: Tag::Open,
+            phase: 0,
+        };
+        let first = (REBASE_AT + 5) * NS_PER_MS;
+        sides.rebase(first, core::iter::once(&mut slot));
+        let second = first + (REBASE_AT + 11) * NS_PER_MS;
+        slot.last_in = sides.ms(second - 2 * NS_PER_MS);
+        sides.rebase(second, core::iter::once(&mut slot));
+        assert_eq!(sides.base, second / NS_PER_MS - KEPT_PAST);
+        assert_eq!(sides.ns(slot.last_in), second - 2 * NS_PER_MS);
+        assert_eq!(sides.ns(slot.wake), u64::MAX);
+    }
+
+    #[test]
     fn a_rebase_keeps_recent_times_and_the_end() {
         let mut sides = Sides::new(&Config::server().build().unwrap());
         let now = (REBASE_AT + 5) * NS_PER_MS;
