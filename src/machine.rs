@@ -109,6 +109,36 @@ impl HeartbeatMachine {
         }
     }
 
+    /// The path moved to another network (Wi-Fi to cellular, another access point), and
+    /// `memory` is what was learned there before (stored per network), or `None` for a
+    /// network not learned yet. As [`Event::NetworkChanged`], an open connection is
+    /// probed at once and a wait to reconnect ends; then:
+    ///
+    /// - **the interval**: with a memory, the one learned there (its
+    ///   [`interval`](PathMemory::interval), or `ping_interval` if none); without, the
+    ///   floor (`ping_interval`) at once, and learning starts over on this network. It
+    ///   applies from the next ping; the dead-peer bound in force is that interval plus
+    ///   the pong timeout;
+    /// - **the round trips**: a memory's round trips seed the pong timeout's floor;
+    ///   without one, those measured on the last network stand until the next pongs (the
+    ///   configured pong timeout is always the least);
+    /// - **the next loss** after a silent gap counts toward this network's learning: with
+    ///   a memory, as if the client had never left it.
+    ///
+    /// [`path_memory`](Self::path_memory) then describes this network. (A bare
+    /// `NetworkChanged` keeps the interval until the next loss, then starts over from the
+    /// floor: for a change whose network is unknown.)
+    pub fn moved_to(&mut self, now: Instant, memory: Option<PathMemory>) -> Actions {
+        let actions = self.handle(now, Event::NetworkChanged);
+        let memory = memory.unwrap_or_default();
+        self.learned = memory.learned();
+        self.apply_interval();
+        if memory.rtt().0.is_some() || memory.rtt().1 != 0 {
+            self.conn.seed_estimator(&self.config, memory.rtt());
+        }
+        actions
+    }
+
     /// The single entry point: applies `event` at `now` and returns what to do. A `now`
     /// earlier than one seen before counts as the latest seen. Never panics.
     #[inline]

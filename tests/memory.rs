@@ -208,3 +208,49 @@ fn the_round_trip_survives_a_loss_on_a_new_network_and_a_reconnect() {
     // The transport's RTO (250 ms) outweighs the pongs' (40 + 4 × 20 = 120 ms): 750 ms.
     assert_eq!(stats.pong_timeout, ms(750));
 }
+
+/// A client that moves between two networks, told which with what it learned there: it
+/// takes up each network's interval and round trips where it left them, starts over on
+/// one it has not seen, and a loss after the move counts toward that network alone.
+#[test]
+fn moving_between_networks_keeps_what_each_taught() {
+    // Network A: 30 s learned, 40 ms round trips. Network B: settled at 48 s below 60 s.
+    let a = PathMemory::from_bytes(&FROZEN[1].0).expect("ours");
+    let mut b_bytes = FROZEN[2].0;
+    b_bytes[1] = 0; // not stale: learned on B, stored while on B
+    let b = PathMemory::from_bytes(&b_bytes).expect("ours");
+    let mut m = HeartbeatMachine::new(learning(), Instant::ZERO).remember(a);
+    let _ = m.handle(Instant::ZERO, Event::Connected);
+    assert_eq!(m.stats().ping_interval, ms(30_000));
+
+    // To B: probed at once, B's interval, B's settled gap.
+    let now = Instant::ZERO + ms(1_000);
+    let probe = m.moved_to(now, Some(b));
+    assert!(
+        probe
+            .clone()
+            .any(|a| matches!(a, keepalive::Action::SendPing(_))),
+        "probed at once: {probe:?}"
+    );
+    assert_eq!(m.stats().ping_interval, ms(48_000));
+    assert_eq!(m.path_memory().idle_limit(), Some(ms(60_000)));
+    assert!(!m.path_memory().is_stale());
+
+    // To a network never seen: the floor at once, nothing learned.
+    let _ = m.moved_to(now + ms(10), None);
+    assert_eq!(m.stats().ping_interval, ms(2_000));
+    assert_eq!(m.path_memory().interval(), None);
+    assert_eq!(m.path_memory().idle_limit(), None);
+
+    // Back to A: where it left off, round trips included.
+    let _ = m.moved_to(now + ms(20), Some(a));
+    let back = m.path_memory();
+    assert_eq!(back.interval(), a.interval());
+    assert_eq!(back.idle_limit(), a.idle_limit());
+    assert_eq!(m.stats().ping_interval, ms(30_000));
+    assert_eq!(m.stats().smoothed_rtt, Some(ms(40)));
+    assert!(
+        !back.is_stale(),
+        "A's memory holds on A: a loss counts toward A"
+    );
+}

@@ -292,6 +292,52 @@ async fn many_handles_on_many_threads_lose_nothing_and_keep_their_order() {
     assert_eq!(next_of, [N; 4]);
 }
 
+/// A running client told it moved to a network it knows takes up that network's
+/// interval; to one it does not, the floor; and back, where it left off.
+#[tokio::test]
+async fn a_running_client_moves_between_networks() {
+    let (l, url) = listener().await;
+    tokio::spawn(async move { echo(accept(&l).await).await });
+    let ceiling = keepalive::ConfigBuilder::keepalive_ceiling;
+    let config = ceiling(
+        Config::client().ping_interval(INTERVAL).pong_timeout(PONG),
+        Duration::from_secs(10),
+    )
+    .build()
+    .expect("a learning client");
+    let mut c = client(&url, config);
+    assert_eq!(next(&mut c).await, SessionEvent::Connected);
+    // What the client learned on a network before: 350 ms (bytes of the stable form).
+    let mut bytes = [0u8; 28];
+    bytes[0] = 1;
+    bytes[4..8].copy_from_slice(&350u32.to_le_bytes());
+    bytes[16..20].copy_from_slice(&u32::MAX.to_le_bytes()); // no round trip
+    let known = keepalive::PathMemory::from_bytes(&bytes).expect("a memory");
+    async fn settle(c: &WsClient, want: Duration) {
+        let deadline = Instant::now() + EVENT_WAIT;
+        while c.client.stats().ping_interval != want {
+            let now = c.client.stats().ping_interval;
+            assert!(Instant::now() < deadline, "{now:?}, not {want:?}");
+            sleep(Duration::from_millis(5)).await;
+        }
+    }
+    c.client.moved_to(Some(known));
+    settle(&c, Duration::from_millis(350)).await;
+    assert_eq!(
+        c.client.path_memory().interval(),
+        Some(Duration::from_millis(350))
+    );
+    c.client.moved_to(None);
+    settle(&c, INTERVAL).await;
+    assert_eq!(c.client.path_memory().interval(), None);
+    c.client.moved_to(Some(known));
+    settle(&c, Duration::from_millis(350)).await;
+    assert!(
+        c.client.is_connected(),
+        "a move probes; a live server answers"
+    );
+}
+
 /// A slow consumer and a large message: the application does not read for several
 /// dead-peer bounds while a healthy server keeps sending; nothing times out and every
 /// message arrives, in order.

@@ -9,7 +9,8 @@ use super::{Runtime, Transport};
 use crate::codec::{HeartbeatCodec, Inbound};
 use crate::link::{self, Before, Counts, Driven, Kernel, Link};
 use crate::{
-    Action, Actions, Clock, CloseReason, Config, Event, HeartbeatMachine, Instant, PingId, Stats,
+    Action, Actions, Clock, CloseReason, Config, Event, HeartbeatMachine, Instant, PathMemory,
+    PingId, Stats,
 };
 use core::fmt;
 use core::pin::Pin;
@@ -735,6 +736,20 @@ where
     /// once, on the next poll.
     pub fn network_changed(&mut self) {
         self.notify(Event::NetworkChanged);
+    }
+
+    /// The path moved to another network, with what was learned there (see
+    /// [`HeartbeatMachine::moved_to`]): the traffic the machine has not heard of first.
+    pub(crate) fn moved_to(&mut self, memory: Option<PathMemory>) {
+        let now = self.now();
+        if self.stage == Stage::Open {
+            link::begin(self, now);
+            link::report(self, now, false);
+        }
+        let actions = self.machine.moved_to(now, memory);
+        if self.stage == Stage::Open {
+            self.apply(actions, None);
+        }
     }
 
     pub(crate) fn notify(&mut self, event: Event) {

@@ -3,7 +3,7 @@
 
 use super::ledger::Ticket;
 use super::task::{Connect, Setup, Task};
-use super::{begin, lock, Attempt, Begun, Inner, SessionEvent, DEFAULT_CAPACITY};
+use super::{begin, lock, Attempt, Begun, Inner, SessionEvent, Signal, DEFAULT_CAPACITY};
 use crate::codec::HeartbeatCodec;
 use crate::driver::error::SendError;
 use crate::driver::{BoxError, Runtime, Transport};
@@ -246,22 +246,48 @@ impl<M> Client<M> {
     /// The application goes to the background: no pings, no deadlines, and no new
     /// connection attempts until [`resume`](Client::resume).
     pub fn pause(&self) {
-        self.signal(Event::Pause);
+        self.signal(Signal::Event(Event::Pause));
     }
 
     /// Back from a pause: an open connection is probed at once; a client waiting to
     /// reconnect reconnects at once.
     pub fn resume(&self) {
-        self.signal(Event::Resume);
+        self.signal(Signal::Event(Event::Resume));
     }
 
-    /// The network path changed: an open connection is probed at once; a client waiting
-    /// to reconnect reconnects at once.
+    /// The network path changed, to a network the application cannot name: an open
+    /// connection is probed at once; a client waiting to reconnect reconnects at once.
+    /// The interval learned stays until the next loss after a silent gap, which then
+    /// restarts learning from `ping_interval` (the path is another); the round trips
+    /// stand until the next pongs. Where the application knows the network (an SSID, a
+    /// carrier), [`moved_to`](Self::moved_to) does better.
     pub fn network_changed(&self) {
-        self.signal(Event::NetworkChanged);
+        self.signal(Signal::Event(Event::NetworkChanged));
     }
 
-    fn signal(&self, event: Event) {
+    /// The client moved to another network, and `memory` is what was learned there
+    /// before (from [`path_memory`](Self::path_memory) while on it, stored per network
+    /// with [`PathMemory::to_bytes`]), or `None` for one it has not been on. An open
+    /// connection is probed at once; a client waiting to reconnect reconnects at once.
+    /// Then:
+    ///
+    /// - **the interval**: with a memory, the one learned on that network (or
+    ///   `ping_interval` if none was); without, `ping_interval` at once, and learning
+    ///   starts over. It applies from the next ping.
+    /// - **the bound**: that interval plus the pong timeout in force
+    ///   ([`Stats::dead_peer_bound`](crate::Stats::dead_peer_bound)); the memory's round
+    ///   trips seed the pong timeout's floor (without one, those measured on the last
+    ///   network stand until the next pongs).
+    /// - **the next loss** after a silent gap counts toward this network's learning, as
+    ///   if the client had never left it: what it knew there is not lost.
+    ///
+    /// [`path_memory`](Self::path_memory) then describes this network: store it under
+    /// its name before the next move.
+    pub fn moved_to(&self, memory: Option<PathMemory>) {
+        self.signal(Signal::MovedTo(memory));
+    }
+
+    fn signal(&self, event: Signal) {
         let mut s = lock(&self.shared);
         // Only the last few matter; a flood of signals must not grow without bound.
         if s.signals.len() >= 8 {

@@ -144,8 +144,8 @@ struct Inner<M> {
     direct: Option<Arc<dyn Direct<M>>>,
     /// A connection is open.
     open: bool,
-    /// Pause, Resume, NetworkChanged from the application, not yet applied.
-    signals: VecDeque<Event>,
+    /// Pause, Resume, a network change from the application, not yet applied.
+    signals: VecDeque<Signal>,
     shutdown: bool,
     finished: bool,
     /// `Client` handles alive.
@@ -170,6 +170,15 @@ fn begin<M>(shared: &Mutex<Inner<M>>, m: M) -> Result<Begun, SendError<M>> {
         }
     };
     direct.0.send(direct.1, shared)
+}
+
+/// What the application tells a running client.
+#[derive(Clone, Copy, Debug)]
+enum Signal {
+    /// Pause, Resume or NetworkChanged.
+    Event(Event),
+    /// Moved to a network, with what was learned there.
+    MovedTo(Option<PathMemory>),
 }
 
 /// How a send began.

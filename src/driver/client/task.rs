@@ -4,7 +4,7 @@
 //! of a wait), when an attempt has taken too long (`AbortConnect`) and when to give up;
 //! while no connection is open the task's one timer is the machine's deadline.
 
-use super::{lock, Attempt, Begun, Direct, Inner, SessionEvent, Tried};
+use super::{lock, Attempt, Begun, Direct, Inner, SessionEvent, Signal, Tried};
 use crate::codec::HeartbeatCodec;
 use crate::driver::alarm::Alarm;
 use crate::driver::error::{refusal, Error, SendError, SetupFailed};
@@ -391,15 +391,27 @@ where
         }
     }
 
-    /// Pause, Resume or NetworkChanged, from the application.
-    fn signal(&mut self, event: Event) {
+    /// Pause, Resume, a network change, from the application.
+    fn signal(&mut self, signal: Signal) {
         if let Link::Up(hb) = &self.link {
             if let Some(hb) = lock(hb).as_mut() {
-                hb.notify(event);
+                match signal {
+                    Signal::Event(event) => hb.notify(event),
+                    Signal::MovedTo(memory) => hb.moved_to(memory),
+                }
             }
             return;
         }
-        self.tell(event);
+        match signal {
+            Signal::Event(event) => self.tell(event),
+            Signal::MovedTo(memory) => {
+                let now = self.now();
+                if let Some(machine) = self.machine.as_mut() {
+                    let actions = machine.moved_to(now, memory);
+                    self.act(actions, false);
+                }
+            }
+        }
     }
 
     fn shut_down(&mut self) {
