@@ -278,18 +278,8 @@ impl HeartbeatMachine {
     /// Counters, round trips, and the timeouts in force (the dead-peer bound the machine
     /// keeps now, on this path).
     pub fn stats(&self) -> Stats {
-        let (cfg, conn) = (&self.config, &self.conn);
-        let ns = Duration::from_nanos;
-        let srtt = conn.srtt();
-        Stats {
-            attempt: conn.attempt(),
-            smoothed_rtt: srtt.map(|s| s.0),
-            rtt_var: srtt.map(|s| s.1),
-            ping_interval: ns(conn.ping_interval(cfg)),
-            pong_timeout: ns(conn.pong_timeout(cfg)),
-            dead_peer_bound: ns(conn.dead_peer_bound(cfg)),
-            ..self.counters.totals(conn.pings_sent())
-        }
+        let totals = self.counters.totals(self.conn.pings_sent());
+        self.conn.in_force(&self.config, totals)
     }
 
     /// The configuration.

@@ -55,6 +55,46 @@ async fn a_silent_member_is_pinged_then_closed_within_the_bound_then_removed() {
     assert!(heartbeats.is_empty());
 }
 
+/// The loop's figures and a member's own: pings and closes counted by reason, the
+/// bound in force per connection, and the timer's lateness (on the paused clock, within
+/// the millisecond tokio rounds to).
+#[tokio::test(start_paused = true)]
+async fn the_loop_counts_its_closes_and_each_member_reads_its_bound() {
+    let heartbeats: SetLoop<Vec<u8>> = SetLoop::spawn(Tokio, config());
+    let mut silent = heartbeats.join();
+    let mut live = heartbeats.join();
+    tokio::task::yield_now().await;
+    let bound = silent.stats().expect("taken in").dead_peer_bound;
+    assert_eq!(bound, INTERVAL + PONG);
+    let answering = tokio::spawn(async move {
+        while let Some(beat) = live.next().await {
+            if let Beat::Ping(id) = beat {
+                live.report(Event::PongReceived(Some(id)));
+            }
+        }
+    });
+    assert!(matches!(silent.next().await, Some(Beat::Ping(_))));
+    assert_eq!(
+        silent.next().await,
+        Some(Beat::Close(CloseReason::PongTimeout))
+    );
+    let stats = heartbeats.stats();
+    assert_eq!(stats.pong_timeouts, 1);
+    assert_eq!(
+        (stats.idle_timeouts, stats.too_many_pings, stats.forced),
+        (0, 0, 0)
+    );
+    assert!(stats.totals.pings_sent >= 3, "{stats:?}");
+    assert!(stats.totals.pongs_received >= 1, "{stats:?}");
+    assert_eq!(stats.late_wakes, 0);
+    assert!(stats.max_lateness <= GRAIN, "{stats:?}");
+    // The silent member's close never ends: forced after close_timeout, and counted.
+    assert_eq!(silent.next().await, Some(Beat::ForceClose));
+    assert_eq!(heartbeats.stats().forced, 1);
+    assert_eq!(silent.stats(), None, "it left the set");
+    answering.abort();
+}
+
 #[tokio::test(start_paused = true)]
 async fn pongs_carry_the_pings_payload_and_ten_at_once_are_no_flood() {
     let heartbeats: SetLoop<Vec<u8>> = SetLoop::spawn(Tokio, config());

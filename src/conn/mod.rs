@@ -304,6 +304,22 @@ impl Conn {
         slowed.max(base)
     }
 
+    /// `totals` with this connection's figures: the attempt, its round trips and the
+    /// timeouts in force.
+    pub(crate) fn in_force(&self, cfg: &Config, totals: crate::Stats) -> crate::Stats {
+        let ns = Duration::from_nanos;
+        let srtt = self.srtt();
+        crate::Stats {
+            attempt: self.attempt(),
+            smoothed_rtt: srtt.map(|s| s.0),
+            rtt_var: srtt.map(|s| s.1),
+            ping_interval: ns(self.ping_interval(cfg)),
+            pong_timeout: ns(self.pong_timeout(cfg)),
+            dead_peer_bound: ns(self.dead_peer_bound(cfg)),
+            ..totals
+        }
+    }
+
     /// The pong timeout in force: the configured one, or, when the path is slower,
     /// three retransmission timeouts of the measured round trip (at most [`FLOOR_CAP`]).
     pub(crate) fn pong_timeout(&self, cfg: &Config) -> u64 {

@@ -40,7 +40,7 @@ pub mod tokio;
 pub use client::{Attempt, Client, ClientBuilder, Events, SessionEvent};
 pub use error::{Error, SendError};
 pub use heartbeat::Heartbeat;
-pub use set_loop::{Beat, Member, SetLoop};
+pub use set_loop::{Beat, LoopStats, Member, SetLoop};
 
 use core::future::Future;
 use core::task::{Context, Poll};

@@ -5,7 +5,9 @@
 use super::alarm::Alarm;
 use super::{lock, Runtime};
 use crate::link::Settle;
-use crate::{Action, Clock, CloseReason, Config, Event, HeartbeatSet, PingId, State};
+use crate::{
+    Action, Clock, CloseReason, Config, Event, HeartbeatSet, Instant, PingId, State, Stats,
+};
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
@@ -42,6 +44,53 @@ enum Report<P> {
     Leave,
 }
 
+/// A [`SetLoop`]'s figures, for a service's metrics: totals over every connection it
+/// held, its closes by reason, and how late its one timer woke.
+#[non_exhaustive]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoopStats {
+    /// Pings sent, pongs received, closes for silence, and the last round trip measured,
+    /// over every connection ([`HeartbeatSet::stats`]).
+    pub totals: Stats,
+    /// Connections closed for an unanswered ping ([`CloseReason::PongTimeout`]).
+    pub pong_timeouts: u64,
+    /// Closed for silence ([`CloseReason::IdleTimeout`]).
+    pub idle_timeouts: u64,
+    /// Closed for pinging too often ([`CloseReason::TooManyPings`]).
+    pub too_many_pings: u64,
+    /// Closed for any other reason the rules gave (a shutdown).
+    pub other_closes: u64,
+    /// Dropped after their close outlasted `close_timeout` ([`Beat::ForceClose`]).
+    pub forced: u64,
+    /// Wakes of the timer more than 25 ms after its deadline (a stall of the loop's own
+    /// process: its closes for silence then wait for the members' reads).
+    pub late_wakes: u64,
+    /// How late the timer woke the last time.
+    pub last_lateness: Duration,
+    /// The most the timer was late.
+    pub max_lateness: Duration,
+}
+
+impl LoopStats {
+    fn closed(&mut self, reason: CloseReason) {
+        let count = match reason {
+            CloseReason::PongTimeout => &mut self.pong_timeouts,
+            CloseReason::IdleTimeout => &mut self.idle_timeouts,
+            CloseReason::TooManyPings => &mut self.too_many_pings,
+            _ => &mut self.other_closes,
+        };
+        *count += 1;
+    }
+
+    fn woke(&mut self, late: Duration) {
+        self.last_lateness = late;
+        self.max_lateness = self.max_lateness.max(late);
+        if late > crate::link::LATE {
+            self.late_wakes += 1;
+        }
+    }
+}
+
 /// A member's place: what the loop has for it, and who waits for it. 32 bytes: the
 /// beats waiting (seldom any: the member takes them at once) are allocated only then, and
 /// boxed, so that a slot without any keeps one word for them, not a queue's four.
@@ -71,6 +120,10 @@ fn slot_id(key: u64) -> u32 {
 /// deadlines that came through the set (no I/O, no await under it), so a member's report
 /// waits at most one batch.
 struct Shared<P> {
+    /// The set: the loop runs it; members read their own figures from it.
+    set: HeartbeatSet<u64>,
+    /// The loop's own figures.
+    figures: LoopStats,
     reports: VecDeque<(u64, Report<P>)>,
     slots: Vec<Slot<P>>,
     free: Vec<u32>,
@@ -186,6 +239,8 @@ impl<P: Send + 'static> SetLoop<P> {
     /// [`Config::server`]).
     pub fn spawn<R: Runtime>(runtime: R, config: Config) -> SetLoop<P> {
         let shared = Arc::new(Mutex::new(Shared {
+            set: HeartbeatSet::new(config),
+            figures: LoopStats::default(),
             reports: VecDeque::new(),
             slots: Vec::new(),
             free: Vec::new(),
@@ -194,12 +249,12 @@ impl<P: Send + 'static> SetLoop<P> {
             members: 0,
         }));
         let task = Task {
-            set: HeartbeatSet::new(config),
             clock: Clock::with_epoch(runtime.now()),
             alarm: Alarm::new(runtime.clone()),
             shared: shared.clone(),
             batch: VecDeque::new(),
             settle: Settle::default(),
+            armed: None,
         };
         runtime.spawn(task);
         SetLoop { shared }
@@ -231,6 +286,16 @@ impl<P: Send + 'static> SetLoop<P> {
         Member {
             shared: self.shared.clone(),
             key,
+        }
+    }
+
+    /// The loop's figures: totals over every connection it held (pings, pongs, closes
+    /// by reason, forced closes) and its timer's lateness.
+    pub fn stats(&self) -> LoopStats {
+        let s = lock(&self.shared);
+        LoopStats {
+            totals: s.set.stats(),
+            ..s.figures
         }
     }
 
@@ -296,6 +361,14 @@ impl<P> Member<P> {
         lock(&self.shared).report(self.key, Report::Ping(payload));
     }
 
+    /// This connection's figures: the pings it was sent, its round trips, and the
+    /// timeouts in force, the dead-peer bound among them (the pong timeout's floor
+    /// follows its round trips, so each connection's bound is its own). `None` before
+    /// the loop took this member in (it does at its next pass) and after it left.
+    pub fn stats(&self) -> Option<Stats> {
+        lock(&self.shared).set.stats_of(&self.key)
+    }
+
     /// The next beat; `None` once the connection has left the set (after
     /// [`Beat::ForceClose`], or when its close is done).
     pub async fn next(&mut self) -> Option<Beat<P>> {
@@ -353,7 +426,6 @@ const BATCH_ROOM: usize = 1_024;
 
 /// The loop's task: the set, its one timer, and the reports taken in one batch.
 struct Task<R: Runtime, P> {
-    set: HeartbeatSet<u64>,
     clock: Clock,
     alarm: Alarm<R>,
     shared: Arc<Mutex<Shared<P>>>,
@@ -361,6 +433,8 @@ struct Task<R: Runtime, P> {
     /// Read before judging: after a late wake of the loop, the members read and report
     /// what reached their sockets before anyone is closed for silence.
     settle: Settle,
+    /// The deadline the timer was last armed for: how late the wake came.
+    armed: Option<Instant>,
 }
 
 /// Hands the set's action for `key` to its member, a pong with `payload`.
@@ -371,8 +445,14 @@ fn deliver<P>(s: &mut Shared<P>, key: u64, action: Action, payload: &mut Option<
             Some(p) => Beat::Pong(p),
             None => return,
         },
-        Action::Close(reason) => Beat::Close(reason),
-        Action::ForceClose => Beat::ForceClose,
+        Action::Close(reason) => {
+            s.figures.closed(reason);
+            Beat::Close(reason)
+        }
+        Action::ForceClose => {
+            s.figures.forced += 1;
+            Beat::ForceClose
+        }
         // A server's set connects nothing: the rest is a client's.
         _ => return,
     };
@@ -380,13 +460,13 @@ fn deliver<P>(s: &mut Shared<P>, key: u64, action: Action, payload: &mut Option<
 }
 
 /// Removes `key` from the set once its connection is over, and tells its member.
-fn reap<P>(set: &mut HeartbeatSet<u64>, s: &mut Shared<P>, key: u64) {
+fn reap<P>(s: &mut Shared<P>, key: u64) {
     // A client's config would wait to reconnect: over too, for a loop that connects nothing.
-    if set
+    if s.set
         .state(&key)
         .is_some_and(|st| st.is_terminal() || st == State::Backoff)
     {
-        set.remove(&key);
+        s.set.remove(&key);
         s.end(key);
     }
 }
@@ -425,33 +505,33 @@ impl<R: Runtime, P> Future for Task<R, P> {
             s.waker = Some(cx.waker().clone());
             // Every report taken is dated now, after it arrived.
             let now = this.alarm.now(&this.clock);
+            if let Some(deadline) = this.armed.take().filter(|d| *d <= now) {
+                s.figures.woke(now - deadline);
+            }
             // A late wake of the loop is a stall of ours, no silence of the peers: no
             // connection is closed for silence until the members have read and reported
             // what reached their sockets meanwhile (their reports come in the next
             // batches); pings go on. However late the loop was: the earliest deadline
             // may be past the clock-jump tolerance while others are not.
-            if let Some(until) = this
-                .settle
-                .woke(now, this.set.next_deadline(), Duration::MAX)
-            {
-                this.set.defer_judgement(until);
+            if let Some(until) = this.settle.woke(now, s.set.next_deadline(), Duration::MAX) {
+                s.set.defer_judgement(until);
             }
             for (key, report) in this.batch.drain(..) {
                 let (event, mut payload) = match report {
                     Report::Join => {
                         // The key is new: its slot's generation moved on.
-                        let _ = this.set.insert(key, now);
+                        let _ = s.set.insert(key, now);
                         (Event::Connected, None)
                     }
                     Report::Event(e) => (e, None),
                     Report::Ping(p) => (Event::PingReceived, Some(p)),
                     Report::Leave => {
-                        this.set.remove(&key);
+                        s.set.remove(&key);
                         continue;
                     }
                 };
                 // A late report for a connection already removed is harmless.
-                let Ok(actions) = this.set.handle(now, &key, event) else {
+                let Ok(actions) = s.set.handle(now, &key, event) else {
                     continue;
                 };
                 // Traffic leaves a connection as it was: only its end, or what the
@@ -461,27 +541,28 @@ impl<R: Runtime, P> Future for Task<R, P> {
                     deliver(&mut s, key, action, &mut payload);
                 }
                 if ends {
-                    reap(&mut this.set, &mut s, key);
+                    reap(&mut s, key);
                 }
             }
-            while let Some((key, action)) = this.set.poll(now) {
+            while let Some((key, action)) = s.set.poll(now) {
                 let ends = matches!(action, Action::ForceClose);
                 deliver(&mut s, key, action, &mut None);
                 if ends {
-                    reap(&mut this.set, &mut s, key);
+                    reap(&mut s, key);
                 }
             }
+            let deadline = s.set.next_deadline();
             drop(s);
             // The batch's room is kept for the next one, unless a burst (a thousand
             // connections joining at once) left far more than a loop needs.
             if this.batch.capacity() > BATCH_ROOM {
                 this.batch = VecDeque::new();
             }
-            let deadline = this.set.next_deadline();
             let now = this.alarm.now(&this.clock);
             if this.alarm.due(&this.clock, deadline, now, cx) {
                 continue;
             }
+            this.armed = deadline;
             if !lock(&this.shared).reports.is_empty() {
                 continue;
             }

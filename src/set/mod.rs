@@ -369,6 +369,20 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
         self.counters.totals(self.pings_sent)
     }
 
+    /// One connection's figures: the pings it was sent, its round trips and the
+    /// timeouts in force (the pong timeout's floor follows its round trips, so each
+    /// connection's dead-peer bound is its own). The counts the set keeps only in total
+    /// (pongs, timeouts, the last round trip: [`stats`](Self::stats)) read zero here.
+    /// `None` for an unknown key.
+    pub fn stats_of(&self, key: &K) -> Option<Stats> {
+        let c = self.conn(key)?;
+        let own = Stats {
+            pings_sent: c.pings_sent(),
+            ..Stats::default()
+        };
+        Some(c.in_force(&self.config, own))
+    }
+
     /// The shared configuration.
     pub fn config(&self) -> &Config {
         &self.config
