@@ -34,7 +34,7 @@ step cargo build --no-default-features
 step cargo build --no-default-features --features alloc
 step cargo build --no-default-features --features sim
 # Each runtime and codec feature on its own (a cfg mistake shows only there).
-for f in driver tokio smol async-std tungstenite axum tokio-websockets tracing; do
+for f in driver tokio smol async-std tungstenite axum tokio-websockets tracing metrics; do
     step cargo check --no-default-features --features "$f"
 done
 step cargo doc --no-deps --all-features

@@ -3,6 +3,7 @@
 use super::alarm::Alarm;
 use super::error::Error;
 use super::meter::Meter;
+use super::metrics;
 use super::outbox::Outbox;
 use super::trace::{event, Span};
 use super::{Runtime, Transport};
@@ -172,6 +173,8 @@ where
     follow_up: Option<Action>,
     /// This connection's span (feature `tracing`; nothing otherwise).
     span: Span,
+    /// Counted among the open connections (feature `metrics`; nothing otherwise).
+    open: metrics::Open,
 }
 
 // Nothing is ever pinned through a `Heartbeat`: the transport is polled as `Pin<&mut S>`
@@ -218,7 +221,8 @@ where
     ) -> Self {
         let alarm = Alarm::new(runtime);
         let actions = machine.handle(alarm.now(&clock), Event::Connected);
-        let span = Span::connection(machine.config().role());
+        let role = machine.config().role();
+        let span = Span::connection(role);
         let mut hb = Heartbeat {
             transport: Some(transport),
             codec,
@@ -237,6 +241,7 @@ where
             leftovers: VecDeque::new(),
             follow_up: None,
             span,
+            open: metrics::Open::new(role),
         };
         hb.apply(actions, None);
         hb
@@ -511,6 +516,8 @@ where
     /// A ping has left.
     fn ping_left(&mut self, id: PingId) {
         event!(debug, id = id.get(), "ping sent");
+        let role = self.machine.config().role();
+        metrics::ping_sent(role, self.machine.stats().ping_interval);
         let now = self.now();
         link::ping_left(self, now, id);
         if self.stage == Stage::Open {
@@ -547,6 +554,7 @@ where
         link::report(self, now, kind != Inbound::Data);
         match kind {
             Inbound::Ping => {
+                metrics::peer_ping(self.machine.config().role());
                 let actions = self.machine.handle(now, Event::PingReceived);
                 self.apply(actions, Some(&message));
                 None
@@ -557,6 +565,7 @@ where
                 }
                 let rtt = self.machine.rtt().unwrap_or_default();
                 event!(debug, rtt_us = rtt.as_micros() as u64, "pong");
+                metrics::pong(self.machine.config().role(), self.machine.rtt());
                 Some(Update::Pong(rtt))
             }
             Inbound::Close(code) => {
@@ -692,6 +701,12 @@ where
         if let Some(event) = event {
             self.feed(self.now(), event);
         }
+        let reason = end.reason();
+        let silence = reason
+            .is_timeout()
+            .then(|| self.now() - self.machine.last_heard());
+        metrics::closed(self.machine.config().role(), reason, silence);
+        self.open.end();
         // What the transport already read is the application's, unless we closed on
         // purpose (a shutdown, a peer policed): the end comes after it.
         let keep = match self.stage {

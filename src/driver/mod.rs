@@ -21,6 +21,7 @@ mod client;
 mod error;
 mod heartbeat;
 pub mod meter;
+mod metrics;
 mod outbox;
 mod set_loop;
 mod trace;

@@ -3,10 +3,11 @@
 //! [`Beat`]s.
 
 use super::alarm::Alarm;
+use super::metrics;
 use super::{lock, Runtime};
 use crate::link::Settle;
 use crate::{
-    Action, Clock, CloseReason, Config, Event, HeartbeatSet, Instant, PingId, State, Stats,
+    Action, Clock, CloseReason, Config, Event, HeartbeatSet, Instant, PingId, Role, State, Stats,
 };
 use core::fmt;
 use core::future::Future;
@@ -286,6 +287,7 @@ impl<P: Send + 'static> SetLoop<P> {
         Member {
             shared: self.shared.clone(),
             key,
+            _open: metrics::Open::new(Role::Server),
         }
     }
 
@@ -334,6 +336,8 @@ impl<P> Drop for SetLoop<P> {
 pub struct Member<P> {
     shared: Arc<Mutex<Shared<P>>>,
     key: u64,
+    /// Counted among the open connections while it lives (feature `metrics`).
+    _open: metrics::Open,
 }
 
 impl<P> fmt::Debug for Member<P> {
@@ -440,13 +444,18 @@ struct Task<R: Runtime, P> {
 /// Hands the set's action for `key` to its member, a pong with `payload`.
 fn deliver<P>(s: &mut Shared<P>, key: u64, action: Action, payload: &mut Option<P>) {
     let beat = match action {
-        Action::SendPing(id) => Beat::Ping(id),
+        Action::SendPing(id) => {
+            metrics::ping_sent(Role::Server, s.set.config().ping_interval());
+            Beat::Ping(id)
+        }
         Action::SendPong => match payload.take() {
             Some(p) => Beat::Pong(p),
             None => return,
         },
         Action::Close(reason) => {
             s.figures.closed(reason);
+            let silence = reason.is_timeout().then(|| s.set.silence(&key)).flatten();
+            metrics::closed(Role::Server, reason, silence);
             Beat::Close(reason)
         }
         Action::ForceClose => {
@@ -523,8 +532,18 @@ impl<R: Runtime, P> Future for Task<R, P> {
                         let _ = s.set.insert(key, now);
                         (Event::Connected, None)
                     }
-                    Report::Event(e) => (e, None),
-                    Report::Ping(p) => (Event::PingReceived, Some(p)),
+                    Report::Event(e) => {
+                        match e {
+                            Event::PingReceived => metrics::peer_ping(Role::Server),
+                            Event::PongReceived(_) => metrics::pong(Role::Server, None),
+                            _ => {}
+                        }
+                        (e, None)
+                    }
+                    Report::Ping(p) => {
+                        metrics::peer_ping(Role::Server);
+                        (Event::PingReceived, Some(p))
+                    }
                     Report::Leave => {
                         s.set.remove(&key);
                         continue;

@@ -369,6 +369,15 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
         self.counters.totals(self.pings_sent)
     }
 
+    /// How long the peer of `key` has been silent, by the set's clock.
+    #[cfg_attr(not(feature = "driver"), allow(dead_code))]
+    pub(crate) fn silence(&self, key: &K) -> Option<core::time::Duration> {
+        let heard = self.conn(key)?.last_heard();
+        Some(core::time::Duration::from_nanos(
+            self.now.saturating_sub(heard),
+        ))
+    }
+
     /// One connection's figures: the pings it was sent, its round trips and the
     /// timeouts in force (the pong timeout's floor follows its round trips, so each
     /// connection's dead-peer bound is its own). The counts the set keeps only in total

@@ -210,7 +210,10 @@ impl<M> Inner<M> {
 
     /// Queues `event` for the application (see [`Inbox`]).
     fn push(&mut self, event: SessionEvent<M>) {
-        if self.inbox.push(event) {
+        let dropped = self.inbox.dropped();
+        let kept = self.inbox.push(event);
+        super::metrics::dropped(self.inbox.dropped() - dropped);
+        if kept {
             if let Some(w) = self.reader.take() {
                 w.wake();
             }

@@ -247,6 +247,7 @@ where
 
     /// The machine announced a wait.
     fn reconnecting(&mut self, after: Duration) {
+        crate::driver::metrics::reconnecting(self.last_reason);
         event!(
             info,
             attempt = self.stats().attempt,
