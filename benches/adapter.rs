@@ -9,6 +9,7 @@
 //!   echo read from its `Events` stream, against the bare stream doing the same, on a
 //!   current-thread runtime and on a multi-thread one (where the client's task reads on
 //!   another worker while the application sends). Goal: at least 0.90×.
+//! - the same pairs with the `metrics` feature and Prometheus' recorder installed.
 //! - heap added per connection by the driver, without and with the meter (counting
 //!   allocator; goal at most 256 bytes), and the driver's inline size beside the stream's.
 //!
@@ -135,7 +136,19 @@ fn throughput(c: &mut Criterion) {
     g.finish();
     let (ratio, metered_ratio) = paired(&rt, &mut bare, &mut driven, &mut metered, &msg);
     let client = (client_paired(false), client_paired(true));
-    heap(&rt, &url, ratio, metered_ratio, client);
+    // With the `metrics` feature and an exporter's recorder installed (Prometheus'): the
+    // same pairs again. (Without an exporter, each metric costs a relaxed load; without
+    // the feature, nothing is compiled in.)
+    #[cfg(feature = "metrics")]
+    let with_metrics = {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .expect("one recorder");
+        paired(&rt, &mut bare, &mut driven, &mut metered, &msg)
+    };
+    #[cfg(not(feature = "metrics"))]
+    let with_metrics = (f64::NAN, f64::NAN);
+    heap(&rt, &url, ratio, metered_ratio, client, with_metrics);
 }
 
 /// One batch as an application awaits it: each send awaited (flushed) on its own, then
@@ -258,7 +271,14 @@ where
 
 /// Heap added by wrapping one connection (after its first poll arms the timer), without
 /// and with the meter, and the inline sizes; written for report.py.
-fn heap(rt: &Runtime, url: &str, ratio: f64, metered_ratio: f64, client: (f64, f64)) {
+fn heap(
+    rt: &Runtime,
+    url: &str,
+    ratio: f64,
+    metered_ratio: f64,
+    client: (f64, f64),
+    with_metrics: (f64, f64),
+) {
     let (bytes, metered_bytes, inline) = rt.block_on(async {
         let ws = connect(url).await;
         let before = LIVE.load(Ordering::Relaxed);
@@ -284,9 +304,11 @@ fn heap(rt: &Runtime, url: &str, ratio: f64, metered_ratio: f64, client: (f64, f
         (added, metered, inline)
     });
     let out = format!(
-        "{{\"paired_throughput_ratio\":{ratio:.4},\"paired_throughput_ratio_client\":{:.4},\"paired_throughput_ratio_client_multi_thread\":{:.4},\"paired_throughput_ratio_metered\":{metered_ratio:.4},\"driver_heap_bytes_per_conn\":{bytes},\"driver_heap_bytes_per_conn_metered\":{metered_bytes},\"driver_inline_bytes_beyond_stream\":{inline},\"stream_inline_bytes\":{}}}",
+        "{{\"paired_throughput_ratio\":{ratio:.4},\"paired_throughput_ratio_client\":{:.4},\"paired_throughput_ratio_client_multi_thread\":{:.4},\"paired_throughput_ratio_with_metrics\":{},\"paired_throughput_ratio_metered_with_metrics\":{},\"paired_throughput_ratio_metered\":{metered_ratio:.4},\"driver_heap_bytes_per_conn\":{bytes},\"driver_heap_bytes_per_conn_metered\":{metered_bytes},\"driver_inline_bytes_beyond_stream\":{inline},\"stream_inline_bytes\":{}}}",
         client.0,
         client.1,
+        json(with_metrics.0),
+        json(with_metrics.1),
         std::mem::size_of::<Ws>()
     );
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -294,6 +316,15 @@ fn heap(rt: &Runtime, url: &str, ratio: f64, metered_ratio: f64, client: (f64, f
     let _ = std::fs::create_dir_all(path.parent().expect("dir"));
     std::fs::write(&path, &out).expect("write adapter-extra.json");
     println!("adapter heap: {out}");
+}
+
+/// A ratio for JSON: `null` where it was not measured.
+fn json(ratio: f64) -> String {
+    if ratio.is_nan() {
+        "null".into()
+    } else {
+        format!("{ratio:.4}")
+    }
 }
 
 criterion_group!(benches, throughput);
