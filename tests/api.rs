@@ -534,6 +534,28 @@ fn a_new_machine_is_connecting_and_a_paused_one_schedules_nothing() {
     assert_eq!(m.next_deadline(), None);
 }
 
+/// A client waiting to reconnect reads `Backoff` until the wait is over, and
+/// `Connecting` from its last instant on (a caller on its own timer may be connecting
+/// already), though nothing ticked it.
+#[test]
+fn the_backoff_state_lasts_exactly_the_wait() {
+    let mut m = HeartbeatMachine::new(Config::client().seed(9).build().unwrap(), Instant::ZERO);
+    let _ = m.handle(Instant::ZERO, Event::Connected);
+    let t = Instant::from_secs(5);
+    let after = m
+        .handle(t, Event::Disconnected)
+        .find_map(|a| match a {
+            Action::Reconnect { after } => Some(after),
+            _ => None,
+        })
+        .expect("a reconnect");
+    let until = t + after;
+    let _ = m.handle(until - Duration::from_millis(1), Event::DataReceived);
+    assert_eq!(m.state(), State::Backoff);
+    let _ = m.handle(until, Event::DataReceived);
+    assert_eq!(m.state(), State::Connecting);
+}
+
 #[test]
 fn stats_count_what_happened_and_say_what_is_in_force() {
     let cfg = Config::client()

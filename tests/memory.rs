@@ -254,3 +254,103 @@ fn moving_between_networks_keeps_what_each_taught() {
         "A's memory holds on A: a loss counts toward A"
     );
 }
+
+/// Evidence is a connection's own: a keepalive ping after a silent gap whose connection
+/// the peer then closed (no evidence) leaves nothing behind, so the next connection
+/// lost before its first ping teaches nothing either.
+#[test]
+fn a_gap_ping_of_an_old_connection_is_no_evidence_on_the_next() {
+    let mut m = HeartbeatMachine::new(learning(), Instant::ZERO);
+    let _ = m.handle(Instant::ZERO, Event::Connected);
+    let gap = m.next_deadline().expect("the keepalive ping");
+    assert!(
+        m.handle(gap, Event::Tick)
+            .any(|a| matches!(a, keepalive::Action::SendPing(_))),
+        "a ping after the silent gap"
+    );
+    let closed = gap + ms(10);
+    let after = m
+        .handle(
+            closed,
+            Event::Closed(keepalive::CloseReason::PeerClosed(1001)),
+        )
+        .find_map(|a| match a {
+            keepalive::Action::Reconnect { after } => Some(after),
+            _ => None,
+        })
+        .expect("a reconnect");
+    let back = closed + after;
+    let _ = m.handle(back, Event::Tick);
+    let _ = m.handle(back, Event::Connected);
+    let _ = m.handle(back + ms(5), Event::Disconnected);
+    let bytes = m.path_memory().to_bytes();
+    assert_eq!(
+        (bytes[2], bytes[3]),
+        (0, 0),
+        "no success, no loss: {bytes:?}"
+    );
+}
+
+/// A probe of an old connection leaves nothing behind: the next connection's pings and
+/// its close for an unanswered one keep their own timing.
+#[test]
+fn a_probe_of_an_old_connection_leaves_the_next_one_alone() {
+    let config = Config::client()
+        .ping_interval(ms(2_000))
+        .pong_timeout(ms(1_000))
+        .spread_pings(false)
+        .seed(5)
+        .build()
+        .expect("a valid config");
+    let mut m = HeartbeatMachine::new(config, Instant::ZERO);
+    let _ = m.handle(Instant::ZERO, Event::Connected);
+    let t = Instant::ZERO + ms(500);
+    assert!(
+        m.handle(t, Event::NetworkChanged)
+            .any(|a| matches!(a, keepalive::Action::SendPing(_))),
+        "probed"
+    );
+    let after = m
+        .handle(t + ms(10), Event::Disconnected)
+        .find_map(|a| match a {
+            keepalive::Action::Reconnect { after } => Some(after),
+            _ => None,
+        })
+        .expect("a reconnect");
+    let back = t + ms(10) + after;
+    let _ = m.handle(back, Event::Tick);
+    let _ = m.handle(back, Event::Connected);
+    // A change of network on the new connection probes it: the old probe is no more.
+    let mut probe = m.clone();
+    assert!(
+        probe
+            .handle(back + ms(1), Event::NetworkChanged)
+            .any(|a| matches!(a, keepalive::Action::SendPing(_))),
+        "the new connection is probed"
+    );
+    let mut log = Vec::new();
+    let mut now = back;
+    for _ in 0..6 {
+        let Some(next) = m.next_deadline() else { break };
+        now = next;
+        for a in m.handle(now, Event::Tick) {
+            if let keepalive::Action::SendPing(id) = a {
+                let _ = m.handle(now, Event::PingWritten(id));
+            }
+            log.push((now - back, a));
+        }
+    }
+    let _ = now;
+    assert!(
+        matches!(log.first(), Some((d, keepalive::Action::SendPing(_))) if *d == ms(2_000)),
+        "{log:?}"
+    );
+    assert!(
+        log.iter().any(|(d, a)| *d == ms(3_000)
+            && matches!(
+                a,
+                keepalive::Action::Close(keepalive::CloseReason::PongTimeout)
+            )),
+        "{log:?}"
+    );
+}
