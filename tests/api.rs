@@ -554,6 +554,28 @@ fn the_backoff_state_lasts_exactly_the_wait() {
     assert_eq!(m.state(), State::Backoff);
     let _ = m.handle(until, Event::DataReceived);
     assert_eq!(m.state(), State::Connecting);
+
+    // In a set, whose clock other connections move: a key nobody ticked reads the same.
+    let config = Config::client().seed(9).build().unwrap();
+    let mut set = keepalive::HeartbeatSet::new(config);
+    set.insert(1u8, Instant::ZERO).unwrap();
+    set.insert(2u8, Instant::ZERO).unwrap();
+    let _ = set.handle(Instant::ZERO, &1, Event::Connected).unwrap();
+    let _ = set.handle(Instant::ZERO, &2, Event::Connected).unwrap();
+    let after = set
+        .handle(t, &1, Event::Disconnected)
+        .unwrap()
+        .find_map(|a| match a {
+            Action::Reconnect { after } => Some(after),
+            _ => None,
+        })
+        .expect("a reconnect");
+    // The set keeps whole milliseconds: the wait ends at its millisecond.
+    let until_ms = (t + after).as_nanos().div_ceil(1_000_000);
+    let _ = set.handle(Instant::from_millis(until_ms - 1), &2, Event::DataReceived);
+    assert_eq!(set.state(&1), Some(State::Backoff));
+    let _ = set.handle(Instant::from_millis(until_ms), &2, Event::DataReceived);
+    assert_eq!(set.state(&1), Some(State::Connecting));
 }
 
 #[test]

@@ -952,24 +952,40 @@ fn behind_a_nat_smart_keepalive_learns_its_limit_and_the_next_client_starts_ther
     });
 }
 
+/// A client moving between two networks whose NATs forget after different times, told
+/// where it is (`Client::moved_to`): on a network it has not seen it learns from the
+/// floor; back on one it knows it takes up that network's interval at once, and loses
+/// nothing there.
 #[test]
-fn behind_a_nat_smart_keepalive_learns_again_after_the_network_changed() {
-    let Some(lab) = Lab::behind_nat("smart keepalive, a NAT that changes", NAT) else {
+fn behind_two_nats_a_moving_client_keeps_what_each_taught() {
+    let Some(lab) = Lab::behind_nat("smart keepalive, moving between two NATs", NAT) else {
         return;
     };
     let _ends = tokio_server_with(&lab, Script::Count, quiet_server());
     on_tokio(async {
         let mut c = tokio_client_with(&lab, nat_client(FLOOR, Some(CEILING)), PathMemory::new());
         connected(&mut c, &tokio_sleep).await;
-        learns(&mut c, NAT, 3).await;
-        // Another network, whose NAT forgets sooner.
+        let (on_a, _) = learns(&mut c, NAT, 3).await;
+        let memory_a = c.client.path_memory();
+        // To network B, never seen, whose NAT forgets sooner: from the floor.
         let sooner = Duration::from_secs(4);
         lab.nat_forgets_after(sooner);
-        c.client.network_changed();
+        c.client.moved_to(None);
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(c.client.path_memory().is_stale());
-        let (learned, losses) = learns(&mut c, sooner, 3).await;
-        println!("after the change to a NAT that forgets after {sooner:?}: learned {learned:?} after {losses} losses");
+        assert_eq!(c.client.stats().ping_interval, FLOOR, "a new network starts at the floor");
+        let (on_b, losses) = learns(&mut c, sooner, 3).await;
+        println!("on a NAT that forgets after {sooner:?}: learned {on_b:?} after {losses} losses");
+        // Back to A: its interval at once, and no loss there.
+        lab.nat_forgets_after(NAT);
+        c.client.moved_to(Some(memory_a));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(c.client.stats().ping_interval, on_a, "A's interval, at once");
+        let before = c.client.stats().timeouts;
+        tokio::time::sleep(NAT * 10).await;
+        let stats = c.client.stats();
+        assert_eq!(stats.timeouts, before, "lost on the network it knew: {stats:?}");
+        assert!(c.client.is_connected());
+        println!("back on the first NAT: {on_a:?} at once, no loss in {:?}", NAT * 10);
         c.client.shutdown();
     });
 }
