@@ -534,6 +534,82 @@ fn a_new_machine_is_connecting_and_a_paused_one_schedules_nothing() {
     assert_eq!(m.next_deadline(), None);
 }
 
+/// The guards of the rules' full pass, each at its edge.
+#[test]
+fn the_rules_guards_hold_at_their_edges() {
+    let ms = Duration::from_millis;
+    let config = Config::client()
+        .ping_interval(ms(1_000))
+        .pong_timeout(ms(500))
+        .spread_pings(false)
+        .build()
+        .unwrap();
+    let ping = |m: &mut HeartbeatMachine, at: Instant| -> keepalive::PingId {
+        let id = m
+            .handle(at, Event::Tick)
+            .find_map(|a| match a {
+                Action::SendPing(id) => Some(id),
+                _ => None,
+            })
+            .expect("a ping");
+        let _ = m.handle(at, Event::PingWritten(id));
+        id
+    };
+
+    // Bytes the transport saw arrive at the very instant our ping left cannot be its
+    // answer: the pong that follows is a round trip.
+    let mut m = HeartbeatMachine::new(config, Instant::ZERO);
+    let _ = m.handle(Instant::ZERO, Event::Connected);
+    let t = Instant::from_secs(1);
+    let id = ping(&mut m, t);
+    let _ = m.handle(
+        t,
+        Event::PathHeard {
+            ago: Duration::ZERO,
+        },
+    );
+    let _ = m.handle(t + ms(40), Event::PongReceived(Some(id)));
+    assert_eq!(m.stats().smoothed_rtt, Some(ms(40)));
+
+    // A probe heard of at the instant it left is still a probe: a second change of
+    // network meanwhile sends no second one.
+    let mut m = HeartbeatMachine::new(config, Instant::ZERO);
+    let _ = m.handle(Instant::ZERO, Event::Connected);
+    let t = Instant::from_millis(300);
+    assert!(m
+        .handle(t, Event::NetworkChanged)
+        .any(|a| matches!(a, Action::SendPing(_))));
+    let _ = m.handle(
+        t,
+        Event::PathHeard {
+            ago: Duration::ZERO,
+        },
+    );
+    let again = m.handle(t + ms(1), Event::NetworkChanged);
+    assert!(
+        !again.clone().any(|a| matches!(a, Action::SendPing(_))),
+        "{again:?}"
+    );
+
+    // A pong after our close counts for nothing; a new connection while ours closes
+    // (not a shutdown) is open.
+    let mut m = HeartbeatMachine::new(config, Instant::ZERO);
+    let _ = m.handle(Instant::ZERO, Event::Connected);
+    let id = ping(&mut m, Instant::from_secs(1));
+    let closed = Instant::from_millis(1_500);
+    assert!(m
+        .handle(closed, Event::Tick)
+        .any(|a| a == Action::Close(keepalive::CloseReason::PongTimeout)));
+    assert_eq!(m.state(), State::Closing);
+    let heard = m.last_heard();
+    let _ = m.handle(closed + ms(1), Event::PongReceived(Some(id)));
+    assert_eq!(m.last_heard(), heard, "no sign of life once closing");
+    assert_eq!(m.stats().pongs_received, 0);
+    assert_eq!(m.stats().smoothed_rtt, None);
+    let _ = m.handle(closed + ms(2), Event::Connected);
+    assert_eq!(m.state(), State::Open);
+}
+
 /// A client waiting to reconnect reads `Backoff` until the wait is over, and
 /// `Connecting` from its last instant on (a caller on its own timer may be connecting
 /// already), though nothing ticked it.

@@ -972,20 +972,34 @@ fn behind_two_nats_a_moving_client_keeps_what_each_taught() {
         lab.nat_forgets_after(sooner);
         c.client.moved_to(None);
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(c.client.stats().ping_interval, FLOOR, "a new network starts at the floor");
+        assert_eq!(
+            c.client.stats().ping_interval,
+            FLOOR,
+            "a new network starts at the floor"
+        );
         let (on_b, losses) = learns(&mut c, sooner, 3).await;
         println!("on a NAT that forgets after {sooner:?}: learned {on_b:?} after {losses} losses");
         // Back to A: its interval at once, and no loss there.
         lab.nat_forgets_after(NAT);
         c.client.moved_to(Some(memory_a));
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(c.client.stats().ping_interval, on_a, "A's interval, at once");
+        assert_eq!(
+            c.client.stats().ping_interval,
+            on_a,
+            "A's interval, at once"
+        );
         let before = c.client.stats().timeouts;
         tokio::time::sleep(NAT * 10).await;
         let stats = c.client.stats();
-        assert_eq!(stats.timeouts, before, "lost on the network it knew: {stats:?}");
+        assert_eq!(
+            stats.timeouts, before,
+            "lost on the network it knew: {stats:?}"
+        );
         assert!(c.client.is_connected());
-        println!("back on the first NAT: {on_a:?} at once, no loss in {:?}", NAT * 10);
+        println!(
+            "back on the first NAT: {on_a:?} at once, no loss in {:?}",
+            NAT * 10
+        );
         c.client.shutdown();
     });
 }
