@@ -354,3 +354,27 @@ fn a_probe_of_an_old_connection_leaves_the_next_one_alone() {
         "{log:?}"
     );
 }
+
+/// Only a ping after a silent gap teaches: a pong timeout on a ping the peer's traffic
+/// preceded is no loss for the learning.
+#[test]
+fn a_pong_timeout_after_traffic_is_no_evidence() {
+    let mut m = HeartbeatMachine::new(learning(), Instant::ZERO);
+    let _ = m.handle(Instant::ZERO, Event::Connected);
+    let _ = m.handle(Instant::ZERO + ms(1_900), Event::DataReceived);
+    let at = m.next_deadline().expect("the ping");
+    let id = m
+        .handle(at, Event::Tick)
+        .find_map(|a| match a {
+            keepalive::Action::SendPing(id) => Some(id),
+            _ => None,
+        })
+        .expect("a ping");
+    let _ = m.handle(at, Event::PingWritten(id));
+    let deadline = m.next_deadline().expect("the pong timeout");
+    assert!(m
+        .handle(deadline, Event::Tick)
+        .any(|a| a == keepalive::Action::Close(keepalive::CloseReason::PongTimeout)));
+    let bytes = m.path_memory().to_bytes();
+    assert_eq!(bytes[3], 0, "no loss counted: {bytes:?}");
+}
