@@ -610,6 +610,27 @@ fn the_rules_guards_hold_at_their_edges() {
     assert_eq!(m.state(), State::Open);
 }
 
+/// Only our own data forgives a peer's pings (gRFC A8): a flood of pings between the
+/// peer's own messages is closed all the same.
+#[test]
+fn the_peers_data_does_not_excuse_its_ping_flood() {
+    let mut m = HeartbeatMachine::new(Config::server().build().unwrap(), Instant::ZERO);
+    let _ = m.handle(Instant::ZERO, Event::Connected);
+    let mut closed = None;
+    for i in 1..=1_000u64 {
+        let now = Instant::from_millis(i);
+        let _ = m.handle(now, Event::DataReceived);
+        if m.handle(now, Event::PingReceived)
+            .any(|a| a == Action::Close(keepalive::CloseReason::TooManyPings))
+        {
+            closed = Some(i);
+            break;
+        }
+    }
+    let at = closed.expect("the flood is closed");
+    assert!(at <= 200, "closed after {at} pings");
+}
+
 /// A client waiting to reconnect reads `Backoff` until the wait is over, and
 /// `Connecting` from its last instant on (a caller on its own timer may be connecting
 /// already), though nothing ticked it.
