@@ -487,16 +487,19 @@ mod tests {
         sides.ping.put(3, pinged, len);
         sides.budget.put(4, Ms::new(9), len);
         sides.path_rto_us.put(5, 250_000, len);
-        let (ping, budget, rto) = (
+        let reconnected = Client {
+            attempt: 1,
+            slowdown: 0,
+        };
+        sides.client.put(6, reconnected, len);
+        let (ping, budget, client, rto) = (
             sides.ping.heap_bytes(),
             sides.budget.heap_bytes(),
+            sides.client.heap_bytes(),
             sides.path_rto_us.heap_bytes(),
         );
-        assert!(ping > 0 && budget > 0 && rto > 0);
-        assert_eq!(
-            sides.heap_bytes(),
-            ping + budget + rto + sides.client.heap_bytes()
-        );
+        assert!(ping > 0 && budget > 0 && client > 0 && rto > 0);
+        assert_eq!(sides.heap_bytes(), ping + budget + client + rto);
     }
 
     #[test]
