@@ -136,6 +136,8 @@ fn throughput(c: &mut Criterion) {
     g.finish();
     let (ratio, metered_ratio) = paired(&rt, &mut bare, &mut driven, &mut metered, &msg);
     let client = (client_paired(false), client_paired(true));
+    // The heap, before any metrics recorder keeps its own per-metric storage.
+    let heap_figures = heap(&rt, &url);
     // With the `metrics` feature and an exporter's recorder installed (Prometheus'): the
     // same pairs again. (Without an exporter, each metric costs a relaxed load; without
     // the feature, nothing is compiled in.)
@@ -148,7 +150,7 @@ fn throughput(c: &mut Criterion) {
     };
     #[cfg(not(feature = "metrics"))]
     let with_metrics = (f64::NAN, f64::NAN);
-    heap(&rt, &url, ratio, metered_ratio, client, with_metrics);
+    write_figures(ratio, metered_ratio, client, with_metrics, heap_figures);
 }
 
 /// One batch as an application awaits it: each send awaited (flushed) on its own, then
@@ -270,16 +272,9 @@ where
 }
 
 /// Heap added by wrapping one connection (after its first poll arms the timer), without
-/// and with the meter, and the inline sizes; written for report.py.
-fn heap(
-    rt: &Runtime,
-    url: &str,
-    ratio: f64,
-    metered_ratio: f64,
-    client: (f64, f64),
-    with_metrics: (f64, f64),
-) {
-    let (bytes, metered_bytes, inline) = rt.block_on(async {
+/// and with the meter, and the inline sizes.
+fn heap(rt: &Runtime, url: &str) -> (i64, i64, i64) {
+    rt.block_on(async {
         let ws = connect(url).await;
         let before = LIVE.load(Ordering::Relaxed);
         let mut hb = Heartbeat::new(Tokio, ws, WsCodec, config());
@@ -302,7 +297,17 @@ fn heap(
         let _ = tokio::time::timeout(Duration::from_millis(5), hb.next()).await;
         let metered = meter_bytes + LIVE.load(Ordering::Relaxed) as i64 - before as i64;
         (added, metered, inline)
-    });
+    })
+}
+
+/// The paired ratios and the heap figures, for report.py.
+fn write_figures(
+    ratio: f64,
+    metered_ratio: f64,
+    client: (f64, f64),
+    with_metrics: (f64, f64),
+    (bytes, metered_bytes, inline): (i64, i64, i64),
+) {
     let out = format!(
         "{{\"paired_throughput_ratio\":{ratio:.4},\"paired_throughput_ratio_client\":{:.4},\"paired_throughput_ratio_client_multi_thread\":{:.4},\"paired_throughput_ratio_with_metrics\":{},\"paired_throughput_ratio_metered_with_metrics\":{},\"paired_throughput_ratio_metered\":{metered_ratio:.4},\"driver_heap_bytes_per_conn\":{bytes},\"driver_heap_bytes_per_conn_metered\":{metered_bytes},\"driver_inline_bytes_beyond_stream\":{inline},\"stream_inline_bytes\":{}}}",
         client.0,
