@@ -88,8 +88,10 @@ pub(crate) fn wait_nanos(cfg: &Config, decision: Decision, attempt: u32, entropy
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
     use core::time::Duration;
+    use std::vec::Vec;
 
     fn cfg(j: Jitter) -> Config {
         Config::client()

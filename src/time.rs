@@ -183,7 +183,9 @@ impl Default for Clock {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
+    use std::format;
 
     #[test]
     fn checked_operations_say_when_they_cannot() {
