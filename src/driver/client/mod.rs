@@ -268,11 +268,6 @@ impl<M> Inner<M> {
         !self.open || !self.ledger.full() || self.shutdown || self.finished
     }
 
-    /// Settles what the ledger settled: wakes the handles waiting.
-    fn settled(&mut self) {
-        self.wake_handles();
-    }
-
     fn set_open(&mut self, open: bool) {
         self.open = open;
         if !open {

@@ -362,7 +362,7 @@ where
                 s.push(SessionEvent::Closed(end));
             }
             s.ledger.ended(reason, self.stopping);
-            s.settled();
+            s.wake_handles();
         }
         let Link::Up(hb) = core::mem::replace(&mut self.link, Link::Waiting) else {
             return;
@@ -440,7 +440,7 @@ where
         let Link::Up(hb) = &self.link else {
             let mut s = lock(&self.shared);
             s.ledger.refuse_queued(self.stopping);
-            s.settled();
+            s.wake_handles();
             return;
         };
         let mut guard = lock(hb);
@@ -454,7 +454,7 @@ where
                 s.set_open(false);
             }
             s.ledger.refuse_queued(self.stopping);
-            s.settled();
+            s.wake_handles();
         }
         let mut hb = Pin::new(hb);
         loop {
@@ -478,7 +478,7 @@ where
                     // Refused before the transport had it: certainly not sent.
                     Err(_) => {
                         s.ledger.refused(ticket, copy);
-                        s.settled();
+                        s.wake_handles();
                     }
                 }
                 taken += 1;
@@ -495,7 +495,7 @@ where
                 // The connection ends: queued sends fail when the task sees it end.
                 Err(e) => s.ledger.unconfirmed(e.reason()),
             }
-            s.settled();
+            s.wake_handles();
             if result.is_err() || s.ledger.queued() == 0 {
                 return;
             }
@@ -653,7 +653,7 @@ where
                     s.finished = true;
                     s.set_open(false);
                     s.ledger.ended(CloseReason::Shutdown, true);
-                    s.settled();
+                    s.wake_handles();
                     if let Some(w) = s.reader.take() {
                         w.wake();
                     }
