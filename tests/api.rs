@@ -287,8 +287,19 @@ fn duration(text: &str) -> Duration {
 fn apply_hint(values: &mut Vec<(Setting, String)>, e: &ConfigError) -> Vec<(Setting, Duration)> {
     let message = e.to_string();
     let hint = message.rsplit_once("try ").expect("a hint").1;
-    let words: Vec<&str> = hint
-        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')'))
+    // What is in brackets informs ("the default is 20s"); it proposes nothing.
+    let mut proposal = String::new();
+    let mut depth = 0u32;
+    for c in hint.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            c if depth == 0 => proposal.push(c),
+            _ => {}
+        }
+    }
+    let words: Vec<&str> = proposal
+        .split(|c: char| c.is_whitespace() || c == ',')
         .filter(|w| !w.is_empty())
         .collect();
     let mut setting = e.setting().expect("a setting");
