@@ -19,8 +19,11 @@ use crate::stats::Counters;
 use crate::time::{nanos, Instant, NS_PER_MS};
 use core::time::Duration;
 
+mod flags;
 #[cfg(feature = "alloc")]
 pub(crate) mod packed;
+
+use flags::{Flags, Gap, Mode, Ping};
 
 /// The largest lateness tolerated before a deadline counts as a clock jump.
 const JUMP_CAP_NS: u64 = 1_000_000_000;
@@ -46,38 +49,6 @@ const PING_CREDIT: u64 = 60 * 1_000 * NS_PER_MS;
 /// our reads (about a thousand 125-byte pongs on loopback).
 const PING_BURST: u64 = 100;
 
-/// A ping awaits its pong.
-const IN_FLIGHT: u16 = 1;
-/// A probe (clock jump, resume, network change) awaits any sign of the peer.
-const PROBING: u16 = 2;
-const PAUSED: u16 = 4;
-const SHUTDOWN: u16 = 8;
-/// No deadline: nothing happens without an event.
-const NO_WAKE: u16 = 16;
-/// The ping in flight has not been reported written: it may wait behind our own data.
-const UNWRITTEN: u16 = 32;
-/// The caller reports when pings leave (it reported one before), so a ping not yet
-/// reported written is still waiting behind our data, and is never replaced.
-const WRITES_REPORTED: u16 = 64;
-/// Data came from the peer since the ping in flight left: its pong may have waited
-/// behind that data, so its round trip says nothing about the path (Karn's rule).
-const QUEUED: u16 = 128;
-/// The caller reads nothing for now (its application is behind): the transport's record
-/// of the peer after a ping left answers it, since the pong waits unread. Only the async
-/// driver sets it.
-const UNREAD: u16 = 512;
-/// The ping in flight followed a silent gap (nothing either way for the keepalive
-/// interval in force): its answer, or the connection's loss, is evidence of how long the
-/// path stays open when idle.
-const GAP_PING: u16 = 256;
-/// The ping in flight is a connection's first, at its phase (see `spread_pings`), after
-/// nothing either way since the open: a gap shorter than the interval in force. Its
-/// loss says the interval is too long (a shorter gap failed); its answer says nothing
-/// of the interval. Set with [`GAP_PING`].
-const GAP_SHORT: u16 = 1024;
-/// What a ping in flight (or a probe) keeps: all of it goes with the connection or the
-/// close.
-const PING_STATE: u16 = IN_FLIGHT | PROBING | UNWRITTEN | GAP_PING | GAP_SHORT;
 /// The most a connection's first ping comes sooner than the interval, in 256ths of it:
 /// seven eighths (see `spread_pings`). A first ping needs an eighth of the interval of
 /// quiet (2.5 s at the default 20 s): a peer's pause of a second or so (a conformance
@@ -159,7 +130,7 @@ pub(crate) struct Conn {
     ping_seq: u32,
     /// Reconnect attempts since the last stable connection (saturating).
     attempt: u16,
-    flags: u16,
+    flags: Flags,
     /// How many times the peer told us "too many pings": our interval is doubled so often.
     slowdown: u8,
     /// The keepalive interval learned, in whole ms (0: none, `ping_interval`), exactly
@@ -187,7 +158,7 @@ impl Conn {
             path_rto_us: 0,
             ping_seq: 0,
             attempt: 0,
-            flags: 0,
+            flags: Flags::default(),
             slowdown: 0,
             keepalive_ms: 0,
             phase: 0,
@@ -212,7 +183,7 @@ impl Conn {
         }
     }
     pub(crate) fn is_paused(&self) -> bool {
-        self.has(PAUSED)
+        self.flags.is(Mode::Paused)
     }
     fn is_open(&self) -> bool {
         matches!(self.state, Timed::Open { .. })
@@ -223,7 +194,7 @@ impl Conn {
         steady(self, now)
     }
     pub(crate) fn ping_in_flight(&self) -> Option<PingId> {
-        (self.is_open() && self.has(IN_FLIGHT)).then(|| self.current_ping())
+        (self.is_open() && self.flags.in_flight()).then(|| self.current_ping())
     }
     pub(crate) fn pings_sent(&self) -> u32 {
         self.ping_seq
@@ -234,14 +205,10 @@ impl Conn {
     pub(crate) fn last_heard(&self) -> u64 {
         self.last_in
     }
-    /// The caller reads nothing for now (`true`), or reads again: see [`UNREAD`].
+    /// The caller reads nothing for now (`true`), or reads again: see [`Mode::Unread`].
     #[cfg_attr(not(feature = "driver"), allow(dead_code))]
     pub(crate) fn set_unread(&mut self, unread: bool) {
-        if unread {
-            self.flags |= UNREAD;
-        } else {
-            self.flags &= !UNREAD;
-        }
+        self.flags.set(Mode::Unread, unread);
     }
 
     /// Learns the keepalive interval `interval_ms` (from the path's memory, in whole
@@ -275,11 +242,6 @@ impl Conn {
     pub(crate) fn srtt(&self) -> Option<(Duration, Duration)> {
         let us = |v: u32| Duration::from_micros(u64::from(v));
         (self.srtt_us != NO_RTT).then(|| (us(self.srtt_us), us(self.rttvar_us)))
-    }
-
-    #[inline]
-    fn has(&self, f: u16) -> bool {
-        self.flags & f != 0
     }
 
     fn current_ping(&self) -> PingId {
@@ -406,7 +368,7 @@ impl Conn {
         if event == Event::PingReceived && self.steady(now) {
             let budget = self.ping_budget;
             if !self.strike(cfg, now) {
-                self.last_in = now;
+                traffic(self, HEARD | PONG, now);
                 return Actions::pong_if(true);
             }
             self.ping_budget = budget;
@@ -429,9 +391,9 @@ impl Conn {
         match self.deadline(cfg, not_before) {
             Some(t) => {
                 self.wake = t;
-                self.flags &= !NO_WAKE;
+                self.flags.set(Mode::NoWake, false);
             }
-            None => self.flags |= NO_WAKE,
+            None => self.flags.set(Mode::NoWake, true),
         }
     }
 
@@ -447,7 +409,7 @@ impl Conn {
     /// When to wake: the deadline, or an early bound of it after fast-path traffic.
     #[inline]
     pub(crate) fn wake(&self) -> Option<u64> {
-        (self.flags & NO_WAKE == 0).then_some(self.wake)
+        (!self.flags.is(Mode::NoWake)).then_some(self.wake)
     }
 
     /// The deadline as the rules compute it, which may lie before the latest `now` (a
@@ -455,7 +417,7 @@ impl Conn {
     /// except at `Instant::MAX`.
     #[inline]
     pub(crate) fn deadline(&self, cfg: &Config, not_before: u64) -> Option<u64> {
-        if self.has(PAUSED) && !matches!(self.state, Timed::Closing { .. }) {
+        if self.flags.is(Mode::Paused) && !matches!(self.state, Timed::Closing { .. }) {
             return None;
         }
         match self.state {
@@ -487,13 +449,22 @@ impl Conn {
         not_before: u64,
     ) {
         let open = self.is_open();
+        let class = fast_class(event);
+        if open && class & SLOW == 0 {
+            // The times traffic moves, by the fast path's own rule; a sign of the peer
+            // also answers a probe.
+            traffic(self, class, now);
+            if class & HEARD != 0 {
+                self.flags.set(Mode::Probing, false);
+            }
+        }
         match event {
             Event::Tick => {}
             Event::Connected => match self.state {
                 Timed::Backoff { .. } | Timed::Connecting { .. } | Timed::Open { .. } => {
                     self.open(cfg, now)
                 }
-                Timed::Closing { .. } if !self.has(SHUTDOWN) => self.open(cfg, now),
+                Timed::Closing { .. } if !self.flags.is(Mode::Shutdown) => self.open(cfg, now),
                 _ => {}
             },
             // During the wait too: a caller on its own timer may have fired early.
@@ -505,46 +476,36 @@ impl Conn {
             Event::Disconnected => self.ended(cfg, now, CloseReason::Transport, out, counters),
             Event::Closed(reason) => self.ended(cfg, now, reason, out, counters),
             Event::PingReceived if open => {
-                self.heard(now);
                 if self.strike(cfg, now) {
                     self.close(cfg, now, CloseReason::TooManyPings, out);
                 } else {
                     out.push(Action::SendPong);
                 }
             }
-            Event::PongReceived(id) if open => {
-                self.heard(now);
-                if self.has(IN_FLIGHT) && id.map_or(true, |id| id == self.current_ping()) {
-                    let rtt_us = u32::try_from((now - self.ping_at) / 1_000)
-                        .unwrap_or(NO_RTT - 1)
-                        .min(NO_RTT - 1);
-                    // Read while the caller catches up after a stall of its own: the
-                    // round trip includes the stall, and is no sample either.
-                    if !self.has(QUEUED) && now >= not_before {
-                        self.sample(rtt_us);
-                    }
-                    self.flags &= !(IN_FLIGHT | UNWRITTEN | QUEUED);
-                    counters.pong(rtt_us);
-                    out.tell(TOLD_PONG);
+            // Our ping's answer (a pong that answers none is a sign of life only).
+            Event::PongReceived(id)
+                if open
+                    && self.flags.in_flight()
+                    && id.map_or(true, |id| id == self.current_ping()) =>
+            {
+                let rtt_us = u32::try_from((now - self.ping_at) / 1_000)
+                    .unwrap_or(NO_RTT - 1)
+                    .min(NO_RTT - 1);
+                // Read while the caller catches up after a stall of its own: the round
+                // trip includes the stall, and is no sample either.
+                if !self.flags.is(Mode::Queued) && now >= not_before {
+                    self.sample(rtt_us);
                 }
+                self.flags.set_ping(Ping::Idle);
+                self.flags.set(Mode::Queued, false);
+                counters.pong(rtt_us);
+                out.tell(TOLD_PONG);
             }
-            Event::DataReceived if open => {
-                self.heard(now);
-                self.flags |= QUEUED;
-            }
-            Event::DataDelivered if open => {
-                // The path took our bytes: no sign of the peer, but a ping still in our
-                // own buffers behind them has not had its chance yet.
-                self.last_out = now;
-                if self.has(UNWRITTEN) {
-                    self.hold(now);
-                }
-            }
+            Event::DataReceived if open => self.round_trip_unsampled(),
+            // The path took our bytes: no sign of the peer, but a ping still in our own
+            // buffers behind them has not had its chance yet.
+            Event::DataDelivered if open && self.flags.ping() == Ping::Unwritten => self.hold(now),
             Event::PathMoved { ago } if open => self.hold(now.saturating_sub(nanos(ago))),
-            Event::DataSent if open => {
-                self.last_out = now;
-                self.ping_budget = self.ping_budget.min(now.saturating_add(PING_CREDIT));
-            }
             Event::PathHeard { ago } if open => {
                 // The transport's record of the peer's last segment: life as of then,
                 // not now (it may predate a path that died since).
@@ -554,9 +515,9 @@ impl Conn {
                     // nothing can learn no more than this: the peer was alive after our
                     // ping left. Its pong waits unread: answered (no round trip: these
                     // bytes may not be the pong).
-                    self.flags |= QUEUED;
-                    if self.has(UNREAD) && !(self.has(UNWRITTEN) && self.has(WRITES_REPORTED)) {
-                        self.flags &= !(IN_FLIGHT | UNWRITTEN);
+                    self.round_trip_unsampled();
+                    if self.flags.is(Mode::Unread) && !self.ping_waits_behind_data() {
+                        self.flags.set_ping(Ping::Idle);
                     }
                 }
                 if at > self.last_in && at > self.ping_at {
@@ -566,10 +527,11 @@ impl Conn {
                 }
             }
             Event::PingWritten(id) if open && id == self.current_ping() => {
-                self.flags |= WRITES_REPORTED;
-                if self.has(UNWRITTEN) {
+                self.flags.set(Mode::WritesReported, true);
+                if self.flags.ping() == Ping::Unwritten {
                     // The pong clock (and the round trip) start now that the ping left.
-                    self.flags &= !(UNWRITTEN | QUEUED);
+                    self.flags.set_ping(Ping::Written);
+                    self.flags.set(Mode::Queued, false);
                     self.ping_at = self.ping_at.max(now);
                 }
             }
@@ -577,12 +539,12 @@ impl Conn {
                 let us = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
                 self.path_rto_us = rto_us(us(srtt), us(rttvar));
             }
-            Event::Pause if self.is_live() => self.flags |= PAUSED,
-            Event::Resume if self.has(PAUSED) => {
-                self.flags &= !PAUSED;
+            Event::Pause if self.is_live() => self.flags.set(Mode::Paused, true),
+            Event::Resume if self.flags.is(Mode::Paused) => {
+                self.flags.set(Mode::Paused, false);
                 match self.state {
                     Timed::Open { .. } => {
-                        self.flags &= !PROBING;
+                        self.flags.set(Mode::Probing, false);
                         self.probe(cfg, now, out);
                     }
                     Timed::Backoff { .. } | Timed::Connecting { .. } => {
@@ -591,8 +553,8 @@ impl Conn {
                     _ => {}
                 }
             }
-            Event::NetworkChanged if !self.has(PAUSED) => match self.state {
-                Timed::Open { .. } if !self.has(PROBING) => self.probe(cfg, now, out),
+            Event::NetworkChanged if !self.flags.is(Mode::Paused) => match self.state {
+                Timed::Open { .. } if !self.flags.is(Mode::Probing) => self.probe(cfg, now, out),
                 // Only the wait is cut short; an attempt in progress has its own timeout,
                 // and a flapping network must not become a connect storm.
                 Timed::Backoff { until } if until > now => self.connect_now(cfg, now, out),
@@ -600,24 +562,24 @@ impl Conn {
             },
             Event::Shutdown => match self.state {
                 Timed::Open { .. } => {
-                    self.flags |= SHUTDOWN;
+                    self.flags.set(Mode::Shutdown, true);
                     self.close(cfg, now, CloseReason::Shutdown, out);
                 }
                 Timed::Backoff { .. } | Timed::Connecting { .. } => {
                     out.push(Action::AbortConnect);
                     self.state = Timed::Stopped;
                 }
-                Timed::Closing { .. } => self.flags |= SHUTDOWN,
+                Timed::Closing { .. } => self.flags.set(Mode::Shutdown, true),
                 _ => {}
             },
             _ => {}
         }
         // The peer answered after a silent gap: the path held that long.
-        if self.has(GAP_PING) && self.last_in > self.ping_at {
-            if !self.has(GAP_SHORT) {
+        if self.flags.gap() != Gap::None && self.last_in > self.ping_at {
+            if self.flags.gap() == Gap::Full {
                 out.tell(TOLD_GAP_HELD);
             }
-            self.flags &= !(GAP_PING | GAP_SHORT);
+            self.flags.set_gap(Gap::None);
         }
     }
 
@@ -644,7 +606,7 @@ impl Conn {
             Timed::Open { since } => {
                 // Lost right after a silent gap, nothing heard since: evidence of how long
                 // the path stays open (a close the peer chose is not).
-                if self.has(GAP_PING) && reason == CloseReason::Transport {
+                if self.flags.gap() != Gap::None && reason == CloseReason::Transport {
                     out.tell(TOLD_GAP_LOST);
                 }
                 // The peer polices pings: the next connection pings half as often.
@@ -672,24 +634,30 @@ impl Conn {
     /// path from where the ping had got to, queues included, which is what the pong
     /// timeout's floor must cover). Only the path moved: nothing of the peer is heard.
     fn hold(&mut self, at: u64) {
-        if self.has(IN_FLIGHT) && at > self.ping_at {
+        if self.flags.in_flight() && at > self.ping_at {
             self.ping_at = at;
         }
     }
 
-    /// The caller's own process did not run for a while: the round trip of the ping in
-    /// flight will include that, and is no sample (as if its pong waited behind data).
-    #[cfg(any(feature = "driver", feature = "sim"))]
+    /// The round trip of the ping in flight will be no sample: its pong may have waited
+    /// behind the peer's data (Karn's rule), or the caller's own process did not run for
+    /// a while and the round trip includes that.
     pub(crate) fn round_trip_unsampled(&mut self) {
-        if self.has(IN_FLIGHT) {
-            self.flags |= QUEUED;
+        if self.flags.in_flight() {
+            self.flags.set(Mode::Queued, true);
         }
+    }
+
+    /// The ping in flight is still waiting behind our own data: the caller reports when
+    /// pings leave, and has not reported this one.
+    fn ping_waits_behind_data(&self) -> bool {
+        self.flags.ping() == Ping::Unwritten && self.flags.is(Mode::WritesReported)
     }
 
     /// A sign of the peer at `now`: it is alive, and any probe is answered.
     fn heard(&mut self, now: u64) {
         self.last_in = now;
-        self.flags &= !PROBING;
+        self.flags.set(Mode::Probing, false);
     }
 
     /// Ping policing: whether the peer's ping at `now` is one too many. Each ping uses
@@ -768,7 +736,7 @@ impl Conn {
         self.ping_budget = now;
         // The round trips measured stay: the path is the same, and the pong timeout's
         // floor must not reset at each reconnect (it only ever lengthens a deadline).
-        self.flags &= !PING_STATE;
+        self.flags.forget_ping();
     }
 
     /// Resume or a network change while not connected: connect now. A pending attempt is
@@ -802,7 +770,7 @@ impl Conn {
         counters: &mut Counters,
         not_before: u64,
     ) {
-        if self.has(PAUSED) && !matches!(self.state, Timed::Closing { .. }) {
+        if self.flags.is(Mode::Paused) && !matches!(self.state, Timed::Closing { .. }) {
             return;
         }
         match self.state {
@@ -832,7 +800,7 @@ impl Conn {
                         };
                         let late = now.saturating_sub(round_up_ms(handed_out));
                         let tolerance = self.jump_tolerance(cfg);
-                        if late > tolerance && !self.has(PROBING) {
+                        if late > tolerance && !self.flags.is(Mode::Probing) {
                             self.probe(cfg, now, out);
                         } else {
                             counters.timeout();
@@ -857,7 +825,7 @@ impl Conn {
     #[inline]
     fn close_deadline(&self, cfg: &Config) -> Option<(u64, CloseReason)> {
         let pong_timeout = self.pong_timeout(cfg);
-        let pong = self.has(IN_FLIGHT).then(|| {
+        let pong = self.flags.in_flight().then(|| {
             (
                 self.ping_at.max(self.last_in).saturating_add(pong_timeout),
                 CloseReason::PongTimeout,
@@ -867,7 +835,7 @@ impl Conn {
             0 => None,
             idle => {
                 let mut at = self.last_in.saturating_add(idle);
-                if self.has(PROBING) {
+                if self.flags.is(Mode::Probing) {
                     at = at.max(self.ping_at.saturating_add(pong_timeout));
                 }
                 Some((at, CloseReason::IdleTimeout))
@@ -890,11 +858,11 @@ impl Conn {
             PingPolicy::Fixed => self.ping_at.saturating_add(interval),
             PingPolicy::Never => return None,
         };
-        if !self.has(IN_FLIGHT) {
+        if !self.flags.in_flight() {
             return Some(due);
         }
         // A ping still waiting behind our own data has not had its chance: never replace it.
-        if self.has(UNWRITTEN) && self.has(WRITES_REPORTED) {
+        if self.ping_waits_behind_data() {
             return None;
         }
         // A ping in flight may be replaced only once it is pong_timeout old and the peer
@@ -931,21 +899,22 @@ impl Conn {
         self.phase = 0;
         self.ping_at = now;
         self.last_out = now;
-        self.flags = (self.flags | IN_FLIGHT | UNWRITTEN) & !(QUEUED | GAP_PING | GAP_SHORT);
-        if gap {
-            self.flags |= GAP_PING;
-        } else if short {
-            self.flags |= GAP_PING | GAP_SHORT;
-        }
+        self.flags.set_ping(Ping::Unwritten);
+        self.flags.set(Mode::Queued, false);
+        self.flags.set_gap(match (gap, short) {
+            (true, _) => Gap::Full,
+            (false, true) => Gap::Short,
+            (false, false) => Gap::None,
+        });
         out.push(Action::SendPing(self.current_ping()));
     }
 
     /// One probe per silence: a ping now (unless one just went) and a fresh pong timeout.
     fn probe(&mut self, cfg: &Config, now: u64, out: &mut Actions) {
-        self.flags |= PROBING;
+        self.flags.set(Mode::Probing, true);
         if cfg.timing.ping_policy == PingPolicy::Never {
             self.ping_at = now; // no ping: only the grace
-        } else if !(self.has(IN_FLIGHT) && self.ping_at == now) {
+        } else if !(self.flags.in_flight() && self.ping_at == now) {
             self.send_ping(cfg, now, out);
         }
     }
@@ -956,14 +925,14 @@ impl Conn {
         if let Timed::Open { since } = self.state {
             self.leave_open(cfg, now, since);
         }
-        if self.has(GAP_PING) && reason == CloseReason::PongTimeout {
+        if self.flags.gap() != Gap::None && reason == CloseReason::PongTimeout {
             out.tell(TOLD_GAP_LOST); // the ping after the gap went unanswered
         }
         self.state = Timed::Closing {
             force_at: add_ms(now, cfg.timing.close_timeout),
             ours: Ours::of(reason),
         };
-        self.flags &= !PING_STATE;
+        self.flags.forget_ping();
         out.push(Action::Close(reason));
     }
 
@@ -985,8 +954,8 @@ impl Conn {
         out: &mut Actions,
         counters: &mut Counters,
     ) {
-        self.flags &= !PING_STATE;
-        if self.has(SHUTDOWN) {
+        self.flags.forget_ping();
+        if self.flags.is(Mode::Shutdown) {
             self.state = Timed::Stopped;
             return;
         }
@@ -1018,7 +987,7 @@ impl Conn {
 /// once, in [`traffic`]; everything else runs on a `Conn`.
 pub(crate) trait Kept {
     fn is_open(&self) -> bool;
-    fn flags(&self) -> u16;
+    fn flags(&self) -> Flags;
     fn wake(&self) -> u64;
     fn last_in(&self) -> u64;
     fn last_out(&self) -> u64;
@@ -1032,7 +1001,7 @@ impl Kept for Conn {
         Conn::is_open(self)
     }
     #[inline(always)]
-    fn flags(&self) -> u16 {
+    fn flags(&self) -> Flags {
         self.flags
     }
     #[inline(always)]
@@ -1063,9 +1032,7 @@ impl Kept for Conn {
 /// traffic then only moves deadlines later, so the fast path may skip the full pass.
 #[inline(always)]
 fn steady<C: Kept>(c: &C, now: u64) -> bool {
-    c.is_open()
-        && c.flags() & (IN_FLIGHT | PROBING | PAUSED | NO_WAKE | GAP_PING) == 0
-        && now < c.wake()
+    c.is_open() && c.flags().steady() && now < c.wake()
 }
 
 /// The fast path: traffic (or an early tick) on an open connection with no ping in

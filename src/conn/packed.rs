@@ -19,7 +19,7 @@
 //! Traffic on a steady connection (nearly every message) is not unpacked: [`View`] lets
 //! the machine's fast path move the slot's times in place.
 
-use super::{budget_full, full_lag, round_up_ms, Conn, Kept, Ours, Timed, NO_RTT, NO_WAKE};
+use super::{budget_full, full_lag, round_up_ms, Conn, Flags, Kept, Mode, Ours, Timed, NO_RTT};
 use crate::config::{Config, PingPolicy};
 use crate::time::NS_PER_MS;
 use alloc::vec::Vec;
@@ -82,7 +82,7 @@ pub(crate) struct Slot {
     /// The state's time: `since` (connecting, open), `force_at` (closing), `until`
     /// (waiting to reconnect).
     time: Ms,
-    flags: u16,
+    flags: Flags,
     tag: Tag,
     phase: u8,
 }
@@ -232,7 +232,7 @@ impl Sides {
     /// When to wake the connection in `slot`, as [`Conn::wake`] says.
     #[inline]
     pub(crate) fn wake(&self, slot: &Slot) -> Option<u64> {
-        (slot.flags & NO_WAKE == 0).then(|| self.ns(slot.wake))
+        (!slot.flags.is(Mode::NoWake)).then(|| self.ns(slot.wake))
     }
 
     /// The set's clock reads `now`: past [`REBASE_AT`] from the base, every time moves to
@@ -398,7 +398,7 @@ impl Kept for View<'_> {
         self.slot.tag == Tag::Open
     }
     #[inline(always)]
-    fn flags(&self) -> u16 {
+    fn flags(&self) -> Flags {
         self.slot.flags
     }
     #[inline(always)]
@@ -510,7 +510,7 @@ mod tests {
             ping_at: Ms::default(),
             wake: Ms::END,
             time: Ms::default(),
-            flags: 0,
+            flags: Flags::default(),
             tag: Tag::Open,
             phase: 0,
         };
@@ -533,7 +533,7 @@ mod tests {
             ping_at: sides.ms(0),
             wake: sides.ms(u64::MAX),
             time: sides.ms(now + 7 * NS_PER_MS),
-            flags: 0,
+            flags: Flags::default(),
             tag: Tag::Open,
             phase: 0,
         };

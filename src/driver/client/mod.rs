@@ -130,7 +130,7 @@ enum Tried<M> {
 
 /// What the application's handles and the task share: plain bookkeeping
 /// ([`Inbox`], [`Ledger`]) and the wakers. Locked for moments; a handle's direct send
-/// holds it across one non-blocking write (see [`Inner::begin`]), the task never
+/// holds it across one non-blocking write (see [`Direct::send`]), the task never
 /// holds it across the transport's I/O.
 struct Inner<M> {
     /// Events for the application.
