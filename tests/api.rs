@@ -555,7 +555,7 @@ fn the_rules_guards_hold_at_their_edges() {
         .spread_pings(false)
         .build()
         .unwrap();
-    let ping = |m: &mut HeartbeatMachine, at: Instant| -> keepalive::PingId {
+    let ping = |m: &mut HeartbeatMachine, at: Instant| -> PingId {
         let id = m
             .handle(at, Event::Tick)
             .find_map(|a| match a {
@@ -610,7 +610,7 @@ fn the_rules_guards_hold_at_their_edges() {
     let closed = Instant::from_millis(1_500);
     assert!(m
         .handle(closed, Event::Tick)
-        .any(|a| a == Action::Close(keepalive::CloseReason::PongTimeout)));
+        .any(|a| a == Action::Close(CloseReason::PongTimeout)));
     assert_eq!(m.state(), State::Closing);
     let heard = m.last_heard();
     let _ = m.handle(closed + ms(1), Event::PongReceived(Some(id)));
@@ -632,7 +632,7 @@ fn the_peers_data_does_not_excuse_its_ping_flood() {
         let now = Instant::from_millis(i);
         let _ = m.handle(now, Event::DataReceived);
         if m.handle(now, Event::PingReceived)
-            .any(|a| a == Action::Close(keepalive::CloseReason::TooManyPings))
+            .any(|a| a == Action::Close(CloseReason::TooManyPings))
         {
             closed = Some(i);
             break;
@@ -918,4 +918,137 @@ fn the_readme_names_every_setting_with_its_default() {
             s.name()
         );
     }
+}
+
+/// A client that pings every second (pong timeout 500 ms, first ping at the interval).
+fn pinging() -> Config {
+    Config::client()
+        .ping_interval(Duration::from_millis(1_000))
+        .pong_timeout(Duration::from_millis(500))
+        .spread_pings(false)
+        .build()
+        .unwrap()
+}
+
+fn sends_ping(mut actions: keepalive::Actions) -> Option<PingId> {
+    actions.find_map(|a| match a {
+        Action::SendPing(id) => Some(id),
+        _ => None,
+    })
+}
+
+/// A late report that an older ping was written says nothing of the ping in flight:
+/// one that still waits behind our data keeps its clock held while the path takes our
+/// bytes.
+#[test]
+fn a_stale_ping_written_report_does_not_start_the_current_pings_clock() {
+    let ms = Duration::from_millis;
+    let mut m = HeartbeatMachine::new(pinging(), Instant::ZERO);
+    let _ = m.handle(Instant::ZERO, Event::Connected);
+    let first = sends_ping(m.handle(Instant::from_secs(1), Event::Tick)).expect("a ping");
+    let _ = m.handle(Instant::from_secs(1), Event::PingWritten(first));
+    let _ = m.handle(
+        Instant::from_millis(1_010),
+        Event::PongReceived(Some(first)),
+    );
+    let t = Instant::from_millis(2_010);
+    let second = sends_ping(m.handle(t, Event::Tick)).expect("a second ping");
+    assert_ne!(first, second);
+    // The first ping's report again, late: the second is still unwritten.
+    let _ = m.handle(t, Event::PingWritten(first));
+    // The path keeps taking our bytes ahead of it for a second.
+    for i in 1..=10u64 {
+        let now = t + ms(100 * i);
+        let closed = m
+            .handle(now, Event::DataDelivered)
+            .any(|a| matches!(a, Action::Close(_)));
+        assert!(!closed, "closed at {now:?}: the ping never left");
+    }
+    assert_eq!(m.ping_in_flight(), Some(second));
+}
+
+/// While paused, a change of network neither probes an open connection nor cuts a
+/// wait short: the caller asked for quiet.
+#[test]
+fn a_paused_machine_ignores_a_change_of_network() {
+    let mut m = HeartbeatMachine::new(pinging(), Instant::ZERO);
+    let _ = m.handle(Instant::ZERO, Event::Connected);
+    let _ = m.handle(Instant::from_millis(100), Event::Pause);
+    let probe = m.handle(Instant::from_millis(200), Event::NetworkChanged);
+    assert_eq!(probe.len(), 0, "{probe:?}");
+    assert_eq!(m.ping_in_flight(), None);
+
+    // Waiting to reconnect.
+    let mut m = HeartbeatMachine::new(pinging(), Instant::ZERO);
+    let _ = m.handle(Instant::ZERO, Event::ConnectFailed);
+    assert_eq!(m.state(), State::Backoff);
+    let _ = m.handle(Instant::from_millis(1), Event::Pause);
+    let cut = m.handle(Instant::from_millis(2), Event::NetworkChanged);
+    assert_eq!(cut.len(), 0, "{cut:?}");
+    assert_eq!(m.state(), State::Backoff);
+}
+
+/// A connection that is over cannot be paused: there is nothing left to hold.
+#[test]
+fn only_a_live_connection_is_paused() {
+    let mut m = HeartbeatMachine::new(
+        Config::client().max_attempts(0).build().unwrap(),
+        Instant::ZERO,
+    );
+    let _ = m.handle(Instant::ZERO, Event::ConnectFailed);
+    assert_eq!(m.state(), State::GaveUp);
+    let _ = m.handle(Instant::from_millis(1), Event::Pause);
+    assert!(!m.is_paused());
+
+    let mut m = HeartbeatMachine::new(Config::server().build().unwrap(), Instant::ZERO);
+    let _ = m.handle(Instant::ZERO, Event::Connected);
+    let _ = m.handle(Instant::from_millis(1), Event::Disconnected);
+    assert_eq!(m.state(), State::Closed);
+    let _ = m.handle(Instant::from_millis(2), Event::Pause);
+    assert!(!m.is_paused());
+}
+
+/// When the pong timeout and the idle timeout end at the same instant, the close says
+/// pong timeout: the ping is the sharper evidence.
+#[test]
+fn a_tie_between_pong_and_idle_timeouts_is_a_pong_timeout() {
+    let s = Duration::from_secs;
+    let config = Config::client()
+        .ping_interval(s(10))
+        .pong_timeout(s(5))
+        .idle_timeout(s(15))
+        .spread_pings(false)
+        .build()
+        .unwrap();
+    let mut m = HeartbeatMachine::new(config, Instant::ZERO);
+    let _ = m.handle(Instant::ZERO, Event::Connected);
+    assert!(sends_ping(m.handle(Instant::from_secs(10), Event::Tick)).is_some());
+    assert_eq!(m.next_deadline(), Some(Instant::from_secs(15)));
+    let closed: Vec<_> = m.handle(Instant::from_secs(15), Event::Tick).collect();
+    assert!(
+        closed.contains(&Action::Close(CloseReason::PongTimeout)),
+        "{closed:?}"
+    );
+}
+
+/// A caller that reads: the transport's record of the peer after our ping left is a sign
+/// of life, not the pong (the pong may be behind it, unread yet); the ping stays in
+/// flight and its pong timeout holds.
+#[test]
+fn the_peers_bytes_after_a_ping_do_not_answer_it_while_we_read() {
+    let mut m = HeartbeatMachine::new(pinging(), Instant::ZERO);
+    let _ = m.handle(Instant::ZERO, Event::Connected);
+    let t = Instant::from_secs(1);
+    let id = sends_ping(m.handle(t, Event::Tick)).expect("a ping");
+    let _ = m.handle(t, Event::PingWritten(id));
+    let _ = m.handle(
+        Instant::from_millis(1_100),
+        Event::PathHeard {
+            ago: Duration::from_millis(50),
+        },
+    );
+    assert_eq!(m.ping_in_flight(), Some(id));
+    assert!(m
+        .handle(Instant::from_millis(1_600), Event::Tick)
+        .any(|a| a == Action::Close(CloseReason::PongTimeout)));
 }

@@ -22,6 +22,8 @@ use core::time::Duration;
 mod flags;
 #[cfg(feature = "alloc")]
 pub(crate) mod packed;
+#[cfg(all(test, feature = "sim"))]
+mod tests;
 
 use flags::{Flags, Gap, Mode, Ping};
 
