@@ -231,6 +231,13 @@ impl HeartbeatMachine {
         self.counters.rtt()
     }
 
+    /// The ping interval in force (as [`Stats::ping_interval`] reads it), without
+    /// building the whole [`Stats`].
+    #[cfg_attr(not(feature = "driver"), allow(dead_code))]
+    pub(crate) fn ping_interval(&self) -> Duration {
+        Duration::from_nanos(self.conn.ping_interval(&self.config))
+    }
+
     /// Where the connection is in its life.
     pub fn state(&self) -> State {
         self.conn.state(self.now)

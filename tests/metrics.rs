@@ -156,3 +156,74 @@ async fn every_documented_metric_is_scraped_with_its_value() {
     assert_eq!(value(&s, r#"keepalive_connections{role="server"}"#), 1.0);
     client.shutdown();
 }
+
+/// The set's loop records what a `Heartbeat` does: pings, the pongs that answered one
+/// (a stray pong is no answer) with their round trips, and closes by reason. Recorded
+/// into a recorder of this thread's own, on tokio's paused clock.
+#[test]
+fn the_set_loop_records_pongs_with_their_round_trips_and_closes_by_reason() {
+    use keepalive::driver::{Beat, SetLoop};
+    use keepalive::{CloseReason, Event};
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    let config = Config::server()
+        .ping_interval(INTERVAL)
+        .pong_timeout(PONG)
+        .spread_pings(false)
+        .build()
+        .expect("a valid config");
+    let stats = metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let heartbeats: SetLoop<Vec<u8>> = SetLoop::spawn(Tokio, config);
+            let mut live = heartbeats.join();
+            let mut silent = heartbeats.join();
+            // A pong before any ping answers nothing.
+            live.report(Event::PongReceived(None));
+            let mut answered = 0;
+            while answered < 3 {
+                if let Some(Beat::Ping(id)) = live.next().await {
+                    tokio::time::sleep(Duration::from_millis(7)).await;
+                    live.report(Event::PongReceived(Some(id)));
+                    answered += 1;
+                }
+            }
+            assert!(matches!(silent.next().await, Some(Beat::Ping(_))));
+            assert_eq!(
+                silent.next().await,
+                Some(Beat::Close(CloseReason::PongTimeout))
+            );
+            tokio::task::yield_now().await;
+            heartbeats.stats()
+        })
+    });
+    let s = samples(&handle.render());
+    let pongs = f64::from(stats.totals.pongs_received);
+    assert!(pongs >= 3.0, "{stats:?}");
+    assert_eq!(
+        value(&s, r#"keepalive_pongs_received_total{role="server"}"#),
+        pongs
+    );
+    assert_eq!(
+        value(&s, r#"keepalive_ping_rtt_seconds_count{role="server"}"#),
+        pongs
+    );
+    // Each round trip was 7 ms on the paused clock (the set counts whole milliseconds).
+    let sum = value(&s, r#"keepalive_ping_rtt_seconds_sum{role="server"}"#);
+    assert!((sum - 0.007 * pongs).abs() < 0.002 * pongs, "{sum}");
+    assert_eq!(
+        value(
+            &s,
+            r#"keepalive_closes_total{role="server",reason="pong_timeout"}"#
+        ),
+        1.0
+    );
+    assert!(
+        value(&s, r#"keepalive_pings_sent_total{role="server"}"#)
+            >= f64::from(stats.totals.pings_sent)
+    );
+}

@@ -517,7 +517,7 @@ where
     fn ping_left(&mut self, id: PingId) {
         event!(debug, id = id.get(), "ping sent");
         let role = self.machine.config().role();
-        metrics::ping_sent(role, self.machine.stats().ping_interval);
+        metrics::ping_sent(role, self.machine.ping_interval());
         let now = self.now();
         link::ping_left(self, now, id);
         if self.stage == Stage::Open {

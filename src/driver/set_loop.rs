@@ -533,10 +533,8 @@ impl<R: Runtime, P> Future for Task<R, P> {
                         (Event::Connected, None)
                     }
                     Report::Event(e) => {
-                        match e {
-                            Event::PingReceived => metrics::peer_ping(Role::Server),
-                            Event::PongReceived(_) => metrics::pong(Role::Server, None),
-                            _ => {}
+                        if e == Event::PingReceived {
+                            metrics::peer_ping(Role::Server);
                         }
                         (e, None)
                     }
@@ -556,6 +554,9 @@ impl<R: Runtime, P> Future for Task<R, P> {
                 // Traffic leaves a connection as it was: only its end, or what the
                 // rules do (a forced close), needs a look at its state.
                 let ends = may_end(event) || !actions.is_empty();
+                if actions.pong_counted() {
+                    metrics::pong(Role::Server, s.set.stats().rtt);
+                }
                 for action in actions {
                     deliver(&mut s, key, action, &mut payload);
                 }
