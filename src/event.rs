@@ -195,6 +195,8 @@ pub(crate) const TOLD_SLOWER: u8 = 2;
 pub(crate) const TOLD_GAP_HELD: u8 = 4;
 /// The connection was lost right after a silent gap, nothing heard since.
 pub(crate) const TOLD_GAP_LOST: u8 = 8;
+/// The peer's ping was beyond its budget, and tolerated: a strike.
+pub(crate) const TOLD_STRIKE: u8 = 16;
 
 /// The actions of one [`handle`](crate::HeartbeatMachine::handle) call, in the order to
 /// carry them out. A small fixed-size iterator: no allocation.
@@ -254,6 +256,14 @@ impl Actions {
     #[inline]
     pub fn slowed_down(&self) -> bool {
         self.told & TOLD_SLOWER != 0
+    }
+
+    /// The event was the peer's ping beyond its budget, tolerated: a strike (see
+    /// [`max_ping_strikes`](crate::ConfigBuilder::max_ping_strikes)). The ping that
+    /// closes with [`TooManyPings`](crate::CloseReason::TooManyPings) is not one.
+    #[inline]
+    pub fn struck(&self) -> bool {
+        self.told & TOLD_STRIKE != 0
     }
 
     pub(crate) fn push(&mut self, action: Action) {

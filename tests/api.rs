@@ -1052,3 +1052,36 @@ fn the_peers_bytes_after_a_ping_do_not_answer_it_while_we_read() {
         .handle(Instant::from_millis(1_600), Event::Tick)
         .any(|a| a == Action::Close(CloseReason::PongTimeout)));
 }
+
+/// A flood of pings: the ones past the peer's budget are strikes, `max_ping_strikes` of
+/// them, each told; the next one closes and is not one. At the default, the flood's
+/// 104th ping closes (100 of credit, one to start with, two strikes).
+#[test]
+fn strikes_are_told_and_the_one_too_many_closes() {
+    for strikes in [0u32, 2, 5] {
+        let config = Config::server().max_ping_strikes(strikes).build().unwrap();
+        let mut m = HeartbeatMachine::new(config, Instant::ZERO);
+        let _ = m.handle(Instant::ZERO, Event::Connected);
+        let mut struck = Vec::new();
+        let mut closed = None;
+        for i in 1..=200u32 {
+            let actions = m.handle(Instant::from_micros(u64::from(i)), Event::PingReceived);
+            if actions.struck() {
+                assert!(actions.clone().any(|a| a == Action::SendPong));
+                struck.push(i);
+            }
+            if actions
+                .clone()
+                .any(|a| a == Action::Close(CloseReason::TooManyPings))
+            {
+                assert!(!actions.struck());
+                closed = Some(i);
+                break;
+            }
+        }
+        let closed = closed.expect("the flood is closed");
+        assert_eq!(struck.len(), strikes as usize, "{struck:?}");
+        assert_eq!(closed, 102 + strikes, "{struck:?}");
+        assert!(struck.iter().all(|&s| s > 101), "{struck:?}");
+    }
+}

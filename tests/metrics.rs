@@ -1,6 +1,7 @@
 //! The metrics example scraped over real HTTP: a server pings a client that answers,
-//! then the client freezes and the server closes it for its silence. Every documented
-//! name is on `/metrics` with the right value.
+//! then the client freezes and the server closes it for its silence; a peer that floods
+//! pings is struck, then closed. Every documented name is on `/metrics` with the right
+//! value.
 
 #[path = "../examples/metrics_server.rs"]
 #[allow(dead_code)]
@@ -126,11 +127,12 @@ async fn every_documented_metric_is_scraped_with_its_value() {
         .backoff_max(Duration::from_millis(100))
         .build()
         .expect("config");
+    let server = url.clone();
     let (client, _events) = Client::builder(client_config, WsCodec, move |attempt: Attempt| {
         let to = if attempt.number() == 1 {
             refused.clone()
         } else {
-            url.clone()
+            server.clone()
         };
         async move { tokio_tungstenite::connect_async(to).await.map(|(ws, _)| ws) }
     })
@@ -155,13 +157,45 @@ async fn every_documented_metric_is_scraped_with_its_value() {
     assert_eq!(value(&s, r#"keepalive_connections{role="client"}"#), 1.0);
     assert_eq!(value(&s, r#"keepalive_connections{role="server"}"#), 1.0);
     client.shutdown();
+
+    // A peer that floods pings: past its budget (100 of credit and one to start with),
+    // two strikes are tolerated and counted, and the third closes.
+    let (mut flood, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("connect");
+    {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        for _ in 0..110 {
+            if flood.send(Message::Ping(Vec::new().into())).await.is_err() {
+                break;
+            }
+        }
+        let _ = timeout(Duration::from_secs(5), async {
+            while flood.next().await.is_some() {}
+        })
+        .await;
+    }
+    let s = samples(&scrape(metrics_at).await);
+    assert_eq!(
+        value(&s, r#"keepalive_peer_ping_strikes_total{role="server"}"#),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &s,
+            r#"keepalive_closes_total{role="server",reason="too_many_pings"}"#
+        ),
+        1.0
+    );
 }
 
 /// The set's loop records what a `Heartbeat` does: pings, the pongs that answered one
-/// (a stray pong is no answer) with their round trips, and closes by reason. Recorded
+/// (a stray pong is no answer) with their round trips, the peer's pings and strikes,
+/// and closes by reason. Recorded
 /// into a recorder of this thread's own, on tokio's paused clock.
 #[test]
-fn the_set_loop_records_pongs_with_their_round_trips_and_closes_by_reason() {
+fn the_set_loop_records_round_trips_strikes_and_closes() {
     use keepalive::driver::{Beat, SetLoop};
     use keepalive::{CloseReason, Event};
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
@@ -197,6 +231,16 @@ fn the_set_loop_records_pongs_with_their_round_trips_and_closes_by_reason() {
                 silent.next().await,
                 Some(Beat::Close(CloseReason::PongTimeout))
             );
+            // A member whose peer floods pings (its stack answers them): two strikes
+            // past the budget, then the close.
+            let mut flood = heartbeats.join();
+            for _ in 0..104 {
+                flood.report(Event::PingReceived);
+            }
+            assert_eq!(
+                flood.next().await,
+                Some(Beat::Close(CloseReason::TooManyPings))
+            );
             tokio::task::yield_now().await;
             heartbeats.stats()
         })
@@ -226,4 +270,13 @@ fn the_set_loop_records_pongs_with_their_round_trips_and_closes_by_reason() {
         value(&s, r#"keepalive_pings_sent_total{role="server"}"#)
             >= f64::from(stats.totals.pings_sent)
     );
+    assert_eq!(
+        value(&s, r#"keepalive_peer_ping_strikes_total{role="server"}"#),
+        2.0
+    );
+    assert_eq!(
+        value(&s, r#"keepalive_peer_pings_total{role="server"}"#),
+        104.0
+    );
+    assert_eq!(stats.too_many_pings, 1);
 }

@@ -11,6 +11,7 @@ use crate::backoff;
 use crate::config::{Config, PingPolicy, Role};
 use crate::event::{
     Action, Actions, Event, PingId, TOLD_GAP_HELD, TOLD_GAP_LOST, TOLD_PONG, TOLD_SLOWER,
+    TOLD_STRIKE,
 };
 use crate::policy::Decision;
 use crate::reason::CloseReason;
@@ -75,6 +76,17 @@ enum Timed {
     Stopped,
     /// Client: gave up.
     GaveUp,
+}
+
+/// What ping policing makes of the peer's ping.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+enum Policed {
+    /// Within its budget.
+    Within,
+    /// Beyond it, and tolerated: a strike.
+    Strike,
+    /// One strike too many: the connection closes.
+    TooMany,
 }
 
 /// Why we closed: the four reasons of ours, in one byte.
@@ -369,7 +381,7 @@ impl Conn {
         // only one too many needs the rest of the pass (which counts it again, and closes).
         if event == Event::PingReceived && self.steady(now) {
             let budget = self.ping_budget;
-            if !self.strike(cfg, now) {
+            if self.police(cfg, now) == Policed::Within {
                 traffic(self, HEARD | PONG, now);
                 return Actions::pong_if(true);
             }
@@ -477,13 +489,15 @@ impl Conn {
             }
             Event::Disconnected => self.ended(cfg, now, CloseReason::Transport, out, counters),
             Event::Closed(reason) => self.ended(cfg, now, reason, out, counters),
-            Event::PingReceived if open => {
-                if self.strike(cfg, now) {
-                    self.close(cfg, now, CloseReason::TooManyPings, out);
-                } else {
+            Event::PingReceived if open => match self.police(cfg, now) {
+                Policed::TooMany => self.close(cfg, now, CloseReason::TooManyPings, out),
+                policed => {
+                    if policed == Policed::Strike {
+                        out.tell(TOLD_STRIKE);
+                    }
                     out.push(Action::SendPong);
                 }
-            }
+            },
             // Our ping's answer (a pong that answers none is a sign of life only).
             Event::PongReceived(id)
                 if open
@@ -662,21 +676,29 @@ impl Conn {
         self.flags.set(Mode::Probing, false);
     }
 
-    /// Ping policing: whether the peer's ping at `now` is one too many. Each ping uses
-    /// one `min_ping_interval` of the peer's budget, which grows with time (credit for a
+    /// Ping policing: what the peer's ping at `now` is. Each ping uses one
+    /// `min_ping_interval` of the peer's budget, which grows with time (credit for a
     /// minute of quiet and at most [`PING_BURST`] pings, all of it at the open); a ping
     /// beyond it is a strike, and more than `max_ping_strikes` of them close. Our data
     /// forgives them.
-    fn strike(&mut self, cfg: &Config, now: u64) -> bool {
+    fn police(&mut self, cfg: &Config, now: u64) -> Policed {
         let min = cfg.timing.min_ping_interval;
         if min == 0 {
-            return false;
+            return Policed::Within;
         }
         let full = now.saturating_add(full_lag(cfg));
         self.ping_budget = add_ms(self.ping_budget.max(full), min);
-        let allowed = u64::from(cfg.timing.max_ping_strikes) + 1;
-        let limit = now.saturating_add(PING_CREDIT);
-        self.ping_budget > limit.saturating_add(ms(min).saturating_mul(allowed))
+        // How far past the budget the peer is, in pings: the first one past it is the
+        // one a ping interval lets through; after it each counts as a strike.
+        let limit = now.saturating_add(PING_CREDIT).saturating_add(ms(min));
+        let strikes = u64::from(cfg.timing.max_ping_strikes);
+        if self.ping_budget <= limit {
+            Policed::Within
+        } else if self.ping_budget <= limit.saturating_add(ms(min).saturating_mul(strikes)) {
+            Policed::Strike
+        } else {
+            Policed::TooMany
+        }
     }
 
     /// See [`budget_full`].

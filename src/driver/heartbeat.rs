@@ -554,8 +554,12 @@ where
         link::report(self, now, kind != Inbound::Data);
         match kind {
             Inbound::Ping => {
-                metrics::peer_ping(self.machine.config().role());
+                let role = self.machine.config().role();
+                metrics::peer_ping(role);
                 let actions = self.machine.handle(now, Event::PingReceived);
+                if actions.struck() {
+                    metrics::strike(role);
+                }
                 self.apply(actions, Some(&message));
                 None
             }

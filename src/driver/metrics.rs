@@ -25,6 +25,7 @@ mod name {
     pub(super) const PINGS_SENT: &str = "keepalive_pings_sent_total";
     pub(super) const PONGS_RECEIVED: &str = "keepalive_pongs_received_total";
     pub(super) const PEER_PINGS: &str = "keepalive_peer_pings_total";
+    pub(super) const PEER_PING_STRIKES: &str = "keepalive_peer_ping_strikes_total";
     pub(super) const CLOSES: &str = "keepalive_closes_total";
     pub(super) const RECONNECTS: &str = "keepalive_reconnects_total";
     pub(super) const EVENTS_DROPPED: &str = "keepalive_events_dropped_total";
@@ -60,6 +61,13 @@ pub(crate) fn pong(r: Role, rtt: Option<Duration>) {
 pub(crate) fn peer_ping(r: Role) {
     #[cfg(feature = "metrics")]
     metrics::counter!(name::PEER_PINGS, "role" => role(r)).increment(1);
+    let _ = r;
+}
+
+/// The peer's ping was beyond its budget, and tolerated: a strike.
+pub(crate) fn strike(r: Role) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(name::PEER_PING_STRIKES, "role" => role(r)).increment(1);
     let _ = r;
 }
 

@@ -557,6 +557,9 @@ impl<R: Runtime, P> Future for Task<R, P> {
                 if actions.pong_counted() {
                     metrics::pong(Role::Server, s.set.stats().rtt);
                 }
+                if actions.struck() {
+                    metrics::strike(Role::Server);
+                }
                 for action in actions {
                     deliver(&mut s, key, action, &mut payload);
                 }
