@@ -275,6 +275,8 @@ macro_rules! settings {
         /// The heartbeat's settings, kept as checked (both roles).
         #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
         pub(crate) struct Timing {
+            /// Client or server (kept here, in what would be the struct's padding).
+            pub(crate) role: Role,
             $( pub(crate) $h: <$hk as Kind>::Stored, )*
         }
 
@@ -284,8 +286,9 @@ macro_rules! settings {
             $( pub(crate) $r: <$rk as Kind>::Stored, )*
         }
 
-        fn resolve(g: &Given) -> Result<(Timing, Reconnect), ConfigError> {
+        fn resolve(role: Role, g: &Given) -> Result<(Timing, Reconnect), ConfigError> {
             let timing = Timing {
+                role,
                 $( $h: <$hk as Kind>::store(Setting::$HV, g.$h.unwrap_or_else(|| $hd))?, )*
             };
             let reconnect = Reconnect {
@@ -893,7 +896,6 @@ impl core::error::Error for ConfigError {}
 /// no finer grain (QUIC's idle timeout is in milliseconds too), and none needs a day.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Config {
-    pub(crate) role: Role,
     pub(crate) timing: Timing,
     pub(crate) reconnect: Reconnect,
     pub(crate) overrides: Overrides,
@@ -913,7 +915,7 @@ impl Config {
 
     /// Client or server.
     pub fn role(&self) -> Role {
-        self.role
+        self.timing.role
     }
 
     /// What to do after a connection or an attempt ended for `reason`: the config's
@@ -1072,9 +1074,8 @@ impl ConfigBuilder {
                 given.ping_interval = Some(room.min(DEFAULT_PING_INTERVAL));
             }
         }
-        let (timing, reconnect) = resolve(&given)?;
+        let (timing, reconnect) = resolve(self.role, &given)?;
         let config = Config {
-            role: self.role,
             timing,
             reconnect,
             overrides: self.overrides,

@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::conn::Conn;
 use crate::event::{Actions, Event, PingId, TOLD_GAP_HELD, TOLD_GAP_LOST};
-use crate::learn::{Learned, PathMemory};
+use crate::learn::PathMemory;
 use crate::state::State;
 use crate::stats::{Counters, Stats};
 use crate::time::Instant;
@@ -62,9 +62,6 @@ pub struct HeartbeatMachine {
     /// The latest `now` seen: time never runs backwards inside.
     now: u64,
     counters: Counters,
-    /// What the connections learned about the path's idle limit; carried from one to
-    /// the next (the round trips are the connection's).
-    learned: Learned,
     /// No close for silence before this time (ns): the driver's own process did not run,
     /// and reads come first (see [`defer_judgement`](Self::defer_judgement)).
     not_before: u64,
@@ -78,7 +75,6 @@ impl HeartbeatMachine {
             conn: Conn::new(&config, now),
             now: now.as_nanos(),
             counters: Counters::new(),
-            learned: Learned::default(),
             not_before: 0,
         }
     }
@@ -88,7 +84,7 @@ impl HeartbeatMachine {
     /// trip behind the pong timeout's floor. Returns the machine, for chaining after
     /// [`new`](Self::new).
     pub fn remember(mut self, memory: PathMemory) -> HeartbeatMachine {
-        self.learned = memory.learned();
+        self.conn.learned = memory.learned();
         self.apply_interval();
         self.conn.seed_estimator(&self.config, memory.rtt());
         self
@@ -98,14 +94,13 @@ impl HeartbeatMachine {
     /// round trips included: store it per network and give it to the next machine
     /// ([`remember`](Self::remember)).
     pub fn path_memory(&self) -> PathMemory {
-        PathMemory::of(self.learned, self.conn.estimator())
+        PathMemory::of(self.conn.learned, self.conn.estimator())
     }
 
-    /// The learned interval, into the connection (from its next ping on).
+    /// The learned interval, into the connection's deadline (from its next ping on).
     fn apply_interval(&mut self) {
         if self.config.timing.keepalive_ceiling != 0 {
-            let interval = self.learned.interval_ms(&self.config);
-            self.conn.set_keepalive(&self.config, interval);
+            self.conn.refresh_wake(&self.config, self.not_before);
         }
     }
 
@@ -131,7 +126,7 @@ impl HeartbeatMachine {
     pub fn moved_to(&mut self, now: Instant, memory: Option<PathMemory>) -> Actions {
         let actions = self.handle(now, Event::NetworkChanged);
         let memory = memory.unwrap_or_default();
-        self.learned = memory.learned();
+        self.conn.learned = memory.learned();
         self.apply_interval();
         if memory.rtt().0.is_some() || memory.rtt().1 != 0 {
             self.conn.seed_estimator(&self.config, memory.rtt());
@@ -145,7 +140,7 @@ impl HeartbeatMachine {
     pub fn handle(&mut self, now: Instant, event: Event) -> Actions {
         self.now = self.now.max(now.as_nanos());
         if event == Event::NetworkChanged {
-            self.learned.network_changed();
+            self.conn.learned.network_changed();
         }
         let actions = self.conn.handle(
             &self.config,
@@ -166,10 +161,10 @@ impl HeartbeatMachine {
         let learns = self.config.timing.keepalive_ceiling != 0;
         let told = actions.told();
         if learns && told & TOLD_GAP_HELD != 0 {
-            self.learned.held(&self.config);
+            self.conn.learned.held(&self.config);
         }
         if learns && told & TOLD_GAP_LOST != 0 {
-            self.learned.lost(&self.config);
+            self.conn.learned.lost(&self.config);
         }
         // The connection keeps the interval across reconnects: only a change applies.
         if learns && told & (TOLD_GAP_HELD | TOLD_GAP_LOST) != 0 {

@@ -13,6 +13,7 @@ use crate::event::{
     Action, Actions, Event, PingId, TOLD_GAP_HELD, TOLD_GAP_LOST, TOLD_PONG, TOLD_SLOWER,
     TOLD_STRIKE,
 };
+use crate::learn::Learned;
 use crate::policy::Decision;
 use crate::reason::CloseReason;
 use crate::state::State;
@@ -89,6 +90,73 @@ enum Policed {
     TooMany,
 }
 
+/// [`Timed`]'s kind, with our close's reason folded in: one byte. A connection keeps
+/// this and the time apart (9 bytes where the enum takes 16), and a set's slot keeps the
+/// same byte (its niche makes an empty slab entry cost nothing).
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub(crate) enum Stage {
+    Backoff,
+    Connecting,
+    Open,
+    ClosingPong,
+    ClosingIdle,
+    ClosingPings,
+    ClosingShutdown,
+    Closed,
+    Stopped,
+    GaveUp,
+}
+
+impl Timed {
+    /// The kind and the time (0 for the kinds without one).
+    #[inline(always)]
+    fn pack(self) -> (Stage, u64) {
+        match self {
+            Timed::Backoff { until } => (Stage::Backoff, until),
+            Timed::Connecting { since } => (Stage::Connecting, since),
+            Timed::Open { since } => (Stage::Open, since),
+            Timed::Closing { force_at, ours } => (
+                match ours {
+                    Ours::Pong => Stage::ClosingPong,
+                    Ours::Idle => Stage::ClosingIdle,
+                    Ours::Pings => Stage::ClosingPings,
+                    Ours::Shutdown => Stage::ClosingShutdown,
+                },
+                force_at,
+            ),
+            Timed::Closed => (Stage::Closed, 0),
+            Timed::Stopped => (Stage::Stopped, 0),
+            Timed::GaveUp => (Stage::GaveUp, 0),
+        }
+    }
+
+    #[inline(always)]
+    fn unpack(stage: Stage, at: u64) -> Timed {
+        let closing = |ours| Timed::Closing { force_at: at, ours };
+        match stage {
+            Stage::Backoff => Timed::Backoff { until: at },
+            Stage::Connecting => Timed::Connecting { since: at },
+            Stage::Open => Timed::Open { since: at },
+            Stage::ClosingPong => closing(Ours::Pong),
+            Stage::ClosingIdle => closing(Ours::Idle),
+            Stage::ClosingPings => closing(Ours::Pings),
+            Stage::ClosingShutdown => closing(Ours::Shutdown),
+            Stage::Closed => Timed::Closed,
+            Stage::Stopped => Timed::Stopped,
+            Stage::GaveUp => Timed::GaveUp,
+        }
+    }
+}
+
+impl Stage {
+    /// Whether the stage has a time of its own.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn is_timed(self) -> bool {
+        !matches!(self, Stage::Closed | Stage::Stopped | Stage::GaveUp)
+    }
+}
+
 /// Why we closed: the four reasons of ours, in one byte.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 enum Ours {
@@ -135,7 +203,10 @@ pub(crate) struct Conn {
     /// at one `min_ping_interval` each. It starts at the open, that is with the whole
     /// credit, and never falls more than the credit behind.
     ping_budget: u64,
-    state: Timed,
+    /// Where the connection is in its life ([`Timed`], kept as its kind and its time:
+    /// see [`timed`](Self::timed)).
+    stage: Stage,
+    stage_at: u64,
     /// RFC 6298's estimator over the pongs' round trips, in µs ([`NO_RTT`]: none yet).
     srtt_us: u32,
     rttvar_us: u32,
@@ -147,9 +218,11 @@ pub(crate) struct Conn {
     flags: Flags,
     /// How many times the peer told us "too many pings": our interval is doubled so often.
     slowdown: u8,
-    /// The keepalive interval learned, in whole ms (0: none, `ping_interval`), exactly
-    /// as the path's memory keeps it, so the two read alike.
-    keepalive_ms: u32,
+    /// What the connections learned about the path's idle limit, carried from one to
+    /// the next: a machine's (a set learns nothing, and keeps none). Its interval, in
+    /// whole ms as the path's memory keeps it, is the one in force when the config
+    /// learns (`keepalive_ceiling`).
+    pub(crate) learned: Learned,
     /// How much sooner than the interval the first ping of this connection is due, in
     /// 256ths of the interval (0: none); drawn at the open, spent by the first ping. The
     /// last byte of what was padding.
@@ -166,7 +239,8 @@ impl Conn {
             ping_at: t,
             wake: 0,
             ping_budget: t,
-            state: Timed::Connecting { since: t },
+            stage: Stage::Connecting,
+            stage_at: t,
             srtt_us: NO_RTT,
             rttvar_us: 0,
             path_rto_us: 0,
@@ -174,7 +248,7 @@ impl Conn {
             attempt: 0,
             flags: Flags::default(),
             slowdown: 0,
-            keepalive_ms: 0,
+            learned: Learned::default(),
             phase: 0,
         };
         conn.refresh_wake(cfg, 0);
@@ -185,7 +259,7 @@ impl Conn {
 
     /// The public state at `now`.
     pub(crate) fn state(&self, now: u64) -> State {
-        match self.state {
+        match self.timed() {
             Timed::Backoff { until } if until > now => State::Backoff,
             // The wait is over: a caller on its own timer may be connecting already.
             Timed::Backoff { .. } | Timed::Connecting { .. } => State::Connecting,
@@ -200,8 +274,19 @@ impl Conn {
         self.flags.is(Mode::Paused)
     }
     fn is_open(&self) -> bool {
-        matches!(self.state, Timed::Open { .. })
+        self.stage == Stage::Open
     }
+    /// Where the connection is in its life.
+    #[inline(always)]
+    fn timed(&self) -> Timed {
+        Timed::unpack(self.stage, self.stage_at)
+    }
+
+    #[inline(always)]
+    fn set_timed(&mut self, timed: Timed) {
+        (self.stage, self.stage_at) = timed.pack();
+    }
+
     /// See [`steady`].
     #[inline(always)]
     fn steady(&self, now: u64) -> bool {
@@ -223,16 +308,6 @@ impl Conn {
     #[cfg_attr(not(feature = "driver"), allow(dead_code))]
     pub(crate) fn set_unread(&mut self, unread: bool) {
         self.flags.set(Mode::Unread, unread);
-    }
-
-    /// Learns the keepalive interval `interval_ms` (from the path's memory, in whole
-    /// milliseconds, never under `ping_interval`): it applies from the next ping on.
-    pub(crate) fn set_keepalive(&mut self, cfg: &Config, interval_ms: u32) {
-        self.keepalive_ms = match interval_ms > cfg.timing.ping_interval {
-            true => interval_ms,
-            false => 0,
-        };
-        self.refresh_wake(cfg, 0);
     }
 
     /// The round-trip estimator, in µs, for the path's memory: `(srtt, rttvar)` if a
@@ -269,7 +344,11 @@ impl Conn {
     /// what the path's idle limit leaves room for.
     pub(crate) fn ping_interval(&self, cfg: &Config) -> u64 {
         let t = &cfg.timing;
-        let base = ms(t.ping_interval.max(self.keepalive_ms));
+        let learned = match t.keepalive_ceiling {
+            0 => 0,
+            _ => self.learned.interval_ms(cfg),
+        };
+        let base = ms(t.ping_interval.max(learned));
         if self.slowdown == 0 {
             return base;
         }
@@ -431,10 +510,10 @@ impl Conn {
     /// except at `Instant::MAX`.
     #[inline]
     pub(crate) fn deadline(&self, cfg: &Config, not_before: u64) -> Option<u64> {
-        if self.flags.is(Mode::Paused) && !matches!(self.state, Timed::Closing { .. }) {
+        if self.flags.is(Mode::Paused) && !matches!(self.timed(), Timed::Closing { .. }) {
             return None;
         }
-        match self.state {
+        match self.timed() {
             Timed::Backoff { until } => Some(until),
             Timed::Connecting { since } => Some(add_ms(since, cfg.timing.connect_timeout)),
             Timed::Open { .. } => {
@@ -474,7 +553,7 @@ impl Conn {
         }
         match event {
             Event::Tick => {}
-            Event::Connected => match self.state {
+            Event::Connected => match self.timed() {
                 Timed::Backoff { .. } | Timed::Connecting { .. } | Timed::Open { .. } => {
                     self.open(cfg, now)
                 }
@@ -483,7 +562,10 @@ impl Conn {
             },
             // During the wait too: a caller on its own timer may have fired early.
             Event::ConnectFailed
-                if matches!(self.state, Timed::Backoff { .. } | Timed::Connecting { .. }) =>
+                if matches!(
+                    self.timed(),
+                    Timed::Backoff { .. } | Timed::Connecting { .. }
+                ) =>
             {
                 self.lost(cfg, now, CloseReason::Transport, out, counters)
             }
@@ -558,7 +640,7 @@ impl Conn {
             Event::Pause if self.is_live() => self.flags.set(Mode::Paused, true),
             Event::Resume if self.flags.is(Mode::Paused) => {
                 self.flags.set(Mode::Paused, false);
-                match self.state {
+                match self.timed() {
                     Timed::Open { .. } => {
                         self.flags.set(Mode::Probing, false);
                         self.probe(cfg, now, out);
@@ -569,21 +651,21 @@ impl Conn {
                     _ => {}
                 }
             }
-            Event::NetworkChanged if !self.flags.is(Mode::Paused) => match self.state {
+            Event::NetworkChanged if !self.flags.is(Mode::Paused) => match self.timed() {
                 Timed::Open { .. } if !self.flags.is(Mode::Probing) => self.probe(cfg, now, out),
                 // Only the wait is cut short; an attempt in progress has its own timeout,
                 // and a flapping network must not become a connect storm.
                 Timed::Backoff { until } if until > now => self.connect_now(cfg, now, out),
                 _ => {}
             },
-            Event::Shutdown => match self.state {
+            Event::Shutdown => match self.timed() {
                 Timed::Open { .. } => {
                     self.flags.set(Mode::Shutdown, true);
                     self.close(cfg, now, CloseReason::Shutdown, out);
                 }
                 Timed::Backoff { .. } | Timed::Connecting { .. } => {
                     out.push(Action::AbortConnect);
-                    self.state = Timed::Stopped;
+                    self.set_timed(Timed::Stopped);
                 }
                 Timed::Closing { .. } => self.flags.set(Mode::Shutdown, true),
                 _ => {}
@@ -602,7 +684,7 @@ impl Conn {
     /// Whether an attempt may be under way: connecting, or past the end of the wait (a
     /// caller on its own timer may have started one).
     fn attempting(&self, now: u64) -> bool {
-        match self.state {
+        match self.timed() {
             Timed::Connecting { .. } => true,
             Timed::Backoff { until } => until <= now,
             _ => false,
@@ -618,7 +700,7 @@ impl Conn {
         out: &mut Actions,
         c: &mut Counters,
     ) {
-        match self.state {
+        match self.timed() {
             Timed::Open { since } => {
                 // Lost right after a silent gap, nothing heard since: evidence of how long
                 // the path stays open (a close the peer chose is not).
@@ -627,7 +709,7 @@ impl Conn {
                 }
                 // The peer polices pings: the next connection pings half as often.
                 if reason == CloseReason::TooManyPings
-                    && cfg.role == Role::Client
+                    && cfg.timing.role == Role::Client
                     && self.slowdown < MAX_SLOWDOWN
                 {
                     self.slowdown += 1;
@@ -727,7 +809,7 @@ impl Conn {
 
     fn is_live(&self) -> bool {
         matches!(
-            self.state,
+            self.timed(),
             Timed::Backoff { .. }
                 | Timed::Connecting { .. }
                 | Timed::Open { .. }
@@ -745,7 +827,7 @@ impl Conn {
     /// asked for, which is the point of asking, and the round trips measured on the
     /// path, which only lengthen the pong timeout).
     fn open(&mut self, cfg: &Config, now: u64) {
-        self.state = Timed::Open { since: now };
+        self.set_timed(Timed::Open { since: now });
         self.phase = if cfg.timing.spread_pings {
             // Uniform over 0..=MAX_PHASE: the first ping comes after an eighth to all of
             // the interval (never right after the open, which just proved the peer alive).
@@ -767,10 +849,10 @@ impl Conn {
     /// brought forward, one in progress (begun before a pause) is restarted; neither
     /// counts as a new attempt.
     fn connect_now(&mut self, cfg: &Config, now: u64, out: &mut Actions) {
-        if cfg.role == Role::Server {
+        if cfg.timing.role == Role::Server {
             // A server never connects out: its handshake just gets a fresh timeout.
-            if let Timed::Connecting { since } = &mut self.state {
-                *since = now;
+            if let Timed::Connecting { .. } = self.timed() {
+                self.set_timed(Timed::Connecting { since: now });
             }
             return;
         }
@@ -781,7 +863,7 @@ impl Conn {
             after: Duration::ZERO,
         });
         out.push(Action::Connect);
-        self.state = Timed::Connecting { since: now };
+        self.set_timed(Timed::Connecting { since: now });
     }
 
     // ----- timers -----
@@ -794,14 +876,14 @@ impl Conn {
         counters: &mut Counters,
         not_before: u64,
     ) {
-        if self.flags.is(Mode::Paused) && !matches!(self.state, Timed::Closing { .. }) {
+        if self.flags.is(Mode::Paused) && !matches!(self.timed(), Timed::Closing { .. }) {
             return;
         }
-        match self.state {
+        match self.timed() {
             Timed::Backoff { until } if now >= until => {
                 // The wait is over: the attempt starts now, and its timeout with it.
                 out.push(Action::Connect);
-                self.state = Timed::Connecting { since: now };
+                self.set_timed(Timed::Connecting { since: now });
             }
             Timed::Connecting { since } if now >= add_ms(since, cfg.timing.connect_timeout) => {
                 out.push(Action::AbortConnect);
@@ -918,7 +1000,7 @@ impl Conn {
         let short = !gap
             && out_quiet < interval
             && self.phase != 0
-            && matches!(self.state, Timed::Open { since } if self.last_in == since && self.last_out == since);
+            && matches!(self.timed(), Timed::Open { since } if self.last_in == since && self.last_out == since);
         self.ping_seq = self.ping_seq.wrapping_add(1);
         self.phase = 0;
         self.ping_at = now;
@@ -946,16 +1028,16 @@ impl Conn {
     // ----- leaving a connection -----
 
     fn close(&mut self, cfg: &Config, now: u64, reason: CloseReason, out: &mut Actions) {
-        if let Timed::Open { since } = self.state {
+        if let Timed::Open { since } = self.timed() {
             self.leave_open(cfg, now, since);
         }
         if self.flags.gap() != Gap::None && reason == CloseReason::PongTimeout {
             out.tell(TOLD_GAP_LOST); // the ping after the gap went unanswered
         }
-        self.state = Timed::Closing {
+        self.set_timed(Timed::Closing {
             force_at: add_ms(now, cfg.timing.close_timeout),
             ours: Ours::of(reason),
-        };
+        });
         self.flags.forget_ping();
         out.push(Action::Close(reason));
     }
@@ -980,26 +1062,26 @@ impl Conn {
     ) {
         self.flags.forget_ping();
         if self.flags.is(Mode::Shutdown) {
-            self.state = Timed::Stopped;
+            self.set_timed(Timed::Stopped);
             return;
         }
-        if cfg.role == Role::Server {
-            self.state = Timed::Closed;
+        if cfg.timing.role == Role::Server {
+            self.set_timed(Timed::Closed);
             return;
         }
         let decision = cfg.decide(reason);
         let fatal = decision == Decision::GiveUp;
         if fatal || u32::from(self.attempt) >= cfg.reconnect.max_attempts {
-            self.state = Timed::GaveUp;
+            self.set_timed(Timed::GaveUp);
             out.push(Action::GiveUp { reason, fatal });
             return;
         }
         self.attempt = self.attempt.saturating_add(1);
         counters.reconnect();
         let after = backoff::wait_nanos(cfg, decision, u32::from(self.attempt), self.entropy(now));
-        self.state = Timed::Backoff {
+        self.set_timed(Timed::Backoff {
             until: now.saturating_add(after),
-        };
+        });
         out.push(Action::Reconnect {
             after: Duration::from_nanos(after),
         });

@@ -19,8 +19,9 @@
 //! Traffic on a steady connection (nearly every message) is not unpacked: [`View`] lets
 //! the machine's fast path move the slot's times in place.
 
-use super::{budget_full, full_lag, round_up_ms, Conn, Flags, Kept, Mode, Ours, Timed, NO_RTT};
+use super::{budget_full, full_lag, round_up_ms, Conn, Flags, Kept, Mode, Stage, NO_RTT};
 use crate::config::{Config, PingPolicy};
+use crate::learn::Learned;
 use crate::time::NS_PER_MS;
 use alloc::vec::Vec;
 
@@ -54,23 +55,6 @@ const REBASE_AT: u64 = 1 << 39;
 /// either way, and so late against any tolerance.
 const KEPT_PAST: u64 = 1 << 38;
 
-/// The state's kind, with our close's reason folded in: one byte, and a niche that makes
-/// an empty slab entry cost nothing.
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
-#[repr(u8)]
-enum Tag {
-    Backoff,
-    Connecting,
-    Open,
-    ClosingPong,
-    ClosingIdle,
-    ClosingPings,
-    ClosingShutdown,
-    Closed,
-    Stopped,
-    GaveUp,
-}
-
 /// What every connection of a set keeps: 24 bytes, a 32-byte slab entry with a `u64`
 /// key (never split over two cache lines).
 #[derive(Copy, Clone, Debug)]
@@ -83,7 +67,7 @@ pub(crate) struct Slot {
     /// (waiting to reconnect).
     time: Ms,
     flags: Flags,
-    tag: Tag,
+    tag: Stage,
     phase: u8,
 }
 
@@ -289,18 +273,8 @@ impl Sides {
             ping_at: self.ns(slot.ping_at),
             wake: self.ns(slot.wake),
             ping_budget: self.budget(id),
-            state: match slot.tag {
-                Tag::Backoff => Timed::Backoff { until: time },
-                Tag::Connecting => Timed::Connecting { since: time },
-                Tag::Open => Timed::Open { since: time },
-                Tag::ClosingPong => closing(time, Ours::Pong),
-                Tag::ClosingIdle => closing(time, Ours::Idle),
-                Tag::ClosingPings => closing(time, Ours::Pings),
-                Tag::ClosingShutdown => closing(time, Ours::Shutdown),
-                Tag::Closed => Timed::Closed,
-                Tag::Stopped => Timed::Stopped,
-                Tag::GaveUp => Timed::GaveUp,
-            },
+            stage: slot.tag,
+            stage_at: if slot.tag.is_timed() { time } else { 0 },
             srtt_us: u32::from_le_bytes(ping.srtt_us),
             rttvar_us: u32::from_le_bytes(ping.rttvar_us),
             path_rto_us: self.path_rto_us.get(id),
@@ -308,7 +282,7 @@ impl Sides {
             attempt: client.attempt,
             flags: slot.flags,
             slowdown: client.slowdown,
-            keepalive_ms: 0,
+            learned: Learned::default(),
             phase: slot.phase,
         }
     }
@@ -316,23 +290,7 @@ impl Sides {
     /// Keeps `c` in slot `id`: the slot to write, and its columns written.
     #[inline(always)]
     pub(crate) fn store(&mut self, c: &Conn, id: u32) -> Slot {
-        let (tag, time) = match c.state {
-            Timed::Backoff { until } => (Tag::Backoff, until),
-            Timed::Connecting { since } => (Tag::Connecting, since),
-            Timed::Open { since } => (Tag::Open, since),
-            Timed::Closing { force_at, ours } => (
-                match ours {
-                    Ours::Pong => Tag::ClosingPong,
-                    Ours::Idle => Tag::ClosingIdle,
-                    Ours::Pings => Tag::ClosingPings,
-                    Ours::Shutdown => Tag::ClosingShutdown,
-                },
-                force_at,
-            ),
-            Timed::Closed => (Tag::Closed, 0),
-            Timed::Stopped => (Tag::Stopped, 0),
-            Timed::GaveUp => (Tag::GaveUp, 0),
-        };
+        let (tag, time) = (c.stage, c.stage_at);
         let ping = Pinging {
             last_out: if self.pings {
                 self.ms(c.last_out)
@@ -377,8 +335,8 @@ impl Sides {
             k.ping_budget = 0;
         }
         k.wake = round_up_ms(k.wake);
-        if let Timed::Backoff { until } = &mut k.state {
-            *until = round_up_ms(*until);
+        if k.stage == Stage::Backoff {
+            k.stage_at = round_up_ms(k.stage_at);
         }
         k
     }
@@ -395,7 +353,7 @@ pub(crate) struct View<'a> {
 impl Kept for View<'_> {
     #[inline(always)]
     fn is_open(&self) -> bool {
-        self.slot.tag == Tag::Open
+        self.slot.tag == Stage::Open
     }
     #[inline(always)]
     fn flags(&self) -> Flags {
@@ -429,10 +387,6 @@ impl Kept for View<'_> {
         }
         sides.put_budget(id, ping_budget, last_in);
     }
-}
-
-fn closing(force_at: u64, ours: Ours) -> Timed {
-    Timed::Closing { force_at, ours }
 }
 
 #[cfg(test)]
@@ -511,7 +465,7 @@ mod tests {
             wake: Ms::END,
             time: Ms::default(),
             flags: Flags::default(),
-            tag: Tag::Open,
+            tag: Stage::Open,
             phase: 0,
         };
         let first = (REBASE_AT + 5) * NS_PER_MS;
@@ -534,7 +488,7 @@ mod tests {
             wake: sides.ms(u64::MAX),
             time: sides.ms(now + 7 * NS_PER_MS),
             flags: Flags::default(),
-            tag: Tag::Open,
+            tag: Stage::Open,
             phase: 0,
         };
         sides.rebase(now, core::iter::once(&mut slot));
