@@ -9,8 +9,8 @@
 //!
 //! A [`Slot`] holds what every connection uses: 24 bytes. What only some configs use lives
 //! in [`Sides`], columns beside the slots that stay empty (no bytes at all) until a
-//! connection needs them: the ping count and round-trip estimator of a server that pings,
-//! the budget of a peer that pinged lately (policing), a client's attempts and slowdown,
+//! connection needs them: the ping count and last outbound activity of a server that
+//! pings, the round-trip estimator once a peer has answered, the budget of a peer that pinged lately (policing), a client's attempts and slowdown,
 //! the transport's retransmission timeout. What a config never reads is not kept: when
 //! to ping next for a server that never pings (its last outbound activity), the budget
 //! while it is full (a peer that has not pinged lately, or no policing): a full budget
@@ -71,21 +71,25 @@ pub(crate) struct Slot {
     phase: u8,
 }
 
-/// A connection that pings (or was pinged by its own probe): 17 bytes, byte-aligned.
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+/// A connection that pings (or was pinged by its own probe): 9 bytes, byte-aligned.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Default)]
 struct Pinging {
     /// Kept only when the config pings: nothing else reads it.
     last_out: Ms,
     ping_seq: [u8; 4],
+}
+
+/// A connection's round trips, once a pong measured one: 8 bytes, no column while no
+/// peer has answered (a server whose peers never answer keeps none).
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+struct Rtt {
     srtt_us: [u8; 4],
     rttvar_us: [u8; 4],
 }
 
-impl Default for Pinging {
-    fn default() -> Pinging {
-        Pinging {
-            last_out: Ms::default(),
-            ping_seq: [0; 4],
+impl Default for Rtt {
+    fn default() -> Rtt {
+        Rtt {
             srtt_us: NO_RTT.to_le_bytes(),
             rttvar_us: [0; 4],
         }
@@ -146,6 +150,7 @@ pub(crate) struct Sides {
     /// The config's [`full_lag`]: which budgets are full.
     lag: u64,
     ping: Column<Pinging>,
+    rtt: Column<Rtt>,
     budget: Column<Ms>,
     client: Column<Client>,
     path_rto_us: Column<u32>,
@@ -159,6 +164,7 @@ impl Sides {
             pings: cfg.timing.ping_policy != PingPolicy::Never,
             lag: full_lag(cfg),
             ping: Column(Vec::new()),
+            rtt: Column(Vec::new()),
             budget: Column(Vec::new()),
             client: Column(Vec::new()),
             path_rto_us: Column(Vec::new()),
@@ -248,6 +254,7 @@ impl Sides {
     pub(crate) fn push(&mut self) {
         self.len += 1;
         self.ping.push();
+        self.rtt.push();
         self.budget.push();
         self.client.push();
         self.path_rto_us.push();
@@ -255,6 +262,7 @@ impl Sides {
 
     pub(crate) fn heap_bytes(&self) -> usize {
         self.ping.heap_bytes()
+            + self.rtt.heap_bytes()
             + self.budget.heap_bytes()
             + self.client.heap_bytes()
             + self.path_rto_us.heap_bytes()
@@ -264,6 +272,7 @@ impl Sides {
     #[inline(always)]
     pub(crate) fn load(&self, slot: &Slot, id: u32) -> Conn {
         let ping = self.ping.get(id);
+        let rtt = self.rtt.get(id);
         let client = self.client.get(id);
         let last_in = self.ns(slot.last_in);
         let time = self.ns(slot.time);
@@ -275,8 +284,8 @@ impl Sides {
             ping_budget: self.budget(id),
             stage: slot.tag,
             stage_at: if slot.tag.is_timed() { time } else { 0 },
-            srtt_us: u32::from_le_bytes(ping.srtt_us),
-            rttvar_us: u32::from_le_bytes(ping.rttvar_us),
+            srtt_us: u32::from_le_bytes(rtt.srtt_us),
+            rttvar_us: u32::from_le_bytes(rtt.rttvar_us),
             path_rto_us: self.path_rto_us.get(id),
             ping_seq: u32::from_le_bytes(ping.ping_seq),
             attempt: client.attempt,
@@ -298,11 +307,14 @@ impl Sides {
                 Ms::default()
             },
             ping_seq: c.ping_seq.to_le_bytes(),
+        };
+        let rtt = Rtt {
             srtt_us: c.srtt_us.to_le_bytes(),
             rttvar_us: c.rttvar_us.to_le_bytes(),
         };
         let len = self.len;
         self.ping.put(id, ping, len);
+        self.rtt.put(id, rtt, len);
         self.put_budget(id, c.ping_budget, c.last_in);
         let client = Client {
             attempt: c.attempt,
@@ -397,7 +409,8 @@ mod tests {
     fn a_slot_is_24_bytes_and_an_empty_entry_costs_nothing() {
         assert_eq!(core::mem::size_of::<Slot>(), 24);
         assert_eq!(core::mem::size_of::<Option<(Slot, u64)>>(), 32);
-        assert_eq!(core::mem::size_of::<Pinging>(), 17);
+        assert_eq!(core::mem::size_of::<Pinging>(), 9);
+        assert_eq!(core::mem::size_of::<Rtt>(), 8);
     }
 
     #[test]
@@ -439,6 +452,11 @@ mod tests {
             ..Pinging::default()
         };
         sides.ping.put(3, pinged, len);
+        let measured = Rtt {
+            srtt_us: 20_000u32.to_le_bytes(),
+            rttvar_us: 10_000u32.to_le_bytes(),
+        };
+        sides.rtt.put(7, measured, len);
         sides.budget.put(4, Ms::new(9), len);
         sides.path_rto_us.put(5, 250_000, len);
         let reconnected = Client {
@@ -446,14 +464,15 @@ mod tests {
             slowdown: 0,
         };
         sides.client.put(6, reconnected, len);
-        let (ping, budget, client, rto) = (
+        let (ping, rtt, budget, client, rto) = (
             sides.ping.heap_bytes(),
+            sides.rtt.heap_bytes(),
             sides.budget.heap_bytes(),
             sides.client.heap_bytes(),
             sides.path_rto_us.heap_bytes(),
         );
-        assert!(ping > 0 && budget > 0 && client > 0 && rto > 0);
-        assert_eq!(sides.heap_bytes(), ping + budget + client + rto);
+        assert!(ping > 0 && rtt > 0 && budget > 0 && client > 0 && rto > 0);
+        assert_eq!(sides.heap_bytes(), ping + rtt + budget + client + rto);
     }
 
     #[test]

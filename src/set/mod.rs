@@ -155,6 +155,7 @@ impl<K: fmt::Debug> fmt::Debug for HeartbeatSet<K> {
 /// An event at the set's grain: the transport's records (`ago` before now) count in
 /// whole milliseconds, rounded up, so that they date the peer's last segment, or the
 /// path's last move, at the start of its millisecond, as the set's clock dates everything.
+#[inline]
 fn grain(event: Event) -> Event {
     let ms = |ago: Duration| {
         let ms = ago.as_nanos().div_ceil(u128::from(NS_PER_MS));
@@ -299,10 +300,15 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
                 match self.sides.wake(slot) {
                     // Due by the rule the wheel files by: its millisecond has come.
                     Some(d) if due(d, now) => {
-                        let actions = self.run(id, now, Event::Tick, Filed::No);
-                        self.ready.extend(actions.map(|a| (id, a)));
-                        if !self.ready.is_empty() {
-                            break;
+                        // `ready` is empty here: the first action goes out at once, the
+                        // rest (seldom any) wait there in order. (The slot is there: `run`
+                        // acts only on a slot it holds.)
+                        let mut actions = self.run(id, now, Event::Tick, Filed::No);
+                        if let Some(first) = actions.next() {
+                            self.ready.extend(actions.map(|a| (id, a)));
+                            if let Some((_, key)) = &self.slab[id as usize] {
+                                return Some((key.clone(), first));
+                            }
                         }
                     }
                     // Not due yet (a cascade, or an earlier deadline moved): file again.
