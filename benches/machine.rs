@@ -1,5 +1,5 @@
 //! ns per `handle()` + `next_deadline()`, against one `std::time::Instant::now()` call in
-//! the same run: the floor every adapter pays per event. Goal: at most 0.25×.
+//! the same run: the floor every adapter pays per event. Goal: at most 0.40×.
 //! `python3 benches/report.py` prints the ratios.
 //!
 //! Two traces of a busy open connection. *Periodic*: a fixed eight-event pattern, which a

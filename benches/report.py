@@ -46,9 +46,9 @@ def main():
         if unpredictable:
             out.append(f"| machine, unpredictable trace (the same kinds, seeded random order) | {fmt_ns(unpredictable)} | **{unpredictable / now:.2f}×** |")
         out.append(f"| `std::time::Instant::now()` | {fmt_ns(now)} | 1× |")
-        goals.append(("machine per event ≤ 0.25× Instant::now() (periodic trace)", machine / now <= 0.25, f"{machine / now:.2f}×"))
+        goals.append(("machine per event ≤ 0.40× Instant::now() (periodic trace)", machine / now <= 0.40, f"{machine / now:.2f}×"))
         if unpredictable:
-            goals.append(("machine per event ≤ 0.25× Instant::now() (unpredictable trace)", unpredictable / now <= 0.25, f"{unpredictable / now:.2f}×"))
+            goals.append(("machine per event ≤ 0.40× Instant::now() (unpredictable trace)", unpredictable / now <= 0.40, f"{unpredictable / now:.2f}×"))
     out.append("")
 
     extra_path = CRIT / "set-extra.json"
@@ -58,6 +58,8 @@ def main():
     for workload, title in (
         ("A_client_heartbeats", "Workload A — clients that heartbeat: every 30 s, idle close at 70 s, 1 % silent"),
         ("B_server_pings", "Workload B — the server pings every 20 s, peers answer; half the deadlines expire"),
+        ("D_never_answer", "Workload D — the server pings every 30 s (pong timeout 10 s, close timeout 10 s), "
+                           "connections opened over the 100 s before, no peer ever answers: pings, closes, forced closes"),
     ):
         out.append(f"## {title}\n")
         out.append("CPU for 10 s of simulated time. *Checks*: the timer side (criterion mean). "
@@ -86,6 +88,10 @@ def main():
                 if n == 1_000_000 and precision == "10ms":
                     if workload == "A_client_heartbeats":
                         goals.append(("≥ 200× less check CPU than the map scan at 1M, 10 ms (workload A)", m / s >= 200, f"{m / s:,.0f}×"))
+                    elif workload == "D_never_answer":
+                        goals.append(("≥ 200× less check CPU than the map scan at 1M, 10 ms (workload D)", m / s >= 200, f"{m / s:,.0f}×"))
+                        if per is not None:
+                            goals.append(("≤ 250 ns per action drained at 1M, the caller's removals included (workload D)", per <= 250, f"{per:.0f} ns"))
                     elif per is not None:
                         # Measured where expirations dominate the checks (B); in A the few
                         # expirations share the check time with the closes' removal.
@@ -99,6 +105,12 @@ def main():
                    f"HeartbeatSet<u64> **{heap['set_bytes_per_conn']} B** for workload A's server, which never pings (slot, key, timer links, index), "
                    f"a bare `HashMap<u64, u64>` of last-heartbeat times {heap['map_bytes_per_conn']} B.\n")
         goals.append(("≤ 64 heap bytes per connection at 1M, a server that never pings", heap["set_bytes_per_conn"] <= 64, f"{heap['set_bytes_per_conn']} B"))
+        if "set_pinging_bytes_per_conn" in heap:
+            out.append(f"A server that pings (workload D's, every connection pinged once, no answer yet): "
+                       f"**{heap['set_pinging_bytes_per_conn']} B**: its ping count and last outbound activity "
+                       f"besides (a round-trip estimator joins them once a peer answers).\n")
+            goals.append(("≤ 64 heap bytes per connection at 1M, a server that pings (workload D)",
+                          heap["set_pinging_bytes_per_conn"] <= 64, f"{heap['set_pinging_bytes_per_conn']} B"))
 
     queue_path = CRIT / "delay-queue-extra.json"
     if queue_path.exists():
@@ -119,7 +131,7 @@ def main():
             out.append(f"| {n:,} | {r['messages']:,} | {r['closed']:,} | {fmt_ns(s)} | {fmt_ns(q)} | **{s / q:.2f}×** | "
                        f"**{r['set_bytes_per_conn']} B** | {r['delay_queue_bytes_per_conn']} B |")
             if n == 1_000_000:
-                goals.append(("≤ 0.5× the CPU of DelayQueue + HashMap at 1M (workload C)", s / q <= 0.5, f"{s / q:.2f}×"))
+                goals.append(("≤ 0.40× the CPU of DelayQueue + HashMap at 1M (workload C)", s / q <= 0.40, f"{s / q:.2f}×"))
                 goals.append(("≤ 64 heap bytes per connection at 1M, under DelayQueue + HashMap's (workload C)",
                               r["set_bytes_per_conn"] <= min(64, r["delay_queue_bytes_per_conn"]),
                               f"{r['set_bytes_per_conn']} B vs {r['delay_queue_bytes_per_conn']} B"))
@@ -130,8 +142,8 @@ def main():
                            f"for this server; **{r['set_bytes_per_conn_policing']} B** when the clients heartbeat "
                            f"with pings, which it polices (their budgets); **{r['set_bytes_per_conn_pinging']} B** "
                            f"for a server that pings them (`PingPolicy::WhenIdle`, policing on: the defaults), "
-                           f"whose connections keep a ping count, a round-trip estimator and their last "
-                           f"outbound activity.")
+                           f"whose connections keep a ping count and their last outbound activity (and a "
+                           f"round-trip estimator once their peers answer).")
         out.append("")
 
     bare = mean_ns("adapter_throughput", "bare_tokio_tungstenite")

@@ -168,6 +168,9 @@ fn grain(event: Event) -> Event {
     }
 }
 
+/// The most room for due connections kept between checks.
+const DUE_KEPT: usize = 4_096;
+
 /// Whether a connection is where its wake-up files it, when [`HeartbeatSet::run`] starts.
 #[derive(Copy, Clone, PartialEq, Eq)]
 enum Filed {
@@ -287,6 +290,12 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
                 continue;
             }
             if self.due.is_empty() {
+                // A cascade from a coarse slot may have handed over most connections at
+                // once: that room is not kept (4 bytes a connection, reused once a
+                // minute or so).
+                if self.due.capacity() > DUE_KEPT {
+                    self.due.shrink_to(DUE_KEPT);
+                }
                 self.wheel
                     .advance(&mut self.links, now / NS_PER_MS, &mut self.due);
                 if self.due.is_empty() {
