@@ -62,8 +62,9 @@ impl<K> Keys<K> for Slab<'_, K> {
 ///
 /// A connection keeps only what its config uses: at a million connections keyed by
 /// `u64`, about 52 bytes of heap each (index, timer and growth included) for a server
-/// that never pings, and about 70 for one that pings; a peer's ping budget adds 5 bytes
-/// per connection only once some peer pings often enough to spend it.
+/// that never pings, and about 62 for one that pings; its peers' round trips add 8 bytes
+/// per connection once one answers, and a peer's ping budget 5 once some peer pings
+/// often enough to spend it.
 ///
 /// The rules are exactly [`HeartbeatMachine`](crate::HeartbeatMachine)'s (the same code
 /// runs both), at the set's grain: the set has one clock, and it counts whole
