@@ -549,20 +549,9 @@ fn a_new_machine_is_connecting_and_a_paused_one_schedules_nothing() {
 #[test]
 fn the_rules_guards_hold_at_their_edges() {
     let ms = Duration::from_millis;
-    let config = Config::client()
-        .ping_interval(ms(1_000))
-        .pong_timeout(ms(500))
-        .spread_pings(false)
-        .build()
-        .unwrap();
+    let config = pinging();
     let ping = |m: &mut HeartbeatMachine, at: Instant| -> PingId {
-        let id = m
-            .handle(at, Event::Tick)
-            .find_map(|a| match a {
-                Action::SendPing(id) => Some(id),
-                _ => None,
-            })
-            .expect("a ping");
+        let id = sends_ping(m.handle(at, Event::Tick)).expect("a ping");
         let _ = m.handle(at, Event::PingWritten(id));
         id
     };
