@@ -1074,3 +1074,83 @@ fn strikes_are_told_and_the_one_too_many_closes() {
         assert!(struck.iter().all(|&s| s > 101), "{struck:?}");
     }
 }
+
+/// The last sign of the peer reads what the peer sent and when, and nothing of ours.
+#[test]
+fn last_heard_is_the_peers_last_sign() {
+    let mut m = HeartbeatMachine::new(pinging(), Instant::ZERO);
+    let _ = m.handle(Instant::from_millis(5), Event::Connected);
+    assert_eq!(m.last_heard(), Instant::from_millis(5), "the open");
+    let _ = m.handle(Instant::from_millis(40), Event::DataReceived);
+    assert_eq!(m.last_heard(), Instant::from_millis(40));
+    let _ = m.handle(Instant::from_millis(70), Event::DataSent);
+    let _ = m.handle(Instant::from_millis(80), Event::DataDelivered);
+    assert_eq!(
+        m.last_heard(),
+        Instant::from_millis(40),
+        "ours is no sign of the peer"
+    );
+}
+
+/// A change of network at the very instant the wait to reconnect ends cuts nothing
+/// short: the attempt starts as the timer says, once (no abort of an attempt that has
+/// not started, no second reconnect).
+#[test]
+fn a_change_of_network_as_the_wait_ends_starts_one_attempt() {
+    let mut m = HeartbeatMachine::new(Config::client().seed(3).build().unwrap(), Instant::ZERO);
+    let after = m
+        .handle(Instant::ZERO, Event::ConnectFailed)
+        .find_map(|a| match a {
+            Action::Reconnect { after } => Some(after),
+            _ => None,
+        })
+        .expect("a wait");
+    let end = Instant::ZERO + after;
+    // Just before the end, a change of network cuts the wait short...
+    let mut early = m.clone();
+    let cut: Vec<_> = early
+        .handle(end - Duration::from_millis(1), Event::NetworkChanged)
+        .collect();
+    assert!(cut.contains(&Action::Connect), "{cut:?}");
+    // ...at the end, the wait is over already: only the attempt the timer starts.
+    let actions: Vec<_> = m.handle(end, Event::NetworkChanged).collect();
+    assert_eq!(actions, vec![Action::Connect]);
+}
+
+/// A connection's first ping comes at a phase drawn from the seed and the open, spread
+/// over an eighth to all of the interval: the draws of many connections cover that
+/// range, and a seed replays its own.
+#[test]
+fn first_pings_spread_over_the_interval_and_replay_by_seed() {
+    let first_ping = |seed: u64, opened_ms: u64| -> u64 {
+        let config = Config::server()
+            .ping_interval(Duration::from_secs(256))
+            .pong_timeout(Duration::from_secs(10))
+            .seed(seed)
+            .build()
+            .unwrap();
+        let opened = Instant::from_millis(opened_ms);
+        let mut m = HeartbeatMachine::new(config, opened);
+        let _ = m.handle(opened, Event::Connected);
+        let due = m.next_deadline().expect("a ping due");
+        (due - opened).as_millis() as u64
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0..400u64 {
+        let after = first_ping(seed, 1_000 + seed * 7);
+        // From an eighth of the interval (32 s) to all of it.
+        assert!((32_000..=256_000).contains(&after), "{after} ms");
+        seen.insert(after / 8_000); // which eighth of an eighth of the interval
+        assert_eq!(after, first_ping(seed, 1_000 + seed * 7), "replayed");
+    }
+    // 28 buckets of 8 s between 32 s and 256 s: the draws reach nearly all of them.
+    assert!(seen.len() >= 26, "{seen:?}");
+    // Reference draws (seed, open): a change to the draw shows here.
+    let reference: Vec<u64> = [(1, 0), (2, 0), (1, 5_000), (u64::MAX, 123)]
+        .iter()
+        .map(|&(seed, at)| first_ping(seed, at))
+        .collect();
+    assert_eq!(reference, REFERENCE_FIRST_PINGS_MS);
+}
+
+const REFERENCE_FIRST_PINGS_MS: [u64; 4] = [248_000, 44_000, 232_000, 141_000];
