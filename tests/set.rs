@@ -312,3 +312,18 @@ fn the_ping_budget_is_kept_only_where_pings_are_policed() {
     assert_eq!(heap(Duration::ZERO), 0);
     assert_eq!(heap(Duration::from_millis(50)), 5);
 }
+
+/// A set's `Debug` names its config, how many connections it holds (removed ones not
+/// counted) and its clock.
+#[test]
+fn a_sets_debug_says_how_many_it_holds() {
+    let mut set = HeartbeatSet::new(Config::server().build().unwrap());
+    for k in 0..3u64 {
+        set.insert(k, Instant::from_millis(7)).unwrap();
+    }
+    assert!(set.remove(&1));
+    let text = format!("{set:?}");
+    assert!(text.starts_with("HeartbeatSet { config: Config"), "{text}");
+    assert!(text.contains("len: 2,"), "{text}");
+    assert!(text.ends_with("len: 2, now: Instant(7ms), .. }"), "{text}");
+}
