@@ -327,3 +327,87 @@ fn a_sets_debug_says_how_many_it_holds() {
     assert!(text.contains("len: 2,"), "{text}");
     assert!(text.ends_with("len: 2, now: Instant(7ms), .. }"), "{text}");
 }
+
+fn server() -> Config {
+    Config::server()
+        .ping_interval(Duration::from_secs(20))
+        .pong_timeout(Duration::from_secs(5))
+        .spread_pings(false)
+        .build()
+        .unwrap()
+}
+
+/// What a set says of each connection: whether it holds it, its ping in flight, its
+/// figures; nothing for a key it does not hold.
+#[test]
+fn a_set_reads_each_connection() {
+    let mut set = HeartbeatSet::new(server());
+    assert!(set.is_empty());
+    set.insert(1u64, Instant::ZERO).unwrap();
+    set.insert(2u64, Instant::ZERO).unwrap();
+    assert!(!set.is_empty());
+    assert!(set.contains(&1) && set.contains(&2) && !set.contains(&3));
+    let mut pinged = Vec::new();
+    while let Some((k, a)) = set.poll(Instant::from_secs(20)) {
+        if let Action::SendPing(id) = a {
+            pinged.push((k, id));
+        }
+    }
+    assert_eq!(pinged.len(), 2);
+    for (k, id) in &pinged {
+        assert_eq!(set.ping_in_flight(k), Some(*id));
+    }
+    let _ = set
+        .handle(Instant::from_millis(20_010), &1, Event::PongReceived(None))
+        .unwrap();
+    assert_eq!(set.ping_in_flight(&1), None);
+    let one = set.stats_of(&1).expect("held");
+    assert_eq!(one.pings_sent, 1);
+    assert_eq!(one.smoothed_rtt, Some(Duration::from_millis(10)));
+    assert_eq!(one.ping_interval, Duration::from_secs(20));
+    assert_eq!(one.dead_peer_bound, Duration::from_secs(25));
+    assert_eq!(set.stats_of(&2).expect("held").smoothed_rtt, None);
+    assert_eq!(set.stats_of(&3), None);
+    assert_eq!(set.ping_in_flight(&3), None);
+    assert!(set.remove(&2));
+    assert!(!set.contains(&2) && set.contains(&1));
+    assert_eq!(set.stats_of(&2), None);
+}
+
+/// A connection's second action waits in the set; removing another connection leaves
+/// it there, and the set says it is due now until it is taken.
+#[test]
+fn a_waiting_action_survives_another_removal_and_is_due_now() {
+    let config = Config::client()
+        .connect_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let mut set = HeartbeatSet::new(config);
+    for k in [1u64, 2] {
+        set.insert(k, Instant::ZERO).unwrap();
+        let _ = set.handle(Instant::ZERO, &k, Event::Disconnected).unwrap();
+    }
+    // Both waits are over: both attempts start...
+    let started = Instant::from_secs(60);
+    let mut connects = 0;
+    while let Some((_, a)) = set.poll(started) {
+        assert_eq!(a, Action::Connect);
+        connects += 1;
+    }
+    assert_eq!(connects, 2);
+    // ...and time out: each gives an abort, then a wait to reconnect.
+    let now = started + Duration::from_secs(1);
+    let (first, action) = set.poll(now).expect("an attempt timed out");
+    assert_eq!(action, Action::AbortConnect);
+    assert_eq!(
+        set.next_deadline(),
+        Some(now),
+        "its wait to reconnect is due now"
+    );
+    let other = if first == 1 { 2 } else { 1 };
+    assert!(set.remove(&other));
+    let (k, action) = set.poll(now).expect("the first one's wait");
+    assert_eq!(k, first);
+    assert!(matches!(action, Action::Reconnect { .. }), "{action:?}");
+    assert_eq!(set.poll(now), None);
+}

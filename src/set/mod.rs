@@ -2,6 +2,8 @@
 //! (feature `alloc`).
 
 mod index;
+#[cfg(test)]
+mod tests;
 mod wheel;
 
 use crate::config::Config;
