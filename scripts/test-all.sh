@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 step() {
     echo
     echo "==> $*"
+    local start=$SECONDS
     "$@"
+    echo "    ($(( SECONDS - start )) s)"
 }
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
