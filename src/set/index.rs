@@ -160,6 +160,24 @@ mod tests {
         }
     }
 
+    /// Keys of every integer width hash apart (each write mixes its value in), so a
+    /// set keyed by `usize` or `u32` spreads over the table as one keyed by `u64`.
+    #[test]
+    fn keys_of_each_width_hash_apart() {
+        let index = Index::new(7);
+        let distinct = |hashes: Vec<u64>| {
+            let mut sorted = hashes.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            sorted.len() == hashes.len()
+        };
+        assert!(distinct((0..1_000usize).map(|k| index.hash(&k)).collect()));
+        assert!(distinct((0..1_000u32).map(|k| index.hash(&k)).collect()));
+        assert!(distinct((0..1_000u64).map(|k| index.hash(&k)).collect()));
+        let names = ["a", "b", "ab", "ba", "a longer key than eight bytes"];
+        assert!(distinct(names.iter().map(|k| index.hash(k)).collect()));
+    }
+
     #[test]
     fn finds_what_is_inserted_and_forgets_what_is_removed() {
         let slab = Slab((0..5_000u64).map(|i| i.wrapping_mul(0x9e37_79b9)).collect());
