@@ -196,4 +196,24 @@ mod tests {
         }
         assert_eq!(ix.len, 5_000 - 1_667);
     }
+
+    /// The table doubles when an entry would take it past 7/8 full, and not before:
+    /// 14 keys in 16 entries, the 15th in 32.
+    #[test]
+    fn the_table_grows_past_seven_eighths_and_not_before() {
+        let slab = Slab((0..64u64).collect());
+        let mut ix = Index::new(3);
+        for id in 0..14 {
+            ix.insert(&slab, id);
+        }
+        assert_eq!(ix.heap_bytes(), 16 * 4);
+        ix.insert(&slab, 14);
+        assert_eq!(ix.heap_bytes(), 32 * 4);
+        for id in 15..28 {
+            ix.insert(&slab, id);
+        }
+        assert_eq!(ix.heap_bytes(), 32 * 4, "28 of 32");
+        ix.insert(&slab, 28);
+        assert_eq!(ix.heap_bytes(), 64 * 4);
+    }
 }
