@@ -411,3 +411,21 @@ fn a_waiting_action_survives_another_removal_and_is_due_now() {
     assert!(matches!(action, Action::Reconnect { .. }), "{action:?}");
     assert_eq!(set.poll(now), None);
 }
+
+/// Once a connection leaves, the set no longer wakes for it: the next deadline is the
+/// remaining connection's (a timing wheel may wake a little early, never for the one
+/// removed).
+#[test]
+fn a_removed_connections_deadline_is_forgotten() {
+    let mut set = HeartbeatSet::new(server());
+    set.insert(1u64, Instant::ZERO).unwrap(); // its first ping at 20 s
+    set.insert(2u64, Instant::from_secs(5)).unwrap(); // at 25 s
+    let first = set.next_deadline().expect("a ping due");
+    assert!(first <= Instant::from_secs(20), "{first:?}");
+    assert!(set.remove(&1));
+    let next = set.next_deadline().expect("the other's ping");
+    assert!(
+        next > Instant::from_secs(20) && next <= Instant::from_secs(25),
+        "{next:?}"
+    );
+}
