@@ -203,6 +203,25 @@ mod tests {
     }
     use alloc::vec;
 
+    /// A deadline is filed at the level its distance needs: 64 ms slots for the next
+    /// 64 ms, 4,096 ms slots for the next 4 s, and so on up.
+    #[test]
+    fn a_deadline_is_filed_at_the_level_its_distance_needs() {
+        for (when, level) in [
+            (10, 0),
+            (63, 0),
+            (64, 1),
+            (4_095, 1),
+            (4_096, 2),
+            (20_000, 2),
+            (262_144, 3),
+            (1 << 30, 5),
+        ] {
+            assert_eq!(level_for(0, when), level, "{when} ms");
+        }
+        assert_eq!(level_for(1 << 40, (1 << 40) + 5), 0);
+    }
+
     #[test]
     fn ids_come_out_no_earlier_than_filed_and_in_order_of_slots() {
         let mut links = vec![Link::new(); 1000];
