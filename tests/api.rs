@@ -1154,3 +1154,90 @@ fn first_pings_spread_over_the_interval_and_replay_by_seed() {
 }
 
 const REFERENCE_FIRST_PINGS_MS: [u64; 4] = [248_000, 44_000, 232_000, 141_000];
+
+/// A ceiling for smart keepalive at or under the interval it learns up from: the hint is
+/// eight intervals (at most the longest setting), or, where none fits or nothing pings,
+/// to remove it.
+#[test]
+fn a_keepalive_ceiling_hint_fits_above_the_interval_or_says_remove_it() {
+    let h = |hours: u64| Duration::from_secs(hours * 3_600);
+    let cases = [
+        (
+            Config::client()
+                .ping_interval(Duration::from_secs(10))
+                .keepalive_ceiling(Duration::from_secs(5)),
+            Some(Duration::from_secs(80)),
+        ),
+        (
+            Config::client().ping_interval(h(4)).keepalive_ceiling(h(1)),
+            Some(h(24)),
+        ),
+        (
+            Config::client()
+                .ping_interval(h(24))
+                .keepalive_ceiling(h(1)),
+            None,
+        ),
+        (
+            Config::server()
+                .ping_policy(PingPolicy::Never)
+                .idle_timeout(Duration::from_secs(70))
+                .keepalive_ceiling(Duration::from_secs(60)),
+            None,
+        ),
+    ];
+    for (builder, fix) in cases {
+        let e = builder.build().expect_err("a ceiling that cannot be");
+        assert!(matches!(e, ConfigError::KeepaliveCeiling { .. }), "{e}");
+        let text = e.to_string();
+        match fix {
+            Some(d) => {
+                assert_eq!(
+                    e.suggestion(),
+                    Some((Setting::KeepaliveCeiling, d)),
+                    "{text}"
+                );
+                assert!(text.ends_with(&format!("try {d:?}")), "{text}");
+            }
+            None => {
+                assert_eq!(
+                    e.suggestion(),
+                    Some((Setting::KeepaliveCeiling, Duration::ZERO)),
+                    "{text}"
+                );
+                assert!(text.contains("remove keepalive_ceiling"), "{text}");
+                assert!(!text.contains("try "), "{text}");
+            }
+        }
+    }
+}
+
+/// Limits under two seconds, which no sane heartbeat fits: the hint is the limit a
+/// one-second heartbeat needs (two seconds), never one just past these settings' cycle.
+#[test]
+fn a_limit_no_sane_heartbeat_fits_is_raised_to_two_seconds() {
+    let ms = Duration::from_millis;
+    let path = Config::client()
+        .ping_interval(ms(500))
+        .pong_timeout(ms(600))
+        .path_idle_limit(ms(1_000))
+        .build()
+        .expect_err("no room");
+    assert_eq!(
+        path.suggestion(),
+        Some((Setting::PathIdleLimit, ms(2_000))),
+        "{path}"
+    );
+    let h = |hours: u64| Duration::from_secs(hours * 3_600);
+    let idle = Config::server()
+        .ping_interval(h(20))
+        .pong_timeout(h(20))
+        .idle_timeout(ms(1_500))
+        .build()
+        .expect_err("no room");
+    assert_eq!(
+        idle.suggestion(),
+        Some((Setting::IdleTimeout, ms(2_000))),
+        "{idle}"
+    );
+}
