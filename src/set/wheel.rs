@@ -222,6 +222,21 @@ mod tests {
         assert_eq!(level_for(1 << 40, (1 << 40) + 5), 0);
     }
 
+    /// The top level's slots turn round: a deadline two of its slots ahead, past the end
+    /// of its turn, lands in an early slot of the next turn and waits for it.
+    #[test]
+    fn a_top_level_slot_in_the_next_turn_waits_for_it() {
+        let slot = 1u64 << (BITS * (LEVELS as u32 - 1));
+        let start = 63 * slot;
+        let mut links = vec![Link::new(); 2];
+        let mut w = Wheel::new(start);
+        w.insert(&mut links, 1, start + 2 * slot);
+        let mut due = Vec::new();
+        w.advance(&mut links, start + 1_000, &mut due);
+        assert!(due.is_empty(), "{due:?}");
+        assert!(w.next_expiration().is_some_and(|t| t > start + 1_000));
+    }
+
     #[test]
     fn ids_come_out_no_earlier_than_filed_and_in_order_of_slots() {
         let mut links = vec![Link::new(); 1000];
