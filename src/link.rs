@@ -631,6 +631,35 @@ mod tests {
         }
     }
 
+    /// What waits to be told: traffic either way since the last telling; the peer spoke
+    /// only where it sent something.
+    #[test]
+    fn what_waits_to_be_told_and_whether_the_peer_spoke() {
+        let mut link = Link::default();
+        let none = Counts::default();
+        link.start(none, None);
+        assert!(!link.any(none) && !link.peer_spoke(none));
+        let read = Counts {
+            reads: 1,
+            bytes_read: 10,
+            ..none
+        };
+        assert!(link.any(read) && link.peer_spoke(read));
+        let _ = link.traffic(read, false);
+        assert!(!link.any(read) && !link.peer_spoke(read));
+        let delivered = Counts {
+            deliveries: 1,
+            ..read
+        };
+        assert!(link.any(delivered) && !link.peer_spoke(delivered));
+        let _ = link.traffic(delivered, false);
+        link.data_out();
+        assert!(link.any(delivered) && !link.peer_spoke(delivered));
+        let _ = link.traffic(delivered, false);
+        link.data_in();
+        assert!(link.any(delivered) && link.peer_spoke(delivered));
+    }
+
     #[test]
     fn acknowledgements_hold_only_a_ping_still_behind_our_data() {
         let mut link = Link::default();
