@@ -203,8 +203,9 @@ pub(crate) const TOLD_STRIKE: u8 = 16;
 ///
 /// It also says what the event did that is not an action: whether a pong acknowledged
 /// the ping in flight ([`pong_counted`](Self::pong_counted): the round trip was measured,
-/// see [`HeartbeatMachine::rtt`](crate::HeartbeatMachine::rtt)), and whether the peer's
-/// "too many pings" slowed our pings down ([`slowed_down`](Self::slowed_down)).
+/// see [`HeartbeatMachine::rtt`](crate::HeartbeatMachine::rtt)), whether the peer's
+/// "too many pings" slowed our pings down ([`slowed_down`](Self::slowed_down)), and
+/// whether the peer's ping was a strike ([`struck`](Self::struck)).
 #[must_use = "the actions must be carried out: a dropped SendPong or Close breaks the heartbeat"]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Actions {
