@@ -177,10 +177,9 @@ async fn every_documented_metric_is_scraped_with_its_value() {
         .await;
     }
     let s = samples(&scrape(metrics_at).await);
-    assert_eq!(
-        value(&s, r#"keepalive_peer_ping_strikes_total{role="server"}"#),
-        2.0
-    );
+    // Two strikes, then the close (more only if the budget refilled between them: a
+    // machine stalled for tens of milliseconds mid-flood).
+    assert!(value(&s, r#"keepalive_peer_ping_strikes_total{role="server"}"#) >= 2.0);
     assert_eq!(
         value(
             &s,
