@@ -613,6 +613,12 @@ where
         if self.stage != Stage::Open {
             return;
         }
+        // Counted when decided: the close is ours whatever its handshake does next, and
+        // an application that drops the connection while it closes still sees it.
+        let silence = reason
+            .is_timeout()
+            .then(|| self.now() - self.machine.last_heard());
+        metrics::closed(self.machine.config().role(), reason, silence);
         match reason {
             CloseReason::Shutdown => {
                 event!(info, "closing (shutdown)");
@@ -705,11 +711,14 @@ where
         if let Some(event) = event {
             self.feed(self.now(), event);
         }
-        let reason = end.reason();
-        let silence = reason
-            .is_timeout()
-            .then(|| self.now() - self.machine.last_heard());
-        metrics::closed(self.machine.config().role(), reason, silence);
+        // Our own close was counted when decided (`begin_close`).
+        if self.stage == Stage::Open {
+            let reason = end.reason();
+            let silence = reason
+                .is_timeout()
+                .then(|| self.now() - self.machine.last_heard());
+            metrics::closed(self.machine.config().role(), reason, silence);
+        }
         self.open.end();
         // What the transport already read is the application's, unless we closed on
         // purpose (a shutdown, a peer policed): the end comes after it.
