@@ -31,7 +31,7 @@
 //! trade: fewer wake-ups for a slower verdict on a dead peer.
 
 use crate::config::Config;
-use crate::conn::NO_RTT;
+use crate::stats::NO_RTT;
 use core::fmt;
 
 impl Default for PathMemory {

@@ -42,7 +42,8 @@ pub struct Stats {
     pub dead_peer_bound: Duration,
 }
 
-const NO_RTT: u32 = u32::MAX;
+/// No round trip measured yet, wherever a round trip is kept in µs.
+pub(crate) const NO_RTT: u32 = u32::MAX;
 
 /// What the rules count, kept beside the per-connection state (a machine's own, or a
 /// set's totals).

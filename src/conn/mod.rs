@@ -17,7 +17,7 @@ use crate::learn::Learned;
 use crate::policy::Decision;
 use crate::reason::CloseReason;
 use crate::state::State;
-use crate::stats::Counters;
+use crate::stats::{Counters, NO_RTT};
 use crate::time::{nanos, Instant, NS_PER_MS};
 use core::time::Duration;
 
@@ -40,8 +40,6 @@ pub(crate) const FLOOR_CAP: Duration = Duration::from_secs(60);
 const GRANULARITY_US: u32 = 1_000;
 /// A peer that says "too many pings" doubles our ping interval, at most this many times.
 const MAX_SLOWDOWN: u8 = 6;
-/// No round trip measured yet.
-pub(crate) const NO_RTT: u32 = u32::MAX;
 /// How much quiet time the peer's ping budget keeps as credit: a minute, and never
 /// more than [`PING_BURST`] pings; a new connection starts with all of it (a token
 /// bucket that starts full). Pings that waited in our receive buffer while we were busy

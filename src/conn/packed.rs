@@ -19,9 +19,10 @@
 //! Traffic on a steady connection (nearly every message) is not unpacked: [`View`] lets
 //! the machine's fast path move the slot's times in place.
 
-use super::{budget_full, full_lag, round_up_ms, Conn, Flags, Kept, Mode, Stage, NO_RTT};
+use super::{budget_full, full_lag, round_up_ms, Conn, Flags, Kept, Mode, Stage};
 use crate::config::{Config, PingPolicy};
 use crate::learn::Learned;
+use crate::stats::NO_RTT;
 use crate::time::NS_PER_MS;
 use alloc::vec::Vec;
 
