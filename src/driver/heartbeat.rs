@@ -615,10 +615,7 @@ where
         }
         // Counted when decided: the close is ours whatever its handshake does next, and
         // an application that drops the connection while it closes still sees it.
-        let silence = reason
-            .is_timeout()
-            .then(|| self.now() - self.machine.last_heard());
-        metrics::closed(self.machine.config().role(), reason, silence);
+        self.count_close(reason);
         match reason {
             CloseReason::Shutdown => {
                 event!(info, "closing (shutdown)");
@@ -659,6 +656,15 @@ where
             drained: 0,
             bytes_at_close: self.meter.as_ref().map_or(0, Meter::bytes_read),
         };
+    }
+
+    /// Counts a close for `reason`, with how long the peer had been silent when it is a
+    /// close for silence.
+    fn count_close(&self, reason: CloseReason) {
+        let silence = reason
+            .is_timeout()
+            .then(|| self.now() - self.machine.last_heard());
+        metrics::closed(self.machine.config().role(), reason, silence);
     }
 
     /// The connection is over. `disconnected`: tell the machine (not after a
@@ -713,11 +719,7 @@ where
         }
         // Our own close was counted when decided (`begin_close`).
         if self.stage == Stage::Open {
-            let reason = end.reason();
-            let silence = reason
-                .is_timeout()
-                .then(|| self.now() - self.machine.last_heard());
-            metrics::closed(self.machine.config().role(), reason, silence);
+            self.count_close(end.reason());
         }
         self.open.end();
         // What the transport already read is the application's, unless we closed on
