@@ -54,7 +54,7 @@ pub use driver::smol;
 #[cfg(feature = "tokio")]
 pub use driver::tokio;
 
-pub use config::{Config, ConfigBuilder, ConfigError, Jitter, PingPolicy, Role, Setting};
+pub use config::{Config, ConfigBuilder, ConfigError, Fix, Jitter, PingPolicy, Role, Setting};
 pub use event::{Action, Actions, Event, PingId};
 pub use learn::PathMemory;
 pub use machine::HeartbeatMachine;

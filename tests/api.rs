@@ -317,7 +317,8 @@ fn apply_hint(values: &mut Vec<(Setting, String)>, e: &ConfigError) -> Vec<(Sett
 
 /// Two hints that once went round in circles: an idle timeout shorter than a cycle that
 /// no idle timeout can hold (20 h + 20 h), and an interval of zero under a path limit no
-/// heartbeat fits. Each converges in two rounds.
+/// heartbeat fits. The whole fix builds at once, and applying only each refusal's first
+/// value converges in two rounds, never proposing a value twice.
 #[cfg(feature = "sim")]
 #[test]
 fn hints_that_once_looped_converge() {
@@ -342,18 +343,69 @@ fn hints_that_once_looped_converge() {
             .path_idle_limit(Duration::from_millis(500)),
     ];
     for start in cases {
+        let e = start.build().expect_err("refused");
+        let whole = e.fix().iter().fold(start, |b, (s, d)| set(b, s, d));
+        assert!(whole.build().is_ok(), "{e}: {:?}", whole.build());
         let mut b = start;
         let mut seen = Vec::new();
-        let mut rounds = 0;
         while let Err(e) = b.build() {
             let (s, d) = e.suggestion().expect("a duration to try");
             assert!(!seen.contains(&(s, d)), "{e}: proposed {s} {d:?} again");
             seen.push((s, d));
             b = set(b, s, d);
-            rounds += 1;
-            assert!(rounds <= 3, "{seen:?}");
+            assert!(seen.len() <= 2, "{seen:?}");
         }
     }
+}
+
+/// A hint is the whole fix: four settings wrong in four ways (grain, range, a cycle past
+/// the path's limit, policing past half the idle timeout), one message that names a value
+/// for each, in the order the checks meet them.
+#[test]
+fn one_hint_fixes_every_setting_at_once() {
+    let e = Config::server()
+        .ping_interval(Duration::from_micros(1_500))
+        .pong_timeout(Duration::from_secs(90_000))
+        .path_idle_limit(Duration::from_secs(30))
+        .idle_timeout(Duration::from_secs(60))
+        .min_ping_interval(Duration::from_secs(40))
+        .build()
+        .unwrap_err();
+    let fix: Vec<_> = e.fix().iter().collect();
+    assert_eq!(e.suggestion(), fix.first().copied());
+    let built = fix
+        .iter()
+        .fold(
+            Config::server()
+                .ping_interval(Duration::from_micros(1_500))
+                .pong_timeout(Duration::from_secs(90_000))
+                .path_idle_limit(Duration::from_secs(30))
+                .idle_timeout(Duration::from_secs(60))
+                .min_ping_interval(Duration::from_secs(40)),
+            |b, &(s, d)| match s {
+                Setting::PingInterval => b.ping_interval(d),
+                Setting::PongTimeout => b.pong_timeout(d),
+                Setting::PathIdleLimit => b.path_idle_limit(d),
+                Setting::IdleTimeout => b.idle_timeout(d),
+                Setting::MinPingInterval => b.min_ping_interval(d),
+                other => panic!("{e}: no hint here for {other}"),
+            },
+        )
+        .build();
+    assert!(built.is_ok(), "{e}: {built:?}");
+    let text = e.to_string();
+    for (s, d) in &fix {
+        assert!(text.contains(&format!("{d:?}")), "{text} lacks {s} {d:?}");
+    }
+    assert_eq!(
+        fix.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        [
+            Setting::PingInterval,
+            Setting::PongTimeout,
+            Setting::MinPingInterval
+        ],
+        "{text}"
+    );
 }
 
 // The hints are applied as text, through the settings table the harnesses share.
@@ -369,9 +421,9 @@ mod hints {
     proptest::proptest! {
         /// Every hint is accepted as printed and converges: a configuration refused for
         /// a duration out of range or grain, a path limit, an idle timeout or policing
-        /// too strict, with each hint applied as printed, builds within a round per
-        /// setting given and one more; no hint proposes a value it proposed before (no
-        /// loop), the hint's data
+        /// too strict, with its hint applied as printed, builds in one round whatever the
+        /// number of settings wrong; no hint proposes a value it proposed
+        /// before (no loop), the hint's data
         /// (`ConfigError::suggestion`) is what its text proposes first, and a hint never
         /// proposes a heartbeat shorter than a second unless the value given was already
         /// shorter (then it only rounds it up to whole milliseconds).
@@ -407,14 +459,13 @@ mod hints {
                 Setting::IdleTimeout => Duration::from_millis(idle_ms.unwrap_or(u64::MAX)),
                 _ => Duration::ZERO, // not a heartbeat setting: no floor to hold
             };
-            // At most a round for each setting given, and one more.
-            let rounds = values.len() + 1;
+            // Each hint is the whole fix, found with every setting in view: one round.
+            let rounds = 1;
             let mut proposed = std::collections::HashSet::new();
-            // Each fix may reveal the next mistake; none is refused for its own hint.
             for _ in 0..rounds {
                 match Table::build(server, &values) {
                     Ok(_) => return Ok(()),
-                    Err(ConfigError::NoDeadPeerDetection) => return Ok(()), // its fix is a choice
+                    Err(ConfigError::NoDeadPeerDetection { .. }) => return Ok(()), // its fix is a choice
                     Err(e) => {
                         let applied = apply_hint(&mut values, &e);
                         proptest::prop_assert_eq!(applied.first().copied(), e.suggestion(), "{}", e);

@@ -12,6 +12,9 @@ use crate::time::NS_PER_MS;
 use core::fmt;
 use core::time::Duration;
 
+mod error;
+pub use error::{ConfigError, Fix};
+
 /// Which end of the connection the machine runs at.
 #[non_exhaustive]
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
@@ -99,6 +102,11 @@ pub(crate) trait Kind {
     fn output(stored: Self::Stored) -> Self::Output;
     /// Zero turns the setting off.
     const OFF_AT_ZERO: bool = false;
+    /// The input a hint's duration stands for (`None`: no hint sets this kind).
+    fn from_hint(value: Duration) -> Option<Self::Input> {
+        let _ = value;
+        None
+    }
     /// Writes a value as errors show it.
     fn show(value: &Self::Input, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{value:?}")
@@ -122,16 +130,27 @@ impl Kind for Millis {
     type Output = Duration;
     fn store(setting: Setting, value: Duration) -> Result<u32, ConfigError> {
         if !(MIN..=MAX).contains(&value) {
-            return Err(ConfigError::OutOfRange { setting, value });
+            return Err(ConfigError::OutOfRange {
+                setting,
+                value,
+                fix: Fix::NONE,
+            });
         }
         if u64::from(value.subsec_nanos()) % NS_PER_MS != 0 {
-            return Err(ConfigError::SubMillisecond { setting, value });
+            return Err(ConfigError::SubMillisecond {
+                setting,
+                value,
+                fix: Fix::NONE,
+            });
         }
         // At most 86_400_000: fits.
         Ok(value.as_millis() as u32)
     }
     fn output(ms: u32) -> Duration {
         Duration::from_millis(u64::from(ms))
+    }
+    fn from_hint(value: Duration) -> Option<Duration> {
+        Some(value)
     }
 }
 
@@ -148,6 +167,9 @@ impl Kind for OrOff {
     }
     fn output(ms: u32) -> Option<Duration> {
         (ms != 0).then(|| Millis::output(ms))
+    }
+    fn from_hint(value: Duration) -> Option<Duration> {
+        Some(value)
     }
     fn show(value: &Duration, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if value.is_zero() {
@@ -269,6 +291,21 @@ macro_rules! settings {
             fn reconnect_setting(&self) -> Option<Setting> {
                 $( if self.$r.is_some() { return Some(Setting::$RV); } )*
                 None
+            }
+
+            /// Gives `setting` the duration a hint proposes; false if no hint sets it.
+            fn apply(&mut self, setting: Setting, value: Duration) -> bool {
+                match setting {
+                    $( Setting::$HV => match <$hk as Kind>::from_hint(value) {
+                        Some(v) => { self.$h = Some(v); true }
+                        None => false,
+                    }, )*
+                    $( Setting::$RV => match <$rk as Kind>::from_hint(value) {
+                        Some(v) => { self.$r = Some(v); true }
+                        None => false,
+                    }, )*
+                    $( Setting::$OV => false, )*
+                }
             }
         }
 
@@ -480,410 +517,6 @@ fn default_seed() -> u64 {
     }
 }
 
-/// Why [`ConfigBuilder::build`] (or a [`Client`](crate::driver::Client), given a
-/// server's config) refused a configuration. `Display` names the setting, its value and
-/// a fix, and every value it proposes is one the builder accepts as printed.
-#[non_exhaustive]
-#[derive(Copy, Clone, PartialEq, Debug)]
-pub enum ConfigError {
-    /// A duration is out of range: from 1 ms to 24 h (zero is "off" where a setting has
-    /// an off).
-    OutOfRange {
-        /// Which setting.
-        setting: Setting,
-        /// What it was set to.
-        value: Duration,
-    },
-    /// A duration has a fraction of a millisecond; settings are kept in whole ms.
-    SubMillisecond {
-        /// Which setting.
-        setting: Setting,
-        /// What it was set to.
-        value: Duration,
-    },
-    /// `backoff_initial` is longer than `backoff_max`.
-    BackoffInverted {
-        /// The initial delay.
-        initial: Duration,
-        /// The cap.
-        max: Duration,
-    },
-    /// `backoff_multiplier` is not a finite number from 1 to 15.
-    BadMultiplier {
-        /// What it was set to.
-        value: f32,
-    },
-    /// A ping interval plus pong timeout longer than the path's idle limit: a slow pong
-    /// would leave the path silent long enough for a proxy or NAT to cut a live connection.
-    ExceedsPathLimit {
-        /// The ping interval.
-        ping_interval: Duration,
-        /// The pong timeout.
-        pong_timeout: Duration,
-        /// The smallest idle limit on the path.
-        limit: Duration,
-    },
-    /// `idle_timeout` shorter than `ping_interval + pong_timeout`: it would close a live
-    /// peer whose pong is merely slow.
-    IdleTimeoutTooShort {
-        /// The idle timeout.
-        idle_timeout: Duration,
-        /// The ping interval.
-        ping_interval: Duration,
-        /// The pong timeout.
-        pong_timeout: Duration,
-    },
-    /// `PingPolicy::Never` without `idle_timeout`: nothing would ever detect a dead peer.
-    NoDeadPeerDetection,
-    /// `keepalive_ceiling` not above `ping_interval` (the floor it learns up from), or
-    /// set with `PingPolicy::Never` (no keepalive pings to learn from).
-    KeepaliveCeiling {
-        /// The ceiling.
-        ceiling: Duration,
-        /// The ping interval, the floor.
-        ping_interval: Duration,
-        /// Whether the policy pings at all.
-        pings: bool,
-    },
-    /// `max_attempts` above 65,535 (the per-connection counter is 16 bits).
-    TooManyAttempts {
-        /// What it was set to.
-        value: u32,
-    },
-    /// `min_ping_interval` longer than half of `idle_timeout`: a peer that pings often
-    /// enough to stay open would be closed for pinging too often.
-    PolicingTooStrict {
-        /// The minimum interval between the peer's pings.
-        min_ping_interval: Duration,
-        /// The idle timeout the peer's pings must beat.
-        idle_timeout: Duration,
-    },
-    /// More than four reconnect overrides.
-    TooManyOverrides,
-    /// A reconnect setting on a server's config: a server never reconnects.
-    ClientOnly {
-        /// The setting given.
-        setting: Setting,
-    },
-    /// A reconnecting client was given a server's config.
-    NotAClient,
-}
-
-impl ConfigError {
-    /// The setting the proposed fix changes (`None` for [`NotAClient`](Self::NotAClient),
-    /// whose fix is the role).
-    pub const fn setting(&self) -> Option<Setting> {
-        if let Some((setting, _)) = self.suggestion() {
-            return Some(setting);
-        }
-        Some(match self {
-            ConfigError::OutOfRange { setting, .. }
-            | ConfigError::SubMillisecond { setting, .. }
-            | ConfigError::ClientOnly { setting } => *setting,
-            ConfigError::BackoffInverted { .. } => Setting::BackoffInitial,
-            ConfigError::BadMultiplier { .. } => Setting::BackoffMultiplier,
-            // (Each of these has a suggestion, above.)
-            ConfigError::ExceedsPathLimit { .. } => Setting::PathIdleLimit,
-            ConfigError::IdleTimeoutTooShort { .. } | ConfigError::NoDeadPeerDetection => {
-                Setting::IdleTimeout
-            }
-            ConfigError::TooManyAttempts { .. } => Setting::MaxAttempts,
-            ConfigError::KeepaliveCeiling { .. } => Setting::KeepaliveCeiling,
-            ConfigError::PolicingTooStrict { .. } => Setting::MinPingInterval,
-            ConfigError::TooManyOverrides => Setting::OnCloseCode,
-            ConfigError::NotAClient => return None,
-        })
-    }
-
-    /// The value the hint proposes, as data: the setting it changes and the value to
-    /// give it (in whole milliseconds, as the builder takes it; zero turns an `or zero
-    /// for off` setting off). `None` where the fix is no duration (a multiplier, an
-    /// attempt count, an override, the role). The hint's text proposes the same; a fix
-    /// of two settings names the first here, and the next build proposes the second.
-    /// Hints take the other settings into account: applying them converges.
-    ///
-    /// ```
-    /// use keepalive::{Config, Duration, Setting};
-    /// let err = Config::client()
-    ///     .ping_interval(Duration::from_secs(50))
-    ///     .path_idle_limit(Duration::from_secs(60))
-    ///     .build()
-    ///     .unwrap_err();
-    /// assert_eq!(err.suggestion(), Some((Setting::PingInterval, Duration::from_secs(40))));
-    /// ```
-    pub const fn suggestion(&self) -> Option<(Setting, Duration)> {
-        Some(match *self {
-            ConfigError::OutOfRange { setting, value } => (setting, nearest(setting, value)),
-            ConfigError::SubMillisecond { setting, value } => (setting, whole_ms_up(value)),
-            ConfigError::BackoffInverted { max, .. } => (Setting::BackoffInitial, max),
-            ConfigError::ExceedsPathLimit { .. } | ConfigError::IdleTimeoutTooShort { .. } => {
-                match self.cycle_fix() {
-                    CycleFix::Interval(d) => (Setting::PingInterval, d),
-                    CycleFix::Both { pong, .. } => (Setting::PongTimeout, pong),
-                    CycleFix::Limit(d) => (Setting::PathIdleLimit, d),
-                    CycleFix::Idle(d) => (Setting::IdleTimeout, d),
-                }
-            }
-            ConfigError::NoDeadPeerDetection => (Setting::IdleTimeout, SUGGESTED_IDLE),
-            ConfigError::PolicingTooStrict { idle_timeout, .. } => (
-                Setting::MinPingInterval,
-                whole_ms(idle_timeout_half(idle_timeout)),
-            ),
-            ConfigError::KeepaliveCeiling {
-                ping_interval,
-                pings: true,
-                ..
-            } if ping_interval.as_millis() < MAX.as_millis() => {
-                let eight = ping_interval.saturating_mul(8);
-                let ceiling = if eight.as_millis() < MAX.as_millis() {
-                    eight
-                } else {
-                    MAX
-                };
-                (Setting::KeepaliveCeiling, whole_ms(ceiling))
-            }
-            // No ceiling fits above the interval (or nothing pings): off.
-            ConfigError::KeepaliveCeiling { .. } => (Setting::KeepaliveCeiling, Duration::ZERO),
-            ConfigError::TooManyAttempts { .. }
-            | ConfigError::BadMultiplier { .. }
-            | ConfigError::TooManyOverrides
-            | ConfigError::ClientOnly { .. }
-            | ConfigError::NotAClient => return None,
-        })
-    }
-
-    /// The fix for a heartbeat cycle (`ping_interval + pong_timeout`) that does not fit
-    /// a limit, in whole milliseconds and never under [`HINT_FLOOR`].
-    ///
-    /// - Past the path's idle limit: a shorter interval if the pong timeout leaves room
-    ///   for one; else both, a third of the limit for the pong; else (a limit under two
-    ///   floors, which no sane heartbeat fits) the limit these settings need.
-    /// - Past `idle_timeout`: the idle timeout the cycle needs, if it is within range;
-    ///   else the cycle shortened to fit the idle timeout, as for a path's limit.
-    const fn cycle_fix(&self) -> CycleFix {
-        let (ping_interval, pong_timeout, limit, idle) = match *self {
-            ConfigError::ExceedsPathLimit {
-                ping_interval,
-                pong_timeout,
-                limit,
-            } => (ping_interval, pong_timeout, limit, false),
-            ConfigError::IdleTimeoutTooShort {
-                idle_timeout,
-                ping_interval,
-                pong_timeout,
-            } => (ping_interval, pong_timeout, idle_timeout, true),
-            _ => return CycleFix::Interval(HINT_FLOOR),
-        };
-        let cycle = whole_ms(ping_interval.saturating_add(pong_timeout));
-        if idle && cycle.as_millis() <= MAX.as_millis() {
-            return CycleFix::Idle(cycle);
-        }
-        let floor = HINT_FLOOR.as_millis() as u64;
-        let ms = limit.as_millis() as u64;
-        if let Some(room) = limit.checked_sub(pong_timeout) {
-            if room.as_millis() as u64 >= floor {
-                return CycleFix::Interval(whole_ms(room));
-            }
-        }
-        if ms >= 2 * floor {
-            let pong = if ms / 3 > floor { ms / 3 } else { floor };
-            return CycleFix::Both {
-                pong: Duration::from_millis(pong),
-                interval: Duration::from_millis(ms - pong),
-            };
-        }
-        if idle {
-            // An idle timeout under two seconds: the one a one-second heartbeat needs.
-            return CycleFix::Idle(Duration::from_millis(2 * floor));
-        }
-        // At most the longest limit there is; the next hint then shortens the cycle.
-        let least = Duration::from_millis(2 * floor);
-        CycleFix::Limit(if cycle.as_millis() <= least.as_millis() {
-            least
-        } else if cycle.as_millis() >= MAX.as_millis() {
-            MAX
-        } else {
-            cycle
-        })
-    }
-}
-
-/// What `idle_timeout` a server whose clients do not ping is given by a hint: clients
-/// that ping every 30 s, one missed beat allowed.
-const SUGGESTED_IDLE: Duration = Duration::from_secs(70);
-
-const fn idle_timeout_half(idle: Duration) -> Duration {
-    Duration::from_nanos((idle.as_nanos() / 2) as u64)
-}
-
-/// `d` rounded up to whole milliseconds, at most [`MAX`].
-const fn whole_ms_up(d: Duration) -> Duration {
-    let ms = d.as_nanos().div_ceil(NS_PER_MS as u128) as u64;
-    let d = Duration::from_millis(ms);
-    if d.as_millis() > MAX.as_millis() {
-        MAX
-    } else {
-        d
-    }
-}
-
-/// The value nearest to `value` that `setting` takes: too short, the shortest sane one
-/// (policing takes any small value); too long, the longest.
-const fn nearest(setting: Setting, value: Duration) -> Duration {
-    if value.as_nanos() < MIN.as_nanos() && !matches!(setting, Setting::MinPingInterval) {
-        return HINT_FLOOR;
-    }
-    if value.as_nanos() < MIN.as_nanos() {
-        return MIN;
-    }
-    if value.as_nanos() > MAX.as_nanos() {
-        return MAX;
-    }
-    whole_ms(value)
-}
-
-enum CycleFix {
-    Interval(Duration),
-    Both { pong: Duration, interval: Duration },
-    Limit(Duration),
-    Idle(Duration),
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            ConfigError::OutOfRange { setting, value } => {
-                write!(f, "{setting} ({value:?}) must be from {MIN:?} to {MAX:?}")?;
-                if setting.off_at_zero() {
-                    f.write_str(", or zero for off")?;
-                }
-                write!(f, "; try {:?} (the default is ", nearest(setting, value))?;
-                setting.show_default(f)?;
-                f.write_str(")")
-            }
-            ConfigError::SubMillisecond { setting, value } => write!(
-                f,
-                "{setting} ({value:?}) must be a whole number of milliseconds; try {:?}",
-                whole_ms_up(value)
-            ),
-            ConfigError::BackoffInverted { initial, max } => write!(
-                f,
-                "backoff_initial ({initial:?}) must not exceed backoff_max ({max:?}); try \
-                 backoff_initial {max:?} or less"
-            ),
-            ConfigError::BadMultiplier { value } => write!(
-                f,
-                "backoff_multiplier ({value}) must be a number from 1 to 15; try 2"
-            ),
-            ConfigError::ExceedsPathLimit {
-                ping_interval,
-                pong_timeout,
-                limit,
-            } => {
-                write!(
-                    f,
-                    "ping_interval ({ping_interval:?}) plus pong_timeout ({pong_timeout:?}) must \
-                     not exceed the path idle limit ({limit:?}), or a slow pong lets the path cut \
-                     a live connection; "
-                )?;
-                match self.cycle_fix() {
-                    CycleFix::Interval(room) => write!(f, "try ping_interval {room:?} or less"),
-                    CycleFix::Both { pong, interval } => write!(
-                        f,
-                        "try pong_timeout {pong:?} and ping_interval {interval:?} or less"
-                    ),
-                    CycleFix::Limit(need) | CycleFix::Idle(need) => write!(
-                        f,
-                        "no heartbeat of a second or more fits that limit, and proxies and NATs \
-                         cut idle paths after tens of seconds (nginx 60s), so check it; for \
-                         these settings, try path_idle_limit {need:?}"
-                    ),
-                }
-            }
-            ConfigError::IdleTimeoutTooShort {
-                idle_timeout,
-                ping_interval,
-                pong_timeout,
-            } => {
-                let cycle = ping_interval.saturating_add(pong_timeout);
-                write!(
-                    f,
-                    "idle_timeout ({idle_timeout:?}) must be at least ping_interval + \
-                     pong_timeout ({cycle:?}), or it closes a live peer whose pong is merely \
-                     slow; "
-                )?;
-                match self.cycle_fix() {
-                    CycleFix::Idle(need) => write!(f, "try {need:?}"),
-                    CycleFix::Interval(room) => write!(f, "try ping_interval {room:?} or less"),
-                    CycleFix::Both { pong, interval } => write!(
-                        f,
-                        "try pong_timeout {pong:?} and ping_interval {interval:?} or less"
-                    ),
-                    CycleFix::Limit(need) => write!(f, "try idle_timeout {need:?}"),
-                }
-            }
-            ConfigError::TooManyAttempts { value } => write!(
-                f,
-                "max_attempts ({value}) must be at most {MAX_ATTEMPTS}; leave it unset to retry \
-                 without limit"
-            ),
-            ConfigError::NoDeadPeerDetection => f.write_str(
-                "ping_policy Never without an idle_timeout never detects a dead peer; set \
-                 idle_timeout (for clients that ping every 30s, 70s allows one missed beat)",
-            ),
-            ConfigError::PolicingTooStrict {
-                min_ping_interval,
-                idle_timeout,
-            } => write!(
-                f,
-                "min_ping_interval ({min_ping_interval:?}) must be at most half of idle_timeout \
-                 ({idle_timeout:?}), or a peer that pings often enough to stay open is closed for \
-                 pinging too often; try {:?} or less",
-                whole_ms(idle_timeout_half(idle_timeout))
-            ),
-            ConfigError::KeepaliveCeiling {
-                ping_interval,
-                pings: false,
-                ..
-            } => write!(
-                f,
-                "keepalive_ceiling learns from keepalive pings, and ping_policy Never sends none \
-                 (ping_interval {ping_interval:?} is unused); remove keepalive_ceiling, or ping"
-            ),
-            ConfigError::KeepaliveCeiling {
-                ceiling,
-                ping_interval,
-                ..
-            } => {
-                write!(
-                    f,
-                    "keepalive_ceiling ({ceiling:?}) must be longer than ping_interval \
-                     ({ping_interval:?}), the interval it learns up from; "
-                )?;
-                match self.suggestion() {
-                    Some((_, d)) if !d.is_zero() => write!(f, "try {d:?}"),
-                    _ => f.write_str("no longer one fits: remove keepalive_ceiling"),
-                }
-            }
-            ConfigError::TooManyOverrides => f.write_str(
-                "at most 4 reconnect overrides (on_close_code, on_http_status) fit in a config; \
-                 leave the cases the default table already decides that way to the table",
-            ),
-            ConfigError::ClientOnly { setting } => write!(
-                f,
-                "{setting} is a client's setting, and a server never reconnects; remove it, or \
-                 build the config with Config::client()"
-            ),
-            ConfigError::NotAClient => f.write_str(
-                "a reconnecting Client needs a client's config: build it with Config::client() \
-                 (Config::server() is for the accepting side: Heartbeat or HeartbeatSet)",
-            ),
-        }
-    }
-}
-
-impl core::error::Error for ConfigError {}
-
 /// A validated configuration. Build one with [`Config::client`] or [`Config::server`].
 ///
 /// Small and `Copy`: one `Config` can be shared by many connections. Equal configs are
@@ -1042,8 +675,16 @@ impl ConfigBuilder {
         self
     }
 
-    /// Checks the settings and builds the config.
+    /// Checks the settings and builds the config. A refusal's hint is the whole fix: the
+    /// values every setting that stands in the way needs, found with the others in view
+    /// ([`ConfigError::fix`]).
     pub fn build(self) -> Result<Config, ConfigError> {
+        self.build_as_given()
+            .map_err(|e| e.with_fix(error::repair(self, e)))
+    }
+
+    /// [`build`](Self::build) without the search for a fix.
+    fn build_as_given(self) -> Result<Config, ConfigError> {
         let mut given = self.given;
         if self.role == Role::Server {
             if let Some(setting) = given.reconnect_setting() {
@@ -1094,6 +735,7 @@ impl Config {
             return Err(ConfigError::BackoffInverted {
                 initial: d(r.backoff_initial),
                 max: d(r.backoff_max),
+                fix: Fix::NONE,
             });
         }
         let (interval, pong) = (d(t.ping_interval), d(t.pong_timeout));
@@ -1103,6 +745,7 @@ impl Config {
                     ping_interval: interval,
                     pong_timeout: pong,
                     limit: d(t.path_idle_limit),
+                    fix: Fix::NONE,
                 });
             }
             if t.idle_timeout != 0 && d(t.idle_timeout) < interval + pong {
@@ -1110,10 +753,11 @@ impl Config {
                     idle_timeout: d(t.idle_timeout),
                     ping_interval: interval,
                     pong_timeout: pong,
+                    fix: Fix::NONE,
                 });
             }
         } else if t.idle_timeout == 0 {
-            return Err(ConfigError::NoDeadPeerDetection);
+            return Err(ConfigError::NoDeadPeerDetection { fix: Fix::NONE });
         }
         if t.keepalive_ceiling != 0
             && (t.ping_policy == PingPolicy::Never || t.keepalive_ceiling <= t.ping_interval)
@@ -1122,12 +766,14 @@ impl Config {
                 ceiling: d(t.keepalive_ceiling),
                 ping_interval: interval,
                 pings: t.ping_policy != PingPolicy::Never,
+                fix: Fix::NONE,
             });
         }
         if t.idle_timeout != 0 && t.min_ping_interval > t.idle_timeout / 2 {
             return Err(ConfigError::PolicingTooStrict {
                 min_ping_interval: d(t.min_ping_interval),
                 idle_timeout: d(t.idle_timeout),
+                fix: Fix::NONE,
             });
         }
         Ok(())
