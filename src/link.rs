@@ -779,5 +779,334 @@ mod tests {
         // Unread bytes at a deadline: the minimum, once per deadline.
         assert_eq!(settle.unread(ms(12_000), ms(12_000)), Some(ms(12_050)));
         assert_eq!(settle.unread(ms(12_060), ms(12_000)), None);
+        // A deadline at the very end of a wait was given it.
+        assert_eq!(settle.unread(ms(12_070), ms(12_050)), None);
+        assert_eq!(settle.unread(ms(12_070), ms(12_051)), Some(ms(12_120)));
+    }
+
+    fn counts(reads: u64, bytes_read: u64) -> Counts {
+        Counts {
+            reads,
+            bytes_read,
+            ..Counts::default()
+        }
+    }
+
+    /// Without the kernel's record, a hold reads nothing and vouches for nothing; after
+    /// it, what is read is news again.
+    #[test]
+    fn a_hold_without_the_kernel_is_no_evidence() {
+        let mut link = Link::default();
+        link.start(counts(0, 0), None);
+        link.hold(true);
+        assert!(link.is_held() && !link.unread_mode() && !link.reads_nothing());
+        assert!(
+            !link.may_judge(counts(0, 0)),
+            "nothing read, nothing to vouch"
+        );
+        link.hold(false);
+        assert!(!link.is_held() && !link.is_stale());
+        assert!(link.may_judge(counts(0, 0)));
+        link.data_in();
+        assert_eq!(
+            link.traffic(counts(1, 10), false).collect::<Vec<_>>(),
+            [Event::DataReceived]
+        );
+    }
+
+    /// With the kernel's record: what is read during a hold, and after it until the
+    /// backlog that built up is read, is no news of now (the kernel dates the peer);
+    /// the backlog is known read when the transport read what the kernel counted, the
+    /// kernel shows nothing more, and the transport read once more.
+    #[test]
+    fn a_backlog_read_after_a_hold_is_no_news() {
+        let mut link = Link::default();
+        link.start(counts(0, 0), Some(kernel(100, 0, 0)));
+        assert!(!link.stale(counts(0, 0), Some(100)), "live: not stale");
+        link.hold(true);
+        assert!(link.is_held() && !link.is_stale());
+        assert!(link.unread_mode() && link.reads_nothing());
+        link.data_in();
+        assert_eq!(link.traffic(counts(1, 10), false).count(), 0);
+        link.hold(false);
+        assert!(!link.is_held() && link.is_stale() && link.unread_mode());
+        // The kernel is asked at once, then only once reads reach its count.
+        assert!(link.stale_asks(counts(1, 10)));
+        assert!(link.stale(counts(1, 10), Some(300)));
+        assert!(!link.stale_asks(counts(2, 299)));
+        assert!(link.stale(counts(2, 299), None));
+        assert!(link.stale_asks(counts(3, 300)));
+        // More arrived meanwhile: stale up to it.
+        assert!(link.stale(counts(3, 300), Some(400)));
+        assert!(!link.stale_asks(counts(3, 300)) && link.stale_asks(counts(3, 400)));
+        // Nothing more unread: stale until the transport reads again (frames it read
+        // ahead may still come).
+        assert!(link.stale(counts(3, 400), Some(400)));
+        assert!(!link.stale_asks(counts(3, 400)));
+        link.data_in();
+        assert_eq!(link.traffic(counts(3, 400), false).count(), 0);
+        assert!(link.stale(counts(3, 400), None), "no read since");
+        assert!(!link.stale(counts(4, 420), None), "read again: live");
+        assert!(!link.is_stale() && !link.unread_mode() && !link.reads_nothing());
+        link.data_in();
+        assert_eq!(
+            link.traffic(counts(4, 420), false).collect::<Vec<_>>(),
+            [Event::DataReceived]
+        );
+    }
+
+    /// A pong we owe and cannot flush: the transport reads nothing.
+    #[test]
+    fn a_pong_owed_reads_nothing() {
+        let mut link = Link::default();
+        link.owe_pong(true);
+        assert!(link.reads_nothing() && !link.unread_mode());
+        link.owe_pong(false);
+        assert!(!link.reads_nothing());
+    }
+
+    /// While the application is behind, the peer is judged only while the receive
+    /// window is open: under a quarter of the buffer unread, and at most 16 KiB.
+    #[test]
+    fn a_held_peer_is_judged_only_while_the_window_is_open() {
+        let s = Instant::from_secs;
+        let pt = Duration::from_secs(1);
+        let small = |received| Kernel {
+            buffer: 8 * 1024,
+            ..kernel(received, 0, 0)
+        };
+        let large = |received| Kernel {
+            buffer: 1 << 20,
+            ..kernel(received, 0, 0)
+        };
+        for (k, limit) in [(small as fn(u64) -> Kernel, 2 * 1024), (large, 16 * 1024)] {
+            let mut link = Link::default();
+            link.start(counts(0, 0), Some(k(0)));
+            assert!(link.may_judge(counts(0, 0)), "live");
+            link.hold(true);
+            assert!(link.may_judge(counts(0, 0)), "nothing unread");
+            let _ = link.look(s(1), Some(k(limit - 1)), None, pt);
+            assert!(link.may_judge(counts(0, 0)), "{limit}: one byte under");
+            let _ = link.look(s(2), Some(k(limit + 500)), None, pt);
+            assert!(!link.may_judge(counts(0, 0)), "{limit}: at the limit");
+            assert!(
+                link.may_judge(counts(1, 501)),
+                "{limit}: read down under it"
+            );
+        }
+    }
+
+    /// A look tells the peer's bytes (with their age) and a new round trip, only when
+    /// they changed; and a ping queued behind the one written is behind all we wrote,
+    /// even what was acknowledged up to the written ping's end.
+    #[test]
+    fn a_look_tells_what_changed() {
+        let s = Instant::from_secs;
+        let pt = Duration::from_secs(1);
+        let mut link = Link::default();
+        let k = Kernel {
+            data_age: Duration::from_millis(7),
+            ..kernel(100, 0, 0)
+        };
+        link.start(counts(0, 0), Some(k));
+        assert_eq!(link.look(s(1), Some(k), None, pt).count(), 0);
+        let heard = Kernel { received: 150, ..k };
+        assert_eq!(
+            link.look(s(2), Some(heard), None, pt).collect::<Vec<_>>(),
+            [Event::PathHeard {
+                ago: Duration::from_millis(7)
+            }]
+        );
+        let rtt = Kernel {
+            srtt: Duration::from_millis(30),
+            rttvar: Duration::from_millis(5),
+            ..heard
+        };
+        assert_eq!(
+            link.look(s(3), Some(rtt), None, pt).collect::<Vec<_>>(),
+            [Event::PathRtt {
+                srtt: Duration::from_millis(30),
+                rttvar: Duration::from_millis(5)
+            }]
+        );
+        assert_eq!(link.look(s(4), Some(rtt), None, pt).count(), 0);
+        // Ping 1 written, ending at byte 1,000; ping 2 queued behind everything.
+        link.start(counts(0, 0), Some(kernel(0, 100, 0)));
+        link.ping_written(
+            PingId::new(1),
+            Counts {
+                bytes_written: 1_000,
+                ..Counts::default()
+            },
+        );
+        let past_ping_1 = Some(kernel(0, 2_000, 4));
+        assert_eq!(
+            link.look(s(5), past_ping_1, Some(PingId::new(2)), pt)
+                .collect::<Vec<_>>(),
+            [Event::PathMoved {
+                ago: Duration::from_millis(4)
+            }]
+        );
+        // No look to be had: nothing, and the next in a pong timeout.
+        assert_eq!(link.look(s(6), None, Some(PingId::new(2)), pt).count(), 0);
+        assert!(!link.look_due(s(7) - Duration::from_millis(1)) && link.look_due(s(7)));
+    }
+
+    /// A driver as the steps see it: a machine, a link, what the meter and the kernel
+    /// say, and what the machine said.
+    struct Fake {
+        machine: HeartbeatMachine,
+        link: Link,
+        counts: Counts,
+        kernel: Option<Kernel>,
+        actions: Vec<crate::Action>,
+    }
+
+    impl Driven for Fake {
+        fn parts(&mut self) -> (&mut HeartbeatMachine, &mut Link) {
+            (&mut self.machine, &mut self.link)
+        }
+        fn counts(&self) -> Counts {
+            self.counts
+        }
+        fn kernel(&self) -> Option<Kernel> {
+            self.kernel
+        }
+        fn carry_out(&mut self, actions: Actions) {
+            self.actions.extend(actions);
+        }
+    }
+
+    /// A client (ping 1 s, pong 1 s) connected at 0 with the kernel's record.
+    fn fake() -> Fake {
+        let config = crate::Config::client()
+            .ping_interval(Duration::from_secs(1))
+            .pong_timeout(Duration::from_secs(1))
+            .spread_pings(false)
+            .build()
+            .unwrap();
+        let mut machine = HeartbeatMachine::new(config, Instant::ZERO);
+        let _ = machine.handle(Instant::ZERO, Event::Connected);
+        let k = kernel(0, 0, 0);
+        let mut link = Link::default();
+        link.start(Counts::default(), Some(k));
+        Fake {
+            machine,
+            link,
+            counts: Counts::default(),
+            kernel: Some(k),
+            actions: Vec::new(),
+        }
+    }
+
+    /// `report` tells the machine what the meter counted, once.
+    #[test]
+    fn report_tells_the_traffic_once() {
+        let mut d = fake();
+        d.counts = counts(1, 10);
+        let at = Instant::from_millis(500);
+        report(&mut d, at, false);
+        assert_eq!(d.machine.last_heard(), at);
+        assert!(!d.link.any(d.counts));
+        report(&mut d, Instant::from_millis(600), false);
+        assert_eq!(d.machine.last_heard(), at, "nothing new");
+    }
+
+    /// While the application is behind, the machine is told so: the peer's bytes the
+    /// kernel counted after the ping left answer it.
+    #[test]
+    fn reads_tells_the_machine_the_kernel_answers() {
+        let mut d = fake();
+        let ping = Instant::from_secs(1);
+        let _ = d.machine.handle(ping, Event::Tick);
+        let id = d.machine.ping_in_flight().expect("a ping");
+        let _ = d.machine.handle(ping, Event::PingWritten(id));
+        d.link.hold(true);
+        reads(&mut d);
+        d.kernel = Some(kernel(50, 0, 0));
+        let _ = look(&mut d, ping + Duration::from_millis(100));
+        assert_eq!(d.machine.ping_in_flight(), None, "answered by the kernel");
+        let mut live = fake();
+        let _ = live.machine.handle(ping, Event::Tick);
+        let _ = live.machine.handle(ping, Event::PingWritten(id));
+        live.kernel = Some(kernel(50, 0, 0));
+        let _ = look(&mut live, ping + Duration::from_millis(100));
+        assert_eq!(live.machine.ping_in_flight(), Some(id), "the pong is read");
+    }
+
+    /// A pass that begins at a deadline just come, with bytes the kernel shows unread,
+    /// gives them the minimum before any close; not where all is read, not while held,
+    /// not twice for one deadline.
+    #[test]
+    fn begin_reads_before_it_judges() {
+        let due = |d: &mut Fake| {
+            let ping = Instant::from_secs(1);
+            let _ = d.machine.handle(ping, Event::Tick);
+            let id = d.machine.ping_in_flight().expect("a ping");
+            let _ = d.machine.handle(ping, Event::PingWritten(id));
+            d.machine.wake().expect("a pong deadline")
+        };
+        // Unread bytes at the deadline: the close waits SETTLE_MIN.
+        let mut d = fake();
+        let at = due(&mut d);
+        d.kernel = Some(kernel(100, 0, 0));
+        d.counts = counts(1, 50);
+        begin(&mut d, at);
+        assert_eq!(d.machine.wake(), Some(at + SETTLE_MIN));
+        begin(&mut d, at + SETTLE_MIN);
+        assert_eq!(d.machine.wake(), Some(at + SETTLE_MIN), "once per deadline");
+        // All read: no wait.
+        let mut d = fake();
+        let at = due(&mut d);
+        d.kernel = Some(kernel(50, 0, 0));
+        d.counts = counts(1, 50);
+        begin(&mut d, at);
+        assert_eq!(d.machine.wake(), Some(at));
+        // Held: the kernel judges, no wait.
+        let mut d = fake();
+        let at = due(&mut d);
+        d.kernel = Some(kernel(100, 0, 0));
+        d.counts = counts(1, 50);
+        d.link.hold(true);
+        begin(&mut d, at);
+        assert_eq!(d.machine.wake(), Some(at));
+        // Not due yet: nothing asked.
+        let mut d = fake();
+        let at = due(&mut d);
+        d.kernel = Some(kernel(100, 0, 0));
+        begin(&mut d, at - Duration::from_millis(1));
+        assert_eq!(d.machine.wake(), Some(at));
+        // A pass before the wake-up is no late wake: the round trip is sampled.
+        let mut d = fake();
+        let at = due(&mut d);
+        let early = at - Duration::from_millis(500);
+        begin(&mut d, early);
+        let _ = d
+            .machine
+            .handle(early, Event::PongReceived(d.machine.ping_in_flight()));
+        assert_eq!(
+            d.machine.stats().smoothed_rtt,
+            Some(Duration::from_millis(500))
+        );
+        // 300 ms late: no close for 300 ms, and the pong's round trip (our stall in it)
+        // is measured, but no sample of the path.
+        let mut d = fake();
+        let at = due(&mut d);
+        let late = at + Duration::from_millis(300);
+        begin(&mut d, late);
+        assert_eq!(d.machine.wake(), Some(late + Duration::from_millis(300)));
+        let first = d.machine.ping_in_flight();
+        let said = d.machine.handle(late, Event::PongReceived(first));
+        assert!(said
+            .into_iter()
+            .all(|a| !matches!(a, crate::Action::Close(_))));
+        assert_ne!(d.machine.ping_in_flight(), first, "answered");
+        assert_eq!(d.machine.stats().smoothed_rtt, None);
+        // LATE late exactly is on time.
+        let mut d = fake();
+        let at = due(&mut d);
+        d.kernel = Some(kernel(0, 0, 0));
+        begin(&mut d, at + LATE);
+        assert_eq!(d.machine.wake(), Some(at));
     }
 }
