@@ -405,8 +405,8 @@ impl<M> Stream for Events<M> {
         let mut s = lock(&self.shared);
         let was_behind = s.inbox.behind();
         if let Some(event) = s.inbox.pop() {
-            if was_behind {
-                s.wake_task(); // there is room again
+            if was_behind && !s.inbox.behind() {
+                s.wake_task(); // room for a batch again
             }
             return Poll::Ready(Some(event));
         }

@@ -2,7 +2,10 @@
 //! as plain data.
 //!
 //! Messages are never dropped: the task reads one only while the inbox is not
-//! [`behind`](Inbox::behind). The heartbeat's chatter (a ping sent, a pong) never waits
+//! [`behind`](Inbox::behind). Once `capacity` messages wait, it is behind until the
+//! application took half of them: the task resumes for a batch, not for each message
+//! taken (a wake-up per message, across threads on a multi-thread runtime, cost more
+//! than the message). The heartbeat's chatter (a ping sent, a pong) never waits
 //! for room: it is dropped, and counted, once `capacity` events wait. A connection's news
 //! (connected, closed, reconnecting, gave up) is kept; past twice `capacity` of it, the
 //! oldest makes room, chatter first. So the newest ending is always there and the inbox
@@ -18,6 +21,8 @@ pub(crate) struct Inbox<M> {
     /// How many of `events` are messages.
     messages: usize,
     capacity: usize,
+    /// `capacity` messages waited, and the application has not taken half since.
+    held: bool,
     /// Events dropped for an application that did not keep up.
     dropped: u64,
     /// Somebody listens (the `Events` stream is alive): otherwise events go nowhere.
@@ -34,6 +39,7 @@ impl<M> Inbox<M> {
             events: VecDeque::new(),
             messages: 0,
             capacity: capacity.max(1),
+            held: false,
             dropped: 0,
             listening: true,
         }
@@ -45,7 +51,10 @@ impl<M> Inbox<M> {
             return false;
         }
         match &event {
-            SessionEvent::Message(_) => self.messages += 1,
+            SessionEvent::Message(_) => {
+                self.messages += 1;
+                self.held |= self.messages >= self.capacity;
+            }
             e if chatter(e) && self.events.len() >= self.capacity => {
                 self.dropped += 1;
                 return false;
@@ -68,16 +77,19 @@ impl<M> Inbox<M> {
         true
     }
 
-    /// The application is behind on messages: read nothing more until it takes one.
+    /// The application is behind on messages: read nothing more until it takes half of
+    /// those that waited (then [`pop`](Self::pop) says so).
     pub(crate) fn behind(&self) -> bool {
-        self.listening && self.messages >= self.capacity
+        self.listening && self.held
     }
 
-    /// The next event for the application.
+    /// The next event for the application. Taking a message that leaves half of
+    /// `capacity` or fewer waiting ends [`behind`](Self::behind).
     pub(crate) fn pop(&mut self) -> Option<SessionEvent<M>> {
         let event = self.events.pop_front()?;
         if let SessionEvent::Message(_) = event {
             self.messages -= 1;
+            self.held &= self.messages > self.capacity / 2;
         }
         Some(event)
     }
@@ -101,6 +113,7 @@ impl<M> Inbox<M> {
         self.listening = false;
         self.events.clear();
         self.messages = 0;
+        self.held = false;
     }
 }
 
@@ -153,7 +166,11 @@ mod tests {
                     Op::Pong => SessionEvent::Pong { rtt: Duration::from_millis(1) },
                     Op::News => SessionEvent::Reconnecting { after: Duration::from_secs(u64::from(sent)) },
                     Op::Pop => {
+                        let was_behind = inbox.behind();
                         if let Some(e) = inbox.pop() {
+                            if was_behind && !inbox.behind() {
+                                prop_assert!(inbox.messages <= capacity / 2, "resumed for a batch");
+                            }
                             popped += 1;
                             if let SessionEvent::Message(m) = e {
                                 read += 1;
@@ -171,6 +188,8 @@ mod tests {
                     prop_assert!(newest_kept, "the newest news is kept");
                 }
                 prop_assert!(inbox.len() <= 3 * capacity, "bounded: {} > 3 x {}", inbox.len(), capacity);
+                prop_assert!(inbox.messages <= capacity);
+                prop_assert_eq!(inbox.behind(), inbox.behind() && inbox.messages > capacity / 2);
                 prop_assert_eq!(pushed, popped + inbox.len() as u64 + inbox.dropped());
             }
             while let Some(e) = inbox.pop() {
@@ -181,6 +200,29 @@ mod tests {
             }
             prop_assert_eq!(read, sent);
         }
+    }
+
+    /// Full, the inbox is behind until the application took half: the task resumes
+    /// for a batch.
+    #[test]
+    fn behind_from_full_until_half_is_taken() {
+        let mut inbox = Inbox::<u8>::new(4);
+        for m in 0..4 {
+            assert!(!inbox.behind());
+            inbox.push(SessionEvent::Message(m));
+        }
+        assert!(inbox.behind());
+        inbox.push(SessionEvent::PingSent(PingId::new(1)));
+        assert!(matches!(inbox.pop(), Some(SessionEvent::Message(0))));
+        assert!(inbox.behind(), "three wait");
+        assert!(matches!(inbox.pop(), Some(SessionEvent::Message(1))));
+        assert!(!inbox.behind(), "half");
+        inbox.push(SessionEvent::Message(4));
+        assert!(!inbox.behind());
+        inbox.push(SessionEvent::Message(5));
+        assert!(inbox.behind(), "full again");
+        inbox.stop_listening();
+        assert!(!inbox.behind());
     }
 
     #[test]
