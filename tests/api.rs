@@ -358,6 +358,82 @@ fn hints_that_once_looped_converge() {
     }
 }
 
+/// A hint's value for a setting that zero turns off reads "(off)" only where it is zero;
+/// after "remove keepalive_ceiling", what else is in the way comes as "then try".
+#[test]
+fn hints_read_true_around_off() {
+    let e = Config::client()
+        .ping_interval(Duration::ZERO)
+        .path_idle_limit(Duration::from_millis(500))
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().ends_with("with path_idle_limit 21s"), "{e}");
+    let e = Config::server()
+        .ping_policy(PingPolicy::Never)
+        .idle_timeout(Duration::from_secs(70))
+        .keepalive_ceiling(Duration::from_secs(60))
+        .min_ping_interval(Duration::from_secs(40))
+        .build()
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("remove keepalive_ceiling, or ping; then try min_ping_interval 35s"),
+        "{e}"
+    );
+    let e = Config::server()
+        .ping_policy(PingPolicy::Never)
+        .keepalive_ceiling(Duration::from_secs(60))
+        .build()
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("try 70s, with keepalive_ceiling 0ns (off)"),
+        "{e}"
+    );
+}
+
+/// An error written by hand, with no fix in it, proposes what its own fields call for,
+/// in its text and as data alike; one that build refused proposes the same where
+/// nothing else is in the way.
+#[test]
+fn an_error_without_a_fix_proposes_its_own() {
+    let s = Duration::from_secs;
+    let built = Config::client()
+        .ping_interval(s(5))
+        .pong_timeout(s(5))
+        .path_idle_limit(Duration::from_millis(2_500))
+        .build()
+        .unwrap_err();
+    let by_hand = ConfigError::ExceedsPathLimit {
+        ping_interval: s(5),
+        pong_timeout: s(5),
+        limit: Duration::from_millis(2_500),
+        fix: keepalive::Fix::default(),
+    };
+    // A limit under three seconds: the pong gets the floor, a second.
+    let fix = [
+        (Setting::PongTimeout, s(1)),
+        (Setting::PingInterval, Duration::from_millis(1_500)),
+    ];
+    for e in [built, by_hand] {
+        assert_eq!(e.fix().iter().collect::<Vec<_>>(), fix, "{e}");
+        assert_eq!(e.suggestion(), Some(fix[0]));
+        assert!(
+            e.to_string()
+                .ends_with("try pong_timeout 1s and ping_interval 1.5s or less"),
+            "{e}"
+        );
+    }
+    let with_fix = ConfigError::ExceedsPathLimit {
+        ping_interval: s(5),
+        pong_timeout: s(5),
+        limit: Duration::from_millis(2_500),
+        fix: built.fix(),
+    };
+    assert_eq!(built, with_fix);
+    assert!(keepalive::Fix::default().is_empty());
+}
+
 /// A hint is the whole fix: four settings wrong in four ways (grain, range, a cycle past
 /// the path's limit, policing past half the idle timeout), one message that names a value
 /// for each, in the order the checks meet them.

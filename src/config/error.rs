@@ -348,7 +348,10 @@ const FIX_MAX: usize = 8;
 /// The values a refused configuration needs to build: settings and durations, in the
 /// order the hint names them (see [`ConfigError::fix`]). Each setting appears once, in
 /// whole milliseconds; zero turns an `or zero for off` setting off.
-#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+///
+/// `Fix::default()` names none: an error given it (say, one written by hand) proposes
+/// what its own fields call for.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, Default)]
 pub struct Fix {
     /// The settings in order, each with its value in ms; `None` past the last.
     values: [Option<(Setting, u32)>; FIX_MAX],
@@ -701,16 +704,8 @@ impl ConfigError {
     /// After "remove keepalive_ceiling": the rest of the fix, as "; then try ...".
     fn write_rest_after_removal(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let fix = self.fix();
-        let mut rest = fix.iter().filter(|(s, _)| *s != Setting::KeepaliveCeiling);
-        if let Some((setting, value)) = rest.next() {
-            write!(f, "; then try {setting} ")?;
-            write_value(f, setting, value)?;
-            for (setting, value) in rest {
-                write!(f, ", and {setting} ")?;
-                write_value(f, setting, value)?;
-            }
-        }
-        Ok(())
+        let rest = fix.iter().filter(|(s, _)| *s != Setting::KeepaliveCeiling);
+        write_list(f, "; then try ", rest)
     }
 }
 
