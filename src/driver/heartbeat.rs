@@ -47,9 +47,9 @@ pub(crate) enum Update<M> {
     Pong(Duration),
 }
 
-/// How far the driver has carried out the end of the connection.
+/// How far the driver has carried out the end of the connection (open: not begun).
 #[derive(Clone, PartialEq, Eq, Debug)]
-enum Stage {
+enum Ending {
     Open,
     /// Our close (or the peer's) is under way. `linger`: read and discard what the peer
     /// still sends until its close (or `close_timeout`, or the drain's budget), so that
@@ -155,7 +155,7 @@ where
     /// records, reads held for the application, reads before judging).
     link: Link,
     meter: Option<Meter>,
-    stage: Stage,
+    ending: Ending,
     /// A ping that left, not yet reported as an update.
     ping_sent: Option<PingId>,
     /// The task reading the stream, and the one whose send waits: split halves run in
@@ -184,7 +184,7 @@ impl<S: Transport, C, R: Runtime> Unpin for Heartbeat<S, C, R> {}
 impl<S: Transport, C, R: Runtime> fmt::Debug for Heartbeat<S, C, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Heartbeat")
-            .field("stage", &self.stage)
+            .field("ending", &self.ending)
             .field("machine", &self.machine)
             .field("meter", &self.meter)
             .field("wake", &self.alarm.at())
@@ -232,7 +232,7 @@ where
             outbox: Outbox::default(),
             link: Link::default(),
             meter: None,
-            stage: Stage::Open,
+            ending: Ending::Open,
             ping_sent: None,
             reader: None,
             writer: None,
@@ -288,7 +288,7 @@ where
     /// Whether the connection has ended (the stream has yielded, or is about to yield,
     /// its final error).
     pub fn is_ended(&self) -> bool {
-        matches!(self.stage, Stage::Ended { .. })
+        matches!(self.ending, Ending::Ended { .. })
     }
 
     /// What the machine asked for when the connection ended: `Reconnect { after }` or
@@ -305,7 +305,7 @@ where
     /// Whether the connection is open: messages read now are the application's. (While
     /// closing, what arrives is discarded.)
     pub(crate) fn is_open(&self) -> bool {
-        self.stage == Stage::Open
+        self.ending == Ending::Open
     }
 
     /// A ping left and the application has not been told yet (`poll_update` says so).
@@ -371,7 +371,7 @@ where
             if let Some(m) = self.leftovers.pop_front() {
                 return Poll::Ready(Some(Ok(Update::Message(m))));
             }
-            if let Stage::Ended { end, reported } = &mut self.stage {
+            if let Ending::Ended { end, reported } = &mut self.ending {
                 return Poll::Ready(
                     (!core::mem::replace(reported, true)).then(|| Err(end.clone())),
                 );
@@ -426,7 +426,7 @@ where
         // A close of ours that is not a clean shutdown: the close frame goes out if the
         // transport takes it now (it usually does); nobody waits for a peer that is gone
         // or misbehaves, so the transport is dropped at once either way.
-        if let Stage::Closing { linger: false, .. } = self.stage {
+        if let Ending::Closing { linger: false, .. } = self.ending {
             self.finish(true);
         }
     }
@@ -520,19 +520,19 @@ where
         metrics::ping_sent(role, self.machine.ping_interval());
         let now = self.now();
         link::ping_left(self, now, id);
-        if self.stage == Stage::Open {
+        if self.ending == Ending::Open {
             self.ping_sent = Some(id);
         }
     }
 
     fn inbound(&mut self, message: S::Message, cx: &mut Context<'_>) -> Option<Update<S::Message>> {
         let kind = self.codec.classify(&message);
-        if let Stage::Closing {
+        if let Ending::Closing {
             linger: true,
             drained,
             bytes_at_close,
             ..
-        } = &mut self.stage
+        } = &mut self.ending
         {
             // Draining after our close: discarded, within the budget; the peer's close
             // (below) ends it.
@@ -545,8 +545,8 @@ where
         }
         if kind == Inbound::Data {
             self.link.data_in();
-            return match self.stage {
-                Stage::Open => Some(Update::Message(message)),
+            return match self.ending {
+                Ending::Open => Some(Update::Message(message)),
                 _ => None,
             };
         }
@@ -590,11 +590,11 @@ where
         self.slowed_down |= actions.slowed_down();
         for action in actions {
             match action {
-                Action::SendPing(id) if self.stage == Stage::Open => {
+                Action::SendPing(id) if self.ending == Ending::Open => {
                     let message = self.codec.ping(id);
                     self.outbox.ping(id, message);
                 }
-                Action::SendPong if self.stage == Stage::Open => {
+                Action::SendPong if self.ending == Ending::Open => {
                     if let Some(ping) = ping {
                         // Ours to send, or queued by the transport itself: owed either way.
                         let pong = self.codec.pong(ping);
@@ -610,7 +610,7 @@ where
     }
 
     fn begin_close(&mut self, reason: CloseReason) {
-        if self.stage != Stage::Open {
+        if self.ending != Ending::Open {
             return;
         }
         // Counted when decided: the close is ours whatever its handshake does next, and
@@ -647,7 +647,7 @@ where
         let close = self.codec.close(reason);
         let has_close = close.is_some();
         self.outbox.close(close);
-        self.stage = Stage::Closing {
+        self.ending = Ending::Closing {
             reason,
             // A peer that is alive (a shutdown, its pings policed) may still be writing:
             // drain until its close (bounded by close_timeout and the drain's budget), so
@@ -670,11 +670,11 @@ where
     /// The connection is over. `disconnected`: tell the machine (not after a
     /// `ForceClose`, which it already counted).
     fn finish(&mut self, disconnected: bool) {
-        let end = match &self.stage {
-            Stage::Ended { .. } => return,
-            Stage::Closing { reason, .. } => Error::new(*reason),
+        let end = match &self.ending {
+            Ending::Ended { .. } => return,
+            Ending::Closing { reason, .. } => Error::new(*reason),
             // The peer vanished without a close frame.
-            Stage::Open => Error::new(CloseReason::Transport),
+            Ending::Open => Error::new(CloseReason::Transport),
         };
         self.end_with(disconnected.then_some(Event::Disconnected), end);
     }
@@ -682,8 +682,8 @@ where
     /// The peer's close frame arrived, for `reason` with its text: the end of the
     /// connection, its reason for the machine (while open), or the answer to our close.
     fn peer_closed(&mut self, reason: CloseReason, text: &str) {
-        match self.stage {
-            Stage::Open => {
+        match self.ending {
+            Ending::Open => {
                 let end = Error::from_peer(reason, Some(text));
                 self.end_with(Some(Event::Closed(reason)), end);
             }
@@ -693,14 +693,14 @@ where
 
     /// The transport failed.
     fn failed(&mut self, e: <S as Sink<S::Message>>::Error) {
-        match self.stage {
+        match self.ending {
             // An error while closing (a reset after our close) ends the close.
-            Stage::Closing { .. } => self.finish(true),
-            Stage::Open => self.end_with(
+            Ending::Closing { .. } => self.finish(true),
+            Ending::Open => self.end_with(
                 Some(Event::Disconnected),
                 Error::new(CloseReason::Transport).with_source(e),
             ),
-            Stage::Ended { .. } => {}
+            Ending::Ended { .. } => {}
         }
     }
 
@@ -718,21 +718,21 @@ where
             self.feed(self.now(), event);
         }
         // Our own close was counted when decided (`begin_close`).
-        if self.stage == Stage::Open {
+        if self.ending == Ending::Open {
             self.count_close(end.reason());
         }
         self.open.end();
         // What the transport already read is the application's, unless we closed on
         // purpose (a shutdown, a peer policed): the end comes after it.
-        let keep = match self.stage {
-            Stage::Open => true,
-            Stage::Closing { reason, .. } => reason.is_timeout(),
-            Stage::Ended { .. } => false,
+        let keep = match self.ending {
+            Ending::Open => true,
+            Ending::Closing { reason, .. } => reason.is_timeout(),
+            Ending::Ended { .. } => false,
         };
         if let (true, Some(transport)) = (keep, self.transport.as_mut()) {
             self.leftovers = read_already(transport, &mut self.codec);
         }
-        self.stage = Stage::Ended {
+        self.ending = Ending::Ended {
             end,
             reported: false,
         };
@@ -772,12 +772,12 @@ where
     /// [`HeartbeatMachine::moved_to`]): the traffic the machine has not heard of first.
     pub(crate) fn moved_to(&mut self, memory: Option<PathMemory>) {
         let now = self.now();
-        if self.stage == Stage::Open {
+        if self.ending == Ending::Open {
             link::begin(self, now);
             link::report(self, now, false);
         }
         let actions = self.machine.moved_to(now, memory);
-        if self.stage == Stage::Open {
+        if self.ending == Ending::Open {
             self.apply(actions, None);
         }
     }
@@ -785,7 +785,7 @@ where
     pub(crate) fn notify(&mut self, event: Event) {
         let span = self.span.clone();
         let _entered = span.enter();
-        if self.stage == Stage::Open {
+        if self.ending == Ending::Open {
             link::begin(self, self.now());
             self.feed(self.now(), event);
         }
@@ -795,10 +795,10 @@ where
 
     /// The error for a send that cannot be made, when the connection is closing or over.
     fn refused(&self) -> Option<Error> {
-        match &self.stage {
-            Stage::Open => None,
-            Stage::Closing { reason, .. } => Some(Error::new(*reason)),
-            Stage::Ended { end, .. } => Some(end.clone()),
+        match &self.ending {
+            Ending::Open => None,
+            Ending::Closing { reason, .. } => Some(Error::new(*reason)),
+            Ending::Ended { end, .. } => Some(end.clone()),
         }
     }
 
@@ -954,7 +954,7 @@ where
         let span = this.span.clone();
         let _entered = span.enter();
         link::begin(this, this.now());
-        if let Stage::Ended { end, .. } = &this.stage {
+        if let Ending::Ended { end, .. } = &this.ending {
             return Poll::Ready(Err(end.clone()));
         }
         // A flush runs when the socket has room again: the moment to tell the machine of
@@ -992,7 +992,7 @@ where
             match this.poll_update(cx) {
                 Poll::Ready(Some(Ok(_))) => continue, // after close: discarded
                 Poll::Ready(Some(Err(_))) | Poll::Ready(None) => {
-                    if let Stage::Ended { reported, .. } = &mut this.stage {
+                    if let Ending::Ended { reported, .. } = &mut this.ending {
                         *reported = false; // kept for the stream
                     }
                     return Poll::Ready(Ok(()));
