@@ -1,6 +1,7 @@
 //! Arbitrary builder inputs, full-precision durations, policing and overrides included:
 //! `build()` returns a config or an error whose message names the setting it blames and
-//! offers a fix; accepted configs then run a short trace under the oracle.
+//! offers a fix, which builds when applied (unless what remains is no duration);
+//! accepted configs then run a short trace under the oracle.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -56,6 +57,16 @@ fuzz_target!(|i: Inputs| {
                 msg.split_once("; ").is_some_and(|(_, fix)| !fix.is_empty()),
                 "no fix offered: {msg}"
             );
+            // The fix, every value of it applied at once, builds, unless what is left in
+            // the way is no duration (that error proposes none).
+            let fix: Vec<_> = e.fix().iter().collect();
+            if !fix.is_empty() {
+                let mut fixed = values.clone();
+                fixed.extend(fix.iter().map(|(s, d)| (*s, format!("{}ms", d.as_millis()))));
+                if let Err(again) = settings::Table::build(i.server, &fixed) {
+                    assert!(again.fix().is_empty(), "{msg}: {fix:?} left {again}");
+                }
+            }
         }
         Ok(config) => {
             let events = [

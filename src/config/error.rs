@@ -341,9 +341,9 @@ impl ConfigError {
     }
 }
 
-/// How many settings a [`Fix`] holds: more than a heartbeat's settings can need at once
-/// (each check names at most two).
-const FIX_MAX: usize = 8;
+/// How many settings a [`Fix`] holds: every setting a duration sets (the table's
+/// twelve), so that a fix is never cut short for room.
+const FIX_MAX: usize = 12;
 
 /// The values a refused configuration needs to build: settings and durations, in the
 /// order the hint names them (see [`ConfigError::fix`]). Each setting appears once, in
@@ -425,13 +425,14 @@ impl Fix {
 
 /// The fix for `builder`, refused with `error`: applies each refusal's own values to a
 /// copy of the settings and builds again, until it builds, a refusal has no duration to
-/// propose, or a few rounds pass without one (a later refusal may change a value an
-/// earlier one proposed: the fix keeps the last).
+/// propose, or twice as many rounds as there are such settings pass without one (each
+/// refusal is one setting out of range or one check across settings; a later refusal
+/// may change a value an earlier one proposed: the fix keeps the last).
 pub(super) fn repair(builder: ConfigBuilder, error: ConfigError) -> Fix {
     let mut fix = Fix::NONE;
     let mut builder = builder;
     let mut error = error;
-    for _ in 0..FIX_MAX {
+    for _ in 0..2 * FIX_MAX {
         for (setting, value) in error.steps().into_iter().flatten() {
             if !builder.given.apply(setting, value) || !fix.set(setting, value) {
                 return fix;
@@ -710,3 +711,32 @@ impl ConfigError {
 }
 
 impl core::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fix has room for every setting a duration sets.
+    #[test]
+    fn a_fix_holds_every_duration_setting() {
+        let mut given = Given::default();
+        let durations = Setting::ALL
+            .iter()
+            .filter(|s| given.apply(**s, Duration::from_secs(1)))
+            .count();
+        assert_eq!(durations, FIX_MAX);
+        let mut fix = Fix::NONE;
+        for (i, s) in Setting::ALL.iter().enumerate() {
+            if Given::default().apply(*s, Duration::ZERO) {
+                assert!(fix.set(*s, Duration::from_millis(i as u64)), "{s}");
+            }
+        }
+        assert!(!fix.set(Setting::Seed, Duration::ZERO), "full");
+        assert!(
+            fix.set(Setting::PingInterval, Duration::from_secs(3)),
+            "in place"
+        );
+        assert_eq!(fix.get(Setting::PingInterval), Some(Duration::from_secs(3)));
+        assert_eq!(fix.iter().count(), FIX_MAX);
+    }
+}
