@@ -353,14 +353,18 @@ const FIX_MAX: usize = 12;
 /// what its own fields call for.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, Default)]
 pub struct Fix {
-    /// The settings in order, each with its value in ms; `None` past the last.
-    values: [Option<(Setting, u32)>; FIX_MAX],
+    /// The settings in order; `None` past the last. (Apart from their values, so that
+    /// an error stays small: a setting is a byte, a value four.)
+    settings: [Option<Setting>; FIX_MAX],
+    /// Each setting's value, in ms.
+    ms: [u32; FIX_MAX],
 }
 
 impl Fix {
     /// No values.
     pub(super) const NONE: Fix = Fix {
-        values: [None; FIX_MAX],
+        settings: [None; FIX_MAX],
+        ms: [0; FIX_MAX],
     };
 
     /// The values `steps` names, in order.
@@ -369,7 +373,8 @@ impl Fix {
         let mut i = 0;
         while i < steps.len() {
             if let Some((setting, value)) = steps[i] {
-                fix.values[i] = Some((setting, value.as_millis() as u32));
+                fix.settings[i] = Some(setting);
+                fix.ms[i] = value.as_millis() as u32;
             }
             i += 1;
         }
@@ -378,16 +383,16 @@ impl Fix {
 
     /// The settings and their values, in order.
     pub fn iter(&self) -> impl Iterator<Item = (Setting, Duration)> + '_ {
-        self.values
+        self.settings
             .iter()
-            .map_while(|v| *v)
-            .map(|(s, ms)| (s, Duration::from_millis(u64::from(ms))))
+            .zip(self.ms)
+            .map_while(|(s, ms)| s.map(|s| (s, Duration::from_millis(u64::from(ms)))))
     }
 
     /// The first setting and its value.
     pub const fn first(&self) -> Option<(Setting, Duration)> {
-        match self.values[0] {
-            Some((s, ms)) => Some((s, Duration::from_millis(ms as u64))),
+        match self.settings[0] {
+            Some(s) => Some((s, Duration::from_millis(self.ms[0] as u64))),
             None => None,
         }
     }
@@ -399,27 +404,23 @@ impl Fix {
 
     /// Whether it names no setting.
     pub const fn is_empty(&self) -> bool {
-        self.values[0].is_none()
+        self.settings[0].is_none()
     }
 
     /// Gives `setting` `value`: in its place if named already, else at the end. False if
     /// the fix is full.
     fn set(&mut self, setting: Setting, value: Duration) -> bool {
         let ms = value.as_millis().min(u128::from(u32::MAX)) as u32;
-        for slot in &mut self.values {
-            match slot {
-                Some((s, v)) if *s == setting => {
-                    *v = ms;
-                    return true;
-                }
-                Some(_) => {}
-                None => {
-                    *slot = Some((setting, ms));
-                    return true;
-                }
-            }
-        }
-        false
+        let Some(i) = self
+            .settings
+            .iter()
+            .position(|s| s.map_or(true, |s| s == setting))
+        else {
+            return false;
+        };
+        self.settings[i] = Some(setting);
+        self.ms[i] = ms;
+        true
     }
 }
 
