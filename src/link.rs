@@ -724,6 +724,16 @@ mod tests {
         };
         assert_eq!(other.look(s(1), Some(sacked), later, pt).count(), 1);
         assert_eq!(other.look(s(2), Some(sacked), later, pt).count(), 0);
+        // Acknowledged to the ping's last byte exactly: nothing holds it.
+        let mut exact = Link::default();
+        exact.start(Counts::default(), Some(kernel(0, 100, 0)));
+        exact.ping_written(id, counts);
+        assert_eq!(
+            exact
+                .look(s(1), Some(kernel(0, 1_000, 0)), Some(id), pt)
+                .count(),
+            0
+        );
         // A kernel that does not count acknowledged bytes holds nothing.
         let mut old = Link::default();
         old.start(Counts::default(), Some(kernel(0, 0, 0)));
