@@ -681,12 +681,16 @@ mod tests {
                 ago: Duration::from_millis(10)
             }]
         );
-        // Looks come sooner while it is held.
+        // Looks come sooner while it is held, and the wake-up with them.
         assert!(link.look_due(s(1) + pt / 4));
-        // No progress: nothing.
+        assert_eq!(link.wake(Some(s(9))), Some(s(1) + pt / 4));
+        assert_eq!(link.wake(Some(s(1))), Some(s(1)));
+        assert_eq!(link.wake(None), None);
+        // No progress: nothing, and the wake-up is the deadline's again.
         let k = Some(kernel(0, 500, 900));
         assert_eq!(link.look(s(2), k, Some(id), pt).count(), 0);
         assert!(!link.look_due(s(2) + pt / 4));
+        assert_eq!(link.wake(Some(s(9))), Some(s(9)));
         // The ping's own bytes acknowledged: nothing holds it any more.
         let k = Some(kernel(0, 1_200, 5));
         assert_eq!(link.look(s(3), k, Some(id), pt).count(), 0);
@@ -789,6 +793,12 @@ mod tests {
         // Unread bytes at a deadline: the minimum, once per deadline.
         assert_eq!(settle.unread(ms(12_000), ms(12_000)), Some(ms(12_050)));
         assert_eq!(settle.unread(ms(12_060), ms(12_000)), None);
+        // Unread bytes are asked after once per deadline, never for one a wait covered.
+        let mut fresh = Settle::default();
+        assert!(fresh.ask(ms(100)) && !fresh.ask(ms(100)) && !fresh.ask(ms(90)));
+        assert!(fresh.ask(ms(101)));
+        assert!(!settle.ask(ms(12_050)), "covered by the wait");
+        assert!(settle.ask(ms(12_051)));
         // A deadline at the very end of a wait was given it.
         assert_eq!(settle.unread(ms(12_070), ms(12_050)), None);
         assert_eq!(settle.unread(ms(12_070), ms(12_051)), Some(ms(12_120)));
@@ -898,7 +908,8 @@ mod tests {
             let _ = link.look(s(1), Some(k(limit - 1)), None, pt);
             assert!(link.may_judge(counts(0, 0)), "{limit}: one byte under");
             let _ = link.look(s(2), Some(k(limit + 500)), None, pt);
-            assert!(!link.may_judge(counts(0, 0)), "{limit}: at the limit");
+            assert!(!link.may_judge(counts(0, 0)), "{limit}: past the limit");
+            assert!(!link.may_judge(counts(1, 500)), "{limit}: at the limit");
             assert!(
                 link.may_judge(counts(1, 501)),
                 "{limit}: read down under it"
@@ -1022,6 +1033,48 @@ mod tests {
         assert_eq!(d.machine.last_heard(), at, "nothing new");
     }
 
+    /// `tell` says whether the machine said anything.
+    #[test]
+    fn tell_says_whether_the_machine_acted() {
+        let mut d = fake();
+        let early = Instant::from_millis(500);
+        assert!(!tell(&mut d, early, [Event::Tick].into_iter()));
+        assert!(d.actions.is_empty());
+        let ping = Instant::from_secs(1);
+        assert!(tell(&mut d, ping, [Event::Tick, Event::Tick].into_iter()));
+        assert!(matches!(d.actions[..], [crate::Action::SendPing(_)]));
+    }
+
+    /// Reads that are news of now: `report` tells them, and leaves the kernel's record
+    /// to the deadlines (no look per message, even one due).
+    #[test]
+    fn report_looks_only_while_reads_are_stale() {
+        let mut d = fake();
+        d.kernel = Some(kernel(500, 0, 0));
+        assert!(d.link.look_due(Instant::from_millis(300)));
+        report(&mut d, Instant::from_millis(300), false);
+        assert_eq!(
+            d.machine.last_heard(),
+            Instant::ZERO,
+            "nothing read, none looked"
+        );
+    }
+
+    /// The timer fired while the peer keeps talking: the traffic, the kernel's record,
+    /// then the time, which pings when due.
+    #[test]
+    fn tick_tells_the_traffic_then_the_time() {
+        let mut d = fake();
+        d.counts = counts(1, 10);
+        let ping = Instant::from_secs(1);
+        tick(&mut d, ping);
+        assert_eq!(d.machine.last_heard(), ping);
+        assert!(!d.link.any(d.counts));
+        let mut quiet = fake();
+        tick(&mut quiet, ping);
+        assert!(matches!(quiet.actions[..], [crate::Action::SendPing(_)]));
+    }
+
     /// While the application is behind, the machine is told so: the peer's bytes the
     /// kernel counted after the ping left answer it.
     #[test]
@@ -1112,11 +1165,14 @@ mod tests {
             .all(|a| !matches!(a, crate::Action::Close(_))));
         assert_ne!(d.machine.ping_in_flight(), first, "answered");
         assert_eq!(d.machine.stats().smoothed_rtt, None);
-        // LATE late exactly is on time.
+        // LATE late exactly is on time: no wait, and the round trip is sampled.
         let mut d = fake();
         let at = due(&mut d);
         d.kernel = Some(kernel(0, 0, 0));
         begin(&mut d, at + LATE);
         assert_eq!(d.machine.wake(), Some(at));
+        let first = d.machine.ping_in_flight();
+        let _ = d.machine.handle(at + LATE, Event::PongReceived(first));
+        assert!(d.machine.stats().smoothed_rtt.is_some());
     }
 }
