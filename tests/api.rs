@@ -392,6 +392,20 @@ fn hints_read_true_around_off() {
     );
 }
 
+/// Policing takes any short interval: one under a millisecond is told the shortest
+/// there is, not the heartbeat's one-second floor, and never off.
+#[test]
+fn a_policing_interval_under_a_millisecond_is_told_the_shortest() {
+    let e = Config::server()
+        .min_ping_interval(Duration::from_micros(500))
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        e.suggestion(),
+        Some((Setting::MinPingInterval, Duration::from_millis(1)))
+    );
+}
+
 /// An error written by hand, with no fix in it, proposes what its own fields call for,
 /// in its text and as data alike; one that build refused proposes the same where
 /// nothing else is in the way.
