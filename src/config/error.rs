@@ -108,6 +108,20 @@ pub enum ConfigError {
     NotAClient,
 }
 
+/// The variants that carry a [`Fix`], as one pattern binding it to `$fix`.
+macro_rules! carries_fix {
+    ($fix:ident) => {
+        ConfigError::OutOfRange { fix: $fix, .. }
+            | ConfigError::SubMillisecond { fix: $fix, .. }
+            | ConfigError::BackoffInverted { fix: $fix, .. }
+            | ConfigError::ExceedsPathLimit { fix: $fix, .. }
+            | ConfigError::IdleTimeoutTooShort { fix: $fix, .. }
+            | ConfigError::NoDeadPeerDetection { fix: $fix }
+            | ConfigError::KeepaliveCeiling { fix: $fix, .. }
+            | ConfigError::PolicingTooStrict { fix: $fix, .. }
+    };
+}
+
 impl ConfigError {
     /// The setting the proposed fix changes (`None` for [`NotAClient`](Self::NotAClient),
     /// whose fix is the role).
@@ -180,40 +194,16 @@ impl ConfigError {
     /// ```
     pub const fn fix(&self) -> Fix {
         match *self {
-            ConfigError::OutOfRange { fix, .. }
-            | ConfigError::SubMillisecond { fix, .. }
-            | ConfigError::BackoffInverted { fix, .. }
-            | ConfigError::ExceedsPathLimit { fix, .. }
-            | ConfigError::IdleTimeoutTooShort { fix, .. }
-            | ConfigError::NoDeadPeerDetection { fix }
-            | ConfigError::KeepaliveCeiling { fix, .. }
-            | ConfigError::PolicingTooStrict { fix, .. } => {
-                if fix.is_empty() {
-                    Fix::of(self.steps())
-                } else {
-                    fix
-                }
-            }
-            ConfigError::TooManyAttempts { .. }
-            | ConfigError::BadMultiplier { .. }
-            | ConfigError::TooManyOverrides
-            | ConfigError::ClientOnly { .. }
-            | ConfigError::NotAClient => Fix::NONE,
+            carries_fix!(fix) if fix.is_empty() => Fix::of(self.steps()),
+            carries_fix!(fix) => fix,
+            _ => Fix::NONE,
         }
     }
 
     /// This error with `fix` in place of its own (where it has one).
-    pub(super) const fn with_fix(mut self, with: Fix) -> ConfigError {
-        match &mut self {
-            ConfigError::OutOfRange { fix, .. }
-            | ConfigError::SubMillisecond { fix, .. }
-            | ConfigError::BackoffInverted { fix, .. }
-            | ConfigError::ExceedsPathLimit { fix, .. }
-            | ConfigError::IdleTimeoutTooShort { fix, .. }
-            | ConfigError::NoDeadPeerDetection { fix }
-            | ConfigError::KeepaliveCeiling { fix, .. }
-            | ConfigError::PolicingTooStrict { fix, .. } => *fix = with,
-            _ => {}
+    pub(super) fn with_fix(mut self, with: Fix) -> ConfigError {
+        if let carries_fix!(fix) = &mut self {
+            *fix = with;
         }
         self
     }
