@@ -4,7 +4,9 @@ use super::*;
 
 /// Why [`ConfigBuilder::build`] (or a [`Client`](crate::driver::Client), given a
 /// server's config) refused a configuration. `Display` names the setting, its value and
-/// a fix, and every value it proposes is one the builder accepts as printed.
+/// a fix, and every value it proposes is one the builder accepts as printed. The fix is
+/// found with every other setting in view ([`fix`](Self::fix)): applied together, its
+/// values make the configuration build.
 #[non_exhaustive]
 #[derive(Copy, Clone, PartialEq, Debug)]
 pub enum ConfigError {
