@@ -315,6 +315,18 @@ fn apply_hint(values: &mut Vec<(Setting, String)>, e: &ConfigError) -> Vec<(Sett
     set
 }
 
+/// `b` with the duration setting `s` set to `d`, as a hint proposes it.
+fn with(b: keepalive::ConfigBuilder, s: Setting, d: Duration) -> keepalive::ConfigBuilder {
+    match s {
+        Setting::PingInterval => b.ping_interval(d),
+        Setting::PongTimeout => b.pong_timeout(d),
+        Setting::IdleTimeout => b.idle_timeout(d),
+        Setting::PathIdleLimit => b.path_idle_limit(d),
+        Setting::MinPingInterval => b.min_ping_interval(d),
+        other => panic!("no hint here for {other}"),
+    }
+}
+
 /// Two hints that once went round in circles: an idle timeout shorter than a cycle that
 /// no idle timeout can hold (20 h + 20 h), and an interval of zero under a path limit no
 /// heartbeat fits. The whole fix builds at once, and applying only each refusal's first
@@ -322,16 +334,6 @@ fn apply_hint(values: &mut Vec<(Setting, String)>, e: &ConfigError) -> Vec<(Sett
 #[cfg(feature = "sim")]
 #[test]
 fn hints_that_once_looped_converge() {
-    use keepalive::ConfigBuilder;
-    fn set(b: ConfigBuilder, s: Setting, d: Duration) -> ConfigBuilder {
-        match s {
-            Setting::PingInterval => b.ping_interval(d),
-            Setting::PongTimeout => b.pong_timeout(d),
-            Setting::IdleTimeout => b.idle_timeout(d),
-            Setting::PathIdleLimit => b.path_idle_limit(d),
-            other => panic!("no hint here for {other}"),
-        }
-    }
     let hours = |h: u64| Duration::from_secs(h * 3_600);
     let cases = [
         Config::client()
@@ -344,7 +346,7 @@ fn hints_that_once_looped_converge() {
     ];
     for start in cases {
         let e = start.build().expect_err("refused");
-        let whole = e.fix().iter().fold(start, |b, (s, d)| set(b, s, d));
+        let whole = e.fix().iter().fold(start, |b, (s, d)| with(b, s, d));
         assert!(whole.build().is_ok(), "{e}: {:?}", whole.build());
         let mut b = start;
         let mut seen = Vec::new();
@@ -352,7 +354,7 @@ fn hints_that_once_looped_converge() {
             let (s, d) = e.suggestion().expect("a duration to try");
             assert!(!seen.contains(&(s, d)), "{e}: proposed {s} {d:?} again");
             seen.push((s, d));
-            b = set(b, s, d);
+            b = with(b, s, d);
             assert!(seen.len() <= 2, "{seen:?}");
         }
     }
@@ -453,35 +455,16 @@ fn an_error_without_a_fix_proposes_its_own() {
 /// for each, in the order the checks meet them.
 #[test]
 fn one_hint_fixes_every_setting_at_once() {
-    let e = Config::server()
+    let start = Config::server()
         .ping_interval(Duration::from_micros(1_500))
         .pong_timeout(Duration::from_secs(90_000))
         .path_idle_limit(Duration::from_secs(30))
         .idle_timeout(Duration::from_secs(60))
-        .min_ping_interval(Duration::from_secs(40))
-        .build()
-        .unwrap_err();
+        .min_ping_interval(Duration::from_secs(40));
+    let e = start.build().unwrap_err();
     let fix: Vec<_> = e.fix().iter().collect();
     assert_eq!(e.suggestion(), fix.first().copied());
-    let built = fix
-        .iter()
-        .fold(
-            Config::server()
-                .ping_interval(Duration::from_micros(1_500))
-                .pong_timeout(Duration::from_secs(90_000))
-                .path_idle_limit(Duration::from_secs(30))
-                .idle_timeout(Duration::from_secs(60))
-                .min_ping_interval(Duration::from_secs(40)),
-            |b, &(s, d)| match s {
-                Setting::PingInterval => b.ping_interval(d),
-                Setting::PongTimeout => b.pong_timeout(d),
-                Setting::PathIdleLimit => b.path_idle_limit(d),
-                Setting::IdleTimeout => b.idle_timeout(d),
-                Setting::MinPingInterval => b.min_ping_interval(d),
-                other => panic!("{e}: no hint here for {other}"),
-            },
-        )
-        .build();
+    let built = fix.iter().fold(start, |b, &(s, d)| with(b, s, d)).build();
     assert!(built.is_ok(), "{e}: {built:?}");
     let text = e.to_string();
     for (s, d) in &fix {
