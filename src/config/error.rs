@@ -268,11 +268,18 @@ impl ConfigError {
     /// Writes the fix's values for the settings after `named` (those the message names
     /// already): ", with <setting> <value>", more joined by commas and a last "and".
     fn write_rest(&self, f: &mut fmt::Formatter<'_>, named: &[Setting]) -> fmt::Result {
-        write_list(
-            f,
-            ", with ",
-            self.fix().iter().filter(|(s, _)| !named.contains(s)),
-        )
+        self.write_rest_after(f, ", with ", named)
+    }
+
+    /// Writes the fix's values for the settings other than `named`, after `lead`.
+    fn write_rest_after(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        lead: &str,
+        named: &[Setting],
+    ) -> fmt::Result {
+        let fix = self.fix();
+        write_list(f, lead, fix.iter().filter(|(s, _)| !named.contains(s)))
     }
 
     /// The fix for a heartbeat cycle (`ping_interval + pong_timeout`) that does not fit
@@ -697,9 +704,7 @@ impl ConfigError {
 
     /// After "remove keepalive_ceiling": the rest of the fix, as "; then try ...".
     fn write_rest_after_removal(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let fix = self.fix();
-        let rest = fix.iter().filter(|(s, _)| *s != Setting::KeepaliveCeiling);
-        write_list(f, "; then try ", rest)
+        self.write_rest_after(f, "; then try ", &[Setting::KeepaliveCeiling])
     }
 }
 
