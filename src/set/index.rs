@@ -1,6 +1,7 @@
 //! Key → slab id: open addressing with linear probing over `u32` entries, the keys living
 //! in the slab. About 4–8 bytes per connection, where a `HashMap<K, u32>` needs 20–36.
-//! An entry is a slab id in its low bits and a tag of the key's hash above them.
+//! An entry is a slab id in its low bits, above it how far the entry lies from its home
+//! position, and above that a tag of the key's hash.
 //!
 //! Keys are hashed with a seeded multiply-rotate hash (no_std, no dependencies). It is
 //! not built to resist keys chosen by an attacker: keys are the server's own connection
@@ -11,6 +12,9 @@ use alloc::vec::Vec;
 use core::hash::{Hash, Hasher};
 
 const EMPTY: u32 = u32::MAX;
+/// Bits of an entry that record its distance from its home position (0 to 14; 15 for
+/// 15 or more), where the table leaves room above the ids.
+const DISTANCE_BITS: u32 = 4;
 
 /// Reads the key stored under a slab id.
 pub(crate) trait Keys<K> {
@@ -67,13 +71,50 @@ impl Index {
         self.table.len().wrapping_sub(1)
     }
 
-    /// The bits of an entry above its id (ids lie below the table's length): a tag of
-    /// hash bits the home position does not use. A probe compares keys only where the
-    /// tag matches, so it seldom reads the slab for another key (a cache miss at scale).
+    /// Bits of an entry that hold its id: the table's length is a power of two, and ids
+    /// lie below it.
+    fn id_bits(&self) -> u32 {
+        self.table.len().trailing_zeros()
+    }
+
+    /// Bits above the id that hold the entry's distance from its home position.
+    fn distance_bits(&self) -> u32 {
+        DISTANCE_BITS.min(32u32.saturating_sub(self.id_bits()))
+    }
+
+    /// The largest distance an entry records; one this far or farther reads its key.
+    fn far(&self) -> u32 {
+        (1u32 << self.distance_bits()) - 1
+    }
+
+    /// The bits of an entry above its id and distance: a tag of hash bits the home
+    /// position does not use. A probe compares keys only where the tag matches, so it
+    /// seldom reads the slab for another key (a cache miss at scale).
     fn tag(&self, hash: u64) -> u32 {
         ((hash >> 32) as u32)
-            .checked_shl(self.table.len().trailing_zeros())
+            .checked_shl(self.id_bits() + self.distance_bits())
             .unwrap_or(0)
+    }
+
+    /// The entry for `id` with `hash`, `distance` positions past its home.
+    fn entry(&self, id: u32, hash: u64, distance: usize) -> u32 {
+        let far = self.far();
+        let distance = u32::try_from(distance).map_or(far, |d| d.min(far));
+        id | distance.checked_shl(self.id_bits()).unwrap_or(0) | self.tag(hash)
+    }
+
+    /// How far the entry at `pos` lies past its home position: as recorded, or from its
+    /// key's hash when it lies too far to record (the only case that reads the slab).
+    fn distance<K: Hash>(&self, keys: &impl Keys<K>, pos: usize) -> usize {
+        let entry = self.table[pos];
+        let far = self.far();
+        let recorded = entry.checked_shr(self.id_bits()).unwrap_or(0) & far;
+        if recorded < far {
+            return recorded as usize;
+        }
+        let mask = self.mask();
+        let home = self.hash(keys.key(entry & mask as u32)) as usize & mask;
+        pos.wrapping_sub(home) & mask
     }
 
     /// The table position and slab id of `key`.
@@ -83,6 +124,9 @@ impl Index {
         }
         let hash = self.hash(key);
         let (mask, tag) = (self.mask(), self.tag(hash));
+        let above = u32::MAX
+            .checked_shl(self.id_bits() + self.distance_bits())
+            .unwrap_or(0);
         let mut pos = hash as usize & mask;
         loop {
             let entry = self.table[pos];
@@ -90,7 +134,7 @@ impl Index {
                 return None;
             }
             let id = entry & mask as u32;
-            if entry & !(mask as u32) == tag && keys.key(id) == key {
+            if entry & above == tag && keys.key(id) == key {
                 return Some((pos, id));
             }
             pos = (pos + 1) & mask;
@@ -117,25 +161,38 @@ impl Index {
     fn place<K: Hash + Eq>(&mut self, keys: &impl Keys<K>, id: u32) {
         let hash = self.hash(keys.key(id));
         let mask = self.mask();
-        let mut pos = hash as usize & mask;
+        let home = hash as usize & mask;
+        let mut pos = home;
         while self.table[pos] != EMPTY {
             pos = (pos + 1) & mask;
         }
-        self.table[pos] = id | self.tag(hash);
+        self.table[pos] = self.entry(id, hash, pos.wrapping_sub(home) & mask);
     }
 
     /// Removes the entry at table position `pos` (from [`find`](Self::find)), shifting
-    /// later entries of the probe run back so that no tombstones accumulate.
+    /// later entries of the probe run back so that no tombstones accumulate. Each entry
+    /// records how far it lies from home, so the shift reads no keys (each would be a
+    /// cache miss at scale) unless an entry lies farther than that records.
     pub(crate) fn remove_at<K: Hash + Eq>(&mut self, keys: &impl Keys<K>, mut pos: usize) {
         let mask = self.mask();
+        let id_bits = self.id_bits();
+        let above = u32::MAX
+            .checked_shl(id_bits + self.distance_bits())
+            .unwrap_or(0);
         self.table[pos] = EMPTY;
         self.len -= 1;
         let mut next = (pos + 1) & mask;
         while self.table[next] != EMPTY {
-            let home = self.hash(keys.key(self.table[next] & mask as u32)) as usize & mask;
+            let distance = self.distance(keys, next);
+            let shift = next.wrapping_sub(pos) & mask;
             // Move back if `pos` lies cyclically within [home, next).
-            if (next.wrapping_sub(home) & mask) >= (next.wrapping_sub(pos) & mask) {
-                self.table[pos] = self.table[next];
+            if distance >= shift {
+                let entry = self.table[next];
+                let far = self.far() as usize;
+                let closer = ((distance - shift).min(far) as u32)
+                    .checked_shl(id_bits)
+                    .unwrap_or(0);
+                self.table[pos] = entry & (mask as u32 | above) | closer;
                 self.table[next] = EMPTY;
                 pos = next;
             }
@@ -195,6 +252,91 @@ mod tests {
             assert_eq!(found, (id % 3 != 0).then_some(id), "id {id}");
         }
         assert_eq!(ix.len, 5_000 - 1_667);
+    }
+
+    /// Every entry's position agrees with what it records: its distance from home
+    /// (where that fits), its tag; checked through churn that shifts entries back.
+    fn check<K: Hash + Eq>(ix: &Index, keys: &impl Keys<K>) {
+        let mask = ix.mask();
+        for (pos, &entry) in ix.table.iter().enumerate() {
+            if entry == EMPTY {
+                continue;
+            }
+            let hash = ix.hash(keys.key(entry & mask as u32));
+            let actual = pos.wrapping_sub(hash as usize & mask) & mask;
+            assert_eq!(ix.distance(keys, pos), actual, "entry at {pos}");
+            let id = entry & mask as u32;
+            assert_eq!(entry, ix.entry(id, hash, actual), "entry at {pos}");
+        }
+    }
+
+    #[test]
+    fn entries_record_their_distance_through_churn() {
+        let slab = Slab(
+            (0..3_000u64)
+                .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a))
+                .collect(),
+        );
+        let mut ix = Index::new(5);
+        let mut state = 1u64;
+        let mut live = std::vec::Vec::new();
+        for id in 0..3_000u32 {
+            ix.insert(&slab, id);
+            live.push(id);
+            state = crate::backoff::mix(state);
+            if state % 3 == 0 {
+                let gone = live.swap_remove(state as usize / 3 % live.len());
+                let (pos, found) = ix.find(&slab, &slab.0[gone as usize]).unwrap();
+                assert_eq!(found, gone);
+                ix.remove_at(&slab, pos);
+            }
+        }
+        check(&ix, &slab);
+        for id in 0..3_000u32 {
+            let found = ix.find(&slab, &slab.0[id as usize]).map(|(_, i)| i);
+            assert_eq!(found, live.contains(&id).then_some(id), "id {id}");
+        }
+    }
+
+    /// Keys that all hash alike: one probe run, most entries too far from home to
+    /// record it, so removals read keys, and still shift every entry right.
+    #[test]
+    fn entries_too_far_to_record_are_shifted_by_their_keys() {
+        #[derive(PartialEq, Eq)]
+        struct Same(u32);
+        impl Hash for Same {
+            fn hash<H: Hasher>(&self, h: &mut H) {
+                h.write_u64(7);
+            }
+        }
+        struct Colliding(Vec<Same>);
+        impl Keys<Same> for Colliding {
+            fn key(&self, id: u32) -> &Same {
+                &self.0[id as usize]
+            }
+        }
+        let slab = Colliding((0..40).map(Same).collect());
+        let mut ix = Index::new(9);
+        for id in 0..40 {
+            ix.insert(&slab, id);
+        }
+        check(&ix, &slab);
+        assert!(ix
+            .table
+            .iter()
+            .any(|&e| e != EMPTY && (e >> ix.id_bits()) & ix.far() == ix.far()));
+        for id in (0..40).step_by(2) {
+            let (pos, found) = ix.find(&slab, &Same(id)).unwrap();
+            assert_eq!(found, id);
+            ix.remove_at(&slab, pos);
+            check(&ix, &slab);
+        }
+        for id in 0..40 {
+            assert_eq!(
+                ix.find(&slab, &Same(id)).map(|(_, i)| i),
+                (id % 2 == 1).then_some(id)
+            );
+        }
     }
 
     /// The table doubles when an entry would take it past 7/8 full, and not before:
