@@ -61,28 +61,33 @@ impl Index {
         }
     }
 
+    #[inline]
     fn hash<K: Hash>(&self, key: &K) -> u64 {
         let mut h = MixHasher(self.seed);
         key.hash(&mut h);
         h.finish()
     }
 
+    #[inline]
     fn mask(&self) -> usize {
         self.table.len().wrapping_sub(1)
     }
 
     /// Bits of an entry that hold its id: the table's length is a power of two, and ids
     /// lie below it.
+    #[inline]
     fn id_bits(&self) -> u32 {
         self.table.len().trailing_zeros()
     }
 
     /// Bits above the id that hold the entry's distance from its home position.
+    #[inline]
     fn distance_bits(&self) -> u32 {
         DISTANCE_BITS.min(32u32.saturating_sub(self.id_bits()))
     }
 
     /// The largest distance an entry records; one this far or farther reads its key.
+    #[inline]
     fn far(&self) -> u32 {
         (1u32 << self.distance_bits()) - 1
     }
@@ -90,6 +95,7 @@ impl Index {
     /// The bits of an entry above its id and distance: a tag of hash bits the home
     /// position does not use. A probe compares keys only where the tag matches, so it
     /// seldom reads the slab for another key (a cache miss at scale).
+    #[inline]
     fn tag(&self, hash: u64) -> u32 {
         ((hash >> 32) as u32)
             .checked_shl(self.id_bits() + self.distance_bits())
@@ -97,6 +103,7 @@ impl Index {
     }
 
     /// The entry for `id` with `hash`, `distance` positions past its home.
+    #[inline]
     fn entry(&self, id: u32, hash: u64, distance: usize) -> u32 {
         let far = self.far();
         let distance = u32::try_from(distance).map_or(far, |d| d.min(far));

@@ -1,9 +1,14 @@
 //! A hierarchical timing wheel over slab ids, in the style of tokio's and the Linux
 //! kernel's: 6 levels of 64 slots, 1 ms per level-0 slot, covering about 2 years.
 //!
-//! Each id sits in at most one slot list, linked through [`Link`]s (10 bytes per id), so
+//! Each id sits in at most one slot list, linked through [`Link`]s (12 bytes per id), so
 //! inserting, removing and moving an id are O(1). Occupancy bitmaps make the next
 //! expiration O(1) to find, so a check with nothing due costs the same at any size.
+//!
+//! A link keeps the low 16 bits of the time it was filed for: a slot of levels 1 and 2
+//! spans less than 2^16 ms, so when it is reached the wheel knows each id's time and
+//! files it one level down itself, reading nothing but links. Only what is due, and ids
+//! of the levels above (deadlines more than about four minutes out), go to the caller.
 
 use alloc::vec::Vec;
 
@@ -17,7 +22,11 @@ const MAX_SPAN: u64 = 1 << (BITS * LEVELS as u32 - 1);
 pub(crate) const NIL: u32 = u32::MAX;
 const UNLINKED: u16 = u16::MAX;
 
-/// An id's place in the wheel: 10 bytes (its ids in `u16` halves, so that it packs
+/// Levels whose slots span fewer milliseconds than a link's `when` tells apart: the
+/// wheel re-files their ids by itself when their slot is reached.
+const EXACT_LEVELS: usize = 2;
+
+/// An id's place in the wheel: 12 bytes (its ids in `u16` halves, so that it packs
 /// without padding).
 #[derive(Copy, Clone, Debug)]
 pub(crate) struct Link {
@@ -25,6 +34,8 @@ pub(crate) struct Link {
     next: [u16; 2],
     /// `level * 64 + slot`, or `UNLINKED`.
     bucket: u16,
+    /// The time (ms) the id was filed for, modulo 2^16.
+    when: u16,
 }
 
 fn halves(id: u32) -> [u16; 2] {
@@ -41,6 +52,7 @@ impl Link {
             prev: [u16::MAX; 2],
             next: [u16::MAX; 2],
             bucket: UNLINKED,
+            when: 0,
         }
     }
     fn prev(&self) -> u32 {
@@ -74,34 +86,43 @@ impl Wheel {
         }
     }
 
-    /// The bucket (`level * 64 + slot`) that `when` (ms) files into now.
+    /// `when` (ms) as the wheel files it now: no earlier than `elapsed`, no farther than
+    /// it reaches.
+    fn clamp(&self, when: u64) -> u64 {
+        when.clamp(self.elapsed, self.elapsed.saturating_add(MAX_SPAN))
+    }
+
+    /// The bucket (`level * 64 + slot`) that `when` (ms, clamped) files into now.
     fn bucket_for(&self, when: u64) -> u16 {
-        let when = when.clamp(self.elapsed, self.elapsed.saturating_add(MAX_SPAN));
         let level = level_for(self.elapsed, when);
         let slot = (when >> (level as u32 * BITS)) % SLOTS;
         (level as u64 * SLOTS + slot) as u16
     }
 
     /// Files `id` to expire at `when` (ms), moving it if it is filed elsewhere. An id that
-    /// stays in its bucket is not touched: most deadline changes stay within a slot, and
-    /// the slot's start is all the wheel promises (never after the deadline).
+    /// stays in its bucket only has its time updated (the link is read anyway): most
+    /// deadline changes stay within a slot.
     pub(crate) fn file(&mut self, links: &mut [Link], id: u32, when: u64) {
+        let when = self.clamp(when);
         let bucket = self.bucket_for(when);
-        if links[id as usize].bucket == bucket {
+        let link = &mut links[id as usize];
+        if link.bucket == bucket {
+            link.when = when as u16;
             return;
         }
         self.remove(links, id);
-        self.link(links, id, bucket);
+        self.link(links, id, bucket, when);
     }
 
     /// Files `id` to expire at `when` (ms); a time already past expires at the next poll.
     #[cfg(test)]
     pub(crate) fn insert(&mut self, links: &mut [Link], id: u32, when: u64) {
+        let when = self.clamp(when);
         let bucket = self.bucket_for(when);
-        self.link(links, id, bucket);
+        self.link(links, id, bucket, when);
     }
 
-    fn link(&mut self, links: &mut [Link], id: u32, bucket: u16) {
+    fn link(&mut self, links: &mut [Link], id: u32, bucket: u16, when: u64) {
         let (level, slot) = (
             usize::from(bucket) / SLOTS as usize,
             u64::from(bucket) % SLOTS,
@@ -114,6 +135,7 @@ impl Wheel {
             prev: halves(NIL),
             next: halves(*head),
             bucket,
+            when: when as u16,
         };
         *head = id;
         self.occupied[level] |= 1 << slot;
@@ -171,9 +193,11 @@ impl Wheel {
         self.next_slot().map(|(at, _, _)| at)
     }
 
-    /// Advances to `now` (ms), moving the ids of every slot reached into `due`. Ids from
-    /// a higher level may not be due yet (the wheel keeps no exact times): the caller
-    /// asks each connection and files it again. Each id climbs down at most 6 times.
+    /// Advances to `now` (ms), moving the ids of every slot reached into `due`, except
+    /// those of levels 1 and 2 not due yet, which it files one level down by their time.
+    /// Ids from a higher level may not be due yet (the wheel keeps only their time's low
+    /// bits): the caller asks each connection and files it again. Each id climbs down at
+    /// most 6 times.
     pub(crate) fn advance(&mut self, links: &mut [Link], now: u64, due: &mut Vec<u32>) {
         while let Some((at, level, slot)) = self.next_slot() {
             if at > now {
@@ -182,10 +206,21 @@ impl Wheel {
             self.elapsed = at;
             let mut id = core::mem::replace(&mut self.heads[level][slot], NIL);
             self.occupied[level] &= !(1 << slot);
+            // A slot of this level spans `span` ms from its start, `at`.
+            let span = 1u64 << (level as u32 * BITS);
+            let exact = (1..=EXACT_LEVELS).contains(&level);
             while id != NIL {
-                let next = links[id as usize].next();
+                let link = links[id as usize];
+                let next = link.next();
                 links[id as usize] = Link::new();
-                due.push(id);
+                let ahead = u64::from(link.when.wrapping_sub(at as u16));
+                if exact && ahead < span && at + ahead > now {
+                    let when = at + ahead;
+                    let bucket = self.bucket_for(when);
+                    self.link(links, id, bucket, when);
+                } else {
+                    due.push(id);
+                }
                 id = next;
             }
         }
@@ -198,8 +233,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_link_is_10_bytes() {
-        assert_eq!(core::mem::size_of::<Link>(), 10);
+    fn a_link_is_12_bytes() {
+        assert_eq!(core::mem::size_of::<Link>(), 12);
     }
     use alloc::vec;
 
@@ -268,6 +303,67 @@ mod tests {
             }
         }
         assert!(seen.iter().all(|s| *s));
+    }
+
+    /// Advances a millisecond at a time to `until`, returning each id with the time it
+    /// was handed out.
+    fn drain(w: &mut Wheel, links: &mut [Link], until: u64) -> Vec<(u32, u64)> {
+        let mut out = Vec::new();
+        let mut due = Vec::new();
+        for now in w.elapsed..=until {
+            w.advance(links, now, &mut due);
+            out.extend(due.drain(..).map(|id| (id, now)));
+        }
+        out
+    }
+
+    /// Deadlines up to about four minutes out come down the levels inside the wheel:
+    /// each id reaches the caller once, at its own millisecond.
+    #[test]
+    fn deadlines_below_level_three_reach_the_caller_only_when_due() {
+        let times: Vec<u64> = (0..500u64).map(|i| 70 + (i * 7_919) % 200_000).collect();
+        let mut links = vec![Link::new(); times.len()];
+        let mut w = Wheel::new(5);
+        for (id, &t) in times.iter().enumerate() {
+            w.insert(&mut links, id as u32, t);
+        }
+        let mut out = drain(&mut w, &mut links, 205_000);
+        out.sort_unstable();
+        let want: Vec<(u32, u64)> = times
+            .iter()
+            .enumerate()
+            .map(|(id, &t)| (id as u32, t))
+            .collect();
+        assert_eq!(out, want);
+    }
+
+    /// A deadline moved within its slot keeps the slot, and the wheel goes by the new
+    /// time: earlier, it is handed out then, not at the old one.
+    #[test]
+    fn a_deadline_moved_within_its_slot_is_handed_out_at_its_new_time() {
+        let mut links = vec![Link::new(); 2];
+        let mut w = Wheel::new(0);
+        w.file(&mut links, 0, 6_000);
+        let bucket = links[0].bucket;
+        w.file(&mut links, 0, 4_500); // the same 4,096 ms slot of level 2
+        assert_eq!(links[0].bucket, bucket);
+        w.file(&mut links, 1, 300);
+        w.file(&mut links, 1, 7_000); // later, and moved
+        assert_eq!(drain(&mut w, &mut links, 8_000), [(0, 4_500), (1, 7_000)]);
+    }
+
+    /// Past level 2 the wheel keeps too few bits of the time: the caller hears of the
+    /// id when its slot is reached and files it again.
+    #[test]
+    fn a_far_deadline_goes_to_the_caller_when_its_slot_is_reached() {
+        let far = 300_000; // level 3: 262,144 ms slots
+        let mut links = vec![Link::new(); 1];
+        let mut w = Wheel::new(0);
+        w.insert(&mut links, 0, far);
+        let out = drain(&mut w, &mut links, far);
+        assert_eq!(out, [(0, 262_144)], "at its slot's start");
+        w.insert(&mut links, 0, far);
+        assert_eq!(drain(&mut w, &mut links, far), [(0, far)]);
     }
 
     #[test]
