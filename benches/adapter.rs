@@ -135,7 +135,9 @@ fn throughput(c: &mut Criterion) {
     });
     g.finish();
     let (ratio, metered_ratio) = paired(&rt, &mut bare, &mut driven, &mut metered, &msg);
-    let client = (client_paired(false), client_paired(true));
+    let (current_thread, _) = client_paired(false);
+    let (multi_thread, split) = client_paired(true);
+    let client = (current_thread, multi_thread, split.unwrap_or(f64::NAN));
     // The heap, before any metrics recorder keeps its own per-metric storage.
     let heap_figures = heap(&rt, &url);
     // With the `metrics` feature and an exporter's recorder installed (Prometheus'): the
@@ -181,8 +183,11 @@ async fn client_round(client: &Client<Message>, events: &mut Events<Message>, ms
 /// The `Client`'s throughput relative to the bare stream's, each send awaited, measured
 /// in alternation (41 rounds, the median of per-round ratios), on a current-thread or a
 /// multi-thread runtime of its own (there the client's task reads on another worker
-/// while the application sends).
-fn client_paired(multi_thread: bool) -> f64 {
+/// while the application sends). On the multi-thread runtime, a reference in the same
+/// alternation: the bare stream split into a sink and a reader task that hands each
+/// message to the application over a channel (the usual full-duplex pattern, without a
+/// heartbeat).
+fn client_paired(multi_thread: bool) -> (f64, Option<f64>) {
     let rt = match multi_thread {
         true => tokio::runtime::Builder::new_multi_thread(),
         false => tokio::runtime::Builder::new_current_thread(),
@@ -191,9 +196,13 @@ fn client_paired(multi_thread: bool) -> f64 {
     .build()
     .expect("runtime");
     let msg = Message::text("x".repeat(64));
-    let (mut bare, client, mut events) = rt.block_on(async {
+    let (mut bare, client, mut events, mut split) = rt.block_on(async {
         let url = echo_server().await;
         let bare = connect(&url).await;
+        let split = match multi_thread {
+            true => Some(split_reader(connect(&url).await)),
+            false => None,
+        };
         let (client, mut events) = Client::builder(config(), WsCodec, move |attempt: Attempt| {
             let url = url.clone();
             async move {
@@ -206,9 +215,9 @@ fn client_paired(multi_thread: bool) -> f64 {
         .spawn(Tokio)
         .expect("a client config");
         while !matches!(events.next().await, Some(SessionEvent::Connected)) {}
-        (bare, client, events)
+        (bare, client, events, split)
     });
-    let mut ratios = Vec::new();
+    let (mut ratios, mut split_ratios) = (Vec::new(), Vec::new());
     for _ in 0..41 {
         let t = std::time::Instant::now();
         rt.block_on(round_awaited(&mut bare, &msg));
@@ -216,9 +225,52 @@ fn client_paired(multi_thread: bool) -> f64 {
         let t = std::time::Instant::now();
         rt.block_on(client_round(&client, &mut events, &msg));
         ratios.push(b / t.elapsed().as_secs_f64());
+        if let Some((sink, rx)) = split.as_mut() {
+            let t = std::time::Instant::now();
+            rt.block_on(split_round(sink, rx, &msg));
+            split_ratios.push(b / t.elapsed().as_secs_f64());
+        }
     }
-    ratios.sort_by(f64::total_cmp);
-    ratios[ratios.len() / 2]
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let split = (!split_ratios.is_empty()).then(|| median(split_ratios));
+    (median(ratios), split)
+}
+
+/// The sending half of a split stream, and the channel its reader task fills.
+type Split = (
+    futures_util::stream::SplitSink<Ws, Message>,
+    tokio::sync::mpsc::Receiver<Message>,
+);
+
+/// Splits `ws`: a spawned task reads it into a channel of 64.
+fn split_reader(ws: Ws) -> Split {
+    let (sink, mut stream) = ws.split();
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        while let Some(Ok(m)) = stream.next().await {
+            if tx.send(m).await.is_err() {
+                break;
+            }
+        }
+    });
+    (sink, rx)
+}
+
+/// The batch through a split stream: each send awaited, then the echoes from the channel.
+async fn split_round(
+    sink: &mut futures_util::stream::SplitSink<Ws, Message>,
+    rx: &mut tokio::sync::mpsc::Receiver<Message>,
+    msg: &Message,
+) {
+    for _ in 0..BATCH {
+        sink.send(msg.clone()).await.expect("send");
+    }
+    for _ in 0..BATCH {
+        rx.recv().await.expect("echo");
+    }
 }
 
 /// One batch through `conn`, timed.
@@ -304,14 +356,15 @@ fn heap(rt: &Runtime, url: &str) -> (i64, i64, i64) {
 fn write_figures(
     ratio: f64,
     metered_ratio: f64,
-    client: (f64, f64),
+    client: (f64, f64, f64),
     with_metrics: (f64, f64),
     (bytes, metered_bytes, inline): (i64, i64, i64),
 ) {
     let out = format!(
-        "{{\"paired_throughput_ratio\":{ratio:.4},\"paired_throughput_ratio_client\":{:.4},\"paired_throughput_ratio_client_multi_thread\":{:.4},\"paired_throughput_ratio_with_metrics\":{},\"paired_throughput_ratio_metered_with_metrics\":{},\"paired_throughput_ratio_metered\":{metered_ratio:.4},\"driver_heap_bytes_per_conn\":{bytes},\"driver_heap_bytes_per_conn_metered\":{metered_bytes},\"driver_inline_bytes_beyond_stream\":{inline},\"stream_inline_bytes\":{}}}",
+        "{{\"paired_throughput_ratio\":{ratio:.4},\"paired_throughput_ratio_client\":{:.4},\"paired_throughput_ratio_client_multi_thread\":{:.4},\"paired_throughput_ratio_split_reader_multi_thread\":{},\"paired_throughput_ratio_with_metrics\":{},\"paired_throughput_ratio_metered_with_metrics\":{},\"paired_throughput_ratio_metered\":{metered_ratio:.4},\"driver_heap_bytes_per_conn\":{bytes},\"driver_heap_bytes_per_conn_metered\":{metered_bytes},\"driver_inline_bytes_beyond_stream\":{inline},\"stream_inline_bytes\":{}}}",
         client.0,
         client.1,
+        json(client.2),
         json(with_metrics.0),
         json(with_metrics.1),
         std::mem::size_of::<Ws>()
