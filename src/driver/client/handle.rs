@@ -196,14 +196,23 @@ impl<M> Client<M> {
     /// echoed back), and send again what was not acknowledged after a reconnect.
     pub async fn send(&self, message: M) -> Result<(), SendError<M>> {
         poll_fn(|cx| self.room(cx)).await;
-        let ticket = match begin(&self.shared, message)? {
+        let (ticket, flushing) = match begin(&self.shared, message)? {
             Begun::Sent => return Ok(()),
-            Begun::Waiting(ticket) => ticket,
+            Begun::Waiting(ticket) => (ticket, false),
+            Begun::Flushing(ticket) => (ticket, true),
         };
         let _withdraw = Withdraw {
             shared: &self.shared,
             ticket,
         };
+        if flushing {
+            yield_once().await;
+            let direct = lock(&self.shared).direct.clone();
+            match direct {
+                Some(direct) => direct.flush(&self.shared),
+                None => lock(&self.shared).owe_flush(),
+            }
+        }
         poll_fn(|cx| self.outcome(ticket, cx)).await
     }
 
@@ -330,7 +339,8 @@ impl<M> Client<M> {
     }
 }
 
-/// Takes a send back when its future is dropped before it settled.
+/// Takes a send back when its future is dropped before it settled (a flush it owed goes
+/// to the task).
 struct Withdraw<'a, M> {
     shared: &'a Mutex<Inner<M>>,
     ticket: Ticket,
@@ -338,8 +348,25 @@ struct Withdraw<'a, M> {
 
 impl<M> Drop for Withdraw<'_, M> {
     fn drop(&mut self) {
-        lock(self.shared).ledger.withdraw(self.ticket);
+        let mut s = lock(self.shared);
+        s.ledger.withdraw(self.ticket);
+        s.owe_flush();
     }
+}
+
+/// Lets the caller's task go round its runtime once (its waker woken at once): a budget
+/// for its turn starts afresh.
+async fn yield_once() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await;
 }
 
 /// The client as a `Sink`: `start_send` fails at once, handing the message back, when no
@@ -360,8 +387,15 @@ impl<M> Sink<M> for Client<M> {
 
     fn start_send(self: Pin<&mut Self>, item: M) -> Result<(), SendError<M>> {
         let this = self.get_mut();
-        if let Begun::Waiting(ticket) = begin(&this.shared, item)? {
-            this.sink.push(ticket);
+        match begin(&this.shared, item)? {
+            Begun::Sent => {}
+            Begun::Waiting(ticket) => this.sink.push(ticket),
+            // A sink's caller may call `start_send` many times before a flush: the task
+            // finishes this one at once.
+            Begun::Flushing(ticket) => {
+                lock(&this.shared).owe_flush();
+                this.sink.push(ticket);
+            }
         }
         Ok(())
     }

@@ -110,9 +110,15 @@ trait Direct<M>: Send + Sync {
     /// task to finish its pass (it holds the connection only while polling it), then,
     /// under `shared`'s lock and only if no send is queued or in flight (so sends keep
     /// their order), hands `m` to the transport and flushes it with a waker that wakes
-    /// nobody. Whatever cannot complete at once is the task's to finish (it is woken),
-    /// so the transport only ever waits for the task.
+    /// nobody. A flush that cannot complete at once the sender retries once after a
+    /// yield ([`flush`](Self::flush)); whatever else cannot complete is the task's to
+    /// finish (it is woken), so the transport only ever waits for the task.
     fn send(&self, m: M, shared: &Mutex<Inner<M>>) -> Result<Begun, SendError<M>>;
+
+    /// Finishes the flush a direct send left pending ([`Begun::Flushing`]), now, if it
+    /// can: under both locks, with a waker that wakes nobody. Still pending, or failed, it
+    /// is the task's to finish (it is woken, and polls with its own waker).
+    fn flush(&self, shared: &Mutex<Inner<M>>);
 }
 
 /// How a handle's direct send went.
@@ -187,6 +193,13 @@ enum Begun {
     Sent,
     /// Its outcome comes with this ticket.
     Waiting(Ticket),
+    /// Handed to the transport, the flush pending and nobody told: the sender yields once
+    /// and finishes it ([`Direct::flush`]). Most such flushes are not a full socket: the
+    /// runtime's budget for the caller's turn ran out (tokio's cooperative scheduling
+    /// answers every resource with `Pending`, with no system call, after 128 in one
+    /// turn), and a turn later the flush goes through. Handing each to the task cost a
+    /// round trip to another worker per 128 sends on a multi-thread runtime.
+    Flushing(Ticket),
 }
 
 impl<M> Inner<M> {
@@ -239,6 +252,14 @@ impl<M> Inner<M> {
         Begun::Waiting(ticket)
     }
 
+    /// A send the task must finish: wakes it if anything it took is still in flight
+    /// (a flush the sender left, or gave up on).
+    fn owe_flush(&mut self) {
+        if self.ledger.in_flight() > 0 {
+            self.wake_task();
+        }
+    }
+
     /// What a direct send's outcome means for the handle.
     fn tried(&mut self, tried: Tried<M>) -> Result<Begun, SendError<M>> {
         match tried {
@@ -252,8 +273,7 @@ impl<M> Inner<M> {
             Tried::Handed(copy) => {
                 let ticket = self.ledger.ticket();
                 self.ledger.handed(ticket, copy);
-                self.wake_task(); // the flush is the task's to finish
-                Ok(Begun::Waiting(ticket))
+                Ok(Begun::Flushing(ticket)) // the sender finishes it, or tells the task
             }
             Tried::Failed(e) => {
                 self.wake_task(); // the connection is ending

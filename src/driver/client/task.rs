@@ -566,6 +566,48 @@ where
             _ => Ok(s.queue(m)),
         }
     }
+
+    fn flush(&self, shared: &Mutex<Inner<S::Message>>) {
+        // The connection first, then the shared state: the task's order too.
+        let mut guard = lock(self);
+        let mut s = lock(shared);
+        if s.ledger.in_flight() == 0 {
+            return; // the task flushed it meanwhile, or the connection ended
+        }
+        match guard.as_mut() {
+            Some(hb) => finish_flush(Pin::new(hb), &mut s),
+            None => s.wake_task(),
+        }
+    }
+}
+
+/// How the flush a direct send left pending went, finished by the sender.
+fn finish_flush<S, C, R>(hb: Pin<&mut Heartbeat<S, C, R>>, s: &mut Inner<S::Message>)
+where
+    S: Transport,
+    <S as Sink<S::Message>>::Error: std::error::Error + Send + Sync + 'static,
+    C: HeartbeatCodec<S::Message>,
+    R: Runtime,
+{
+    let mut cx = Context::from_waker(crate::driver::nobody());
+    let mut hb = hb;
+    match hb.as_mut().poll_flush(&mut cx) {
+        Poll::Ready(Ok(())) => {
+            s.ledger.flushed();
+            s.wake_handles();
+            if hb.has_update() {
+                s.wake_task(); // a ping of ours left with it: the task reports it
+            }
+        }
+        // The connection ends: the task sees it end and settles the rest.
+        Poll::Ready(Err(e)) => {
+            s.ledger.unconfirmed(e.reason());
+            s.wake_handles();
+            s.wake_task();
+        }
+        // The transport waits for the socket: the task polls with its own waker.
+        Poll::Pending => s.wake_task(),
+    }
 }
 
 /// Poll-ready, hand over, flush, with a waker that wakes nobody.
@@ -662,5 +704,140 @@ where
                 Poll::Pending => return Poll::Pending,
             }
         }
+    }
+}
+
+#[cfg(all(test, feature = "tokio"))]
+mod tests {
+    use super::*;
+    use crate::codec::TextCodec;
+    use crate::driver::client::Ticket;
+    use crate::driver::tokio::Tokio;
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    use std::io;
+    use std::task::Wake;
+
+    /// A transport whose first `pending` flushes report `Pending` and register nothing,
+    /// as a runtime's exhausted budget does; what it takes, it keeps.
+    struct PutOff {
+        pending: usize,
+        sent: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl futures_core::Stream for PutOff {
+        type Item = Result<String, io::Error>;
+        fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            Poll::Pending
+        }
+    }
+
+    impl Sink<String> for PutOff {
+        type Error = io::Error;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn start_send(self: Pin<&mut Self>, m: String) -> io::Result<()> {
+            lock(&self.sent).push(m);
+            Ok(())
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            if this.pending > 0 {
+                this.pending -= 1;
+                return Poll::Pending;
+            }
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Counts its wake-ups: the task's waker.
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    type Conn = Mutex<Option<Heartbeat<PutOff, TextCodec, Tokio>>>;
+
+    /// What `PutOff` took.
+    type Sent = Arc<Mutex<Vec<String>>>;
+
+    /// An open connection over `PutOff`, the shared state with the task's waker counting.
+    fn open(pending: usize) -> (Arc<Conn>, Mutex<Inner<String>>, Arc<Count>, Sent) {
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let transport = PutOff {
+            pending,
+            sent: Arc::clone(&sent),
+        };
+        let config = Config::client().build().expect("defaults");
+        let hb = Heartbeat::new(Tokio, transport, TextCodec::default(), config);
+        let conn = Arc::new(Mutex::new(Some(hb)));
+        let shared = Mutex::new(Inner::new(8));
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        {
+            let mut s = lock(&shared);
+            s.set_open(true);
+            s.task = Some(Arc::clone(&count).into());
+        }
+        (conn, shared, count, sent)
+    }
+
+    fn ticket(begun: Begun) -> Ticket {
+        match begun {
+            Begun::Flushing(ticket) => ticket,
+            Begun::Sent => panic!("sent at once"),
+            Begun::Waiting(_) => panic!("queued"),
+        }
+    }
+
+    /// A flush the runtime put off is the sender's to finish: after its yield it goes
+    /// through, and the task was never woken for it.
+    #[tokio::test]
+    async fn a_flush_put_off_once_is_finished_by_the_sender() {
+        let (conn, shared, task, sent) = open(1);
+        let t = ticket(conn.send("hello".to_string(), &shared).expect("open"));
+        assert_eq!(lock(&shared).ledger.outcome(t), None, "not flushed yet");
+        conn.flush(&shared);
+        assert_eq!(lock(&shared).ledger.outcome(t), Some(Ok(())));
+        assert_eq!(task.0.load(Ordering::Relaxed), 0, "the task was not needed");
+        assert_eq!(*lock(&sent), ["hello"]);
+    }
+
+    /// A flush still pending after the sender's retry (a socket that has no room) goes
+    /// to the task, which polls with its own waker; the send waits for it.
+    #[tokio::test]
+    async fn a_flush_still_pending_goes_to_the_task() {
+        let (conn, shared, task, _) = open(2);
+        let t = ticket(conn.send("hello".to_string(), &shared).expect("open"));
+        conn.flush(&shared);
+        assert_eq!(task.0.load(Ordering::Relaxed), 1, "the task is told");
+        assert_eq!(lock(&shared).ledger.outcome(t), None);
+        assert_eq!(
+            lock(&shared).ledger.in_flight(),
+            1,
+            "still the task's to settle"
+        );
+    }
+
+    /// A sender that gave up before finishing (its future dropped) leaves the flush to
+    /// the task: nothing handed to the transport waits for the task's next reason to run.
+    #[tokio::test]
+    async fn a_flush_abandoned_by_its_sender_is_the_tasks() {
+        let (conn, shared, task, _) = open(1);
+        let t = ticket(conn.send("hello".to_string(), &shared).expect("open"));
+        {
+            let mut s = lock(&shared);
+            s.ledger.withdraw(t);
+            s.owe_flush();
+        }
+        assert_eq!(task.0.load(Ordering::Relaxed), 1);
+        // Once flushed (by whoever), nothing is owed: no wake-up for nothing.
+        conn.flush(&shared);
+        lock(&shared).owe_flush();
+        assert_eq!(task.0.load(Ordering::Relaxed), 1);
     }
 }
