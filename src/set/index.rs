@@ -305,6 +305,66 @@ mod tests {
         }
     }
 
+    /// Counts the keys it is asked for: a read of the slab, a cache miss at scale.
+    struct Counting(Slab, core::cell::Cell<usize>);
+    impl Keys<u64> for Counting {
+        fn key(&self, id: u32) -> &u64 {
+            self.1.set(self.1.get() + 1);
+            self.0.key(id)
+        }
+    }
+
+    /// What the entries are for: a removal reads no key (each entry knows how far it may
+    /// move back), and a search reads the keys of other entries only where their tags
+    /// match (about one in 2^tag bits).
+    #[test]
+    fn removals_read_no_keys_and_searches_few_others() {
+        let keys = Counting(
+            Slab(
+                (0..2_000u64)
+                    .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a))
+                    .collect(),
+            ),
+            core::cell::Cell::new(0),
+        );
+        let mut ix = Index::new(11);
+        for id in 0..2_000 {
+            ix.insert(&keys, id);
+        }
+        let far = ix.far();
+        let mask = ix.mask();
+        assert!(
+            ix.table
+                .iter()
+                .all(|&e| e == EMPTY || (e >> ix.id_bits()) & far < far),
+            "no run this long"
+        );
+        // Searches for keys that are not there: every probed entry is another key's.
+        keys.1.set(0);
+        let mut probed = 0;
+        for absent in 1_000_000..1_002_000u64 {
+            assert_eq!(ix.find(&keys, &absent), None);
+            let mut pos = ix.hash(&absent) as usize & mask;
+            while ix.table[pos] != EMPTY {
+                probed += 1;
+                pos = (pos + 1) & mask;
+            }
+        }
+        assert!(probed > 1_000, "{probed} entries probed");
+        assert!(
+            keys.1.get() * 16 < probed,
+            "{} keys read for {probed} entries probed",
+            keys.1.get()
+        );
+        for id in (0..2_000u32).step_by(2) {
+            let (pos, _) = ix.find(&keys, &keys.0 .0[id as usize]).unwrap();
+            keys.1.set(0);
+            ix.remove_at(&keys, pos);
+            assert_eq!(keys.1.get(), 0, "removing id {id} read keys");
+        }
+        check(&ix, &keys);
+    }
+
     /// Keys that all hash alike: one probe run, most entries too far from home to
     /// record it, so removals read keys, and still shift every entry right.
     #[test]
