@@ -63,8 +63,8 @@ impl<K> Keys<K> for Slab<'_, K> {
 /// costs the same for ten connections or ten million.
 ///
 /// A connection keeps only what its config uses: at a million connections keyed by
-/// `u64`, about 52 bytes of heap each (index, timer and growth included) for a server
-/// that never pings, and about 62 for one that pings; its peers' round trips add 8 bytes
+/// `u64`, about 55 bytes of heap each (index, timer and growth included) for a server
+/// that never pings, and about 64 for one that pings; its peers' round trips add 8 bytes
 /// per connection once one answers, and a peer's ping budget 5 once some peer pings
 /// often enough to spend it.
 ///
