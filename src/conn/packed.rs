@@ -226,13 +226,20 @@ impl Sides {
         (!slot.flags.is(Mode::NoWake)).then(|| self.ns(slot.wake))
     }
 
+    /// Whether the set's clock reading `now` has run far enough past the base that
+    /// [`rebase`](Self::rebase) moves it: checked on every call, so kept inline.
+    #[inline]
+    pub(crate) fn must_rebase(&self, now: u64) -> bool {
+        (now / NS_PER_MS).saturating_sub(self.base) >= REBASE_AT
+    }
+
     /// The set's clock reads `now`: past [`REBASE_AT`] from the base, every time moves to
     /// a new base [`KEPT_PAST`] before `now` (once in 8.7 years: every slot is visited).
     pub(crate) fn rebase<'a>(&mut self, now: u64, slots: impl Iterator<Item = &'a mut Slot>) {
-        let now_ms = now / NS_PER_MS;
-        if now_ms.saturating_sub(self.base) < REBASE_AT {
+        if !self.must_rebase(now) {
             return;
         }
+        let now_ms = now / NS_PER_MS;
         let base = now_ms - KEPT_PAST;
         let shift = base - self.base;
         self.base = base;

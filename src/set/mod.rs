@@ -317,7 +317,9 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
                         // acts only on a slot it holds.)
                         let mut actions = self.run(id, now, Event::Tick, Filed::No);
                         if let Some(first) = actions.next() {
-                            self.ready.extend(actions.map(|a| (id, a)));
+                            if !actions.is_empty() {
+                                self.ready.extend(actions.map(|a| (id, a)));
+                            }
                             if let Some((_, key)) = &self.slab[id as usize] {
                                 return Some((key.clone(), first));
                             }
@@ -436,6 +438,9 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
     fn clock(&mut self, now: Instant) -> u64 {
         let ms = now.as_nanos() / NS_PER_MS * NS_PER_MS;
         self.now = self.now.max(ms);
+        if !self.sides.must_rebase(self.now) {
+            return self.now;
+        }
         let slots = self
             .slab
             .iter_mut()
