@@ -201,9 +201,10 @@ impl<M> Client<M> {
             Begun::Waiting(ticket) => (ticket, false),
             Begun::Flushing(ticket) => (ticket, true),
         };
-        let _withdraw = Withdraw {
+        let mut withdraw = Withdraw {
             shared: &self.shared,
             ticket,
+            owes_flush: flushing,
         };
         if flushing {
             yield_once().await;
@@ -212,6 +213,7 @@ impl<M> Client<M> {
                 Some(direct) => direct.flush(&self.shared),
                 None => lock(&self.shared).owe_flush(),
             }
+            withdraw.owes_flush = false; // finished, or the task was told
         }
         poll_fn(|cx| self.outcome(ticket, cx)).await
     }
@@ -339,18 +341,22 @@ impl<M> Client<M> {
     }
 }
 
-/// Takes a send back when its future is dropped before it settled (a flush it owed goes
-/// to the task).
+/// Takes a send back when its future is dropped before it settled; a flush it still
+/// owed goes to the task.
 struct Withdraw<'a, M> {
     shared: &'a Mutex<Inner<M>>,
     ticket: Ticket,
+    /// The send's flush was left pending for the sender to finish, and it has not yet.
+    owes_flush: bool,
 }
 
 impl<M> Drop for Withdraw<'_, M> {
     fn drop(&mut self) {
         let mut s = lock(self.shared);
         s.ledger.withdraw(self.ticket);
-        s.owe_flush();
+        if self.owes_flush {
+            s.owe_flush();
+        }
     }
 }
 
@@ -569,5 +575,44 @@ where
             sink: Vec::new(),
         };
         Ok((client, events))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A send dropped while it owed its flush (between its yield and its retry) tells
+    /// the task, or the message would wait in the transport for the task's next reason to
+    /// run; one dropped after its retry, or while queued, wakes nobody.
+    #[test]
+    fn a_send_dropped_owing_its_flush_tells_the_task() {
+        for owes_flush in [true, false] {
+            let shared = Mutex::new(Inner::<u32>::new(8));
+            let task = Arc::new(Count(AtomicUsize::new(0)));
+            let ticket = {
+                let mut s = lock(&shared);
+                s.task = Some(Arc::clone(&task).into());
+                let ticket = s.ledger.ticket();
+                s.ledger.handed(ticket, 7);
+                ticket
+            };
+            drop(Withdraw {
+                shared: &shared,
+                ticket,
+                owes_flush,
+            });
+            assert_eq!(task.0.load(Ordering::Relaxed), usize::from(owes_flush));
+            assert_eq!(lock(&shared).ledger.in_flight(), 1, "still goes out");
+        }
     }
 }
