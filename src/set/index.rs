@@ -148,6 +148,37 @@ impl Index {
         }
     }
 
+    /// The hash `key` is filed under.
+    #[inline]
+    pub(crate) fn hash_of<K: Hash>(&self, key: &K) -> u64 {
+        self.hash(key)
+    }
+
+    /// The entry at the home position of `hash` (a value that means nothing): reading it
+    /// brings its line into the cache for a removal that follows.
+    #[inline]
+    pub(crate) fn warm(&self, hash: u64) -> u32 {
+        self.table
+            .get(hash as usize & self.mask())
+            .copied()
+            .unwrap_or(EMPTY)
+    }
+
+    /// Removes the entry of slab id `id`, filed under `hash`: found by its id, reading
+    /// no key.
+    pub(crate) fn remove_id<K: Hash + Eq>(&mut self, keys: &impl Keys<K>, hash: u64, id: u32) {
+        let mask = self.mask();
+        let mut pos = hash as usize & mask;
+        for _ in 0..self.table.len() {
+            match self.table[pos] {
+                EMPTY => break,
+                entry if entry & mask as u32 == id => return self.remove_at(keys, pos),
+                _ => pos = (pos + 1) & mask,
+            }
+        }
+        debug_assert!(false, "id {id} is not filed under its hash");
+    }
+
     /// Files `id` under its key, which must not be in the index yet.
     pub(crate) fn insert<K: Hash + Eq>(&mut self, keys: &impl Keys<K>, id: u32) {
         // Keep the load at or under 7/8, so probes stay short, and every id under 7/8 of

@@ -143,13 +143,24 @@ pub struct HeartbeatSet<K> {
     /// No close for silence before this time (ns, a whole millisecond): the loop's own
     /// process did not run, and its connections read first.
     not_before: u64,
+    /// The connection whose action `poll` returned last: the one a caller most often
+    /// removes next (after a forced close), found then without the index.
+    polled: u32,
+    /// Connections removed whose index entries have not gone yet, each with its key's
+    /// hash: they leave the index a batch at a time, so that the batch's cache misses
+    /// overlap instead of following one another. Their slab entries stay until then
+    /// (a shift of the index may read their keys); nothing else reaches them.
+    gone: Vec<(u32, u64)>,
 }
 
 impl<K: fmt::Debug> fmt::Debug for HeartbeatSet<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HeartbeatSet")
             .field("config", &self.config)
-            .field("len", &(self.slab.len() - self.free.len()))
+            .field(
+                "len",
+                &(self.slab.len() - self.free.len() - self.gone.len()),
+            )
             .field("now", &Instant::from_nanos(self.now))
             .finish_non_exhaustive()
     }
@@ -173,6 +184,12 @@ fn grain(event: Event) -> Event {
 
 /// The most room for due connections kept between checks.
 const DUE_KEPT: usize = 4_096;
+
+/// Removed connections whose index entries leave together.
+const GONE_BATCH: usize = 16;
+
+/// No connection.
+const NO_ID: u32 = u32::MAX;
 
 /// Whether a connection is where its wake-up files it, when [`HeartbeatSet::run`] starts.
 #[derive(Copy, Clone, PartialEq, Eq)]
@@ -211,6 +228,8 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
             counters: Counters::new(),
             pings_sent: 0,
             not_before: 0,
+            polled: NO_ID,
+            gone: Vec::new(),
         }
     }
 
@@ -224,6 +243,7 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
 
     /// Adds a connection, open from `now` (as if a machine got [`Event::Connected`]).
     pub fn insert(&mut self, key: K, now: Instant) -> Result<(), SetError> {
+        self.settle();
         if self.index.find(&Slab(&self.slab), &key).is_some() {
             return Err(SetError::KeyExists);
         }
@@ -257,24 +277,78 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
 
     /// Removes a connection (when its socket is gone). Returns whether it was there.
     pub fn remove(&mut self, key: &K) -> bool {
+        // The connection `poll` handed out last (after a forced close, the usual one): its
+        // index entry leaves later, with others.
+        let polled = self.polled;
+        if let Some(Some((_, k))) = self.slab.get(polled as usize) {
+            // (`forget` unsets `polled`: a connection is removed this way once.)
+            if k == key {
+                let hash = self.index.hash_of(key);
+                self.forget(polled);
+                self.gone.push((polled, hash));
+                if self.gone.len() >= GONE_BATCH {
+                    self.settle();
+                }
+                return true;
+            }
+        }
+        self.settle();
         let Some((pos, id)) = self.index.find(&Slab(&self.slab), key) else {
             return false;
         };
         self.index.remove_at(&Slab(&self.slab), pos);
-        self.wheel.remove(&mut self.links, id);
+        self.forget(id);
         self.slab[id as usize] = None;
-        self.ready.retain(|(i, _)| *i != id);
         self.free.push(id);
         true
+    }
+
+    /// Takes connection `id` out of the wheel and the actions waiting: nothing hands it
+    /// out any more.
+    fn forget(&mut self, id: u32) {
+        self.wheel.remove(&mut self.links, id);
+        if self.polled == id {
+            self.polled = NO_ID;
+        }
+        if !self.ready.is_empty() {
+            self.ready.retain(|(i, _)| *i != id);
+        }
+    }
+
+    /// Whether connection `id` was removed and waits to leave the index.
+    fn is_gone(&self, id: u32) -> bool {
+        self.gone.iter().any(|&(g, _)| g == id)
+    }
+
+    /// The index entry of `key`'s connection, unless it was removed.
+    fn lookup(&self, key: &K) -> Option<(usize, u32)> {
+        self.index
+            .find(&Slab(&self.slab), key)
+            .filter(|&(_, id)| !self.is_gone(id))
+    }
+
+    /// The removed connections leave the index: the table's lines they sit in are read
+    /// together first (loads that do not wait for one another), then each entry goes.
+    fn settle(&mut self) {
+        if self.gone.is_empty() {
+            return;
+        }
+        let lines = self
+            .gone
+            .iter()
+            .fold(0, |acc, &(_, hash)| acc ^ self.index.warm(hash));
+        core::hint::black_box(lines);
+        for (id, hash) in self.gone.drain(..) {
+            self.index.remove_id(&Slab(&self.slab), hash, id);
+            self.slab[id as usize] = None;
+            self.free.push(id);
+        }
     }
 
     /// Applies `event` to one connection at `now` and returns what to do, exactly as
     /// [`HeartbeatMachine::handle`](crate::HeartbeatMachine::handle).
     pub fn handle(&mut self, now: Instant, key: &K, event: Event) -> Result<Actions, SetError> {
-        let (_, id) = self
-            .index
-            .find(&Slab(&self.slab), key)
-            .ok_or(SetError::UnknownKey)?;
+        let (_, id) = self.lookup(key).ok_or(SetError::UnknownKey)?;
         let now = self.clock(now);
         Ok(self.run(id, now, event, Filed::Unless))
     }
@@ -288,6 +362,7 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
         loop {
             if let Some((id, action)) = self.ready.pop_front() {
                 if let Some((_, key)) = &self.slab[id as usize] {
+                    self.polled = id;
                     return Some((key.clone(), action));
                 }
                 continue;
@@ -321,6 +396,7 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
                                 self.ready.extend(actions.map(|a| (id, a)));
                             }
                             if let Some((_, key)) = &self.slab[id as usize] {
+                                self.polled = id;
                                 return Some((key.clone(), first));
                             }
                         }
@@ -358,7 +434,7 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
 
     /// How many connections are in the set.
     pub fn len(&self) -> usize {
-        self.slab.len() - self.free.len()
+        self.slab.len() - self.free.len() - self.gone.len()
     }
 
     /// Whether the set is empty.
@@ -368,7 +444,7 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
 
     /// Whether `key` is in the set.
     pub fn contains(&self, key: &K) -> bool {
-        self.index.find(&Slab(&self.slab), key).is_some()
+        self.lookup(key).is_some()
     }
 
     /// One connection's state.
@@ -425,11 +501,12 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
             + self.index.heap_bytes()
             + self.due.capacity() * core::mem::size_of::<u32>()
             + self.ready.capacity() * core::mem::size_of::<(u32, Action)>()
+            + self.gone.capacity() * core::mem::size_of::<(u32, u64)>()
             + self.sides.heap_bytes()
     }
 
     fn conn(&self, key: &K) -> Option<Conn> {
-        let (_, id) = self.index.find(&Slab(&self.slab), key)?;
+        let (_, id) = self.lookup(key)?;
         let (slot, _) = self.slab[id as usize].as_ref()?;
         Some(self.sides.load(slot, id))
     }
