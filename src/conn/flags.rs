@@ -52,6 +52,10 @@ pub(crate) enum Mode {
     /// Data came from the peer since the ping in flight left: its pong may have waited
     /// behind that data, so its round trip says nothing about the path (Karn's rule).
     Queued = 1 << 10,
+    /// A set's connection was removed and waits to leave the set's index: no lookup
+    /// finds it. Only the set sets it, on the slot it keeps, never on a machine.
+    #[cfg(feature = "alloc")]
+    Removed = 1 << 11,
 }
 
 const IN_FLIGHT: u16 = 1;

@@ -72,6 +72,19 @@ pub(crate) struct Slot {
     phase: u8,
 }
 
+impl Slot {
+    /// Whether the set removed the connection, whose index entry has not left yet.
+    #[inline]
+    pub(crate) fn is_removed(&self) -> bool {
+        self.flags.is(Mode::Removed)
+    }
+
+    /// Marks the connection removed: lookups pass it by until its index entry leaves.
+    pub(crate) fn mark_removed(&mut self) {
+        self.flags.set(Mode::Removed, true);
+    }
+}
+
 /// A connection that pings (or was pinged by its own probe): 9 bytes, byte-aligned.
 #[derive(Copy, Clone, PartialEq, Eq, Debug, Default)]
 struct Pinging {

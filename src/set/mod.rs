@@ -284,6 +284,9 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
             // (`forget` unsets `polled`: a connection is removed this way once.)
             if k == key {
                 let hash = self.index.hash_of(key);
+                if let Some((slot, _)) = &mut self.slab[polled as usize] {
+                    slot.mark_removed();
+                }
                 self.forget(polled);
                 self.gone.push((polled, hash));
                 if self.gone.len() >= GONE_BATCH {
@@ -315,16 +318,15 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
         }
     }
 
-    /// Whether connection `id` was removed and waits to leave the index.
-    fn is_gone(&self, id: u32) -> bool {
-        self.gone.iter().any(|&(g, _)| g == id)
-    }
-
-    /// The index entry of `key`'s connection, unless it was removed.
+    /// The index entry of `key`'s connection, unless it was removed (its slot says so:
+    /// the line the search read the key from).
+    #[inline]
     fn lookup(&self, key: &K) -> Option<(usize, u32)> {
-        self.index
-            .find(&Slab(&self.slab), key)
-            .filter(|&(_, id)| !self.is_gone(id))
+        let found = self.index.find(&Slab(&self.slab), key)?;
+        match &self.slab[found.1 as usize] {
+            Some((slot, _)) if !slot.is_removed() => Some(found),
+            _ => None,
+        }
     }
 
     /// The removed connections leave the index: the table's lines they sit in are read
