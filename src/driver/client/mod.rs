@@ -296,6 +296,16 @@ impl<M> Inner<M> {
         self.wake_handles();
     }
 
+    /// A flush of what was in flight completed: sent, or (the connection ends) handed
+    /// back as unconfirmed; the handles waiting on it are woken.
+    fn flushed(&mut self, result: &Result<(), Error>) {
+        match result {
+            Ok(()) => self.ledger.flushed(),
+            Err(e) => self.ledger.unconfirmed(e.reason()),
+        }
+        self.wake_handles();
+    }
+
     fn wake_handles(&mut self) {
         for w in self.waiters.drain(..) {
             w.wake();

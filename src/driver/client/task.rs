@@ -490,12 +490,8 @@ where
                 return;
             };
             let mut s = lock(&self.shared);
-            match &result {
-                Ok(()) => s.ledger.flushed(),
-                // The connection ends: queued sends fail when the task sees it end.
-                Err(e) => s.ledger.unconfirmed(e.reason()),
-            }
-            s.wake_handles();
+            // A failure ends the connection: queued sends fail when the task sees it end.
+            s.flushed(&result);
             if result.is_err() || s.ledger.queued() == 0 {
                 return;
             }
@@ -591,22 +587,15 @@ where
 {
     let mut cx = Context::from_waker(crate::driver::nobody());
     let mut hb = hb;
-    match hb.as_mut().poll_flush(&mut cx) {
-        Poll::Ready(Ok(())) => {
-            s.ledger.flushed();
-            s.wake_handles();
-            if hb.has_update() {
-                s.wake_task(); // a ping of ours left with it: the task reports it
-            }
-        }
-        // The connection ends: the task sees it end and settles the rest.
-        Poll::Ready(Err(e)) => {
-            s.ledger.unconfirmed(e.reason());
-            s.wake_handles();
-            s.wake_task();
-        }
+    let Poll::Ready(result) = hb.as_mut().poll_flush(&mut cx) else {
         // The transport waits for the socket: the task polls with its own waker.
-        Poll::Pending => s.wake_task(),
+        return s.wake_task();
+    };
+    s.flushed(&result);
+    // A failure ends the connection (the task sees it end and settles the rest); a ping
+    // of ours that left with the flush is the task's to report.
+    if result.is_err() || hb.has_update() {
+        s.wake_task();
     }
 }
 
