@@ -153,14 +153,18 @@ pub struct HeartbeatSet<K> {
     gone: Vec<(u32, u64)>,
 }
 
+impl<K> HeartbeatSet<K> {
+    /// How many connections are in the set.
+    pub fn len(&self) -> usize {
+        self.slab.len() - self.free.len() - self.gone.len()
+    }
+}
+
 impl<K: fmt::Debug> fmt::Debug for HeartbeatSet<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HeartbeatSet")
             .field("config", &self.config)
-            .field(
-                "len",
-                &(self.slab.len() - self.free.len() - self.gone.len()),
-            )
+            .field("len", &self.len())
             .field("now", &Instant::from_nanos(self.now))
             .finish_non_exhaustive()
     }
@@ -432,11 +436,6 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
         self.not_before = self
             .not_before
             .max(crate::conn::round_up_ms(until.as_nanos()));
-    }
-
-    /// How many connections are in the set.
-    pub fn len(&self) -> usize {
-        self.slab.len() - self.free.len() - self.gone.len()
     }
 
     /// Whether the set is empty.
