@@ -326,6 +326,12 @@ where
         link::reads(self);
     }
 
+    /// Whether the owner holds the reads ([`hold`](Self::hold)).
+    #[cfg(test)]
+    pub(crate) fn is_held(&self) -> bool {
+        self.link.is_held()
+    }
+
     /// While held: our pings and pongs go out, and the deadlines run where the kernel
     /// can vouch for the peer (see [`hold`](Self::hold)); the timer wakes the task.
     pub(crate) fn poll_held(&mut self, cx: &mut Context<'_>) {

@@ -97,7 +97,6 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
 /// The error a connect function or an on-connect step may return.
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// Locks `m`. A panic elsewhere while holding the lock leaves plain data: keep going.
 /// A waker that wakes nobody: for polls whose `Pending` is someone else's to follow up.
 pub(crate) fn nobody() -> &'static std::task::Waker {
     struct Nobody;
@@ -108,6 +107,7 @@ pub(crate) fn nobody() -> &'static std::task::Waker {
     NOBODY.get_or_init(|| std::task::Waker::from(std::sync::Arc::new(Nobody)))
 }
 
+/// Locks `m`. A panic elsewhere while holding the lock leaves plain data: keep going.
 pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

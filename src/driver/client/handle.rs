@@ -2,6 +2,7 @@
 //! the [`ClientBuilder`] that makes them.
 
 use super::ledger::Ticket;
+use super::relay::{Relay, Sending};
 use super::task::{Connect, Setup, Task};
 use super::{begin, lock, Attempt, Begun, Inner, SessionEvent, Signal, DEFAULT_CAPACITY};
 use crate::codec::HeartbeatCodec;
@@ -27,7 +28,11 @@ use std::vec::Vec;
 /// trip through that task: when nothing is queued before it, the caller's own task
 /// hands it to the transport and flushes it (waiting only while the client's task is
 /// polling the connection); what cannot complete at once is queued, and the client's
-/// task sends it in order. A message is
+/// task sends it in order. Nor does what arrives meanwhile: while a send is in the
+/// connection, the connection's own wake-ups (an echo, a pong, the heartbeat's timer)
+/// are the send's to carry out, and it reads what came before it returns; the client's
+/// task, on another thread, is woken only when no send is there to do it, and a send
+/// that waits for anything has left it to the task first. A message is
 /// either sent or handed back: a send while no connection is open fails at once with
 /// [`SendError::NotConnected`] (the message returned: nothing is queued behind your back);
 /// one that the connection's end catches before it was handed to the transport fails the
@@ -68,6 +73,8 @@ use std::vec::Vec;
 /// ```
 pub struct Client<M> {
     shared: Arc<Mutex<Inner<M>>>,
+    /// The connection's wake-ups, which a send in progress carries out.
+    relay: Arc<Relay>,
     /// Messages started through this handle's `Sink`, not yet flushed.
     sink: Vec<Ticket>,
 }
@@ -132,6 +139,7 @@ impl<M> Clone for Client<M> {
         lock(&self.shared).clients += 1;
         Client {
             shared: Arc::clone(&self.shared),
+            relay: Arc::clone(&self.relay),
             sink: Vec::new(),
         }
     }
@@ -196,7 +204,18 @@ impl<M> Client<M> {
     /// echoed back), and send again what was not acknowledged after a reconnect.
     pub async fn send(&self, message: M) -> Result<(), SendError<M>> {
         poll_fn(|cx| self.room(cx)).await;
-        let (ticket, flushing) = match begin(&self.shared, message)? {
+        // Inside the connection until the hand-over: the connection's wake-ups meanwhile
+        // (an echo, a pong, the timer) are this send's to carry out, not a reason to wake
+        // the client's task on another thread.
+        let begun = {
+            let sending = Sending::enter(&self.relay);
+            let begun = begin(&self.shared, message);
+            if sending.owed() {
+                Inner::read_owed(&self.shared);
+            }
+            begun
+        };
+        let (ticket, flushing) = match begun? {
             Begun::Sent => return Ok(()),
             Begun::Waiting(ticket) => (ticket, false),
             Begun::Flushing(ticket) => (ticket, true),
@@ -216,6 +235,17 @@ impl<M> Client<M> {
             withdraw.owes_flush = false; // finished, or the task was told
         }
         poll_fn(|cx| self.outcome(ticket, cx)).await
+    }
+
+    /// A handle on `shared`, with no task behind it (the caller plays the task).
+    #[cfg(test)]
+    pub(super) fn on(shared: Arc<Mutex<Inner<M>>>) -> Client<M> {
+        let relay = Arc::clone(&lock(&shared).relay);
+        Client {
+            shared,
+            relay,
+            sink: Vec::new(),
+        }
     }
 
     /// Waits until a connection is open (`true`), or the client has stopped (`false`).
@@ -570,8 +600,10 @@ where
         let events = Events {
             shared: Arc::clone(&shared),
         };
+        let relay = Arc::clone(&lock(&shared).relay);
         let client = Client {
             shared,
+            relay,
             sink: Vec::new(),
         };
         Ok((client, events))

@@ -5,6 +5,7 @@
 mod handle;
 mod inbox;
 mod ledger;
+mod relay;
 mod task;
 
 pub use handle::{Client, ClientBuilder, Events};
@@ -17,6 +18,7 @@ use core::task::Waker;
 use core::time::Duration;
 use inbox::Inbox;
 use ledger::{Ledger, Ticket};
+use relay::Relay;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::vec::Vec;
@@ -115,6 +117,14 @@ trait Direct<M>: Send + Sync {
     /// finish (it is woken), so the transport only ever waits for the task.
     fn send(&self, m: M, shared: &Mutex<Inner<M>>) -> Result<Begun, SendError<M>>;
 
+    /// Reads what the connection has for the application into the inbox, now, as the
+    /// task would, for a handle owed a wake-up ([`Relay`]): up to a batch, polled with
+    /// `relay` (the relay's waker), so the connection's readiness and timer wake whoever
+    /// they should next. Not while the application is behind or the connection is
+    /// closing (`false`): those stay the task's. An end found here waits in
+    /// [`Inner::end`] for the task, which is woken.
+    fn read(&self, shared: &Mutex<Inner<M>>, relay: &Waker) -> bool;
+
     /// Finishes the flush a direct send left pending ([`Begun::Flushing`]), now, if it
     /// can: under both locks, with a waker that wakes nobody. Still pending, or failed, it
     /// is the task's to finish (it is woken, and polls with its own waker).
@@ -157,6 +167,12 @@ struct Inner<M> {
     /// `Client` handles alive.
     clients: usize,
     task: Option<Waker>,
+    /// Where the connection's wake-ups go, and its waker: every read of the connection
+    /// polls with it (the task's, and a handle's [`Direct::read`]).
+    relay: Arc<Relay>,
+    relay_waker: Waker,
+    /// The end of the connection a handle's read found, for the task to carry out.
+    end: Option<Option<Error>>,
     /// The `Events` stream's consumer.
     reader: Option<Waker>,
     /// Handles waiting: for room to send, an outcome, or the connection.
@@ -204,7 +220,10 @@ enum Begun {
 
 impl<M> Inner<M> {
     fn new(capacity: usize) -> Inner<M> {
+        let (relay, relay_waker) = Relay::new();
         Inner {
+            relay,
+            relay_waker,
             inbox: Inbox::new(capacity),
             ledger: Ledger::new(capacity),
             stats: Stats::default(),
@@ -216,6 +235,7 @@ impl<M> Inner<M> {
             finished: false,
             clients: 1,
             task: None,
+            end: None,
             reader: None,
             waiters: Vec::new(),
         }
@@ -309,6 +329,21 @@ impl<M> Inner<M> {
     fn wake_handles(&mut self) {
         for w in self.waiters.drain(..) {
             w.wake();
+        }
+    }
+
+    /// Carries out a wake-up owed to a handle (see [`Relay`]): reads the connection as
+    /// the task would; what is not a reader's to do (the application behind, the
+    /// connection closing or gone, sends queued or in flight) goes to the task.
+    fn read_owed(shared: &Mutex<Inner<M>>) {
+        let (direct, relay) = {
+            let s = lock(shared);
+            (s.direct.clone(), s.relay_waker.clone())
+        };
+        let read = direct.is_some_and(|direct| direct.read(shared, &relay));
+        let s = lock(shared);
+        if !read || s.ledger.queued() > 0 || s.ledger.in_flight() > 0 {
+            s.relay.wake_task();
         }
     }
 

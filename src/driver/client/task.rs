@@ -19,7 +19,7 @@ use crate::{
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 use futures_sink::Sink;
 use std::sync::{Arc, Mutex};
@@ -73,6 +73,9 @@ pub(super) struct Task<S: Transport, C, R: Runtime> {
     /// What ended the last connection or attempt.
     last_reason: Option<CloseReason>,
     stopping: bool,
+    /// The open connection's reads and timer are polled with this waker: it wakes the
+    /// task, unless a handle in the connection carries the wake-up out (see `Relay`).
+    relay: Waker,
     /// The task's span (feature `tracing`; nothing otherwise).
     span: Span,
 }
@@ -109,7 +112,9 @@ where
         let clock = Clock::with_epoch(runtime.now());
         let alarm = Alarm::new(runtime);
         let machine = HeartbeatMachine::new(config, alarm.now(&clock)).remember(memory);
+        let relay = lock(&shared).relay_waker.clone();
         Task {
+            relay,
             shared,
             machine: Some(machine),
             clock,
@@ -184,7 +189,11 @@ where
                     let Some(hb) = guard.as_mut() else {
                         return Poll::Ready(false);
                     };
-                    match read(hb, &self.shared, cx) {
+                    // An end a handle's read found (under this lock) comes first.
+                    let found = lock(&self.shared).end.take();
+                    let mut cx = Context::from_waker(&self.relay);
+                    let read = || read(hb, &self.shared, &mut cx);
+                    match found.map_or_else(read, |end| Poll::Ready(Some(end))) {
                         Poll::Ready(end) => end,
                         Poll::Pending => return Poll::Pending,
                     }
@@ -563,6 +572,43 @@ where
         }
     }
 
+    fn read(&self, shared: &Mutex<Inner<S::Message>>, relay: &Waker) -> bool {
+        // The connection first, then the shared state: the task's order too.
+        let mut guard = lock(self);
+        let Some(hb) = guard.as_mut() else {
+            return false;
+        };
+        if !hb.is_open() {
+            return false;
+        }
+        {
+            let s = lock(shared);
+            if s.inbox.behind() || s.end.is_some() {
+                return false;
+            }
+        }
+        // The application caught up: the reads the task held go on (as its next pass
+        // would have it).
+        hb.hold(false);
+        let mut cx = Context::from_waker(relay);
+        let step = read(hb, shared, &mut cx);
+        let mut s = lock(shared);
+        match step {
+            // The connection is no longer open: the task is woken below.
+            Poll::Ready(Some(end)) => s.end = Some(end),
+            // What was read moved the machine: its figures as of now.
+            Poll::Ready(None) => {
+                s.stats = hb.machine().stats();
+                s.memory = hb.machine().path_memory();
+            }
+            Poll::Pending => {}
+        }
+        if !hb.is_open() {
+            s.wake_task(); // closing: the task carries it out
+        }
+        true
+    }
+
     fn flush(&self, shared: &Mutex<Inner<S::Message>>) {
         // The connection first, then the shared state: the task's order too.
         let mut guard = lock(self);
@@ -649,6 +695,7 @@ where
                 if !s.task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                     s.task = Some(cx.waker().clone());
                 }
+                s.relay.task_polls(cx.waker());
                 s.stats = stats;
                 s.memory = memory;
                 let signals = core::mem::take(&mut s.signals);
@@ -670,7 +717,7 @@ where
                 if let Some(hb) = lock(hb).as_mut() {
                     hb.hold(behind);
                     if behind && hb.is_open() {
-                        hb.poll_held(cx);
+                        hb.poll_held(&mut Context::from_waker(&this.relay));
                         if hb.is_open() {
                             return Poll::Pending;
                         }
@@ -707,15 +754,36 @@ mod tests {
     use std::task::Wake;
 
     /// A transport whose first `pending` flushes report `Pending` and register nothing,
-    /// as a runtime's exhausted budget does; what it takes, it keeps.
+    /// as a runtime's exhausted budget does; what it takes, it keeps. It reads what
+    /// `incoming` holds, then waits (registering the waker it was polled with), or ends
+    /// when `incoming` says so.
     struct PutOff {
         pending: usize,
         sent: Arc<Mutex<Vec<String>>>,
+        incoming: Arc<Mutex<Incoming>>,
+    }
+
+    /// What the peer sent, not yet read; whether it then closed; who waits to read;
+    /// whether the peer echoes what we send (at once).
+    #[derive(Default)]
+    struct Incoming {
+        messages: std::collections::VecDeque<String>,
+        closed: bool,
+        waiting: Option<std::task::Waker>,
+        echo: bool,
     }
 
     impl futures_core::Stream for PutOff {
         type Item = Result<String, io::Error>;
-        fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            let mut incoming = lock(&self.incoming);
+            if let Some(m) = incoming.messages.pop_front() {
+                return Poll::Ready(Some(Ok(m)));
+            }
+            if incoming.closed {
+                return Poll::Ready(None);
+            }
+            incoming.waiting = Some(cx.waker().clone());
             Poll::Pending
         }
     }
@@ -726,6 +794,14 @@ mod tests {
             Poll::Ready(Ok(()))
         }
         fn start_send(self: Pin<&mut Self>, m: String) -> io::Result<()> {
+            let mut incoming = lock(&self.incoming);
+            if incoming.echo {
+                // The peer's echo arrives while the send is still under way.
+                incoming.messages.push_back(m.clone());
+                if let Some(waiting) = incoming.waiting.take() {
+                    waiting.wake();
+                }
+            }
             lock(&self.sent).push(m);
             Ok(())
         }
@@ -755,24 +831,247 @@ mod tests {
     /// What `PutOff` took.
     type Sent = Arc<Mutex<Vec<String>>>;
 
-    /// An open connection over `PutOff`, the shared state with the task's waker counting.
-    fn open(pending: usize) -> (Arc<Conn>, Mutex<Inner<String>>, Arc<Count>, Sent) {
+    /// An open connection over `PutOff`, the shared state with the task's waker
+    /// counting, and what the peer sends it.
+    struct Opened {
+        conn: Arc<Conn>,
+        shared: Arc<Mutex<Inner<String>>>,
+        task: Arc<Count>,
+        sent: Sent,
+        incoming: Arc<Mutex<Incoming>>,
+    }
+
+    fn open(pending: usize) -> Opened {
         let sent = Arc::new(Mutex::new(Vec::new()));
+        let incoming = Arc::new(Mutex::new(Incoming::default()));
         let transport = PutOff {
             pending,
             sent: Arc::clone(&sent),
+            incoming: Arc::clone(&incoming),
         };
         let config = Config::client().build().expect("defaults");
         let hb = Heartbeat::new(Tokio, transport, TextCodec::default(), config);
         let conn = Arc::new(Mutex::new(Some(hb)));
-        let shared = Mutex::new(Inner::new(8));
+        let shared = Arc::new(Mutex::new(Inner::new(8)));
         let count = Arc::new(Count(AtomicUsize::new(0)));
         {
             let mut s = lock(&shared);
             s.set_open(true);
             s.task = Some(Arc::clone(&count).into());
+            s.relay.task_polls(&Arc::clone(&count).into());
+            s.direct = Some(Arc::clone(&conn) as Arc<dyn Direct<String>>);
         }
-        (conn, shared, count, sent)
+        Opened {
+            conn,
+            shared,
+            task: count,
+            sent,
+            incoming,
+        }
+    }
+
+    fn messages(shared: &Mutex<Inner<String>>) -> Vec<String> {
+        let mut s = lock(shared);
+        core::iter::from_fn(|| s.inbox.pop())
+            .filter_map(|e| match e {
+                SessionEvent::Message(m) => Some(m),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn wakes(task: &Count) -> usize {
+        task.0.load(Ordering::Relaxed)
+    }
+
+    /// A handle owed a wake-up reads the connection as the task would, in order, and
+    /// registers the relay: the next message wakes the task (nobody is sending).
+    #[tokio::test]
+    async fn a_handle_reads_the_connection_as_the_task_would() {
+        let Opened {
+            conn,
+            shared,
+            task,
+            incoming,
+            ..
+        } = open(0);
+        lock(&incoming)
+            .messages
+            .extend(["a".to_string(), "b".to_string()]);
+        let relay = lock(&shared).relay_waker.clone();
+        assert!(conn.read(&shared, &relay));
+        assert_eq!(messages(&shared), ["a", "b"]);
+        assert_eq!(wakes(&task), 0, "the task was not needed");
+        let waiting = lock(&incoming).waiting.take().expect("registered");
+        assert!(
+            waiting.will_wake(&relay),
+            "the relay waits for the next one"
+        );
+        waiting.wake();
+        assert_eq!(wakes(&task), 1);
+    }
+
+    /// Reads are not a handle's while the application is behind (the task holds them)
+    /// or once the connection ended: an end found is the task's to carry out.
+    #[tokio::test]
+    async fn a_handle_leaves_held_reads_and_endings_to_the_task() {
+        let Opened {
+            conn,
+            shared,
+            task,
+            incoming,
+            ..
+        } = open(0);
+        let relay = lock(&shared).relay_waker.clone();
+        {
+            let mut s = lock(&shared);
+            for i in 0..8 {
+                s.push(SessionEvent::Message(i.to_string()));
+            }
+            assert!(s.inbox.behind());
+        }
+        lock(&incoming).messages.push_back("later".to_string());
+        assert!(!conn.read(&shared, &relay), "behind: held");
+        assert_eq!(lock(&incoming).messages.len(), 1, "nothing read");
+        assert_eq!(messages(&shared).len(), 8);
+        lock(&incoming).closed = true;
+        assert!(conn.read(&shared, &relay));
+        assert_eq!(
+            messages(&shared),
+            ["later"],
+            "what came before the end first"
+        );
+        assert!(lock(&shared).end.is_some(), "the end waits for the task");
+        assert!(wakes(&task) >= 1, "and the task is told");
+        assert!(!conn.read(&shared, &relay), "ended: nothing more to read");
+    }
+
+    /// An end a handle's read found is the task's next step: the connection is over
+    /// for the application (not connected, closed, reconnecting), as if the task had
+    /// read it.
+    #[tokio::test]
+    async fn the_task_carries_out_an_end_a_handle_found() {
+        let shared = Arc::new(Mutex::new(Inner::<String>::new(8)));
+        let incoming = Arc::new(Mutex::new(Incoming::default()));
+        let peer = Arc::clone(&incoming);
+        let connect: Connect<PutOff> = Box::new(move |_| {
+            let transport = PutOff {
+                pending: 0,
+                sent: Arc::default(),
+                incoming: Arc::clone(&peer),
+            };
+            Box::pin(async move { Ok(transport) })
+        });
+        let config = Config::client().build().expect("defaults");
+        let codec = TextCodec::default();
+        let mut task = Task::new(
+            Arc::clone(&shared),
+            Tokio,
+            config,
+            PathMemory::new(),
+            codec,
+            connect,
+            None,
+        );
+        let mut step = || {
+            let mut cx = Context::from_waker(crate::driver::nobody());
+            Pin::new(&mut task).poll(&mut cx)
+        };
+        assert!(step().is_pending());
+        assert!(lock(&shared).open, "connected");
+        lock(&incoming).closed = true;
+        let (direct, relay) = {
+            let s = lock(&shared);
+            (s.direct.clone().expect("open"), s.relay_waker.clone())
+        };
+        assert!(direct.read(&shared, &relay));
+        assert!(lock(&shared).open, "the task has not run yet");
+        assert!(step().is_pending());
+        let mut s = lock(&shared);
+        assert!(!s.open, "over for the application");
+        let events: Vec<_> = core::iter::from_fn(|| s.inbox.pop()).collect();
+        assert!(
+            matches!(
+                events[..],
+                [
+                    SessionEvent::Connected,
+                    SessionEvent::Closed(_),
+                    SessionEvent::Reconnecting { .. }
+                ]
+            ),
+            "{events:?}"
+        );
+    }
+
+    /// A wake-up owed to a sender is carried out by its read, unless the task has
+    /// work the read does not do (a send queued): then the task is woken.
+    #[tokio::test]
+    async fn a_sender_owed_a_wake_up_reads() {
+        let Opened {
+            shared,
+            task,
+            incoming,
+            ..
+        } = open(0);
+        lock(&incoming).messages.push_back("echo".to_string());
+        Inner::read_owed(&shared);
+        assert_eq!(messages(&shared), ["echo"]);
+        assert_eq!(wakes(&task), 0);
+        lock(&shared).ledger.queue("queued".to_string());
+        Inner::read_owed(&shared);
+        assert_eq!(wakes(&task), 1, "the queue is the task's");
+        let mut s = lock(&shared);
+        s.ledger.take();
+        for i in 0..8 {
+            s.push(SessionEvent::Message(i.to_string()));
+        }
+        drop(s);
+        Inner::read_owed(&shared);
+        assert_eq!(wakes(&task), 2, "held reads are the task's");
+    }
+
+    /// A peer's message that arrives while the application's send is in the connection
+    /// is read by that send before it returns: the task (on another thread, in a real
+    /// runtime) is not woken for it.
+    #[tokio::test]
+    async fn what_arrives_during_a_send_is_read_by_the_send() {
+        let Opened {
+            conn,
+            shared,
+            task,
+            incoming,
+            ..
+        } = open(0);
+        // The connection was read to the end: the relay waits for what comes next.
+        let relay = lock(&shared).relay_waker.clone();
+        assert!(conn.read(&shared, &relay));
+        lock(&incoming).echo = true;
+        let client = super::super::Client::on(Arc::clone(&shared));
+        client.send("hello".to_string()).await.expect("sent");
+        assert_eq!(messages(&shared), ["hello"], "the echo, read by the send");
+        assert_eq!(wakes(&task), 0, "the task slept through it");
+        // Once the send is over, the next arrival is the task's again.
+        lock(&incoming).messages.push_back("later".to_string());
+        lock(&incoming).waiting.take().expect("registered").wake();
+        assert_eq!(wakes(&task), 1);
+    }
+
+    /// Reads the task held while the application was behind go on once it caught up,
+    /// whoever reads first: the connection is no longer held.
+    #[tokio::test]
+    async fn a_handle_reading_after_the_application_caught_up_lifts_the_hold() {
+        let Opened {
+            conn,
+            shared,
+            incoming,
+            ..
+        } = open(0);
+        lock(&conn).as_mut().expect("open").hold(true);
+        lock(&incoming).messages.push_back("a".to_string());
+        let relay = lock(&shared).relay_waker.clone();
+        assert!(conn.read(&shared, &relay));
+        assert!(!lock(&conn).as_ref().expect("open").is_held());
+        assert_eq!(messages(&shared), ["a"]);
     }
 
     fn ticket(begun: Begun) -> Ticket {
@@ -787,7 +1086,13 @@ mod tests {
     /// through, and the task was never woken for it.
     #[tokio::test]
     async fn a_flush_put_off_once_is_finished_by_the_sender() {
-        let (conn, shared, task, sent) = open(1);
+        let Opened {
+            conn,
+            shared,
+            task,
+            sent,
+            ..
+        } = open(1);
         let t = ticket(conn.send("hello".to_string(), &shared).expect("open"));
         assert_eq!(lock(&shared).ledger.outcome(t), None, "not flushed yet");
         conn.flush(&shared);
@@ -800,7 +1105,9 @@ mod tests {
     /// to the task, which polls with its own waker; the send waits for it.
     #[tokio::test]
     async fn a_flush_still_pending_goes_to_the_task() {
-        let (conn, shared, task, _) = open(2);
+        let Opened {
+            conn, shared, task, ..
+        } = open(2);
         let t = ticket(conn.send("hello".to_string(), &shared).expect("open"));
         conn.flush(&shared);
         assert_eq!(task.0.load(Ordering::Relaxed), 1, "the task is told");
@@ -816,7 +1123,9 @@ mod tests {
     /// the task: nothing handed to the transport waits for the task's next reason to run.
     #[tokio::test]
     async fn a_flush_abandoned_by_its_sender_is_the_tasks() {
-        let (conn, shared, task, _) = open(1);
+        let Opened {
+            conn, shared, task, ..
+        } = open(1);
         let t = ticket(conn.send("hello".to_string(), &shared).expect("open"));
         {
             let mut s = lock(&shared);
