@@ -203,12 +203,20 @@ impl<M> Client<M> {
     /// a message was delivered, have the peer acknowledge it in your protocol (an id
     /// echoed back), and send again what was not acknowledged after a reconnect.
     pub async fn send(&self, message: M) -> Result<(), SendError<M>> {
-        poll_fn(|cx| self.room(cx)).await;
-        // Inside the connection until the hand-over: the connection's wake-ups meanwhile
-        // (an echo, a pong, the timer) are this send's to carry out, not a reason to wake
-        // the client's task on another thread.
+        // Inside the connection from here to the hand-over: the connection's wake-ups
+        // meanwhile (an echo, a pong, the timer) are this send's to carry out, not a
+        // reason to wake the client's task on another thread. A wait for room is outside.
+        let mut inside = Some(Sending::enter(&self.relay));
+        poll_fn(|cx| {
+            let room = self.room(cx);
+            if room.is_pending() {
+                inside = None;
+            }
+            room
+        })
+        .await;
         let begun = {
-            let sending = Sending::enter(&self.relay);
+            let sending = inside.unwrap_or_else(|| Sending::enter(&self.relay));
             let begun = begin(&self.shared, message);
             if sending.owed() {
                 Inner::read_owed(&self.shared);

@@ -1056,6 +1056,26 @@ mod tests {
         assert_eq!(wakes(&task), 1);
     }
 
+    /// A send that waits for room is not in the connection: a wake-up meanwhile goes
+    /// to the task at once, not to a send that may wait for long.
+    #[tokio::test]
+    async fn a_send_waiting_for_room_leaves_wake_ups_to_the_task() {
+        let Opened { shared, task, .. } = open(0);
+        {
+            let mut s = lock(&shared);
+            while !s.ledger.full() {
+                s.ledger.queue("queued".to_string());
+            }
+        }
+        let client = super::super::Client::on(Arc::clone(&shared));
+        let mut send = core::pin::pin!(client.send("waits".to_string()));
+        let mut cx = Context::from_waker(crate::driver::nobody());
+        assert!(send.as_mut().poll(&mut cx).is_pending(), "no room");
+        let relay = lock(&shared).relay_waker.clone();
+        relay.wake_by_ref();
+        assert_eq!(wakes(&task), 1, "the task's, while the send waits");
+    }
+
     /// Reads the task held while the application was behind go on once it caught up,
     /// whoever reads first: the connection is no longer held.
     #[tokio::test]
