@@ -169,7 +169,7 @@ def main():
                        "rounds in alternation; the echo server sets `TCP_NODELAY`).\n")
             out.append("| runtime | throughput vs bare |\n|---|---|")
             out.append(f"| current-thread | **{a['paired_throughput_ratio_client']:.3f}×** |")
-            out.append(f"| multi-thread (the client's task reads on another worker) | **{a['paired_throughput_ratio_client_multi_thread']:.3f}×** |")
+            out.append(f"| multi-thread (the client's task reads on another worker; the median of nine runtimes) | **{a['paired_throughput_ratio_client_multi_thread']:.3f}×** |")
             if a.get("paired_throughput_ratio_split_reader_multi_thread") is not None:
                 out.append(f"| multi-thread, for reference, no heartbeat: the bare stream split into a sink and a reader task that hands each message over a channel | {a['paired_throughput_ratio_split_reader_multi_thread']:.3f}× |")
             out.append("")
