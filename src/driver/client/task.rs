@@ -880,6 +880,15 @@ mod tests {
             .collect()
     }
 
+    /// The application falls behind: its buffer (8) full of messages.
+    fn fall_behind(shared: &Mutex<Inner<String>>) {
+        let mut s = lock(shared);
+        for i in 0..8 {
+            s.push(SessionEvent::Message(i.to_string()));
+        }
+        assert!(s.inbox.behind());
+    }
+
     fn wakes(task: &Count) -> usize {
         task.0.load(Ordering::Relaxed)
     }
@@ -923,13 +932,7 @@ mod tests {
             ..
         } = open(0);
         let relay = lock(&shared).relay_waker.clone();
-        {
-            let mut s = lock(&shared);
-            for i in 0..8 {
-                s.push(SessionEvent::Message(i.to_string()));
-            }
-            assert!(s.inbox.behind());
-        }
+        fall_behind(&shared);
         lock(&incoming).messages.push_back("later".to_string());
         assert!(!conn.read(&shared, &relay), "behind: held");
         assert_eq!(lock(&incoming).messages.len(), 1, "nothing read");
@@ -1020,12 +1023,8 @@ mod tests {
         lock(&shared).ledger.queue("queued".to_string());
         Inner::read_owed(&shared);
         assert_eq!(wakes(&task), 1, "the queue is the task's");
-        let mut s = lock(&shared);
-        s.ledger.take();
-        for i in 0..8 {
-            s.push(SessionEvent::Message(i.to_string()));
-        }
-        drop(s);
+        lock(&shared).ledger.take();
+        fall_behind(&shared);
         Inner::read_owed(&shared);
         assert_eq!(wakes(&task), 2, "held reads are the task's");
     }
