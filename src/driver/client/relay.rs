@@ -7,8 +7,9 @@
 //! relay. A handle is inside only from the start of its send to its hand-over to the
 //! transport, never while it waits (for room, for its outcome, for a turn of the
 //! runtime), so a wake-up is never owed to a handle that is not running: the
-//! heartbeat's timer and reads never wait for the application. This is what keeps a sending application's echoes, acknowledgements
-//! and pongs from waking a second thread per message.
+//! heartbeat's timer and reads never wait for the application. This is what keeps a
+//! sending application's echoes, acknowledgements and pongs from waking a second
+//! thread per message.
 //!
 //! The hand-off is two flags and no lock: a wake-up sets `owed` then looks for a
 //! handle; a handle leaving clears itself then looks at `owed`. Both in sequential
