@@ -1023,10 +1023,17 @@ mod tests {
         lock(&shared).ledger.queue("queued".to_string());
         Inner::read_owed(&shared);
         assert_eq!(wakes(&task), 1, "the queue is the task's");
-        lock(&shared).ledger.take();
+        {
+            let mut s = lock(&shared);
+            let (ticket, m) = s.ledger.take().expect("queued");
+            s.ledger.handed(ticket, m);
+        }
+        Inner::read_owed(&shared);
+        assert_eq!(wakes(&task), 2, "so is a flush in flight");
+        lock(&shared).ledger.flushed();
         fall_behind(&shared);
         Inner::read_owed(&shared);
-        assert_eq!(wakes(&task), 2, "held reads are the task's");
+        assert_eq!(wakes(&task), 3, "held reads are the task's");
     }
 
     /// A peer's message that arrives while the application's send is in the connection
