@@ -641,7 +641,7 @@ mod tests {
             let task = Arc::new(Count(AtomicUsize::new(0)));
             let ticket = {
                 let mut s = lock(&shared);
-                s.task = Some(Arc::clone(&task).into());
+                s.relay.task_polls(&Arc::clone(&task).into());
                 let ticket = s.ledger.ticket();
                 s.ledger.handed(ticket, 7);
                 ticket

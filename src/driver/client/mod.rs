@@ -166,9 +166,9 @@ struct Inner<M> {
     finished: bool,
     /// `Client` handles alive.
     clients: usize,
-    task: Option<Waker>,
     /// Where the connection's wake-ups go, and its waker: every read of the connection
-    /// polls with it (the task's, and a handle's [`Direct::read`]).
+    /// polls with it (the task's, and a handle's [`Direct::read`]). It keeps the task's
+    /// waker ([`wake_task`](Self::wake_task)).
     relay: Arc<Relay>,
     relay_waker: Waker,
     /// The end of the connection a handle's read found, for the task to carry out.
@@ -234,7 +234,6 @@ impl<M> Inner<M> {
             shutdown: false,
             finished: false,
             clients: 1,
-            task: None,
             end: None,
             reader: None,
             waiters: Vec::new(),
@@ -343,14 +342,12 @@ impl<M> Inner<M> {
         let read = direct.is_some_and(|direct| direct.read(shared, &relay));
         let s = lock(shared);
         if !read || s.ledger.queued() > 0 || s.ledger.in_flight() > 0 {
-            s.relay.wake_task();
+            s.wake_task();
         }
     }
 
-    fn wake_task(&mut self) {
-        if let Some(w) = self.task.take() {
-            w.wake();
-        }
+    fn wake_task(&self) {
+        self.relay.wake_task();
     }
 
     /// Shuts down when nobody can send or listen any more.

@@ -692,9 +692,6 @@ where
             let (stats, memory) = this.snapshot();
             let (shutdown, behind, signals) = {
                 let mut s = lock(&this.shared);
-                if !s.task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                    s.task = Some(cx.waker().clone());
-                }
                 s.relay.task_polls(cx.waker());
                 s.stats = stats;
                 s.memory = memory;
@@ -839,6 +836,8 @@ mod tests {
         task: Arc<Count>,
         sent: Sent,
         incoming: Arc<Mutex<Incoming>>,
+        /// The relay's waker, for reads as a handle's.
+        relay: Waker,
     }
 
     fn open(pending: usize) -> Opened {
@@ -857,16 +856,17 @@ mod tests {
         {
             let mut s = lock(&shared);
             s.set_open(true);
-            s.task = Some(Arc::clone(&count).into());
             s.relay.task_polls(&Arc::clone(&count).into());
             s.direct = Some(Arc::clone(&conn) as Arc<dyn Direct<String>>);
         }
+        let relay = lock(&shared).relay_waker.clone();
         Opened {
             conn,
             shared,
             task: count,
             sent,
             incoming,
+            relay,
         }
     }
 
@@ -902,12 +902,12 @@ mod tests {
             shared,
             task,
             incoming,
+            relay,
             ..
         } = open(0);
         lock(&incoming)
             .messages
             .extend(["a".to_string(), "b".to_string()]);
-        let relay = lock(&shared).relay_waker.clone();
         assert!(conn.read(&shared, &relay));
         assert_eq!(messages(&shared), ["a", "b"]);
         assert_eq!(wakes(&task), 0, "the task was not needed");
@@ -929,9 +929,9 @@ mod tests {
             shared,
             task,
             incoming,
+            relay,
             ..
         } = open(0);
-        let relay = lock(&shared).relay_waker.clone();
         fall_behind(&shared);
         lock(&incoming).messages.push_back("later".to_string());
         assert!(!conn.read(&shared, &relay), "behind: held");
@@ -1046,10 +1046,10 @@ mod tests {
             shared,
             task,
             incoming,
+            relay,
             ..
         } = open(0);
         // The connection was read to the end: the relay waits for what comes next.
-        let relay = lock(&shared).relay_waker.clone();
         assert!(conn.read(&shared, &relay));
         lock(&incoming).echo = true;
         let client = super::super::Client::on(Arc::clone(&shared));
@@ -1066,7 +1066,12 @@ mod tests {
     /// to the task at once, not to a send that may wait for long.
     #[tokio::test]
     async fn a_send_waiting_for_room_leaves_wake_ups_to_the_task() {
-        let Opened { shared, task, .. } = open(0);
+        let Opened {
+            shared,
+            task,
+            relay,
+            ..
+        } = open(0);
         {
             let mut s = lock(&shared);
             while !s.ledger.full() {
@@ -1077,7 +1082,6 @@ mod tests {
         let mut send = core::pin::pin!(client.send("waits".to_string()));
         let mut cx = Context::from_waker(crate::driver::nobody());
         assert!(send.as_mut().poll(&mut cx).is_pending(), "no room");
-        let relay = lock(&shared).relay_waker.clone();
         relay.wake_by_ref();
         assert_eq!(wakes(&task), 1, "the task's, while the send waits");
     }
@@ -1090,11 +1094,11 @@ mod tests {
             conn,
             shared,
             incoming,
+            relay,
             ..
         } = open(0);
         lock(&conn).as_mut().expect("open").hold(true);
         lock(&incoming).messages.push_back("a".to_string());
-        let relay = lock(&shared).relay_waker.clone();
         assert!(conn.read(&shared, &relay));
         assert!(!lock(&conn).as_ref().expect("open").is_held());
         assert_eq!(messages(&shared), ["a"]);
