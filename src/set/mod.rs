@@ -284,13 +284,11 @@ impl<K: Hash + Eq + Clone> HeartbeatSet<K> {
         // The connection `poll` handed out last (after a forced close, the usual one): its
         // index entry leaves later, with others.
         let polled = self.polled;
-        if let Some(Some((_, k))) = self.slab.get(polled as usize) {
+        if let Some(Some((slot, k))) = self.slab.get_mut(polled as usize) {
             // (`forget` unsets `polled`: a connection is removed this way once.)
             if k == key {
+                slot.mark_removed();
                 let hash = self.index.hash_of(key);
-                if let Some((slot, _)) = &mut self.slab[polled as usize] {
-                    slot.mark_removed();
-                }
                 self.forget(polled);
                 self.gone.push((polled, hash));
                 if self.gone.len() >= GONE_BATCH {
