@@ -145,10 +145,9 @@ where
 
     /// The machine's statistics and path memory, wherever it is now.
     fn snapshot(&self) -> (Stats, PathMemory) {
-        let of = |m: &HeartbeatMachine| (m.stats(), m.path_memory());
         let taken = match &self.link {
-            Link::Up(hb) => lock(hb).as_ref().map(|hb| of(hb.machine())),
-            _ => self.machine.as_ref().map(of),
+            Link::Up(hb) => lock(hb).as_ref().map(|hb| figures(hb.machine())),
+            _ => self.machine.as_ref().map(figures),
         };
         taken.unwrap_or((Stats::default(), PathMemory::new()))
     }
@@ -508,6 +507,11 @@ where
     }
 }
 
+/// What the handles see of `machine`: its statistics and path memory.
+fn figures(machine: &HeartbeatMachine) -> (Stats, PathMemory) {
+    (machine.stats(), machine.path_memory())
+}
+
 /// Reads what the connection has for the application, up to a batch, into the inbox
 /// under one lock: `Ready(Some(end))` when the connection ended (`end` is its error, if
 /// it has one), `Ready(None)` when something was read, `Pending` when nothing was.
@@ -597,10 +601,7 @@ where
             // The connection is no longer open: the task is woken below.
             Poll::Ready(Some(end)) => s.end = Some(end),
             // What was read moved the machine: its figures as of now.
-            Poll::Ready(None) => {
-                s.stats = hb.machine().stats();
-                s.memory = hb.machine().path_memory();
-            }
+            Poll::Ready(None) => (s.stats, s.memory) = figures(hb.machine()),
             Poll::Pending => {}
         }
         if !hb.is_open() {
