@@ -273,6 +273,11 @@ where
         &self.machine
     }
 
+    /// The runtime the driver's timer runs on.
+    pub(crate) fn runtime(&self) -> &R {
+        self.alarm.runtime()
+    }
+
     /// Counters, round trips and the timeouts in force (pings, pongs, timeouts, the
     /// smoothed RTT, the dead-peer bound), while the connection runs: for a service's
     /// metrics.

@@ -68,7 +68,8 @@ where
     type Message = M;
 }
 
-/// A runtime: its clock, one resettable timer, and spawning.
+/// A runtime: its clock, one resettable timer, spawning, and (where it has one) its
+/// cooperative budget.
 ///
 /// The driver arms the timer at the machine's deadline only when that changes, and
 /// compares the clock with the deadline itself before trusting it (a timer may report
@@ -92,6 +93,16 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
     }
     /// Runs `task` in the background until it finishes (a [`Client`]'s connections).
     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F);
+    /// Runs `step` without charging the calling task's cooperative budget (default: it
+    /// just runs it). A [`Client`]'s send that the connection's wake-up finds under way
+    /// takes the connection's next step itself (a bounded batch of reads) instead of
+    /// waking the client's task: work the task would have done on its own budget. Were
+    /// it charged to the sender's, a budget spent on the sender's own writes would turn
+    /// that step into a wake-up of another thread after all. A runtime with a budget
+    /// (tokio's cooperative scheduling) lifts it here.
+    fn unbudgeted(&self, step: &mut dyn FnMut()) {
+        step();
+    }
 }
 
 /// The error a connect function or an on-connect step may return.

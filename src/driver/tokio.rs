@@ -38,4 +38,15 @@ impl Runtime for Tokio {
     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
         drop(::tokio::spawn(task));
     }
+
+    /// `step` inside [`tokio::task::coop::unconstrained`], polled once (it is ready at
+    /// once).
+    fn unbudgeted(&self, step: &mut dyn FnMut()) {
+        let unconstrained = ::tokio::task::coop::unconstrained(core::future::poll_fn(|_| {
+            step();
+            Poll::Ready(())
+        }));
+        let mut cx = Context::from_waker(super::nobody());
+        let _ready = core::pin::pin!(unconstrained).poll(&mut cx);
+    }
 }
