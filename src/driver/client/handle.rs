@@ -4,7 +4,7 @@
 use super::ledger::Ticket;
 use super::relay::{Relay, Sending};
 use super::task::{Connect, Setup, Task};
-use super::{begin, lock, Attempt, Begun, Inner, SessionEvent, Signal, DEFAULT_CAPACITY};
+use super::{begin, lock, Attempt, Begun, Inner, SessionEvent, Signal, Stead, DEFAULT_CAPACITY};
 use crate::codec::HeartbeatCodec;
 use crate::driver::error::SendError;
 use crate::driver::{BoxError, Runtime, Transport};
@@ -218,9 +218,8 @@ impl<M> Client<M> {
         let begun = {
             let sending = inside.unwrap_or_else(|| Sending::enter(&self.relay));
             let begun = begin(&self.shared, message);
-            if sending.owed() {
-                Inner::read_owed(&self.shared);
-            }
+            let flushes = matches!(begun, Ok(Begun::Flushing(_)));
+            leave(sending, &self.shared, flushes);
             begun
         };
         let (ticket, flushing) = match begun? {
@@ -235,11 +234,15 @@ impl<M> Client<M> {
         };
         if flushing {
             yield_once().await;
+            // Back inside to finish it: a wake-up meanwhile (a flush that completes
+            // hands the timer back to the reads) is this send's to carry out.
+            let sending = Sending::enter(&self.relay);
             let direct = lock(&self.shared).direct.clone();
             match direct {
                 Some(direct) => direct.flush(&self.shared),
                 None => lock(&self.shared).owe_flush(),
             }
+            leave(sending, &self.shared, false);
             withdraw.owes_flush = false; // finished, or the task was told
         }
         poll_fn(|cx| self.outcome(ticket, cx)).await
@@ -398,6 +401,15 @@ impl<M> Drop for Withdraw<'_, M> {
     }
 }
 
+/// Ends a send's stretch inside the connection: a wake-up owed to it is carried out
+/// first (one that comes after is the task's, handed on as the stretch ends).
+/// `flushes`: the send finishes its own flush next.
+fn leave<M>(sending: Sending<'_>, shared: &Mutex<Inner<M>>, flushes: bool) {
+    if sending.owed() {
+        Inner::read_owed(shared, Stead::Send { flushes });
+    }
+}
+
 /// Lets the caller's task go round its runtime once (its waker woken at once): a budget
 /// for its turn starts afresh.
 async fn yield_once() {
@@ -468,6 +480,12 @@ impl<M> Sink<M> for Client<M> {
 }
 
 impl<M> Events<M> {
+    /// The events of `shared`, with no task behind them (the caller plays the task).
+    #[cfg(test)]
+    pub(super) fn on(shared: Arc<Mutex<Inner<M>>>) -> Events<M> {
+        Events { shared }
+    }
+
     /// How many events were dropped because the application did not keep up: pings and
     /// pongs once the buffer was full, and the oldest news of connections past twice its
     /// capacity. Messages are never dropped (the client stops reading instead).
@@ -484,7 +502,10 @@ impl<M> Stream for Events<M> {
         let was_behind = s.inbox.behind();
         if let Some(event) = s.inbox.pop() {
             if was_behind && !s.inbox.behind() {
-                s.wake_task(); // room for a batch again
+                // Room for a batch again: the reads the task held go on, here, as the
+                // task's next pass would have them (not a wake-up for another thread).
+                drop(s);
+                Inner::read_owed(&self.shared, Stead::Events);
             }
             return Poll::Ready(Some(event));
         }

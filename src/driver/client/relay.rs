@@ -3,11 +3,14 @@
 //!
 //! The connection's reads and timer are polled with the relay's waker. When it fires
 //! while a handle is inside a send ([`Sending`]), the wake-up is owed to that handle,
-//! which reads before it leaves; otherwise it goes to the task, as it would without the
-//! relay. A handle is inside only from the start of its send to its hand-over to the
-//! transport, never while it waits (for room, for its outcome, for a turn of the
-//! runtime), so a wake-up is never owed to a handle that is not running: the
-//! heartbeat's timer and reads never wait for the application. This is what keeps a
+//! which takes the connection's step (its reads, or the held step while the
+//! application is behind) before it leaves; otherwise it goes to the task, as it would
+//! without the relay. (The reads an application's catching up resumes are likewise its
+//! `Events` poll's to take, not a wake-up for the task.) A handle is inside only from
+//! the start of its send to its hand-over to the transport, and again while it
+//! finishes a flush the runtime put off, never while it waits (for room, for its
+//! outcome, for a turn of the runtime), so a wake-up is never owed to a handle that is
+//! not running: the heartbeat's timer and reads never wait for the application. This is what keeps a
 //! sending application's echoes, acknowledgements and pongs from waking a second
 //! thread per message.
 //!
@@ -93,9 +96,9 @@ impl Wake for Relay {
     }
 }
 
-/// A handle's stretch inside a send, from its start to its hand-over to the transport:
-/// wake-ups meanwhile are its to carry out. It ends before the send waits for anything
-/// (and when dropped).
+/// A handle's stretch inside a send, from its start to its hand-over to the transport
+/// (or through the finish of a flush the runtime put off): wake-ups meanwhile are its
+/// to carry out. It ends before the send waits for anything (and when dropped).
 #[derive(Debug)]
 pub(super) struct Sending<'a> {
     relay: &'a Relay,

@@ -4,7 +4,7 @@
 //! of a wait), when an attempt has taken too long (`AbortConnect`) and when to give up;
 //! while no connection is open the task's one timer is the machine's deadline.
 
-use super::{lock, Attempt, Begun, Direct, Inner, SessionEvent, Signal, Tried};
+use super::{lock, Attempt, Begun, Direct, Inner, SessionEvent, Signal, Stead, Tried};
 use crate::codec::HeartbeatCodec;
 use crate::driver::alarm::Alarm;
 use crate::driver::error::{refusal, Error, SendError, SetupFailed};
@@ -507,6 +507,26 @@ where
     }
 }
 
+/// Holds the connection's reads while the application is `behind` (lifts the hold
+/// otherwise) and, held and open, takes the held step, polled with `relay`: read
+/// nothing until the application takes enough (its catching up resumes the reads); our
+/// pings and pongs go out, and the peer is judged only as far as the kernel can vouch
+/// for it. Returns whether that was the step (held, and still open).
+fn held<S, C, R>(hb: &mut Heartbeat<S, C, R>, behind: bool, relay: &Waker) -> bool
+where
+    S: Transport,
+    <S as Sink<S::Message>>::Error: std::error::Error + Send + Sync + 'static,
+    C: HeartbeatCodec<S::Message>,
+    R: Runtime,
+{
+    hb.hold(behind);
+    if !behind || !hb.is_open() {
+        return false;
+    }
+    hb.poll_held(&mut Context::from_waker(relay));
+    hb.is_open()
+}
+
 /// What the handles see of `machine`: its statistics and path memory.
 fn figures(machine: &HeartbeatMachine) -> (Stats, PathMemory) {
     (machine.stats(), machine.path_memory())
@@ -549,6 +569,41 @@ where
     Poll::Ready(None)
 }
 
+/// A handle's step on the open connection in the task's stead (see [`Direct::read`]):
+/// the held step while the application is `behind`, otherwise a batch of reads. Returns
+/// whether it was taken (not when the connection began closing in the held step).
+fn take_step<S, C, R>(
+    hb: &mut Heartbeat<S, C, R>,
+    shared: &Mutex<Inner<S::Message>>,
+    relay: &Waker,
+    behind: bool,
+) -> bool
+where
+    S: Transport,
+    <S as Sink<S::Message>>::Error: std::error::Error + Send + Sync + 'static,
+    C: HeartbeatCodec<S::Message>,
+    R: Runtime,
+{
+    let held_open = held(hb, behind, relay);
+    if behind {
+        return held_open; // that was the step; closing meanwhile, it is the task's
+    }
+    let mut cx = Context::from_waker(relay);
+    let step = read(hb, shared, &mut cx);
+    let mut s = lock(shared);
+    match step {
+        // The connection is no longer open: the task is woken below.
+        Poll::Ready(Some(end)) => s.end = Some(end),
+        // What was read moved the machine: its figures as of now.
+        Poll::Ready(None) => (s.stats, s.memory) = figures(hb.machine()),
+        Poll::Pending => {}
+    }
+    if !hb.is_open() {
+        s.wake_task(); // closing: the task carries it out
+    }
+    true
+}
+
 /// A handle's send on the open connection (see [`Direct::send`]).
 impl<S, C, R> Direct<S::Message> for Mutex<Option<Heartbeat<S, C, R>>>
 where
@@ -576,7 +631,7 @@ where
         }
     }
 
-    fn read(&self, shared: &Mutex<Inner<S::Message>>, relay: &Waker) -> bool {
+    fn read(&self, shared: &Mutex<Inner<S::Message>>, relay: &Waker, stead: Stead) -> bool {
         // The connection first, then the shared state: the task's order too.
         let mut guard = lock(self);
         let Some(hb) = guard.as_mut() else {
@@ -585,29 +640,21 @@ where
         if !hb.is_open() {
             return false;
         }
-        {
+        let (behind, ended) = {
             let s = lock(shared);
-            if s.inbox.behind() || s.end.is_some() {
-                return false;
-            }
+            (s.inbox.behind(), s.end.is_some())
+        };
+        if ended {
+            return false;
         }
-        // The application caught up: the reads the task held go on (as its next pass
-        // would have it).
-        hb.hold(false);
-        let mut cx = Context::from_waker(relay);
-        let step = read(hb, shared, &mut cx);
-        let mut s = lock(shared);
-        match step {
-            // The connection is no longer open: the task is woken below.
-            Poll::Ready(Some(end)) => s.end = Some(end),
-            // What was read moved the machine: its figures as of now.
-            Poll::Ready(None) => (s.stats, s.memory) = figures(hb.machine()),
-            Poll::Pending => {}
+        let runtime = hb.runtime().clone();
+        let mut took = false;
+        let mut step = || took = take_step(hb, shared, relay, behind);
+        match stead {
+            Stead::Send { .. } => runtime.unbudgeted(&mut step),
+            Stead::Events => step(),
         }
-        if !hb.is_open() {
-            s.wake_task(); // closing: the task carries it out
-        }
-        true
+        took
     }
 
     fn flush(&self, shared: &Mutex<Inner<S::Message>>) {
@@ -708,17 +755,11 @@ where
             }
             this.poll_send(cx);
             if let Link::Up(hb) = &this.link {
-                // Behind on messages: read nothing until the application takes one (it
-                // wakes us); the peer is judged only as far as the kernel can vouch for
-                // it. A connection closing or ended still finishes: what it reads is
+                // A connection closing or ended still finishes: what it reads is
                 // discarded, and its end is news that never waits.
                 if let Some(hb) = lock(hb).as_mut() {
-                    hb.hold(behind);
-                    if behind && hb.is_open() {
-                        hb.poll_held(&mut Context::from_waker(&this.relay));
-                        if hb.is_open() {
-                            return Poll::Pending;
-                        }
+                    if held(hb, behind, &this.relay) {
+                        return Poll::Pending;
                     }
                 }
             }
@@ -890,6 +931,9 @@ mod tests {
         assert!(s.inbox.behind());
     }
 
+    /// A send owed a wake-up, with no flush of its own to finish.
+    const SEND: Stead = Stead::Send { flushes: false };
+
     fn wakes(task: &Count) -> usize {
         task.0.load(Ordering::Relaxed)
     }
@@ -909,7 +953,7 @@ mod tests {
         lock(&incoming)
             .messages
             .extend(["a".to_string(), "b".to_string()]);
-        assert!(conn.read(&shared, &relay));
+        assert!(conn.read(&shared, &relay, SEND));
         assert_eq!(messages(&shared), ["a", "b"]);
         assert_eq!(wakes(&task), 0, "the task was not needed");
         let waiting = lock(&incoming).waiting.take().expect("registered");
@@ -921,10 +965,11 @@ mod tests {
         assert_eq!(wakes(&task), 1);
     }
 
-    /// Reads are not a handle's while the application is behind (the task holds them)
-    /// or once the connection ended: an end found is the task's to carry out.
+    /// While the application is behind, a handle takes the held step as the task would
+    /// (the reads held, nothing read) without waking it; once the connection ended, an
+    /// end found is the task's to carry out.
     #[tokio::test]
-    async fn a_handle_leaves_held_reads_and_endings_to_the_task() {
+    async fn a_handle_takes_the_held_step_and_leaves_endings_to_the_task() {
         let Opened {
             conn,
             shared,
@@ -935,11 +980,13 @@ mod tests {
         } = open(0);
         fall_behind(&shared);
         lock(&incoming).messages.push_back("later".to_string());
-        assert!(!conn.read(&shared, &relay), "behind: held");
+        assert!(conn.read(&shared, &relay, SEND), "behind: the held step");
+        assert!(lock(&conn).as_ref().expect("open").is_held());
         assert_eq!(lock(&incoming).messages.len(), 1, "nothing read");
+        assert_eq!(wakes(&task), 0, "the task was not needed");
         assert_eq!(messages(&shared).len(), 8);
         lock(&incoming).closed = true;
-        assert!(conn.read(&shared, &relay));
+        assert!(conn.read(&shared, &relay, SEND));
         assert_eq!(
             messages(&shared),
             ["later"],
@@ -947,7 +994,10 @@ mod tests {
         );
         assert!(lock(&shared).end.is_some(), "the end waits for the task");
         assert!(wakes(&task) >= 1, "and the task is told");
-        assert!(!conn.read(&shared, &relay), "ended: nothing more to read");
+        assert!(
+            !conn.read(&shared, &relay, SEND),
+            "ended: nothing more to read"
+        );
     }
 
     /// An end a handle's read found is the task's next step: the connection is over
@@ -988,7 +1038,7 @@ mod tests {
             let s = lock(&shared);
             (s.direct.clone().expect("open"), s.relay_waker.clone())
         };
-        assert!(direct.read(&shared, &relay));
+        assert!(direct.read(&shared, &relay, SEND));
         assert!(lock(&shared).open, "the task has not run yet");
         assert!(step().is_pending());
         let mut s = lock(&shared);
@@ -1012,29 +1062,122 @@ mod tests {
     #[tokio::test]
     async fn a_sender_owed_a_wake_up_reads() {
         let Opened {
+            conn,
             shared,
             task,
             incoming,
             ..
         } = open(0);
         lock(&incoming).messages.push_back("echo".to_string());
-        Inner::read_owed(&shared);
+        Inner::read_owed(&shared, SEND);
         assert_eq!(messages(&shared), ["echo"]);
         assert_eq!(wakes(&task), 0);
         lock(&shared).ledger.queue("queued".to_string());
-        Inner::read_owed(&shared);
+        Inner::read_owed(&shared, SEND);
         assert_eq!(wakes(&task), 1, "the queue is the task's");
         {
             let mut s = lock(&shared);
             let (ticket, m) = s.ledger.take().expect("queued");
             s.ledger.handed(ticket, m);
         }
-        Inner::read_owed(&shared);
+        Inner::read_owed(&shared, SEND);
         assert_eq!(wakes(&task), 2, "so is a flush in flight");
+        Inner::read_owed(&shared, Stead::Send { flushes: true });
+        assert_eq!(wakes(&task), 2, "unless the send finishes its flush next");
         lock(&shared).ledger.flushed();
         fall_behind(&shared);
-        Inner::read_owed(&shared);
-        assert_eq!(wakes(&task), 3, "held reads are the task's");
+        Inner::read_owed(&shared, SEND);
+        assert_eq!(wakes(&task), 2, "the held step is a sender's too");
+        assert!(lock(&conn).as_ref().expect("open").is_held());
+    }
+
+    /// A send's step in the task's stead spares the caller's cooperative budget: with
+    /// that budget spent (by its own writes, in a real send), the step still runs
+    /// whole and nobody is woken. The application's `Events` poll reads on its own
+    /// budget: spent, the timer's poll is put off, and the task is woken to take it.
+    #[tokio::test]
+    async fn a_senders_step_spares_the_callers_budget() {
+        let Opened {
+            shared,
+            task,
+            incoming,
+            ..
+        } = open(0);
+        let spent = |stead: Stead| {
+            let shared = &shared;
+            core::future::poll_fn(move |cx| {
+                while let Poll::Ready(restore) = tokio::task::coop::poll_proceed(cx) {
+                    restore.made_progress();
+                }
+                Inner::read_owed(shared, stead);
+                Poll::Ready(())
+            })
+        };
+        lock(&incoming).messages.push_back("a".to_string());
+        spent(SEND).await;
+        tokio::task::yield_now().await; // (the runtime wakes what a spent budget put off)
+        assert_eq!(messages(&shared), ["a"]);
+        assert_eq!(wakes(&task), 0, "nothing put off");
+        lock(&incoming).messages.push_back("b".to_string());
+        spent(Stead::Events).await;
+        tokio::task::yield_now().await;
+        assert_eq!(messages(&shared), ["b"]);
+        assert_eq!(wakes(&task), 1, "the timer's poll, put off");
+    }
+
+    /// The application catching up (its buffer down to half) resumes the reads the
+    /// task held, in its own `Events` poll: what waited comes next, in order, and the
+    /// task (on another thread, in a real runtime) is not woken for it.
+    #[tokio::test]
+    async fn catching_up_reads_what_was_held() {
+        let Opened {
+            conn,
+            shared,
+            task,
+            incoming,
+            ..
+        } = open(0);
+        fall_behind(&shared);
+        lock(&conn).as_mut().expect("open").hold(true);
+        lock(&incoming).messages.push_back("later".to_string());
+        let mut events = super::super::Events::on(Arc::clone(&shared));
+        let mut got = Vec::new();
+        for _ in 0..9 {
+            match core::future::poll_fn(|cx| {
+                futures_core::Stream::poll_next(Pin::new(&mut events), cx)
+            })
+            .await
+            {
+                Some(SessionEvent::Message(m)) => got.push(m),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(got, ["0", "1", "2", "3", "4", "5", "6", "7", "later"]);
+        assert_eq!(wakes(&task), 0, "the task slept through it");
+        assert!(!lock(&conn).as_ref().expect("open").is_held());
+    }
+
+    /// A flush the runtime put off, finished by its sender after a yield, hands the
+    /// timer back to the reads: that wake-up comes while the sender is inside again,
+    /// and is its to carry out, not the task's.
+    #[tokio::test]
+    async fn a_sender_finishing_its_flush_carries_out_the_wake_up_it_brings() {
+        let Opened {
+            conn,
+            shared,
+            task,
+            relay,
+            sent,
+            ..
+        } = open(1);
+        assert!(
+            conn.read(&shared, &relay, SEND),
+            "the reads poll with the relay"
+        );
+        let client = super::super::Client::on(Arc::clone(&shared));
+        client.send("hello".to_string()).await.expect("sent");
+        assert_eq!(*lock(&sent), ["hello"]);
+        assert_eq!(wakes(&task), 0, "the task slept through it");
     }
 
     /// A peer's message that arrives while the application's send is in the connection
@@ -1051,7 +1194,7 @@ mod tests {
             ..
         } = open(0);
         // The connection was read to the end: the relay waits for what comes next.
-        assert!(conn.read(&shared, &relay));
+        assert!(conn.read(&shared, &relay, SEND));
         lock(&incoming).echo = true;
         let client = super::super::Client::on(Arc::clone(&shared));
         client.send("hello".to_string()).await.expect("sent");
@@ -1061,6 +1204,28 @@ mod tests {
         lock(&incoming).messages.push_back("later".to_string());
         lock(&incoming).waiting.take().expect("registered").wake();
         assert_eq!(wakes(&task), 1);
+    }
+
+    /// The same with the send's flush put off by the runtime: the send reads what
+    /// arrived, then finishes its own flush; what is in flight meanwhile is its own, so
+    /// the task is not woken for it either.
+    #[tokio::test]
+    async fn a_send_finishing_its_own_flush_reads_what_arrives_alone() {
+        let Opened {
+            conn,
+            shared,
+            task,
+            incoming,
+            relay,
+            sent,
+        } = open(1);
+        assert!(conn.read(&shared, &relay, SEND));
+        lock(&incoming).echo = true;
+        let client = super::super::Client::on(Arc::clone(&shared));
+        client.send("hello".to_string()).await.expect("sent");
+        assert_eq!(*lock(&sent), ["hello"]);
+        assert_eq!(messages(&shared), ["hello"], "the echo, read by the send");
+        assert_eq!(wakes(&task), 0, "the task slept through it");
     }
 
     /// A send that waits for room is not in the connection: a wake-up meanwhile goes
@@ -1100,7 +1265,7 @@ mod tests {
         } = open(0);
         lock(&conn).as_mut().expect("open").hold(true);
         lock(&incoming).messages.push_back("a".to_string());
-        assert!(conn.read(&shared, &relay));
+        assert!(conn.read(&shared, &relay, SEND));
         assert!(!lock(&conn).as_ref().expect("open").is_held());
         assert_eq!(messages(&shared), ["a"]);
     }
