@@ -94,14 +94,27 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
     /// Runs `task` in the background until it finishes (a [`Client`]'s connections).
     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F);
     /// Runs `step` without charging the calling task's cooperative budget (default: it
-    /// just runs it). A [`Client`]'s send that the connection's wake-up finds under way
-    /// takes the connection's next step itself (a bounded batch of reads) instead of
-    /// waking the client's task: work the task would have done on its own budget. Were
-    /// it charged to the sender's, a budget spent on the sender's own writes would turn
-    /// that step into a wake-up of another thread after all. A runtime with a budget
-    /// (tokio's cooperative scheduling) lifts it here.
+    /// just runs it). A [`Client`]'s send that the connection's wake-up finds under way,
+    /// and its [`Events`] catching up, take the connection's next step themselves (a
+    /// bounded batch of reads) instead of waking the client's task: work the task would
+    /// have done on its own budget. Were it charged to the caller's, a budget spent on
+    /// the caller's own writes or events would turn that step into a wake-up of another
+    /// thread after all. A runtime with a budget (tokio's cooperative scheduling) lifts
+    /// it here.
     fn unbudgeted(&self, step: &mut dyn FnMut()) {
         step();
+    }
+    /// Spends a unit of the calling task's cooperative budget, or, with none left,
+    /// `Pending` (the task is woken to go on after a turn of the runtime). Default:
+    /// always `Ready`. A [`Client`]'s [`Events`] spend one per event, as a runtime's own
+    /// channels do, so that an application finding event after event ready still lets
+    /// the runtime's other tasks run.
+    fn poll_budget(cx: &mut Context<'_>) -> Poll<()>
+    where
+        Self: Sized,
+    {
+        let _ = cx;
+        Poll::Ready(())
     }
 }
 

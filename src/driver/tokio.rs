@@ -39,6 +39,11 @@ impl Runtime for Tokio {
         drop(::tokio::spawn(task));
     }
 
+    /// [`tokio::task::coop::poll_proceed`], the unit spent.
+    fn poll_budget(cx: &mut Context<'_>) -> Poll<()> {
+        ::tokio::task::coop::poll_proceed(cx).map(|unit| unit.made_progress())
+    }
+
     /// `step` inside [`tokio::task::coop::unconstrained`], polled once (it is ready at
     /// once).
     fn unbudgeted(&self, step: &mut dyn FnMut()) {

@@ -4,7 +4,7 @@
 use super::ledger::Ticket;
 use super::relay::{Relay, Sending};
 use super::task::{Connect, Setup, Task};
-use super::{begin, lock, Attempt, Begun, Inner, SessionEvent, Signal, Stead, DEFAULT_CAPACITY};
+use super::{begin, lock, Attempt, Begun, Inner, SessionEvent, Signal, DEFAULT_CAPACITY};
 use crate::codec::HeartbeatCodec;
 use crate::driver::error::SendError;
 use crate::driver::{BoxError, Runtime, Transport};
@@ -106,10 +106,15 @@ pub struct Client<M> {
 /// - Dropping the stream means nobody listens: events are discarded from then on, and
 ///   the heartbeat goes on.
 ///
+/// Each event spends a unit of the polling task's cooperative budget where the runtime
+/// keeps one ([`Runtime::poll_budget`]; tokio's), as the runtime's own channels do.
+///
 /// The stream ends after [`SessionEvent::GaveUp`], or once a shutdown has closed the
 /// connection.
 pub struct Events<M> {
     shared: Arc<Mutex<Inner<M>>>,
+    /// The runtime's [`poll_budget`](Runtime::poll_budget).
+    budget: fn(&mut Context<'_>) -> Poll<()>,
 }
 
 impl<M> fmt::Debug for Client<M> {
@@ -406,7 +411,7 @@ impl<M> Drop for Withdraw<'_, M> {
 /// `flushes`: the send finishes its own flush next.
 fn leave<M>(sending: Sending<'_>, shared: &Mutex<Inner<M>>, flushes: bool) {
     if sending.owed() {
-        Inner::read_owed(shared, Stead::Send { flushes });
+        Inner::read_owed(shared, flushes);
     }
 }
 
@@ -481,9 +486,12 @@ impl<M> Sink<M> for Client<M> {
 
 impl<M> Events<M> {
     /// The events of `shared`, with no task behind them (the caller plays the task).
-    #[cfg(test)]
+    #[cfg(all(test, feature = "tokio"))]
     pub(super) fn on(shared: Arc<Mutex<Inner<M>>>) -> Events<M> {
-        Events { shared }
+        Events {
+            shared,
+            budget: crate::driver::tokio::Tokio::poll_budget,
+        }
     }
 
     /// How many events were dropped because the application did not keep up: pings and
@@ -499,13 +507,16 @@ impl<M> Stream for Events<M> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SessionEvent<M>>> {
         let mut s = lock(&self.shared);
+        if s.inbox.len() > 0 && (self.budget)(cx).is_pending() {
+            return Poll::Pending; // the runtime's other tasks first
+        }
         let was_behind = s.inbox.behind();
         if let Some(event) = s.inbox.pop() {
             if was_behind && !s.inbox.behind() {
                 // Room for a batch again: the reads the task held go on, here, as the
                 // task's next pass would have them (not a wake-up for another thread).
                 drop(s);
-                Inner::read_owed(&self.shared, Stead::Events);
+                Inner::read_owed(&self.shared, false);
             }
             return Poll::Ready(Some(event));
         }
@@ -628,6 +639,7 @@ where
         runtime.spawn(task);
         let events = Events {
             shared: Arc::clone(&shared),
+            budget: R::poll_budget,
         };
         let relay = Arc::clone(&lock(&shared).relay);
         let client = Client {

@@ -117,31 +117,21 @@ trait Direct<M>: Send + Sync {
     /// finish (it is woken), so the transport only ever waits for the task.
     fn send(&self, m: M, shared: &Mutex<Inner<M>>) -> Result<Begun, SendError<M>>;
 
-    /// Takes the connection's step, now, as the task would, in its `stead`: reads what
-    /// the connection has into the inbox, up to a batch, or, while the application is
+    /// Takes the connection's step, now, as the task would, in its stead: reads what the
+    /// connection has into the inbox, up to a batch, or, while the application is
     /// behind, the held step; polled with `relay` (the relay's waker), so the
-    /// connection's readiness and timer wake whoever they should next. Not once the
-    /// connection is closing (`false`): that stays the task's. An end found here waits
-    /// in [`Inner::end`] for the task, which is woken.
-    fn read(&self, shared: &Mutex<Inner<M>>, relay: &Waker, stead: Stead) -> bool;
+    /// connection's readiness and timer wake whoever they should next, and without
+    /// charging the caller's runtime budget ([`Runtime::unbudgeted`]: the task's work,
+    /// bounded). Not once the connection is closing (`false`): that stays the task's.
+    /// An end found here waits in [`Inner::end`] for the task, which is woken.
+    ///
+    /// [`Runtime::unbudgeted`]: crate::driver::Runtime::unbudgeted
+    fn read(&self, shared: &Mutex<Inner<M>>, relay: &Waker) -> bool;
 
     /// Finishes the flush a direct send left pending ([`Begun::Flushing`]), now, if it
     /// can: under both locks, with a waker that wakes nobody. Still pending, or failed, it
     /// is the task's to finish (it is woken, and polls with its own waker).
     fn flush(&self, shared: &Mutex<Inner<M>>);
-}
-
-/// Who takes the connection's step in the task's stead ([`Inner::read_owed`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stead {
-    /// A send the connection's wake-up found under way ([`Relay`]): the task's work,
-    /// not the application's, so it spares the caller's runtime budget
-    /// ([`Runtime::unbudgeted`](crate::driver::Runtime::unbudgeted)). `flushes`: the
-    /// send finishes its own flush next, which settles what is in flight.
-    Send { flushes: bool },
-    /// The application's `Events` poll, catching up: it reads as the application
-    /// reading its connection would, on its own budget.
-    Events,
 }
 
 /// How a handle's direct send went.
@@ -346,17 +336,16 @@ impl<M> Inner<M> {
 
     /// Carries out a wake-up owed to a send (see [`Relay`]), or the reads the
     /// application's catching up resumes: the connection's step as the task would take
-    /// it (reads, or the held step while the application is behind), in its `stead`;
-    /// what is not a handle's to do (the connection closing or gone, sends queued, or in
-    /// flight with no flush to come from this send) goes to the task.
-    fn read_owed(shared: &Mutex<Inner<M>>, stead: Stead) {
+    /// it (reads, or the held step while the application is behind); what is not a
+    /// handle's to do (the connection closing or gone, sends queued, or in flight,
+    /// unless the caller `flushes` its own send next, which settles it) goes to the task.
+    fn read_owed(shared: &Mutex<Inner<M>>, flushes: bool) {
         let (direct, relay) = {
             let s = lock(shared);
             (s.direct.clone(), s.relay_waker.clone())
         };
-        let read = direct.is_some_and(|direct| direct.read(shared, &relay, stead));
+        let read = direct.is_some_and(|direct| direct.read(shared, &relay));
         let s = lock(shared);
-        let flushes = stead == Stead::Send { flushes: true };
         if !read || s.ledger.queued() > 0 || (s.ledger.in_flight() > 0 && !flushes) {
             s.wake_task();
         }

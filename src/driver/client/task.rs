@@ -4,7 +4,7 @@
 //! of a wait), when an attempt has taken too long (`AbortConnect`) and when to give up;
 //! while no connection is open the task's one timer is the machine's deadline.
 
-use super::{lock, Attempt, Begun, Direct, Inner, SessionEvent, Signal, Stead, Tried};
+use super::{lock, Attempt, Begun, Direct, Inner, SessionEvent, Signal, Tried};
 use crate::codec::HeartbeatCodec;
 use crate::driver::alarm::Alarm;
 use crate::driver::error::{refusal, Error, SendError, SetupFailed};
@@ -631,7 +631,7 @@ where
         }
     }
 
-    fn read(&self, shared: &Mutex<Inner<S::Message>>, relay: &Waker, stead: Stead) -> bool {
+    fn read(&self, shared: &Mutex<Inner<S::Message>>, relay: &Waker) -> bool {
         // The connection first, then the shared state: the task's order too.
         let mut guard = lock(self);
         let Some(hb) = guard.as_mut() else {
@@ -649,11 +649,7 @@ where
         }
         let runtime = hb.runtime().clone();
         let mut took = false;
-        let mut step = || took = take_step(hb, shared, relay, behind);
-        match stead {
-            Stead::Send { .. } => runtime.unbudgeted(&mut step),
-            Stead::Events => step(),
-        }
+        runtime.unbudgeted(&mut || took = take_step(hb, shared, relay, behind));
         took
     }
 
@@ -931,9 +927,6 @@ mod tests {
         assert!(s.inbox.behind());
     }
 
-    /// A send owed a wake-up, with no flush of its own to finish.
-    const SEND: Stead = Stead::Send { flushes: false };
-
     fn wakes(task: &Count) -> usize {
         task.0.load(Ordering::Relaxed)
     }
@@ -953,7 +946,7 @@ mod tests {
         lock(&incoming)
             .messages
             .extend(["a".to_string(), "b".to_string()]);
-        assert!(conn.read(&shared, &relay, SEND));
+        assert!(conn.read(&shared, &relay));
         assert_eq!(messages(&shared), ["a", "b"]);
         assert_eq!(wakes(&task), 0, "the task was not needed");
         let waiting = lock(&incoming).waiting.take().expect("registered");
@@ -980,13 +973,13 @@ mod tests {
         } = open(0);
         fall_behind(&shared);
         lock(&incoming).messages.push_back("later".to_string());
-        assert!(conn.read(&shared, &relay, SEND), "behind: the held step");
+        assert!(conn.read(&shared, &relay), "behind: the held step");
         assert!(lock(&conn).as_ref().expect("open").is_held());
         assert_eq!(lock(&incoming).messages.len(), 1, "nothing read");
         assert_eq!(wakes(&task), 0, "the task was not needed");
         assert_eq!(messages(&shared).len(), 8);
         lock(&incoming).closed = true;
-        assert!(conn.read(&shared, &relay, SEND));
+        assert!(conn.read(&shared, &relay));
         assert_eq!(
             messages(&shared),
             ["later"],
@@ -994,10 +987,7 @@ mod tests {
         );
         assert!(lock(&shared).end.is_some(), "the end waits for the task");
         assert!(wakes(&task) >= 1, "and the task is told");
-        assert!(
-            !conn.read(&shared, &relay, SEND),
-            "ended: nothing more to read"
-        );
+        assert!(!conn.read(&shared, &relay), "ended: nothing more to read");
     }
 
     /// An end a handle's read found is the task's next step: the connection is over
@@ -1038,7 +1028,7 @@ mod tests {
             let s = lock(&shared);
             (s.direct.clone().expect("open"), s.relay_waker.clone())
         };
-        assert!(direct.read(&shared, &relay, SEND));
+        assert!(direct.read(&shared, &relay));
         assert!(lock(&shared).open, "the task has not run yet");
         assert!(step().is_pending());
         let mut s = lock(&shared);
@@ -1069,60 +1059,100 @@ mod tests {
             ..
         } = open(0);
         lock(&incoming).messages.push_back("echo".to_string());
-        Inner::read_owed(&shared, SEND);
+        Inner::read_owed(&shared, false);
         assert_eq!(messages(&shared), ["echo"]);
         assert_eq!(wakes(&task), 0);
         lock(&shared).ledger.queue("queued".to_string());
-        Inner::read_owed(&shared, SEND);
+        Inner::read_owed(&shared, false);
         assert_eq!(wakes(&task), 1, "the queue is the task's");
         {
             let mut s = lock(&shared);
             let (ticket, m) = s.ledger.take().expect("queued");
             s.ledger.handed(ticket, m);
         }
-        Inner::read_owed(&shared, SEND);
+        Inner::read_owed(&shared, false);
         assert_eq!(wakes(&task), 2, "so is a flush in flight");
-        Inner::read_owed(&shared, Stead::Send { flushes: true });
+        Inner::read_owed(&shared, true);
         assert_eq!(wakes(&task), 2, "unless the send finishes its flush next");
         lock(&shared).ledger.flushed();
         fall_behind(&shared);
-        Inner::read_owed(&shared, SEND);
+        Inner::read_owed(&shared, false);
         assert_eq!(wakes(&task), 2, "the held step is a sender's too");
         assert!(lock(&conn).as_ref().expect("open").is_held());
     }
 
-    /// A send's step in the task's stead spares the caller's cooperative budget: with
-    /// that budget spent (by its own writes, in a real send), the step still runs
-    /// whole and nobody is woken. The application's `Events` poll reads on its own
-    /// budget: spent, the timer's poll is put off, and the task is woken to take it.
+    /// Spends the calling task's whole cooperative budget (tokio's).
+    fn spend_budget(cx: &mut Context<'_>) {
+        while let Poll::Ready(unit) = tokio::task::coop::poll_proceed(cx) {
+            unit.made_progress();
+        }
+    }
+
+    /// A handle's step in the task's stead spares the caller's cooperative budget: with
+    /// that budget spent (by its own writes, in a real send), the step still runs whole
+    /// (the timer polled too) and nobody is woken: the task's work, done by the caller,
+    /// does not turn into a wake-up of the task after all.
     #[tokio::test]
-    async fn a_senders_step_spares_the_callers_budget() {
+    async fn a_handles_step_spares_the_callers_budget() {
         let Opened {
             shared,
             task,
             incoming,
             ..
         } = open(0);
-        let spent = |stead: Stead| {
-            let shared = &shared;
-            core::future::poll_fn(move |cx| {
-                while let Poll::Ready(restore) = tokio::task::coop::poll_proceed(cx) {
-                    restore.made_progress();
-                }
-                Inner::read_owed(shared, stead);
-                Poll::Ready(())
-            })
-        };
         lock(&incoming).messages.push_back("a".to_string());
-        spent(SEND).await;
+        core::future::poll_fn(|cx| {
+            spend_budget(cx);
+            Inner::read_owed(&shared, false);
+            Poll::Ready(())
+        })
+        .await;
         tokio::task::yield_now().await; // (the runtime wakes what a spent budget put off)
         assert_eq!(messages(&shared), ["a"]);
         assert_eq!(wakes(&task), 0, "nothing put off");
-        lock(&incoming).messages.push_back("b".to_string());
-        spent(Stead::Events).await;
+    }
+
+    /// The `Events` stream spends a unit of the caller's budget per event, as the
+    /// runtime's own channels do: with none left it answers `Pending` though an event
+    /// waits (the caller is woken), so an application finding event after event ready
+    /// still lets the runtime's other tasks run; a turn later the event comes.
+    #[tokio::test]
+    async fn events_spend_the_callers_budget() {
+        let Opened { shared, .. } = open(0);
+        let mut events = super::super::Events::on(Arc::clone(&shared));
+        let woken = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&woken));
+        let empty = core::future::poll_fn(|cx| {
+            spend_budget(cx);
+            let mut own = Context::from_waker(&waker);
+            Poll::Ready(futures_core::Stream::poll_next(
+                Pin::new(&mut events),
+                &mut own,
+            ))
+        })
+        .await;
+        assert!(empty.is_pending());
+        assert!(
+            lock(&shared).reader.is_some(),
+            "nothing to take: it waits for news"
+        );
+        lock(&shared).reader = None;
+        lock(&shared).push(SessionEvent::Message("a".to_string()));
+        let first = core::future::poll_fn(|cx| {
+            spend_budget(cx);
+            let mut own = Context::from_waker(&waker);
+            Poll::Ready(futures_core::Stream::poll_next(
+                Pin::new(&mut events),
+                &mut own,
+            ))
+        })
+        .await;
+        assert!(first.is_pending(), "no budget left: a turn first");
         tokio::task::yield_now().await;
-        assert_eq!(messages(&shared), ["b"]);
-        assert_eq!(wakes(&task), 1, "the timer's poll, put off");
+        assert_eq!(wakes(&woken), 1, "woken to go on");
+        let next =
+            core::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut events), cx));
+        assert_eq!(next.await, Some(SessionEvent::Message("a".to_string())));
     }
 
     /// The application catching up (its buffer down to half) resumes the reads the
@@ -1170,10 +1200,7 @@ mod tests {
             sent,
             ..
         } = open(1);
-        assert!(
-            conn.read(&shared, &relay, SEND),
-            "the reads poll with the relay"
-        );
+        assert!(conn.read(&shared, &relay), "the reads poll with the relay");
         let client = super::super::Client::on(Arc::clone(&shared));
         client.send("hello".to_string()).await.expect("sent");
         assert_eq!(*lock(&sent), ["hello"]);
@@ -1194,7 +1221,7 @@ mod tests {
             ..
         } = open(0);
         // The connection was read to the end: the relay waits for what comes next.
-        assert!(conn.read(&shared, &relay, SEND));
+        assert!(conn.read(&shared, &relay));
         lock(&incoming).echo = true;
         let client = super::super::Client::on(Arc::clone(&shared));
         client.send("hello".to_string()).await.expect("sent");
@@ -1219,7 +1246,7 @@ mod tests {
             relay,
             sent,
         } = open(1);
-        assert!(conn.read(&shared, &relay, SEND));
+        assert!(conn.read(&shared, &relay));
         lock(&incoming).echo = true;
         let client = super::super::Client::on(Arc::clone(&shared));
         client.send("hello".to_string()).await.expect("sent");
@@ -1265,7 +1292,7 @@ mod tests {
         } = open(0);
         lock(&conn).as_mut().expect("open").hold(true);
         lock(&incoming).messages.push_back("a".to_string());
-        assert!(conn.read(&shared, &relay, SEND));
+        assert!(conn.read(&shared, &relay));
         assert!(!lock(&conn).as_ref().expect("open").is_held());
         assert_eq!(messages(&shared), ["a"]);
     }
