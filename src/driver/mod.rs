@@ -135,3 +135,33 @@ pub(crate) fn nobody() -> &'static std::task::Waker {
 pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A runtime that keeps no cooperative budget (the trait's defaults).
+    #[derive(Clone)]
+    struct Unbudgeted;
+
+    impl Runtime for Unbudgeted {
+        type Timer = ();
+        fn timer(&self, _: std::time::Instant) {}
+        fn reset(&self, _: &mut (), _: std::time::Instant) {}
+        fn poll_timer(&self, _: &mut (), _: &mut Context<'_>) -> Poll<()> {
+            Poll::Pending
+        }
+        fn spawn<F: Future<Output = ()> + Send + 'static>(&self, _: F) {}
+    }
+
+    /// Without a budget, a step in the task's stead runs as it is (once), and an event
+    /// never waits for a turn.
+    #[test]
+    fn a_runtime_without_a_budget_runs_steps_and_never_waits() {
+        let mut ran = 0;
+        Unbudgeted.unbudgeted(&mut || ran += 1);
+        assert_eq!(ran, 1);
+        let mut cx = Context::from_waker(nobody());
+        assert!(Unbudgeted::poll_budget(&mut cx).is_ready());
+    }
+}

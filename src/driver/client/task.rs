@@ -1112,6 +1112,22 @@ mod tests {
         assert_eq!(wakes(&task), 0, "nothing put off");
     }
 
+    /// Polls `events` once with `waker`, the caller's budget spent first.
+    async fn poll_spent(
+        events: &mut super::super::Events<String>,
+        waker: &Waker,
+    ) -> Poll<Option<SessionEvent<String>>> {
+        core::future::poll_fn(|cx| {
+            spend_budget(cx);
+            let mut own = Context::from_waker(waker);
+            Poll::Ready(futures_core::Stream::poll_next(
+                Pin::new(&mut *events),
+                &mut own,
+            ))
+        })
+        .await
+    }
+
     /// The `Events` stream spends a unit of the caller's budget per event, as the
     /// runtime's own channels do: with none left it answers `Pending` though an event
     /// waits (the caller is woken), so an application finding event after event ready
@@ -1122,31 +1138,14 @@ mod tests {
         let mut events = super::super::Events::on(Arc::clone(&shared));
         let woken = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(Arc::clone(&woken));
-        let empty = core::future::poll_fn(|cx| {
-            spend_budget(cx);
-            let mut own = Context::from_waker(&waker);
-            Poll::Ready(futures_core::Stream::poll_next(
-                Pin::new(&mut events),
-                &mut own,
-            ))
-        })
-        .await;
-        assert!(empty.is_pending());
+        assert!(poll_spent(&mut events, &waker).await.is_pending());
         assert!(
             lock(&shared).reader.is_some(),
             "nothing to take: it waits for news"
         );
         lock(&shared).reader = None;
         lock(&shared).push(SessionEvent::Message("a".to_string()));
-        let first = core::future::poll_fn(|cx| {
-            spend_budget(cx);
-            let mut own = Context::from_waker(&waker);
-            Poll::Ready(futures_core::Stream::poll_next(
-                Pin::new(&mut events),
-                &mut own,
-            ))
-        })
-        .await;
+        let first = poll_spent(&mut events, &waker).await;
         assert!(first.is_pending(), "no budget left: a turn first");
         tokio::task::yield_now().await;
         assert_eq!(wakes(&woken), 1, "woken to go on");
@@ -1207,30 +1206,38 @@ mod tests {
         assert_eq!(wakes(&task), 0, "the task slept through it");
     }
 
-    /// A peer's message that arrives while the application's send is in the connection
-    /// is read by that send before it returns: the task (on another thread, in a real
-    /// runtime) is not woken for it.
+    /// Opens over `PutOff` (its first `pending` flushes put off) and reads the connection
+    /// to the end (the relay waits for what comes next); then a handle sends "hello"
+    /// while the peer echoes at once: the echo arrives while the send is in the
+    /// connection, is read by that send before it returns, and the task (on another
+    /// thread, in a real runtime) is not woken for it. The handle stays for the caller.
+    async fn send_while_echoed(pending: usize) -> (Opened, super::super::Client<String>) {
+        let opened = open(pending);
+        assert!(opened.conn.read(&opened.shared, &opened.relay));
+        lock(&opened.incoming).echo = true;
+        let client = super::super::Client::on(Arc::clone(&opened.shared));
+        client.send("hello".to_string()).await.expect("sent");
+        assert_eq!(*lock(&opened.sent), ["hello"]);
+        let echo = messages(&opened.shared);
+        assert_eq!(echo, ["hello"], "the echo, read by the send");
+        assert_eq!(wakes(&opened.task), 0, "the task slept through it");
+        (opened, client)
+    }
+
+    /// What arrives during a send is read by the send; once the send is over, the next
+    /// arrival is the task's again.
     #[tokio::test]
     async fn what_arrives_during_a_send_is_read_by_the_send() {
-        let Opened {
-            conn,
-            shared,
-            task,
-            incoming,
-            relay,
-            ..
-        } = open(0);
-        // The connection was read to the end: the relay waits for what comes next.
-        assert!(conn.read(&shared, &relay));
-        lock(&incoming).echo = true;
-        let client = super::super::Client::on(Arc::clone(&shared));
-        client.send("hello".to_string()).await.expect("sent");
-        assert_eq!(messages(&shared), ["hello"], "the echo, read by the send");
-        assert_eq!(wakes(&task), 0, "the task slept through it");
-        // Once the send is over, the next arrival is the task's again.
-        lock(&incoming).messages.push_back("later".to_string());
-        lock(&incoming).waiting.take().expect("registered").wake();
-        assert_eq!(wakes(&task), 1);
+        let (opened, _client) = send_while_echoed(0).await;
+        lock(&opened.incoming)
+            .messages
+            .push_back("later".to_string());
+        lock(&opened.incoming)
+            .waiting
+            .take()
+            .expect("registered")
+            .wake();
+        assert_eq!(wakes(&opened.task), 1);
     }
 
     /// The same with the send's flush put off by the runtime: the send reads what
@@ -1238,21 +1245,12 @@ mod tests {
     /// the task is not woken for it either.
     #[tokio::test]
     async fn a_send_finishing_its_own_flush_reads_what_arrives_alone() {
-        let Opened {
-            conn,
-            shared,
-            task,
-            incoming,
-            relay,
-            sent,
-        } = open(1);
-        assert!(conn.read(&shared, &relay));
-        lock(&incoming).echo = true;
-        let client = super::super::Client::on(Arc::clone(&shared));
-        client.send("hello".to_string()).await.expect("sent");
-        assert_eq!(*lock(&sent), ["hello"]);
-        assert_eq!(messages(&shared), ["hello"], "the echo, read by the send");
-        assert_eq!(wakes(&task), 0, "the task slept through it");
+        let (opened, _client) = send_while_echoed(1).await;
+        assert_eq!(
+            lock(&opened.shared).ledger.in_flight(),
+            0,
+            "flushed by the send"
+        );
     }
 
     /// A send that waits for room is not in the connection: a wake-up meanwhile goes
