@@ -1186,6 +1186,23 @@ mod tests {
         assert!(!lock(&conn).as_ref().expect("open").is_held());
     }
 
+    /// An application taking events while it is not behind reads nothing itself: the
+    /// connection's reads stay the task's (reading at every event would read ahead of
+    /// the peer in small batches).
+    #[tokio::test]
+    async fn taking_events_when_not_behind_leaves_the_reads_to_the_task() {
+        let Opened {
+            shared, incoming, ..
+        } = open(0);
+        lock(&shared).push(SessionEvent::Message("a".to_string()));
+        lock(&incoming).messages.push_back("later".to_string());
+        let mut events = super::super::Events::on(Arc::clone(&shared));
+        let next =
+            core::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut events), cx));
+        assert_eq!(next.await, Some(SessionEvent::Message("a".to_string())));
+        assert_eq!(lock(&incoming).messages.len(), 1, "not read");
+    }
+
     /// A flush the runtime put off, finished by its sender after a yield, hands the
     /// timer back to the reads: that wake-up comes while the sender is inside again,
     /// and is its to carry out, not the task's.
