@@ -34,6 +34,9 @@ pub(super) type Setup<S> = Box<dyn FnMut(S) -> Pending<S> + Send>;
 /// Most messages handed to the transport before one flush, and most read in one pass.
 const BATCH: usize = 64;
 
+/// Batches a handle reads in the task's stead before the rest is the task's.
+const HANDLE_BATCHES: usize = 4;
+
 /// The open connection's driver, shared with the handles' direct sends (taken out when
 /// the connection ends).
 type Shared<S, C, R> = Arc<Mutex<Option<Heartbeat<S, C, R>>>>;
@@ -570,8 +573,12 @@ where
 }
 
 /// A handle's step on the open connection in the task's stead (see [`Direct::read`]):
-/// the held step while the application is `behind`, otherwise a batch of reads. Returns
-/// whether it was taken (not when the connection began closing in the held step).
+/// the held step while the application is `behind`; otherwise reads, as the task's
+/// passes would, until nothing more is there (the relay then waits for the
+/// connection's readiness), the application is behind (then the held step: the reads
+/// are held before any deadline is looked at), or the connection is closing (the
+/// task's to carry out, as is what is left after a few batches). Returns whether it was
+/// taken (not when the connection began closing in the held step).
 fn take_step<S, C, R>(
     hb: &mut Heartbeat<S, C, R>,
     shared: &Mutex<Inner<S::Message>>,
@@ -589,18 +596,34 @@ where
         return held_open; // that was the step; closing meanwhile, it is the task's
     }
     let mut cx = Context::from_waker(relay);
-    let step = read(hb, shared, &mut cx);
-    let mut s = lock(shared);
-    match step {
-        // The connection is no longer open: the task is woken below.
-        Poll::Ready(Some(end)) => s.end = Some(end),
-        // What was read moved the machine: its figures as of now.
-        Poll::Ready(None) => (s.stats, s.memory) = figures(hb.machine()),
-        Poll::Pending => {}
+    for _ in 0..HANDLE_BATCHES {
+        let step = read(hb, shared, &mut cx);
+        let mut s = lock(shared);
+        let more = match step {
+            Poll::Ready(Some(end)) => {
+                s.end = Some(end);
+                false
+            }
+            // What was read moved the machine: its figures as of now.
+            Poll::Ready(None) => {
+                (s.stats, s.memory) = figures(hb.machine());
+                true
+            }
+            Poll::Pending => false,
+        };
+        if s.end.is_some() || !hb.is_open() {
+            s.wake_task(); // ended or closing: the task carries it out
+            return true;
+        }
+        if !more {
+            return true;
+        }
+        if s.inbox.behind() {
+            drop(s);
+            return held(hb, true, relay);
+        }
     }
-    if !hb.is_open() {
-        s.wake_task(); // closing: the task carries it out
-    }
+    lock(shared).wake_task(); // more still: the task's next pass
     true
 }
 
@@ -956,6 +979,57 @@ mod tests {
         );
         waiting.wake();
         assert_eq!(wakes(&task), 1);
+    }
+
+    /// A handle reads as the task's passes would, past one batch: what the connection
+    /// has is read while the application is not behind (a few batches at most; the
+    /// rest is the task's, which is woken), never left with nobody to read it.
+    #[tokio::test]
+    async fn a_handle_reads_past_a_batch_or_hands_the_rest_to_the_task() {
+        let Opened {
+            conn,
+            shared,
+            task,
+            incoming,
+            relay,
+            ..
+        } = open(0);
+        lock(&shared).inbox = super::super::inbox::Inbox::new(10_000);
+        let arrive = |n: usize| {
+            let mut incoming = lock(&incoming);
+            incoming.messages.extend((0..n).map(|i| i.to_string()));
+        };
+        arrive(BATCH + 1);
+        assert!(conn.read(&shared, &relay));
+        assert_eq!(messages(&shared).len(), BATCH + 1, "past one batch");
+        assert_eq!(wakes(&task), 0);
+        arrive(HANDLE_BATCHES * BATCH + 1);
+        assert!(conn.read(&shared, &relay));
+        assert_eq!(messages(&shared).len(), HANDLE_BATCHES * BATCH);
+        assert_eq!(wakes(&task), 1, "the rest is the task's");
+    }
+
+    /// A handle's reads that leave the application behind hold the connection's reads
+    /// at once, as the task's next pass would: what is left waits (unread), and no
+    /// deadline is looked at with the reads taken for live.
+    #[tokio::test]
+    async fn a_handle_reading_the_application_behind_holds_the_reads() {
+        let Opened {
+            conn,
+            shared,
+            task,
+            incoming,
+            relay,
+            ..
+        } = open(0);
+        lock(&incoming)
+            .messages
+            .extend((0..10).map(|i| i.to_string()));
+        assert!(conn.read(&shared, &relay));
+        assert!(lock(&shared).inbox.behind());
+        assert!(lock(&conn).as_ref().expect("open").is_held());
+        assert_eq!(lock(&incoming).messages.len(), 2, "the rest waits");
+        assert_eq!(wakes(&task), 0);
     }
 
     /// While the application is behind, a handle takes the held step as the task would
