@@ -118,8 +118,8 @@ trait Direct<M>: Send + Sync {
     fn send(&self, m: M, shared: &Mutex<Inner<M>>) -> Result<Begun, SendError<M>>;
 
     /// Takes the connection's step, now, as the task would, in its stead: reads what the
-    /// connection has into the inbox, up to a batch, or, while the application is
-    /// behind, the held step; polled with `relay` (the relay's waker), so the
+    /// connection has into the inbox (a few batches at most; the rest is the task's, which
+    /// is woken), or, while the application is behind, the held step; polled with `relay` (the relay's waker), so the
     /// connection's readiness and timer wake whoever they should next, and without
     /// charging the caller's runtime budget ([`Runtime::unbudgeted`]: the task's work,
     /// bounded). Not once the connection is closing (`false`): that stays the task's.

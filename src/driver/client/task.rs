@@ -931,6 +931,12 @@ mod tests {
         }
     }
 
+    /// The peer's `messages` arrive, unread yet.
+    fn arrive<T: ToString>(incoming: &Mutex<Incoming>, messages: impl IntoIterator<Item = T>) {
+        let arrived = messages.into_iter().map(|m| m.to_string());
+        lock(incoming).messages.extend(arrived);
+    }
+
     fn messages(shared: &Mutex<Inner<String>>) -> Vec<String> {
         let mut s = lock(shared);
         core::iter::from_fn(|| s.inbox.pop())
@@ -966,9 +972,7 @@ mod tests {
             relay,
             ..
         } = open(0);
-        lock(&incoming)
-            .messages
-            .extend(["a".to_string(), "b".to_string()]);
+        arrive(&incoming, ["a", "b"]);
         assert!(conn.read(&shared, &relay));
         assert_eq!(messages(&shared), ["a", "b"]);
         assert_eq!(wakes(&task), 0, "the task was not needed");
@@ -995,15 +999,11 @@ mod tests {
             ..
         } = open(0);
         lock(&shared).inbox = super::super::inbox::Inbox::new(10_000);
-        let arrive = |n: usize| {
-            let mut incoming = lock(&incoming);
-            incoming.messages.extend((0..n).map(|i| i.to_string()));
-        };
-        arrive(BATCH + 1);
+        arrive(&incoming, 0..BATCH + 1);
         assert!(conn.read(&shared, &relay));
         assert_eq!(messages(&shared).len(), BATCH + 1, "past one batch");
         assert_eq!(wakes(&task), 0);
-        arrive(HANDLE_BATCHES * BATCH + 1);
+        arrive(&incoming, 0..HANDLE_BATCHES * BATCH + 1);
         assert!(conn.read(&shared, &relay));
         assert_eq!(messages(&shared).len(), HANDLE_BATCHES * BATCH);
         assert_eq!(wakes(&task), 1, "the rest is the task's");
@@ -1022,9 +1022,7 @@ mod tests {
             relay,
             ..
         } = open(0);
-        lock(&incoming)
-            .messages
-            .extend((0..10).map(|i| i.to_string()));
+        arrive(&incoming, 0..10);
         assert!(conn.read(&shared, &relay));
         assert!(lock(&shared).inbox.behind());
         assert!(lock(&conn).as_ref().expect("open").is_held());
@@ -1046,7 +1044,7 @@ mod tests {
             ..
         } = open(0);
         fall_behind(&shared);
-        lock(&incoming).messages.push_back("later".to_string());
+        arrive(&incoming, ["later"]);
         assert!(conn.read(&shared, &relay), "behind: the held step");
         assert!(lock(&conn).as_ref().expect("open").is_held());
         assert_eq!(lock(&incoming).messages.len(), 1, "nothing read");
@@ -1132,7 +1130,7 @@ mod tests {
             incoming,
             ..
         } = open(0);
-        lock(&incoming).messages.push_back("echo".to_string());
+        arrive(&incoming, ["echo"]);
         Inner::read_owed(&shared, false);
         assert_eq!(messages(&shared), ["echo"]);
         assert_eq!(wakes(&task), 0);
@@ -1174,7 +1172,7 @@ mod tests {
             incoming,
             ..
         } = open(0);
-        lock(&incoming).messages.push_back("a".to_string());
+        arrive(&incoming, ["a"]);
         core::future::poll_fn(|cx| {
             spend_budget(cx);
             Inner::read_owed(&shared, false);
@@ -1242,7 +1240,7 @@ mod tests {
         } = open(0);
         fall_behind(&shared);
         lock(&conn).as_mut().expect("open").hold(true);
-        lock(&incoming).messages.push_back("later".to_string());
+        arrive(&incoming, ["later"]);
         let mut events = super::super::Events::on(Arc::clone(&shared));
         let mut got = Vec::new();
         for _ in 0..9 {
@@ -1269,7 +1267,7 @@ mod tests {
             shared, incoming, ..
         } = open(0);
         lock(&shared).push(SessionEvent::Message("a".to_string()));
-        lock(&incoming).messages.push_back("later".to_string());
+        arrive(&incoming, ["later"]);
         let mut events = super::super::Events::on(Arc::clone(&shared));
         let next =
             core::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut events), cx));
@@ -1320,9 +1318,7 @@ mod tests {
     #[tokio::test]
     async fn what_arrives_during_a_send_is_read_by_the_send() {
         let (opened, _client) = send_while_echoed(0).await;
-        lock(&opened.incoming)
-            .messages
-            .push_back("later".to_string());
+        arrive(&opened.incoming, ["later"]);
         lock(&opened.incoming)
             .waiting
             .take()
@@ -1380,7 +1376,7 @@ mod tests {
             ..
         } = open(0);
         lock(&conn).as_mut().expect("open").hold(true);
-        lock(&incoming).messages.push_back("a".to_string());
+        arrive(&incoming, ["a"]);
         assert!(conn.read(&shared, &relay));
         assert!(!lock(&conn).as_ref().expect("open").is_held());
         assert_eq!(messages(&shared), ["a"]);
